@@ -1,0 +1,64 @@
+// `npm start`'s walk-through: an app thread on reactor 0 asks a worker thread on reactor 1 to compute,
+// by message; the worker answers by message; the app reports each step to the host. The rule it shows
+// (LESSONS 3): work crosses reactors only as messages, each reactor polls only its own threads.
+
+import { heapAllocZeroed, heapFree, host_event, now_us, ENOMEM } from "../runtime";
+import { sendMsg, threadCreateOn, threadGet, currentReactorId } from "../thread";
+import { EVENT_DEMO_STEP, EVENT_DEMO_DONE } from "./events";
+
+@unmanaged class Demo {
+  app: usize;
+  worker: usize;
+  rounds: u32;
+  round: u32;
+  input: u64;
+  result: u64;
+  computedOn: i32;
+  errors: u32;
+  startUs: u64;
+  totalUs: u64;
+}
+
+/** Start the demo (host control instance). Returns 0 or a negative errno. */
+export function demoStart(rounds: u32, workerReactor: i32): i32 {
+  const d = changetype<Demo>(heapAllocZeroed(offsetof<Demo>()));
+  if (changetype<usize>(d) == 0) return -ENOMEM;
+  d.rounds = rounds;
+  d.app = threadCreateOn(0, "app_thread");
+  d.worker = threadCreateOn(workerReactor, "demo_worker");
+  if (d.app == 0 || d.worker == 0) return -ENOMEM;
+  return sendMsg(d.app, nextRound, changetype<usize>(d));
+}
+
+/** On the app thread: send round N to the worker. */
+function nextRound(ctx: usize): void {
+  const d = changetype<Demo>(ctx);
+  if (d.round == d.rounds) {
+    host_event(EVENT_DEMO_DONE, <f64>d.rounds, <f64>d.totalUs, <f64>d.errors);
+    heapFree(ctx);
+    return;
+  }
+  d.input = <u64>d.round + 1;
+  d.startUs = now_us();
+  if (sendMsg(d.worker, compute, ctx) != 0) { d.errors++; d.round++; sendMsg(d.app, nextRound, ctx); }
+}
+
+/** On the worker thread: sum of squares 1..input, then reply to the app thread. */
+function compute(ctx: usize): void {
+  const d = changetype<Demo>(ctx);
+  let sum: u64 = 0;
+  for (let i: u64 = 1; i <= d.input; i++) sum += i * i;
+  d.result = sum;
+  d.computedOn = currentReactorId();
+  assert(threadGet() == d.worker);
+  if (sendMsg(d.app, computed, ctx) != 0) d.errors++;
+}
+
+/** Back on the app thread: report and go on. */
+function computed(ctx: usize): void {
+  const d = changetype<Demo>(ctx);
+  d.totalUs += now_us() - d.startUs;
+  host_event(EVENT_DEMO_STEP, <f64>(d.round + 1), <f64>d.computedOn, <f64>d.result);
+  d.round++;
+  nextRound(ctx);
+}

@@ -1,0 +1,43 @@
+// The core's only seam to the world (SQLite's VFS idea): everything the core needs from its host is
+// imported here, so Node and the browser differ only in how they fill this in.
+
+/** Wall clock shared by every reactor: microseconds since the epoch (performance.timeOrigin + now()). */
+// @ts-ignore: decorator
+@external("host", "clock_us")
+export declare function host_clock_us(): f64;
+
+/**
+ * A report to the host. `fmt` is a static string with `%s` (s1, then s2) and `%d` (n1, then n2)
+ * placeholders; s1/s2 are static strings or 0. The host decodes and formats them, so the core never
+ * builds a string at run time.
+ */
+// @ts-ignore: decorator
+@external("host", "report")
+export declare function host_report(level: i32, code: i32, fmt: usize, s1: usize, s2: usize, n1: f64, n2: f64): void;
+
+/** An event for the embedding program (completion of a host request, demo output...). */
+// @ts-ignore: decorator
+@external("host", "event")
+export declare function host_event(kind: i32, a: f64, b: f64, c: f64): void;
+
+export const LEVEL_ERROR: i32 = 1;
+export const LEVEL_WARN: i32 = 2;
+export const LEVEL_NOTICE: i32 = 3;
+export const LEVEL_INFO: i32 = 4;
+export const LEVEL_DEBUG: i32 = 5;
+/** Fatal: the host stops the engine after this report (the core traps right after sending it). */
+export const LEVEL_FATAL: i32 = 0;
+
+/** Report a broken invariant and stop this instance. The host turns the trap into a clean shutdown. */
+export function fatal(code: i32, fmt: string, s1: usize = 0, s2: usize = 0, n1: f64 = 0, n2: f64 = 0): void {
+  host_report(LEVEL_FATAL, code, changetype<usize>(fmt), s1, s2, n1, n2);
+  unreachable();
+}
+
+export function report(level: i32, code: i32, fmt: string, s1: usize = 0, s2: usize = 0, n1: f64 = 0, n2: f64 = 0): void {
+  host_report(level, code, changetype<usize>(fmt), s1, s2, n1, n2);
+}
+
+export function now_us(): u64 {
+  return <u64>host_clock_us();
+}

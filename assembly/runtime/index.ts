@@ -1,0 +1,12 @@
+// The runtime's public surface: the shared heap, locks, rings, pools and the host seam.
+export * from "./layout";
+export * from "./errno";
+export * from "./host";
+export { heapAttach, heapArenaId, heapAlloc, heapAllocZeroed, heapFree, heapRealloc, heapBlockBytes, heapLiveBlocks, heapLiveBlocksOf } from "./heap";
+export { pagesInit, pagesInUse, pagesFreeCount } from "./pages";
+export * from "./context";
+export * from "./spinlock";
+export { rawLock, rawTryLock, rawUnlock } from "./rawlock";
+export * from "./ring";
+export * from "./spsc";
+export * from "./pool";

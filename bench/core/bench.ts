@@ -1,0 +1,141 @@
+// Benchmark hooks (compiled into build/core-test.wasm; driven by bench/messages.ts). Each benchmark
+// runs as messages on threads of real reactors and reports with EVENT_TEST(BENCH_*, value, extra).
+
+import {
+  heapAlloc, heapAllocZeroed, heapFree, host_event, host_clock_us, spscCreate, spscEnqueue, spscDequeue,
+} from "../../assembly/runtime";
+import { threadCreateOn, sendMsg, sendMsgs, threadGet } from "../../assembly/thread";
+import { EVENT_TEST } from "../../assembly/app/events";
+
+const BENCH_SPSC: f64 = 1;
+const BENCH_MSGS: f64 = 2;
+const BENCH_PINGPONG: f64 = 3;
+const BENCH_ALLOC: f64 = 4;
+
+export function b_thread(reactor: i32): usize { return threadCreateOn(reactor, "bench_thread"); }
+
+// ---- raw SPSC ring between two reactors: the baseline (no threads, no message dispatch) ----
+@unmanaged class SpscRun { ring: usize; count: u32; }
+
+function spscProduce(ctx: usize): void {
+  const run = changetype<SpscRun>(ctx);
+  for (let i: u32 = 0; i < run.count; i++) {
+    while (!spscEnqueue(run.ring, i, 0)) {}
+  }
+}
+
+function spscConsume(ctx: usize): void {
+  const run = changetype<SpscRun>(ctx);
+  while (!spscDequeue(run.ring)) {}
+  const start = host_clock_us();   // from the first item: the producer's start-up is not counted
+  for (let i: u32 = 1; i < run.count; i++) {
+    while (!spscDequeue(run.ring)) {}
+  }
+  const elapsedUs = host_clock_us() - start;
+  host_event(EVENT_TEST, BENCH_SPSC, elapsedUs, <f64>(run.count - 1));
+}
+
+/** Raw SPSC: producer thread `p` (one reactor) sends `count` entries to consumer thread `c` (another). */
+export function b_spsc(p: usize, c: usize, count: u32): i32 {
+  const run = changetype<SpscRun>(heapAllocZeroed(offsetof<SpscRun>()));
+  run.ring = spscCreate(4096);
+  run.count = count;
+  sendMsg(c, spscConsume, changetype<usize>(run));
+  return sendMsg(p, spscProduce, changetype<usize>(run));
+}
+
+// ---- engine messages: send_msg from a thread on one reactor to a thread on another ----
+@unmanaged class MsgRun { consumer: usize; count: u32; batch: u32; received: u32; fullRetries: u32; start: f64; ctxs: usize; }
+
+function countMsg(ctx: usize): void {
+  const run = changetype<MsgRun>(ctx);
+  const n = ++run.received;
+  if (n == 1) run.start = host_clock_us();
+  if (n == run.count) host_event(EVENT_TEST, BENCH_MSGS, host_clock_us() - run.start, <f64>(run.count - 1));
+}
+
+function msgProduce(ctx: usize): void {
+  const run = changetype<MsgRun>(ctx);
+  if (run.batch <= 1) {
+    for (let i: u32 = 0; i < run.count; i++) {
+      while (sendMsg(run.consumer, countMsg, ctx) != 0) run.fullRetries++;
+    }
+  } else {
+    for (let i: u32 = 0; i < run.count; i += run.batch) {
+      const n = min(run.batch, run.count - i);
+      while (sendMsgs(run.consumer, countMsg, run.ctxs, n) != 0) run.fullRetries++;
+    }
+  }
+}
+
+/** `count` messages from thread p to thread c, one send per message (batch 1) or `batch` per claim. */
+export function b_msgs(p: usize, c: usize, count: u32, batch: u32): i32 {
+  const run = changetype<MsgRun>(heapAllocZeroed(offsetof<MsgRun>()));
+  run.consumer = c;
+  run.count = count;
+  run.batch = batch;
+  if (batch > 1) {
+    run.ctxs = heapAlloc(<usize>batch << 2);
+    for (let i: u32 = 0; i < batch; i++) store<usize>(run.ctxs + (<usize>i << 2), changetype<usize>(run));
+  }
+  return sendMsg(p, msgProduce, changetype<usize>(run));
+}
+
+// ---- round trip: a ping from A to B and the pong back, `count` times, `gapUs` apart ----
+@unmanaged class PingRun { a: usize; b: usize; count: u32; done: u32; gapUs: f64; sentAt: f64; samples: usize; }
+
+function pongMsg(ctx: usize): void {
+  const run = changetype<PingRun>(ctx);
+  const now = host_clock_us();
+  store<f64>(run.samples + (<usize>run.done << 3), now - run.sentAt);
+  run.done++;
+  if (run.done == run.count) {
+    host_event(EVENT_TEST, BENCH_PINGPONG, <f64>run.samples, <f64>run.count);
+    return;
+  }
+  // Let B go idle (and, past its spin budget, to sleep) before the next ping.
+  while (host_clock_us() - now < run.gapUs) {}
+  pingSend(run);
+}
+
+function pingMsg(ctx: usize): void {
+  sendMsg(changetype<PingRun>(ctx).a, pongMsg, ctx);
+}
+
+function pingSend(run: PingRun): void {
+  run.sentAt = host_clock_us();
+  sendMsg(run.b, pingMsg, changetype<usize>(run));
+}
+
+function pingStart(ctx: usize): void { pingSend(changetype<PingRun>(ctx)); }
+
+/** Round trips A -> B -> A; reports a pointer to `count` f64 latencies (microseconds). */
+export function b_pingpong(a: usize, b: usize, count: u32, gapUs: f64): i32 {
+  const run = changetype<PingRun>(heapAllocZeroed(offsetof<PingRun>()));
+  run.a = a; run.b = b; run.count = count; run.gapUs = gapUs;
+  run.samples = heapAllocZeroed(<usize>count << 3);
+  return sendMsg(a, pingStart, changetype<usize>(run));
+}
+
+// ---- allocator: alloc/free pairs on one thread ----
+@unmanaged class AllocRun { count: u32; size: u32; }
+
+function allocLoop(ctx: usize): void {
+  const run = changetype<AllocRun>(ctx);
+  const start = host_clock_us();
+  let sink: usize = 0;
+  for (let i: u32 = 0; i < run.count; i++) {
+    const p = heapAlloc(run.size);
+    sink ^= p;
+    heapFree(p);
+  }
+  host_event(EVENT_TEST, BENCH_ALLOC, host_clock_us() - start, <f64>(sink & 1));
+}
+
+export function b_alloc(t: usize, count: u32, size: u32): i32 {
+  const run = changetype<AllocRun>(heapAllocZeroed(offsetof<AllocRun>()));
+  run.count = count; run.size = size;
+  return sendMsg(t, allocLoop, changetype<usize>(run));
+}
+
+export function b_current_thread(): usize { return threadGet(); }

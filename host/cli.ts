@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// The `wstor` command: dispatches to subcommands; every error ends with a message and a non-zero exit.
+import { demoCommand, demoUsage } from './cli/demo.js';
+import { UsageError } from './cli/args.js';
+import { WstorError } from './errors.js';
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage: string; summary: string }> = {
+  demo: { run: demoCommand, usage: demoUsage, summary: 'start an engine and pass messages between reactors' },
+};
+
+function mainUsage(): string {
+  const list = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`).join('\n');
+  return `usage: wstor COMMAND [options]\n\ncommands:\n${list}\n\n"wstor COMMAND --help" shows a command's options.\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(mainUsage());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`wstor: unknown command "${name}"\n\n${mainUsage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`wstor ${name}: ${err.message}\n\n${command.usage}`);
+      return 2;
+    }
+    if (err instanceof WstorError) {
+      process.stderr.write(`wstor ${name}: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

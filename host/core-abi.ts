@@ -1,0 +1,136 @@
+// The boundary between the host and core.wasm: the imports the core expects, how its reports are
+// decoded, and the typed view of its exports. Portable: no Node-only API here (the browser uses it too).
+
+/** Levels of the core's reports (assembly/runtime/host.ts). */
+export const LEVEL_FATAL = 0;
+export const LEVEL_ERROR = 1;
+export const LEVEL_WARN = 2;
+export const LEVEL_NOTICE = 3;
+export const LEVEL_INFO = 4;
+export const LEVEL_DEBUG = 5;
+export const LEVEL_NAMES = ['fatal', 'error', 'warn', 'notice', 'info', 'debug'] as const;
+export type LevelName = (typeof LEVEL_NAMES)[number];
+
+/** host_event kinds (assembly/app/events.ts). */
+export const EVENT_DEMO_STEP = 1;
+export const EVENT_DEMO_DONE = 2;
+export const EVENT_THREAD_READY = 3;
+export const EVENT_TEST = 100;
+
+/** Arena used by the host's own instance; reactors use arenas 0..reactors-1. */
+export const CONTROL_ARENA = 63;
+export const MAX_REACTORS = 63;
+export const PAGE_BYTES = 65536;
+/** The module declares this maximum (asconfig.json maximumMemory): 4 GiB. */
+export const MAX_MEMORY_PAGES = 65536;
+
+/** reactor_stat fields, in the core's order (assembly/thread/reactor.ts STAT_*). */
+export const REACTOR_STAT_NAMES = [
+  'loops', 'busyLoops', 'sleeps', 'wakesNotified', 'wakesNotEqual', 'wakesTimedOut', 'busyUs', 'idleUs', 'threads',
+] as const;
+export type ReactorStats = Record<(typeof REACTOR_STAT_NAMES)[number], number>;
+
+export function readReactorStats(core: CoreExports, id: number): ReactorStats {
+  const stats = {} as ReactorStats;
+  REACTOR_STAT_NAMES.forEach((name, i) => { stats[name] = core.reactor_stat(id, i); });
+  return stats;
+}
+
+export interface Report {
+  level: LevelName;
+  code: number;
+  message: string;
+  /** Which instance sent it: a reactor id, or 'control'. */
+  source: number | 'control';
+}
+
+export interface CoreEvent {
+  kind: number;
+  a: number;
+  b: number;
+  c: number;
+  reactor: number | 'control';
+}
+
+/** Exports of core.wasm (and of the test build, which adds more). */
+export interface CoreExports {
+  _start(): void;
+  wstor_attach(arena: number): void;
+  wstor_create_reactors(count: number): number;
+  reactor_bind(id: number): void;
+  reactor_run(): number;
+  reactor_request_stop(id: number): void;
+  reactor_stat(id: number, which: number): number;
+  reactor_set_idle_policy(id: number, idleSpinUs: number, maxSleepUs: number): void;
+  heap_live_blocks(): number;
+  heap_pages_in_use(): number;
+  thread_count(): number;
+  demo_start(rounds: number, workerReactor: number): number;
+  [name: string]: unknown;
+}
+
+/** Read an AssemblyScript static string (UTF-16, its byte length in the header word before it). */
+export function readCoreString(memory: WebAssembly.Memory, ptr: number): string {
+  if (ptr === 0) return '';
+  const buffer = memory.buffer;
+  if (ptr < 4 || ptr + 4 > buffer.byteLength) return `<bad string pointer ${ptr}>`;
+  const byteLength = new Uint32Array(buffer, ptr - 4, 1)[0];
+  if (byteLength > 1 << 16 || ptr + byteLength > buffer.byteLength) return `<bad string at ${ptr}>`;
+  // Copy out of the shared buffer: TextDecoder refuses views of a SharedArrayBuffer in browsers.
+  const bytes = new Uint8Array(byteLength);
+  bytes.set(new Uint8Array(buffer, ptr, byteLength));
+  return new TextDecoder('utf-16le').decode(bytes);
+}
+
+/** Fill a report's format: %s takes s1 then s2, %d takes n1 then n2. */
+export function formatReport(memory: WebAssembly.Memory, fmt: number, s1: number, s2: number, n1: number, n2: number): string {
+  const strings = [s1, s2];
+  const numbers = [n1, n2];
+  return readCoreString(memory, fmt).replace(/%[sd]/g, (spec) =>
+    spec === '%s' ? readCoreString(memory, strings.shift() ?? 0) : String(numbers.shift() ?? 0));
+}
+
+export interface ImportHandlers {
+  report(level: number, code: number, message: string): void;
+  event(kind: number, a: number, b: number, c: number): void;
+}
+
+/** Clock shared by all workers: absolute microseconds (each worker has its own performance origin). */
+export function clockUs(): number {
+  return (performance.timeOrigin + performance.now()) * 1000;
+}
+
+/** The import object for one instance. */
+export function coreImports(memory: WebAssembly.Memory, handlers: ImportHandlers): WebAssembly.Imports {
+  return {
+    env: {
+      memory,
+      abort(msg: number, file: number, line: number, column: number) {
+        const text = `${readCoreString(memory, msg)} at ${readCoreString(memory, file)}:${line}:${column}`;
+        handlers.report(LEVEL_FATAL, -22, `assertion failed: ${text}`);
+        throw new WebAssembly.RuntimeError(`core abort: ${text}`);
+      },
+    },
+    host: {
+      clock_us: clockUs,
+      report(level: number, code: number, fmt: number, s1: number, s2: number, n1: number, n2: number) {
+        handlers.report(level, code, formatReport(memory, fmt, s1, s2, n1, n2));
+      },
+      event(kind: number, a: number, b: number, c: number) {
+        handlers.event(kind, a, b, c);
+      },
+    },
+  };
+}
+
+/** Instantiate the compiled core over `memory` and run its start-up (globals of this instance). */
+export async function instantiateCore(module: WebAssembly.Module, memory: WebAssembly.Memory, handlers: ImportHandlers): Promise<CoreExports> {
+  const instance = await WebAssembly.instantiate(module, coreImports(memory, handlers));
+  const exports = instance.exports as unknown as CoreExports;
+  exports._start();
+  return exports;
+}
+
+export function levelName(level: number): LevelName {
+  return LEVEL_NAMES[level] ?? 'error';
+}

@@ -1,0 +1,198 @@
+// The engine: one compiled core.wasm, one shared memory, N reactor workers. The host keeps a control
+// instance of its own on the same memory (arena CONTROL_ARENA) to create reactors and threads and to
+// post work to them; it never polls a reactor's threads (LESSONS 3).
+
+import {
+  CONTROL_ARENA, MAX_REACTORS, PAGE_BYTES, MAX_MEMORY_PAGES, LEVEL_NAMES, instantiateCore, levelName,
+  readReactorStats,
+} from './core-abi.js';
+import type { CoreEvent, CoreExports, LevelName, Report, ReactorStats } from './core-abi.js';
+import type { Platform, ReactorHandle, WorkerMessage } from './platform.js';
+import { planCpus } from './cpus.js';
+import { WstorError } from './errors.js';
+
+export interface EngineOptions {
+  /** Number of reactors (default: one per CPU the process may use, or one per CPU in `cpus`). */
+  reactors?: number;
+  /** Shared memory size in bytes (the maximum; it grows on demand). Default 256 MiB, at most 4 GiB. */
+  memoryBytes?: number;
+  /** Pin reactor i to the i-th of these CPUs: a list, or an SPDK core mask ("0x3", "[0-1]"). */
+  cpus?: number[] | string;
+  /** Which build of the core to load: "core" (default), "core-test", or a path to a .wasm file. */
+  core?: string;
+  /** Reports from the core at or above this level go to `onReport` (default: 'notice'). */
+  logLevel?: LevelName;
+  /** Receives the core's reports (default: printed to stderr). */
+  onReport?: (report: Report) => void;
+  /** How long stop() waits for reactors to drain before terminating them (default 10 s). */
+  stopTimeoutMs?: number;
+  /** The platform (default: Node). */
+  platform?: Platform;
+}
+
+const DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024;
+const INITIAL_PAGES = 64;      // 4 MiB committed at start; the rest on demand
+
+function defaultReport(r: Report): void {
+  const who = r.source === 'control' ? 'host' : `reactor ${r.source}`;
+  console.error(`wstor ${r.level} [${who}] ${r.message}`);
+}
+
+export class Engine {
+  readonly reactorCount: number;
+  readonly memory: WebAssembly.Memory;
+  /** The host's own instance of the core (control plane only). */
+  readonly core: CoreExports;
+  /** CPU each reactor is pinned to, or null when they keep the process's affinity. */
+  readonly pins: number[] | null;
+
+  private readonly handles: ReactorHandle[] = [];
+  private readonly eventListeners: Set<(e: CoreEvent) => void>;
+  private readonly stopTimeoutMs: number;
+  private exited: Promise<void> = Promise.resolve();
+  private readonly stats: (ReactorStats | null)[];
+  private failure: WstorError | null = null;
+  private stopping = false;
+  private report: (level: number, code: number, message: string, source: Report['source']) => void;
+
+  private constructor(args: {
+    memory: WebAssembly.Memory; core: CoreExports; reactorCount: number; pins: number[] | null;
+    stopTimeoutMs: number; report: Engine['report']; eventListeners: Set<(e: CoreEvent) => void>;
+  }) {
+    this.eventListeners = args.eventListeners;
+    this.memory = args.memory;
+    this.core = args.core;
+    this.reactorCount = args.reactorCount;
+    this.pins = args.pins;
+    this.stopTimeoutMs = args.stopTimeoutMs;
+    this.report = args.report;
+    this.stats = new Array(args.reactorCount).fill(null);
+  }
+
+  /** Compile the core once, create the shared memory, start the reactors; resolves when all are ready. */
+  static async start(options: EngineOptions = {}): Promise<Engine> {
+    const platform = options.platform ?? (await import('./platform-node.js')).nodePlatform;
+    const plan = planCpus(platform.allowedCpus(), options.reactors, options.cpus);
+    if (!Number.isInteger(plan.reactors) || plan.reactors < 1 || plan.reactors > MAX_REACTORS) {
+      throw new WstorError('EINVAL', `reactors must be an integer from 1 to ${MAX_REACTORS} (got ${plan.reactors})`);
+    }
+    const memoryBytes = options.memoryBytes ?? DEFAULT_MEMORY_BYTES;
+    const maxPages = Math.ceil(memoryBytes / PAGE_BYTES);
+    if (!Number.isFinite(memoryBytes) || maxPages < 2 * INITIAL_PAGES || maxPages > MAX_MEMORY_PAGES) {
+      throw new WstorError('EINVAL', `memoryBytes must be between ${(2 * INITIAL_PAGES * PAGE_BYTES) >> 20} MiB and 4 GiB (got ${memoryBytes})`);
+    }
+    const threshold = LEVEL_NAMES.indexOf(options.logLevel ?? 'notice');
+    const sink = options.onReport ?? defaultReport;
+    const report = (level: number, code: number, message: string, source: Report['source']) => {
+      if (level <= threshold) sink({ level: levelName(level), code, message, source });
+    };
+
+    const module = await WebAssembly.compile(await platform.loadCore(options.core ?? 'core'));
+    const memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: maxPages, shared: true });
+    const listeners = new Set<(e: CoreEvent) => void>();
+    const core = await instantiateCore(module, memory, {
+      report: (level, code, message) => report(level, code, message, 'control'),
+      event: (kind, a, b, c) => { for (const l of listeners) l({ kind, a, b, c, reactor: 'control' }); },
+    });
+    core.wstor_attach(CONTROL_ARENA);
+    const rc = core.wstor_create_reactors(plan.reactors);
+    if (rc < 0) throw WstorError.fromErrno(rc, `creating ${plan.reactors} reactors`);
+
+    const engine = new Engine({ memory, core, reactorCount: plan.reactors, pins: plan.pins,
+      stopTimeoutMs: options.stopTimeoutMs ?? 10_000, report, eventListeners: listeners });
+    await engine.spawn(platform, module);
+    return engine;
+  }
+
+  private spawn(platform: Platform, module: WebAssembly.Module): Promise<void> {
+    const exits: Promise<void>[] = [];
+    const ready = new Promise<void>((resolve, reject) => {
+      let readyCount = 0;
+      for (let reactor = 0; reactor < this.reactorCount; reactor++) {
+        const pin = this.pins ? this.pins[reactor] : null;
+        const handle = platform.spawnReactor({ module, memory: this.memory, reactor, pin });
+        this.handles.push(handle);
+        handle.onMessage((m: WorkerMessage) => {
+          this.onWorkerMessage(m);
+          if (m.type === 'ready' && ++readyCount === this.reactorCount) resolve();
+          if (m.type === 'trap' && readyCount < this.reactorCount) reject(this.failure);
+        });
+        exits.push(new Promise<void>((done) => handle.onExit((code) => {
+          if (code !== 0 && !this.failure && !this.stopping) {
+            this.fail(new WstorError('EREACTOREXIT', `reactor ${reactor} exited with code ${code}`));
+          }
+          done();
+        })));
+      }
+    });
+    this.exited = Promise.all(exits).then(() => undefined);
+    return ready.catch(async (err) => {
+      await this.shutdown();
+      throw err;
+    });
+  }
+
+  private onWorkerMessage(m: WorkerMessage): void {
+    switch (m.type) {
+      case 'report':
+        this.report(LEVEL_NAMES.indexOf(m.level), m.code, m.message, m.reactor);
+        break;
+      case 'event':
+        for (const l of this.eventListeners) l({ kind: m.kind, a: m.a, b: m.b, c: m.c, reactor: m.reactor });
+        break;
+      case 'stopped':
+        this.stats[m.reactor] = m.stats;
+        break;
+      case 'trap':
+        this.fail(new WstorError('EREACTORTRAP', `reactor ${m.reactor} trapped: ${m.message}\n${m.stack}`));
+        break;
+      case 'ready':
+        break;
+    }
+  }
+
+  /** A reactor died: record why and stop the others, so the process never hangs on them. */
+  private fail(error: WstorError): void {
+    if (!this.failure) this.failure = error;
+    this.report(0, -5, error.message.split('\n')[0], 'control');
+    void this.shutdown();
+  }
+
+  /** The error that stopped the engine, if a reactor trapped or died. */
+  get error(): WstorError | null { return this.failure; }
+
+  /** Events from the core (demo steps, test hooks). Returns a function that removes the listener. */
+  onEvent(listener: (e: CoreEvent) => void): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
+  }
+
+  /** Statistics of each reactor: live while running, final after stop. */
+  reactorStats(): ReactorStats[] {
+    return this.stats.map((s, i) => s ?? readReactorStats(this.core, i));
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.stopping) return this.exited;
+    this.stopping = true;
+    for (let i = 0; i < this.handles.length; i++) this.core.reactor_request_stop(i);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), this.stopTimeoutMs); });
+    const late = await Promise.race([this.exited.then(() => false), timedOut]);
+    clearTimeout(timer);
+    if (late) {
+      this.report(1, -110, `reactors did not stop within ${this.stopTimeoutMs} ms; terminating them`, 'control');
+      await Promise.all(this.handles.map((h) => h.terminate()));
+    }
+  }
+
+  /**
+   * Stop every reactor: each asks its threads to exit, drains them, and returns. Resolves when all
+   * workers have ended; rejects with the error if a reactor had trapped.
+   */
+  async stop(): Promise<void> {
+    await this.shutdown();
+    await this.exited;
+    if (this.failure) throw this.failure;
+  }
+}

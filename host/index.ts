@@ -1,0 +1,6 @@
+// wstor's Node API: the one entry point for embedding programs.
+export { Engine } from './engine.js';
+export type { EngineOptions } from './engine.js';
+export { WstorError } from './errors.js';
+export type { Report, CoreEvent, ReactorStats, LevelName } from './core-abi.js';
+export { parseCoreMask, parseCpuList } from './cpus.js';

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "wstor_native",
+      "sources": ["src/addon.c", "src/affinity.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
+    }
+  ]
+}

@@ -1,0 +1,38 @@
+// What the engine needs from the platform it runs on (Node or a browser): loading the core, starting
+// reactor workers, and the CPUs it may use. Everything Node-only lives behind this interface.
+
+import type { LevelName } from './core-abi.js';
+import type { ReactorStats } from './core-abi.js';
+
+/** Sent to a new reactor worker. */
+export interface ReactorInit {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  reactor: number;
+  /** CPU to pin this reactor's OS thread to, or null to keep the process's affinity. */
+  pin: number | null;
+}
+
+/** Messages a reactor worker sends to the engine. */
+export type WorkerMessage =
+  | { type: 'ready'; reactor: number; threadId: number | null }
+  | { type: 'report'; reactor: number; level: LevelName; code: number; message: string }
+  | { type: 'event'; reactor: number; kind: number; a: number; b: number; c: number }
+  | { type: 'stopped'; reactor: number; stats: ReactorStats }
+  | { type: 'trap'; reactor: number; message: string; stack: string };
+
+export interface ReactorHandle {
+  onMessage(listener: (message: WorkerMessage) => void): void;
+  /** The worker ended (code 0 after a clean stop). */
+  onExit(listener: (code: number) => void): void;
+  terminate(): Promise<void>;
+}
+
+export interface Platform {
+  readonly name: string;
+  /** Bytes of core.wasm (or another build of it, e.g. the test build). */
+  loadCore(variant: string): Promise<Uint8Array<ArrayBuffer>>;
+  spawnReactor(init: ReactorInit): ReactorHandle;
+  /** CPUs this process may use. */
+  allowedCpus(): number[];
+}

@@ -1,0 +1,4 @@
+// Test-only exports, compiled into build/core-test.wasm next to the real core (never into core.wasm).
+export * from "./harness";
+export * from "./stress";
+export * from "../../bench/core/bench";
