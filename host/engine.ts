@@ -45,6 +45,8 @@ export class Engine {
   readonly core: CoreExports;
   /** CPU each reactor is pinned to, or null when they keep the process's affinity. */
   readonly pins: number[] | null;
+  /** Kernel thread id of each pinned reactor (null when not pinned): for logs and affinity checks. */
+  readonly reactorThreadIds: (number | null)[];
 
   private readonly handles: ReactorHandle[] = [];
   private readonly eventListeners: Set<(e: CoreEvent) => void>;
@@ -67,6 +69,7 @@ export class Engine {
     this.stopTimeoutMs = args.stopTimeoutMs;
     this.report = args.report;
     this.stats = new Array(args.reactorCount).fill(null);
+    this.reactorThreadIds = new Array(args.reactorCount).fill(null);
   }
 
   /** Compile the core once, create the shared memory, start the reactors; resolves when all are ready. */
@@ -147,6 +150,7 @@ export class Engine {
         this.fail(new WstorError('EREACTORTRAP', `reactor ${m.reactor} trapped: ${m.message}\n${m.stack}`));
         break;
       case 'ready':
+        this.reactorThreadIds[m.reactor] = m.threadId;
         break;
     }
   }

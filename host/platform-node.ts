@@ -43,6 +43,8 @@ export const nodePlatform: Platform = {
     const worker = new Worker(new URL('./reactor-worker.js', import.meta.url), {
       workerData: init,
       name: `reactor_${init.reactor}`,
+      // Node flags that only make sense for the main script (e.g. --input-type with -e) break workers.
+      execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
     });
     let trapSeen = false;
     const messageListeners: ((m: WorkerMessage) => void)[] = [];

@@ -101,7 +101,9 @@ export function threadPoll(thread: usize, maxMsgs: u32, nowUs: u64): i32 {
   contextSwitchTo(thread, t.name, t.id);
 
   let work: i32 = 0;
-  const batch = maxMsgs == 0 ? MSG_BATCH : maxMsgs;
+  // Only what was queued before this poll: a message a handler sends to its own thread runs next
+  // timeslice (after a requested move, for instance), as with SPDK's batch dequeue.
+  const batch = min(maxMsgs == 0 ? MSG_BATCH : maxMsgs, ringCount(t.ring));
   for (let i: u32 = 0; i < batch; i++) {
     if (!ringDequeue(t.ring)) break;
     changetype<MsgFn>(<usize>ringOutA)(<usize>ringOutB);

@@ -1,0 +1,92 @@
+// The deterministic harness's host side: an instance of build/core-test.wasm on a memory of its own,
+// in this process, with its reports and events captured. Threads are polled by hand; the clock is
+// frozen and advanced by the test (like SPDK's ut_multithread).
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { instantiateCore, levelName, CONTROL_ARENA } from '../../host/core-abi.js';
+import type { CoreExports, LevelName } from '../../host/core-abi.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const TEST_WASM = path.join(root, 'build', 'core-test.wasm');
+
+let compiled: WebAssembly.Module | null = null;
+function testModule(): WebAssembly.Module {
+  compiled ??= new WebAssembly.Module(readFileSync(TEST_WASM));
+  return compiled;
+}
+
+export interface CapturedReport { level: LevelName; code: number; message: string }
+
+/** Hooks of the test build (tests/core/*.ts), loosely typed: integers in, integers out. */
+export type TestCore = CoreExports & Record<string, (...args: number[]) => number>;
+
+export interface Harness {
+  core: TestCore;
+  memory: WebAssembly.Memory;
+  reports: CapturedReport[];
+  events: { kind: number; a: number; b: number; c: number }[];
+  u32(ptr: number, index?: number): number;
+  i32(ptr: number, index?: number): number;
+  setU32(ptr: number, value: number, index?: number): void;
+  /** A zeroed scratch block of `bytes` in the shared heap. */
+  scratch(bytes: number): number;
+  /** Poll until `thread` reports idle (bounded), returning the total work done. */
+  drain(thread: number, maxPolls?: number): number;
+  /** Messages of reports at or above `level`. */
+  messages(level?: LevelName): string[];
+}
+
+export async function newHarness(options: { arena?: number; reactor?: number; clockUs?: number } = {}): Promise<Harness> {
+  const memory = new WebAssembly.Memory({ initial: 64, maximum: 4096, shared: true });
+  const reports: CapturedReport[] = [];
+  const events: Harness['events'] = [];
+  const core = await instantiateCore(testModule(), memory, {
+    report: (level, code, message) => reports.push({ level: levelName(level), code, message }),
+    event: (kind, a, b, c) => events.push({ kind, a, b, c }),
+  }) as TestCore;
+  core.wstor_attach(options.arena ?? CONTROL_ARENA);
+  core.h_set_reactor(options.reactor ?? -1);
+  core.h_clock_set(options.clockUs ?? 1_000_000);
+  const view = () => new DataView(memory.buffer);
+  const h: Harness = {
+    core, memory, reports, events,
+    u32: (ptr, index = 0) => view().getUint32(ptr + index * 4, true),
+    i32: (ptr, index = 0) => view().getInt32(ptr + index * 4, true),
+    setU32: (ptr, value, index = 0) => view().setUint32(ptr + index * 4, value, true),
+    scratch(bytes) {
+      const p = core.h_alloc(bytes);
+      if (p === 0) throw new Error('harness: out of memory');
+      new Uint8Array(memory.buffer, p, bytes).fill(0);
+      return p;
+    },
+    drain(thread, maxPolls = 1000) {
+      let total = 0;
+      for (let i = 0; i < maxPolls; i++) {
+        const work = core.h_poll(thread, 0);
+        if (work < 0) throw new Error(`harness: poll failed with ${work}`);
+        if (work === 0) return total;
+        total += work;
+      }
+      throw new Error('harness: thread still busy after maxPolls polls');
+    },
+    messages(level = 'debug') {
+      const order = ['fatal', 'error', 'warn', 'notice', 'info', 'debug'];
+      return reports.filter((r) => order.indexOf(r.level) <= order.indexOf(level)).map((r) => r.message);
+    },
+  };
+  return h;
+}
+
+/** Run `fn`, expecting the core to trap after a fatal report; returns that report. */
+export function expectFatal(h: Harness, fn: () => void): CapturedReport {
+  let trapped = false;
+  try { fn(); } catch (err) {
+    if (!(err instanceof WebAssembly.RuntimeError)) throw err;
+    trapped = true;
+  }
+  if (!trapped) throw new Error('expected the core to trap');
+  const fatal = h.reports.find((r) => r.level === 'fatal');
+  if (!fatal) throw new Error(`trapped without a fatal report; reports: ${JSON.stringify(h.reports)}`);
+  return fatal;
+}
