@@ -1,0 +1,11 @@
+// as-pect: unit tests of pure AssemblyScript logic (no shared memory, no workers). Anything that needs
+// several instances or the shared memory is tested with node:test against build/core-test.wasm.
+export default {
+  entries: ['tests/as-pect/**/*.spec.ts'],
+  include: [],
+  disclude: [/node_modules/],
+  async instantiate(memory, createImports, instantiate, binary) {
+    return instantiate(binary, createImports({ env: { memory } }));
+  },
+  outputBinary: false,
+};
