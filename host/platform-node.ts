@@ -43,8 +43,10 @@ export const nodePlatform: Platform = {
     const worker = new Worker(new URL('./reactor-worker.js', import.meta.url), {
       workerData: init,
       name: `reactor_${init.reactor}`,
-      // Node flags that only make sense for the main script (e.g. --input-type with -e) break workers.
-      execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
+      // The main script's Node flags are not the reactor's business, and some break workers
+      // (--input-type with -e; per-process V8 flags such as --no-liftoff, which apply to the whole
+      // process anyway).
+      execArgv: [],
     });
     let trapSeen = false;
     const messageListeners: ((m: WorkerMessage) => void)[] = [];

@@ -6,8 +6,12 @@ import { heapAlloc, heapFree } from "./heap";
 
 const SPSC_MASK_OFF: usize = 0;
 const SPSC_SLOTS_OFF: usize = 4;
-const SPSC_TAIL_OFF: usize = 64;    // written by the producer
-const SPSC_HEAD_OFF: usize = 128;   // written by the consumer
+// Each side's index and its cached copy of the other side's index share a line that only that side
+// writes: the other side's line is read again only when the cached copy says full (or empty).
+const SPSC_TAIL_OFF: usize = 64;          // producer: next slot to write
+const SPSC_HEAD_CACHE_OFF: usize = 68;    // producer: last head it read
+const SPSC_HEAD_OFF: usize = 128;         // consumer: next slot to read
+const SPSC_TAIL_CACHE_OFF: usize = 132;   // consumer: last tail it read
 const SPSC_HEADER_BYTES: usize = 192;
 const SPSC_SLOT_BYTES: usize = 8;
 
@@ -26,7 +30,11 @@ export function spscDestroy(ring: usize): void { heapFree(ring); }
 export function spscEnqueue(ring: usize, a: u32, b: u32): bool {
   const tail = load<u32>(ring, SPSC_TAIL_OFF);
   const mask = load<u32>(ring, SPSC_MASK_OFF);
-  if (tail - atomic.load<u32>(ring + SPSC_HEAD_OFF) > mask) return false;
+  if (tail - load<u32>(ring, SPSC_HEAD_CACHE_OFF) > mask) {
+    const head = atomic.load<u32>(ring + SPSC_HEAD_OFF);
+    store<u32>(ring, head, SPSC_HEAD_CACHE_OFF);
+    if (tail - head > mask) return false;
+  }
   const slot = load<usize>(ring, SPSC_SLOTS_OFF) + <usize>(tail & mask) * SPSC_SLOT_BYTES;
   store<u32>(slot, a);
   store<u32>(slot, b, 4);
@@ -40,7 +48,11 @@ export let spscOutB: u32 = 0;
 
 export function spscDequeue(ring: usize): bool {
   const head = load<u32>(ring, SPSC_HEAD_OFF);
-  if (head == atomic.load<u32>(ring + SPSC_TAIL_OFF)) return false;
+  if (head == load<u32>(ring, SPSC_TAIL_CACHE_OFF)) {
+    const tail = atomic.load<u32>(ring + SPSC_TAIL_OFF);
+    store<u32>(ring, tail, SPSC_TAIL_CACHE_OFF);
+    if (head == tail) return false;
+  }
   const slot = load<usize>(ring, SPSC_SLOTS_OFF) + <usize>(head & load<u32>(ring, SPSC_MASK_OFF)) * SPSC_SLOT_BYTES;
   spscOutA = load<u32>(slot);
   spscOutB = load<u32>(slot, 4);

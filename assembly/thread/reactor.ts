@@ -13,12 +13,18 @@ import { nextTimedDeadline } from "./poller";
 import { clockTick } from "./clock";
 import { registrySetReactorCount, registryReactorCount } from "./registry";
 
+// As in Thread: what other instances read on every send (sleeping, events) is kept off the lines the
+// reactor writes on every loop (its statistics).
 @unmanaged export class Reactor {
+  // -- read by senders --
   id: u32;
   doorbell: i32;          // atomic: bumped and notified to wake a sleeping reactor
   sleeping: i32;          // atomic: 1 while the reactor may be inside wait
   stopRequested: i32;     // atomic
   events: usize;          // MPSC ring of (fn, ctx) run outside any thread
+  _pad0: u64; _pad1: u64; _pad2: u64; _pad3: u64; _pad4: u64; _pad5: u64; _pad6: u64; _pad7: u64;
+  _pad8: u64; _pad9: u64;
+  // -- written by the reactor itself --
   threads: usize;         // owned threads (Thread.nextLocal), touched only by this reactor
   threadCount: u32;
   idleSpinUs: u32;        // bounded spin before sleeping

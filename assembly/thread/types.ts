@@ -19,19 +19,27 @@ export const THREAD_EXITED: u32 = 2;
 /** A thread's owner when it is polled by hand (the deterministic test harness), not by a reactor. */
 export const NO_REACTOR: i32 = -1;
 
+// Field groups sit on different cache lines (48 bytes + 64 bytes of padding apart): senders on other
+// reactors read the first group on every send, while the owner writes the second on every poll.
 @unmanaged export class Thread {
+  // -- read by senders; written rarely --
   id: u32;
   state: u32;            // THREAD_*; written only by the thread itself, read by senders (atomic)
   owner: i32;            // reactor that polls it (atomic: senders read it to wake that reactor)
-  pollingBy: i32;        // atomic: arena id + 1 of the instance inside threadPoll, 0 if none
   name: usize;           // static string
   ring: usize;           // MPSC message ring
+  forEachRefs: u32;      // for_each iterations that may still visit this thread (atomic, rare)
+  nextGlobal: usize;     // registry list (by id), under the registry lock
+  _pad0: u64; _pad1: u64; _pad2: u64; _pad3: u64; _pad4: u64; _pad5: u64; _pad6: u64; _pad7: u64;
+  _pad8: u64;
+  // -- owner-side: written on every poll --
+  pollingBy: i32;        // atomic: arena id + 1 of the instance inside threadPoll, 0 if none
   activePollers: usize;  // period-0 pollers, registration order
   timedPollers: usize;   // timed pollers, sorted by nextRunUs
   channels: usize;       // io_channels held on this thread
-  nextGlobal: usize;     // registry list (by id), under the registry lock
   nextLocal: usize;      // owner reactor's list, touched only by that reactor
   moveTarget: i32;       // reactor to hand the thread to after this poll, or NO_REACTOR
+  exitRequested: u32;    // the owner reactor already sent it an exit message (engine stop)
   exitTimeoutUs: u64;
   exitStartUs: u64;
   msgCount: u64;
@@ -39,8 +47,6 @@ export const NO_REACTOR: i32 = -1;
   idleCount: u64;
   busyUs: u64;
   idleUs: u64;
-  forEachRefs: u32;      // for_each iterations that may still visit this thread (atomic)
-  exitRequested: u32;    // the owner reactor already sent it an exit message (engine stop)
   userCtx: usize;
 }
 
