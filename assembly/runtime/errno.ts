@@ -2,6 +2,7 @@
 export const EPERM: i32 = 1;
 export const ENOENT: i32 = 2;
 export const EIO: i32 = 5;
+export const EBADF: i32 = 9;
 export const EAGAIN: i32 = 11;
 export const ENOMEM: i32 = 12;
 export const EBUSY: i32 = 16;

@@ -10,3 +10,4 @@ export { rawLock, rawTryLock, rawUnlock } from "./rawlock";
 export * from "./ring";
 export * from "./spsc";
 export * from "./pool";
+export * from "./histogram";

@@ -13,6 +13,9 @@ export const PAGE_ROOT: usize = 1088;
 /** Engine-wide registry root (threads, io_devices), see thread/registry.ts. 256 bytes. */
 export const REGISTRY_ROOT: usize = 1280;
 
+/** The bdev registry's root (bdev/registry.ts). 64 bytes. */
+export const BDEV_ROOT: usize = 1536;
+
 /** Table of per-instance heap arenas: MAX_ARENAS pointers. */
 export const ARENA_TABLE: usize = 2048;
 

@@ -21,4 +21,4 @@ export {
   threadCreateOn, currentReactorId, reactorSleeping, reactorSetCurrent, reactorStat, reactorSetIdlePolicy,
 } from "./reactor";
 export { registryInit, registryThreadCount, registryFindThread } from "./registry";
-export { threadNowUs, clockSetManual, clockTick } from "./clock";
+export { threadNowUs, cachedNowNs, cachedNowUs, clockSetManual, clockTick } from "./clock";

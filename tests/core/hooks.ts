@@ -2,3 +2,4 @@
 export * from "./harness";
 export * from "./stress";
 export * from "../../bench/core/bench";
+export * from "./bdev-hooks";

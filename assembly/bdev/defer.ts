@@ -1,0 +1,72 @@
+// Deferred completion for modules that finish an I/O inside submit (null, malloc): the io is queued on
+// the thread's queue and completed by its poller, so a callback that resubmits never recurses into
+// submit (SPDK's null and malloc bdevs complete from a poller too).
+
+import { ioDeviceRegister, pollerRegister, pollerUnregister, POLLER_BUSY, POLLER_IDLE, ioChannelCtx } from "../thread";
+import { ENOMEM, EEXIST } from "../runtime";
+import { BdevIo, BdevChannel } from "./types";
+import { bdevIoComplete } from "./io";
+
+@unmanaged export class DeferQueue {
+  head: usize;
+  tail: usize;
+  poller: usize;
+  count: u32;
+}
+
+function deferPoll(ctx: usize): i32 {
+  const q = changetype<DeferQueue>(ctx);
+  let io = q.head;
+  if (io == 0) return POLLER_IDLE;
+  // Take the whole list: completions that resubmit append to a fresh one, served next poll.
+  q.head = 0;
+  q.tail = 0;
+  q.count = 0;
+  while (io != 0) {
+    const next = changetype<BdevIo>(io).next;
+    bdevIoComplete(io, <i32>changetype<BdevIo>(io).aux);
+    io = next;
+  }
+  return POLLER_BUSY;
+}
+
+function deferCreate(_key: usize, ctx: usize): i32 {
+  const q = changetype<DeferQueue>(ctx);
+  q.poller = pollerRegister(deferPoll, ctx, 0, "bdev_deferred_completions");
+  return q.poller == 0 ? -ENOMEM : 0;
+}
+
+function deferDestroy(_key: usize, ctx: usize): void {
+  const q = changetype<DeferQueue>(ctx);
+  assert(q.head == 0, "deferred completions dropped with their channel");
+  pollerUnregister(q.poller);
+}
+
+/** Register the per-thread completion queue of a module under `key` (idempotent). */
+export function deferRegister(key: usize, name: string): i32 {
+  const rc = ioDeviceRegisterQuiet(key, name);
+  return rc == -EEXIST ? 0 : rc;
+}
+
+function ioDeviceRegisterQuiet(key: usize, name: string): i32 {
+  // Exactly-once by a flag word in the key's memory (module tables are static and zero-initialised).
+  const flag = key;
+  if (atomic.cmpxchg<u32>(flag, 0, 1) != 0) return -EEXIST;
+  return ioDeviceRegister(key, deferCreate, deferDestroy, <u32>offsetof<DeferQueue>(), name);
+}
+
+/** Queue `io` for completion with `status` on the next poll of this thread. */
+export function deferComplete(bdevChannelModuleCh: usize, io: usize, status: i32): void {
+  const q = changetype<DeferQueue>(ioChannelCtx(bdevChannelModuleCh));
+  const b = changetype<BdevIo>(io);
+  b.aux = <u32>status;
+  b.next = 0;
+  if (q.tail == 0) q.head = io; else changetype<BdevIo>(q.tail).next = io;
+  q.tail = io;
+  q.count++;
+}
+
+/** The module channel (a DeferQueue's io_channel) of the channel an io was submitted on. */
+export function moduleChannelOf(io: usize): usize {
+  return changetype<BdevChannel>(changetype<BdevIo>(io).channel).moduleChannel;
+}

@@ -1,0 +1,11 @@
+// The bdev layer's public surface (SPDK's include/spdk/bdev.h and bdev_module.h, in wstor's names).
+export * from "./types";
+export { bdevAlloc, bdevRegister, bdevOpen, bdevClaim, bdevClose, bdevUnregister, bdevIsRemoving, DEFAULT_POOL_SIZE } from "./bdev";
+export {
+  bdevSubmitBlocks, bdevRead, bdevWrite, bdevUnmap, bdevWriteZeroes, bdevFlush, bdevIoComplete, bdevFreeIo,
+  bdevQueueIoWait, bdevIoStatus, bdevIoBytes, bdevChannelOf,
+} from "./io";
+export { bdevReset } from "./reset";
+export { bdevStatsRead, STATS_BLOCK_BYTES } from "./channel";
+export { bdevById, bdevCount, descFromHandle } from "./registry";
+export { deferRegister, deferComplete, moduleChannelOf } from "./defer";

@@ -1,0 +1,227 @@
+// Submitting and completing bdev I/O. A bdev_io comes from the submitting channel's pool, runs on the
+// submitting thread and completes there through its callback, which returns it with bdevFreeIo.
+// Every bad request is an errno returned to the caller; none reaches the module.
+
+import { fatal, report, LEVEL_ERROR, histRecord, EINVAL, ENOMEM, ENODEV, EBADF, EPERM, ENOTSUP, EBUSY } from "../runtime";
+import { MsgFn, threadGet, ioChannelCtx, cachedNowNs } from "../thread";
+import {
+  Bdev, BdevDesc, BdevModule, BdevChannel, BdevIo, BdevIoWait, BdevIoCb, SubmitFn,
+  IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET, IO_SUCCESS, IO_PENDING, IO_MAX_IOVS,
+  BDEV_ACTIVE, STATS_OPS_OFF, STATS_BYTES_OFF, STATS_ERRORS_OFF, STATS_LAT_SUM_OFF, STATS_LAT_MIN_OFF,
+  STATS_LAT_MAX_OFF, STATS_HIST_OFF,
+} from "./types";
+import { descFromHandle } from "./registry";
+
+function isWriteType(type: u32): bool { return type == IO_WRITE || type == IO_UNMAP || type == IO_WRITE_ZEROES; }
+function hasRange(type: u32): bool { return type == IO_READ || type == IO_WRITE || type == IO_UNMAP || type == IO_WRITE_ZEROES; }
+
+/** The bdev channel behind an io_channel handed out by getIoChannel(bdev). */
+export function bdevChannelOf(ioChannel: usize): BdevChannel { return changetype<BdevChannel>(ioChannelCtx(ioChannel)); }
+
+function checkBuffer(base: u32, len: u32, alignMask: u32): bool {
+  return (base & alignMask) == 0 && (len & alignMask) == 0 && <u64>base + <u64>len <= <u64>(<usize>memory.size() << 16);
+}
+
+/**
+ * Check a request against the descriptor and the bdev; 0 or the errno to return. Cheap enough for
+ * every I/O: a handful of loads and compares. Data is either iovs[iovcnt] or the single (base, len).
+ */
+function validate(desc: BdevDesc, ch: BdevChannel, type: u32, iovs: usize, iovcnt: u32, base: u32, len: u32,
+  offsetBlocks: u64, numBlocks: u64): i32 {
+  const b = changetype<Bdev>(desc.bdev);
+  if (ch.bdev != desc.bdev) return -EINVAL;
+  if (atomic.load<u32>(desc.bdev + offsetof<Bdev>("state")) != BDEV_ACTIVE) return -ENODEV;
+  if (type != IO_RESET && (b.ioTypes & (1 << type)) == 0) return -ENOTSUP;
+  if (isWriteType(type)) {
+    if (desc.write == 0) return -EBADF;
+    if (b.claimed != 0 && b.claimed != changetype<usize>(desc)) return -EPERM;
+  }
+  if (hasRange(type)) {
+    if (numBlocks == 0) return -EINVAL;
+    if (offsetBlocks >= b.blockCount || numBlocks > b.blockCount - offsetBlocks) return -EINVAL;
+  }
+  if (type == IO_READ || type == IO_WRITE) {
+    const alignMask = b.requiredAlign - 1;
+    let total: u64 = 0;
+    if (iovs == 0) {
+      if (!checkBuffer(base, len, alignMask)) return -EINVAL;
+      total = len;
+    } else {
+      if (iovcnt == 0 || iovcnt > IO_MAX_IOVS) return -EINVAL;
+      for (let i: u32 = 0; i < iovcnt; i++) {
+        const l = load<u32>(iovs + (<usize>i << 3), 4);
+        if (!checkBuffer(load<u32>(iovs + (<usize>i << 3)), l, alignMask)) return -EINVAL;
+        total += l;
+      }
+    }
+    if (total != numBlocks << b.blockShift) return -EINVAL;
+  }
+  return 0;
+}
+
+/** The io the last submit(deliver = false) prepared (per instance), for layer-level operations (reset). */
+export let preparedIo: usize = 0;
+
+function submit(descHandle: u32, ioChannel: usize, type: u32, iovs: usize, iovcnt: u32, base: u32, len: u32,
+  offsetBlocks: u64, numBlocks: u64, cb: BdevIoCb, arg: usize, deliver: bool = true): i32 {
+  const descPtr = descFromHandle(descHandle);
+  if (descPtr == 0) return -EBADF;
+  const desc = changetype<BdevDesc>(descPtr);
+  const ch = bdevChannelOf(ioChannel);
+  const rc = validate(desc, ch, type, iovs, iovcnt, base, len, offsetBlocks, numBlocks);
+  if (rc != 0) return rc;
+  const ioPtr = ch.freeList;
+  if (ioPtr == 0) return -ENOMEM;
+  const io = changetype<BdevIo>(ioPtr);
+  ch.freeList = io.next;
+  ch.freeCount--;
+  ch.outstanding++;
+  io.bdev = desc.bdev;
+  io.desc = descPtr;
+  io.type = type;
+  io.status = IO_PENDING;
+  io.offsetBlocks = offsetBlocks;
+  io.numBlocks = numBlocks;
+  if (iovs == 0) {
+    io.inlineBase = base;
+    io.inlineLen = len;
+    io.iovs = ioPtr + offsetof<BdevIo>("inlineBase");
+    io.iovcnt = type == IO_READ || type == IO_WRITE ? 1 : 0;
+  } else {
+    io.iovs = iovs;
+    io.iovcnt = iovcnt;
+  }
+  io.cb = changetype<usize>(cb);
+  io.cbArg = arg;
+  io.startNs = cachedNowNs();
+  io.next = 0;
+  io.parent = 0;
+  if (deliver) changetype<SubmitFn>(changetype<BdevModule>(changetype<Bdev>(desc.bdev).module).submit)(ioPtr);
+  else preparedIo = ioPtr;
+  return 0;
+}
+
+/** Take an io for `type` with the usual checks but do not pass it to the module (reset.ts). */
+export function bdevPrepareIo(descHandle: u32, ioChannel: usize, type: u32, cb: BdevIoCb, arg: usize): i32 {
+  return submit(descHandle, ioChannel, type, 0, 0, 0, 0, 0, 0, cb, arg, false);
+}
+
+/**
+ * Submit I/O in blocks with a vector of {u32 base, u32 len} pairs (read and write) or none (the
+ * others). Returns 0 (the callback will run), or a negative errno and no callback:
+ * -EBADF closed descriptor or write on a read-only one, -EINVAL bad range/length/alignment,
+ * -ENOTSUP type not supported, -ENODEV bdev being removed, -EPERM claimed by another writer,
+ * -ENOMEM no free bdev_io on this channel (see bdevQueueIoWait).
+ */
+export function bdevSubmitBlocks(descHandle: u32, ioChannel: usize, type: u32, iovs: usize, iovcnt: u32,
+  offsetBlocks: u64, numBlocks: u64, cb: BdevIoCb, arg: usize): i32 {
+  if ((type == IO_READ || type == IO_WRITE) && iovs == 0) return -EINVAL;
+  return submit(descHandle, ioChannel, type, iovs, iovcnt, 0, 0, offsetBlocks, numBlocks, cb, arg);
+}
+
+/** Read `len` bytes at byte `offset` into one buffer; offset and len must be multiples of the block size. */
+export function bdevRead(desc: u32, ioChannel: usize, buf: usize, offset: u64, len: u64, cb: BdevIoCb, arg: usize): i32 {
+  return submitBytes(desc, ioChannel, IO_READ, buf, offset, len, cb, arg);
+}
+
+export function bdevWrite(desc: u32, ioChannel: usize, buf: usize, offset: u64, len: u64, cb: BdevIoCb, arg: usize): i32 {
+  return submitBytes(desc, ioChannel, IO_WRITE, buf, offset, len, cb, arg);
+}
+
+export function bdevUnmap(desc: u32, ioChannel: usize, offset: u64, len: u64, cb: BdevIoCb, arg: usize): i32 {
+  return submitBytes(desc, ioChannel, IO_UNMAP, 0, offset, len, cb, arg);
+}
+
+export function bdevWriteZeroes(desc: u32, ioChannel: usize, offset: u64, len: u64, cb: BdevIoCb, arg: usize): i32 {
+  return submitBytes(desc, ioChannel, IO_WRITE_ZEROES, 0, offset, len, cb, arg);
+}
+
+export function bdevFlush(desc: u32, ioChannel: usize, cb: BdevIoCb, arg: usize): i32 {
+  return submit(desc, ioChannel, IO_FLUSH, 0, 0, 0, 0, 0, 0, cb, arg);
+}
+
+function submitBytes(descHandle: u32, ioChannel: usize, type: u32, buf: usize, offset: u64, len: u64, cb: BdevIoCb, arg: usize): i32 {
+  const descPtr = descFromHandle(descHandle);
+  if (descPtr == 0) return -EBADF;
+  const b = changetype<Bdev>(changetype<BdevDesc>(descPtr).bdev);
+  const mask = <u64>b.blockSize - 1;
+  if ((offset & mask) != 0 || (len & mask) != 0 || len == 0 || len > 0xffffffff) {
+    return -EINVAL;            // misaligned or zero length: whole blocks only
+  }
+  return submit(descHandle, ioChannel, type, 0, 0, <u32>buf, <u32>len, offset >> b.blockShift, len >> b.blockShift, cb, arg);
+}
+
+/**
+ * Complete an io (modules call this, on the submitting thread): statistics, then the callback.
+ * `status` is IO_SUCCESS or a failure status.
+ */
+export function bdevIoComplete(ioPtr: usize, status: i32): void {
+  const io = changetype<BdevIo>(ioPtr);
+  const ch = changetype<BdevChannel>(io.channel);
+  if (threadGet() != ch.thread) {
+    fatal(-EINVAL, "bdev %s: I/O completed on a thread other than the one that submitted it", changetype<Bdev>(io.bdev).name);
+  }
+  assert(io.status == IO_PENDING, "bdev_io completed twice");
+  io.status = status;
+  ch.outstanding--;
+  const stats = ch.stats;
+  const typeOff = <usize>io.type << 3;
+  store<u64>(stats + STATS_OPS_OFF + typeOff, load<u64>(stats + STATS_OPS_OFF + typeOff) + 1);
+  if (status != IO_SUCCESS) {
+    store<u64>(stats + STATS_ERRORS_OFF + typeOff, load<u64>(stats + STATS_ERRORS_OFF + typeOff) + 1);
+  } else if (hasRange(io.type)) {
+    const bytes = io.numBlocks << changetype<Bdev>(io.bdev).blockShift;
+    store<u64>(stats + STATS_BYTES_OFF + typeOff, load<u64>(stats + STATS_BYTES_OFF + typeOff) + bytes);
+  }
+  const now = cachedNowNs();
+  const lat = now > io.startNs ? now - io.startNs : 0;
+  store<u64>(stats + STATS_LAT_SUM_OFF, load<u64>(stats + STATS_LAT_SUM_OFF) + lat);
+  if (lat < load<u64>(stats + STATS_LAT_MIN_OFF)) store<u64>(stats + STATS_LAT_MIN_OFF, lat);
+  if (lat > load<u64>(stats + STATS_LAT_MAX_OFF)) store<u64>(stats + STATS_LAT_MAX_OFF, lat);
+  histRecord(stats + STATS_HIST_OFF, lat);
+  changetype<BdevIoCb>(io.cb)(ioPtr, status == IO_SUCCESS, io.cbArg);
+}
+
+/** Return an io to its channel's pool; a caller waiting for one (bdevQueueIoWait) is called back. */
+export function bdevFreeIo(ioPtr: usize): void {
+  const io = changetype<BdevIo>(ioPtr);
+  const ch = changetype<BdevChannel>(io.channel);
+  assert(io.status != IO_PENDING, "bdevFreeIo of an io that has not completed");
+  io.next = ch.freeList;
+  ch.freeList = ioPtr;
+  ch.freeCount++;
+  const waiter = ch.waitHead;
+  if (waiter != 0) {
+    const w = changetype<BdevIoWait>(waiter);
+    ch.waitHead = w.next;
+    if (ch.waitHead == 0) ch.waitTail = 0;
+    ch.waitCount--;
+    changetype<MsgFn>(w.cb)(w.arg);
+  }
+}
+
+/**
+ * SPDK's queue_io_wait: after -ENOMEM, the caller provides `entry` (BdevIoWait, its memory) and is
+ * called back with cb(arg) once a bdev_io is freed on this channel, to retry. At most poolSize waiters
+ * per channel (-EBUSY beyond): a bound, not a queue without end.
+ */
+export function bdevQueueIoWait(ioChannel: usize, entry: usize, cb: MsgFn, arg: usize): i32 {
+  const ch = bdevChannelOf(ioChannel);
+  if (ch.freeList != 0) return -EINVAL;          // SPDK: only valid when the pool is empty
+  if (ch.waitCount >= changetype<Bdev>(ch.bdev).poolSize) return -EBUSY;
+  const w = changetype<BdevIoWait>(entry);
+  w.bdev = ch.bdev;
+  w.cb = changetype<usize>(cb);
+  w.arg = arg;
+  w.next = 0;
+  if (ch.waitTail == 0) ch.waitHead = entry; else changetype<BdevIoWait>(ch.waitTail).next = entry;
+  ch.waitTail = entry;
+  ch.waitCount++;
+  return 0;
+}
+
+export function bdevIoStatus(io: usize): i32 { return changetype<BdevIo>(io).status; }
+
+/** Bytes of the io's data buffers (for modules). */
+export function bdevIoBytes(io: usize): u64 { return changetype<BdevIo>(io).numBlocks << changetype<Bdev>(changetype<BdevIo>(io).bdev).blockShift; }
+

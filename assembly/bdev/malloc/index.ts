@@ -1,0 +1,63 @@
+// The malloc bdev (SPDK's bdev_malloc): a RAM disk in the shared memory. Data moves with memory.copy;
+// unmap and write_zeroes fill with zeroes; flush has nothing to do. Completions are deferred to the
+// thread's poller like the null bdev's.
+
+import { heapAlloc, heapFree } from "../../runtime";
+import { BdevModule, BdevIo, Bdev, IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET, IO_SUCCESS } from "../types";
+import { bdevAlloc, bdevRegister } from "../bdev";
+import { deferRegister, deferComplete, moduleChannelOf } from "../defer";
+
+const MALLOC_KEY = memory.data(16 + 32);
+
+function mallocModule(): BdevModule {
+  const m = changetype<BdevModule>(MALLOC_KEY + 16);
+  m.name = changetype<usize>("malloc");
+  m.submit = changetype<usize>(mallocSubmit);
+  m.channelKey = changetype<usize>(mallocChannelKey);
+  m.destruct = changetype<usize>(mallocDestruct);
+  m.abortQueued = 0;
+  return m;
+}
+
+function mallocChannelKey(_bdev: usize): usize { return MALLOC_KEY; }
+function mallocDestruct(bdev: usize): void { heapFree(changetype<Bdev>(bdev).ctx); }
+
+function mallocSubmit(ioPtr: usize): void {
+  const io = changetype<BdevIo>(ioPtr);
+  const b = changetype<Bdev>(io.bdev);
+  let at = b.ctx + <usize>(io.offsetBlocks << b.blockShift);
+  switch (io.type) {
+    case IO_READ:
+    case IO_WRITE: {
+      for (let i: u32 = 0; i < io.iovcnt; i++) {
+        const buf = <usize>load<u32>(io.iovs + (<usize>i << 3));
+        const len = <usize>load<u32>(io.iovs + (<usize>i << 3), 4);
+        if (io.type == IO_READ) memory.copy(buf, at, len); else memory.copy(at, buf, len);
+        at += len;
+      }
+      break;
+    }
+    case IO_UNMAP:
+    case IO_WRITE_ZEROES:
+      memory.fill(at, 0, <usize>(io.numBlocks << b.blockShift));
+      break;
+    default:
+      break;                   // flush, reset: nothing volatile, nothing in flight
+  }
+  deferComplete(moduleChannelOf(ioPtr), ioPtr, IO_SUCCESS);
+}
+
+/** Create and register a malloc bdev of blockCount blocks, zero-filled. Returns the bdev or 0. */
+export function mallocBdevCreate(name: usize, blockSize: u32, blockCount: u64): usize {
+  const bytes = blockCount * <u64>blockSize;
+  if (blockCount == 0 || bytes > 0xf0000000) return 0;          // must fit the 4 GiB address space
+  if (deferRegister(MALLOC_KEY, "bdev_malloc") != 0) return 0;
+  const data = heapAlloc(<usize>bytes);
+  if (data == 0) return 0;
+  memory.fill(data, 0, <usize>bytes);
+  const bdev = bdevAlloc(mallocModule(), name, blockSize, blockCount, data);
+  if (bdev == 0) { heapFree(data); return 0; }
+  changetype<Bdev>(bdev).ioTypes = (1 << IO_READ) | (1 << IO_WRITE) | (1 << IO_FLUSH) | (1 << IO_UNMAP) | (1 << IO_WRITE_ZEROES) | (1 << IO_RESET);
+  if (bdevRegister(bdev) != 0) { heapFree(data); heapFree(bdev); return 0; }
+  return bdev;
+}

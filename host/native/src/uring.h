@@ -1,0 +1,72 @@
+/*
+ * One io_uring per reactor thread (LESSONS 4), driven by descriptors the core writes into Wasm memory.
+ * This header owns the wire formats shared with the core and the N-API entry points; uring.c owns the rest.
+ */
+#ifndef WSTOR_URING_H
+#define WSTOR_URING_H
+#include <stddef.h>
+#include <stdint.h>
+#include <node_api.h>
+
+/* The core and the host agree on these bytes; both sides are little-endian, so the structs are the wire. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the descriptor formats assume a little-endian host");
+
+enum wstor_uring_op {
+    WSTOR_URING_READ = 0,
+    WSTOR_URING_WRITE = 1,
+    WSTOR_URING_FSYNC = 2,
+    WSTOR_URING_FDATASYNC = 3,
+    WSTOR_URING_PUNCH_HOLE = 4, /* fallocate(PUNCH_HOLE | KEEP_SIZE) over [offset, offset + len) */
+    WSTOR_URING_ZERO_RANGE = 5, /* fallocate(ZERO_RANGE | KEEP_SIZE) over [offset, offset + len) */
+    WSTOR_URING_READV = 6,
+    WSTOR_URING_WRITEV = 7,
+    WSTOR_URING_OP_COUNT
+};
+
+/* One submission descriptor in Wasm memory. Reserved fields must be 0 (room to grow without ambiguity). */
+struct wstor_uring_desc {
+    uint8_t op;         /* enum wstor_uring_op */
+    uint8_t reserved0;
+    uint16_t iovcnt;    /* READV/WRITEV: 1..WSTOR_URING_IOV_MAX pairs at buf; 0 for every other op */
+    int32_t fd;
+    uint32_t buf;       /* Wasm offset of the buffer (READ/WRITE) or of the iovec pairs (READV/WRITEV) */
+    uint32_t len;       /* bytes: buffer (READ/WRITE) or file range (PUNCH_HOLE/ZERO_RANGE) */
+    uint64_t offset;    /* file offset; UINT64_MAX means "the file position" (as io_uring defines it) */
+    uint32_t user_data; /* handed back untouched in the completion */
+    uint32_t reserved1;
+};
+#define WSTOR_URING_DESC_BYTES 32
+_Static_assert(sizeof(struct wstor_uring_desc) == WSTOR_URING_DESC_BYTES, "descriptor is 32 bytes");
+_Static_assert(offsetof(struct wstor_uring_desc, iovcnt) == 2, "iovcnt at 2");
+_Static_assert(offsetof(struct wstor_uring_desc, fd) == 4, "fd at 4");
+_Static_assert(offsetof(struct wstor_uring_desc, buf) == 8, "buf at 8");
+_Static_assert(offsetof(struct wstor_uring_desc, len) == 12, "len at 12");
+_Static_assert(offsetof(struct wstor_uring_desc, offset) == 16, "offset at 16");
+_Static_assert(offsetof(struct wstor_uring_desc, user_data) == 24, "user_data at 24");
+
+/* One element of a READV/WRITEV vector in Wasm memory. */
+struct wstor_uring_iovec {
+    uint32_t buf; /* Wasm offset */
+    uint32_t len; /* bytes */
+};
+#define WSTOR_URING_IOVEC_BYTES 8
+#define WSTOR_URING_IOV_MAX 64
+_Static_assert(sizeof(struct wstor_uring_iovec) == WSTOR_URING_IOVEC_BYTES, "iovec pair is 8 bytes");
+
+/* One completion written into Wasm memory by uringReap. */
+struct wstor_uring_cqe {
+    uint32_t user_data;
+    int32_t res; /* bytes transferred, 0, or -errno, as the kernel reports it */
+};
+#define WSTOR_URING_CQE_BYTES 8
+_Static_assert(sizeof(struct wstor_uring_cqe) == WSTOR_URING_CQE_BYTES, "completion is 8 bytes");
+_Static_assert(offsetof(struct wstor_uring_cqe, res) == 4, "res at 4");
+
+napi_value wstor_uring_create(napi_env env, napi_callback_info info);
+napi_value wstor_uring_set_memory(napi_env env, napi_callback_info info);
+napi_value wstor_uring_submit(napi_env env, napi_callback_info info);
+napi_value wstor_uring_reap(napi_env env, napi_callback_info info);
+napi_value wstor_uring_info(napi_env env, napi_callback_info info);
+napi_value wstor_uring_destroy(napi_env env, napi_callback_info info);
+
+#endif
