@@ -70,3 +70,111 @@ export function bdev_stats(id: u32, out: usize): i32 {
   return 0;
 }
 export function bdev_stats_bytes(): u32 { return <u32>STATS_BLOCK_BYTES; }
+
+// ---- perf (bdevperf) ----
+import { perfStart, perfStop, perfJobsDone, perfStat, perfHist, perfFree, lastPerfRun } from "./perf";
+import { HIST_BUCKETS, histBucketStart } from "./runtime";
+/** Run handle (a positive number: the run's address, which may exceed 2^31) or a negative errno. */
+export function perf_start(bdevId: u32, reactors: u32, workload: u32, readPercent: u32, queueDepth: u32, ioBytes: u32, durationMs: u32, seed: u32): f64 {
+  const rc = perfStart(bdevId, reactors, workload, readPercent, queueDepth, ioBytes, durationMs, seed);
+  return rc < 0 ? <f64>rc : <f64>changetype<usize>(lastPerfRun);
+}
+export function perf_stop(run: usize): void { perfStop(run); }
+export function perf_jobs_done(run: usize): u32 { return perfJobsDone(run); }
+export function perf_stat(run: usize, job: u32, field: u32): f64 { return perfStat(run, job, field); }
+export function perf_hist(run: usize, job: u32): usize { return perfHist(run, job); }
+export function perf_free(run: usize): i32 { return perfFree(run); }
+export function hist_buckets(): u32 { return HIST_BUCKETS; }
+export function hist_bucket_start(bucket: u32): f64 { return <f64>histBucketStart(bucket); }
+
+// ---- app thread, requests, pass-through bdevs, delete ----
+import { appThreadCreate, onAppThread, requestDone } from "./app/request";
+import { errorBdevCreate, errorInject, isErrorBdev } from "./bdev/error";
+import { delayBdevCreate, delayUpdateLatency, isDelayBdev } from "./bdev/delay";
+import { crashBdevCreate, crashCut, isCrashBdev } from "./bdev/crash";
+import { passthruError } from "./bdev/passthru";
+import { bdevUnregister } from "./bdev";
+
+export function wstor_app_thread_create(): i32 { return appThreadCreate(); }
+
+// A request's parameters travel in a small block: [0] request id, [1] bdev id / base id, [2] name,
+// [3..6] numbers. Freed by the message that runs it.
+@unmanaged class Req { id: u32; a: u32; name: usize; n0: u32; n1: u32; n2: u32; n3: u32; big: u64; }
+function newReq(id: u32, a: u32, name: usize, n0: u32, n1: u32, n2: u32, n3: u32): usize {
+  const r = changetype<Req>(coreHeapAlloc(offsetof<Req>()));
+  if (changetype<usize>(r) == 0) return 0;
+  r.id = id; r.a = a; r.name = name; r.n0 = n0; r.n1 = n1; r.n2 = n2; r.n3 = n3; r.big = 0;
+  return changetype<usize>(r);
+}
+function post(fn: (ctx: usize) => void, req: usize): i32 {
+  if (req == 0) return -12;
+  const rc = onAppThread(fn, req);
+  if (rc != 0) coreHeapFree(req);
+  return rc;
+}
+function createdDone(req: usize, bdev: usize): void {
+  const r = changetype<Req>(req);
+  requestDone(r.id, bdev == 0 ? (passthruError != 0 ? passthruError : -12) : 0, bdev == 0 ? 0 : <f64>changetype<Bdev>(bdev).id);
+  coreHeapFree(req);
+}
+function errorCreateMsg(req: usize): void { const r = changetype<Req>(req); createdDone(req, errorBdevCreate(r.name, r.a)); }
+function delayCreateMsg(req: usize): void { const r = changetype<Req>(req); createdDone(req, delayBdevCreate(r.name, r.a, r.n0, r.n1, r.n2, r.n3)); }
+function crashCreateMsg(req: usize): void { const r = changetype<Req>(req); createdDone(req, crashBdevCreate(r.name, r.a, r.big)); }
+
+/** Create an error bdev over base `baseId`; EVENT_REQUEST_DONE(reqId, rc, new id). Returns 0 or -errno (not posted). */
+export function bdev_error_create(reqId: u32, name: usize, baseId: u32): i32 { return post(errorCreateMsg, newReq(reqId, baseId, name, 0, 0, 0, 0)); }
+export function bdev_delay_create(reqId: u32, name: usize, baseId: u32, avgRead: u32, p99Read: u32, avgWrite: u32, p99Write: u32): i32 {
+  return post(delayCreateMsg, newReq(reqId, baseId, name, avgRead, p99Read, avgWrite, p99Write));
+}
+export function bdev_crash_create(reqId: u32, name: usize, baseId: u32, maxCacheMiB: u32): i32 {
+  const req = newReq(reqId, baseId, name, 0, 0, 0, 0);
+  if (req != 0) changetype<Req>(req).big = <u64>maxCacheMiB << 20;
+  return post(crashCreateMsg, req);
+}
+/** Inject errors: type IO_* or 255 for all; kind 1 failure, 2 pending, 3 corrupt. -19 no such error bdev. */
+export function bdev_error_inject(id: u32, type: u32, kind: u32, count: u32): i32 {
+  const b = bdevById(id);
+  if (b == 0 || !isErrorBdev(b)) return -19;
+  return errorInject(b, type, kind, count);
+}
+export function bdev_delay_update_latency(id: u32, which: u32, us: u32): i32 {
+  const b = bdevById(id);
+  if (b == 0 || !isDelayBdev(b)) return -19;
+  return delayUpdateLatency(b, which, us);
+}
+function cutDone(req: usize, kept: u32, dropped: u32, torn: u32, failed: u32): void {
+  // value packs the counts for the host: kept | dropped << 16 | torn << 32 (each < 65536 in tests)
+  const r = changetype<Req>(req);
+  requestDone(r.id, failed == 0 ? 0 : -5, <f64>kept + <f64>dropped * 65536.0 + <f64>torn * 4294967296.0);
+  coreHeapFree(req);
+}
+function crashCutMsg(req: usize): void {
+  const r = changetype<Req>(req);
+  const b = bdevById(r.a);
+  const rc = b == 0 || !isCrashBdev(b) ? -19 : crashCut(b, r.n0, r.n1, cutDone, req);
+  if (rc != 0) { requestDone(r.id, rc, 0); coreHeapFree(req); }
+}
+/** Power cut on crash bdev `id`: mode 0 drop all, 1 keep all, 2 random from seed. */
+export function bdev_crash_cut(reqId: u32, id: u32, mode: u32, seed: u32): i32 { return post(crashCutMsg, newReq(reqId, id, 0, mode, seed, 0, 0)); }
+function deleteDone(req: usize): void { requestDone(changetype<Req>(req).id, 0, 0); coreHeapFree(req); }
+function deleteMsg(req: usize): void {
+  const r = changetype<Req>(req);
+  const b = bdevById(r.a);
+  const rc = b == 0 ? -19 : bdevUnregister(b, deleteDone, req);
+  if (rc != 0) { requestDone(r.id, rc, 0); coreHeapFree(req); }
+}
+/** Hot remove bdev `id`; EVENT_REQUEST_DONE when it is gone (after every descriptor closed). */
+export function bdev_delete(reqId: u32, id: u32): i32 { return post(deleteMsg, newReq(reqId, id, 0, 0, 0, 0, 0)); }
+
+// ---- file bdevs through io_uring ----
+import { uringBdevCreate, uringBdevFd } from "./bdev/uring";
+/** A file bdev on an fd the host opened. Bdev id or -errno. */
+export function bdev_uring_create(name: usize, fd: i32, blockSize: u32, blockCount: f64, direct: u32): i32 {
+  const b = uringBdevCreate(name, fd, blockSize, <u64>blockCount, direct != 0);
+  return b == 0 ? -22 : <i32>changetype<Bdev>(b).id;
+}
+/** The fd behind file bdev `id` (the host closes it once the bdev is deleted), or -1. */
+export function bdev_uring_fd(id: u32): i32 {
+  const b = bdevById(id);
+  return b == 0 ? -1 : uringBdevFd(b);
+}

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // The `wstor` command: dispatches to subcommands; every error ends with a message and a non-zero exit.
 import { demoCommand, demoUsage } from './cli/demo.js';
+import { perfCommand, perfUsage } from './cli/perf.js';
 import { UsageError } from './cli/args.js';
 import { WstorError } from './errors.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage: string; summary: string }> = {
   demo: { run: demoCommand, usage: demoUsage, summary: 'start an engine and pass messages between reactors' },
+  perf: { run: perfCommand, usage: perfUsage, summary: 'measure a bdev: IOPS, bandwidth and latency percentiles (bdevperf)' },
 };
 
 function mainUsage(): string {

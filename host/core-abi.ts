@@ -1,6 +1,8 @@
 // The boundary between the host and core.wasm: the imports the core expects, how its reports are
 // decoded, and the typed view of its exports. Portable: no Node-only API here (the browser uses it too).
 
+import { WstorError } from './errors.js';
+
 /** Levels of the core's reports (assembly/runtime/host.ts). */
 export const LEVEL_FATAL = 0;
 export const LEVEL_ERROR = 1;
@@ -15,6 +17,8 @@ export type LevelName = (typeof LEVEL_NAMES)[number];
 export const EVENT_DEMO_STEP = 1;
 export const EVENT_DEMO_DONE = 2;
 export const EVENT_THREAD_READY = 3;
+export const EVENT_PERF_JOB_DONE = 10;
+export const EVENT_REQUEST_DONE = 11;
 export const EVENT_TEST = 100;
 
 /** Arena used by the host's own instance; reactors use arenas 0..reactors-1. */
@@ -66,6 +70,7 @@ export interface CoreExports {
   heap_pages_in_use(): number;
   thread_count(): number;
   demo_start(rounds: number, workerReactor: number): number;
+  wstor_app_thread_create(): number;
   [name: string]: unknown;
 }
 
@@ -82,6 +87,23 @@ export function readCoreString(memory: WebAssembly.Memory, ptr: number): string 
   return new TextDecoder('utf-16le').decode(bytes);
 }
 
+/**
+ * Make a core string object holding `text` (for names passed to the core's create calls): the core
+ * allocates it with its byte length in the header, the host fills in the UTF-16LE code units.
+ */
+export function writeCoreString(core: CoreExports, memory: WebAssembly.Memory, text: string): number {
+  const stringNew = core.wstor_string_new as ((byteLength: number) => number) | undefined;
+  if (typeof stringNew !== 'function') throw new WstorError('ENOTSUP', 'this core.wasm has no wstor_string_new (rebuild it: npm run build:wasm)');
+  // A usize comes back as a signed i32: above 2 GiB it would be negative without >>> 0.
+  const ptr = stringNew(text.length * 2) >>> 0;
+  // Read the buffer after the call: the allocation may have grown the memory.
+  const buffer = memory.buffer;
+  if (ptr === 0 || ptr + text.length * 2 > buffer.byteLength) throw new WstorError('EFAULT', `wstor_string_new(${text.length * 2}) returned a bad pointer ${ptr}`);
+  const view = new DataView(buffer, ptr, text.length * 2);
+  for (let i = 0; i < text.length; i++) view.setUint16(i * 2, text.charCodeAt(i), true);
+  return ptr;
+}
+
 /** Fill a report's format: %s takes s1 then s2, %d takes n1 then n2. */
 export function formatReport(memory: WebAssembly.Memory, fmt: number, s1: number, s2: number, n1: number, n2: number): string {
   const strings = [s1, s2];
@@ -93,7 +115,17 @@ export function formatReport(memory: WebAssembly.Memory, fmt: number, s1: number
 export interface ImportHandlers {
   report(level: number, code: number, message: string): void;
   event(kind: number, a: number, b: number, c: number): void;
+  /** This instance's io_uring (Node: host/uring-host.ts). Without it file bdevs get -ENOSYS. */
+  uring?: UringHandlers;
 }
+
+/** The block-I/O seam: descriptors and completions in Wasm memory (bdev/uring/wire.ts). */
+export interface UringHandlers {
+  submit(descs: number, count: number): number;
+  reap(cqes: number, max: number): number;
+}
+
+const ENOSYS = -38;
 
 /** Clock shared by all workers: absolute microseconds (each worker has its own performance origin). */
 export function clockUs(): number {
@@ -119,6 +151,8 @@ export function coreImports(memory: WebAssembly.Memory, handlers: ImportHandlers
       event(kind: number, a: number, b: number, c: number) {
         handlers.event(kind, a, b, c);
       },
+      uring_submit: (descs: number, count: number) => (handlers.uring ? handlers.uring.submit(descs >>> 0, count) : ENOSYS),
+      uring_reap: (cqes: number, max: number) => (handlers.uring ? handlers.uring.reap(cqes >>> 0, max) : 0),
     },
   };
 }

@@ -3,13 +3,14 @@
 // post work to them; it never polls a reactor's threads (LESSONS 3).
 
 import {
-  CONTROL_ARENA, MAX_REACTORS, PAGE_BYTES, MAX_MEMORY_PAGES, LEVEL_NAMES, instantiateCore, levelName,
-  readReactorStats,
+  CONTROL_ARENA, MAX_REACTORS, PAGE_BYTES, MAX_MEMORY_PAGES, LEVEL_NAMES, EVENT_REQUEST_DONE, instantiateCore,
+  levelName, readReactorStats,
 } from './core-abi.js';
 import type { CoreEvent, CoreExports, LevelName, Report, ReactorStats } from './core-abi.js';
 import type { Platform, ReactorHandle, WorkerMessage } from './platform.js';
 import { planCpus } from './cpus.js';
 import { WstorError } from './errors.js';
+import { BdevApi } from './bdev.js';
 
 export interface EngineOptions {
   /** Number of reactors (default: one per CPU the process may use, or one per CPU in `cpus`). */
@@ -45,6 +46,8 @@ export class Engine {
   readonly core: CoreExports;
   /** CPU each reactor is pinned to, or null when they keep the process's affinity. */
   readonly pins: number[] | null;
+  /** What this engine runs on (Node, a browser). */
+  readonly platform: Platform;
   /** Kernel thread id of each pinned reactor (null when not pinned): for logs and affinity checks. */
   readonly reactorThreadIds: (number | null)[];
 
@@ -55,12 +58,15 @@ export class Engine {
   private readonly stats: (ReactorStats | null)[];
   private failure: WstorError | null = null;
   private stopping = false;
+  private nextRequestId = 1;
+  private readonly pending = new Map<number, { what: string; resolve: (value: number) => void; reject: (e: Error) => void }>();
   private report: (level: number, code: number, message: string, source: Report['source']) => void;
 
   private constructor(args: {
     memory: WebAssembly.Memory; core: CoreExports; reactorCount: number; pins: number[] | null;
-    stopTimeoutMs: number; report: Engine['report']; eventListeners: Set<(e: CoreEvent) => void>;
+    stopTimeoutMs: number; report: Engine['report']; eventListeners: Set<(e: CoreEvent) => void>; platform: Platform;
   }) {
+    this.platform = args.platform;
     this.eventListeners = args.eventListeners;
     this.memory = args.memory;
     this.core = args.core;
@@ -70,6 +76,7 @@ export class Engine {
     this.report = args.report;
     this.stats = new Array(args.reactorCount).fill(null);
     this.reactorThreadIds = new Array(args.reactorCount).fill(null);
+    this.eventListeners.add((e) => this.onRequestDone(e));
   }
 
   /** Compile the core once, create the shared memory, start the reactors; resolves when all are ready. */
@@ -102,8 +109,19 @@ export class Engine {
     if (rc < 0) throw WstorError.fromErrno(rc, `creating ${plan.reactors} reactors`);
 
     const engine = new Engine({ memory, core, reactorCount: plan.reactors, pins: plan.pins,
-      stopTimeoutMs: options.stopTimeoutMs ?? 10_000, report, eventListeners: listeners });
+      stopTimeoutMs: options.stopTimeoutMs ?? 10_000, report, eventListeners: listeners, platform });
     await engine.spawn(platform, module);
+    if (platform.probeBlockIo) {
+      const probe = platform.probeBlockIo(memory);
+      if (probe.mode !== 'io_uring') {
+        report(2, -38, `io_uring unavailable (${probe.reason ?? 'unknown'}); file bdevs use the slower synchronous fallback`, 'control');
+      }
+    }
+    const app = core.wstor_app_thread_create();
+    if (app < 0) {
+      await engine.stop().catch(() => undefined);
+      throw WstorError.fromErrno(app, 'creating the app thread');
+    }
     return engine;
   }
 
@@ -155,11 +173,47 @@ export class Engine {
     }
   }
 
+  /**
+   * Run a control-plane request on the app thread: `post(id)` calls a core export that posts it and
+   * returns 0 (or a negative errno if it could not be posted); the core ends it with
+   * EVENT_REQUEST_DONE(id, rc, value). Resolves with the value, rejects with a WstorError naming `what`.
+   * Any number may be in flight at once.
+   */
+  request(what: string, post: (id: number) => number): Promise<number> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.stopping) return Promise.reject(new WstorError('ESHUTDOWN', `${what}: the engine is stopping`));
+    const id = this.nextRequestId++;
+    return new Promise<number>((resolve, reject) => {
+      this.pending.set(id, { what, resolve, reject });
+      const rc = post(id);
+      if (rc < 0) {
+        this.pending.delete(id);
+        reject(WstorError.fromErrno(rc, what));
+      }
+    });
+  }
+
+  private onRequestDone(e: CoreEvent): void {
+    if (e.kind !== EVENT_REQUEST_DONE) return;
+    const p = this.pending.get(e.a);
+    if (!p) return;
+    this.pending.delete(e.a);
+    if (e.b < 0) p.reject(WstorError.fromErrno(e.b, p.what)); else p.resolve(e.c);
+  }
+
   /** A reactor died: record why and stop the others, so the process never hangs on them. */
   private fail(error: WstorError): void {
     if (!this.failure) this.failure = error;
+    for (const [id, p] of this.pending) { this.pending.delete(id); p.reject(error); }
     this.report(0, -5, error.message.split('\n')[0], 'control');
     void this.shutdown();
+  }
+
+  private bdevApi: BdevApi | null = null;
+  /** Block devices: create, inspect, inject faults, delete. */
+  get bdev(): BdevApi {
+    this.bdevApi ??= new BdevApi(this);
+    return this.bdevApi;
   }
 
   /** The error that stopped the engine, if a reactor trapped or died. */
@@ -179,6 +233,10 @@ export class Engine {
   private async shutdown(): Promise<void> {
     if (this.stopping) return this.exited;
     this.stopping = true;
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      p.reject(new WstorError('ESHUTDOWN', `${p.what}: the engine stopped before it completed`));
+    }
     for (let i = 0; i < this.handles.length; i++) this.core.reactor_request_stop(i);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), this.stopTimeoutMs); });

@@ -4,3 +4,5 @@ export type { EngineOptions } from './engine.js';
 export { WstorError } from './errors.js';
 export type { Report, CoreEvent, ReactorStats, LevelName } from './core-abi.js';
 export { parseCoreMask, parseCpuList } from './cpus.js';
+export { BdevApi, IO_TYPES } from './bdev.js';
+export type { BdevInfo, BdevStats, IoType, ErrorKind } from './bdev.js';

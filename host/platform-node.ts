@@ -1,13 +1,15 @@
 // Node's platform: core.wasm from build/, reactors as worker_threads, affinity from the addon.
 import { Worker } from 'node:worker_threads';
 import { readFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import fs, { readFileSync } from 'node:fs';
+import { WstorError } from './errors.js';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { Platform, ReactorHandle, ReactorInit, WorkerMessage } from './platform.js';
 import { loadNative } from './native/index.js';
 import { parseCpuList } from './cpus.js';
+import { probeUring } from './uring-host.js';
 
 const hostDir = path.dirname(fileURLToPath(import.meta.url));   // build/host
 const buildDir = path.resolve(hostDir, '..');                    // build
@@ -27,6 +29,42 @@ function processCpus(): number[] {
     if (line) return parseCpuList(line[1]);
   } catch { /* not Linux */ }
   return os.cpus().map((_, i) => i);
+}
+
+/**
+ * Size in bytes of a regular file or block device (stat says 0 for a block device: sysfs has its size
+ * in 512-byte sectors).
+ */
+export function deviceBytes(st: fs.Stats, path: string): number {
+  if (st.isFile()) return st.size;
+  if (st.isBlockDevice()) {
+    const major = Math.floor(st.rdev / 256) & 0xfff, minor = (st.rdev & 0xff) | (Math.floor(st.rdev / 4096) & 0xfff00);
+    const sysfs = `/sys/dev/block/${major}:${minor}/size`;
+    try {
+      return Number(readFileSync(sysfs, 'utf8').trim()) * 512;
+    } catch {
+      throw new WstorError('ENODEV', `cannot find the size of block device ${path} (no ${sysfs})`);
+    }
+  }
+  throw new WstorError('EINVAL', `${path} is neither a regular file nor a block device`);
+}
+
+function openFile(path: string, direct: boolean): { fd: number; bytes: number; direct: boolean } {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDWR | (direct ? fs.constants.O_DIRECT : 0));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (!(direct && code === 'EINVAL')) throw new WstorError(code ?? 'EIO', `cannot open ${path}: ${(err as Error).message}`);
+    direct = false;            // e.g. tmpfs has no O_DIRECT: buffered still works
+    fd = fs.openSync(path, fs.constants.O_RDWR);
+  }
+  try {
+    return { fd, bytes: deviceBytes(fs.fstatSync(fd), path), direct };
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
+  }
 }
 
 export const nodePlatform: Platform = {
@@ -67,4 +105,6 @@ export const nodePlatform: Platform = {
     };
   },
   allowedCpus: processCpus,
+  probeBlockIo: probeUring,
+  files: { open: openFile, close: (fd) => fs.closeSync(fd) },
 };

@@ -35,4 +35,12 @@ export interface Platform {
   spawnReactor(init: ReactorInit): ReactorHandle;
   /** CPUs this process may use. */
   allowedCpus(): number[];
+  /** Files and block devices for file bdevs (Node only). */
+  files?: {
+    /** Open read-write; `direct` asks for O_DIRECT and comes back false where the file system refuses it. */
+    open(path: string, direct: boolean): { fd: number; bytes: number; direct: boolean };
+    close(fd: number): void;
+  };
+  /** How file bdevs will do I/O here (announced once at start when it is not io_uring). */
+  probeBlockIo?(memory: WebAssembly.Memory): { mode: string; reason?: string };
 }

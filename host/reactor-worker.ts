@@ -4,10 +4,12 @@
 
 import { instantiateCore, levelName, LEVEL_FATAL, readReactorStats } from './core-abi.js';
 import type { ReactorInit, WorkerMessage } from './platform.js';
+import type { UringHandlers } from './core-abi.js';
 
 type Post = (message: WorkerMessage) => void;
 
-async function runReactor(init: ReactorInit, post: Post, pinThread: ((cpu: number) => number | null) | null): Promise<void> {
+async function runReactor(init: ReactorInit, post: Post, pinThread: ((cpu: number) => number | null) | null,
+  uring: UringHandlers | undefined): Promise<void> {
   const { reactor } = init;
   let lastFatal = '';
   let threadId: number | null = null;
@@ -22,6 +24,7 @@ async function runReactor(init: ReactorInit, post: Post, pinThread: ((cpu: numbe
         post({ type: 'report', reactor, level: levelName(level), code, message });
       },
       event(kind, a, b, c) { post({ type: 'event', reactor, kind, a, b, c }); },
+      uring,
     });
     core.wstor_attach(reactor);
     core.reactor_bind(reactor);
@@ -41,11 +44,13 @@ if (isNode) {
   const { loadNative } = await import('./native/index.js');
   const native = loadNative();
   const pin = native ? (cpu: number) => { native.setThreadAffinity([cpu]); return native.getThreadId(); } : null;
-  await runReactor(workerData as ReactorInit, (m) => parentPort!.postMessage(m), pin);
+  const { nodeUringHandlers } = await import('./uring-host.js');
+  const init = workerData as ReactorInit;
+  await runReactor(init, (m) => parentPort!.postMessage(m), pin, nodeUringHandlers(init.memory));
 } else {
   const scope = globalThis as unknown as { onmessage: ((e: MessageEvent) => void) | null; postMessage(m: unknown): void; close(): void };
   scope.onmessage = (e: MessageEvent) => {
     scope.onmessage = null;
-    void runReactor(e.data as ReactorInit, (m) => scope.postMessage(m), null).then(() => scope.close());
+    void runReactor(e.data as ReactorInit, (m) => scope.postMessage(m), null, undefined).then(() => scope.close());
   };
 }

@@ -2,12 +2,12 @@
 // A bdev is an io_device; each thread that does I/O gets a bdev channel (channel.ts).
 
 import {
-  heapAllocZeroed, heapFree, rawLock, rawUnlock, report, LEVEL_ERROR, LEVEL_NOTICE,
+  heapAllocZeroed, heapFree, rawLock, rawUnlock, report, LEVEL_ERROR, LEVEL_INFO,
   ENODEV, EPERM, EINVAL, ENOMEM, EBUSY, EBADF,
 } from "../runtime";
 import {
   MsgFn, ioDeviceRegister, ioDeviceUnregister, sendMsg, threadGet, forEachChannel, forEachChannelContinue,
-  forEachChannelIoChannel, ioChannelCtx,
+  forEachChannelIoChannel, forEachChannelCtx, ioChannelCtx,
 } from "../thread";
 import {
   Bdev, BdevDesc, BdevModule, BdevEventCb, BdevChannel, BDEV_ACTIVE, BDEV_REMOVING, BDEV_EVENT_REMOVE,
@@ -119,7 +119,7 @@ export function bdevClose(handle: u32): i32 {
   store<usize>(link, desc.next);
   if (b.claimed == descPtr) b.claimed = 0;
   b.openCount--;
-  const finish = b.openCount == 0 && atomic.load<u32>(bdev + offsetof<Bdev>("state")) == BDEV_REMOVING && b.unregisterThread != 0;
+  const finish = b.openCount == 0 && atomic.load<u32>(bdev + offsetof<Bdev>("state")) == BDEV_REMOVING && b.removeWalk == 0;
   rawUnlock(bdev + offsetof<Bdev>("lock"));
   heapFree(descPtr);
   if (finish) finishUnregister(b);
@@ -139,7 +139,15 @@ function abortQueuedVisit(iter: usize): void {
   forEachChannelContinue(iter, 0);
 }
 
-function abortQueuedDone(iter: usize, status: i32): void {}
+/** The walk that aborted queued I/O is over: the removal may finish once nothing is open. */
+function abortQueuedDone(iter: usize, _status: i32): void {
+  const bdev = changetype<Bdev>(forEachChannelCtx(iter));
+  rawLock(changetype<usize>(bdev) + offsetof<Bdev>("lock"));
+  bdev.removeWalk = 0;
+  const finish = bdev.openCount == 0;
+  rawUnlock(changetype<usize>(bdev) + offsetof<Bdev>("lock"));
+  if (finish) finishUnregister(bdev);
+}
 
 /**
  * Hot remove (SPDK's spdk_bdev_unregister): new opens and new I/O are refused, every open descriptor
@@ -169,11 +177,17 @@ export function bdevUnregister(bdev: usize, cb: MsgFn | null, ctx: usize): i32 {
       }
     }
   }
-  const finish = b.openCount == 0;
+  b.removeWalk = 1;
   rawUnlock(bdev + offsetof<Bdev>("lock"));
-  report(LEVEL_NOTICE, 0, "bdev %s: removing (descriptors notified)", b.name);
-  forEachChannel(bdev, abortQueuedVisit, 0, abortQueuedDone);
-  if (finish) finishUnregister(b);
+  report(LEVEL_INFO, 0, "bdev %s: removing (descriptors notified)", b.name);
+  // Abort module queues on every channel first; the removal finishes after that walk, once closed.
+  if (forEachChannel(bdev, abortQueuedVisit, bdev, abortQueuedDone) != 0) {
+    rawLock(bdev + offsetof<Bdev>("lock"));
+    b.removeWalk = 0;
+    const finish = b.openCount == 0;
+    rawUnlock(bdev + offsetof<Bdev>("lock"));
+    if (finish) finishUnregister(b);
+  }
   return 0;
 }
 

@@ -3,7 +3,7 @@
 // Every bad request is an errno returned to the caller; none reaches the module.
 
 import { fatal, report, LEVEL_ERROR, histRecord, EINVAL, ENOMEM, ENODEV, EBADF, EPERM, ENOTSUP, EBUSY } from "../runtime";
-import { MsgFn, threadGet, ioChannelCtx, cachedNowNs } from "../thread";
+import { MsgFn, threadGet, ioChannelCtx, cachedNowNs, sendMsg } from "../thread";
 import {
   Bdev, BdevDesc, BdevModule, BdevChannel, BdevIo, BdevIoWait, BdevIoCb, SubmitFn,
   IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET, IO_SUCCESS, IO_PENDING, IO_MAX_IOVS,
@@ -96,8 +96,13 @@ function submit(descHandle: u32, ioChannel: usize, type: u32, iovs: usize, iovcn
   io.startNs = cachedNowNs();
   io.next = 0;
   io.parent = 0;
-  if (deliver) changetype<SubmitFn>(changetype<BdevModule>(changetype<Bdev>(desc.bdev).module).submit)(ioPtr);
-  else preparedIo = ioPtr;
+  if (deliver) {
+    ch.inSubmit++;
+    changetype<SubmitFn>(changetype<BdevModule>(changetype<Bdev>(desc.bdev).module).submit)(ioPtr);
+    ch.inSubmit--;
+  } else {
+    preparedIo = ioPtr;
+  }
   return 0;
 }
 
@@ -163,6 +168,21 @@ export function bdevIoComplete(ioPtr: usize, status: i32): void {
   }
   assert(io.status == IO_PENDING, "bdev_io completed twice");
   io.status = status;
+  if (ch.inSubmit != 0 && sendMsg(ch.thread, deliverLater, ioPtr) == 0) return;
+  deliver(ioPtr);
+}
+
+/**
+ * A module that completes inside its submit (an injected error, a cache hit) would run the caller's
+ * callback inside the caller's submit, and a callback that resubmits would recurse without bound:
+ * such completions are delivered by message instead (as SPDK does).
+ */
+function deliverLater(ioPtr: usize): void { deliver(ioPtr); }
+
+function deliver(ioPtr: usize): void {
+  const io = changetype<BdevIo>(ioPtr);
+  const ch = changetype<BdevChannel>(io.channel);
+  const status = io.status;
   ch.outstanding--;
   const stats = ch.stats;
   const typeOff = <usize>io.type << 3;

@@ -64,6 +64,7 @@ export const BDEV_REMOVING: u32 = 1;
   unregisterThread: usize;
   next: usize;             // global bdev list
   poolSize: u32;           // bdev_ios per channel
+  removeWalk: u32;         // 1 while hot remove aborts module queues on every channel
 }
 
 @unmanaged export class BdevDesc {
@@ -100,6 +101,7 @@ export const STATS_HIST_OFF: usize = 8 * 22;                // runtime/histogram
   waitCount: u32;
   stats: usize;            // statistics block (STATS_*)
   nextInBdev: usize;
+  inSubmit: u32;           // > 0 while a module's submit runs on this channel
 }
 
 @unmanaged export class BdevIoWait {

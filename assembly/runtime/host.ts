@@ -41,3 +41,17 @@ export function report(level: i32, code: i32, fmt: string, s1: usize = 0, s2: us
 export function now_us(): u64 {
   return <u64>host_clock_us();
 }
+
+/**
+ * Block I/O through this instance's own io_uring (one ring per reactor, LESSONS 4), in the host's
+ * native addon. `descs` points at `count` 32-byte descriptors (bdev/uring/wire.ts); returns how many
+ * were accepted (each gets exactly one completion) or a negative errno (-ENOSYS: no ring here).
+ */
+// @ts-ignore: decorator
+@external("host", "uring_submit")
+export declare function host_uring_submit(descs: usize, count: u32): i32;
+
+/** Copy up to `max` completions ({u32 user_data, i32 res}) to `cqes`; returns how many. No syscall. */
+// @ts-ignore: decorator
+@external("host", "uring_reap")
+export declare function host_uring_reap(cqes: usize, max: u32): i32;

@@ -16,6 +16,9 @@ export const REGISTRY_ROOT: usize = 1280;
 /** The bdev registry's root (bdev/registry.ts). 64 bytes. */
 export const BDEV_ROOT: usize = 1536;
 
+/** Pointer to the app thread (app/request.ts). */
+export const APP_THREAD: usize = 1600;
+
 /** Table of per-instance heap arenas: MAX_ARENAS pointers. */
 export const ARENA_TABLE: usize = 2048;
 

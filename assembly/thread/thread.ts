@@ -10,8 +10,8 @@ import {
 import { Thread, MsgFn, THREAD_RUNNING, THREAD_EXITING, THREAD_EXITED, NO_REACTOR } from "./types";
 import { registryAddThread, registryRemoveThread } from "./registry";
 import { runActivePollers, runTimedPollers, livePollerCount, reportLivePollers, freeAllPollers } from "./poller";
-import { channelCount, reportLiveChannels, freeAllChannels } from "./io_channel";
-import { threadNowUs } from "./clock";
+import { channelCount, reportLiveChannels, detachAllChannels } from "./io_channel";
+import { cachedNowUs } from "./clock";
 import { currentReactorId, reactorWake } from "./reactor";
 
 /** Messages handled per poll before pollers get their turn (SPDK: SPDK_MSG_BATCH_SIZE). */
@@ -130,7 +130,8 @@ export function threadExit(): i32 {
     report(LEVEL_WARN, -EINVAL, "thread %s is already exiting", t.name);
     return -EINVAL;
   }
-  t.exitStartUs = threadNowUs();
+  // The loop's clock, the one threadPoll compares with: a fresh sample could be ahead of it.
+  t.exitStartUs = cachedNowUs();
   atomic.store<u32>(thread + offsetof<Thread>("state"), THREAD_EXITING);
   return 0;
 }
@@ -138,7 +139,8 @@ export function threadExit(): i32 {
 function checkExit(t: Thread, nowUs: u64): void {
   const busy = livePollerCount(t) != 0 || channelCount(t) != 0 || ringCount(t.ring) != 0
     || atomic.load<u32>(changetype<usize>(t) + offsetof<Thread>("forEachRefs")) != 0;
-  if (busy && nowUs - t.exitStartUs < t.exitTimeoutUs) return;
+  const waitedUs = nowUs > t.exitStartUs ? nowUs - t.exitStartUs : 0;
+  if (busy && waitedUs < t.exitTimeoutUs) return;
   if (busy) {
     report(LEVEL_ERROR, -EBUSY, "thread %s got timeout, and move it to the exited state forcefully", t.name);
     reportLivePollers(t, LEVEL_ERROR);
@@ -147,7 +149,11 @@ function checkExit(t: Thread, nowUs: u64): void {
   atomic.store<u32>(changetype<usize>(t) + offsetof<Thread>("state"), THREAD_EXITED);
 }
 
-/** Free an exited thread. Leaks still attached are reported by name, then released. */
+/**
+ * Free an exited thread. Pollers and channels still attached are reported by name (SPDK's thread_free);
+ * pollers are freed, channels are left allocated and detached: destroying them would run device
+ * callbacks outside any thread, and their devices would then wrongly look free to unregister.
+ */
 export function threadDestroy(thread: usize): i32 {
   const t = changetype<Thread>(thread);
   if (t.state != THREAD_EXITED) {
@@ -160,7 +166,7 @@ export function threadDestroy(thread: usize): i32 {
   reportLivePollers(t, LEVEL_ERROR);
   reportLiveChannels(t, LEVEL_ERROR);
   freeAllPollers(t);
-  freeAllChannels(t);
+  detachAllChannels(t);
   registryRemoveThread(t);
   ringDestroy(t.ring);
   heapFree(thread);

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { instantiateCore, levelName, CONTROL_ARENA } from '../../host/core-abi.js';
 import type { CoreExports, LevelName } from '../../host/core-abi.js';
+import { nodeUringHandlers } from '../../host/uring-host.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const TEST_WASM = path.join(root, 'build', 'core-test.wasm');
@@ -44,6 +45,7 @@ export async function newHarness(options: { arena?: number; reactor?: number; cl
   const core = await instantiateCore(testModule(), memory, {
     report: (level, code, message) => reports.push({ level: levelName(level), code, message }),
     event: (kind, a, b, c) => events.push({ kind, a, b, c }),
+    uring: nodeUringHandlers(memory),
   }) as TestCore;
   core.wstor_attach(options.arena ?? CONTROL_ARENA);
   core.h_set_reactor(options.reactor ?? -1);

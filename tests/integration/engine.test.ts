@@ -68,7 +68,10 @@ test('a sleeping reactor always wakes on a message (lost-wake regression)', () =
   }
   const stats = t.engine.reactorStats()[1];
   await t.engine.stop();
-  assert.ok(stats.wakesNotified + stats.wakesNotEqual >= 150, `doorbell wakes: ${JSON.stringify(stats)}`);
+  // A ping that lands between "sleeping = 1" and the wait is found by the re-check instead: fewer
+  // doorbell wakes than pings is fine; a wait that ran into its 30 s cap would be a lost wake.
+  assert.equal(stats.wakesTimedOut, 0, `no sleep ended by its timeout: ${JSON.stringify(stats)}`);
+  assert.ok(stats.wakesNotified >= 100, `most pings woke the reactor through its doorbell: ${JSON.stringify(stats)}`);
   assert.ok(slowest < 5_000, `slowest wake ${slowest} ms`);
 }));
 

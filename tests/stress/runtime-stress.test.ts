@@ -13,6 +13,7 @@ for (const reactors of [2, 4]) {
     let stopped = false;
     try {
       const baseline = t.core.t_live_blocks_all();
+      const threadsBefore = t.core.thread_count();
       const perWorker = Math.ceil(TOTAL_OPS / reactors);
       const seed = Number(process.env.WSTOR_STRESS_SEED ?? Date.now() % 1e9);
       const started = performance.now();
@@ -34,10 +35,13 @@ for (const reactors of [2, 4]) {
       // Fin messages are counted as sent but checked separately from data messages on receipt.
       assert.equal(received, sent - reactors * (reactors - 1), 'every data message arrived exactly once');
       assert.ok(awayBlocks > 1000, `blocks freed on another reactor: ${awayBlocks}`);
-      await t.engine.stop();
-      stopped = true;
+      // The workers exit on their own; their reactors destroy them just after the last event.
+      for (let i = 0; i < 500 && t.core.thread_count() !== threadsBefore; i++) await new Promise((r) => setTimeout(r, 2));
+      assert.equal(t.core.thread_count(), threadsBefore, 'every stress thread exited and was destroyed');
       t.core.t_stress_free(run, reactors);
       assert.equal(t.core.t_live_blocks_all(), baseline, 'every block allocated during the run was freed');
+      await t.engine.stop();
+      stopped = true;
       const errors = t.reports.filter((r) => r.level === 'error' || r.level === 'fatal');
       assert.deepEqual(errors, []);
       console.log(`# ${reactors} reactors: ${(reactors * perWorker / seconds / 1e6).toFixed(2)} M ops/s, ` +

@@ -1,0 +1,215 @@
+// The file bdev (SPDK's bdev_uring / bdev_aio): a regular file or block device through io_uring. Each
+// thread has one staging area of descriptors shared by all file bdevs; its poller submits what was
+// staged with one host call, then reaps completions (no syscall per I/O, no promise per I/O). Data
+// moves straight between the device and Wasm memory: descriptors carry Wasm offsets that the host
+// turns into addresses and checks against the memory.
+
+import { heapAllocZeroed, heapFree, host_uring_submit, host_uring_reap, report, LEVEL_ERROR, ENOSYS, EIO } from "../../runtime";
+import { pollerRegister, pollerUnregister, POLLER_BUSY, POLLER_IDLE, ioChannelCtx, ioDeviceRegister } from "../../thread";
+import { BdevModule, BdevIo, Bdev, BdevChannel, IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET, IO_SUCCESS, IO_FAILED } from "../types";
+import { bdevIoComplete } from "../io";
+import { bdevAlloc, bdevRegister } from "../bdev";
+import * as wire from "./wire";
+
+/** Descriptors staged per thread before a submit (and completions reaped per poll). */
+const STAGE_SLOTS: u32 = 256;
+
+@unmanaged class UringFile {
+  fd: i32;
+  direct: u32;
+}
+
+/** Per-thread group: staged descriptors, the ios behind them, completions, the poller. */
+@unmanaged class UringGroup {
+  descs: usize;        // STAGE_SLOTS descriptors
+  cqes: usize;         // STAGE_SLOTS completions
+  staged: u32;
+  inFlight: u32;       // accepted by the host, not yet reaped
+  poller: usize;
+  backlog: usize;      // ios that found the staging area full (BdevIo.next), staged next poll
+  backlogTail: usize;
+}
+
+const URING_KEY = memory.data(16 + 32);
+function uringModule(): BdevModule {
+  const m = changetype<BdevModule>(URING_KEY + 16);
+  m.name = changetype<usize>("uring");
+  m.submit = changetype<usize>(uringSubmit);
+  m.channelKey = changetype<usize>(uringChannelKey);
+  m.destruct = changetype<usize>(uringDestruct);
+  m.abortQueued = changetype<usize>(uringAbortBacklog);
+  return m;
+}
+
+function uringChannelKey(_bdev: usize): usize { return URING_KEY; }
+function uringDestruct(bdev: usize): void { heapFree(changetype<Bdev>(bdev).ctx); }
+
+function groupOf(io: usize): UringGroup {
+  return changetype<UringGroup>(ioChannelCtx(changetype<BdevChannel>(changetype<BdevIo>(io).channel).moduleChannel));
+}
+
+/** Stage one io as a descriptor. False if the staging area is full. */
+function stage(g: UringGroup, ioPtr: usize): bool {
+  if (g.staged == STAGE_SLOTS) return false;
+  const io = changetype<BdevIo>(ioPtr);
+  const b = changetype<Bdev>(io.bdev);
+  const f = changetype<UringFile>(b.ctx);
+  const d = g.descs + <usize>g.staged * wire.DESC_BYTES;
+  memory.fill(d, 0, wire.DESC_BYTES);
+  let op: u8 = 0;
+  const offset = io.offsetBlocks << b.blockShift;
+  const bytes = <u32>(io.numBlocks << b.blockShift);
+  switch (io.type) {
+    case IO_READ:
+    case IO_WRITE: {
+      if (io.iovcnt == 1) {
+        op = io.type == IO_READ ? wire.OP_READ : wire.OP_WRITE;
+        store<u32>(d + wire.DESC_BUF_OFF, load<u32>(io.iovs));
+        store<u32>(d + wire.DESC_LEN_OFF, load<u32>(io.iovs, 4));
+      } else {
+        op = io.type == IO_READ ? wire.OP_READV : wire.OP_WRITEV;
+        store<u16>(d + wire.DESC_IOVCNT_OFF, <u16>io.iovcnt);
+        store<u32>(d + wire.DESC_BUF_OFF, <u32>io.iovs);      // our {base, len} pairs are the wire's
+      }
+      break;
+    }
+    case IO_FLUSH: op = wire.OP_FDATASYNC; break;
+    case IO_UNMAP: op = wire.OP_PUNCH_HOLE; store<u32>(d + wire.DESC_LEN_OFF, bytes); break;
+    case IO_WRITE_ZEROES: op = wire.OP_ZERO_RANGE; store<u32>(d + wire.DESC_LEN_OFF, bytes); break;
+    default: break;
+  }
+  store<u8>(d + wire.DESC_OP_OFF, op);
+  store<i32>(d + wire.DESC_FD_OFF, f.fd);
+  store<u64>(d + wire.DESC_OFFSET_OFF, io.type == IO_FLUSH ? 0 : offset);
+  store<u32>(d + wire.DESC_USER_OFF, <u32>ioPtr);
+  io.aux = bytes;               // what a read or write must transfer
+  g.staged++;
+  return true;
+}
+
+function uringSubmit(ioPtr: usize): void {
+  const io = changetype<BdevIo>(ioPtr);
+  if (io.type == IO_RESET) { bdevIoComplete(ioPtr, IO_SUCCESS); return; }   // the layer drained it already
+  const g = groupOf(ioPtr);
+  if (g.backlog == 0 && stage(g, ioPtr)) return;
+  io.next = 0;
+  if (g.backlogTail == 0) g.backlog = ioPtr; else changetype<BdevIo>(g.backlogTail).next = ioPtr;
+  g.backlogTail = ioPtr;
+}
+
+function completeOne(ioPtr: usize, res: i32): void {
+  const io = changetype<BdevIo>(ioPtr);
+  let ok = res >= 0;
+  if (ok && (io.type == IO_READ || io.type == IO_WRITE) && <u32>res != io.aux) {
+    // A short transfer: past the end of a file that shrank, or a device error mid-way.
+    report(LEVEL_ERROR, -EIO, "bdev %s: short transfer (%d of %d bytes)", changetype<Bdev>(io.bdev).name, 0, <f64>res, <f64>io.aux);
+    ok = false;
+  }
+  bdevIoComplete(ioPtr, ok ? IO_SUCCESS : IO_FAILED);
+}
+
+function uringPoll(ctx: usize): i32 {
+  const g = changetype<UringGroup>(ctx);
+  let work = 0;
+  // Stage what waited for room, then hand everything staged to the ring in one call.
+  while (g.backlog != 0 && g.staged < STAGE_SLOTS) {
+    const io = g.backlog;
+    g.backlog = changetype<BdevIo>(io).next;
+    if (g.backlog == 0) g.backlogTail = 0;
+    stage(g, io);
+  }
+  if (g.staged > 0) {
+    const accepted = host_uring_submit(g.descs, g.staged);
+    if (accepted < 0) {
+      // No ring on this instance at all: fail what was staged rather than wait forever.
+      report(LEVEL_ERROR, accepted, "io_uring submit failed on this reactor; failing %d staged I/Os", 0, 0, <f64>g.staged);
+      for (let i: u32 = 0; i < g.staged; i++) {
+        completeOne(<usize>load<u32>(g.descs + <usize>i * wire.DESC_BYTES + wire.DESC_USER_OFF), -ENOSYS);
+      }
+      g.staged = 0;
+    } else {
+      g.inFlight += <u32>accepted;
+      const left = g.staged - <u32>accepted;
+      if (left > 0) memory.copy(g.descs, g.descs + <usize>accepted * wire.DESC_BYTES, <usize>left * wire.DESC_BYTES);
+      g.staged = left;
+      work += accepted;
+    }
+  }
+  if (g.inFlight > 0) {
+    const n = host_uring_reap(g.cqes, STAGE_SLOTS);
+    for (let i: i32 = 0; i < n; i++) {
+      const c = g.cqes + <usize>i * wire.CQE_BYTES;
+      g.inFlight--;
+      completeOne(<usize>load<u32>(c + wire.CQE_USER_OFF), load<i32>(c + wire.CQE_RES_OFF));
+    }
+    work += n;
+  }
+  // In flight: stay busy so the reactor keeps polling instead of sleeping on its doorbell.
+  return work > 0 || g.inFlight > 0 || g.staged > 0 ? POLLER_BUSY : POLLER_IDLE;
+}
+
+function groupCreate(_key: usize, ctx: usize): i32 {
+  const g = changetype<UringGroup>(ctx);
+  g.descs = heapAllocZeroed(<usize>STAGE_SLOTS * wire.DESC_BYTES);
+  g.cqes = heapAllocZeroed(<usize>STAGE_SLOTS * wire.CQE_BYTES);
+  g.poller = pollerRegister(uringPoll, ctx, 0, "bdev_uring");
+  if (g.descs == 0 || g.cqes == 0 || g.poller == 0) {
+    heapFree(g.descs); heapFree(g.cqes);
+    if (g.poller != 0) pollerUnregister(g.poller);
+    return -12;
+  }
+  return 0;
+}
+
+function groupDestroy(_key: usize, ctx: usize): void {
+  const g = changetype<UringGroup>(ctx);
+  if (g.inFlight != 0 || g.staged != 0) {
+    report(LEVEL_ERROR, -EIO, "io_uring group released with %d I/Os in flight", 0, 0, <f64>(g.inFlight + g.staged));
+  }
+  pollerUnregister(g.poller);
+  heapFree(g.descs);
+  heapFree(g.cqes);
+}
+
+/** Reset or removal: ios still waiting for a staging slot complete as failed (never sent). */
+function uringAbortBacklog(moduleChannel: usize, _bdev: usize): void {
+  const g = changetype<UringGroup>(moduleChannel);
+  let io = g.backlog;
+  g.backlog = 0;
+  g.backlogTail = 0;
+  while (io != 0) {
+    const next = changetype<BdevIo>(io).next;
+    bdevIoComplete(io, IO_FAILED);
+    io = next;
+  }
+}
+
+/**
+ * A file bdev over `fd` (opened by the host; with O_DIRECT when `direct`). Buffers must then be aligned
+ * to the block size. Returns the bdev or 0.
+ */
+export function uringBdevCreate(name: usize, fd: i32, blockSize: u32, blockCount: u64, direct: bool): usize {
+  if (fd < 0) return 0;
+  if (atomic.cmpxchg<u32>(URING_KEY, 0, 1) == 0) {
+    if (ioDeviceRegister(URING_KEY, groupCreate, groupDestroy, <u32>offsetof<UringGroup>(), "bdev_uring") != 0) return 0;
+  }
+  const f = changetype<UringFile>(heapAllocZeroed(offsetof<UringFile>()));
+  if (changetype<usize>(f) == 0) return 0;
+  f.fd = fd;
+  f.direct = direct ? 1 : 0;
+  const bdev = bdevAlloc(uringModule(), name, blockSize, blockCount, changetype<usize>(f));
+  if (bdev == 0) { heapFree(changetype<usize>(f)); return 0; }
+  const b = changetype<Bdev>(bdev);
+  b.ioTypes = (1 << IO_READ) | (1 << IO_WRITE) | (1 << IO_FLUSH) | (1 << IO_UNMAP) | (1 << IO_WRITE_ZEROES) | (1 << IO_RESET);
+  b.writeCache = 1;
+  b.requiredAlign = direct ? blockSize : 1;
+  if (bdevRegister(bdev) != 0) { heapFree(changetype<usize>(f)); heapFree(bdev); return 0; }
+  return bdev;
+}
+
+/** The fd of a file bdev (the host closes it after the bdev is gone), or -1. */
+export function uringBdevFd(bdev: usize): i32 {
+  const b = changetype<Bdev>(bdev);
+  return b.module == URING_KEY + 16 ? changetype<UringFile>(b.ctx).fd : -1;
+}
+

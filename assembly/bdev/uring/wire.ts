@@ -1,0 +1,25 @@
+// The descriptor and completion formats shared with the native addon (host/native/src/uring.h, which
+// asserts the same sizes and offsets in C). Little-endian, packed as below.
+
+export const DESC_BYTES: usize = 32;
+export const DESC_OP_OFF: usize = 0;         // u8
+export const DESC_IOVCNT_OFF: usize = 2;     // u16: READV/WRITEV only
+export const DESC_FD_OFF: usize = 4;         // i32
+export const DESC_BUF_OFF: usize = 8;        // u32 Wasm offset (buffer, or {u32 buf, u32 len} pairs)
+export const DESC_LEN_OFF: usize = 12;       // u32 bytes
+export const DESC_OFFSET_OFF: usize = 16;    // u64 file offset
+export const DESC_USER_OFF: usize = 24;      // u32 returned in the completion
+
+export const CQE_BYTES: usize = 8;
+export const CQE_USER_OFF: usize = 0;
+export const CQE_RES_OFF: usize = 4;
+
+export const OP_READ: u8 = 0;
+export const OP_WRITE: u8 = 1;
+export const OP_FSYNC: u8 = 2;
+export const OP_FDATASYNC: u8 = 3;
+export const OP_PUNCH_HOLE: u8 = 4;
+export const OP_ZERO_RANGE: u8 = 5;
+export const OP_READV: u8 = 6;
+export const OP_WRITEV: u8 = 7;
+export const IOV_MAX: u32 = 64;

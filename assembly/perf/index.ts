@@ -1,0 +1,334 @@
+// bdevperf for wstor: one job per reactor, each a thread keeping `queueDepth` I/Os in flight against a
+// bdev for a duration, with per-job counters and a latency histogram the host reads while it runs.
+// The verify workload writes a pattern derived from (offset, pass) and reads it back, counting every
+// mismatch and remembering the first.
+
+import { heapAlloc, heapAllocZeroed, heapFree, host_event, HIST_BYTES, histRecord, EINVAL, ENOMEM, ENODEV, ERANGE } from "../runtime";
+import {
+  threadCreateOn, sendMsg, threadExit, getIoChannel, putIoChannel, cachedNowNs, cachedNowUs, threadNowUs,
+  reactorCount,
+} from "../thread";
+import { bdevById, bdevOpen, bdevClose, bdevRead, bdevWrite, bdevFreeIo, Bdev, BdevIo } from "../bdev";
+import { EVENT_PERF_JOB_DONE } from "../app/events";
+
+export const WL_RANDREAD: u32 = 0;
+export const WL_RANDWRITE: u32 = 1;
+export const WL_READ: u32 = 2;
+export const WL_WRITE: u32 = 3;
+export const WL_RW: u32 = 4;
+export const WL_VERIFY: u32 = 5;
+
+const BUF_ALIGN: usize = 4096;         // O_DIRECT-friendly buffers
+
+@unmanaged class PerfRun {
+  bdevId: u32;
+  jobCount: u32;
+  workload: u32;
+  readPercent: u32;
+  queueDepth: u32;
+  ioBytes: u32;
+  durationUs: u64;
+  seed: u32;
+  stop: u32;            // atomic: host asked to stop early
+  jobsDone: u32;        // atomic
+  jobs: usize;          // PerfJob pointers
+}
+
+@unmanaged class PerfJob {
+  run: usize;
+  index: u32;
+  reactor: i32;
+  thread: usize;
+  desc: u32;
+  channel: usize;
+  bufs: usize;          // queueDepth × ioBytes, aligned
+  bufsRaw: usize;
+  tasks: usize;         // queueDepth PerfTask
+  rng: u32;
+  regionStart: u64;     // in ios
+  regionIos: u64;
+  nextSeq: u64;         // sequential workloads
+  inFlight: u32;
+  started: u32;
+  finished: u32;
+  startUs: u64;
+  endUs: u64;
+  ios: u64;
+  bytes: u64;
+  errors: u64;
+  reads: u64;
+  writes: u64;
+  latSum: u64;
+  latMin: u64;
+  latMax: u64;
+  mismatches: u64;
+  firstMismatch: i64;
+  hist: usize;
+}
+
+@unmanaged class PerfTask {
+  job: usize;
+  index: u32;
+  buf: usize;
+  offset: u64;          // bytes
+  verifyPhase: u32;     // 0 writing, 1 reading back
+  pass: u32;
+}
+
+function rand(job: PerfJob): u32 {
+  let x = job.rng;
+  x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+  job.rng = x;
+  return x;
+}
+
+function rand64(job: PerfJob): u64 { return (<u64>rand(job) << 32) | <u64>rand(job); }
+
+function patternWord(offset: u64, pass: u32, word: u32): u64 {
+  // A different value for every 8-byte word of every block of every pass.
+  let x = offset * 0x9e3779b97f4a7c15 + (<u64>pass << 32) + <u64>word;
+  x ^= x >> 31; x *= 0xbf58476d1ce4e5b9; x ^= x >> 29;
+  return x;
+}
+
+function fillPattern(buf: usize, bytes: u32, offset: u64, pass: u32): void {
+  for (let w: u32 = 0; w < (bytes >> 3); w++) store<u64>(buf + (<usize>w << 3), patternWord(offset, pass, w));
+}
+
+/** Index of the first differing byte, or -1. */
+function checkPattern(buf: usize, bytes: u32, offset: u64, pass: u32): i64 {
+  for (let w: u32 = 0; w < (bytes >> 3); w++) {
+    if (load<u64>(buf + (<usize>w << 3)) != patternWord(offset, pass, w)) return <i64>w << 3;
+  }
+  return -1;
+}
+
+function runOf(job: PerfJob): PerfRun { return changetype<PerfRun>(job.run); }
+
+function nextOffset(job: PerfJob, run: PerfRun, task: PerfTask): u64 {
+  let index: u64;
+  if (run.workload == WL_VERIFY) {
+    // Each task owns the offsets congruent to its number: two tasks never have one block in flight,
+    // so a read-back can only see its own write.
+    const qd = <u64>run.queueDepth;
+    index = (rand64(job) % (job.regionIos / qd)) * qd + <u64>task.index;
+  } else if (run.workload == WL_READ || run.workload == WL_WRITE) {
+    index = job.nextSeq++ % job.regionIos;
+  } else {
+    index = rand64(job) % job.regionIos;
+  }
+  return (job.regionStart + index) * <u64>run.ioBytes;
+}
+
+function isRead(job: PerfJob, run: PerfRun): bool {
+  switch (run.workload) {
+    case WL_RANDREAD: case WL_READ: return true;
+    case WL_RW: return rand(job) % 100 < run.readPercent;
+    default: return false;
+  }
+}
+
+function timeIsUp(job: PerfJob, run: PerfRun): bool {
+  return atomic.load<u32>(changetype<usize>(run) + offsetof<PerfRun>("stop")) != 0 || cachedNowUs() - job.startUs >= run.durationUs;
+}
+
+/** Start the next I/O of a task; false if none was started (time is up or the submit failed). */
+function startTask(task: PerfTask): bool {
+  const job = changetype<PerfJob>(task.job);
+  const run = runOf(job);
+  if (timeIsUp(job, run)) return false;
+  let rc: i32;
+  if (run.workload == WL_VERIFY) {
+    if (task.verifyPhase == 0) {
+      task.offset = nextOffset(job, run, task);
+      task.pass++;
+      fillPattern(task.buf, run.ioBytes, task.offset, task.pass);
+      rc = bdevWrite(job.desc, job.channel, task.buf, task.offset, run.ioBytes, taskDone, changetype<usize>(task));
+    } else {
+      memory.fill(task.buf, 0, run.ioBytes);
+      rc = bdevRead(job.desc, job.channel, task.buf, task.offset, run.ioBytes, taskDone, changetype<usize>(task));
+    }
+  } else {
+    task.offset = nextOffset(job, run, task);
+    rc = isRead(job, run)
+      ? bdevRead(job.desc, job.channel, task.buf, task.offset, run.ioBytes, taskDone, changetype<usize>(task))
+      : bdevWrite(job.desc, job.channel, task.buf, task.offset, run.ioBytes, taskDone, changetype<usize>(task));
+  }
+  if (rc != 0) { job.errors++; return false; }
+  job.inFlight++;
+  return true;
+}
+
+function taskDone(ioPtr: usize, success: bool, arg: usize): void {
+  const task = changetype<PerfTask>(arg);
+  const job = changetype<PerfJob>(task.job);
+  const run = runOf(job);
+  const io = changetype<BdevIo>(ioPtr);
+  const now = cachedNowNs();
+  const lat = now > io.startNs ? now - io.startNs : 0;
+  const wasRead = io.type == 0;
+  bdevFreeIo(ioPtr);
+  job.inFlight--;
+  job.ios++;
+  if (wasRead) job.reads++; else job.writes++;
+  job.latSum += lat;
+  if (lat < job.latMin) job.latMin = lat;
+  if (lat > job.latMax) job.latMax = lat;
+  histRecord(job.hist, lat);
+  if (!success) {
+    job.errors++;
+  } else {
+    job.bytes += run.ioBytes;
+    if (run.workload == WL_VERIFY && task.verifyPhase == 1) {
+      const at = checkPattern(task.buf, run.ioBytes, task.offset, task.pass);
+      if (at >= 0) {
+        if (job.mismatches == 0) job.firstMismatch = <i64>task.offset + at;
+        job.mismatches++;
+      }
+    }
+  }
+  if (run.workload == WL_VERIFY) task.verifyPhase ^= 1;
+  job.endUs = cachedNowUs();
+  if (!startTask(task) && job.inFlight == 0) finishJob(job);
+}
+
+function finishJob(job: PerfJob): void {
+  if (job.finished != 0) return;
+  job.finished = 1;
+  putIoChannel(job.channel);
+  bdevClose(job.desc);
+  const run = runOf(job);
+  atomic.add<u32>(changetype<usize>(run) + offsetof<PerfRun>("jobsDone"), 1);
+  host_event(EVENT_PERF_JOB_DONE, <f64>changetype<usize>(run), <f64>job.index, <f64>(job.errors + job.mismatches));
+  threadExit();
+}
+
+function startJobMsg(ctx: usize): void {
+  const job = changetype<PerfJob>(ctx);
+  const run = runOf(job);
+  const bdev = bdevById(run.bdevId);
+  const write = run.workload != WL_RANDREAD && run.workload != WL_READ;
+  const desc = bdev == 0 ? -ENODEV : bdevOpen(bdev, write, null, 0);
+  if (desc < 0) { job.errors++; job.finished = 1; atomic.add<u32>(changetype<usize>(run) + offsetof<PerfRun>("jobsDone"), 1);
+    host_event(EVENT_PERF_JOB_DONE, <f64>ctx, <f64>job.index, 1); threadExit(); return; }
+  job.desc = <u32>desc;
+  job.channel = getIoChannel(bdev);
+  job.startUs = threadNowUs();
+  job.endUs = job.startUs;
+  job.started = 1;
+  for (let i: u32 = 0; i < run.queueDepth; i++) startTask(changetype<PerfTask>(job.tasks + <usize>i * offsetof<PerfTask>()));
+  if (job.inFlight == 0) finishJob(job);
+}
+
+function freeJob(job: PerfJob): void {
+  heapFree(job.bufsRaw);
+  heapFree(job.tasks);
+  heapFree(job.hist);
+  heapFree(changetype<usize>(job));
+}
+
+/** The run the last successful perfStart created (its handle; may exceed i32 range). */
+export let lastPerfRun: usize = 0;
+
+/**
+ * Start a run: one job per reactor 0..reactors-1, each on its own share of the bdev. Returns 0 (the run
+ * is lastPerfRun) or a negative errno (-ENODEV no bdev, -EINVAL bad parameters, -ENOMEM).
+ */
+export function perfStart(bdevId: u32, reactors: u32, workload: u32, readPercent: u32, queueDepth: u32,
+  ioBytes: u32, durationMs: u32, seed: u32): i32 {
+  const bdev = bdevById(bdevId);
+  if (bdev == 0) return -ENODEV;
+  const b = changetype<Bdev>(bdev);
+  if (workload > WL_VERIFY || readPercent > 100 || queueDepth == 0 || queueDepth > 4096 || durationMs == 0) return -EINVAL;
+  if (ioBytes == 0 || (ioBytes & (b.blockSize - 1)) != 0 || (ioBytes & 7) != 0) return -EINVAL;
+  if (reactors == 0 || reactors > reactorCount()) return -ERANGE;
+  const totalIos = (b.blockCount << b.blockShift) / <u64>ioBytes;
+  // Every job needs room for its queue (verify gives each in-flight task offsets of its own).
+  if (totalIos < <u64>reactors * <u64>queueDepth) return -EINVAL;
+  const run = changetype<PerfRun>(heapAllocZeroed(offsetof<PerfRun>()));
+  if (changetype<usize>(run) == 0) return -ENOMEM;
+  run.bdevId = bdevId; run.jobCount = reactors; run.workload = workload; run.readPercent = readPercent;
+  run.queueDepth = queueDepth; run.ioBytes = ioBytes; run.durationUs = <u64>durationMs * 1000; run.seed = seed;
+  run.jobs = heapAllocZeroed(<usize>reactors << 2);
+  const share = totalIos / <u64>reactors;
+  for (let i: u32 = 0; i < reactors; i++) {
+    const job = changetype<PerfJob>(heapAllocZeroed(offsetof<PerfJob>()));
+    if (changetype<usize>(job) == 0) return -ENOMEM;
+    store<usize>(run.jobs + (<usize>i << 2), changetype<usize>(job));
+    job.run = changetype<usize>(run);
+    job.index = i;
+    job.reactor = <i32>i;
+    job.rng = (seed ^ (i * 0x9e3779b9)) | 1;
+    job.regionStart = share * <u64>i;
+    job.regionIos = share;
+    job.latMin = u64.MAX_VALUE;
+    job.firstMismatch = -1;
+    job.hist = heapAllocZeroed(HIST_BYTES);
+    job.bufsRaw = heapAlloc(<usize>queueDepth * ioBytes + BUF_ALIGN);
+    job.tasks = heapAllocZeroed(<usize>queueDepth * offsetof<PerfTask>());
+    if (job.hist == 0 || job.bufsRaw == 0 || job.tasks == 0) return -ENOMEM;
+    job.bufs = (job.bufsRaw + BUF_ALIGN - 1) & ~(BUF_ALIGN - 1);
+    memory.fill(job.bufs, 0x5a, <usize>queueDepth * ioBytes);
+    for (let t: u32 = 0; t < queueDepth; t++) {
+      const task = changetype<PerfTask>(job.tasks + <usize>t * offsetof<PerfTask>());
+      task.job = changetype<usize>(job);
+      task.index = t;
+      task.buf = job.bufs + <usize>t * ioBytes;
+    }
+    job.thread = threadCreateOn(<i32>i, "perf_job");
+    if (job.thread == 0) return -ENOMEM;
+  }
+  for (let i: u32 = 0; i < reactors; i++) {
+    const job = load<usize>(run.jobs + (<usize>i << 2));
+    const rc = sendMsg(changetype<PerfJob>(job).thread, startJobMsg, job);
+    if (rc != 0) return rc;
+  }
+  lastPerfRun = changetype<usize>(run);
+  return 0;
+}
+
+export function perfStop(run: usize): void { atomic.store<u32>(run + offsetof<PerfRun>("stop"), 1); }
+export function perfJobsDone(run: usize): u32 { return atomic.load<u32>(run + offsetof<PerfRun>("jobsDone")); }
+
+function jobAt(run: usize, index: u32): PerfJob {
+  const r = changetype<PerfRun>(run);
+  if (index >= r.jobCount) return changetype<PerfJob>(0);
+  return changetype<PerfJob>(load<usize>(r.jobs + (<usize>index << 2)));
+}
+
+/** A counter of a job (see the host's perf command for the field numbers); NaN for a bad job. */
+export function perfStat(run: usize, index: u32, field: u32): f64 {
+  const job = jobAt(run, index);
+  if (changetype<usize>(job) == 0) return NaN;
+  switch (field) {
+    case 0: return <f64>job.ios;
+    case 1: return <f64>job.bytes;
+    case 2: return <f64>job.errors;
+    case 3: return <f64>job.latSum;
+    case 4: return job.ios == 0 ? 0 : <f64>job.latMin;
+    case 5: return <f64>job.latMax;
+    case 6: return <f64>job.mismatches;
+    case 7: return <f64>job.firstMismatch;
+    case 8: return <f64>job.finished;
+    case 9: return <f64>job.reads;
+    case 10: return <f64>job.writes;
+    case 11: return job.started == 0 ? 0 : <f64>(job.endUs - job.startUs);
+    case 12: return <f64>job.reactor;
+    default: return NaN;
+  }
+}
+
+export function perfHist(run: usize, index: u32): usize {
+  const job = jobAt(run, index);
+  return changetype<usize>(job) == 0 ? 0 : job.hist;
+}
+
+/** Free a finished run. -EBUSY (as -16) while jobs still run. */
+export function perfFree(run: usize): i32 {
+  const r = changetype<PerfRun>(run);
+  if (perfJobsDone(run) != r.jobCount) return -16;
+  for (let i: u32 = 0; i < r.jobCount; i++) freeJob(jobAt(run, i));
+  heapFree(r.jobs);
+  heapFree(run);
+  return 0;
+}

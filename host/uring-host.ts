@@ -1,0 +1,51 @@
+// This thread's io_uring, as the core's uring_submit/uring_reap imports (Node only). One ring per
+// thread and memory, created on first use (LESSONS 4: a ring is never shared between reactors).
+import { loadNative } from './native/index.js';
+import type { UringHandlers } from './core-abi.js';
+
+const RING_ENTRIES = 1024;
+const ERRNO: Record<string, number> = { EFAULT: -14, EINVAL: -22, EBADF: -9, EPERM: -1, ENOMEM: -12, EBUSY: -16, EMFILE: -24 };
+
+function toErrno(err: unknown): number {
+  return ERRNO[(err as { code?: string }).code ?? ''] ?? -5;
+}
+
+/** Handlers for an instance on `memory`, or undefined when the native addon is not built. */
+export function nodeUringHandlers(memory: WebAssembly.Memory): UringHandlers | undefined {
+  const native = loadNative();
+  if (!native) return undefined;
+  let handle = -1;
+  let knownBytes = 0;
+  const ring = (): number => {
+    const buffer = memory.buffer;
+    if (handle < 0) {
+      handle = native.uringCreate(new Uint8Array(buffer), RING_ENTRIES);
+      knownBytes = buffer.byteLength;
+    } else if (buffer.byteLength !== knownBytes) {
+      native.uringSetMemory(handle, new Uint8Array(buffer));    // the memory grew; its base never moves
+      knownBytes = buffer.byteLength;
+    }
+    return handle;
+  };
+  return {
+    submit(descs, count) {
+      try { return native.uringSubmit(ring(), descs, count); } catch (err) { return toErrno(err); }
+    },
+    reap(cqes, max) {
+      try { return native.uringReap(ring(), cqes, max); } catch { return 0; }
+    },
+  };
+}
+
+/** Whether io_uring works here, and if not why (for the one-time announcement at engine start). */
+export function probeUring(memory: WebAssembly.Memory): { mode: 'io_uring' | 'fallback' | 'none'; reason?: string } {
+  const native = loadNative();
+  if (!native) return { mode: 'none', reason: 'the native addon is not built (npm run build:native)' };
+  const h = native.uringCreate(new Uint8Array(memory.buffer), 8);
+  try {
+    const info = native.uringInfo(h);
+    return { mode: info.mode, reason: info.reason };
+  } finally {
+    native.uringDestroy(h);
+  }
+}
