@@ -118,3 +118,7 @@ function opMsg(ctx: usize): void {
 export function hb_send_op(thread: usize, ctx: usize): i32 { return sendMsg(thread, opMsg, ctx); }
 export function hb_ctx_new(): usize { return heapAllocZeroed(128); }
 
+
+// ---- modules that need a thread to be created: the app thread is a harness thread here ----
+import { appThreadSet } from "../../assembly/app/request";
+export function hb_set_app_thread(thread: usize): void { appThreadSet(thread); }

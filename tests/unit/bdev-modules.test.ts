@@ -1,0 +1,219 @@
+// error, delay, crash and file bdevs each do what they say (deterministic harness; real files).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { newHarness, type Harness } from '../helpers/core.js';
+import { writeCoreString, EVENT_REQUEST_DONE } from '../../host/core-abi.js';
+
+const OP = { open: 1, close: 2, getChannel: 3, putChannel: 4, read: 5, write: 6, unmap: 7, writeZeroes: 8,
+  flush: 9, reset: 10, unregister: 11 } as const;
+const W = { op: 0, bdev: 1, desc: 2, ch: 3, rc: 4, done: 5, ok: 6, failed: 7, status: 8, buf: 10, off: 11, len: 12, flag: 13 } as const;
+const IO = { read: 0, write: 1, flush: 2, unmap: 3, writeZeroes: 4, reset: 5 } as const;
+
+interface Env { h: Harness; app: number; thread: number }
+
+async function env(): Promise<Env> {
+  const h = await newHarness();
+  const app = h.core.h_thread_create(0, -1, 256);
+  h.core.hb_set_app_thread(app);
+  return { h, app, thread: h.core.h_thread_create(1, -1, 1024) };
+}
+
+/** Post a request with id `req` through `post`, run the app thread, return the request's value. */
+function request(e: Env, post: (req: number) => number): number {
+  const req = 1000 + e.h.events.length;
+  assert.equal(post(req), 0);
+  e.h.drain(e.app);
+  const done = e.h.events.find((x) => x.kind === EVENT_REQUEST_DONE && x.a === req);
+  assert.ok(done, 'request completed');
+  assert.equal(done!.b, 0, `request failed with ${done!.b}: ${e.h.messages('error').join('; ')}`);
+  return done!.c;
+}
+
+function name(e: Env, text: string): number { return writeCoreString(e.h.core, e.h.memory, text); }
+
+/** A client of bdev `id` on the env's thread: open + channel. */
+function client(e: Env, id: number, write = true) {
+  const ctx = e.h.core.hb_ctx_new();
+  e.h.setU32(ctx, id, W.bdev);
+  const c = {
+    ctx,
+    /** Send an op, then poll until its completion ran (or the deadline). Returns the submit rc. */
+    run(op: number, f: Partial<Record<keyof typeof W, number>> = {}, waitDone = true, polls = 100_000): number {
+      const before = e.h.u32(ctx, W.done);
+      e.h.setU32(ctx, op, W.op);
+      for (const [k, v] of Object.entries(f)) e.h.setU32(ctx, v!, W[k as keyof typeof W]);
+      e.h.core.hb_send_op(e.thread, ctx);
+      e.h.core.h_poll(e.thread, 1);
+      const rc = e.h.i32(ctx, W.rc);
+      const isIo = op >= OP.read && op <= OP.reset;
+      for (let i = 0; waitDone && isIo && rc === 0 && e.h.u32(ctx, W.done) === before && i < polls; i++) e.h.core.h_poll(e.thread, 0);
+      return rc;
+    },
+    lastOk: () => e.h.u32(ctx, W.status) === 1,
+  };
+  assert.equal(c.run(OP.open, { flag: write ? 1 : 0 }), 0);
+  assert.equal(c.run(OP.getChannel), 0);
+  return c;
+}
+
+function bytes(h: Harness, ptr: number, n: number) { return new Uint8Array(h.memory.buffer, ptr, n); }
+function aligned(h: Harness, n: number): number { const p = h.scratch(n + 4096); return Math.ceil(p / 4096) * 4096; }
+
+test('error bdev: fails the next N reads, holds a write until reset, corrupts a read', async () => {
+  const e = await env();
+  const base = e.h.core.hb_malloc_create(4096, 64);
+  const id = request(e, (r) => e.h.core.bdev_error_create(r, name(e, 'err0'), base));
+  const c = client(e, id);
+  const buf = e.h.scratch(4096);
+  bytes(e.h, buf, 4096).fill(7);
+  c.run(OP.write, { buf, off: 0, len: 4096 });
+  assert.ok(c.lastOk());
+  assert.equal(e.h.core.bdev_error_inject(id, IO.read, 1, 2), 0);
+  const results: boolean[] = [];
+  for (let i = 0; i < 3; i++) { c.run(OP.read, { buf, off: 0, len: 4096 }); results.push(c.lastOk()); }
+  assert.deepEqual(results, [false, false, true], 'two failures, then reads work again');
+  assert.equal(e.h.core.bdev_error_inject(id, IO.write, 2, 1), 0);
+  const done = e.h.u32(c.ctx, W.done);
+  c.run(OP.write, { buf, off: 4096, len: 4096 }, false);
+  for (let i = 0; i < 100; i++) e.h.core.h_poll(e.thread, 0);
+  assert.equal(e.h.u32(c.ctx, W.done), done, 'the held write has not completed');
+  c.run(OP.reset);
+  for (let i = 0; i < 20; i++) e.h.core.h_poll(e.thread, 0);
+  assert.equal(e.h.u32(c.ctx, W.done), done + 2, 'reset aborted the held write, then completed');
+  assert.equal(e.h.u32(c.ctx, W.failed), 3, 'the aborted write counts as failed (with the two injected reads)');
+  assert.equal(e.h.core.bdev_error_inject(id, IO.read, 3, 1), 0);
+  c.run(OP.read, { buf, off: 0, len: 4096 });
+  assert.ok(c.lastOk());
+  assert.equal(bytes(e.h, buf, 4096)[0], 0xf8, 'first byte flipped (~7)');
+  assert.equal(bytes(e.h, buf, 4096)[1], 7);
+  assert.equal(e.h.core.bdev_error_inject(base, IO.read, 1, 1), -19, 'only error bdevs take injections');
+  assert.equal(e.h.core.bdev_error_inject(id, 9, 1, 1), -22, 'unknown io type');
+});
+
+test('delay bdev: completions wait for the configured latency', async () => {
+  const e = await env();
+  e.h.core.h_clock_set(1_000_000);
+  const base = e.h.core.hb_malloc_create(4096, 64);
+  const id = request(e, (r) => e.h.core.bdev_delay_create(r, name(e, 'delay0'), base, 1000, 1000, 3000, 3000));
+  const c = client(e, id);
+  const buf = e.h.scratch(4096);
+  const done = () => e.h.u32(c.ctx, W.done);
+  c.run(OP.read, { buf, off: 0, len: 4096 }, false);
+  for (let i = 0; i < 20; i++) e.h.core.h_poll(e.thread, 0);
+  assert.equal(done(), 0, 'not before 1000 us');
+  e.h.core.h_clock_set(1_000_999);
+  e.h.core.h_poll(e.thread, 0);
+  assert.equal(done(), 0, '1 us early');
+  e.h.core.h_clock_set(1_001_000);
+  e.h.core.h_poll(e.thread, 0);
+  assert.equal(done(), 1, 'read completed at its deadline');
+  c.run(OP.write, { buf, off: 0, len: 4096 }, false);
+  e.h.core.h_clock_set(1_003_500);
+  e.h.core.h_poll(e.thread, 0);
+  assert.equal(done(), 1, 'write latency is its own (3000 us)');
+  e.h.core.h_clock_set(1_004_000);
+  e.h.core.h_poll(e.thread, 0);
+  assert.equal(done(), 2);
+  assert.equal(e.h.core.bdev_delay_update_latency(id, 0, 0), 0);
+  c.run(OP.read, { buf, off: 0, len: 4096 });
+  assert.equal(done(), 3, 'latency 0 after the update');
+});
+
+test('crash bdev: unflushed writes live in the cache; a cut drops them; a flush makes them durable', async () => {
+  const e = await env();
+  const base = e.h.core.hb_malloc_create(4096, 64);
+  const id = request(e, (r) => e.h.core.bdev_crash_create(r, name(e, 'crash0'), base, 16));
+  const c = client(e, id);
+  const baseReader = client(e, base, false);
+  const buf = e.h.scratch(4096);
+  const readBack = (cl: typeof c, off: number) => { bytes(e.h, buf, 4096).fill(0xee); cl.run(OP.read, { buf, off, len: 4096 }); return bytes(e.h, buf, 4096)[0]; };
+  bytes(e.h, buf, 4096).fill(1);
+  c.run(OP.write, { buf, off: 0, len: 4096 });
+  c.run(OP.flush);
+  assert.ok(c.lastOk());
+  bytes(e.h, buf, 4096).fill(2);
+  c.run(OP.write, { buf, off: 4096, len: 4096 });
+  assert.equal(readBack(c, 4096), 2, 'the crash bdev reads its cache');
+  assert.equal(readBack(baseReader, 4096), 0, 'the base has not seen the unflushed write');
+  assert.equal(readBack(baseReader, 0), 1, 'the flushed write is on the base');
+  const v = request(e, (r) => e.h.core.bdev_crash_cut(r, id, 0, 1));
+  assert.equal(v % 65536, 0, 'nothing kept');
+  assert.equal(Math.floor(v / 65536) % 65536, 1, 'one write dropped');
+  assert.equal(readBack(c, 4096), 0, 'after the cut the write is gone');
+  assert.equal(readBack(c, 0), 1, 'the flushed write survived');
+});
+
+test('crash bdev: a random cut tears a write to a prefix of sectors, and replays exactly from its seed', async () => {
+  const outcome = async (seed: number) => {
+    const e = await env();
+    const base = e.h.core.hb_malloc_create(512, 256);
+    const id = request(e, (r) => e.h.core.bdev_crash_create(r, name(e, 'crash1'), base, 16));
+    const c = client(e, id);
+    const buf = e.h.scratch(4096);
+    for (let w = 0; w < 8; w++) {
+      bytes(e.h, buf, 4096).fill(w + 1);
+      c.run(OP.write, { buf, off: w * 4096, len: 4096 });
+    }
+    const v = request(e, (r) => e.h.core.bdev_crash_cut(r, id, 2, seed));
+    const sectors: number[][] = [];
+    for (let w = 0; w < 8; w++) {
+      c.run(OP.read, { buf, off: w * 4096, len: 4096 });
+      sectors.push(Array.from({ length: 8 }, (_, s) => bytes(e.h, buf, 4096)[s * 512]));
+    }
+    return { v, sectors };
+  };
+  const a = await outcome(42);
+  a.sectors.forEach((s, w) => {
+    const k = s.findIndex((x) => x !== w + 1);
+    const prefix = k === -1 ? 8 : k;
+    assert.ok(s.slice(prefix).every((x) => x === 0), `write ${w}: ${prefix} new sectors then only old ones (${s})`);
+  });
+  const torn = Math.floor(a.v / 4294967296);
+  assert.ok(torn + (a.v % 65536) + Math.floor(a.v / 65536) % 65536 === 8, 'every write was kept, dropped or torn');
+  const b = await outcome(42);
+  assert.deepEqual(b, a, 'the same seed gives the same cut');
+});
+
+test('file bdev: buffered and O_DIRECT reads and writes, flush, unmap and write_zeroes on a real file', async () => {
+  for (const direct of [false, true]) {
+    const e = await env();
+    const file = path.join(os.tmpdir(), `wstor-file-bdev-${process.pid}-${direct}.img`);
+    fs.writeFileSync(file, Buffer.alloc(0));
+    fs.truncateSync(file, 4 << 20);
+    let fd: number;
+    let isDirect = direct;
+    try { fd = fs.openSync(file, fs.constants.O_RDWR | (direct ? fs.constants.O_DIRECT : 0)); } catch { isDirect = false; fd = fs.openSync(file, fs.constants.O_RDWR); }
+    try {
+      const id = e.h.core.bdev_uring_create(name(e, 'file0'), fd, 4096, 1024, isDirect ? 1 : 0);
+      assert.ok(id > 0);
+      const c = client(e, id);
+      const buf = aligned(e.h, 8192);
+      bytes(e.h, buf, 8192).forEach((_, i, a) => { a[i] = (i * 13) & 0xff; });
+      assert.equal(c.run(OP.write, { buf, off: 8192, len: 8192 }), 0);
+      assert.ok(c.lastOk(), 'write completed');
+      c.run(OP.flush);
+      assert.ok(c.lastOk(), 'flush (fdatasync) completed');
+      const onDisk = Buffer.alloc(8192);
+      fs.readSync(fs.openSync(file, 'r'), onDisk, 0, 8192, 8192);
+      assert.ok(onDisk.every((v, i) => v === ((i * 13) & 0xff)), 'the file holds what was written');
+      bytes(e.h, buf, 8192).fill(0);
+      c.run(OP.read, { buf, off: 8192, len: 8192 });
+      assert.ok(bytes(e.h, buf, 8192).every((v, i) => v === ((i * 13) & 0xff)), 'read back through io_uring');
+      c.run(OP.unmap, { off: 8192, len: 4096 });
+      assert.ok(c.lastOk());
+      c.run(OP.writeZeroes, { off: 12288, len: 4096 });
+      assert.ok(c.lastOk());
+      c.run(OP.read, { buf, off: 8192, len: 8192 });
+      assert.ok(bytes(e.h, buf, 8192).every((v) => v === 0), 'unmapped and zeroed ranges read as zeroes');
+      if (isDirect) {
+        assert.equal(c.run(OP.read, { buf: buf + 16, off: 0, len: 4096 }), -22, 'O_DIRECT refuses a misaligned buffer');
+      }
+    } finally {
+      fs.closeSync(fd);
+      fs.rmSync(file, { force: true });
+    }
+  }
+});
