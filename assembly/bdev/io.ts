@@ -62,9 +62,8 @@ function validate(desc: BdevDesc, ch: BdevChannel, type: u32, iovs: usize, iovcn
 /** The io the last submit(deliver = false) prepared (per instance), for layer-level operations (reset). */
 export let preparedIo: usize = 0;
 
-function submit(descHandle: u32, ioChannel: usize, type: u32, iovs: usize, iovcnt: u32, base: u32, len: u32,
+function submit(descPtr: usize, ioChannel: usize, type: u32, iovs: usize, iovcnt: u32, base: u32, len: u32,
   offsetBlocks: u64, numBlocks: u64, cb: BdevIoCb, arg: usize, deliver: bool = true): i32 {
-  const descPtr = descFromHandle(descHandle);
   if (descPtr == 0) return -EBADF;
   const desc = changetype<BdevDesc>(descPtr);
   const ch = bdevChannelOf(ioChannel);
@@ -108,7 +107,7 @@ function submit(descHandle: u32, ioChannel: usize, type: u32, iovs: usize, iovcn
 
 /** Take an io for `type` with the usual checks but do not pass it to the module (reset.ts). */
 export function bdevPrepareIo(descHandle: u32, ioChannel: usize, type: u32, cb: BdevIoCb, arg: usize): i32 {
-  return submit(descHandle, ioChannel, type, 0, 0, 0, 0, 0, 0, cb, arg, false);
+  return submit(descFromHandle(descHandle), ioChannel, type, 0, 0, 0, 0, 0, 0, cb, arg, false);
 }
 
 /**
@@ -121,7 +120,7 @@ export function bdevPrepareIo(descHandle: u32, ioChannel: usize, type: u32, cb: 
 export function bdevSubmitBlocks(descHandle: u32, ioChannel: usize, type: u32, iovs: usize, iovcnt: u32,
   offsetBlocks: u64, numBlocks: u64, cb: BdevIoCb, arg: usize): i32 {
   if ((type == IO_READ || type == IO_WRITE) && iovs == 0) return -EINVAL;
-  return submit(descHandle, ioChannel, type, iovs, iovcnt, 0, 0, offsetBlocks, numBlocks, cb, arg);
+  return submit(descFromHandle(descHandle), ioChannel, type, iovs, iovcnt, 0, 0, offsetBlocks, numBlocks, cb, arg);
 }
 
 /** Read `len` bytes at byte `offset` into one buffer; offset and len must be multiples of the block size. */
@@ -142,7 +141,7 @@ export function bdevWriteZeroes(desc: u32, ioChannel: usize, offset: u64, len: u
 }
 
 export function bdevFlush(desc: u32, ioChannel: usize, cb: BdevIoCb, arg: usize): i32 {
-  return submit(desc, ioChannel, IO_FLUSH, 0, 0, 0, 0, 0, 0, cb, arg);
+  return submit(descFromHandle(desc), ioChannel, IO_FLUSH, 0, 0, 0, 0, 0, 0, cb, arg);
 }
 
 function submitBytes(descHandle: u32, ioChannel: usize, type: u32, buf: usize, offset: u64, len: u64, cb: BdevIoCb, arg: usize): i32 {
@@ -153,7 +152,7 @@ function submitBytes(descHandle: u32, ioChannel: usize, type: u32, buf: usize, o
   if ((offset & mask) != 0 || (len & mask) != 0 || len == 0 || len > 0xffffffff) {
     return -EINVAL;            // misaligned or zero length: whole blocks only
   }
-  return submit(descHandle, ioChannel, type, 0, 0, <u32>buf, <u32>len, offset >> b.blockShift, len >> b.blockShift, cb, arg);
+  return submit(descPtr, ioChannel, type, 0, 0, <u32>buf, <u32>len, offset >> b.blockShift, len >> b.blockShift, cb, arg);
 }
 
 /**

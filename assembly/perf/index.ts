@@ -5,7 +5,7 @@
 
 import { heapAlloc, heapAllocZeroed, heapFree, host_event, HIST_BYTES, histRecord, EINVAL, ENOMEM, ENODEV, ERANGE } from "../runtime";
 import {
-  threadCreateOn, sendMsg, threadExit, getIoChannel, putIoChannel, cachedNowNs, cachedNowUs, threadNowUs,
+  threadCreateOn, sendMsg, threadExit, threadGet, getIoChannel, putIoChannel, cachedNowNs, cachedNowUs, threadNowUs,
   reactorCount,
 } from "../thread";
 import { bdevById, bdevOpen, bdevClose, bdevRead, bdevWrite, bdevFreeIo, Bdev, BdevIo } from "../bdev";
@@ -29,6 +29,7 @@ const BUF_ALIGN: usize = 4096;         // O_DIRECT-friendly buffers
   ioBytes: u32;
   durationUs: u64;
   seed: u32;
+  bdevBytes: u64;
   stop: u32;            // atomic: host asked to stop early
   jobsDone: u32;        // atomic
   jobs: usize;          // PerfJob pointers
@@ -82,7 +83,11 @@ function rand(job: PerfJob): u32 {
   return x;
 }
 
-function rand64(job: PerfJob): u64 { return (<u64>rand(job) << 32) | <u64>rand(job); }
+/** Uniform-enough in [0, n): a 32-bit remainder when n fits (every bdev under 16 TiB at 4 KiB). */
+function randBelow(job: PerfJob, n: u64): u64 {
+  if (n <= <u64>u32.MAX_VALUE) return <u64>(rand(job) % <u32>n);
+  return ((<u64>rand(job) << 32) | <u64>rand(job)) % n;
+}
 
 function patternWord(offset: u64, pass: u32, word: u32): u64 {
   // A different value for every 8-byte word of every block of every pass.
@@ -111,11 +116,11 @@ function nextOffset(job: PerfJob, run: PerfRun, task: PerfTask): u64 {
     // Each task owns the offsets congruent to its number: two tasks never have one block in flight,
     // so a read-back can only see its own write.
     const qd = <u64>run.queueDepth;
-    index = (rand64(job) % (job.regionIos / qd)) * qd + <u64>task.index;
+    index = (randBelow(job, job.regionIos / qd)) * qd + <u64>task.index;
   } else if (run.workload == WL_READ || run.workload == WL_WRITE) {
     index = job.nextSeq++ % job.regionIos;
   } else {
-    index = rand64(job) % job.regionIos;
+    index = randBelow(job, job.regionIos);
   }
   return (job.regionStart + index) * <u64>run.ioBytes;
 }
@@ -203,14 +208,54 @@ function finishJob(job: PerfJob): void {
   threadExit();
 }
 
+/** Set up a job on its own reactor: everything it writes per I/O lives in that reactor's arena. */
+function allocJob(run: PerfRun, index: u32): PerfJob {
+  const job = changetype<PerfJob>(heapAllocZeroed(offsetof<PerfJob>()));
+  if (changetype<usize>(job) == 0) return job;
+  job.run = changetype<usize>(run);
+  job.index = index;
+  job.reactor = <i32>index;
+  job.rng = (run.seed ^ (index * 0x9e3779b9)) | 1;
+  const share = ((run.bdevBytes / <u64>run.ioBytes) / <u64>run.jobCount);
+  job.regionStart = share * <u64>index;
+  job.regionIos = share;
+  job.latMin = u64.MAX_VALUE;
+  job.firstMismatch = -1;
+  job.hist = heapAllocZeroed(HIST_BYTES);
+  job.bufsRaw = heapAlloc(<usize>run.queueDepth * run.ioBytes + BUF_ALIGN);
+  job.tasks = heapAllocZeroed(<usize>run.queueDepth * offsetof<PerfTask>());
+  if (job.hist == 0 || job.bufsRaw == 0 || job.tasks == 0) { freeJob(job); return changetype<PerfJob>(0); }
+  job.bufs = (job.bufsRaw + BUF_ALIGN - 1) & ~(BUF_ALIGN - 1);
+  memory.fill(job.bufs, 0x5a, <usize>run.queueDepth * run.ioBytes);
+  for (let t: u32 = 0; t < run.queueDepth; t++) {
+    const task = changetype<PerfTask>(job.tasks + <usize>t * offsetof<PerfTask>());
+    task.job = changetype<usize>(job);
+    task.index = t;
+    task.buf = job.bufs + <usize>t * run.ioBytes;
+  }
+  return job;
+}
+
+/** A job that could not start: counted as done with one error, so the run still ends. */
+function jobFailedToStart(run: PerfRun, index: u32, job: PerfJob): void {
+  if (changetype<usize>(job) != 0) { job.errors++; job.finished = 1; }
+  atomic.add<u32>(changetype<usize>(run) + offsetof<PerfRun>("jobsDone"), 1);
+  host_event(EVENT_PERF_JOB_DONE, <f64>changetype<usize>(run), <f64>index, 1);
+  threadExit();
+}
+
 function startJobMsg(ctx: usize): void {
-  const job = changetype<PerfJob>(ctx);
-  const run = runOf(job);
+  const run = changetype<PerfRun>(load<usize>(ctx));
+  const index = load<u32>(ctx, 4);
+  heapFree(ctx);
+  const job = allocJob(run, index);
+  if (changetype<usize>(job) == 0) { jobFailedToStart(run, index, job); return; }
+  job.thread = threadGet();
+  atomic.store<usize>(run.jobs + (<usize>index << 2), changetype<usize>(job));
   const bdev = bdevById(run.bdevId);
   const write = run.workload != WL_RANDREAD && run.workload != WL_READ;
   const desc = bdev == 0 ? -ENODEV : bdevOpen(bdev, write, null, 0);
-  if (desc < 0) { job.errors++; job.finished = 1; atomic.add<u32>(changetype<usize>(run) + offsetof<PerfRun>("jobsDone"), 1);
-    host_event(EVENT_PERF_JOB_DONE, <f64>ctx, <f64>job.index, 1); threadExit(); return; }
+  if (desc < 0) { jobFailedToStart(run, index, job); return; }
   job.desc = <u32>desc;
   job.channel = getIoChannel(bdev);
   job.startUs = threadNowUs();
@@ -221,9 +266,9 @@ function startJobMsg(ctx: usize): void {
 }
 
 function freeJob(job: PerfJob): void {
+  heapFree(job.hist);
   heapFree(job.bufsRaw);
   heapFree(job.tasks);
-  heapFree(job.hist);
   heapFree(changetype<usize>(job));
 }
 
@@ -249,38 +294,17 @@ export function perfStart(bdevId: u32, reactors: u32, workload: u32, readPercent
   if (changetype<usize>(run) == 0) return -ENOMEM;
   run.bdevId = bdevId; run.jobCount = reactors; run.workload = workload; run.readPercent = readPercent;
   run.queueDepth = queueDepth; run.ioBytes = ioBytes; run.durationUs = <u64>durationMs * 1000; run.seed = seed;
+  run.bdevBytes = b.blockCount << b.blockShift;
   run.jobs = heapAllocZeroed(<usize>reactors << 2);
-  const share = totalIos / <u64>reactors;
+  if (run.jobs == 0) { heapFree(changetype<usize>(run)); return -ENOMEM; }
+  // Jobs allocate their own state on their reactors (startJobMsg): no two reactors share a line.
   for (let i: u32 = 0; i < reactors; i++) {
-    const job = changetype<PerfJob>(heapAllocZeroed(offsetof<PerfJob>()));
-    if (changetype<usize>(job) == 0) return -ENOMEM;
-    store<usize>(run.jobs + (<usize>i << 2), changetype<usize>(job));
-    job.run = changetype<usize>(run);
-    job.index = i;
-    job.reactor = <i32>i;
-    job.rng = (seed ^ (i * 0x9e3779b9)) | 1;
-    job.regionStart = share * <u64>i;
-    job.regionIos = share;
-    job.latMin = u64.MAX_VALUE;
-    job.firstMismatch = -1;
-    job.hist = heapAllocZeroed(HIST_BYTES);
-    job.bufsRaw = heapAlloc(<usize>queueDepth * ioBytes + BUF_ALIGN);
-    job.tasks = heapAllocZeroed(<usize>queueDepth * offsetof<PerfTask>());
-    if (job.hist == 0 || job.bufsRaw == 0 || job.tasks == 0) return -ENOMEM;
-    job.bufs = (job.bufsRaw + BUF_ALIGN - 1) & ~(BUF_ALIGN - 1);
-    memory.fill(job.bufs, 0x5a, <usize>queueDepth * ioBytes);
-    for (let t: u32 = 0; t < queueDepth; t++) {
-      const task = changetype<PerfTask>(job.tasks + <usize>t * offsetof<PerfTask>());
-      task.job = changetype<usize>(job);
-      task.index = t;
-      task.buf = job.bufs + <usize>t * ioBytes;
-    }
-    job.thread = threadCreateOn(<i32>i, "perf_job");
-    if (job.thread == 0) return -ENOMEM;
-  }
-  for (let i: u32 = 0; i < reactors; i++) {
-    const job = load<usize>(run.jobs + (<usize>i << 2));
-    const rc = sendMsg(changetype<PerfJob>(job).thread, startJobMsg, job);
+    const thread = threadCreateOn(<i32>i, "perf_job");
+    const seed = heapAlloc(8);
+    if (thread == 0 || seed == 0) return -ENOMEM;
+    store<usize>(seed, changetype<usize>(run));
+    store<u32>(seed, i, 4);
+    const rc = sendMsg(thread, startJobMsg, seed);
     if (rc != 0) return rc;
   }
   lastPerfRun = changetype<usize>(run);
@@ -290,16 +314,18 @@ export function perfStart(bdevId: u32, reactors: u32, workload: u32, readPercent
 export function perfStop(run: usize): void { atomic.store<u32>(run + offsetof<PerfRun>("stop"), 1); }
 export function perfJobsDone(run: usize): u32 { return atomic.load<u32>(run + offsetof<PerfRun>("jobsDone")); }
 
+/** Job `index` of a run, or 0 if there is no such job or it has not started yet. */
 function jobAt(run: usize, index: u32): PerfJob {
   const r = changetype<PerfRun>(run);
   if (index >= r.jobCount) return changetype<PerfJob>(0);
-  return changetype<PerfJob>(load<usize>(r.jobs + (<usize>index << 2)));
+  return changetype<PerfJob>(atomic.load<usize>(r.jobs + (<usize>index << 2)));
 }
 
 /** A counter of a job (see the host's perf command for the field numbers); NaN for a bad job. */
 export function perfStat(run: usize, index: u32, field: u32): f64 {
+  if (index >= changetype<PerfRun>(run).jobCount) return NaN;
   const job = jobAt(run, index);
-  if (changetype<usize>(job) == 0) return NaN;
+  if (changetype<usize>(job) == 0) return field == 12 ? <f64>index : field == 7 ? -1 : 0;
   switch (field) {
     case 0: return <f64>job.ios;
     case 1: return <f64>job.bytes;
@@ -327,7 +353,10 @@ export function perfHist(run: usize, index: u32): usize {
 export function perfFree(run: usize): i32 {
   const r = changetype<PerfRun>(run);
   if (perfJobsDone(run) != r.jobCount) return -16;
-  for (let i: u32 = 0; i < r.jobCount; i++) freeJob(jobAt(run, i));
+  for (let i: u32 = 0; i < r.jobCount; i++) {
+    const job = jobAt(run, i);
+    if (changetype<usize>(job) != 0) freeJob(job);
+  }
   heapFree(r.jobs);
   heapFree(run);
   return 0;

@@ -139,3 +139,30 @@ export function b_alloc(t: usize, count: u32, size: u32): i32 {
 }
 
 export function b_current_thread(): usize { return threadGet(); }
+
+// ---- the malloc bdev's comparison: memory.copy of 4 KiB blocks at random over the same span ----
+import { bdevById, Bdev } from "../../assembly/bdev";
+const BENCH_MEMCOPY: f64 = 5;
+@unmanaged class CopyRun { base: usize; blocks: u32; count: u32; buf: usize; }
+
+function copyLoop(ctx: usize): void {
+  const run = changetype<CopyRun>(ctx);
+  let x: u32 = 0x12345;
+  const start = host_clock_us();
+  for (let i: u32 = 0; i < run.count; i++) {
+    x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+    memory.copy(run.buf, run.base + (<usize>(x % run.blocks) << 12), 4096);
+  }
+  host_event(EVENT_TEST, BENCH_MEMCOPY, host_clock_us() - start, <f64>run.count);
+}
+
+/** `count` random 4 KiB copies out of malloc bdev `bdevId`'s memory, on thread t. */
+export function b_memcopy(t: usize, bdevId: u32, count: u32): i32 {
+  const b = changetype<Bdev>(bdevById(bdevId));
+  const run = changetype<CopyRun>(heapAllocZeroed(offsetof<CopyRun>()));
+  run.base = b.ctx;
+  run.blocks = <u32>((b.blockCount << b.blockShift) >> 12);
+  run.count = count;
+  run.buf = heapAlloc(4096);
+  return sendMsg(t, copyLoop, changetype<usize>(run));
+}
