@@ -3,7 +3,7 @@
 //  - malloc bdev, 4 KiB randread over 1 GiB, against memory.copy of random 4 KiB blocks of the same span;
 //  - file bdev, 4 KiB randread qd 32, 1 reactor, O_DIRECT and buffered hot-cache, against fio's io_uring
 //    engine on the same file.
-// Usage: node build/bench/bdev.js [--rounds N] [--seconds S] [--file PATH] [--skip-file]
+// Usage: node build/bench/bdev.js [--rounds N] [--seconds S] [--file PATH] [--skip-file | --file-only]
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -84,7 +84,7 @@ async function main() {
   const rows: string[] = [];
   const nullRead1: number[] = [], nullRead2: number[] = [], nullWrite1: number[] = [], nullWrite2: number[] = [];
   const mallocRead: number[] = [], copy: number[] = [];
-  for (let r = 0; r < rounds; r++) {
+  for (let r = 0; r < rounds && !args.includes('--file-only'); r++) {
     nullRead1.push(await perfIops('null', 1, 0));
     nullRead2.push(await perfIops('null', 2, 0));
     nullWrite1.push(await perfIops('null', 1, 1));
@@ -95,9 +95,11 @@ async function main() {
       `null write ${(nullWrite1.at(-1)! / 1e6).toFixed(2)}/${(nullWrite2.at(-1)! / 1e6).toFixed(2)} M, ` +
       `malloc read ${(mallocRead.at(-1)! / 1e6).toFixed(2)} M vs memory.copy ${(copy.at(-1)! / 1e6).toFixed(2)} M`);
   }
+  if (!args.includes('--file-only')) {
   rows.push(`null randread 4 KiB qd128, 1 reactor: ${(median(nullRead1) / 1e6).toFixed(2)} M IOPS; 2 reactors ${(median(nullRead2) / 1e6).toFixed(2)} M (${(median(nullRead2) / median(nullRead1)).toFixed(2)} x)`);
   rows.push(`null randwrite 4 KiB qd128, 1 reactor: ${(median(nullWrite1) / 1e6).toFixed(2)} M IOPS; 2 reactors ${(median(nullWrite2) / 1e6).toFixed(2)} M (${(median(nullWrite2) / median(nullWrite1)).toFixed(2)} x)`);
   rows.push(`malloc randread 4 KiB over 1 GiB: ${(median(mallocRead) / 1e6).toFixed(2)} M IOPS vs memory.copy ${(median(copy) / 1e6).toFixed(2)} M/s (${median(mallocRead.map((x, i) => x / copy[i])).toFixed(2)} x)`);
+  }
   if (!args.includes('--skip-file')) {
     prepareFile();
     for (const direct of [true, false]) {

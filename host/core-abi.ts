@@ -121,7 +121,8 @@ export interface ImportHandlers {
 
 /** The block-I/O seam: descriptors and completions in Wasm memory (bdev/uring/wire.ts). */
 export interface UringHandlers {
-  submit(descs: number, count: number): number;
+  /** `memoryBytes`: the memory's size now, so the host can tell it grew without touching memory.buffer. */
+  submit(descs: number, count: number, memoryBytes: number): number;
   reap(cqes: number, max: number): number;
 }
 
@@ -151,7 +152,8 @@ export function coreImports(memory: WebAssembly.Memory, handlers: ImportHandlers
       event(kind: number, a: number, b: number, c: number) {
         handlers.event(kind, a, b, c);
       },
-      uring_submit: (descs: number, count: number) => (handlers.uring ? handlers.uring.submit(descs >>> 0, count) : ENOSYS),
+      uring_submit: (descs: number, count: number, memoryPages: number) =>
+        (handlers.uring ? handlers.uring.submit(descs >>> 0, count, memoryPages * PAGE_BYTES) : ENOSYS),
       uring_reap: (cqes: number, max: number) => (handlers.uring ? handlers.uring.reap(cqes >>> 0, max) : 0),
     },
   };

@@ -16,23 +16,24 @@ export function nodeUringHandlers(memory: WebAssembly.Memory): UringHandlers | u
   if (!native) return undefined;
   let handle = -1;
   let knownBytes = 0;
-  const ring = (): number => {
-    const buffer = memory.buffer;
-    if (handle < 0) {
-      handle = native.uringCreate(new Uint8Array(buffer), RING_ENTRIES);
-      knownBytes = buffer.byteLength;
-    } else if (buffer.byteLength !== knownBytes) {
-      native.uringSetMemory(handle, new Uint8Array(buffer));    // the memory grew; its base never moves
-      knownBytes = buffer.byteLength;
+  // memory.buffer is not read per call: on a shared memory each read may make a new object, and the
+  // garbage it leaves at a million calls a second stalled reactors for milliseconds. The core passes
+  // the memory's current size instead, and the view is refreshed only when it grew.
+  const ring = (memoryBytes: number): number => {
+    if (handle < 0 || memoryBytes > knownBytes) {
+      const view = new Uint8Array(memory.buffer);
+      if (handle < 0) handle = native.uringCreate(view, RING_ENTRIES);
+      else native.uringSetMemory(handle, view);       // the memory grew; its base never moves
+      knownBytes = view.byteLength;
     }
     return handle;
   };
   return {
-    submit(descs, count) {
-      try { return native.uringSubmit(ring(), descs, count); } catch (err) { return toErrno(err); }
+    submit(descs, count, memoryBytes) {
+      try { return native.uringSubmit(ring(memoryBytes), descs, count); } catch (err) { return toErrno(err); }
     },
     reap(cqes, max) {
-      try { return native.uringReap(ring(), cqes, max); } catch { return 0; }
+      try { return native.uringReap(ring(0), cqes, max); } catch { return 0; }
     },
   };
 }

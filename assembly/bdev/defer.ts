@@ -3,7 +3,7 @@
 // submit (SPDK's null and malloc bdevs complete from a poller too).
 
 import { ioDeviceRegister, pollerRegister, pollerUnregister, POLLER_BUSY, POLLER_IDLE, ioChannelCtx } from "../thread";
-import { ENOMEM, EEXIST } from "../runtime";
+import { ENOMEM } from "../runtime";
 import { BdevIo, BdevChannel } from "./types";
 import { bdevIoComplete } from "./io";
 
@@ -12,7 +12,15 @@ import { bdevIoComplete } from "./io";
   tail: usize;
   poller: usize;
   count: u32;
+  work: usize;      // DeferWorkFn run on each io just before it completes, or 0
 }
+
+/** Work done at completion time, in a batch (malloc's copies): returns the io's status. */
+export type DeferWorkFn = (io: usize) => i32;
+
+// The key's memory (static, zero-initialised) holds the registration flag and the work function.
+const KEY_FLAG_OFF: usize = 0;
+const KEY_WORK_OFF: usize = 4;
 
 function deferPoll(ctx: usize): i32 {
   const q = changetype<DeferQueue>(ctx);
@@ -22,6 +30,13 @@ function deferPoll(ctx: usize): i32 {
   q.head = 0;
   q.tail = 0;
   q.count = 0;
+  if (q.work != 0) {
+    // All the data movement first, back to back: the memory system overlaps the misses of one copy
+    // with the next, which it cannot do when each copy sits between an io's other work.
+    for (let w = io; w != 0; w = changetype<BdevIo>(w).next) {
+      changetype<BdevIo>(w).aux = <u32>changetype<DeferWorkFn>(q.work)(w);
+    }
+  }
   while (io != 0) {
     const next = changetype<BdevIo>(io).next;
     bdevIoComplete(io, <i32>changetype<BdevIo>(io).aux);
@@ -30,8 +45,9 @@ function deferPoll(ctx: usize): i32 {
   return POLLER_BUSY;
 }
 
-function deferCreate(_key: usize, ctx: usize): i32 {
+function deferCreate(key: usize, ctx: usize): i32 {
   const q = changetype<DeferQueue>(ctx);
+  q.work = load<usize>(key + KEY_WORK_OFF);
   q.poller = pollerRegister(deferPoll, ctx, 0, "bdev_deferred_completions");
   return q.poller == 0 ? -ENOMEM : 0;
 }
@@ -42,16 +58,14 @@ function deferDestroy(_key: usize, ctx: usize): void {
   pollerUnregister(q.poller);
 }
 
-/** Register the per-thread completion queue of a module under `key` (idempotent). */
-export function deferRegister(key: usize, name: string): i32 {
-  const rc = ioDeviceRegisterQuiet(key, name);
-  return rc == -EEXIST ? 0 : rc;
-}
-
-function ioDeviceRegisterQuiet(key: usize, name: string): i32 {
-  // Exactly-once by a flag word in the key's memory (module tables are static and zero-initialised).
-  const flag = key;
-  if (atomic.cmpxchg<u32>(flag, 0, 1) != 0) return -EEXIST;
+/**
+ * Register the per-thread completion queue of a module under `key` (16 static zeroed bytes; idempotent).
+ * `work`, if given, runs on each io in a batch right before the batch completes.
+ */
+export function deferRegister(key: usize, name: string, work: DeferWorkFn | null = null): i32 {
+  // Exactly once, by a flag word in the key's memory.
+  if (atomic.cmpxchg<u32>(key + KEY_FLAG_OFF, 0, 1) != 0) return 0;
+  store<usize>(key + KEY_WORK_OFF, work == null ? 0 : changetype<usize>(work));
   return ioDeviceRegister(key, deferCreate, deferDestroy, <u32>offsetof<DeferQueue>(), name);
 }
 

@@ -46,10 +46,11 @@ export function now_us(): u64 {
  * Block I/O through this instance's own io_uring (one ring per reactor, LESSONS 4), in the host's
  * native addon. `descs` points at `count` 32-byte descriptors (bdev/uring/wire.ts); returns how many
  * were accepted (each gets exactly one completion) or a negative errno (-ENOSYS: no ring here).
+ * `memoryPages` is memory.size(): the host learns the memory grew without polling it.
  */
 // @ts-ignore: decorator
 @external("host", "uring_submit")
-export declare function host_uring_submit(descs: usize, count: u32): i32;
+export declare function host_uring_submit(descs: usize, count: u32, memoryPages: u32): i32;
 
 /** Copy up to `max` completions ({u32 user_data, i32 res}) to `cqes`; returns how many. No syscall. */
 // @ts-ignore: decorator

@@ -22,7 +22,12 @@ function mallocModule(): BdevModule {
 function mallocChannelKey(_bdev: usize): usize { return MALLOC_KEY; }
 function mallocDestruct(bdev: usize): void { heapFree(changetype<Bdev>(bdev).ctx); }
 
+/** Queue the io; the thread's poller moves the data for the whole batch, then completes it. */
 function mallocSubmit(ioPtr: usize): void {
+  deferComplete(moduleChannelOf(ioPtr), ioPtr, IO_SUCCESS);
+}
+
+function mallocMoveData(ioPtr: usize): i32 {
   const io = changetype<BdevIo>(ioPtr);
   const b = changetype<Bdev>(io.bdev);
   let at = b.ctx + <usize>(io.offsetBlocks << b.blockShift);
@@ -44,14 +49,14 @@ function mallocSubmit(ioPtr: usize): void {
     default:
       break;                   // flush, reset: nothing volatile, nothing in flight
   }
-  deferComplete(moduleChannelOf(ioPtr), ioPtr, IO_SUCCESS);
+  return IO_SUCCESS;
 }
 
 /** Create and register a malloc bdev of blockCount blocks, zero-filled. Returns the bdev or 0. */
 export function mallocBdevCreate(name: usize, blockSize: u32, blockCount: u64): usize {
   const bytes = blockCount * <u64>blockSize;
   if (blockCount == 0 || bytes > 0xf0000000) return 0;          // must fit the 4 GiB address space
-  if (deferRegister(MALLOC_KEY, "bdev_malloc") != 0) return 0;
+  if (deferRegister(MALLOC_KEY, "bdev_malloc", mallocMoveData) != 0) return 0;
   const data = heapAlloc(<usize>bytes);
   if (data == 0) return 0;
   memory.fill(data, 0, <usize>bytes);

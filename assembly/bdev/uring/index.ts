@@ -119,7 +119,7 @@ function uringPoll(ctx: usize): i32 {
     stage(g, io);
   }
   if (g.staged > 0) {
-    const accepted = host_uring_submit(g.descs, g.staged);
+    const accepted = host_uring_submit(g.descs, g.staged, <u32>memory.size());
     if (accepted < 0) {
       // No ring on this instance at all: fail what was staged rather than wait forever.
       report(LEVEL_ERROR, accepted, "io_uring submit failed on this reactor; failing %d staged I/Os", 0, 0, <f64>g.staged);

@@ -608,6 +608,14 @@ static uint32_t ring_reap(struct uring *r, uint8_t *out, uint32_t max) {
     if (r->fallback) return n;
     uint32_t head = *r->cq_khead; /* only we write it */
     uint32_t tail = __atomic_load_n(r->cq_ktail, __ATOMIC_ACQUIRE); /* CQE contents after the tail */
+    if (head == tail && n == 0 && r->kernel_pending > 0) {
+        /* Nothing posted yet but I/O in flight: the kernel may be holding completions as task work
+         * for this thread, which runs only when the thread enters the kernel. Enter, without waiting,
+         * so they post now rather than at the next interrupt (measured: O_DIRECT randread qd 32
+         * went from 0.89 to ~1.0 x fio's io_uring engine). */
+        (void)ring_enter(r, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0);
+        tail = __atomic_load_n(r->cq_ktail, __ATOMIC_ACQUIRE);
+    }
     for (; n < max && head != tail; n++, head++) {
         const struct io_uring_cqe *c = &r->cqes[head & r->cq_mask];
         URING_ASSERT(r->kernel_pending > 0);
