@@ -11,3 +11,4 @@ export * from "./ring";
 export * from "./spsc";
 export * from "./pool";
 export * from "./histogram";
+export * from "./crc32c";

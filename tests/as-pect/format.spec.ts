@@ -1,0 +1,79 @@
+// The Blobstore's on-disk checks: CRC32C test vectors and super block validation.
+import { crc32c } from "../../assembly/runtime/crc32c";
+import {
+  SUPER_SIGNATURE, SB_SIGNATURE, SB_VERSION, SB_CRC, SB_CLUSTER_BYTES, SB_IO_UNIT_BYTES, SB_MD_PAGE_BYTES,
+  SB_TOTAL_CLUSTERS, SB_MD_START, SB_MD_LEN, SB_MASK_START, SB_MASK_LEN, SB_CLUSTER_MASK_BITS, SB_FLAGS_INVALID,
+  SB_FLAGS_RO, FORMAT_VERSION, checkSuper, superForcesReadOnly, SB_OK, SB_BAD_CRC, SB_BAD_SIGNATURE,
+  SB_UNKNOWN_INVALID_FLAG, SB_BAD_GEOMETRY, SB_BAD_VERSION, blobIdOf, mdPageOf, isBlobId, descriptorBytes,
+} from "../../assembly/blob/format";
+
+function bytesOf(s: string): usize {
+  const p = heap.alloc(s.length);
+  for (let i = 0; i < s.length; i++) store<u8>(p + i, <u8>s.charCodeAt(i));
+  return p;
+}
+
+function goodSuper(): usize {
+  const sb = heap.alloc(4096);
+  memory.fill(sb, 0, 4096);
+  store<u64>(sb + SB_SIGNATURE, SUPER_SIGNATURE);
+  store<u32>(sb + SB_VERSION, FORMAT_VERSION);
+  store<u32>(sb + SB_CLUSTER_BYTES, 1 << 20);
+  store<u32>(sb + SB_IO_UNIT_BYTES, 4096);
+  store<u32>(sb + SB_MD_PAGE_BYTES, 4096);
+  store<u64>(sb + SB_TOTAL_CLUSTERS, 64);
+  store<u32>(sb + SB_MASK_START, 1);
+  store<u32>(sb + SB_MASK_LEN, 3);
+  store<u32>(sb + SB_MD_START, 4);
+  store<u32>(sb + SB_MD_LEN, 64);
+  store<u32>(sb + SB_CLUSTER_MASK_BITS, 256);
+  store<u32>(sb + SB_CRC, crc32c(sb, SB_CRC));
+  return sb;
+}
+
+function reseal(sb: usize): void { store<u32>(sb + SB_CRC, crc32c(sb, SB_CRC)); }
+
+describe("crc32c", () => {
+  it("matches the standard check values", () => {
+    expect(crc32c(bytesOf("123456789"), 9)).toBe(0xe3069283);
+    expect(crc32c(bytesOf(""), 0)).toBe(0);
+    expect(crc32c(bytesOf("a"), 1)).toBe(0xc1d04330);
+  });
+});
+
+describe("checkSuper", () => {
+  it("accepts a good super block", () => {
+    expect(checkSuper(goodSuper(), 64 << 20, 4096)).toBe(SB_OK);
+  });
+  it("refuses a bad signature, a bad CRC, another version", () => {
+    let sb = goodSuper(); store<u8>(sb, 0); expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_BAD_SIGNATURE);
+    sb = goodSuper(); store<u8>(sb + 200, 1); expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_BAD_CRC);
+    sb = goodSuper(); store<u32>(sb + SB_VERSION, 2); reseal(sb); expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_BAD_VERSION);
+  });
+  it("refuses unknown invalid flags; unknown read-only flags only force read-only", () => {
+    let sb = goodSuper(); store<u64>(sb + SB_FLAGS_INVALID, 1 << 7); reseal(sb);
+    expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_UNKNOWN_INVALID_FLAG);
+    sb = goodSuper(); store<u64>(sb + SB_FLAGS_RO, 1 << 3); reseal(sb);
+    expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_OK);
+    expect(superForcesReadOnly(sb)).toBe(true);
+  });
+  it("refuses geometry that does not fit the device", () => {
+    expect(checkSuper(goodSuper(), 32 << 20, 4096)).toBe(SB_BAD_GEOMETRY);
+    expect(checkSuper(goodSuper(), 64 << 20, 512)).toBe(SB_BAD_GEOMETRY);
+    const sb = goodSuper(); store<u32>(sb + SB_CLUSTER_BYTES, 3000); reseal(sb);
+    expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_BAD_GEOMETRY);
+  });
+});
+
+describe("ids and descriptors", () => {
+  it("derives blob ids from md pages and back", () => {
+    expect(mdPageOf(blobIdOf(17))).toBe(17);
+    expect(isBlobId(blobIdOf(0))).toBe(true);
+    expect(isBlobId(17)).toBe(false);
+  });
+  it("pads descriptors to 8 bytes", () => {
+    expect(descriptorBytes(0)).toBe(8);
+    expect(descriptorBytes(1)).toBe(16);
+    expect(descriptorBytes(8)).toBe(16);
+  });
+});
