@@ -53,6 +53,11 @@ export const DESC_XATTR_INTERNAL: u8 = 4;      // same layout, internal (snapsho
 export const DESC_FLAGS: u8 = 5;               // u64 invalid, u64 data read-only, u64 md read-only
 export const DESC_PARENT: u8 = 6;              // u64 parent blob id (clones, snapshots' chain)
 
+/** Blob flag bits (FLAGS descriptor, "invalid" set: a build that does not know one refuses the blob). */
+export const BLOB_FLAG_THIN: u64 = 1;          // clusters are allocated on first write
+export const KNOWN_BLOB_FLAGS_INVALID: u64 = BLOB_FLAG_THIN;
+export const KNOWN_BLOB_FLAGS_DATA_RO: u64 = 0;
+
 /** Blob ids carry their first md page: (1 << 32) | page index within the md region. */
 export const BLOB_ID_HIGH_BIT: u64 = <u64>1 << 32;
 

@@ -3,3 +3,4 @@ export * from "./harness";
 export * from "./stress";
 export * from "../../bench/core/bench";
 export * from "./bdev-hooks";
+export * from "./blob-hooks";

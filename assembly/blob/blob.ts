@@ -1,0 +1,420 @@
+// Blob lifecycle on the md thread: create, open, close, resize, delete, sync_md and xattrs. A sync
+// writes the chain's later pages to fresh md pages first, flushes, then rewrites the first page in
+// place and flushes again: a crash leaves either the old chain or the new one, never a mix.
+
+import { heapAlloc, heapAllocZeroed, heapFree, spinLock, spinUnlock, report, LEVEL_ERROR, EINVAL, ENOMEM, ENOSPC, EBUSY, EPERM, ENOENT, EIO } from "../runtime";
+import { threadGet } from "../thread";
+import * as F from "./format";
+import { bitSet, bitTest, bitFindClear, bitClear } from "./bitmap";
+import {
+  BlobMd, mdNew, mdFree, mdResize, mdCluster, mdSetCluster, mdEncode, mdDecodePage, mdNextPage, mdPagesNeeded,
+  xattrSet, xattrRemove, xattrFind, Xattr, MD_OK,
+} from "./md";
+import { Store, Blob, BsOpCb, storeLock } from "./types";
+import { pageIo, storeFlush } from "./store";
+
+const MAX_CHAIN: u32 = 64;
+
+@unmanaged class BlobOp {
+  store: usize;
+  blob: usize;
+  cb: usize;
+  ctx: usize;
+  pages: usize;        // encode buffer (MAX_CHAIN pages)
+  indexes: usize;      // md page index of each encoded page
+  used: u32;
+  oldChain: usize;     // pages to free once the new chain is durable
+  oldLen: u32;
+  readPage: u32;       // open: chain position; sync: next page to write
+  id: u64;
+  syncDone: usize;     // SyncDone: what to run when this op's sync ends
+}
+
+function opNew(s: Store, blob: usize, cb: BsOpCb, ctx: usize): BlobOp {
+  const op = changetype<BlobOp>(heapAllocZeroed(offsetof<BlobOp>()));
+  if (changetype<usize>(op) != 0) { op.store = changetype<usize>(s); op.blob = blob; op.cb = changetype<usize>(cb); op.ctx = ctx; }
+  return op;
+}
+
+function opFinish(op: BlobOp, rc: i32, value: u64): void {
+  const cb = op.cb, ctx = op.ctx;
+  heapFree(op.pages); heapFree(op.indexes); heapFree(op.oldChain);
+  heapFree(changetype<usize>(op));
+  changetype<BsOpCb>(cb)(ctx, rc, value);
+}
+
+function onMdThread(s: Store): bool { return threadGet() == s.mdThread; }
+
+// ---- clusters ----
+
+/** Take `count` free clusters for blob clusters [from, from + count) of md. All or none (-ENOSPC). */
+function allocClusters(s: Store, md: BlobMd, from: u64, count: u64): i32 {
+  spinLock(storeLock(s));
+  if (s.freeClusters < count) { spinUnlock(storeLock(s)); return -ENOSPC; }
+  let hint: u64 = s.firstDataCluster;
+  for (let i: u64 = 0; i < count; i++) {
+    const c = bitFindClear(s.usedClusters, hint, s.totalClusters);
+    assert(c >= 0, "free cluster count disagrees with the mask");
+    bitSet(s.usedClusters, <u64>c);
+    mdSetCluster(md, from + i, <u32>c);
+    hint = <u64>c + 1;
+  }
+  s.freeClusters -= count;
+  spinUnlock(storeLock(s));
+  return 0;
+}
+
+/** Give back the clusters of blob clusters [from, to). */
+function releaseClusters(s: Store, md: BlobMd, from: u64, to: u64): void {
+  spinLock(storeLock(s));
+  for (let i = from; i < to; i++) {
+    const c = mdCluster(md, i);
+    if (c == 0) continue;
+    bitClear(s.usedClusters, <u64>c);
+    s.freeClusters++;
+    mdSetCluster(md, i, 0);
+  }
+  spinUnlock(storeLock(s));
+}
+
+// ---- create ----
+
+/**
+ * Create a blob of `clusters` clusters (thin: allocated on first write; thick: now). Its md is written
+ * and made durable before cb(ctx, 0, id). -ENOSPC when the store is full (nothing allocated stays).
+ */
+export function blobCreate(s: Store, clusters: u64, thin: bool, cb: BsOpCb, ctx: usize): void {
+  if (!onMdThread(s)) { cb(ctx, -EPERM, 0); return; }
+  if (s.readOnly != 0) { cb(ctx, -EPERM, 0); return; }
+  const page = bitFindClear(s.usedMd, 0, <u64>s.mdLen);
+  if (page < 0) { cb(ctx, -ENOSPC, 0); return; }
+  const id = F.blobIdOf(<u32>page);
+  const md = mdNew(id);
+  mdResize(md, clusters);
+  if (thin) md.flagsInvalid |= F.BLOB_FLAG_THIN;
+  if (!thin) {
+    const rc = allocClusters(s, md, 0, clusters);
+    if (rc != 0) { mdFree(md); cb(ctx, rc, 0); return; }
+  }
+  bitSet(s.usedMd, <u64>page);
+  bitSet(s.usedIds, <u64>page);
+  const blob = blobNew(s, md, <u32>page);
+  const op = opNew(s, changetype<usize>(blob), cb, ctx);
+  if (changetype<usize>(blob) == 0 || changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
+  op.id = id;
+  syncStart(op, createSynced);
+}
+
+function createSynced(op: BlobOp, rc: i32): void {
+  const blob = changetype<Blob>(op.blob);
+  const s = changetype<Store>(op.store);
+  const id = blob.id;
+  if (rc != 0) {
+    // Undo: nothing of this blob reached the disk in a form recovery would take (no first page).
+    releaseClusters(s, changetype<BlobMd>(blob.md), 0, changetype<BlobMd>(blob.md).numClusters);
+    bitClear(s.usedMd, <u64>F.mdPageOf(id));
+    bitClear(s.usedIds, <u64>F.mdPageOf(id));
+  }
+  blobDrop(blob);
+  opFinish(op, rc, rc == 0 ? id : 0);
+}
+
+function blobNew(s: Store, md: BlobMd, page: u32): Blob {
+  const b = changetype<Blob>(heapAllocZeroed(offsetof<Blob>()));
+  if (changetype<usize>(b) == 0) return b;
+  b.store = changetype<usize>(s);
+  b.md = changetype<usize>(md);
+  b.id = md.id;
+  b.chain = heapAlloc(<usize>MAX_CHAIN << 2);
+  store<u32>(b.chain, page);
+  b.chainLen = 1;
+  return b;
+}
+
+/** Free an in-memory blob that is not (or no longer) on the open list. */
+function blobDrop(b: Blob): void {
+  mdFree(changetype<BlobMd>(b.md));
+  heapFree(b.chain);
+  heapFree(changetype<usize>(b));
+}
+
+// ---- sync: encode, write later pages, flush, write the first page, flush, free the old pages ----
+
+type SyncDone = (op: BlobOp, rc: i32) => void;
+
+function syncStart(op: BlobOp, done: SyncDone): void {
+  const s = changetype<Store>(op.store);
+  const blob = changetype<Blob>(op.blob);
+  const md = changetype<BlobMd>(blob.md);
+  const needed = mdPagesNeeded(md);
+  if (needed == 0) { done(op, -ENOSPC); return; }     // more than MAX_CHAIN pages of metadata
+  op.pages = heapAlloc(<usize>needed << F.MD_PAGE_SHIFT);
+  op.indexes = heapAlloc(<usize>needed << 2);
+  op.oldChain = heapAlloc(<usize>MAX_CHAIN << 2);
+  if (op.pages == 0 || op.indexes == 0 || op.oldChain == 0) { done(op, -ENOMEM); return; }
+  // Later pages go to fresh pages; the blob's own first page is rewritten in place.
+  store<u32>(op.indexes, F.mdPageOf(blob.id));
+  for (let i: u32 = 1; i < needed; i++) {
+    const p = bitFindClear(s.usedMd, 0, <u64>s.mdLen);
+    if (p < 0) {
+      for (let j: u32 = 1; j < i; j++) bitClear(s.usedMd, <u64>load<u32>(op.indexes + (<usize>j << 2)));
+      done(op, -ENOSPC);
+      return;
+    }
+    bitSet(s.usedMd, <u64>p);
+    store<u32>(op.indexes + (<usize>i << 2), <u32>p);
+  }
+  op.used = mdEncode(md, op.pages, needed, op.indexes);
+  assert(op.used == needed);
+  memory.copy(op.oldChain, blob.chain, <usize>blob.chainLen << 2);
+  op.oldLen = blob.chainLen;
+  blob.syncing = 1;
+  op.syncDone = changetype<usize>(done);
+  op.readPage = 1;
+  syncWriteNext(changetype<usize>(op), true);
+}
+
+function syncWriteNext(opPtr: usize, ok: bool): void {
+  const op = changetype<BlobOp>(opPtr);
+  const s = changetype<Store>(op.store);
+  if (!ok) { syncFail(op, -EIO); return; }
+  if (op.readPage < op.used) {
+    const i = op.readPage++;
+    pageIo(s, true, <u64>s.mdStart + <u64>load<u32>(op.indexes + (<usize>i << 2)), 1, op.pages + (<usize>i << F.MD_PAGE_SHIFT), syncWriteNext, opPtr);
+    return;
+  }
+  storeFlush(s, syncLaterFlushed, opPtr);
+}
+
+function syncLaterFlushed(opPtr: usize, ok: bool): void {
+  const op = changetype<BlobOp>(opPtr);
+  const s = changetype<Store>(op.store);
+  if (!ok) { syncFail(op, -EIO); return; }
+  pageIo(s, true, <u64>s.mdStart + <u64>load<u32>(op.indexes), 1, op.pages, syncFirstWritten, opPtr);
+}
+
+function syncFirstWritten(opPtr: usize, ok: bool): void {
+  const op = changetype<BlobOp>(opPtr);
+  if (!ok) { syncFail(op, -EIO); return; }
+  storeFlush(changetype<Store>(op.store), syncFirstFlushed, opPtr);
+}
+
+function syncFirstFlushed(opPtr: usize, ok: bool): void {
+  const op = changetype<BlobOp>(opPtr);
+  const s = changetype<Store>(op.store);
+  const blob = changetype<Blob>(op.blob);
+  if (!ok) { syncFail(op, -EIO); return; }
+  // The new chain is durable: its pages become the blob's, the old later pages are free again.
+  for (let i: u32 = 1; i < op.oldLen; i++) bitClear(s.usedMd, <u64>load<u32>(op.oldChain + (<usize>i << 2)));
+  memory.copy(blob.chain, op.indexes, <usize>op.used << 2);
+  blob.chainLen = op.used;
+  blob.dirty = 0;
+  blob.syncing = 0;
+  changetype<SyncDone>(op.syncDone)(op, 0);
+}
+
+function syncFail(op: BlobOp, rc: i32): void {
+  const s = changetype<Store>(op.store);
+  const blob = changetype<Blob>(op.blob);
+  for (let i: u32 = 1; i < op.used; i++) bitClear(s.usedMd, <u64>load<u32>(op.indexes + (<usize>i << 2)));
+  blob.syncing = 0;
+  changetype<SyncDone>(op.syncDone)(op, rc);
+}
+
+/** Persist a blob's md (size, clusters, xattrs, flags). cb(ctx, rc, 0). */
+export function blobSync(blob: Blob, cb: BsOpCb, ctx: usize): void {
+  const s = changetype<Store>(blob.store);
+  if (!onMdThread(s)) { cb(ctx, -EPERM, 0); return; }
+  if (blob.syncing != 0) { cb(ctx, -EBUSY, 0); return; }
+  if (blob.readOnly != 0 || s.readOnly != 0) { cb(ctx, blob.dirty != 0 ? -EPERM : 0, 0); return; }
+  const op = opNew(s, changetype<usize>(blob), cb, ctx);
+  if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
+  syncStart(op, syncedForCaller);
+}
+
+function syncedForCaller(op: BlobOp, rc: i32): void { opFinish(op, rc, 0); }
+
+// ---- open: read the chain ----
+
+/** Open blob `id` (or share it if already open). cb(ctx, rc, blob pointer). */
+export function blobOpen(s: Store, id: u64, cb: BsOpCb, ctx: usize): void {
+  if (!onMdThread(s)) { cb(ctx, -EPERM, 0); return; }
+  for (let b = s.openBlobs; b != 0; b = changetype<Blob>(b).next) {
+    if (changetype<Blob>(b).id == id) { changetype<Blob>(b).openRef++; cb(ctx, 0, <u64>b); return; }
+  }
+  const page = F.mdPageOf(id);
+  if (!F.isBlobId(id) || page >= s.mdLen || !bitTest(s.usedIds, <u64>page)) { cb(ctx, -ENOENT, 0); return; }
+  const blob = blobNew(s, mdNew(id), page);
+  const op = opNew(s, changetype<usize>(blob), cb, ctx);
+  if (changetype<usize>(blob) == 0 || changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
+  op.pages = heapAlloc(F.MD_PAGE_BYTES);
+  if (op.pages == 0) { blobDrop(blob); opFinish(op, -ENOMEM, 0); return; }
+  blob.chainLen = 0;
+  op.readPage = page;
+  pageIo(s, false, <u64>s.mdStart + <u64>page, 1, op.pages, openPageRead, changetype<usize>(op));
+}
+
+function openPageRead(opPtr: usize, ok: bool): void {
+  const op = changetype<BlobOp>(opPtr);
+  const s = changetype<Store>(op.store);
+  const blob = changetype<Blob>(op.blob);
+  if (!ok) { blobDrop(blob); opFinish(op, -EIO, 0); return; }
+  const rc = mdDecodePage(changetype<BlobMd>(blob.md), op.pages, blob.chainLen);
+  if (rc != MD_OK) {
+    report(LEVEL_ERROR, -EIO, "blob %d: md page %d is damaged (bad CRC or descriptor): cannot open it", 0, 0, <f64>blob.id, <f64>op.readPage);
+    blobDrop(blob);
+    opFinish(op, -EIO, 0);
+    return;
+  }
+  store<u32>(blob.chain + (<usize>blob.chainLen << 2), op.readPage);
+  blob.chainLen++;
+  const next = mdNextPage(op.pages);
+  if (next != F.MDP_NO_NEXT) {
+    if (next >= s.mdLen || blob.chainLen >= MAX_CHAIN) { blobDrop(blob); opFinish(op, -EIO, 0); return; }
+    op.readPage = next;
+    pageIo(s, false, <u64>s.mdStart + <u64>next, 1, op.pages, openPageRead, opPtr);
+    return;
+  }
+  const md = changetype<BlobMd>(blob.md);
+  if ((md.flagsInvalid & ~F.KNOWN_BLOB_FLAGS_INVALID) != 0) {
+    report(LEVEL_ERROR, -EINVAL, "blob %d uses a feature this build does not know (invalid flags): not opened", 0, 0, <f64>blob.id);
+    blobDrop(blob);
+    opFinish(op, -EINVAL, 0);
+    return;
+  }
+  blob.readOnly = (md.flagsDataRo & ~F.KNOWN_BLOB_FLAGS_DATA_RO) != 0 || s.readOnly != 0 ? 1 : 0;
+  blob.openRef = 1;
+  blob.next = s.openBlobs;
+  s.openBlobs = changetype<usize>(blob);
+  opFinish(op, 0, <u64>changetype<usize>(blob));
+}
+
+// ---- close ----
+
+/** Drop one reference; the last one syncs a dirty blob first. cb(ctx, rc, 0). */
+export function blobClose(blob: Blob, cb: BsOpCb, ctx: usize): void {
+  const s = changetype<Store>(blob.store);
+  if (!onMdThread(s)) { cb(ctx, -EPERM, 0); return; }
+  if (blob.openRef > 1) { blob.openRef--; cb(ctx, 0, 0); return; }
+  if (blob.dirty != 0 && blob.readOnly == 0 && s.readOnly == 0) {
+    const op = opNew(s, changetype<usize>(blob), cb, ctx);
+    if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
+    syncStart(op, closeSynced);
+    return;
+  }
+  unlinkAndDrop(blob);
+  cb(ctx, 0, 0);
+}
+
+function closeSynced(op: BlobOp, rc: i32): void {
+  if (rc == 0) unlinkAndDrop(changetype<Blob>(op.blob));
+  opFinish(op, rc, 0);
+}
+
+function unlinkAndDrop(blob: Blob): void {
+  const s = changetype<Store>(blob.store);
+  let link = changetype<usize>(s) + offsetof<Store>("openBlobs");
+  while (load<usize>(link) != changetype<usize>(blob)) link = load<usize>(link) + offsetof<Blob>("next");
+  store<usize>(link, blob.next);
+  blobDrop(blob);
+}
+
+// ---- resize, xattrs (in memory until the next sync) ----
+
+/** New size in clusters; a thick blob gets its new clusters now. -ENOSPC leaves it unchanged. */
+export function blobResize(blob: Blob, clusters: u64): i32 {
+  const s = changetype<Store>(blob.store);
+  if (!onMdThread(s)) return -EPERM;
+  if (blob.readOnly != 0) return -EPERM;
+  const md = changetype<BlobMd>(blob.md);
+  const old = md.numClusters;
+  if (clusters < old) {
+    releaseClusters(s, md, clusters, old);
+    mdResize(md, clusters);
+  } else if (clusters > old) {
+    mdResize(md, clusters);
+    if ((md.flagsInvalid & F.BLOB_FLAG_THIN) == 0) {
+      const rc = allocClusters(s, md, old, clusters - old);
+      if (rc != 0) { mdResize(md, old); return rc; }
+    }
+  }
+  blob.dirty = 1;
+  return 0;
+}
+
+export function blobSetXattr(blob: Blob, name: usize, nameBytes: u32, value: usize, valueBytes: u32, internal: bool): i32 {
+  if (!onMdThread(changetype<Store>(blob.store))) return -EPERM;
+  if (blob.readOnly != 0) return -EPERM;
+  const rc = xattrSet(changetype<BlobMd>(blob.md), name, nameBytes, value, valueBytes, internal);
+  if (rc == 0) blob.dirty = 1;
+  return rc;
+}
+
+export function blobRemoveXattr(blob: Blob, name: usize, nameBytes: u32, internal: bool): i32 {
+  if (!onMdThread(changetype<Store>(blob.store))) return -EPERM;
+  const rc = xattrRemove(changetype<BlobMd>(blob.md), name, nameBytes, internal);
+  if (rc == 0) blob.dirty = 1;
+  return rc;
+}
+
+/** The xattr's value (pointer, length in xattrValueBytes) or 0 if absent. */
+export function blobGetXattr(blob: Blob, name: usize, nameBytes: u32, internal: bool): usize {
+  const x = xattrFind(changetype<BlobMd>(blob.md), name, nameBytes, internal);
+  if (x == 0) return 0;
+  xattrValueBytes = changetype<Xattr>(x).valueBytes;
+  return changetype<Xattr>(x).data + changetype<Xattr>(x).nameBytes;
+}
+export let xattrValueBytes: u32 = 0;
+
+export function blobClusters(blob: Blob): u64 { return changetype<BlobMd>(blob.md).numClusters; }
+export function blobIsThin(blob: Blob): bool { return (changetype<BlobMd>(blob.md).flagsInvalid & F.BLOB_FLAG_THIN) != 0; }
+export function blobAllocatedClusters(blob: Blob): u64 {
+  const md = changetype<BlobMd>(blob.md);
+  let n: u64 = 0;
+  for (let i: u64 = 0; i < md.numClusters; i++) if (mdCluster(md, i) != 0) n++;
+  return n;
+}
+
+// ---- delete ----
+
+/** Delete a closed blob: its clusters and md pages are freed, its first page zeroed. cb(ctx, rc, 0). */
+export function blobDelete(s: Store, id: u64, cb: BsOpCb, ctx: usize): void {
+  if (!onMdThread(s)) { cb(ctx, -EPERM, 0); return; }
+  if (s.readOnly != 0) { cb(ctx, -EPERM, 0); return; }
+  for (let b = s.openBlobs; b != 0; b = changetype<Blob>(b).next) {
+    if (changetype<Blob>(b).id == id) { cb(ctx, -EBUSY, 0); return; }
+  }
+  blobOpen(s, id, deleteOpened, changetype<usize>(opNew(s, 0, cb, ctx)));
+}
+
+function deleteOpened(opPtr: usize, rc: i32, blobPtr: u64): void {
+  const op = changetype<BlobOp>(opPtr);
+  if (rc != 0) { opFinish(op, rc, 0); return; }
+  const blob = changetype<Blob>(<usize>blobPtr);
+  const s = changetype<Store>(op.store);
+  op.blob = <usize>blobPtr;
+  // Zero the first page (the chain head): from then on recovery cannot find the blob.
+  op.pages = heapAllocZeroed(F.MD_PAGE_BYTES);
+  if (op.pages == 0) { unlinkAndDrop(blob); opFinish(op, -ENOMEM, 0); return; }
+  pageIo(s, true, <u64>s.mdStart + <u64>F.mdPageOf(blob.id), 1, op.pages, deleteHeadZeroed, opPtr);
+}
+
+function deleteHeadZeroed(opPtr: usize, ok: bool): void {
+  const op = changetype<BlobOp>(opPtr);
+  if (!ok) { unlinkAndDrop(changetype<Blob>(op.blob)); opFinish(op, -EIO, 0); return; }
+  storeFlush(changetype<Store>(op.store), deleteFlushed, opPtr);
+}
+
+function deleteFlushed(opPtr: usize, ok: bool): void {
+  const op = changetype<BlobOp>(opPtr);
+  const s = changetype<Store>(op.store);
+  const blob = changetype<Blob>(op.blob);
+  if (!ok) { unlinkAndDrop(blob); opFinish(op, -EIO, 0); return; }
+  const md = changetype<BlobMd>(blob.md);
+  releaseClusters(s, md, 0, md.numClusters);
+  for (let i: u32 = 0; i < blob.chainLen; i++) bitClear(s.usedMd, <u64>load<u32>(blob.chain + (<usize>i << 2)));
+  bitClear(s.usedIds, <u64>F.mdPageOf(blob.id));
+  unlinkAndDrop(blob);
+  opFinish(op, 0, 0);
+}
+

@@ -1,0 +1,167 @@
+// Blob I/O from any thread, in io units (the bdev's blocks), through that thread's channel on the
+// bdev. An I/O is split at cluster boundaries. Reading a cluster that is not allocated gives zeroes.
+// Writing one (thin provisioning) claims a free cluster under the store's spinlock, zeroes it on the
+// device, and has the md thread record it in the blob by message before the data is written: a
+// cluster is never visible to a reader before it holds zeroes or data.
+
+import { heapAlloc, heapFree, spinLock, spinUnlock, EINVAL, EPERM, ENOMEM, ENOSPC, EIO } from "../runtime";
+import { sendMsg, threadGet } from "../thread";
+import { bdevRead, bdevWrite, bdevWriteZeroes, bdevFreeIo } from "../bdev";
+import { bitFindClear, bitSet, bitClear } from "./bitmap";
+import { BlobMd } from "./md";
+import { Store, Blob, storeLock } from "./types";
+
+/** (ctx, rc) when a blob I/O is done, on the thread that submitted it. */
+export type BlobIoCb = (ctx: usize, rc: i32) => void;
+
+@unmanaged class BlobIoReq {
+  blob: usize;
+  channel: usize;       // this thread's io_channel on the store's bdev
+  thread: usize;        // the submitting thread: completions and claim replies come back here
+  write: u32;
+  rc: i32;
+  buf: usize;
+  start: u64;           // io units
+  offset: u64;          // next segment to issue
+  end: u64;
+  pending: u32;         // segments in flight, plus one while issue() runs
+  claimIndex: u64;      // thin: the blob cluster being claimed
+  claimCluster: u32;
+  cb: usize;
+  ctx: usize;
+}
+
+function clusterOf(blob: Blob, index: u64): u32 {
+  return atomic.load<u32>(changetype<BlobMd>(blob.md).clusters + (<usize>index << 2));
+}
+
+/**
+ * Read or write `units` io units at unit `offset` of the blob, with buf. 0 (cb(ctx, rc) will run on
+ * this thread), -EINVAL out of range, -EPERM writing a read-only blob, -ENOMEM.
+ */
+export function blobIo(blob: Blob, channel: usize, write: bool, buf: usize, offset: u64, units: u64, cb: BlobIoCb, ctx: usize): i32 {
+  const s = changetype<Store>(blob.store);
+  const total = changetype<BlobMd>(blob.md).numClusters * <u64>s.unitsPerCluster;
+  if (units == 0 || offset >= total || units > total - offset) return -EINVAL;
+  if (write && blob.readOnly != 0) return -EPERM;
+  const r = changetype<BlobIoReq>(heapAlloc(offsetof<BlobIoReq>()));
+  if (changetype<usize>(r) == 0) return -ENOMEM;
+  r.blob = changetype<usize>(blob);
+  r.channel = channel;
+  r.thread = threadGet();
+  r.write = write ? 1 : 0;
+  r.rc = 0;
+  r.buf = buf;
+  r.start = offset;
+  r.offset = offset;
+  r.end = offset + units;
+  r.pending = 1;
+  r.cb = changetype<usize>(cb);
+  r.ctx = ctx;
+  issue(r);
+  return 0;
+}
+
+/** Issue segments until the end, an error, or a thin claim that must wait for the md thread. */
+function issue(r: BlobIoReq): void {
+  const blob = changetype<Blob>(r.blob);
+  const s = changetype<Store>(blob.store);
+  while (r.offset < r.end && r.rc == 0) {
+    const index = r.offset / <u64>s.unitsPerCluster;
+    const inCluster = r.offset - index * <u64>s.unitsPerCluster;
+    const units = min(<u64>s.unitsPerCluster - inCluster, r.end - r.offset);
+    const bytes = units << s.blockShift;
+    const at = r.buf + <usize>((r.offset - r.start) << s.blockShift);
+    const cluster = clusterOf(blob, index);
+    if (cluster == 0) {
+      if (r.write == 0) {                    // never written: zeroes
+        memory.fill(at, 0, <usize>bytes);
+        r.offset += units;
+        continue;
+      }
+      claim(r, index);                       // resumes in claimRecorded, on this thread
+      return;
+    }
+    const devOffset = (<u64>cluster << s.clusterShift) + (inCluster << s.blockShift);
+    r.pending++;
+    const rc = r.write != 0
+      ? bdevWrite(s.desc, r.channel, at, devOffset, bytes, segmentDone, changetype<usize>(r))
+      : bdevRead(s.desc, r.channel, at, devOffset, bytes, segmentDone, changetype<usize>(r));
+    if (rc != 0) { r.pending--; r.rc = rc; break; }
+    r.offset += units;
+  }
+  release(r);
+}
+
+function segmentDone(io: usize, success: bool, reqPtr: usize): void {
+  bdevFreeIo(io);
+  const r = changetype<BlobIoReq>(reqPtr);
+  if (!success && r.rc == 0) r.rc = -EIO;
+  release(r);
+}
+
+/** Drop one hold on the request; the last one completes it. */
+function release(r: BlobIoReq): void {
+  r.pending--;
+  if (r.pending != 0) return;
+  if (r.offset < r.end && r.rc == 0) return;   // a claim is outstanding and holds the request
+  const cb = r.cb, ctx = r.ctx, rc = r.rc;
+  heapFree(changetype<usize>(r));
+  changetype<BlobIoCb>(cb)(ctx, rc);
+}
+
+// ---- thin provisioning: claim, zero, record on the md thread, then write ----
+
+function claim(r: BlobIoReq, index: u64): void {
+  const blob = changetype<Blob>(r.blob);
+  const s = changetype<Store>(blob.store);
+  spinLock(storeLock(s));
+  let cluster: i64 = -1;
+  if (s.freeClusters > 0) {
+    cluster = bitFindClear(s.usedClusters, s.firstDataCluster, s.totalClusters);
+    if (cluster >= 0) { bitSet(s.usedClusters, <u64>cluster); s.freeClusters--; }
+  }
+  spinUnlock(storeLock(s));
+  if (cluster < 0) { r.rc = -ENOSPC; release(r); return; }
+  r.claimIndex = index;
+  r.claimCluster = <u32>cluster;
+  r.pending++;                                 // the claim holds the request
+  // Zero the whole cluster first: the rest of it must read as zeroes once it is part of the blob.
+  const rc = bdevWriteZeroes(s.desc, r.channel, <u64>cluster << s.clusterShift, <u64>s.clusterBytes, claimZeroed, changetype<usize>(r));
+  if (rc != 0) { unclaim(r); r.rc = rc; release(r); release(r); }
+  else release(r);                             // the hold issue() had
+}
+
+function unclaim(r: BlobIoReq): void {
+  const s = changetype<Store>(changetype<Blob>(r.blob).store);
+  spinLock(storeLock(s));
+  bitClear(s.usedClusters, <u64>r.claimCluster);
+  s.freeClusters++;
+  spinUnlock(storeLock(s));
+}
+
+function claimZeroed(io: usize, success: bool, reqPtr: usize): void {
+  bdevFreeIo(io);
+  const r = changetype<BlobIoReq>(reqPtr);
+  const s = changetype<Store>(changetype<Blob>(r.blob).store);
+  if (!success) { unclaim(r); r.rc = -EIO; release(r); return; }
+  if (sendMsg(s.mdThread, recordOnMdThread, reqPtr) != 0) { unclaim(r); r.rc = -ENOMEM; release(r); }
+}
+
+/** On the md thread: the blob's map takes the cluster, unless another write got there first. */
+function recordOnMdThread(reqPtr: usize): void {
+  const r = changetype<BlobIoReq>(reqPtr);
+  const blob = changetype<Blob>(r.blob);
+  const cell = changetype<BlobMd>(blob.md).clusters + (<usize>r.claimIndex << 2);
+  if (atomic.load<u32>(cell) == 0) {
+    atomic.store<u32>(cell, r.claimCluster);
+    blob.dirty = 1;
+  } else {
+    unclaim(r);                                // lost the race: use the winner's cluster
+  }
+  if (sendMsg(r.thread, claimRecorded, reqPtr) != 0) claimRecorded(reqPtr);
+}
+
+/** Back on the submitting thread: the claim's hold becomes issue()'s, and the write goes on. */
+function claimRecorded(reqPtr: usize): void { issue(changetype<BlobIoReq>(reqPtr)); }
+

@@ -1,0 +1,594 @@
+// Blobstore lifecycle on a bdev: init (new layout), load (clean: read the masks; dirty: rebuild them
+// by replaying every md page), unload (masks, then a clean super block). Everything here runs on the
+// md thread as callback chains named after their steps.
+
+import {
+  heapAllocZeroed, heapFree, heapAlloc, spinInit, report, LEVEL_ERROR, LEVEL_NOTICE, LEVEL_WARN, crc32c,
+  EINVAL, ENOMEM, ENOSPC, EBUSY, EIO, EPERM, ENODEV,
+} from "../runtime";
+import { threadGet, getIoChannel, putIoChannel } from "../thread";
+import { bdevById, bdevOpen, bdevClaim, bdevClose, bdevRead, bdevWrite, bdevFlush, bdevWriteZeroes, bdevFreeIo, Bdev } from "../bdev";
+import * as F from "./format";
+import { bitmapBytes, bitSet, bitTest } from "./bitmap";
+import { BlobMd, mdNew, mdFree, mdDecodePage, mdNextPage, mdCluster, MD_OK, mdErrorOffset } from "./md";
+import { Store, BsOpCb, storeLock } from "./types";
+
+const PAGE: u32 = F.MD_PAGE_BYTES;
+/** md pages read per request during recovery (1 MiB). */
+const RECOVERY_CHUNK_PAGES: u32 = 256;
+
+// ---- page I/O on the md thread ----
+
+/** (op, ok) */
+type PageIoDone = (op: usize, ok: bool) => void;
+
+@unmanaged class PageIo { done: usize; op: usize; }
+
+function pageIoComplete(io: usize, success: bool, ctx: usize): void {
+  bdevFreeIo(io);
+  const p = changetype<PageIo>(ctx);
+  const done = p.done, op = p.op;
+  heapFree(ctx);
+  changetype<PageIoDone>(done)(op, success);
+}
+
+/** Read or write `count` md-sized pages at page `page` of the device; done(op, ok) on this thread. */
+export function pageIo(s: Store, write: bool, page: u64, count: u32, buf: usize, done: PageIoDone, op: usize): void {
+  const p = changetype<PageIo>(heapAlloc(offsetof<PageIo>()));
+  if (changetype<usize>(p) == 0) { done(op, false); return; }
+  p.done = changetype<usize>(done);
+  p.op = op;
+  const rc = write
+    ? bdevWrite(s.desc, s.mdChannel, buf, page << F.MD_PAGE_SHIFT, <u64>count << F.MD_PAGE_SHIFT, pageIoComplete, changetype<usize>(p))
+    : bdevRead(s.desc, s.mdChannel, buf, page << F.MD_PAGE_SHIFT, <u64>count << F.MD_PAGE_SHIFT, pageIoComplete, changetype<usize>(p));
+  if (rc != 0) { heapFree(changetype<usize>(p)); done(op, false); }
+}
+
+export function storeFlush(s: Store, done: PageIoDone, op: usize): void {
+  const p = changetype<PageIo>(heapAlloc(offsetof<PageIo>()));
+  if (changetype<usize>(p) == 0) { done(op, false); return; }
+  p.done = changetype<usize>(done);
+  p.op = op;
+  const rc = bdevFlush(s.desc, s.mdChannel, pageIoComplete, changetype<usize>(p));
+  if (rc != 0) { heapFree(changetype<usize>(p)); done(op, false); }
+}
+
+// ---- the operation context every chain here carries ----
+
+@unmanaged class StoreOp {
+  store: usize;
+  cb: usize;          // BsOpCb
+  ctx: usize;
+  buf: usize;
+  cursor: u32;        // recovery: next md page to read
+  recovered: u32;     // recovery: blobs found
+  skipped: u32;       // recovery: blobs refused (reported)
+  heads: usize;       // recovery: heads of multi-page chains (u32), second pass
+  headsLen: u32;
+  headsCap: u32;
+  headIdx: u32;
+  md: usize;          // recovery: the chain being read
+  chainPages: usize;  // recovery: its pages after the head (u32 × 63)
+  chainLen: u32;
+  chainPage: u32;
+  damaged: u32;       // recovery: non-zero pages that failed their CRC (reported)
+}
+
+function opNew(s: Store, cb: BsOpCb, ctx: usize): StoreOp {
+  const op = changetype<StoreOp>(heapAllocZeroed(offsetof<StoreOp>()));
+  if (changetype<usize>(op) != 0) { op.store = changetype<usize>(s); op.cb = changetype<usize>(cb); op.ctx = ctx; }
+  return op;
+}
+
+function opFinish(op: StoreOp, rc: i32, value: u64): void {
+  const cb = op.cb, ctx = op.ctx;
+  heapFree(op.buf);
+  heapFree(op.heads);
+  heapFree(op.chainPages);
+  if (op.md != 0) mdFree(changetype<BlobMd>(op.md));
+  heapFree(changetype<usize>(op));
+  changetype<BsOpCb>(cb)(ctx, rc, value);
+}
+
+/** Release what a store holds (after a failed init/load, or at the end of unload). */
+function storeFree(s: Store): void {
+  if (s.mdChannel != 0) putIoChannel(s.mdChannel);
+  if (s.desc != 0) bdevClose(s.desc);
+  heapFree(s.usedMd); heapFree(s.usedIds); heapFree(s.usedClusters); heapFree(s.sb);
+  heapFree(changetype<usize>(s));
+}
+
+function failStore(op: StoreOp, rc: i32): void {
+  const s = changetype<Store>(op.store);
+  opFinish(op, rc, 0);
+  storeFree(s);
+}
+
+/** Open and claim the bdev on the current thread, and the md channel. */
+function storeOpenBdev(bdevId: u32, write: bool): Store {
+  const s = changetype<Store>(heapAllocZeroed(offsetof<Store>()));
+  if (changetype<usize>(s) == 0) return s;
+  const bdev = bdevById(bdevId);
+  if (bdev == 0) { heapFree(changetype<usize>(s)); storeOpenError = -ENODEV; return changetype<Store>(0); }
+  const desc = bdevOpen(bdev, write, null, 0);
+  if (desc < 0) { heapFree(changetype<usize>(s)); storeOpenError = desc; return changetype<Store>(0); }
+  s.desc = <u32>desc;
+  if (write) {
+    const rc = bdevClaim(s.desc);
+    if (rc != 0) { bdevClose(s.desc); heapFree(changetype<usize>(s)); storeOpenError = rc; return changetype<Store>(0); }
+  }
+  s.bdev = bdev;
+  s.mdThread = threadGet();
+  s.mdChannel = getIoChannel(bdev);
+  s.blockSize = changetype<Bdev>(bdev).blockSize;
+  s.blockShift = changetype<Bdev>(bdev).blockShift;
+  spinInit(storeLock(s), "blobstore_used_clusters");
+  return s;
+}
+
+/** Why the last storeOpenBdev failed. */
+let storeOpenError: i32 = 0;
+
+function deviceBytes(s: Store): u64 { return changetype<Bdev>(s.bdev).blockCount << s.blockShift; }
+
+function pagesFor(bits: u64): u32 { return <u32>((bitmapBytes(bits) + <usize>PAGE - 1) >> F.MD_PAGE_SHIFT); }
+
+/** Allocate the in-memory masks for the geometry in `s`. */
+function allocMasks(s: Store): bool {
+  s.usedMd = heapAllocZeroed(<usize>pagesFor(<u64>s.mdLen) << F.MD_PAGE_SHIFT);
+  s.usedIds = heapAllocZeroed(<usize>pagesFor(<u64>s.mdLen) << F.MD_PAGE_SHIFT);
+  s.usedClusters = heapAllocZeroed(<usize>pagesFor(<u64>s.clusterMaskBits) << F.MD_PAGE_SHIFT);
+  return s.usedMd != 0 && s.usedIds != 0 && s.usedClusters != 0;
+}
+
+/** The clusters overlapping the super block, masks and md region are used from the start. */
+function reserveMetadataClusters(s: Store): void {
+  const mdEndBytes = (<u64>s.mdStart + <u64>s.mdLen) << F.MD_PAGE_SHIFT;
+  s.firstDataCluster = (mdEndBytes + <u64>s.clusterBytes - 1) >> s.clusterShift;
+  for (let c: u64 = 0; c < s.firstDataCluster; c++) bitSet(s.usedClusters, c);
+  s.freeClusters = s.totalClusters - s.firstDataCluster;
+}
+
+function readGeometry(s: Store): void {
+  const sb = s.sb;
+  s.clusterBytes = load<u32>(sb + F.SB_CLUSTER_BYTES);
+  s.clusterShift = ctz(s.clusterBytes);
+  s.unitsPerCluster = s.clusterBytes >> s.blockShift;
+  s.totalClusters = load<u64>(sb + F.SB_TOTAL_CLUSTERS);
+  s.mdStart = load<u32>(sb + F.SB_MD_START);
+  s.mdLen = load<u32>(sb + F.SB_MD_LEN);
+  s.maskStart = load<u32>(sb + F.SB_MASK_START);
+  s.maskLen = load<u32>(sb + F.SB_MASK_LEN);
+  s.clusterMaskBits = load<u32>(sb + F.SB_CLUSTER_MASK_BITS);
+  s.superBlob = load<u64>(sb + F.SB_SUPER_BLOB);
+  s.generation = load<u64>(sb + F.SB_GENERATION);
+}
+
+/** Write the super block with `clean`, sealed. */
+function writeSuper(op: StoreOp, clean: u32, done: PageIoDone): void {
+  const s = changetype<Store>(op.store);
+  const sb = s.sb;
+  store<u32>(sb + F.SB_CLEAN, clean);
+  store<u64>(sb + F.SB_SUPER_BLOB, s.superBlob);
+  store<u64>(sb + F.SB_GENERATION, s.generation);
+  store<u64>(sb + F.SB_DEVICE_BYTES, deviceBytes(s));
+  store<u32>(sb + F.SB_CRC, crc32c(sb, F.SB_CRC));
+  pageIo(s, true, 0, 1, sb, done, changetype<usize>(op));
+}
+
+// ---------------------------------------------------------------------------------------------
+// init
+
+/**
+ * Lay out a new, empty store on bdev `bdevId` (from the current thread, which becomes the md thread).
+ * clusterBytes: power of two ≥ 4096; mdPages: 0 for one per cluster. cb(ctx, rc, store) on this thread.
+ */
+export function storeInit(bdevId: u32, clusterBytes: u32, mdPages: u32, cb: BsOpCb, ctx: usize): void {
+  const s = storeOpenBdev(bdevId, true);
+  if (changetype<usize>(s) == 0) { cb(ctx, storeOpenError != 0 ? storeOpenError : -ENOMEM, 0); return; }
+  const op = opNew(s, cb, ctx);
+  if (changetype<usize>(op) == 0) { storeFree(s); cb(ctx, -ENOMEM, 0); return; }
+  if (clusterBytes < PAGE || popcnt(clusterBytes) != 1 || s.blockSize > PAGE) { failStore(op, -EINVAL); return; }
+  s.clusterBytes = clusterBytes;
+  s.clusterShift = ctz(clusterBytes);
+  s.unitsPerCluster = clusterBytes >> s.blockShift;
+  s.totalClusters = deviceBytes(s) >> s.clusterShift;
+  if (s.totalClusters < 2 || s.totalClusters > 0xfffffff0) { failStore(op, -ENOSPC); return; }
+  s.mdLen = mdPages != 0 ? mdPages : <u32>s.totalClusters;
+  // Room for the device to grow to 4x (bdev grow): the cluster mask is laid out for that many.
+  s.clusterMaskBits = <u32>min<u64>(s.totalClusters * 4, 0xfffffff0);
+  s.maskStart = 1;
+  s.maskLen = 2 * pagesFor(<u64>s.mdLen) + pagesFor(<u64>s.clusterMaskBits);
+  s.mdStart = s.maskStart + s.maskLen;
+  s.sb = heapAllocZeroed(PAGE);
+  if (s.sb == 0 || !allocMasks(s)) { failStore(op, -ENOMEM); return; }
+  reserveMetadataClusters(s);
+  if (s.firstDataCluster >= s.totalClusters) { failStore(op, -ENOSPC); return; }
+  const sb = s.sb;
+  store<u64>(sb + F.SB_SIGNATURE, F.SUPER_SIGNATURE);
+  store<u32>(sb + F.SB_VERSION, F.FORMAT_VERSION);
+  store<u32>(sb + F.SB_CLUSTER_BYTES, clusterBytes);
+  store<u32>(sb + F.SB_IO_UNIT_BYTES, s.blockSize);
+  store<u32>(sb + F.SB_MD_PAGE_BYTES, PAGE);
+  store<u64>(sb + F.SB_TOTAL_CLUSTERS, s.totalClusters);
+  store<u32>(sb + F.SB_MD_START, s.mdStart);
+  store<u32>(sb + F.SB_MD_LEN, s.mdLen);
+  store<u32>(sb + F.SB_MASK_START, s.maskStart);
+  store<u32>(sb + F.SB_MASK_LEN, s.maskLen);
+  store<u32>(sb + F.SB_CLUSTER_MASK_BITS, s.clusterMaskBits);
+  s.generation = 1;
+  // A previous store's md pages must not be replayed as ours: zero the md region first.
+  initZeroMd(op);
+}
+
+function initZeroMd(op: StoreOp): void {
+  const s = changetype<Store>(op.store);
+  const rc = bdevWriteZeroes(s.desc, s.mdChannel, <u64>s.mdStart << F.MD_PAGE_SHIFT, <u64>s.mdLen << F.MD_PAGE_SHIFT,
+    initZeroMdDone, changetype<usize>(op));
+  if (rc != 0) initZeroMdByWrites(op);          // no write_zeroes: write zeroed pages instead
+}
+
+function initZeroMdDone(io: usize, success: bool, opPtr: usize): void {
+  bdevFreeIo(io);
+  if (!success) { failStore(changetype<StoreOp>(opPtr), -EIO); return; }
+  writeSuper(changetype<StoreOp>(opPtr), 0, initSuperDone);
+}
+
+function initZeroMdByWrites(op: StoreOp): void {
+  op.buf = heapAllocZeroed(<usize>RECOVERY_CHUNK_PAGES << F.MD_PAGE_SHIFT);
+  if (op.buf == 0) { failStore(op, -ENOMEM); return; }
+  op.cursor = 0;
+  initZeroNextChunk(changetype<usize>(op), true);
+}
+
+function initZeroNextChunk(opPtr: usize, ok: bool): void {
+  const op = changetype<StoreOp>(opPtr);
+  const s = changetype<Store>(op.store);
+  if (!ok) { failStore(op, -EIO); return; }
+  if (op.cursor >= s.mdLen) { writeSuper(op, 0, initSuperDone); return; }
+  const n = min(RECOVERY_CHUNK_PAGES, s.mdLen - op.cursor);
+  const at = <u64>s.mdStart + <u64>op.cursor;
+  op.cursor += n;
+  pageIo(s, true, at, n, op.buf, initZeroNextChunk, opPtr);
+}
+
+function initSuperDone(opPtr: usize, ok: bool): void {
+  if (!ok) { failStore(changetype<StoreOp>(opPtr), -EIO); return; }
+  storeFlush(changetype<Store>(changetype<StoreOp>(opPtr).store), initFlushed, opPtr);
+}
+
+function initFlushed(opPtr: usize, ok: bool): void {
+  const op = changetype<StoreOp>(opPtr);
+  if (!ok) { failStore(op, -EIO); return; }
+  opFinish(op, 0, <u64>op.store);
+}
+
+// ---------------------------------------------------------------------------------------------
+// load
+
+/**
+ * Load the store on bdev `bdevId`. A clean store reads its masks; a dirty one (a crash) rebuilds them
+ * from the md pages, reporting each blob it has to refuse. cb(ctx, rc, store).
+ */
+export function storeLoad(bdevId: u32, cb: BsOpCb, ctx: usize): void {
+  const s = storeOpenBdev(bdevId, true);
+  if (changetype<usize>(s) == 0) { cb(ctx, storeOpenError != 0 ? storeOpenError : -ENOMEM, 0); return; }
+  const op = opNew(s, cb, ctx);
+  s.sb = heapAllocZeroed(PAGE);
+  if (changetype<usize>(op) == 0 || s.sb == 0) { storeFree(s); cb(ctx, -ENOMEM, 0); return; }
+  if (s.blockSize > PAGE) { failStore(op, -EINVAL); return; }
+  pageIo(s, false, 0, 1, s.sb, loadSuperDone, changetype<usize>(op));
+}
+
+function loadSuperDone(opPtr: usize, ok: bool): void {
+  const op = changetype<StoreOp>(opPtr);
+  const s = changetype<Store>(op.store);
+  if (!ok) { failStore(op, -EIO); return; }
+  const verdict = F.checkSuper(s.sb, deviceBytes(s), s.blockSize);
+  if (verdict != F.SB_OK) {
+    const b = changetype<Bdev>(s.bdev);
+    switch (verdict) {
+      case F.SB_BAD_SIGNATURE: report(LEVEL_ERROR, -EINVAL, "bdev %s holds no wstor blobstore (no signature in block 0): init one first", b.name); break;
+      case F.SB_BAD_CRC: report(LEVEL_ERROR, -EIO, "bdev %s: blobstore super block fails its CRC (damaged); not loaded", b.name); break;
+      case F.SB_BAD_VERSION: report(LEVEL_ERROR, -EINVAL, "bdev %s: blobstore format version %d is not supported (this build reads version 1)", b.name, 0, <f64>load<u32>(s.sb + F.SB_VERSION)); break;
+      case F.SB_UNKNOWN_INVALID_FLAG: report(LEVEL_ERROR, -EINVAL, "bdev %s: blobstore uses a feature this build does not know (invalid flags 0x%d); not loaded", b.name, 0, <f64>load<u64>(s.sb + F.SB_FLAGS_INVALID)); break;
+      default: report(LEVEL_ERROR, -EINVAL, "bdev %s: blobstore super block describes a layout that does not fit the device", b.name);
+    }
+    failStore(op, verdict == F.SB_BAD_CRC ? -EIO : -EINVAL);
+    return;
+  }
+  if (F.superForcesReadOnly(s.sb)) {
+    s.readOnly = 1;
+    report(LEVEL_WARN, 0, "bdev %s: blobstore uses a read-only-compatible feature this build does not know: loaded read-only", changetype<Bdev>(s.bdev).name);
+  }
+  readGeometry(s);
+  if (!allocMasks(s)) { failStore(op, -ENOMEM); return; }
+  reserveMetadataClusters(s);
+  if (load<u32>(s.sb + F.SB_CLEAN) == 1) {
+    op.buf = heapAlloc(<usize>s.maskLen << F.MD_PAGE_SHIFT);
+    if (op.buf == 0) { failStore(op, -ENOMEM); return; }
+    pageIo(s, false, <u64>s.maskStart, s.maskLen, op.buf, loadMasksDone, opPtr);
+  } else {
+    report(LEVEL_NOTICE, 0, "bdev %s: blobstore was not unloaded cleanly: recovering from its md pages", changetype<Bdev>(s.bdev).name);
+    op.buf = heapAlloc(<usize>RECOVERY_CHUNK_PAGES << F.MD_PAGE_SHIFT);
+    op.chainPages = heapAlloc(64 << 2);
+    if (op.buf == 0 || op.chainPages == 0) { failStore(op, -ENOMEM); return; }
+    op.cursor = 0;
+    recoverNextChunk(op);
+  }
+}
+
+function loadMasksDone(opPtr: usize, ok: bool): void {
+  const op = changetype<StoreOp>(opPtr);
+  const s = changetype<Store>(op.store);
+  if (!ok) { failStore(op, -EIO); return; }
+  const mdPagesBytes = <usize>pagesFor(<u64>s.mdLen) << F.MD_PAGE_SHIFT;
+  const clusterBytes = <usize>pagesFor(<u64>s.clusterMaskBits) << F.MD_PAGE_SHIFT;
+  memory.copy(s.usedMd, op.buf, mdPagesBytes);
+  memory.copy(s.usedClusters, op.buf + mdPagesBytes, clusterBytes);
+  memory.copy(s.usedIds, op.buf + mdPagesBytes + clusterBytes, mdPagesBytes);
+  let used: u64 = 0;
+  for (let c: u64 = 0; c < s.totalClusters; c++) if (bitTest(s.usedClusters, c)) used++;
+  s.freeClusters = s.totalClusters - used;
+  markDirty(op);
+}
+
+// ---- recovery: replay every md page ----
+
+function recoverNextChunk(op: StoreOp): void {
+  const s = changetype<Store>(op.store);
+  if (op.cursor >= s.mdLen) { recoverDone(op); return; }
+  const n = min(RECOVERY_CHUNK_PAGES, s.mdLen - op.cursor);
+  pageIo(s, false, <u64>s.mdStart + <u64>op.cursor, n, op.buf, recoverChunkRead, changetype<usize>(op));
+}
+
+function pageIsZero(page: usize): bool {
+  for (let off: usize = 0; off < <usize>PAGE; off += 8) if (load<u64>(page + off) != 0) return false;
+  return true;
+}
+
+function recoverChunkRead(opPtr: usize, ok: bool): void {
+  const op = changetype<StoreOp>(opPtr);
+  const s = changetype<Store>(op.store);
+  if (!ok) { failStore(op, -EIO); return; }
+  const n = min(RECOVERY_CHUNK_PAGES, s.mdLen - op.cursor);
+  let damaged: u32 = 0;
+  // Chain heads are pages with sequence 0 whose id names the page itself; the rest of each chain is
+  // read on demand (it may sit in another chunk).
+  for (let i: u32 = 0; i < n; i++) {
+    const page = op.buf + (<usize>i << F.MD_PAGE_SHIFT);
+    const index = op.cursor + i;
+    if (!F.pageCrcOk(page)) {
+      // Never-used pages are zero (init zeroes the region, delete zeroes a blob's first page); any
+      // other page that fails its CRC was damaged (or torn by the crash) and is said so.
+      if (!pageIsZero(page)) {
+        damaged++;
+        report(LEVEL_ERROR, -EIO, "blobstore recovery: md page %d is damaged (bad CRC); if it was the first page of blob %d, that blob is lost",
+          0, 0, <f64>index, <f64>F.blobIdOf(index));
+      }
+      continue;
+    }
+    if (load<u32>(page + F.MDP_SEQUENCE) != 0) continue;
+    if (load<u64>(page + F.MDP_BLOB_ID) != F.blobIdOf(index)) continue;
+    if (recoverBlobHead(op, index, page)) { if (mdNextPage(page) == F.MDP_NO_NEXT) op.recovered++; } else op.skipped++;
+  }
+  op.cursor += n;
+  op.damaged += damaged;
+  recoverNextChunk(op);
+}
+
+/** Remember a multi-page chain's head for the second pass (a raw growable array in op). */
+function pushHead(op: StoreOp, index: u32): bool {
+  if (op.headsLen == op.headsCap) {
+    const cap = op.headsCap == 0 ? 64 : op.headsCap * 2;
+    const grown = heapAlloc(<usize>cap << 2);
+    if (grown == 0) return false;
+    if (op.heads != 0) { memory.copy(grown, op.heads, <usize>op.headsLen << 2); heapFree(op.heads); }
+    op.heads = grown;
+    op.headsCap = cap;
+  }
+  store<u32>(op.heads + (<usize>op.headsLen << 2), index);
+  op.headsLen++;
+  return true;
+}
+
+/** A one-page blob is claimed at once; a longer chain is finished in the second pass. */
+function recoverBlobHead(op: StoreOp, index: u32, page: usize): bool {
+  const s = changetype<Store>(op.store);
+  if (mdNextPage(page) != F.MDP_NO_NEXT) return pushHead(op, index);
+  const md = mdNew(F.blobIdOf(index));
+  const rc = mdDecodePage(md, page, 0);
+  let ok = rc == MD_OK;
+  if (!ok) reportBadPage(index, index, rc);
+  if (ok) ok = claimBlob(s, index, md, 0, 0);
+  mdFree(md);
+  return ok;
+}
+
+function reportBadPage(head: u32, page: u32, _rc: i32): void {
+  report(LEVEL_ERROR, -EIO, "blobstore recovery: blob at md page %d skipped: its md page %d is damaged (bad CRC or descriptor) or belongs to another chain",
+    0, 0, <f64>head, <f64>page);
+}
+
+/** Mark a recovered blob's md pages, id and clusters used; refuse (and report) a cluster used twice. */
+function claimBlob(s: Store, index: u32, md: BlobMd, extraPages: u32, pages: usize): bool {
+  for (let i: u64 = 0; i < md.numClusters; i++) {
+    const c = <u64>mdCluster(md, i);
+    if (c == 0) continue;
+    if (c < s.firstDataCluster || c >= s.totalClusters || bitTest(s.usedClusters, c)) {
+      report(LEVEL_ERROR, -EIO, "blobstore recovery: blob at md page %d claims cluster %d, which is metadata, outside the device or another blob's: blob skipped",
+        0, 0, <f64>index, <f64>c);
+      for (let j: u64 = 0; j < i; j++) {
+        const cj = <u64>mdCluster(md, j);
+        if (cj != 0) bitClearCluster(s, cj);
+      }
+      return false;
+    }
+    bitSet(s.usedClusters, c);
+    s.freeClusters--;
+  }
+  for (let k: u32 = 0; k < extraPages; k++) {
+    const p = load<u32>(pages + (<usize>k << 2));
+    if (p >= s.mdLen || bitTest(s.usedMd, <u64>p)) {
+      report(LEVEL_ERROR, -EIO, "blobstore recovery: blob at md page %d chains to md page %d, which is out of range or another blob's: skipped", 0, 0, <f64>index, <f64>p);
+      for (let j: u64 = 0; j < md.numClusters; j++) { const cj = <u64>mdCluster(md, j); if (cj != 0) bitClearCluster(s, cj); }
+      for (let j: u32 = 0; j < k; j++) bitClearMd(s, load<u32>(pages + (<usize>j << 2)));
+      return false;
+    }
+    bitSet(s.usedMd, <u64>p);
+  }
+  bitSet(s.usedIds, <u64>index);
+  bitSet(s.usedMd, <u64>index);
+  return true;
+}
+
+function bitClearCluster(s: Store, c: u64): void {
+  const p = s.usedClusters + <usize>(c >> 3);
+  store<u8>(p, load<u8>(p) & ~(<u8>1 << <u8>(c & 7)));
+  s.freeClusters++;
+}
+
+function bitClearMd(s: Store, page: u32): void {
+  const p = s.usedMd + <usize>(page >> 3);
+  store<u8>(p, load<u8>(p) & ~(<u8>1 << <u8>(page & 7)));
+}
+
+// ---- second pass: chains longer than one page, read page by page ----
+
+function recoverDone(op: StoreOp): void {
+  op.headIdx = 0;
+  recoverNextChain(op);
+}
+
+function recoverNextChain(op: StoreOp): void {
+  const s = changetype<Store>(op.store);
+  if (op.headIdx >= op.headsLen) { recoveryFinished(op); return; }
+  const head = load<u32>(op.heads + (<usize>op.headIdx << 2));
+  if (op.md != 0) mdFree(changetype<BlobMd>(op.md));
+  op.md = changetype<usize>(mdNew(F.blobIdOf(head)));
+  op.chainLen = 0;
+  op.chainPage = head;
+  pageIo(s, false, <u64>s.mdStart + <u64>head, 1, op.buf, recoverChainPage, changetype<usize>(op));
+}
+
+function recoverChainPage(opPtr: usize, ok: bool): void {
+  const op = changetype<StoreOp>(opPtr);
+  const s = changetype<Store>(op.store);
+  if (!ok) { failStore(op, -EIO); return; }
+  const head = load<u32>(op.heads + (<usize>op.headIdx << 2));
+  const md = changetype<BlobMd>(op.md);
+  const rc = mdDecodePage(md, op.buf, op.chainLen);
+  const next = mdNextPage(op.buf);
+  const tooLong = op.chainLen >= 63;
+  if (rc != MD_OK || tooLong || (next != F.MDP_NO_NEXT && next >= s.mdLen)) {
+    reportBadPage(head, op.chainPage, rc != MD_OK ? rc : 9);
+    op.skipped++;
+    op.headIdx++;
+    recoverNextChain(op);
+    return;
+  }
+  if (op.chainLen > 0) store<u32>(op.chainPages + (<usize>(op.chainLen - 1) << 2), op.chainPage);
+  op.chainLen++;
+  if (next != F.MDP_NO_NEXT) {
+    op.chainPage = next;
+    pageIo(s, false, <u64>s.mdStart + <u64>next, 1, op.buf, recoverChainPage, opPtr);
+    return;
+  }
+  if (claimBlob(s, head, md, op.chainLen - 1, op.chainPages)) op.recovered++; else op.skipped++;
+  op.headIdx++;
+  recoverNextChain(op);
+}
+
+function recoveryFinished(op: StoreOp): void {
+  const s = changetype<Store>(op.store);
+  report(LEVEL_NOTICE, 0, "blobstore recovery: %d blobs recovered, %d refused or damaged (see above)", 0, 0,
+    <f64>op.recovered, <f64>(op.skipped + op.damaged));
+  markDirty(op);
+}
+
+// ---- the store is in use from here: the super block says so before anything else changes ----
+
+function markDirty(op: StoreOp): void {
+  const s = changetype<Store>(op.store);
+  if (s.readOnly != 0) { opFinish(op, 0, <u64>op.store); return; }
+  s.generation++;
+  writeSuper(op, 0, dirtyWritten);
+}
+
+function dirtyWritten(opPtr: usize, ok: bool): void {
+  const op = changetype<StoreOp>(opPtr);
+  if (!ok) { failStore(op, -EIO); return; }
+  storeFlush(changetype<Store>(op.store), dirtyFlushed, opPtr);
+}
+
+function dirtyFlushed(opPtr: usize, ok: bool): void {
+  const op = changetype<StoreOp>(opPtr);
+  if (!ok) { failStore(op, -EIO); return; }
+  opFinish(op, 0, <u64>op.store);
+}
+
+// ---------------------------------------------------------------------------------------------
+// unload
+
+/**
+ * Write the masks, then the super block marked clean, flush, and release the bdev. -EBUSY while
+ * blobs are open. cb(ctx, rc, 0) on the md thread; the store is gone after a successful unload.
+ */
+export function storeUnload(s: Store, cb: BsOpCb, ctx: usize): void {
+  if (threadGet() != s.mdThread) { cb(ctx, -EPERM, 0); return; }
+  if (s.openBlobs != 0 || s.busy != 0) { cb(ctx, -EBUSY, 0); return; }
+  const op = opNew(s, cb, ctx);
+  if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
+  s.busy = 1;
+  if (s.readOnly != 0) { unloadRelease(changetype<usize>(op), true); return; }
+  op.buf = heapAllocZeroed(<usize>s.maskLen << F.MD_PAGE_SHIFT);
+  if (op.buf == 0) { s.busy = 0; opFinish(op, -ENOMEM, 0); return; }
+  const mdPagesBytes = <usize>pagesFor(<u64>s.mdLen) << F.MD_PAGE_SHIFT;
+  const clusterBytes = <usize>pagesFor(<u64>s.clusterMaskBits) << F.MD_PAGE_SHIFT;
+  memory.copy(op.buf, s.usedMd, mdPagesBytes);
+  memory.copy(op.buf + mdPagesBytes, s.usedClusters, clusterBytes);
+  memory.copy(op.buf + mdPagesBytes + clusterBytes, s.usedIds, mdPagesBytes);
+  // Masks first, made durable, then the super block that says they are valid.
+  pageIo(s, true, <u64>s.maskStart, s.maskLen, op.buf, unloadMasksWritten, changetype<usize>(op));
+}
+
+function unloadMasksWritten(opPtr: usize, ok: bool): void {
+  const op = changetype<StoreOp>(opPtr);
+  if (!ok) { changetype<Store>(op.store).busy = 0; opFinish(op, -EIO, 0); return; }
+  storeFlush(changetype<Store>(op.store), unloadMasksFlushed, opPtr);
+}
+
+function unloadMasksFlushed(opPtr: usize, ok: bool): void {
+  const op = changetype<StoreOp>(opPtr);
+  if (!ok) { changetype<Store>(op.store).busy = 0; opFinish(op, -EIO, 0); return; }
+  writeSuper(op, 1, unloadSuperWritten);
+}
+
+function unloadSuperWritten(opPtr: usize, ok: bool): void {
+  const op = changetype<StoreOp>(opPtr);
+  if (!ok) { changetype<Store>(op.store).busy = 0; opFinish(op, -EIO, 0); return; }
+  storeFlush(changetype<Store>(op.store), unloadRelease, opPtr);
+}
+
+function unloadRelease(opPtr: usize, ok: bool): void {
+  const op = changetype<StoreOp>(opPtr);
+  const s = changetype<Store>(op.store);
+  if (!ok) { s.busy = 0; opFinish(op, -EIO, 0); return; }
+  opFinish(op, 0, 0);
+  storeFree(s);
+}
+
+export function storeFreeClusters(s: Store): u64 { return s.freeClusters; }
+export function storeTotalClusters(s: Store): u64 { return s.totalClusters; }
+
+/**
+ * Let go of the bdev without writing anything, as a process that dies would (tests of recovery).
+ * Open blobs are dropped from memory; nothing reaches the disk.
+ */
+export function storeAbandon(s: Store): void {
+  s.openBlobs = 0;
+  storeFree(s);
+}
+
+/** This thread's channel for blob I/O (put it back with putIoChannel). */
+export function storeGetChannel(s: Store): usize { return getIoChannel(s.bdev); }

@@ -1,0 +1,56 @@
+// The Blobstore's in-memory structures. All metadata changes happen on the store's md thread; I/O
+// threads read blobs' cluster maps and claim clusters under the store's spinlock (SPDK's used_lock).
+
+import { SpinLock } from "../runtime";
+
+/** (ctx, rc, value): completion of a store or blob operation, on the thread that started it. */
+export type BsOpCb = (ctx: usize, rc: i32, value: u64) => void;
+
+@unmanaged export class Store {
+  bdev: usize;
+  desc: u32;
+  readOnly: u32;
+  mdThread: usize;
+  mdChannel: usize;         // io_channel of the bdev on the md thread
+  blockSize: u32;
+  blockShift: u32;
+  clusterBytes: u32;
+  clusterShift: u32;
+  unitsPerCluster: u32;     // io units (bdev blocks) per cluster
+  mdStart: u32;
+  mdLen: u32;
+  maskStart: u32;
+  maskLen: u32;
+  clusterMaskBits: u32;
+  totalClusters: u64;
+  firstDataCluster: u64;
+  freeClusters: u64;        // under clusterLock
+  usedMd: usize;            // bitmaps (md thread)
+  usedIds: usize;
+  usedClusters: usize;      // under clusterLock (I/O threads claim thin clusters)
+  superBlob: u64;
+  generation: u64;
+  sb: usize;                // 4 KiB copy of the super block
+  openBlobs: usize;         // Blob list (md thread)
+  busy: u32;                // a store-level operation (unload) is running
+  clusterLock: SpinLockSlot;
+}
+
+/** A SpinLock embedded in a struct (SpinLock is 16 bytes). */
+@unmanaged export class SpinLockSlot { a: u64; b: u64; }
+
+export function storeLock(s: Store): SpinLock { return changetype<SpinLock>(changetype<usize>(s) + offsetof<Store>("clusterLock")); }
+
+@unmanaged export class Blob {
+  store: usize;
+  md: usize;                // BlobMd (md.ts)
+  id: u64;
+  openRef: u32;
+  dirty: u32;               // md changed since the last sync
+  readOnly: u32;
+  syncing: u32;
+  chain: usize;             // u32 md page indexes of the chain on disk (first is the blob's own page)
+  chainLen: u32;
+  next: usize;              // store's open list
+  deleted: u32;
+}
