@@ -11,6 +11,7 @@ import type { Platform, ReactorHandle, WorkerMessage } from './platform.js';
 import { planCpus } from './cpus.js';
 import { WstorError } from './errors.js';
 import { BdevApi } from './bdev.js';
+import { BlobstoreApi } from './blobstore.js';
 
 export interface EngineOptions {
   /** Number of reactors (default: one per CPU the process may use, or one per CPU in `cpus`). */
@@ -210,6 +211,12 @@ export class Engine {
   }
 
   private bdevApi: BdevApi | null = null;
+  private blobstoreApi: BlobstoreApi | null = null;
+  /** Blobstores on bdevs: init, load, then blobs. */
+  get blobstore(): BlobstoreApi {
+    this.blobstoreApi ??= new BlobstoreApi(this);
+    return this.blobstoreApi;
+  }
   /** Block devices: create, inspect, inject faults, delete. */
   get bdev(): BdevApi {
     this.bdevApi ??= new BdevApi(this);

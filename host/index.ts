@@ -6,3 +6,5 @@ export type { Report, CoreEvent, ReactorStats, LevelName } from './core-abi.js';
 export { parseCoreMask, parseCpuList } from './cpus.js';
 export { BdevApi, IO_TYPES } from './bdev.js';
 export type { BdevInfo, BdevStats, IoType, ErrorKind } from './bdev.js';
+export { BlobstoreApi, BlobStore, BlobHandle } from './blobstore.js';
+export type { InitOptions, CreateOptions } from './blobstore.js';

@@ -1,0 +1,116 @@
+// The Blobstore's host requests: each runs on the app thread (the stores' md thread) and ends with
+// EVENT_REQUEST_DONE(id, rc, value). Host buffers (names, xattr values, data) are heap blocks the host
+// allocated with wstor_alloc and frees after the request completes.
+
+import { heapAlloc, heapFree } from "../runtime";
+import { bdevById } from "../bdev";
+import {
+  Store, Blob, storeInit, storeLoad, storeUnload, blobCreate, blobOpen, blobClose, blobSync, blobResize, blobDelete,
+  blobSetXattr, blobGetXattr, blobRemoveXattr, blobIo, blobClusters, xattrValueBytes,
+} from "../blob";
+import { onAppThread, requestDone } from "./request";
+
+// A request's arguments, copied at post time. Freed when the request completes.
+@unmanaged class BsReq {
+  id: u32;
+  kind: u32;
+  store: usize;
+  blob: usize;
+  a: u64;
+  b: u64;
+  c: u64;
+  buf: usize;
+  len: u32;
+  buf2: usize;
+  len2: u32;
+}
+
+const K_INIT: u32 = 1, K_LOAD: u32 = 2, K_UNLOAD: u32 = 3, K_CREATE: u32 = 4, K_OPEN: u32 = 5, K_CLOSE: u32 = 6,
+  K_SYNC: u32 = 7, K_RESIZE: u32 = 8, K_DELETE: u32 = 9, K_SET_XATTR: u32 = 10, K_GET_XATTR: u32 = 11,
+  K_REMOVE_XATTR: u32 = 12, K_READ: u32 = 13, K_WRITE: u32 = 14;
+
+function post(kind: u32, id: u32, store: usize, blob: usize, a: u64, b: u64, c: u64, buf: usize, len: u32, buf2: usize, len2: u32): i32 {
+  const r = changetype<BsReq>(heapAlloc(offsetof<BsReq>()));
+  if (changetype<usize>(r) == 0) return -12;
+  r.id = id; r.kind = kind; r.store = store; r.blob = blob; r.a = a; r.b = b; r.c = c;
+  r.buf = buf; r.len = len; r.buf2 = buf2; r.len2 = len2;
+  const rc = onAppThread(run, changetype<usize>(r));
+  if (rc != 0) heapFree(changetype<usize>(r));
+  return rc;
+}
+
+function finish(req: usize, rc: i32, value: u64): void {
+  const id = changetype<BsReq>(req).id;
+  heapFree(req);
+  requestDone(id, rc, <f64>value);
+}
+
+function ioFinish(req: usize, rc: i32): void { finish(req, rc, 0); }
+
+function run(req: usize): void {
+  const r = changetype<BsReq>(req);
+  const s = changetype<Store>(r.store);
+  const b = changetype<Blob>(r.blob);
+  let rc: i32 = 0;
+  let value: u64 = 0;
+  switch (r.kind) {
+    case K_INIT: {
+      if (bdevById(<u32>r.a) == 0) { rc = -19; break; }
+      storeInit(<u32>r.a, <u32>r.b, <u32>r.c, finish, req); return;
+    }
+    case K_LOAD: storeLoad(<u32>r.a, finish, req); return;
+    case K_UNLOAD: storeUnload(s, finish, req); return;
+    case K_CREATE: blobCreate(s, r.a, r.b != 0, finish, req); return;
+    case K_OPEN: blobOpen(s, r.a, finish, req); return;
+    case K_CLOSE: blobClose(b, finish, req); return;
+    case K_SYNC: blobSync(b, finish, req); return;
+    case K_DELETE: blobDelete(s, r.a, finish, req); return;
+    case K_RESIZE: rc = blobResize(b, r.a); break;
+    case K_SET_XATTR: rc = blobSetXattr(b, r.buf, r.len, r.buf2, r.len2, false); break;
+    case K_REMOVE_XATTR: rc = blobRemoveXattr(b, r.buf, r.len, false); break;
+    case K_GET_XATTR: {
+      const v = blobGetXattr(b, r.buf, r.len, false);
+      if (v == 0) rc = -2;
+      else {
+        // Hand the host a copy it owns (the blob's own bytes may change before it reads them).
+        const copy = heapAlloc(<usize>xattrValueBytes + 1);
+        if (copy == 0) { rc = -12; break; }
+        memory.copy(copy, v, xattrValueBytes);
+        value = <u64>copy | (<u64>xattrValueBytes << 32);
+      }
+      break;
+    }
+    case K_READ:
+    case K_WRITE: {
+      // On the md thread, with its channel: the store's own (s.mdChannel).
+      rc = blobIo(b, s.mdChannel, r.kind == K_WRITE, r.buf, r.a, r.b, ioFinish, req);
+      if (rc == 0) return;
+      break;
+    }
+    default: rc = -22;
+  }
+  finish(req, rc, value);
+}
+
+export function bs_init(req: u32, bdevId: u32, clusterBytes: u32, mdPages: u32): i32 { return post(K_INIT, req, 0, 0, bdevId, clusterBytes, mdPages, 0, 0, 0, 0); }
+export function bs_load(req: u32, bdevId: u32): i32 { return post(K_LOAD, req, 0, 0, bdevId, 0, 0, 0, 0, 0, 0); }
+export function bs_unload(req: u32, store: usize): i32 { return post(K_UNLOAD, req, store, 0, 0, 0, 0, 0, 0, 0, 0); }
+export function bs_free_clusters(store: usize): f64 { return <f64>changetype<Store>(store).freeClusters; }
+export function bs_cluster_bytes(store: usize): u32 { return changetype<Store>(store).clusterBytes; }
+export function bs_io_unit_bytes(store: usize): u32 { return changetype<Store>(store).blockSize; }
+export function blob_create(req: u32, store: usize, clusters: f64, thin: u32): i32 { return post(K_CREATE, req, store, 0, <u64>clusters, thin, 0, 0, 0, 0, 0); }
+export function blob_open(req: u32, store: usize, id: f64): i32 { return post(K_OPEN, req, store, 0, <u64>id, 0, 0, 0, 0, 0, 0); }
+export function blob_close(req: u32, blob: usize): i32 { return post(K_CLOSE, req, 0, blob, 0, 0, 0, 0, 0, 0, 0); }
+export function blob_sync(req: u32, blob: usize): i32 { return post(K_SYNC, req, 0, blob, 0, 0, 0, 0, 0, 0, 0); }
+export function blob_resize(req: u32, blob: usize, clusters: f64): i32 { return post(K_RESIZE, req, 0, blob, <u64>clusters, 0, 0, 0, 0, 0, 0); }
+export function blob_delete(req: u32, store: usize, id: f64): i32 { return post(K_DELETE, req, store, 0, <u64>id, 0, 0, 0, 0, 0, 0); }
+export function blob_set_xattr(req: u32, blob: usize, name: usize, nameBytes: u32, value: usize, valueBytes: u32): i32 {
+  return post(K_SET_XATTR, req, 0, blob, 0, 0, 0, name, nameBytes, value, valueBytes);
+}
+export function blob_get_xattr(req: u32, blob: usize, name: usize, nameBytes: u32): i32 { return post(K_GET_XATTR, req, 0, blob, 0, 0, 0, name, nameBytes, 0, 0); }
+export function blob_remove_xattr(req: u32, blob: usize, name: usize, nameBytes: u32): i32 { return post(K_REMOVE_XATTR, req, 0, blob, 0, 0, 0, name, nameBytes, 0, 0); }
+/** Read or write `units` io units at unit `offset` with the host's buffer. */
+export function blob_io(req: u32, store: usize, blob: usize, write: u32, buf: usize, offset: f64, units: f64): i32 {
+  return post(write != 0 ? K_WRITE : K_READ, req, store, blob, <u64>offset, <u64>units, 0, buf, 0, 0, 0);
+}
+export function blob_clusters(blob: usize): f64 { return <f64>blobClusters(changetype<Blob>(blob)); }

@@ -1,0 +1,215 @@
+// The Blobstore's Node API: stores on bdevs, blobs with promise-returning read/write/xattr/sync.
+// Every call is one request to the engine's app thread (the store's md thread); any number may be in
+// flight at once. Data crosses into the shared memory through heap buffers the host owns per call.
+import type { Engine } from './engine.js';
+import { WstorError } from './errors.js';
+
+type Core = Record<string, (...args: number[]) => number>;
+
+export interface InitOptions {
+  /** Cluster size in bytes: a power of two, at least 4096 (default 1 MiB). */
+  clusterSize?: number;
+  /** Metadata pages to reserve (default one per cluster). */
+  mdPages?: number;
+}
+
+export interface CreateOptions {
+  /** Size in bytes (rounded up to whole clusters). */
+  size: number;
+  /** Allocate clusters on first write instead of now. */
+  thin?: boolean;
+  /** User xattrs set (and synced) right after creation. */
+  xattrs?: Record<string, string | Uint8Array>;
+}
+
+const encoder = new TextEncoder();
+const toBytes = (v: string | Uint8Array) => (typeof v === 'string' ? encoder.encode(v) : v);
+
+/** Host-owned bytes in the shared heap, for one request. */
+class HeapBytes {
+  readonly ptr: number;
+  constructor(private readonly engine: Engine, readonly length: number) {
+    const ptr = (engine.core as unknown as Core).wstor_alloc(Math.max(length, 1)) >>> 0;
+    if (ptr === 0) throw new WstorError('ENOMEM', `no shared memory for a ${length}-byte buffer (start the engine with more memoryBytes)`);
+    this.ptr = ptr;
+  }
+  static of(engine: Engine, data: Uint8Array): HeapBytes {
+    const b = new HeapBytes(engine, data.length);
+    new Uint8Array(engine.memory.buffer, b.ptr, data.length).set(data);
+    return b;
+  }
+  copyOut(): Uint8Array { return new Uint8Array(this.engine.memory.buffer, this.ptr, this.length).slice(); }
+  free(): void { (this.engine.core as unknown as Core).wstor_free(this.ptr); }
+}
+
+export class BlobstoreApi {
+  constructor(private readonly engine: Engine) {}
+
+  /** Lay out a new, empty store on a bdev (everything on it is lost). */
+  async init(bdev: string, opts: InitOptions = {}): Promise<BlobStore> {
+    const clusterSize = opts.clusterSize ?? 1 << 20;
+    if (!Number.isInteger(clusterSize) || clusterSize < 4096 || (clusterSize & (clusterSize - 1)) !== 0) {
+      throw new WstorError('EINVAL', `clusterSize ${clusterSize} must be a power of two of at least 4096`);
+    }
+    const id = this.engine.bdev.info(bdev).id;
+    const core = this.engine.core as unknown as Core;
+    const ptr = await this.engine.request(`initialising a blobstore on ${bdev}`, (r) => core.bs_init(r, id, clusterSize, opts.mdPages ?? 0));
+    return new BlobStore(this.engine, ptr, bdev);
+  }
+
+  /** Load the store on a bdev (recovering it if it was not unloaded cleanly). */
+  async load(bdev: string): Promise<BlobStore> {
+    const id = this.engine.bdev.info(bdev).id;
+    const core = this.engine.core as unknown as Core;
+    const ptr = await this.engine.request(`loading the blobstore on ${bdev}`, (r) => core.bs_load(r, id));
+    return new BlobStore(this.engine, ptr, bdev);
+  }
+}
+
+export class BlobStore {
+  readonly clusterSize: number;
+  readonly ioUnitSize: number;
+  private unloaded = false;
+
+  constructor(private readonly engine: Engine, private readonly ptr: number, readonly bdev: string) {
+    const core = engine.core as unknown as Core;
+    this.clusterSize = core.bs_cluster_bytes(ptr) >>> 0;
+    this.ioUnitSize = core.bs_io_unit_bytes(ptr) >>> 0;
+  }
+
+  private get core(): Core { return this.engine.core as unknown as Core; }
+  private check(): void { if (this.unloaded) throw new WstorError('EBADF', `the blobstore on ${this.bdev} was unloaded`); }
+
+  get freeClusters(): number { this.check(); return this.core.bs_free_clusters(this.ptr); }
+
+  /** Create a blob; resolves with its id. */
+  async create(opts: CreateOptions): Promise<bigint> {
+    this.check();
+    if (!Number.isSafeInteger(opts.size) || opts.size < 0) throw new WstorError('EINVAL', `size ${opts.size} must be a non-negative integer (bytes)`);
+    const clusters = Math.ceil(opts.size / this.clusterSize);
+    const id = await this.engine.request('creating a blob', (r) => this.core.blob_create(r, this.ptr, clusters, opts.thin ? 1 : 0));
+    const blobId = BigInt(id);
+    if (opts.xattrs && Object.keys(opts.xattrs).length > 0) {
+      const blob = await this.open(blobId);
+      try {
+        for (const [k, v] of Object.entries(opts.xattrs)) await blob.setXattr(k, v);
+        await blob.sync();
+      } finally {
+        await blob.close();
+      }
+    }
+    return blobId;
+  }
+
+  async open(id: bigint): Promise<BlobHandle> {
+    this.check();
+    const ptr = await this.engine.request(`opening blob ${id}`, (r) => this.core.blob_open(r, this.ptr, Number(id)));
+    return new BlobHandle(this.engine, this.ptr, ptr, id, this.ioUnitSize, this.clusterSize);
+  }
+
+  async delete(id: bigint): Promise<void> {
+    this.check();
+    await this.engine.request(`deleting blob ${id}`, (r) => this.core.blob_delete(r, this.ptr, Number(id)));
+  }
+
+  /** Write the masks and a clean super block; every blob must be closed first (EBUSY otherwise). */
+  async unload(): Promise<void> {
+    this.check();
+    await this.engine.request(`unloading the blobstore on ${this.bdev}`, (r) => this.core.bs_unload(r, this.ptr));
+    this.unloaded = true;
+  }
+}
+
+export class BlobHandle {
+  private closed = false;
+  constructor(private readonly engine: Engine, private readonly store: number, private readonly ptr: number,
+    readonly id: bigint, private readonly ioUnit: number, private readonly clusterSize: number) {}
+
+  private get core(): Core { return this.engine.core as unknown as Core; }
+  private check(): void { if (this.closed) throw new WstorError('EBADF', `blob ${this.id} is closed`); }
+
+  /** Size in bytes (whole clusters). */
+  get size(): number { this.check(); return this.core.blob_clusters(this.ptr) * this.clusterSize; }
+
+  private units(offset: number, length: number, what: string): [number, number] {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0 ||
+      offset % this.ioUnit !== 0 || length % this.ioUnit !== 0) {
+      throw new WstorError('EINVAL', `${what}: offset ${offset} and length ${length} must be non-negative multiples of the io unit (${this.ioUnit} bytes), length > 0`);
+    }
+    return [offset / this.ioUnit, length / this.ioUnit];
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    this.check();
+    const [u, n] = this.units(offset, length, `reading blob ${this.id}`);
+    const buf = new HeapBytes(this.engine, length);
+    try {
+      await this.engine.request(`reading blob ${this.id}`, (r) => this.core.blob_io(r, this.store, this.ptr, 0, buf.ptr, u, n));
+      return buf.copyOut();
+    } finally {
+      buf.free();
+    }
+  }
+
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    this.check();
+    const [u, n] = this.units(offset, data.length, `writing blob ${this.id}`);
+    const buf = HeapBytes.of(this.engine, data);
+    try {
+      await this.engine.request(`writing blob ${this.id}`, (r) => this.core.blob_io(r, this.store, this.ptr, 1, buf.ptr, u, n));
+    } finally {
+      buf.free();
+    }
+  }
+
+  /** New size in bytes (rounded up to clusters); persisted by the next sync or close. */
+  async resize(size: number): Promise<void> {
+    this.check();
+    await this.engine.request(`resizing blob ${this.id}`, (r) => this.core.blob_resize(r, this.ptr, Math.ceil(size / this.clusterSize)));
+  }
+
+  async setXattr(name: string, value: string | Uint8Array): Promise<void> {
+    this.check();
+    const n = HeapBytes.of(this.engine, encoder.encode(name));
+    const v = HeapBytes.of(this.engine, toBytes(value));
+    try {
+      await this.engine.request(`setting xattr ${name} of blob ${this.id}`, (r) => this.core.blob_set_xattr(r, this.ptr, n.ptr, n.length, v.ptr, v.length));
+    } finally { n.free(); v.free(); }
+  }
+
+  /** The xattr's bytes, or undefined if the blob has none by that name. */
+  async getXattr(name: string): Promise<Uint8Array | undefined> {
+    this.check();
+    const n = HeapBytes.of(this.engine, encoder.encode(name));
+    try {
+      const v = await this.engine.request(`reading xattr ${name} of blob ${this.id}`, (r) => this.core.blob_get_xattr(r, this.ptr, n.ptr, n.length));
+      const ptr = v % 4294967296, len = Math.floor(v / 4294967296);
+      const bytes = new Uint8Array(this.engine.memory.buffer, ptr, len).slice();
+      this.core.wstor_free(ptr);
+      return bytes;
+    } catch (err) {
+      if ((err as WstorError).code === 'ENOENT') return undefined;
+      throw err;
+    } finally { n.free(); }
+  }
+
+  async removeXattr(name: string): Promise<void> {
+    this.check();
+    const n = HeapBytes.of(this.engine, encoder.encode(name));
+    try {
+      await this.engine.request(`removing xattr ${name} of blob ${this.id}`, (r) => this.core.blob_remove_xattr(r, this.ptr, n.ptr, n.length));
+    } finally { n.free(); }
+  }
+
+  /** Persist size, clusters and xattrs (durable when this resolves). */
+  async sync(): Promise<void> {
+    this.check();
+    await this.engine.request(`syncing blob ${this.id}`, (r) => this.core.blob_sync(r, this.ptr));
+  }
+
+  async close(): Promise<void> {
+    this.check();
+    await this.engine.request(`closing blob ${this.id}`, (r) => this.core.blob_close(r, this.ptr));
+    this.closed = true;
+  }
+}

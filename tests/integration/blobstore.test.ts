@@ -1,0 +1,103 @@
+// The Blobstore's Node API with real reactors: persistence across engine processes, many operations
+// in flight at once, and errors a user can act on.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Engine, WstorError } from '../../host/index.js';
+
+const index = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'host', 'index.js');
+
+function child(body: string): string {
+  return execFileSync(process.execPath, ['--input-type=module', '-e', `
+    import { Engine } from ${JSON.stringify(index)};
+    const engine = await Engine.start({ reactors: 2, memoryBytes: 128 << 20, logLevel: 'error' });
+    try { ${body} } finally { await engine.stop(); }
+  `], { encoding: 'utf8' }).trim();
+}
+
+test('a blob written and unloaded by one process reads back in another', () => {
+  const file = path.join(os.tmpdir(), `wstor-bs-persist-${process.pid}.img`);
+  fs.writeFileSync(file, Buffer.alloc(0));
+  fs.truncateSync(file, 32 << 20);
+  try {
+    const id = child(`
+      engine.bdev.createFile('f0', { path: ${JSON.stringify(file)} });
+      const bs = await engine.blobstore.init('f0', { clusterSize: 1 << 20 });
+      const id = await bs.create({ size: 3 << 20, thin: true, xattrs: { name: 'first', owner: 'test' } });
+      const blob = await bs.open(id);
+      const data = new Uint8Array(2 << 20).map((_, i) => (i * 31) & 0xff);
+      await blob.write(1 << 19, data);
+      await blob.close();
+      await bs.unload();
+      await engine.bdev.delete('f0');
+      console.log(String(id));
+    `);
+    const out = child(`
+      engine.bdev.createFile('f0', { path: ${JSON.stringify(file)} });
+      const bs = await engine.blobstore.load('f0');
+      const blob = await bs.open(${id}n);
+      const back = await blob.read(1 << 19, 2 << 20);
+      const ok = back.every((v, i) => v === ((i * 31) & 0xff));
+      const name = new TextDecoder().decode(await blob.getXattr('name'));
+      const head = await blob.read(0, 4096);
+      const size = blob.size;
+      await blob.close();
+      await bs.unload();
+      await engine.bdev.delete('f0');
+      console.log(JSON.stringify({ ok, name, headZero: head.every((v) => v === 0), size }));
+    `);
+    const r = JSON.parse(out.split('\n').at(-1)!);
+    assert.equal(r.ok, true, 'every byte read back');
+    assert.equal(r.name, 'first');
+    assert.equal(r.headZero, true, 'the unwritten start of the first cluster reads as zeroes');
+    assert.equal(r.size, 3 << 20);
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
+});
+
+test('many operations in flight at once: one promise each, none serialised behind another', async () => {
+  const engine = await Engine.start({ reactors: 2, memoryBytes: 256 << 20, logLevel: 'error' });
+  try {
+    engine.bdev.createMalloc('m0', { blockCount: 16384 });
+    const bs = await engine.blobstore.init('m0', { clusterSize: 1 << 20 });
+    const ids = await Promise.all(Array.from({ length: 16 }, () => bs.create({ size: 1 << 20, thin: true })));
+    assert.equal(new Set(ids.map(String)).size, 16, 'every create got its own id');
+    const blobs = await Promise.all(ids.map((id) => bs.open(id)));
+    await Promise.all(blobs.map((b, k) => b.write(0, new Uint8Array(65536).fill(k + 1))));
+    const back = await Promise.all(blobs.map((b) => b.read(0, 65536)));
+    back.forEach((d, k) => assert.ok(d.every((v) => v === k + 1), `blob ${k} holds its own data`));
+    await Promise.all(blobs.map((b) => b.close()));
+    await bs.unload();
+  } finally {
+    await engine.stop();
+  }
+});
+
+test('errors say what was wrong', async () => {
+  const engine = await Engine.start({ reactors: 1, memoryBytes: 128 << 20, logLevel: 'fatal' });
+  try {
+    engine.bdev.createMalloc('m1', { blockCount: 4096 });
+    await assert.rejects(engine.blobstore.load('m1'), (e: WstorError) => e.code === 'EINVAL');
+    await assert.rejects(engine.blobstore.init('m1', { clusterSize: 3000 }), /clusterSize 3000 must be a power of two/);
+    await assert.rejects(engine.blobstore.init('nope'), /no bdev named nope/);
+    const bs = await engine.blobstore.init('m1');
+    const id = await bs.create({ size: 1 << 20 });
+    const blob = await bs.open(id);
+    await assert.rejects(blob.read(100, 4096), /must be non-negative multiples of the io unit \(4096 bytes\)/);
+    await assert.rejects(blob.read(1 << 20, 4096), (e: WstorError) => e.code === 'EINVAL', 'past the end');
+    await assert.rejects(bs.create({ size: 1 << 30 }), (e: WstorError) => e.code === 'ENOSPC');
+    await assert.rejects(bs.unload(), (e: WstorError) => e.code === 'EBUSY', 'a blob is still open');
+    await blob.close();
+    await assert.rejects(blob.read(0, 4096), /blob .* is closed/);
+    await assert.rejects(bs.open(12345n), (e: WstorError) => e.code === 'ENOENT');
+    await bs.unload();
+    assert.throws(() => bs.freeClusters, /was unloaded/);
+  } finally {
+    await engine.stop();
+  }
+});
