@@ -291,20 +291,23 @@ function openPageRead(opPtr: usize, ok: bool): void {
 
 // ---- close ----
 
-/** Drop one reference; the last one syncs a dirty blob first. cb(ctx, rc, 0). */
+/**
+ * Drop one reference. The last one makes the blob durable: a dirty blob is synced (which flushes),
+ * a clean one flushes the device, so every write acknowledged before close survives a power cut.
+ * cb(ctx, rc, 0).
+ */
 export function blobClose(blob: Blob, cb: BsOpCb, ctx: usize): void {
   const s = changetype<Store>(blob.store);
   if (!onMdThread(s)) { cb(ctx, -EPERM, 0); return; }
   if (blob.openRef > 1) { blob.openRef--; cb(ctx, 0, 0); return; }
-  if (blob.dirty != 0 && blob.readOnly == 0 && s.readOnly == 0) {
-    const op = opNew(s, changetype<usize>(blob), cb, ctx);
-    if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
-    syncStart(op, closeSynced);
-    return;
-  }
-  unlinkAndDrop(blob);
-  cb(ctx, 0, 0);
+  const op = opNew(s, changetype<usize>(blob), cb, ctx);
+  if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
+  if (blob.dirty != 0 && blob.readOnly == 0 && s.readOnly == 0) { syncStart(op, closeSynced); return; }
+  if (s.readOnly != 0) { closeSynced(op, 0); return; }
+  storeFlush(s, closeFlushed, changetype<usize>(op));
 }
+
+function closeFlushed(opPtr: usize, ok: bool): void { closeSynced(changetype<BlobOp>(opPtr), ok ? 0 : -EIO); }
 
 function closeSynced(op: BlobOp, rc: i32): void {
   if (rc == 0) unlinkAndDrop(changetype<Blob>(op.blob));

@@ -122,3 +122,6 @@ export function hb_ctx_new(): usize { return heapAllocZeroed(128); }
 // ---- modules that need a thread to be created: the app thread is a harness thread here ----
 import { appThreadSet } from "../../assembly/app/request";
 export function hb_set_app_thread(thread: usize): void { appThreadSet(thread); }
+
+/** The data of malloc bdev `id` (its address in the memory), so a test can copy a device across instances. */
+export function hb_malloc_data(id: u32): usize { const b = bdevById(id); return b == 0 ? 0 : changetype<Bdev>(b).ctx; }

@@ -65,3 +65,14 @@ export function hbs_ctx_new(): usize { return heapAllocZeroed(64); }
 export function hbs_free_clusters(store: usize): f64 { return <f64>storeFreeClusters(changetype<Store>(store)); }
 export function hbs_blob_clusters(blob: usize): f64 { return <f64>blobClusters(changetype<Blob>(blob)); }
 export function hbs_blob_allocated(blob: usize): f64 { return <f64>blobAllocatedClusters(changetype<Blob>(blob)); }
+
+/** Next used blob md page at or after `from` (-1 if none): lets a test walk every blob of a store. */
+export function hbs_next_blob(store: usize, from: u32): i32 {
+  const s = changetype<Store>(store);
+  for (let p = from; p < s.mdLen; p++) {
+    if ((load<u8>(s.usedIds + (p >> 3)) & (<u8>1 << <u8>(p & 7))) != 0) return <i32>p;
+  }
+  return -1;
+}
+export function hbs_used_clusters(store: usize): f64 { const s = changetype<Store>(store); return <f64>(s.totalClusters - s.freeClusters); }
+export function hbs_first_data_cluster(store: usize): f64 { return <f64>changetype<Store>(store).firstDataCluster; }

@@ -1,0 +1,221 @@
+// Power-cut simulation for the Blobstore (issue 4): a seeded random workload on a store over a crash
+// bdev, a cut at a random point (unflushed writes dropped, kept or torn), an abandoned store, a load
+// (recovery), then checks against what was durable. `runCut(seed)` is shared by the CI test and the
+// soak command; a failing seed is printed and replays exactly.
+import { newHarness, type Harness } from '../helpers/core.js';
+import { writeCoreString, EVENT_REQUEST_DONE } from '../../host/core-abi.js';
+
+const OP = { init: 1, load: 2, unload: 3, create: 4, open: 5, close: 6, sync: 7, resize: 8, delete: 9,
+  setXattr: 10, getXattr: 11, read: 13, write: 14, abandon: 15, channel: 16 } as const;
+const UNIT = 4096;
+const UNITS_PER_CLUSTER = 16;          // 64 KiB clusters: many clusters on a small device
+
+interface BlobModel { id: bigint; clusters: number; xattr: string; blocks: Map<number, number> }
+
+class Rng {
+  private x: number;
+  constructor(seed: number) { this.x = (seed >>> 0) || 1; }
+  next(): number { let x = this.x; x ^= x << 13; x ^= x >>> 17; x ^= x << 5; this.x = x >>> 0; return this.x; }
+  below(n: number): number { return this.next() % n; }
+}
+
+export class CutFailure extends Error {
+  constructor(readonly seed: number, message: string) { super(`seed ${seed}: ${message} (replay: WSTOR_CRASH_SEED=${seed})`); }
+}
+
+const copy = (m: BlobModel): BlobModel => ({ ...m, blocks: new Map(m.blocks) });
+
+export async function runCut(seed: number): Promise<{ ops: number; cut: string }> {
+  const h: Harness = await newHarness();
+  const rng = new Rng(Math.imul(seed, 2654435761));
+  const t = h.core.h_thread_create(0, -1, 4096);
+  h.core.hb_set_app_thread(t);
+  const fail = (msg: string): never => { throw new CutFailure(seed, `${msg}; reports: ${h.messages('error').slice(-3).join(' | ')}`); };
+  const base = h.core.hb_malloc_create(UNIT, 2048);         // 8 MiB
+  let reqSeq = 1;
+  const request = (post: (r: number) => number): number => {
+    const req = reqSeq++;
+    if (post(req) !== 0) fail('request not posted');
+    for (let i = 0; i < 100_000; i++) {
+      const e = h.events.find((x) => x.kind === EVENT_REQUEST_DONE && x.a === req);
+      if (e) { if (e.b !== 0) fail(`request failed: ${e.b}`); return e.c; }
+      h.core.h_poll(t, 0);
+    }
+    return fail('request never completed');
+  };
+  const crash = request((r) => h.core.bdev_crash_create(r, writeCoreString(h.core, h.memory, 'crash0'), base, 16));
+  const ctx = h.core.hbs_ctx_new();
+  const send = (code: number, args: number[] = [], id?: bigint) => {
+    h.setU32(ctx, code, 0);
+    args.forEach((v, i) => h.setU32(ctx, v >>> 0, 7 + i));
+    if (id !== undefined) { h.setU32(ctx, Number(id & 0xffffffffn), 5); h.setU32(ctx, Number(id >> 32n), 6); }
+    const before = h.u32(ctx, 2);
+    if (h.core.hbs_send(t, ctx) !== 0) fail('send failed');
+    return before;
+  };
+  const wait = (before: number, code: number): number => {
+    for (let i = 0; i < 100_000 && h.u32(ctx, 2) === before; i++) h.core.h_poll(t, 0);
+    if (h.u32(ctx, 2) === before) fail(`op ${code} never completed`);
+    return h.i32(ctx, 1);
+  };
+  const trace = process.env.WSTOR_CRASH_TRACE ? (m: string) => console.log(`# [seed ${seed}] ${m}`) : () => {};
+  const run = (code: number, args: number[] = [], id?: bigint) => {
+    const rc = wait(send(code, args, id), code);
+    trace(`op ${code} ${args.join(',')} ${id ?? ''} -> ${rc} ${value()}`);
+    return rc;
+  };
+  const value = () => BigInt(h.u32(ctx, 11)) | (BigInt(h.u32(ctx, 12)) << 32n);
+  const buf = h.scratch(UNIT);
+  const name = h.scratch(16);
+  new TextEncoder().encodeInto('tag', new Uint8Array(h.memory.buffer, name, 16));
+  const val = h.scratch(64);
+
+  if (run(OP.init, [crash, UNITS_PER_CLUSTER * UNIT, 0]) !== 0) fail('init');
+  h.setU32(ctx, Number(value()), 3);
+
+  // durable: what must survive the cut; current: what the workload believes now.
+  const durable = new Map<string, BlobModel>();
+  const current = new Map<string, BlobModel>();
+  const opsBeforeCut = 5 + rng.below(30);
+  let opsDone = 0;
+  for (let n = 0; n < opsBeforeCut; n++) {
+    const choice = rng.below(10);
+    const ids = [...current.keys()];
+    if (choice < 2 || ids.length === 0) {
+      const clusters = 1 + rng.below(6);
+      if (run(OP.create, [clusters, rng.below(2)]) !== 0) continue;   // ENOSPC is fine
+      const m: BlobModel = { id: value(), clusters, xattr: '', blocks: new Map() };
+      current.set(String(m.id), m);
+      durable.set(String(m.id), copy(m));                              // durable once create completes
+    } else {
+      const m = current.get(ids[rng.below(ids.length)])!;
+      if (choice === 9) {
+        if (run(OP.delete, [], m.id) !== 0) fail('delete of a closed blob');
+        current.delete(String(m.id));
+        durable.delete(String(m.id));                                  // delete is durable when it completes
+        opsDone++;
+        continue;
+      }
+      if (run(OP.open, [], m.id) !== 0) fail(`open of live blob ${m.id}`);
+      h.setU32(ctx, Number(value()), 4);
+      run(OP.channel);
+      if (choice < 6) {
+        const unit = rng.below(m.clusters * UNITS_PER_CLUSTER);
+        const b = 1 + rng.below(250);
+        new Uint8Array(h.memory.buffer, buf, UNIT).fill(b);
+        if (run(OP.write, [buf, unit, 1]) === 0) m.blocks.set(unit, b);
+      } else if (choice < 7) {
+        const text = `v${rng.below(1000)}`;
+        new TextEncoder().encodeInto(text, new Uint8Array(h.memory.buffer, val, 64));
+        if (run(OP.setXattr, [name, 3, val, text.length]) === 0) m.xattr = text;
+      } else if (choice < 8) {
+        const clusters = 1 + rng.below(8);
+        if (run(OP.resize, [clusters]) === 0) {
+          for (const u of [...m.blocks.keys()]) if (u >= clusters * UNITS_PER_CLUSTER) m.blocks.delete(u);
+          m.clusters = clusters;
+        }
+      } else if (run(OP.sync) === 0) {
+        durable.set(String(m.id), copy(m));   // sync flushes the bdev: md and every earlier write are durable
+      }
+      if (run(OP.close) === 0) durable.set(String(m.id), copy(m));    // close syncs: durable too
+      else fail(`close of blob ${m.id}`);
+    }
+    opsDone++;
+  }
+  // The cut lands between operations, or in the middle of one more write (its outcome may go either way).
+  let midOp = '';
+  const live = [...current.keys()];
+  if (live.length > 0 && rng.below(2) === 0) {
+    const m = current.get(live[rng.below(live.length)])!;
+    if (run(OP.open, [], m.id) === 0) {
+      h.setU32(ctx, Number(value()), 4);
+      run(OP.channel);
+      const unit = rng.below(m.clusters * UNITS_PER_CLUSTER);
+      new Uint8Array(h.memory.buffer, buf, UNIT).fill(251);
+      const late = h.core.hbs_ctx_new();
+      for (const i of [3, 4, 13]) h.setU32(late, h.u32(ctx, i), i);
+      h.setU32(late, OP.write, 0);
+      h.setU32(late, buf, 7); h.setU32(late, unit, 8); h.setU32(late, 1, 9);
+      if (h.core.hbs_send(t, late) !== 0) fail('mid-op write not sent');
+      for (let i = rng.below(20); i > 0; i--) h.core.h_poll(t, 0);
+      midOp = `, in a write of blob ${m.id} unit ${unit}`;
+      durable.get(String(m.id))?.blocks.set(unit, -1);               // old or new: either is right
+    }
+  }
+  const mode = rng.below(2) === 0 ? 0 : 2;
+  const cutReq = reqSeq++;
+  if (h.core.bdev_crash_cut(cutReq, crash, mode, seed) !== 0) fail('cut not posted');
+  for (let i = 0; i < 100_000 && !h.events.some((x) => x.kind === EVENT_REQUEST_DONE && x.a === cutReq); i++) h.core.h_poll(t, 0);
+
+  // The power is gone: the whole instance with it (in-flight work included). A fresh instance gets a
+  // device holding exactly what reached the base bdev, and loads the store from it.
+  const DEVICE_BYTES = 2048 * UNIT;
+  const image = new Uint8Array(h.memory.buffer, h.core.hb_malloc_data(base), DEVICE_BYTES).slice();
+  const h2: Harness = await newHarness();
+  const t2 = h2.core.h_thread_create(0, -1, 4096);
+  h2.core.hb_set_app_thread(t2);
+  const base2 = h2.core.hb_malloc_create(UNIT, 2048);
+  new Uint8Array(h2.memory.buffer, h2.core.hb_malloc_data(base2), DEVICE_BYTES).set(image);
+  const ctx2 = h2.core.hbs_ctx_new();
+  const run2 = (code: number, args: number[] = [], id?: bigint): number => {
+    h2.setU32(ctx2, code, 0);
+    args.forEach((v, i) => h2.setU32(ctx2, v >>> 0, 7 + i));
+    if (id !== undefined) { h2.setU32(ctx2, Number(id & 0xffffffffn), 5); h2.setU32(ctx2, Number(id >> 32n), 6); }
+    const before = h2.u32(ctx2, 2);
+    if (h2.core.hbs_send(t2, ctx2) !== 0) fail('send failed after the cut');
+    for (let i = 0; i < 100_000 && h2.u32(ctx2, 2) === before; i++) h2.core.h_poll(t2, 0);
+    if (h2.u32(ctx2, 2) === before) fail(`op ${code} never completed after the cut`);
+    return h2.i32(ctx2, 1);
+  };
+  const value2 = () => BigInt(h2.u32(ctx2, 11)) | (BigInt(h2.u32(ctx2, 12)) << 32n);
+  const fail2 = (msg: string): never => { throw new CutFailure(seed, `${msg} (${mode === 0 ? 'drop all' : 'random'}${midOp}); reports: ${h2.messages('error').slice(-3).join(' | ')}`); };
+  const buf2 = h2.scratch(UNIT);
+  const name2 = h2.scratch(16);
+  new TextEncoder().encodeInto('tag', new Uint8Array(h2.memory.buffer, name2, 16));
+
+  if (run2(OP.load, [base2]) !== 0) fail2('load after the cut');
+  const loaded = Number(value2());
+  h2.setU32(ctx2, loaded, 3);
+  for (const m of durable.values()) {
+    if (run2(OP.open, [], m.id) !== 0) fail2(`blob ${m.id} (synced) is missing after recovery`);
+    const blob = Number(value2());
+    h2.setU32(ctx2, blob, 4);
+    const clusters = h2.core.hbs_blob_clusters(blob);
+    if (clusters !== m.clusters) fail2(`blob ${m.id}: ${clusters} clusters after recovery, ${m.clusters} synced`);
+    if (m.xattr) {
+      if (run2(OP.getXattr, [name2, 3]) !== 0) fail2(`blob ${m.id}: xattr tag missing`);
+      const v = value2();
+      const got = new TextDecoder().decode(new Uint8Array(h2.memory.buffer, Number(v & 0xffffffffn), Number(v >> 32n)).slice());
+      if (got !== m.xattr) fail2(`blob ${m.id}: xattr tag is ${got}, synced ${m.xattr}`);
+    }
+    run2(OP.channel);
+    for (const [unit, b] of m.blocks) {
+      if (b < 0) continue;
+      if (run2(OP.read, [buf2, unit, 1]) !== 0) fail2(`blob ${m.id}: read of unit ${unit} failed`);
+      const bytes = new Uint8Array(h2.memory.buffer, buf2, UNIT);
+      if (!bytes.every((x) => x === b)) fail2(`blob ${m.id}: unit ${unit} holds ${bytes[0]}, ${b} was written before a sync`);
+    }
+    run2(OP.close);
+  }
+  // No leak, no sharing: the clusters marked used are exactly the metadata's and the blobs'.
+  let referenced = h2.core.hbs_first_data_cluster(loaded);
+  for (let p = h2.core.hbs_next_blob(loaded, 0); p >= 0; p = h2.core.hbs_next_blob(loaded, p + 1)) {
+    const id = (1n << 32n) | BigInt(p);
+    if (run2(OP.open, [], id) !== 0) fail2(`recovered blob ${id} cannot be opened`);
+    const blob = Number(value2());
+    referenced += h2.core.hbs_blob_allocated(blob);
+    h2.setU32(ctx2, blob, 4);
+    run2(OP.close);
+  }
+  const used = h2.core.hbs_used_clusters(loaded);
+  if (used !== referenced) fail2(`${used} clusters marked used, ${referenced} referenced (a leak or a double claim)`);
+  if (h2.messages('error').some((x) => /claims cluster/.test(x))) fail2('a cluster claimed by two blobs');
+  if (run2(OP.unload) !== 0) fail2('unload after recovery');
+  return { ops: opsDone, cut: `${mode === 0 ? 'drop all unflushed writes' : 'random keep/drop/tear'}${midOp}` };
+}
+
+export async function runCuts(from: number, count: number): Promise<number> {
+  let ops = 0;
+  for (let seed = from; seed < from + count; seed++) ops += (await runCut(seed)).ops;
+  return ops;
+}
