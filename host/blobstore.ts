@@ -13,6 +13,8 @@ export interface InitOptions {
   mdPages?: number;
 }
 
+export interface BlobInfo { id: bigint; size: number; thin: boolean; allocatedBytes: number }
+
 export interface CreateOptions {
   /** Size in bytes (rounded up to whole clusters). */
   size: number;
@@ -107,6 +109,21 @@ export class BlobStore {
     return new BlobHandle(this.engine, this.ptr, ptr, id, this.ioUnitSize, this.clusterSize);
   }
 
+  /** Every blob of the store with its size and provisioning (each is opened and closed to read it). */
+  async list(): Promise<BlobInfo[]> {
+    this.check();
+    const out: BlobInfo[] = [];
+    for (let p = this.core.bs_next_blob(this.ptr, 0); p >= 0; p = this.core.bs_next_blob(this.ptr, p + 1)) {
+      const blob = await this.open((1n << 32n) | BigInt(p));
+      try {
+        out.push({ id: blob.id, size: blob.size, thin: blob.thin, allocatedBytes: blob.allocatedBytes });
+      } finally {
+        await blob.close();
+      }
+    }
+    return out;
+  }
+
   async delete(id: bigint): Promise<void> {
     this.check();
     await this.engine.request(`deleting blob ${id}`, (r) => this.core.blob_delete(r, this.ptr, Number(id)));
@@ -130,6 +147,10 @@ export class BlobHandle {
 
   /** Size in bytes (whole clusters). */
   get size(): number { this.check(); return this.core.blob_clusters(this.ptr) * this.clusterSize; }
+  /** Clusters are allocated on first write. */
+  get thin(): boolean { this.check(); return this.core.blob_is_thin(this.ptr) === 1; }
+  /** Bytes of clusters allocated so far. */
+  get allocatedBytes(): number { this.check(); return this.core.blob_allocated_clusters(this.ptr) * this.clusterSize; }
 
   private units(offset: number, length: number, what: string): [number, number] {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0 ||

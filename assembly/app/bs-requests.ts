@@ -6,7 +6,7 @@ import { heapAlloc, heapFree } from "../runtime";
 import { bdevById } from "../bdev";
 import {
   Store, Blob, storeInit, storeLoad, storeUnload, blobCreate, blobOpen, blobClose, blobSync, blobResize, blobDelete,
-  blobSetXattr, blobGetXattr, blobRemoveXattr, blobIo, blobClusters, xattrValueBytes,
+  blobSetXattr, blobGetXattr, blobRemoveXattr, blobIo, blobClusters, blobIsThin, blobAllocatedClusters, xattrValueBytes,
 } from "../blob";
 import { onAppThread, requestDone } from "./request";
 
@@ -114,3 +114,14 @@ export function blob_io(req: u32, store: usize, blob: usize, write: u32, buf: us
   return post(write != 0 ? K_WRITE : K_READ, req, store, blob, <u64>offset, <u64>units, 0, buf, 0, 0, 0);
 }
 export function blob_clusters(blob: usize): f64 { return <f64>blobClusters(changetype<Blob>(blob)); }
+
+/** Next blob (its md page) at or after md page `from`, -1 at the end: the host walks a store's blobs. */
+export function bs_next_blob(store: usize, from: u32): i32 {
+  const s = changetype<Store>(store);
+  for (let p = from; p < s.mdLen; p++) {
+    if ((load<u8>(s.usedIds + (p >> 3)) & (<u8>1 << <u8>(p & 7))) != 0) return <i32>p;
+  }
+  return -1;
+}
+export function blob_is_thin(blob: usize): u32 { return blobIsThin(changetype<Blob>(blob)) ? 1 : 0; }
+export function blob_allocated_clusters(blob: usize): f64 { return <f64>blobAllocatedClusters(changetype<Blob>(blob)); }

@@ -66,13 +66,67 @@ export function hbs_free_clusters(store: usize): f64 { return <f64>storeFreeClus
 export function hbs_blob_clusters(blob: usize): f64 { return <f64>blobClusters(changetype<Blob>(blob)); }
 export function hbs_blob_allocated(blob: usize): f64 { return <f64>blobAllocatedClusters(changetype<Blob>(blob)); }
 
-/** Next used blob md page at or after `from` (-1 if none): lets a test walk every blob of a store. */
-export function hbs_next_blob(store: usize, from: u32): i32 {
-  const s = changetype<Store>(store);
-  for (let p = from; p < s.mdLen; p++) {
-    if ((load<u8>(s.usedIds + (p >> 3)) & (<u8>1 << <u8>(p & 7))) != 0) return <i32>p;
-  }
-  return -1;
-}
 export function hbs_used_clusters(store: usize): f64 { const s = changetype<Store>(store); return <f64>(s.totalClusters - s.freeClusters); }
 export function hbs_first_data_cluster(store: usize): f64 { return <f64>changetype<Store>(store).firstDataCluster; }
+
+// ---- blob I/O from threads on real reactors (tests/integration/blobstore-reactors.test.ts) ----
+import { threadCreateOn, threadExit, putIoChannel } from "../../assembly/thread";
+import { host_event, heapAlloc, heapFree } from "../../assembly/runtime";
+import { EVENT_TEST } from "../../assembly/app/events";
+
+@unmanaged class BlobWorker {
+  store: usize; blob: usize; channel: usize; buf: usize;
+  start: u32; units: u32; next: u32; phase: u32; errors: u32; seed: u32; tag: u32;
+}
+
+function pattern(w: BlobWorker, unit: u32): u32 { return (unit * 2654435761) ^ w.seed; }
+
+function workerStep(ctx: usize): void {
+  const w = changetype<BlobWorker>(ctx);
+  if (w.next == w.units) {
+    if (w.phase == 0) { w.phase = 1; w.next = 0; }
+    else {
+      putIoChannel(w.channel);
+      heapFree(w.buf);
+      host_event(EVENT_TEST, <f64>w.tag, <f64>w.errors, <f64>w.units);
+      heapFree(ctx);
+      threadExit();
+      return;
+    }
+  }
+  const unit = w.start + w.next;
+  if (w.phase == 0) {
+    for (let i: u32 = 0; i < 1024; i++) store<u32>(w.buf + (<usize>i << 2), pattern(w, unit) + i);
+  } else {
+    memory.fill(w.buf, 0, 4096);
+  }
+  const rc = blobIo(changetype<Blob>(w.blob), w.channel, w.phase == 0, w.buf, <u64>unit, 1, workerDone, ctx);
+  if (rc != 0) { w.errors++; w.next++; workerStep(ctx); }
+}
+
+function workerDone(ctx: usize, rc: i32): void {
+  const w = changetype<BlobWorker>(ctx);
+  if (rc != 0) w.errors++;
+  else if (w.phase == 1) {
+    const unit = w.start + w.next;
+    for (let i: u32 = 0; i < 1024; i++) if (load<u32>(w.buf + (<usize>i << 2)) != pattern(w, unit) + i) { w.errors++; break; }
+  }
+  w.next++;
+  workerStep(ctx);
+}
+
+function workerStart(ctx: usize): void {
+  const w = changetype<BlobWorker>(ctx);
+  w.channel = storeGetChannel(changetype<Store>(w.store));
+  workerStep(ctx);
+}
+
+/** On reactor `reactor`: write then verify units [start, start + units) of an open blob (4 KiB units). */
+export function t_blob_worker(store: usize, blob: usize, reactor: i32, start: u32, units: u32, seed: u32, tag: u32): i32 {
+  const w = changetype<BlobWorker>(heapAllocZeroed(offsetof<BlobWorker>()));
+  w.store = store; w.blob = blob; w.start = start; w.units = units; w.seed = seed; w.tag = tag;
+  w.buf = heapAlloc(4096);
+  const t = threadCreateOn(reactor, "blob_worker");
+  if (t == 0) return -12;
+  return sendMsg(t, workerStart, changetype<usize>(w));
+}

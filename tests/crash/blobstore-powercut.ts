@@ -199,7 +199,7 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string }
   }
   // No leak, no sharing: the clusters marked used are exactly the metadata's and the blobs'.
   let referenced = h2.core.hbs_first_data_cluster(loaded);
-  for (let p = h2.core.hbs_next_blob(loaded, 0); p >= 0; p = h2.core.hbs_next_blob(loaded, p + 1)) {
+  for (let p = h2.core.bs_next_blob(loaded, 0); p >= 0; p = h2.core.bs_next_blob(loaded, p + 1)) {
     const id = (1n << 32n) | BigInt(p);
     if (run2(OP.open, [], id) !== 0) fail2(`recovered blob ${id} cannot be opened`);
     const blob = Number(value2());

@@ -72,6 +72,9 @@ test('many operations in flight at once: one promise each, none serialised behin
     const back = await Promise.all(blobs.map((b) => b.read(0, 65536)));
     back.forEach((d, k) => assert.ok(d.every((v) => v === k + 1), `blob ${k} holds its own data`));
     await Promise.all(blobs.map((b) => b.close()));
+    const listed = await bs.list();
+    assert.deepEqual(listed.map((b) => String(b.id)).sort(), ids.map(String).sort(), 'list names every blob');
+    assert.ok(listed.every((b) => b.thin && b.size === 1 << 20 && b.allocatedBytes === 1 << 20));
     await bs.unload();
   } finally {
     await engine.stop();
