@@ -66,9 +66,10 @@ export function blobIo(blob: Blob, channel: usize, write: bool, buf: usize, offs
 function issue(r: BlobIoReq): void {
   const blob = changetype<Blob>(r.blob);
   const s = changetype<Store>(blob.store);
+  const unitShift = s.clusterShift - s.blockShift;        // clusters and io units are powers of two
   while (r.offset < r.end && r.rc == 0) {
-    const index = r.offset / <u64>s.unitsPerCluster;
-    const inCluster = r.offset - index * <u64>s.unitsPerCluster;
+    const index = r.offset >> unitShift;
+    const inCluster = r.offset & ((<u64>1 << unitShift) - 1);
     const units = min(<u64>s.unitsPerCluster - inCluster, r.end - r.offset);
     const bytes = units << s.blockShift;
     const at = r.buf + <usize>((r.offset - r.start) << s.blockShift);

@@ -166,3 +166,49 @@ export function b_memcopy(t: usize, bdevId: u32, count: u32): i32 {
   run.buf = heapAlloc(4096);
   return sendMsg(t, copyLoop, changetype<usize>(run));
 }
+
+// ---- blob I/O against the raw bdev: random 4 KiB units at a queue depth, for a time ----
+import { blobIo, Blob, Store, storeGetChannel } from "../../assembly/blob";
+import { threadCreateOn as createOn, putIoChannel as putChannel, threadExit as exitThread, cachedNowUs as nowCached } from "../../assembly/thread";
+const BENCH_BLOB: f64 = 6;
+@unmanaged class BlobBench { store: usize; blob: usize; channel: usize; bufs: usize; qd: u32; units: u32; write: u32; endUs: u64; startUs: f64; ios: u32; inFlight: u32; rng: u32; errors: u32; }
+
+function blobBenchNext(b: BlobBench, slot: u32): void {
+  if (nowCached() >= b.endUs) {
+    if (b.inFlight == 0) {
+      host_event(EVENT_TEST, BENCH_BLOB, host_clock_us() - b.startUs, <f64>b.ios);
+      putChannel(b.channel);
+      exitThread();
+    }
+    return;
+  }
+  let x = b.rng; x ^= x << 13; x ^= x >> 17; x ^= x << 5; b.rng = x;
+  const rc = blobIo(changetype<Blob>(b.blob), b.channel, b.write != 0, b.bufs + (<usize>slot << 12), <u64>(x % b.units), 1,
+    blobBenchDone, changetype<usize>(b));
+  if (rc != 0) { b.errors++; return; }
+  b.inFlight++;
+}
+
+function blobBenchDone(ctx: usize, rc: i32): void {
+  const b = changetype<BlobBench>(ctx);
+  b.inFlight--;
+  if (rc != 0) b.errors++; else b.ios++;
+  blobBenchNext(b, (b.ios + b.errors) % b.qd);
+}
+
+function blobBenchStart(ctx: usize): void {
+  const b = changetype<BlobBench>(ctx);
+  b.channel = storeGetChannel(changetype<Store>(b.store));
+  b.startUs = host_clock_us();
+  b.endUs = nowCached() + <u64>b.endUs;
+  for (let i: u32 = 0; i < b.qd; i++) blobBenchNext(b, i);
+}
+
+/** Random 4 KiB reads or writes into an open blob of `units` units, `qd` at a time, for `ms`, on reactor 0. */
+export function b_blob(store: usize, blob: usize, units: u32, qd: u32, ms: u32, write: u32): i32 {
+  const b = changetype<BlobBench>(heapAllocZeroed(offsetof<BlobBench>()));
+  b.store = store; b.blob = blob; b.units = units; b.qd = qd; b.write = write; b.endUs = <u64>ms * 1000; b.rng = 0x9e3779b9;
+  b.bufs = heapAllocZeroed(<usize>qd << 12);
+  const t = createOn(0, "blob_bench");
+  return sendMsg(t, blobBenchStart, changetype<usize>(b));
+}

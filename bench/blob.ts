@@ -1,0 +1,86 @@
+// Issue 4's first figure: 4 KiB random writes and reads into a thick 1 GiB blob on a malloc bdev,
+// against the same I/O on the raw malloc bdev (bdevperf's job), same reactor, same queue depth,
+// alternating. Also the rates of the Node API's metadata operations.
+// Usage: node build/bench/blob.js [--rounds N] [--seconds S]
+import os from 'node:os';
+import { Engine } from '../host/index.js';
+import { EVENT_TEST, EVENT_PERF_JOB_DONE } from '../host/core-abi.js';
+
+type Core = Record<string, (...a: number[]) => number>;
+const args = process.argv.slice(2);
+const arg = (n: string, d: string) => { const i = args.indexOf(n); return i >= 0 ? args[i + 1] : d; };
+const rounds = Number(arg('--rounds', '3'));
+const seconds = Number(arg('--seconds', '3'));
+const QD = 32;
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+
+async function main() {
+  const engine = await Engine.start({ reactors: 1, memoryBytes: 3000 * 2 ** 20, core: 'core-test' });
+  const core = engine.core as unknown as Core;
+  const events: { kind: number; a: number; b: number; c: number }[] = [];
+  engine.onEvent((e) => events.push(e));
+  const next = async (pred: (e: { kind: number; a: number; b: number; c: number }) => boolean) => {
+    for (;;) {
+      const i = events.findIndex(pred);
+      if (i >= 0) return events.splice(i, 1)[0];
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  try {
+    // The blobstore claims its bdev: the raw comparison runs on a twin of the same size.
+    engine.bdev.createMalloc('m0', { blockCount: (1 << 30) / 4096 + (320 << 20) / 4096 });
+    const bdevId = engine.bdev.createMalloc('m1', { blockCount: (1 << 30) / 4096 });
+    const bs = await engine.blobstore.init('m0', { clusterSize: 1 << 20 });
+    const id = await bs.create({ size: 1 << 30 });
+    const blob = await bs.open(id);
+    const storePtr = (bs as unknown as { ptr: number }).ptr;
+    const blobPtr = (blob as unknown as { ptr: number }).ptr;
+    const raw = async (workload: number) => {
+      const run = core.perf_start(bdevId, 1, workload, 0, QD, 4096, seconds * 1000, 1);
+      await next((e) => e.kind === EVENT_PERF_JOB_DONE);
+      const iops = core.perf_stat(run, 0, 0) / (core.perf_stat(run, 0, 11) / 1e6);
+      core.perf_free(run);
+      return iops;
+    };
+    const viaBlob = async (write: number) => {
+      core.b_blob(storePtr, blobPtr, (1 << 30) / 4096, QD, seconds * 1000, write);
+      const e = await next((x) => x.kind === EVENT_TEST && x.a === 6);
+      return e.c / (e.b / 1e6);
+    };
+    const rw: number[] = [], bw: number[] = [], rr: number[] = [], br: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      rw.push(await raw(1)); bw.push(await viaBlob(1)); rr.push(await raw(0)); br.push(await viaBlob(0));
+      console.log(`  round ${r + 1}: write raw ${(rw.at(-1)! / 1e6).toFixed(2)} M vs blob ${(bw.at(-1)! / 1e6).toFixed(2)} M; read raw ${(rr.at(-1)! / 1e6).toFixed(2)} M vs blob ${(br.at(-1)! / 1e6).toFixed(2)} M`);
+    }
+    // Node API metadata rates (each call is one request to the md thread; some in flight at once).
+    const N = 500;
+    let t0 = performance.now();
+    const ids = await Promise.all(Array.from({ length: N }, () => bs.create({ size: 1 << 20, thin: true })));
+    const createPerSec = N / ((performance.now() - t0) / 1000);
+    t0 = performance.now();
+    for (const x of ids.slice(0, 200)) { const b = await bs.open(x); await b.close(); }
+    const openClosePerSec = 200 / ((performance.now() - t0) / 1000);
+    // Thin first writes: one 4 KiB write into each cluster of a fresh thin blob (each one claims,
+    // zeroes and records a cluster), all in flight.
+    const thinId = await bs.create({ size: 256 << 20, thin: true });
+    const thin = await bs.open(thinId);
+    const chunk = new Uint8Array(4096).fill(7);
+    t0 = performance.now();
+    await Promise.all(Array.from({ length: 256 }, (_, c) => thin.write(c << 20, chunk)));
+    const firstWritesPerSec = 256 / ((performance.now() - t0) / 1000);
+    await thin.close();
+    await blob.close();
+    for (const x of ids) await bs.delete(x);
+    console.log(`\n${os.cpus().length} x ${os.cpus()[0]?.model}, Node ${process.version}, qd ${QD}, ${rounds} rounds of ${seconds} s, medians`);
+    console.log(`4 KiB randwrite, thick 1 GiB blob: ${(median(bw) / 1e6).toFixed(2)} M IOPS vs raw malloc ${(median(rw) / 1e6).toFixed(2)} M (${median(bw.map((x, i) => x / rw[i])).toFixed(2)} x)`);
+    console.log(`4 KiB randread,  thick 1 GiB blob: ${(median(br) / 1e6).toFixed(2)} M IOPS vs raw malloc ${(median(rr) / 1e6).toFixed(2)} M (${median(br.map((x, i) => x / rr[i])).toFixed(2)} x)`);
+    console.log(`create (thin, durable) through the Node API, ${N} in flight: ${Math.round(createPerSec)} /s`);
+    console.log(`open + close through the Node API, one at a time: ${Math.round(openClosePerSec)} /s`);
+    console.log(`thin first writes (cluster claim + zero 1 MiB + record + write), 256 in flight: ${Math.round(firstWritesPerSec)} /s`);
+    await bs.unload();
+  } finally {
+    await engine.stop();
+  }
+}
+
+await main();
