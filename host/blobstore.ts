@@ -109,6 +109,19 @@ export class BlobStore {
     return new BlobHandle(this.engine, this.ptr, ptr, id, this.ioUnitSize, this.clusterSize);
   }
 
+  /** The store's super blob (SPDK's: a blob an application finds its other metadata through), if set. */
+  get superBlob(): bigint | undefined {
+    this.check();
+    const v = this.core.bs_get_super(this.ptr);
+    return v === 0 ? undefined : BigInt(v);
+  }
+
+  /** Record `id` as the super blob (undefined clears it); durable when this resolves. */
+  async setSuperBlob(id: bigint | undefined): Promise<void> {
+    this.check();
+    await this.engine.request('setting the super blob', (r) => this.core.bs_set_super(r, this.ptr, id === undefined ? 0 : Number(id)));
+  }
+
   /** Every blob of the store with its size and provisioning (each is opened and closed to read it). */
   async list(): Promise<BlobInfo[]> {
     this.check();
@@ -181,6 +194,19 @@ export class BlobHandle {
     } finally {
       buf.free();
     }
+  }
+
+  /** The range reads as zeroes afterwards (the device may discard it). */
+  async unmap(offset: number, length: number): Promise<void> {
+    this.check();
+    const [u, n] = this.units(offset, length, `unmapping blob ${this.id}`);
+    await this.engine.request(`unmapping blob ${this.id}`, (r) => this.core.blob_zero(r, this.store, this.ptr, 0, u, n));
+  }
+
+  async writeZeroes(offset: number, length: number): Promise<void> {
+    this.check();
+    const [u, n] = this.units(offset, length, `zeroing blob ${this.id}`);
+    await this.engine.request(`zeroing blob ${this.id}`, (r) => this.core.blob_zero(r, this.store, this.ptr, 1, u, n));
   }
 
   /** New size in bytes (rounded up to clusters); persisted by the next sync or close. */

@@ -1,8 +1,8 @@
 // The Blobstore's public surface (SPDK's include/spdk/blob.h, in wstor's names).
 export { Store, Blob, BsOpCb } from "./types";
-export { storeInit, storeLoad, storeUnload, storeAbandon, storeGetChannel, storeFreeClusters, storeTotalClusters } from "./store";
+export { storeInit, storeLoad, storeUnload, storeAbandon, storeGetChannel, storeFreeClusters, storeTotalClusters, storeSetSuper, storeGetSuper } from "./store";
 export {
   blobCreate, blobOpen, blobClose, blobSync, blobResize, blobDelete, blobSetXattr, blobGetXattr, blobRemoveXattr,
   blobClusters, blobAllocatedClusters, blobIsThin, xattrValueBytes,
 } from "./blob";
-export { blobIo, BlobIoCb } from "./io";
+export { blobIo, blobOp, BlobIoCb, BLOB_READ, BLOB_WRITE, BLOB_UNMAP, BLOB_WRITE_ZEROES } from "./io";

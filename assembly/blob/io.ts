@@ -6,7 +6,7 @@
 
 import { heapAlloc, heapFree, spinLock, spinUnlock, EINVAL, EPERM, ENOMEM, ENOSPC, EIO } from "../runtime";
 import { sendMsg, threadGet } from "../thread";
-import { bdevRead, bdevWrite, bdevWriteZeroes, bdevFreeIo } from "../bdev";
+import { bdevRead, bdevWrite, bdevUnmap, bdevWriteZeroes, bdevFreeIo } from "../bdev";
 import { bitFindClear, bitSet, bitClear } from "./bitmap";
 import { BlobMd } from "./md";
 import { Store, Blob, storeLock } from "./types";
@@ -14,11 +14,16 @@ import { Store, Blob, storeLock } from "./types";
 /** (ctx, rc) when a blob I/O is done, on the thread that submitted it. */
 export type BlobIoCb = (ctx: usize, rc: i32) => void;
 
+export const BLOB_READ: u32 = 0;
+export const BLOB_WRITE: u32 = 1;
+export const BLOB_UNMAP: u32 = 2;          // the range reads as zeroes afterwards; clusters stay allocated
+export const BLOB_WRITE_ZEROES: u32 = 3;
+
 @unmanaged class BlobIoReq {
   blob: usize;
   channel: usize;       // this thread's io_channel on the store's bdev
   thread: usize;        // the submitting thread: completions and claim replies come back here
-  write: u32;
+  write: u32;           // BLOB_* operation
   rc: i32;
   buf: usize;
   start: u64;           // io units
@@ -40,6 +45,15 @@ function clusterOf(blob: Blob, index: u64): u32 {
  * this thread), -EINVAL out of range, -EPERM writing a read-only blob, -ENOMEM.
  */
 export function blobIo(blob: Blob, channel: usize, write: bool, buf: usize, offset: u64, units: u64, cb: BlobIoCb, ctx: usize): i32 {
+  return blobOp(blob, channel, write ? BLOB_WRITE : BLOB_READ, buf, offset, units, cb, ctx);
+}
+
+/**
+ * Any blob operation (BLOB_READ, _WRITE, _UNMAP, _WRITE_ZEROES) over `units` io units at `offset`.
+ * Unmap and write_zeroes leave unallocated clusters alone (they already read as zeroes).
+ */
+export function blobOp(blob: Blob, channel: usize, kind: u32, buf: usize, offset: u64, units: u64, cb: BlobIoCb, ctx: usize): i32 {
+  const write = kind != BLOB_READ;
   const s = changetype<Store>(blob.store);
   const total = changetype<BlobMd>(blob.md).numClusters * <u64>s.unitsPerCluster;
   if (units == 0 || offset >= total || units > total - offset) return -EINVAL;
@@ -49,7 +63,7 @@ export function blobIo(blob: Blob, channel: usize, write: bool, buf: usize, offs
   r.blob = changetype<usize>(blob);
   r.channel = channel;
   r.thread = threadGet();
-  r.write = write ? 1 : 0;
+  r.write = kind;
   r.rc = 0;
   r.buf = buf;
   r.start = offset;
@@ -75,8 +89,8 @@ function issue(r: BlobIoReq): void {
     const at = r.buf + <usize>((r.offset - r.start) << s.blockShift);
     const cluster = clusterOf(blob, index);
     if (cluster == 0) {
-      if (r.write == 0) {                    // never written: zeroes
-        memory.fill(at, 0, <usize>bytes);
+      if (r.write != BLOB_WRITE) {           // never written: reads zeroes, nothing to unmap
+        if (r.write == BLOB_READ) memory.fill(at, 0, <usize>bytes);
         r.offset += units;
         continue;
       }
@@ -85,9 +99,13 @@ function issue(r: BlobIoReq): void {
     }
     const devOffset = (<u64>cluster << s.clusterShift) + (inCluster << s.blockShift);
     r.pending++;
-    const rc = r.write != 0
-      ? bdevWrite(s.desc, r.channel, at, devOffset, bytes, segmentDone, changetype<usize>(r))
-      : bdevRead(s.desc, r.channel, at, devOffset, bytes, segmentDone, changetype<usize>(r));
+    let rc: i32;
+    switch (r.write) {
+      case BLOB_WRITE: rc = bdevWrite(s.desc, r.channel, at, devOffset, bytes, segmentDone, changetype<usize>(r)); break;
+      case BLOB_READ: rc = bdevRead(s.desc, r.channel, at, devOffset, bytes, segmentDone, changetype<usize>(r)); break;
+      case BLOB_UNMAP: rc = bdevUnmap(s.desc, r.channel, devOffset, bytes, segmentDone, changetype<usize>(r)); break;
+      default: rc = bdevWriteZeroes(s.desc, r.channel, devOffset, bytes, segmentDone, changetype<usize>(r));
+    }
     if (rc != 0) { r.pending--; r.rc = rc; break; }
     r.offset += units;
   }

@@ -4,7 +4,7 @@
 
 import {
   heapAllocZeroed, heapFree, heapAlloc, spinInit, report, LEVEL_ERROR, LEVEL_NOTICE, LEVEL_WARN, crc32c,
-  EINVAL, ENOMEM, ENOSPC, EBUSY, EIO, EPERM, ENODEV,
+  EINVAL, ENOMEM, ENOSPC, EBUSY, EIO, EPERM, ENODEV, ENOENT,
 } from "../runtime";
 import { threadGet, getIoChannel, putIoChannel } from "../thread";
 import { bdevById, bdevOpen, bdevClaim, bdevClose, bdevRead, bdevWrite, bdevFlush, bdevWriteZeroes, bdevFreeIo, Bdev } from "../bdev";
@@ -592,3 +592,21 @@ export function storeAbandon(s: Store): void {
 
 /** This thread's channel for blob I/O (put it back with putIoChannel). */
 export function storeGetChannel(s: Store): usize { return getIoChannel(s.bdev); }
+
+@unmanaged class SuperOp { op: usize; }
+
+/**
+ * Record `id` (0 to clear) as the store's super blob (SPDK's spdk_bs_set_super): the super block is
+ * rewritten and flushed before cb(ctx, rc, 0).
+ */
+export function storeSetSuper(s: Store, id: u64, cb: BsOpCb, ctx: usize): void {
+  if (threadGet() != s.mdThread) { cb(ctx, -EPERM, 0); return; }
+  if (s.readOnly != 0) { cb(ctx, -EPERM, 0); return; }
+  if (id != 0 && (!F.isBlobId(id) || F.mdPageOf(id) >= s.mdLen || !bitTest(s.usedIds, <u64>F.mdPageOf(id)))) { cb(ctx, -ENOENT, 0); return; }
+  const op = opNew(s, cb, ctx);
+  if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
+  s.superBlob = id;
+  writeSuper(op, 0, dirtyWritten);
+}
+
+export function storeGetSuper(s: Store): u64 { return s.superBlob; }

@@ -104,3 +104,30 @@ test('errors say what was wrong', async () => {
     await engine.stop();
   }
 });
+
+test('unmap and write_zeroes read back as zeroes; the super blob survives unload and load', async () => {
+  const engine = await Engine.start({ reactors: 1, memoryBytes: 128 << 20, logLevel: 'fatal' });
+  try {
+    engine.bdev.createMalloc('m2', { blockCount: 8192 });
+    let bs = await engine.blobstore.init('m2');
+    const id = await bs.create({ size: 2 << 20 });
+    const blob = await bs.open(id);
+    await blob.write(0, new Uint8Array(3 * 4096).fill(9));
+    await blob.unmap(0, 4096);
+    await blob.writeZeroes(8192, 4096);
+    const back = await blob.read(0, 3 * 4096);
+    assert.ok(back.subarray(0, 4096).every((v) => v === 0), 'unmapped');
+    assert.ok(back.subarray(4096, 8192).every((v) => v === 9), 'untouched between them');
+    assert.ok(back.subarray(8192).every((v) => v === 0), 'zeroed');
+    await blob.close();
+    assert.equal(bs.superBlob, undefined);
+    await bs.setSuperBlob(id);
+    await assert.rejects(bs.setSuperBlob(77n), (e: WstorError) => e.code === 'ENOENT');
+    await bs.unload();
+    bs = await engine.blobstore.load('m2');
+    assert.equal(bs.superBlob, id, 'the super blob id is in the super block');
+    await bs.unload();
+  } finally {
+    await engine.stop();
+  }
+});
