@@ -6,7 +6,7 @@
 
 import { heapAlloc, heapFree, spinLock, spinUnlock, EINVAL, EPERM, ENOMEM, ENOSPC, EIO } from "../runtime";
 import { sendMsg, threadGet } from "../thread";
-import { bdevRead, bdevWrite, bdevUnmap, bdevWriteZeroes, bdevFreeIo } from "../bdev";
+import { bdevRead, bdevWrite, bdevUnmap, bdevWriteZeroes, bdevFreeIo, bdevQueueIoWait } from "../bdev";
 import { bitFindClear, bitSet, bitClear } from "./bitmap";
 import { BlobMd } from "./md";
 import { Store, Blob, storeLock } from "./types";
@@ -34,6 +34,8 @@ export const BLOB_WRITE_ZEROES: u32 = 3;
   claimCluster: u32;
   cb: usize;
   ctx: usize;
+  wait0: u64;           // 16 bytes inline: the queue_io_wait entry when the pool is empty
+  wait1: u64;
 }
 
 function clusterOf(blob: Blob, index: u64): u32 {
@@ -106,10 +108,20 @@ function issue(r: BlobIoReq): void {
       case BLOB_UNMAP: rc = bdevUnmap(s.desc, r.channel, devOffset, bytes, segmentDone, changetype<usize>(r)); break;
       default: rc = bdevWriteZeroes(s.desc, r.channel, devOffset, bytes, segmentDone, changetype<usize>(r));
     }
+    if (rc == -ENOMEM && bdevQueueIoWait(r.channel, changetype<usize>(r) + offsetof<BlobIoReq>("wait0"), resumeIssue, changetype<usize>(r)) == 0) {
+      return;                                // the pool is empty: go on when an io is freed (issue's hold stays)
+    }
     if (rc != 0) { r.pending--; r.rc = rc; break; }
     r.offset += units;
   }
   release(r);
+}
+
+/** Called back by the bdev layer once this channel has a free bdev_io again. */
+function resumeIssue(reqPtr: usize): void {
+  const r = changetype<BlobIoReq>(reqPtr);
+  r.pending--;                               // the failed attempt's count; issue() takes it again
+  issue(r);
 }
 
 function segmentDone(io: usize, success: bool, reqPtr: usize): void {

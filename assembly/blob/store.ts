@@ -7,7 +7,7 @@ import {
   EINVAL, ENOMEM, ENOSPC, EBUSY, EIO, EPERM, ENODEV, ENOENT,
 } from "../runtime";
 import { threadGet, getIoChannel, putIoChannel } from "../thread";
-import { bdevById, bdevOpen, bdevClaim, bdevClose, bdevRead, bdevWrite, bdevFlush, bdevWriteZeroes, bdevFreeIo, Bdev } from "../bdev";
+import { bdevById, bdevOpen, bdevClaim, bdevClose, bdevRead, bdevWrite, bdevFlush, bdevWriteZeroes, bdevFreeIo, bdevQueueIoWait, Bdev } from "../bdev";
 import * as F from "./format";
 import { bitmapBytes, bitSet, bitTest } from "./bitmap";
 import { BlobMd, mdNew, mdFree, mdDecodePage, mdNextPage, mdCluster, MD_OK, mdErrorOffset } from "./md";
@@ -22,7 +22,17 @@ const RECOVERY_CHUNK_PAGES: u32 = 256;
 /** (op, ok) */
 type PageIoDone = (op: usize, ok: bool) => void;
 
-@unmanaged class PageIo { done: usize; op: usize; }
+@unmanaged class PageIo {
+  done: usize;
+  op: usize;
+  store: usize;
+  kind: u32;          // 0 read, 1 write, 2 flush
+  count: u32;
+  page: u64;
+  buf: usize;
+  wait0: u64;         // 16 bytes inline: the queue_io_wait entry when the channel's pool is empty
+  wait1: u64;
+}
 
 function pageIoComplete(io: usize, success: bool, ctx: usize): void {
   bdevFreeIo(io);
@@ -32,25 +42,42 @@ function pageIoComplete(io: usize, success: bool, ctx: usize): void {
   changetype<PageIoDone>(done)(op, success);
 }
 
-/** Read or write `count` md-sized pages at page `page` of the device; done(op, ok) on this thread. */
-export function pageIo(s: Store, write: bool, page: u64, count: u32, buf: usize, done: PageIoDone, op: usize): void {
+/** Submit (or resubmit) a page request; an empty bdev_io pool waits for a free one instead of failing. */
+function pageIoSubmit(ctx: usize): void {
+  const p = changetype<PageIo>(ctx);
+  const s = changetype<Store>(p.store);
+  let rc: i32;
+  if (p.kind == 2) rc = bdevFlush(s.desc, s.mdChannel, pageIoComplete, ctx);
+  else if (p.kind == 1) rc = bdevWrite(s.desc, s.mdChannel, p.buf, p.page << F.MD_PAGE_SHIFT, <u64>p.count << F.MD_PAGE_SHIFT, pageIoComplete, ctx);
+  else rc = bdevRead(s.desc, s.mdChannel, p.buf, p.page << F.MD_PAGE_SHIFT, <u64>p.count << F.MD_PAGE_SHIFT, pageIoComplete, ctx);
+  if (rc == -ENOMEM && bdevQueueIoWait(s.mdChannel, ctx + offsetof<PageIo>("wait0"), pageIoSubmit, ctx) == 0) return;
+  if (rc != 0) {
+    const done = p.done, op = p.op;
+    heapFree(ctx);
+    changetype<PageIoDone>(done)(op, false);
+  }
+}
+
+function pageRequest(s: Store, kind: u32, page: u64, count: u32, buf: usize, done: PageIoDone, op: usize): void {
   const p = changetype<PageIo>(heapAlloc(offsetof<PageIo>()));
   if (changetype<usize>(p) == 0) { done(op, false); return; }
   p.done = changetype<usize>(done);
   p.op = op;
-  const rc = write
-    ? bdevWrite(s.desc, s.mdChannel, buf, page << F.MD_PAGE_SHIFT, <u64>count << F.MD_PAGE_SHIFT, pageIoComplete, changetype<usize>(p))
-    : bdevRead(s.desc, s.mdChannel, buf, page << F.MD_PAGE_SHIFT, <u64>count << F.MD_PAGE_SHIFT, pageIoComplete, changetype<usize>(p));
-  if (rc != 0) { heapFree(changetype<usize>(p)); done(op, false); }
+  p.store = changetype<usize>(s);
+  p.kind = kind;
+  p.page = page;
+  p.count = count;
+  p.buf = buf;
+  pageIoSubmit(changetype<usize>(p));
+}
+
+/** Read or write `count` md-sized pages at page `page` of the device; done(op, ok) on this thread. */
+export function pageIo(s: Store, write: bool, page: u64, count: u32, buf: usize, done: PageIoDone, op: usize): void {
+  pageRequest(s, write ? 1 : 0, page, count, buf, done, op);
 }
 
 export function storeFlush(s: Store, done: PageIoDone, op: usize): void {
-  const p = changetype<PageIo>(heapAlloc(offsetof<PageIo>()));
-  if (changetype<usize>(p) == 0) { done(op, false); return; }
-  p.done = changetype<usize>(done);
-  p.op = op;
-  const rc = bdevFlush(s.desc, s.mdChannel, pageIoComplete, changetype<usize>(p));
-  if (rc != 0) { heapFree(changetype<usize>(p)); done(op, false); }
+  pageRequest(s, 2, 0, 0, 0, done, op);
 }
 
 // ---- the operation context every chain here carries ----

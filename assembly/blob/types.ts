@@ -33,13 +33,13 @@ export type BsOpCb = (ctx: usize, rc: i32, value: u64) => void;
   sb: usize;                // 4 KiB copy of the super block
   openBlobs: usize;         // Blob list (md thread)
   busy: u32;                // a store-level operation (unload) is running
-  clusterLock: SpinLockSlot;
+  // The SpinLock (16 bytes) lives inline here. A field of class type would be a 4-byte pointer, not
+  // room for the struct: two u64s reserve the space.
+  clusterLock0: u64;
+  clusterLock1: u64;
 }
 
-/** A SpinLock embedded in a struct (SpinLock is 16 bytes). */
-@unmanaged export class SpinLockSlot { a: u64; b: u64; }
-
-export function storeLock(s: Store): SpinLock { return changetype<SpinLock>(changetype<usize>(s) + offsetof<Store>("clusterLock")); }
+export function storeLock(s: Store): SpinLock { return changetype<SpinLock>(changetype<usize>(s) + offsetof<Store>("clusterLock0")); }
 
 @unmanaged export class Blob {
   store: usize;
