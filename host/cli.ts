@@ -2,12 +2,14 @@
 // The `wstor` command: dispatches to subcommands; every error ends with a message and a non-zero exit.
 import { demoCommand, demoUsage } from './cli/demo.js';
 import { perfCommand, perfUsage } from './cli/perf.js';
+import { bsCommand, bsUsage } from './cli/bs.js';
 import { UsageError } from './cli/args.js';
 import { WstorError } from './errors.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage: string; summary: string }> = {
-  demo: { run: demoCommand, usage: demoUsage, summary: 'start an engine and pass messages between reactors' },
+  demo: { run: demoCommand, usage: demoUsage, summary: 'walk through the engine: messages between reactors, then a bdev, a blobstore and blobs' },
   perf: { run: perfCommand, usage: perfUsage, summary: 'measure a bdev: IOPS, bandwidth and latency percentiles (bdevperf)' },
+  bs: { run: bsCommand, usage: bsUsage, summary: 'a blobstore in a file: init, list, create, import, export, resize, delete, xattrs' },
 };
 
 function mainUsage(): string {

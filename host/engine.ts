@@ -60,7 +60,10 @@ export class Engine {
   private failure: WstorError | null = null;
   private stopping = false;
   private nextRequestId = 1;
-  private readonly pending = new Map<number, { what: string; resolve: (value: number) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { what: string; reportSeq: number; resolve: (value: number) => void; reject: (e: Error) => void }>();
+  /** Error reports as they arrive (bounded), so a failed request can say what the core said about it. */
+  private readonly recentErrors: { seq: number; code: number; message: string }[] = [];
+  private reportSeq = 0;
   private report: (level: number, code: number, message: string, source: Report['source']) => void;
 
   private constructor(args: {
@@ -157,6 +160,7 @@ export class Engine {
   private onWorkerMessage(m: WorkerMessage): void {
     switch (m.type) {
       case 'report':
+        this.noteReport(LEVEL_NAMES.indexOf(m.level), m.code, m.message);
         this.report(LEVEL_NAMES.indexOf(m.level), m.code, m.message, m.reactor);
         break;
       case 'event':
@@ -185,7 +189,7 @@ export class Engine {
     if (this.stopping) return Promise.reject(new WstorError('ESHUTDOWN', `${what}: the engine is stopping`));
     const id = this.nextRequestId++;
     return new Promise<number>((resolve, reject) => {
-      this.pending.set(id, { what, resolve, reject });
+      this.pending.set(id, { what, reportSeq: this.reportSeq, resolve, reject });
       const rc = post(id);
       if (rc < 0) {
         this.pending.delete(id);
@@ -199,7 +203,18 @@ export class Engine {
     const p = this.pending.get(e.a);
     if (!p) return;
     this.pending.delete(e.a);
-    if (e.b < 0) p.reject(WstorError.fromErrno(e.b, p.what)); else p.resolve(e.c);
+    if (e.b >= 0) { p.resolve(e.c); return; }
+    // The core explains a failure in a report just before it completes the request (same worker,
+    // same order): name it in the error, matched by errno, from after the request was posted.
+    const why = this.recentErrors.filter((r) => r.seq > p.reportSeq && r.code === e.b).at(-1);
+    const err = WstorError.fromErrno(e.b, p.what);
+    p.reject(why ? new WstorError(err.code, `${err.message}: ${why.message}`, e.b) : err);
+  }
+
+  private noteReport(level: number, code: number, message: string): void {
+    if (level > 1) return;
+    this.recentErrors.push({ seq: ++this.reportSeq, code, message });
+    if (this.recentErrors.length > 64) this.recentErrors.shift();
   }
 
   /** A reactor died: record why and stop the others, so the process never hangs on them. */

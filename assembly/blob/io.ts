@@ -157,10 +157,17 @@ function claim(r: BlobIoReq, index: u64): void {
   r.claimIndex = index;
   r.claimCluster = <u32>cluster;
   r.pending++;                                 // the claim holds the request
-  // Zero the whole cluster first: the rest of it must read as zeroes once it is part of the blob.
-  const rc = bdevWriteZeroes(s.desc, r.channel, <u64>cluster << s.clusterShift, <u64>s.clusterBytes, claimZeroed, changetype<usize>(r));
-  if (rc != 0) { unclaim(r); r.rc = rc; release(r); release(r); }
-  else release(r);                             // the hold issue() had
+  zeroClaimed(changetype<usize>(r));
+  release(r);                                  // the hold issue() had
+}
+
+/** Zero the claimed cluster on the device: the rest of it must read as zeroes once it is the blob's. */
+function zeroClaimed(reqPtr: usize): void {
+  const r = changetype<BlobIoReq>(reqPtr);
+  const s = changetype<Store>(changetype<Blob>(r.blob).store);
+  const rc = bdevWriteZeroes(s.desc, r.channel, <u64>r.claimCluster << s.clusterShift, <u64>s.clusterBytes, claimZeroed, reqPtr);
+  if (rc == -ENOMEM && bdevQueueIoWait(r.channel, reqPtr + offsetof<BlobIoReq>("wait0"), zeroClaimed, reqPtr) == 0) return;
+  if (rc != 0) { unclaim(r); r.rc = rc; release(r); }
 }
 
 function unclaim(r: BlobIoReq): void {
