@@ -4,6 +4,7 @@
 // may: every unflushed write is dropped, or each one is kept, dropped or torn (a prefix of whole
 // 512-byte sectors reaches the base) by a seeded random choice the test can replay.
 
+import { moduleTable, MODULE_KEY_BYTES, isModule } from "../module";
 import { heapAlloc, heapAllocZeroed, heapFree, rawLock, rawUnlock, report, LEVEL_ERROR, LEVEL_INFO, ENOMEM } from "../../runtime";
 import { getIoChannel, putIoChannel, sendMsg, threadGet } from "../../thread";
 import { BdevModule, BdevIo, Bdev, BdevChannel, IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET, IO_SUCCESS, IO_FAILED, IO_NOMEM } from "../types";
@@ -41,16 +42,8 @@ const CRASH_CTX_BYTES: usize = STATE_OFF + offsetof<CacheState>();
 function state(bdev: usize): CacheState { return changetype<CacheState>(changetype<Bdev>(bdev).ctx + STATE_OFF); }
 function stateOfCtx(ctx: usize): CacheState { return changetype<CacheState>(ctx + STATE_OFF); }
 
-const CRASH_KEY = memory.data(16 + 32);
-function crashModule(): BdevModule {
-  const m = changetype<BdevModule>(CRASH_KEY + 16);
-  m.name = changetype<usize>("crash");
-  m.submit = changetype<usize>(crashSubmit);
-  m.channelKey = changetype<usize>(crashChannelKey);
-  m.destruct = changetype<usize>(crashDestruct);
-  m.abortQueued = 0;
-  return m;
-}
+const CRASH_KEY = memory.data(MODULE_KEY_BYTES);
+function crashModule(): BdevModule { return moduleTable(CRASH_KEY, "crash", crashSubmit, crashChannelKey, crashDestruct, null); }
 
 function crashChannelKey(bdev: usize): usize { return changetype<Bdev>(bdev).ctx; }
 
@@ -378,7 +371,7 @@ export function crashBdevCreate(name: usize, baseId: u32, maxCacheBytes: u64): u
   return b;
 }
 
-export function isCrashBdev(bdev: usize): bool { return changetype<Bdev>(bdev).module == CRASH_KEY + 16; }
+export function isCrashBdev(bdev: usize): bool { return isModule(changetype<Bdev>(bdev).module, CRASH_KEY); }
 
 function crashSubmit(ioPtr: usize): void {
   const io = changetype<BdevIo>(ioPtr);

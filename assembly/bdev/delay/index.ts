@@ -2,6 +2,7 @@
 // configured latency has passed since its submission: the average latency, or for about 1 in 100
 // I/Os the p99 latency. Latencies can be changed at any time from any instance.
 
+import { moduleTable, MODULE_KEY_BYTES, isModule } from "../module";
 import { heapAllocZeroed, heapFree } from "../../runtime";
 import { pollerRegister, pollerUnregister, POLLER_BUSY, POLLER_IDLE, cachedNowNs } from "../../thread";
 import { BdevModule, BdevIo, Bdev, IO_READ, IO_FLUSH, IO_RESET, IO_SUCCESS, IO_FAILED } from "../types";
@@ -18,16 +19,8 @@ const HELD_OFF: usize = offsetof<PassthruChannel>();
 const POLLER_OFF: usize = HELD_OFF + 4;
 const DELAY_CHANNEL_BYTES: u32 = <u32>POLLER_OFF + 8;
 
-const DELAY_KEY = memory.data(16 + 32);
-function delayModule(): BdevModule {
-  const m = changetype<BdevModule>(DELAY_KEY + 16);
-  m.name = changetype<usize>("delay");
-  m.submit = changetype<usize>(delaySubmit);
-  m.channelKey = changetype<usize>(delayChannelKey);
-  m.destruct = changetype<usize>(delayDestruct);
-  m.abortQueued = changetype<usize>(delayReleaseAll);
-  return m;
-}
+const DELAY_KEY = memory.data(MODULE_KEY_BYTES);
+function delayModule(): BdevModule { return moduleTable(DELAY_KEY, "delay", delaySubmit, delayChannelKey, delayDestruct, delayReleaseAll); }
 
 function delayChannelKey(bdev: usize): usize { return changetype<Bdev>(bdev).ctx; }
 function delayDestruct(bdev: usize): void {
@@ -128,5 +121,5 @@ export function delayUpdateLatency(bdev: usize, which: u32, us: u32): i32 {
   return 0;
 }
 
-export function isDelayBdev(bdev: usize): bool { return changetype<Bdev>(bdev).module == DELAY_KEY + 16; }
+export function isDelayBdev(bdev: usize): bool { return isModule(changetype<Bdev>(bdev).module, DELAY_KEY); }
 

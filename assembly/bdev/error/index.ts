@@ -1,6 +1,7 @@
 // The error bdev (SPDK's bdev_error): a pass-through that fails, holds or corrupts the next N I/Os of
 // a type. Injections are set from any instance (atomics) and consumed by the I/O threads.
 
+import { moduleTable, MODULE_KEY_BYTES, isModule } from "../module";
 import { heapAllocZeroed, heapFree } from "../../runtime";
 import { BdevModule, BdevIo, Bdev, IO_TYPE_COUNT, IO_READ, IO_WRITE, IO_SUCCESS, IO_FAILED, IO_ABORTED } from "../types";
 import { bdevIoComplete, bdevFreeIo, bdevSubmitBlocks } from "../io";
@@ -20,16 +21,8 @@ const ERROR_CTX_BYTES: usize = INJECT_OFF + <usize>IO_TYPE_COUNT * 8;
 const HELD_OFF: usize = offsetof<PassthruChannel>();
 const ERROR_CHANNEL_BYTES: u32 = <u32>HELD_OFF + 8;
 
-const ERROR_KEY = memory.data(16 + 32);
-function errorModule(): BdevModule {
-  const m = changetype<BdevModule>(ERROR_KEY + 16);
-  m.name = changetype<usize>("error");
-  m.submit = changetype<usize>(errorSubmit);
-  m.channelKey = changetype<usize>(errorChannelKey);
-  m.destruct = changetype<usize>(errorDestruct);
-  m.abortQueued = changetype<usize>(errorAbortHeld);
-  return m;
-}
+const ERROR_KEY = memory.data(MODULE_KEY_BYTES);
+function errorModule(): BdevModule { return moduleTable(ERROR_KEY, "error", errorSubmit, errorChannelKey, errorDestruct, errorAbortHeld); }
 
 function errorChannelKey(bdev: usize): usize { return changetype<Bdev>(bdev).ctx; }
 function errorDestruct(bdev: usize): void {
@@ -125,5 +118,5 @@ export function errorInject(bdev: usize, type: u32, kind: u32, count: u32): i32 
   return 0;
 }
 
-export function isErrorBdev(bdev: usize): bool { return changetype<Bdev>(bdev).module == ERROR_KEY + 16; }
+export function isErrorBdev(bdev: usize): bool { return isModule(changetype<Bdev>(bdev).module, ERROR_KEY); }
 

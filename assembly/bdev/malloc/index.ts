@@ -2,22 +2,14 @@
 // unmap and write_zeroes fill with zeroes; flush has nothing to do. Completions are deferred to the
 // thread's poller like the null bdev's.
 
+import { moduleTable, MODULE_KEY_BYTES, isModule } from "../module";
 import { heapAlloc, heapFree } from "../../runtime";
 import { BdevModule, BdevIo, Bdev, IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET, IO_SUCCESS } from "../types";
 import { bdevAlloc, bdevRegister } from "../bdev";
 import { deferRegister, deferComplete, moduleChannelOf } from "../defer";
 
-const MALLOC_KEY = memory.data(16 + 32);
-
-function mallocModule(): BdevModule {
-  const m = changetype<BdevModule>(MALLOC_KEY + 16);
-  m.name = changetype<usize>("malloc");
-  m.submit = changetype<usize>(mallocSubmit);
-  m.channelKey = changetype<usize>(mallocChannelKey);
-  m.destruct = changetype<usize>(mallocDestruct);
-  m.abortQueued = 0;
-  return m;
-}
+const MALLOC_KEY = memory.data(MODULE_KEY_BYTES);
+function mallocModule(): BdevModule { return moduleTable(MALLOC_KEY, "malloc", mallocSubmit, mallocChannelKey, mallocDestruct, null); }
 
 function mallocChannelKey(_bdev: usize): usize { return MALLOC_KEY; }
 function mallocDestruct(bdev: usize): void { heapFree(changetype<Bdev>(bdev).ctx); }

@@ -1,23 +1,15 @@
 // The null bdev (SPDK's bdev_null): reads return zeroes, writes are dropped. Measures the bdev layer's
 // own overhead. Every type completes successfully from the thread's deferred-completion poller.
 
+import { moduleTable, MODULE_KEY_BYTES, isModule } from "../module";
 import { heapFree } from "../../runtime";
 import { BdevModule, BdevIo, Bdev, IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET, IO_SUCCESS } from "../types";
 import { bdevAlloc, bdevRegister } from "../bdev";
 import { deferRegister, deferComplete, moduleChannelOf } from "../defer";
 
 // Static, zero-initialised: word 0 is the defer queue's registration flag, the table follows at 16.
-const NULL_KEY = memory.data(16 + 32);
-
-function nullModule(): BdevModule {
-  const m = changetype<BdevModule>(NULL_KEY + 16);
-  m.name = changetype<usize>("null");
-  m.submit = changetype<usize>(nullSubmit);
-  m.channelKey = changetype<usize>(nullChannelKey);
-  m.destruct = changetype<usize>(nullDestruct);
-  m.abortQueued = 0;
-  return m;
-}
+const NULL_KEY = memory.data(MODULE_KEY_BYTES);
+function nullModule(): BdevModule { return moduleTable(NULL_KEY, "null", nullSubmit, nullChannelKey, nullDestruct, null); }
 
 function nullChannelKey(_bdev: usize): usize { return NULL_KEY; }
 function nullDestruct(_bdev: usize): void {}

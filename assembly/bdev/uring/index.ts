@@ -4,6 +4,7 @@
 // moves straight between the device and Wasm memory: descriptors carry Wasm offsets that the host
 // turns into addresses and checks against the memory.
 
+import { moduleTable, MODULE_KEY_BYTES, isModule } from "../module";
 import { heapAllocZeroed, heapFree, host_uring_submit, host_uring_reap, report, LEVEL_ERROR, ENOSYS, EIO } from "../../runtime";
 import { pollerRegister, pollerUnregister, POLLER_BUSY, POLLER_IDLE, ioChannelCtx, ioDeviceRegister } from "../../thread";
 import { BdevModule, BdevIo, Bdev, BdevChannel, IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET, IO_SUCCESS, IO_FAILED } from "../types";
@@ -30,16 +31,8 @@ const STAGE_SLOTS: u32 = 256;
   backlogTail: usize;
 }
 
-const URING_KEY = memory.data(16 + 32);
-function uringModule(): BdevModule {
-  const m = changetype<BdevModule>(URING_KEY + 16);
-  m.name = changetype<usize>("uring");
-  m.submit = changetype<usize>(uringSubmit);
-  m.channelKey = changetype<usize>(uringChannelKey);
-  m.destruct = changetype<usize>(uringDestruct);
-  m.abortQueued = changetype<usize>(uringAbortBacklog);
-  return m;
-}
+const URING_KEY = memory.data(MODULE_KEY_BYTES);
+function uringModule(): BdevModule { return moduleTable(URING_KEY, "uring", uringSubmit, uringChannelKey, uringDestruct, uringAbortBacklog); }
 
 function uringChannelKey(_bdev: usize): usize { return URING_KEY; }
 function uringDestruct(bdev: usize): void { heapFree(changetype<Bdev>(bdev).ctx); }
@@ -210,6 +203,6 @@ export function uringBdevCreate(name: usize, fd: i32, blockSize: u32, blockCount
 /** The fd of a file bdev (the host closes it after the bdev is gone), or -1. */
 export function uringBdevFd(bdev: usize): i32 {
   const b = changetype<Bdev>(bdev);
-  return b.module == URING_KEY + 16 ? changetype<UringFile>(b.ctx).fd : -1;
+  return isModule(b.module, URING_KEY) ? changetype<UringFile>(b.ctx).fd : -1;
 }
 
