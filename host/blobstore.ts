@@ -137,6 +137,12 @@ export class BlobStore {
     return out;
   }
 
+  /** A thin clone of a snapshot: reads the snapshot's data, writes its own (copy on write). */
+  async clone(snapshotId: bigint): Promise<bigint> {
+    this.check();
+    return BigInt(await this.engine.request(`cloning snapshot ${snapshotId}`, (r) => this.core.blob_clone(r, this.ptr, Number(snapshotId))));
+  }
+
   async delete(id: bigint): Promise<void> {
     this.check();
     await this.engine.request(`deleting blob ${id}`, (r) => this.core.blob_delete(r, this.ptr, Number(id)));
@@ -162,6 +168,10 @@ export class BlobHandle {
   get size(): number { this.check(); return this.core.blob_clusters(this.ptr) * this.clusterSize; }
   /** Clusters are allocated on first write. */
   get thin(): boolean { this.check(); return this.core.blob_is_thin(this.ptr) === 1; }
+  /** A read-only snapshot (its data never changes; clones read through it). */
+  get isSnapshot(): boolean { this.check(); return this.core.blob_is_snapshot(this.ptr) === 1; }
+  /** The blob this one reads unallocated clusters from (a clone's snapshot), if any. */
+  get parent(): bigint | undefined { this.check(); const p = this.core.blob_parent(this.ptr); return p === 0 ? undefined : BigInt(p); }
   /** Bytes of clusters allocated so far. */
   get allocatedBytes(): number { this.check(); return this.core.blob_allocated_clusters(this.ptr) * this.clusterSize; }
 
@@ -194,6 +204,15 @@ export class BlobHandle {
     } finally {
       buf.free();
     }
+  }
+
+  /**
+   * Snapshot this blob: the snapshot takes its data as it is now (read-only), this blob keeps reading
+   * the same and writes copy on write from then on. Resolves with the snapshot's id.
+   */
+  async snapshot(): Promise<bigint> {
+    this.check();
+    return BigInt(await this.engine.request(`snapshotting blob ${this.id}`, (r) => this.core.blob_snapshot(r, this.ptr)));
   }
 
   /** The range reads as zeroes afterwards (the device may discard it). */

@@ -28,6 +28,11 @@ const MAX_CHAIN: u32 = 64;
   readPage: u32;       // open: chain position; sync: next page to write
   id: u64;
   syncDone: usize;     // SyncDone: what to run when this op's sync ends
+  origin: usize;       // snapshot: the blob being snapshotted (open)
+  snap: usize;         // snapshot: the new snapshot's in-memory Blob
+  saved: usize;        // snapshot: the origin's cluster map before, to restore if its sync fails
+  savedParent: u64;
+  savedFlags: u64;
 }
 
 function opNew(s: Store, blob: usize, cb: BsOpCb, ctx: usize): BlobOp {
@@ -38,7 +43,7 @@ function opNew(s: Store, blob: usize, cb: BsOpCb, ctx: usize): BlobOp {
 
 function opFinish(op: BlobOp, rc: i32, value: u64): void {
   const cb = op.cb, ctx = op.ctx;
-  heapFree(op.pages); heapFree(op.indexes); heapFree(op.oldChain);
+  heapFree(op.pages); heapFree(op.indexes); heapFree(op.oldChain); heapFree(op.saved);
   heapFree(changetype<usize>(op));
   changetype<BsOpCb>(cb)(ctx, rc, value);
 }
@@ -282,10 +287,27 @@ function openPageRead(opPtr: usize, ok: bool): void {
     opFinish(op, -EINVAL, 0);
     return;
   }
-  blob.readOnly = (md.flagsDataRo & ~F.KNOWN_BLOB_FLAGS_DATA_RO) != 0 || s.readOnly != 0 ? 1 : 0;
+  // Any data-read-only bit (a snapshot's, or one this build does not know) opens it read-only.
+  blob.readOnly = md.flagsDataRo != 0 || s.readOnly != 0 ? 1 : 0;
   blob.openRef = 1;
   blob.next = s.openBlobs;
   s.openBlobs = changetype<usize>(blob);
+  if (md.parentId == 0) { opFinish(op, 0, <u64>changetype<usize>(blob)); return; }
+  // A clone (or a snapshot's origin) reads through its parent: keep the parent open with it.
+  blobOpen(s, md.parentId, openParentDone, opPtr);
+}
+
+function openParentDone(opPtr: usize, rc: i32, parent: u64): void {
+  const op = changetype<BlobOp>(opPtr);
+  const blob = changetype<Blob>(op.blob);
+  if (rc != 0) {
+    report(LEVEL_ERROR, rc, "blob %d: its parent blob %d cannot be opened: not opened", 0, 0, <f64>blob.id,
+      <f64>changetype<BlobMd>(blob.md).parentId);
+    unlinkAndDrop(blob);
+    opFinish(op, rc, 0);
+    return;
+  }
+  blob.parent = <usize>parent;
   opFinish(op, 0, <u64>changetype<usize>(blob));
 }
 
@@ -310,7 +332,10 @@ export function blobClose(blob: Blob, cb: BsOpCb, ctx: usize): void {
 function closeFlushed(opPtr: usize, ok: bool): void { closeSynced(changetype<BlobOp>(opPtr), ok ? 0 : -EIO); }
 
 function closeSynced(op: BlobOp, rc: i32): void {
-  if (rc == 0) unlinkAndDrop(changetype<Blob>(op.blob));
+  const blob = changetype<Blob>(op.blob);
+  // The last reference stays counted while the close syncs or flushes: an open in the meantime shares
+  // this blob (openRef 2), and then the close must not free it.
+  if (rc == 0 && --blob.openRef == 0) unlinkAndDrop(blob);
   opFinish(op, rc, 0);
 }
 
@@ -319,8 +344,17 @@ function unlinkAndDrop(blob: Blob): void {
   let link = changetype<usize>(s) + offsetof<Store>("openBlobs");
   while (load<usize>(link) != changetype<usize>(blob)) link = load<usize>(link) + offsetof<Blob>("next");
   store<usize>(link, blob.next);
+  const parent = blob.parent;
   blobDrop(blob);
+  // A parent is only read through its children: dropping the child's reference needs no flush.
+  if (parent != 0) releaseRef(changetype<Blob>(parent));
 }
+
+/** Give back one reference taken by an internal open (no sync or flush: nothing was changed). */
+function releaseRef(blob: Blob): void {
+  if (--blob.openRef == 0) unlinkAndDrop(blob);
+}
+
 
 // ---- resize, xattrs (in memory until the next sync) ----
 
@@ -387,7 +421,19 @@ export function blobDelete(s: Store, id: u64, cb: BsOpCb, ctx: usize): void {
   for (let b = s.openBlobs; b != 0; b = changetype<Blob>(b).next) {
     if (changetype<Blob>(b).id == id) { cb(ctx, -EBUSY, 0); return; }
   }
-  blobOpen(s, id, deleteOpened, changetype<usize>(opNew(s, 0, cb, ctx)));
+  const op = opNew(s, 0, cb, ctx);
+  if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
+  blobOpen(s, id, deleteOpened, changetype<usize>(op));
+}
+
+// Deleting a snapshot would strand the blobs that read through it (SPDK moves its clusters to its one
+// clone); that is not built yet, so snapshots are refused with -EBUSY and a message.
+function refuseSnapshotDelete(op: BlobOp, blob: Blob): bool {
+  if ((changetype<BlobMd>(blob.md).flagsDataRo & F.BLOB_FLAG_READ_ONLY) == 0) return false;
+  report(LEVEL_ERROR, -EBUSY, "blob %d is a snapshot: deleting snapshots is not supported yet (its clones read through it)", 0, 0, <f64>blob.id);
+  releaseRef(blob);
+  opFinish(op, -EBUSY, 0);
+  return true;
 }
 
 function deleteOpened(opPtr: usize, rc: i32, blobPtr: u64): void {
@@ -395,16 +441,17 @@ function deleteOpened(opPtr: usize, rc: i32, blobPtr: u64): void {
   if (rc != 0) { opFinish(op, rc, 0); return; }
   const blob = changetype<Blob>(<usize>blobPtr);
   const s = changetype<Store>(op.store);
+  if (refuseSnapshotDelete(op, blob)) return;
   op.blob = <usize>blobPtr;
   // Zero the first page (the chain head): from then on recovery cannot find the blob.
   op.pages = heapAllocZeroed(F.MD_PAGE_BYTES);
-  if (op.pages == 0) { unlinkAndDrop(blob); opFinish(op, -ENOMEM, 0); return; }
+  if (op.pages == 0) { releaseRef(blob); opFinish(op, -ENOMEM, 0); return; }
   pageIo(s, true, <u64>s.mdStart + <u64>F.mdPageOf(blob.id), 1, op.pages, deleteHeadZeroed, opPtr);
 }
 
 function deleteHeadZeroed(opPtr: usize, ok: bool): void {
   const op = changetype<BlobOp>(opPtr);
-  if (!ok) { unlinkAndDrop(changetype<Blob>(op.blob)); opFinish(op, -EIO, 0); return; }
+  if (!ok) { releaseRef(changetype<Blob>(op.blob)); opFinish(op, -EIO, 0); return; }
   storeFlush(changetype<Store>(op.store), deleteFlushed, opPtr);
 }
 
@@ -412,7 +459,7 @@ function deleteFlushed(opPtr: usize, ok: bool): void {
   const op = changetype<BlobOp>(opPtr);
   const s = changetype<Store>(op.store);
   const blob = changetype<Blob>(op.blob);
-  if (!ok) { unlinkAndDrop(blob); opFinish(op, -EIO, 0); return; }
+  if (!ok) { releaseRef(blob); opFinish(op, -EIO, 0); return; }
   const md = changetype<BlobMd>(blob.md);
   releaseClusters(s, md, 0, md.numClusters);
   for (let i: u32 = 0; i < blob.chainLen; i++) bitClear(s.usedMd, <u64>load<u32>(blob.chain + (<usize>i << 2)));
@@ -421,3 +468,167 @@ function deleteFlushed(opPtr: usize, ok: bool): void {
   opFinish(op, 0, 0);
 }
 
+
+// ---- snapshots and clones ----
+// A snapshot takes over the origin's clusters; the origin becomes thin with the snapshot as its parent.
+// Three syncs, each durable before the next: (1) the snapshot, marked with the internal xattr
+// XATTR_SNAPSHOT_OF = origin id, (2) the origin, now empty with parent = snapshot, (3) the snapshot
+// without the mark. A load that finds a marked snapshot keeps it only if its origin already points at
+// it (store.ts); otherwise the snapshot never happened and the origin still owns its clusters.
+
+function releaseSyncBuffers(op: BlobOp): void {
+  heapFree(op.pages); heapFree(op.indexes); heapFree(op.oldChain);
+  op.pages = 0; op.indexes = 0; op.oldChain = 0;
+}
+
+/** Snapshot an open blob; cb(ctx, rc, snapshot id). The origin stays open and reads through it. */
+export function blobSnapshot(origin: Blob, cb: BsOpCb, ctx: usize): void {
+  const s = changetype<Store>(origin.store);
+  if (!onMdThread(s)) { cb(ctx, -EPERM, 0); return; }
+  if (origin.readOnly != 0 || s.readOnly != 0) { cb(ctx, -EPERM, 0); return; }
+  if (origin.syncing != 0) { cb(ctx, -EBUSY, 0); return; }
+  const page = bitFindClear(s.usedMd, 0, <u64>s.mdLen);
+  if (page < 0) { cb(ctx, -ENOSPC, 0); return; }
+  const om = changetype<BlobMd>(origin.md);
+  const sid = F.blobIdOf(<u32>page);
+  const sm = mdNew(sid);
+  mdResize(sm, om.numClusters);
+  memory.copy(sm.clusters, om.clusters, <usize>om.numClusters << 2);
+  sm.parentId = om.parentId;
+  sm.flagsInvalid = om.flagsInvalid | F.BLOB_FLAG_THIN;
+  sm.flagsDataRo = F.BLOB_FLAG_READ_ONLY;
+  const originId = heapAlloc(8);
+  store<u64>(originId, origin.id);
+  xattrSet(sm, F.XATTR_SNAPSHOT_OF, F.XATTR_SNAPSHOT_OF_BYTES, originId, 8, true);
+  heapFree(originId);
+  const snap = blobNew(s, sm, <u32>page);
+  const op = opNew(s, changetype<usize>(snap), cb, ctx);
+  if (changetype<usize>(snap) == 0 || changetype<usize>(op) == 0) {
+    if (changetype<usize>(snap) != 0) blobDrop(snap); else mdFree(sm);
+    heapFree(changetype<usize>(op));
+    cb(ctx, -ENOMEM, 0);
+    return;
+  }
+  bitSet(s.usedMd, <u64>page);
+  bitSet(s.usedIds, <u64>page);
+  op.origin = changetype<usize>(origin);
+  op.snap = changetype<usize>(snap);
+  op.id = sid;
+  syncStart(op, snapshotWritten);
+}
+
+function snapshotAbandon(op: BlobOp, rc: i32): void {
+  const s = changetype<Store>(op.store);
+  bitClear(s.usedMd, <u64>F.mdPageOf(op.id));
+  bitClear(s.usedIds, <u64>F.mdPageOf(op.id));
+  blobDrop(changetype<Blob>(op.snap));
+  opFinish(op, rc, 0);
+}
+
+function snapshotWritten(op: BlobOp, rc: i32): void {
+  if (rc != 0) { snapshotAbandon(op, rc); return; }
+  const origin = changetype<Blob>(op.origin);
+  const om = changetype<BlobMd>(origin.md);
+  // Remember the origin as it was, then hand its clusters to the snapshot.
+  op.saved = heapAlloc((<usize>om.numClusters << 2) + 4);
+  memory.copy(op.saved, om.clusters, <usize>om.numClusters << 2);
+  op.savedParent = om.parentId;
+  op.savedFlags = om.flagsInvalid;
+  memory.fill(om.clusters, 0, <usize>om.numClusters << 2);
+  om.parentId = op.id;
+  om.flagsInvalid |= F.BLOB_FLAG_THIN;
+  origin.dirty = 1;
+  releaseSyncBuffers(op);
+  op.blob = op.origin;
+  syncStart(op, originRewritten);
+}
+
+function originRewritten(op: BlobOp, rc: i32): void {
+  const origin = changetype<Blob>(op.origin);
+  if (rc != 0) {
+    // The origin's new md did not become durable: it keeps its clusters, the marked snapshot is
+    // discarded at the next load; in memory, put the origin back.
+    const om = changetype<BlobMd>(origin.md);
+    memory.copy(om.clusters, op.saved, <usize>om.numClusters << 2);
+    om.parentId = op.savedParent;
+    om.flagsInvalid = op.savedFlags;
+    snapshotAbandon(op, rc);
+    return;
+  }
+  const sm = changetype<BlobMd>(changetype<Blob>(op.snap).md);
+  xattrRemove(sm, F.XATTR_SNAPSHOT_OF, F.XATTR_SNAPSHOT_OF_BYTES, true);
+  changetype<Blob>(op.snap).dirty = 1;
+  releaseSyncBuffers(op);
+  op.blob = op.snap;
+  syncStart(op, snapshotUnmarked);
+}
+
+function snapshotUnmarked(op: BlobOp, _rc: i32): void {
+  // Even if this sync failed the snapshot is complete on disk (the origin points at it); the mark
+  // only costs the next load a look at the origin.
+  blobDrop(changetype<Blob>(op.snap));
+  op.snap = 0;
+  blobOpen(changetype<Store>(op.store), op.id, snapshotOpened, changetype<usize>(op));
+}
+
+function snapshotOpened(opPtr: usize, rc: i32, snap: u64): void {
+  const op = changetype<BlobOp>(opPtr);
+  const origin = changetype<Blob>(op.origin);
+  if (rc != 0) { opFinish(op, rc, 0); return; }
+  // The origin now reads through the snapshot, which holds the old parent open in its place.
+  const oldParent = origin.parent;
+  origin.parent = <usize>snap;
+  if (oldParent != 0) releaseRef(changetype<Blob>(oldParent));
+  opFinish(op, 0, op.id);
+}
+
+/** A thin clone of snapshot `snapshotId` (copy on write); cb(ctx, rc, clone id). */
+export function blobClone(s: Store, snapshotId: u64, cb: BsOpCb, ctx: usize): void {
+  if (!onMdThread(s)) { cb(ctx, -EPERM, 0); return; }
+  if (s.readOnly != 0) { cb(ctx, -EPERM, 0); return; }
+  const op = opNew(s, 0, cb, ctx);
+  if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
+  op.id = snapshotId;
+  blobOpen(s, snapshotId, cloneParentOpened, changetype<usize>(op));
+}
+
+function cloneParentOpened(opPtr: usize, rc: i32, parentPtr: u64): void {
+  const op = changetype<BlobOp>(opPtr);
+  const s = changetype<Store>(op.store);
+  if (rc != 0) { opFinish(op, rc, 0); return; }
+  const parent = changetype<Blob>(<usize>parentPtr);
+  const pm = changetype<BlobMd>(parent.md);
+  const page = bitFindClear(s.usedMd, 0, <u64>s.mdLen);
+  if ((pm.flagsDataRo & F.BLOB_FLAG_READ_ONLY) == 0 || page < 0) {
+    releaseRef(parent);
+    opFinish(op, page < 0 ? -ENOSPC : -EINVAL, 0);   // clones are made of snapshots (read-only blobs)
+    return;
+  }
+  const md = mdNew(F.blobIdOf(<u32>page));
+  mdResize(md, pm.numClusters);
+  md.parentId = parent.id;
+  md.flagsInvalid = F.BLOB_FLAG_THIN;
+  const clone = blobNew(s, md, <u32>page);
+  if (changetype<usize>(clone) == 0) { mdFree(md); releaseRef(parent); opFinish(op, -ENOMEM, 0); return; }
+  bitSet(s.usedMd, <u64>page);
+  bitSet(s.usedIds, <u64>page);
+  op.origin = changetype<usize>(parent);
+  op.blob = changetype<usize>(clone);
+  syncStart(op, cloneWritten);
+}
+
+function cloneWritten(op: BlobOp, rc: i32): void {
+  const clone = changetype<Blob>(op.blob);
+  const s = changetype<Store>(op.store);
+  const id = clone.id;
+  if (rc != 0) {
+    bitClear(s.usedMd, <u64>F.mdPageOf(id));
+    bitClear(s.usedIds, <u64>F.mdPageOf(id));
+  }
+  blobDrop(clone);
+  releaseRef(changetype<Blob>(op.origin));
+  opFinish(op, rc, rc == 0 ? id : 0);
+}
+
+export function blobParentId(blob: Blob): u64 { return changetype<BlobMd>(blob.md).parentId; }
+export function blobIsSnapshot(blob: Blob): bool { return (changetype<BlobMd>(blob.md).flagsDataRo & F.BLOB_FLAG_READ_ONLY) != 0; }

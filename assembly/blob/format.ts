@@ -56,7 +56,15 @@ export const DESC_PARENT: u8 = 6;              // u64 parent blob id (clones, sn
 /** Blob flag bits (FLAGS descriptor, "invalid" set: a build that does not know one refuses the blob). */
 export const BLOB_FLAG_THIN: u64 = 1;          // clusters are allocated on first write
 export const KNOWN_BLOB_FLAGS_INVALID: u64 = BLOB_FLAG_THIN;
-export const KNOWN_BLOB_FLAGS_DATA_RO: u64 = 0;
+/** Blob flag bits in the "data read-only" set. */
+export const BLOB_FLAG_READ_ONLY: u64 = 1;    // a snapshot: its data never changes
+export const KNOWN_BLOB_FLAGS_DATA_RO: u64 = BLOB_FLAG_READ_ONLY;
+/**
+ * Internal xattr on a snapshot being made, "wstor.snapshot_of" (UTF-8 bytes, as every xattr name on
+ * disk): the id of its origin (8 bytes). Removed when the snapshot is done.
+ */
+export const XATTR_SNAPSHOT_OF: usize = memory.data<u8>([119, 115, 116, 111, 114, 46, 115, 110, 97, 112, 115, 104, 111, 116, 95, 111, 102]);
+export const XATTR_SNAPSHOT_OF_BYTES: u32 = 17;
 
 /** Blob ids carry their first md page: (1 << 32) | page index within the md region. */
 export const BLOB_ID_HIGH_BIT: u64 = <u64>1 << 32;

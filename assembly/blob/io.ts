@@ -36,10 +36,25 @@ export const BLOB_WRITE_ZEROES: u32 = 3;
   ctx: usize;
   wait0: u64;           // 16 bytes inline: the queue_io_wait entry when the pool is empty
   wait1: u64;
+  bounce: usize;        // copy on write: the ancestor's cluster on its way to the new one
 }
 
 function clusterOf(blob: Blob, index: u64): u32 {
   return atomic.load<u32>(changetype<BlobMd>(blob.md).clusters + (<usize>index << 2));
+}
+
+/**
+ * Where blob cluster `index` reads from when the blob has not allocated it: the nearest ancestor that
+ * has (clones read their snapshot's data), or 0 for zeroes.
+ */
+function ancestorCluster(blob: Blob, index: u64): u32 {
+  for (let p = blob.parent; p != 0; p = changetype<Blob>(p).parent) {
+    const md = changetype<BlobMd>(changetype<Blob>(p).md);
+    if (index >= md.numClusters) return 0;
+    const c = atomic.load<u32>(md.clusters + (<usize>index << 2));
+    if (c != 0) return c;
+  }
+  return 0;
 }
 
 /**
@@ -89,15 +104,22 @@ function issue(r: BlobIoReq): void {
     const units = min(<u64>s.unitsPerCluster - inCluster, r.end - r.offset);
     const bytes = units << s.blockShift;
     const at = r.buf + <usize>((r.offset - r.start) << s.blockShift);
-    const cluster = clusterOf(blob, index);
+    let cluster = clusterOf(blob, index);
     if (cluster == 0) {
-      if (r.write != BLOB_WRITE) {           // never written: reads zeroes, nothing to unmap
-        if (r.write == BLOB_READ) memory.fill(at, 0, <usize>bytes);
-        r.offset += units;
+      if (r.write == BLOB_READ) {
+        cluster = ancestorCluster(blob, index);
+        if (cluster == 0) {                  // never written anywhere up the chain: zeroes
+          memory.fill(at, 0, <usize>bytes);
+          r.offset += units;
+          continue;
+        }
+      } else if (r.write != BLOB_WRITE && ancestorCluster(blob, index) == 0) {
+        r.offset += units;                   // unmap/zeroes of a cluster that reads as zeroes anyway
         continue;
+      } else {
+        claim(r, index);                     // resumes in claimRecorded, on this thread
+        return;
       }
-      claim(r, index);                       // resumes in claimRecorded, on this thread
-      return;
     }
     const devOffset = (<u64>cluster << s.clusterShift) + (inCluster << s.blockShift);
     r.pending++;
@@ -161,13 +183,42 @@ function claim(r: BlobIoReq, index: u64): void {
   release(r);                                  // the hold issue() had
 }
 
-/** Zero the claimed cluster on the device: the rest of it must read as zeroes once it is the blob's. */
+/**
+ * Fill the claimed cluster before it joins the blob: with the ancestor's data (copy on write), or
+ * with zeroes: the rest of the cluster must read as it did before.
+ */
 function zeroClaimed(reqPtr: usize): void {
   const r = changetype<BlobIoReq>(reqPtr);
   const s = changetype<Store>(changetype<Blob>(r.blob).store);
+  const source = ancestorCluster(changetype<Blob>(r.blob), r.claimIndex);
+  if (source != 0) { copyFromAncestor(r, source); return; }
   const rc = bdevWriteZeroes(s.desc, r.channel, <u64>r.claimCluster << s.clusterShift, <u64>s.clusterBytes, claimZeroed, reqPtr);
   if (rc == -ENOMEM && bdevQueueIoWait(r.channel, reqPtr + offsetof<BlobIoReq>("wait0"), zeroClaimed, reqPtr) == 0) return;
   if (rc != 0) { unclaim(r); r.rc = rc; release(r); }
+}
+
+// Copy on write: read the ancestor's cluster into a bounce buffer, write it to the new cluster.
+function copyFromAncestor(r: BlobIoReq, source: u32): void {
+  const s = changetype<Store>(changetype<Blob>(r.blob).store);
+  r.bounce = heapAlloc(<usize>s.clusterBytes);
+  if (r.bounce == 0) { unclaim(r); r.rc = -ENOMEM; release(r); return; }
+  const rc = bdevRead(s.desc, r.channel, r.bounce, <u64>source << s.clusterShift, <u64>s.clusterBytes, cowRead, changetype<usize>(r));
+  if (rc != 0) { heapFree(r.bounce); unclaim(r); r.rc = rc; release(r); }
+}
+
+function cowRead(io: usize, success: bool, reqPtr: usize): void {
+  bdevFreeIo(io);
+  const r = changetype<BlobIoReq>(reqPtr);
+  const s = changetype<Store>(changetype<Blob>(r.blob).store);
+  const rc = success
+    ? bdevWrite(s.desc, r.channel, r.bounce, <u64>r.claimCluster << s.clusterShift, <u64>s.clusterBytes, cowWritten, reqPtr)
+    : -EIO;
+  if (rc != 0) { heapFree(r.bounce); unclaim(r); r.rc = rc; release(r); }
+}
+
+function cowWritten(io: usize, success: bool, reqPtr: usize): void {
+  heapFree(changetype<BlobIoReq>(reqPtr).bounce);
+  claimZeroed(io, success, reqPtr);
 }
 
 function unclaim(r: BlobIoReq): void {

@@ -10,7 +10,7 @@ import { threadGet, getIoChannel, putIoChannel } from "../thread";
 import { bdevById, bdevOpen, bdevClaim, bdevClose, bdevRead, bdevWrite, bdevFlush, bdevWriteZeroes, bdevFreeIo, bdevQueueIoWait, Bdev } from "../bdev";
 import * as F from "./format";
 import { bitmapBytes, bitSet, bitTest } from "./bitmap";
-import { BlobMd, mdNew, mdFree, mdDecodePage, mdNextPage, mdCluster, MD_OK, mdErrorOffset } from "./md";
+import { BlobMd, mdNew, mdFree, mdDecodePage, mdNextPage, mdCluster, MD_OK, mdErrorOffset, xattrFind, Xattr } from "./md";
 import { Store, BsOpCb, storeLock } from "./types";
 
 const PAGE: u32 = F.MD_PAGE_BYTES;
@@ -99,6 +99,18 @@ export function storeFlush(s: Store, done: PageIoDone, op: usize): void {
   chainLen: u32;
   chainPage: u32;
   damaged: u32;       // recovery: non-zero pages that failed their CRC (reported)
+  snaps: usize;       // recovery: marked snapshots, decided last (SnapRecord × snapsLen)
+  snapsLen: u32;
+  snapsCap: u32;
+  snapIdx: u32;
+}
+
+/** A snapshot found with its in-progress mark: kept only if its origin already points at it. */
+@unmanaged class SnapRecord {
+  index: u32;         // md page of the snapshot
+  extraLen: u32;      // chain pages after the first
+  md: usize;          // decoded BlobMd (owned)
+  extra: usize;       // u32 page indexes (owned), or 0
 }
 
 function opNew(s: Store, cb: BsOpCb, ctx: usize): StoreOp {
@@ -112,6 +124,12 @@ function opFinish(op: StoreOp, rc: i32, value: u64): void {
   heapFree(op.buf);
   heapFree(op.heads);
   heapFree(op.chainPages);
+  for (let i: u32 = 0; i < op.snapsLen; i++) {
+    const rec = changetype<SnapRecord>(op.snaps + <usize>i * offsetof<SnapRecord>());
+    if (rec.md != 0) mdFree(changetype<BlobMd>(rec.md));
+    heapFree(rec.extra);
+  }
+  heapFree(op.snaps);
   if (op.md != 0) mdFree(changetype<BlobMd>(op.md));
   heapFree(changetype<usize>(op));
   changetype<BsOpCb>(cb)(ctx, rc, value);
@@ -427,9 +445,39 @@ function recoverBlobHead(op: StoreOp, index: u32, page: usize): bool {
   const rc = mdDecodePage(md, page, 0);
   let ok = rc == MD_OK;
   if (!ok) reportBadPage(index, index, rc);
+  if (ok && snapshotOrigin(md) != 0) return deferSnapshot(op, index, md, 0, 0);   // keeps md
   if (ok) ok = claimBlob(s, index, md, 0, 0);
   mdFree(md);
   return ok;
+}
+
+/** The origin a snapshot-in-progress names in its mark, or 0 for a blob without the mark. */
+function snapshotOrigin(md: BlobMd): u64 {
+  const v = blobMdXattrValue(md, F.XATTR_SNAPSHOT_OF, F.XATTR_SNAPSHOT_OF_BYTES);
+  return v == 0 ? 0 : load<u64>(v);
+}
+
+function deferSnapshot(op: StoreOp, index: u32, md: BlobMd, extraLen: u32, extra: usize): bool {
+  if (op.snapsLen == op.snapsCap) {
+    const cap = op.snapsCap == 0 ? 8 : op.snapsCap * 2;
+    const grown = heapAllocZeroed(<usize>cap * offsetof<SnapRecord>());
+    if (grown == 0) { mdFree(md); return false; }
+    if (op.snaps != 0) { memory.copy(grown, op.snaps, <usize>op.snapsLen * offsetof<SnapRecord>()); heapFree(op.snaps); }
+    op.snaps = grown;
+    op.snapsCap = cap;
+  }
+  const rec = changetype<SnapRecord>(op.snaps + <usize>op.snapsLen * offsetof<SnapRecord>());
+  rec.index = index;
+  rec.md = changetype<usize>(md);
+  rec.extraLen = extraLen;
+  rec.extra = 0;
+  if (extraLen > 0) {
+    rec.extra = heapAlloc(<usize>extraLen << 2);
+    if (rec.extra == 0) { mdFree(md); rec.md = 0; return false; }
+    memory.copy(rec.extra, extra, <usize>extraLen << 2);
+  }
+  op.snapsLen++;
+  return true;
 }
 
 function reportBadPage(head: u32, page: u32, _rc: i32): void {
@@ -489,7 +537,7 @@ function recoverDone(op: StoreOp): void {
 
 function recoverNextChain(op: StoreOp): void {
   const s = changetype<Store>(op.store);
-  if (op.headIdx >= op.headsLen) { recoveryFinished(op); return; }
+  if (op.headIdx >= op.headsLen) { op.snapIdx = 0; recoverNextSnapshot(op); return; }
   const head = load<u32>(op.heads + (<usize>op.headIdx << 2));
   if (op.md != 0) mdFree(changetype<BlobMd>(op.md));
   op.md = changetype<usize>(mdNew(F.blobIdOf(head)));
@@ -521,9 +569,48 @@ function recoverChainPage(opPtr: usize, ok: bool): void {
     pageIo(s, false, <u64>s.mdStart + <u64>next, 1, op.buf, recoverChainPage, opPtr);
     return;
   }
-  if (claimBlob(s, head, md, op.chainLen - 1, op.chainPages)) op.recovered++; else op.skipped++;
+  if (snapshotOrigin(md) != 0) {
+    // Decided after every other blob, by its origin's md; the record owns the md now.
+    if (deferSnapshot(op, head, md, op.chainLen - 1, op.chainPages)) op.md = 0;
+  } else if (claimBlob(s, head, md, op.chainLen - 1, op.chainPages)) op.recovered++; else op.skipped++;
   op.headIdx++;
   recoverNextChain(op);
+}
+
+// ---- third pass: snapshots caught in the making ----
+
+function recoverNextSnapshot(op: StoreOp): void {
+  const s = changetype<Store>(op.store);
+  if (op.snapIdx >= op.snapsLen) { recoveryFinished(op); return; }
+  const rec = changetype<SnapRecord>(op.snaps + <usize>op.snapIdx * offsetof<SnapRecord>());
+  const origin = snapshotOrigin(changetype<BlobMd>(rec.md));
+  if (!F.isBlobId(origin) || F.mdPageOf(origin) >= s.mdLen) { snapshotDecided(op, rec, false); return; }
+  pageIo(s, false, <u64>s.mdStart + <u64>F.mdPageOf(origin), 1, op.buf, originRead, changetype<usize>(op));
+}
+
+function originRead(opPtr: usize, ok: bool): void {
+  const op = changetype<StoreOp>(opPtr);
+  if (!ok) { failStore(op, -EIO); return; }
+  const rec = changetype<SnapRecord>(op.snaps + <usize>op.snapIdx * offsetof<SnapRecord>());
+  const snapMd = changetype<BlobMd>(rec.md);
+  const originMd = mdNew(snapshotOrigin(snapMd));
+  // The parent descriptor is always on a chain's first page (md.ts writes it before xattrs and extents).
+  const points = mdDecodePage(originMd, op.buf, 0) == MD_OK && originMd.parentId == snapMd.id;
+  mdFree(originMd);
+  snapshotDecided(op, rec, points);
+}
+
+function snapshotDecided(op: StoreOp, rec: SnapRecord, keep: bool): void {
+  const s = changetype<Store>(op.store);
+  const md = changetype<BlobMd>(rec.md);
+  if (keep) {
+    if (claimBlob(s, rec.index, md, rec.extraLen, rec.extra)) op.recovered++; else op.skipped++;
+  } else {
+    report(LEVEL_NOTICE, 0, "blobstore recovery: the snapshot at md page %d was interrupted before its origin (blob %d) moved to it: discarded, the origin keeps its data",
+      0, 0, <f64>rec.index, <f64>snapshotOrigin(md));
+  }
+  op.snapIdx++;
+  recoverNextSnapshot(op);
 }
 
 function recoveryFinished(op: StoreOp): void {
@@ -637,3 +724,9 @@ export function storeSetSuper(s: Store, id: u64, cb: BsOpCb, ctx: usize): void {
 }
 
 export function storeGetSuper(s: Store): u64 { return s.superBlob; }
+
+/** The value of an internal xattr in decoded md, or 0. */
+function blobMdXattrValue(md: BlobMd, name: usize, nameBytes: u32): usize {
+  const x = xattrFind(md, name, nameBytes, true);
+  return x == 0 ? 0 : changetype<Xattr>(x).data + changetype<Xattr>(x).nameBytes;
+}

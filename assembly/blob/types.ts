@@ -53,4 +53,5 @@ export function storeLock(s: Store): SpinLock { return changetype<SpinLock>(chan
   chainLen: u32;
   next: usize;              // store's open list
   deleted: u32;
+  parent: usize;            // the open Blob this one reads unallocated clusters from (clones, snapshots' origins)
 }

@@ -5,14 +5,15 @@ import { sendMsg } from "../../assembly/thread";
 import {
   Store, Blob, storeInit, storeLoad, storeUnload, storeAbandon, storeGetChannel, storeFreeClusters, blobCreate, blobOpen,
   blobClose, blobSync, blobResize, blobDelete, blobSetXattr, blobGetXattr, blobRemoveXattr, blobClusters,
-  blobAllocatedClusters, xattrValueBytes, blobIo,
+  blobAllocatedClusters, xattrValueBytes, blobIo, blobSnapshot, blobClone,
 } from "../../assembly/blob";
 
 // ctx words: 0 op, 1 rc, 2 completions, 3 store, 4 blob, 5 id lo, 6 id hi, 7..10 args, 11 value lo,
 // 12 value hi, 13 channel
 const OP_INIT: u32 = 1, OP_LOAD: u32 = 2, OP_UNLOAD: u32 = 3, OP_CREATE: u32 = 4, OP_OPEN: u32 = 5, OP_CLOSE: u32 = 6,
   OP_SYNC: u32 = 7, OP_RESIZE: u32 = 8, OP_DELETE: u32 = 9, OP_SET_XATTR: u32 = 10, OP_GET_XATTR: u32 = 11,
-  OP_REMOVE_XATTR: u32 = 12, OP_READ: u32 = 13, OP_WRITE: u32 = 14, OP_ABANDON: u32 = 15, OP_CHANNEL: u32 = 16;
+  OP_REMOVE_XATTR: u32 = 12, OP_READ: u32 = 13, OP_WRITE: u32 = 14, OP_ABANDON: u32 = 15, OP_CHANNEL: u32 = 16,
+  OP_SNAPSHOT: u32 = 17, OP_CLONE: u32 = 18;
 
 function w(ctx: usize, i: u32): u32 { return load<u32>(ctx + (<usize>i << 2)); }
 function set(ctx: usize, i: u32, v: u32): void { store<u32>(ctx + (<usize>i << 2), v); }
@@ -39,6 +40,8 @@ function opMsg(ctx: usize): void {
     case OP_CLOSE: blobClose(b, done, ctx); return;
     case OP_SYNC: blobSync(b, done, ctx); return;
     case OP_DELETE: blobDelete(s, id(ctx), done, ctx); return;
+    case OP_SNAPSHOT: blobSnapshot(b, done, ctx); return;
+    case OP_CLONE: blobClone(s, id(ctx), done, ctx); return;
     case OP_RESIZE: rc = blobResize(b, <u64>w(ctx, 7)); break;
     case OP_SET_XATTR: rc = blobSetXattr(b, w(ctx, 7), w(ctx, 8), w(ctx, 9), w(ctx, 10), false); break;
     case OP_REMOVE_XATTR: rc = blobRemoveXattr(b, w(ctx, 7), w(ctx, 8), false); break;
@@ -129,4 +132,10 @@ export function t_blob_worker(store: usize, blob: usize, reactor: i32, start: u3
   const t = threadCreateOn(reactor, "blob_worker");
   if (t == 0) return -12;
   return sendMsg(t, workerStart, changetype<usize>(w));
+}
+/** Open blobs of a store and their references, as id:ref pairs summed into a checksum-free count. */
+export function hbs_open_blobs(store: usize): u32 {
+  let n: u32 = 0;
+  for (let b = changetype<Store>(store).openBlobs; b != 0; b = changetype<Blob>(b).next) n++;
+  return n;
 }

@@ -6,11 +6,11 @@ import { newHarness, type Harness } from '../helpers/core.js';
 import { writeCoreString, EVENT_REQUEST_DONE } from '../../host/core-abi.js';
 
 const OP = { init: 1, load: 2, unload: 3, create: 4, open: 5, close: 6, sync: 7, resize: 8, delete: 9,
-  setXattr: 10, getXattr: 11, read: 13, write: 14, abandon: 15, channel: 16 } as const;
+  setXattr: 10, getXattr: 11, read: 13, write: 14, abandon: 15, channel: 16, snapshot: 17, clone: 18 } as const;
 const UNIT = 4096;
 const UNITS_PER_CLUSTER = 16;          // 64 KiB clusters: many clusters on a small device
 
-interface BlobModel { id: bigint; clusters: number; xattr: string; blocks: Map<number, number> }
+interface BlobModel { id: bigint; clusters: number; xattr: string; blocks: Map<number, number>; snapshot?: boolean }
 
 class Rng {
   private x: number;
@@ -25,7 +25,7 @@ export class CutFailure extends Error {
 
 const copy = (m: BlobModel): BlobModel => ({ ...m, blocks: new Map(m.blocks) });
 
-export async function runCut(seed: number): Promise<{ ops: number; cut: string }> {
+export async function runCut(seed: number): Promise<{ ops: number; cut: string; snapshotsDiscarded: number }> {
   const h: Harness = await newHarness();
   const rng = new Rng(Math.imul(seed, 2654435761));
   const t = h.core.h_thread_create(0, -1, 4096);
@@ -79,8 +79,39 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string }
   const opsBeforeCut = 5 + rng.below(30);
   let opsDone = 0;
   for (let n = 0; n < opsBeforeCut; n++) {
-    const choice = rng.below(10);
+    const choice = rng.below(12);
     const ids = [...current.keys()];
+    if (choice === 11) {
+      // A clone of a snapshot: reads what the snapshot holds; durable once it completes.
+      const snaps = ids.filter((k) => current.get(k)!.snapshot);
+      if (snaps.length === 0) continue;
+      const sm = current.get(snaps[rng.below(snaps.length)])!;
+      if (run(OP.clone, [], sm.id) !== 0) continue;
+      const m: BlobModel = { id: value(), clusters: sm.clusters, xattr: '', blocks: new Map(sm.blocks) };
+      current.set(String(m.id), m);
+      durable.set(String(m.id), copy(m));
+      opsDone++;
+      continue;
+    }
+    if (choice === 10 && ids.length > 0) {
+      // A snapshot takes the origin's data as it is; the origin's md is synced on the way (durable).
+      const m = current.get(ids[rng.below(ids.length)])!;
+      if (m.snapshot) continue;
+      if (run(OP.open, [], m.id) !== 0) fail(`open of live blob ${m.id}`);
+      h.setU32(ctx, Number(value()), 4);
+      const rc = run(OP.snapshot);
+      if (rc === 0) {
+        const snap: BlobModel = { id: value(), clusters: m.clusters, xattr: '', blocks: new Map(m.blocks), snapshot: true };
+        current.set(String(snap.id), snap);
+        durable.set(String(snap.id), copy(snap));
+        durable.set(String(m.id), copy(m));
+      }
+      h.setU32(ctx, h.u32(ctx, 4), 4);
+      if (run(OP.close) !== 0) fail(`close of blob ${m.id}`);
+      durable.set(String(m.id), copy(m));
+      opsDone++;
+      continue;
+    }
     if (choice < 2 || ids.length === 0) {
       const clusters = 1 + rng.below(6);
       if (run(OP.create, [clusters, rng.below(2)]) !== 0) continue;   // ENOSPC is fine
@@ -90,7 +121,10 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string }
     } else {
       const m = current.get(ids[rng.below(ids.length)])!;
       if (choice === 9) {
-        if (run(OP.delete, [], m.id) !== 0) fail('delete of a closed blob');
+        const rc = run(OP.delete, [], m.id);
+        if (rc === -16 && m.snapshot) { opsDone++; continue; }        // snapshots cannot be deleted yet
+        if (rc !== 0) fail(`delete of closed blob ${m.id}: ${rc}`);
+        // A blob that clones read through is a snapshot (refused above); others go at once.
         current.delete(String(m.id));
         durable.delete(String(m.id));                                  // delete is durable when it completes
         opsDone++;
@@ -125,7 +159,21 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string }
   // The cut lands between operations, or in the middle of one more write (its outcome may go either way).
   let midOp = '';
   const live = [...current.keys()];
-  if (live.length > 0 && rng.below(2) === 0) {
+  const writable = live.filter((k) => !current.get(k)!.snapshot);
+  if (writable.length > 0 && rng.below(3) === 0) {
+    // The cut lands inside a snapshot: afterwards the origin reads the same either way, and the
+    // snapshot exists or not (it is not checked; the cluster accounting below still is).
+    const m = current.get(writable[rng.below(writable.length)])!;
+    if (run(OP.open, [], m.id) === 0) {
+      h.setU32(ctx, Number(value()), 4);
+      const late = h.core.hbs_ctx_new();
+      for (const i of [3, 4, 13]) h.setU32(late, h.u32(ctx, i), i);
+      h.setU32(late, OP.snapshot, 0);
+      if (h.core.hbs_send(t, late) !== 0) fail('mid-op snapshot not sent');
+      for (let i = rng.below(40); i > 0; i--) h.core.h_poll(t, 0);
+      midOp = `, in a snapshot of blob ${m.id}`;
+    }
+  } else if (live.length > 0 && rng.below(2) === 0) {
     const m = current.get(live[rng.below(live.length)])!;
     if (run(OP.open, [], m.id) === 0) {
       h.setU32(ctx, Number(value()), 4);
@@ -211,11 +259,16 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string }
   if (used !== referenced) fail2(`${used} clusters marked used, ${referenced} referenced (a leak or a double claim)`);
   if (h2.messages('error').some((x) => /claims cluster/.test(x))) fail2('a cluster claimed by two blobs');
   if (run2(OP.unload) !== 0) fail2('unload after recovery');
-  return { ops: opsDone, cut: `${mode === 0 ? 'drop all unflushed writes' : 'random keep/drop/tear'}${midOp}` };
+  const snapshotsDiscarded = h2.messages('notice').filter((x) => /snapshot at md page \d+ was interrupted/.test(x)).length;
+  return { ops: opsDone, cut: `${mode === 0 ? 'drop all unflushed writes' : 'random keep/drop/tear'}${midOp}`, snapshotsDiscarded };
 }
 
-export async function runCuts(from: number, count: number): Promise<number> {
-  let ops = 0;
-  for (let seed = from; seed < from + count; seed++) ops += (await runCut(seed)).ops;
-  return ops;
+export async function runCuts(from: number, count: number): Promise<{ ops: number; snapshotsDiscarded: number }> {
+  let ops = 0, snapshotsDiscarded = 0;
+  for (let seed = from; seed < from + count; seed++) {
+    const r = await runCut(seed);
+    ops += r.ops;
+    snapshotsDiscarded += r.snapshotsDiscarded;
+  }
+  return { ops, snapshotsDiscarded };
 }

@@ -132,3 +132,32 @@ test('unmap and write_zeroes read back as zeroes; the super blob survives unload
     await engine.stop();
   }
 });
+
+test('snapshot and clone through the Node API', async () => {
+  const engine = await Engine.start({ reactors: 1, memoryBytes: 128 << 20, logLevel: 'fatal' });
+  try {
+    engine.bdev.createMalloc('m3', { blockCount: 8192 });
+    const bs = await engine.blobstore.init('m3');
+    const blob = await bs.open(await bs.create({ size: 1 << 20 }));
+    await blob.write(0, new Uint8Array(8192).fill(1));
+    const snapId = await blob.snapshot();
+    await blob.write(0, new Uint8Array(4096).fill(2));
+    const snap = await bs.open(snapId);
+    assert.equal(snap.isSnapshot, true);
+    assert.ok((await snap.read(0, 8192)).every((v) => v === 1), 'the snapshot kept the data as it was');
+    await assert.rejects(snap.write(0, new Uint8Array(4096)), (e: WstorError) => e.code === 'EPERM');
+    const after = await blob.read(0, 8192);
+    assert.ok(after.subarray(0, 4096).every((v) => v === 2) && after.subarray(4096).every((v) => v === 1));
+    assert.equal(blob.parent, snapId);
+    const cloneId = await bs.clone(snapId);
+    const clone = await bs.open(cloneId);
+    assert.ok((await clone.read(0, 8192)).every((v) => v === 1));
+    await assert.rejects(bs.clone(blob.id), (e: WstorError) => e.code === 'EINVAL', 'clones come from snapshots');
+    await assert.rejects(bs.delete(snapId), (e: WstorError) => e.code === 'EBUSY', 'an open snapshot cannot be deleted');
+    await Promise.all([snap.close(), clone.close(), blob.close()]);
+    await assert.rejects(bs.delete(snapId), /a snapshot: deleting snapshots is not supported yet/);
+    await bs.unload();
+  } finally {
+    await engine.stop();
+  }
+});

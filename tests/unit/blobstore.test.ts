@@ -6,7 +6,7 @@ import { newHarness, type Harness } from '../helpers/core.js';
 import { writeCoreString, EVENT_REQUEST_DONE } from '../../host/core-abi.js';
 
 const OP = { init: 1, load: 2, unload: 3, create: 4, open: 5, close: 6, sync: 7, resize: 8, delete: 9,
-  setXattr: 10, getXattr: 11, removeXattr: 12, read: 13, write: 14, abandon: 15, channel: 16 } as const;
+  setXattr: 10, getXattr: 11, removeXattr: 12, read: 13, write: 14, abandon: 15, channel: 16, clone: 18 } as const;
 const MiB = 1 << 20;
 
 interface Bs { h: Harness; t: number; ctx: number; bdev: number }
@@ -33,7 +33,7 @@ function op(b: Bs, code: number, args: number[] = [], idOf?: bigint): number {
 const value = (b: Bs) => BigInt(b.h.u32(b.ctx, 11)) | (BigInt(b.h.u32(b.ctx, 12)) << 32n);
 const ok = (b: Bs, code: number, args: number[] = [], id?: bigint) => {
   const rc = op(b, code, args, id);
-  assert.equal(rc, 0, `op ${code} failed with ${rc}: ${b.h.messages('error').join('; ')}`);
+  assert.equal(rc, 0, `op ${code} (${args.join(',')}) failed with ${rc}: ${b.h.messages('error').join('; ')}`);
   return value(b);
 };
 
@@ -221,4 +221,59 @@ test('a bdev with no blobstore is refused with a message that says to init one',
   assert.equal(loadStore(b), -22);
   assert.match(b.h.messages('error').at(-1)!, /holds no wstor blobstore \(no signature in block 0\): init one first/);
   void writeCoreString; void EVENT_REQUEST_DONE;
+});
+
+test('snapshots and clones: the origin reads through its snapshot, writes copy on write, clones share the snapshot', async () => {
+  const b = await setup();
+  initStore(b, 64 << 10);
+  const store = b.h.u32(b.ctx, 3);
+  const id = ok(b, OP.create, [4, 0]);
+  const blob = openBlob(b, id);
+  channel(b);
+  const buf = b.h.scratch(4096 * 2);
+  fill(b.h, buf, 8192, 11);
+  ok(b, OP.write, [buf, 0, 2]);
+  const used0 = b.h.core.hbs_used_clusters(store);
+  const snap = ok(b, 17);                                    // snapshot
+  assert.equal(b.h.core.hbs_used_clusters(store), used0, 'a snapshot takes over clusters, it copies none');
+  assert.equal(b.h.core.hbs_blob_allocated(blob), 0, 'the origin owns nothing now');
+  new Uint8Array(b.h.memory.buffer, buf, 8192).fill(0);
+  ok(b, OP.read, [buf, 0, 2]);
+  assert.ok(same(b.h, buf, 8192, 11), 'the origin reads its old data through the snapshot');
+  fill(b.h, buf, 4096, 22);
+  ok(b, OP.write, [buf, 0, 1]);                              // copy on write of cluster 0
+  assert.equal(b.h.core.hbs_blob_allocated(blob), 1);
+  ok(b, OP.read, [buf, 0, 2]);
+  assert.ok(same(b.h, buf, 4096, 22), 'the new write');
+  assert.ok(new Uint8Array(b.h.memory.buffer, buf + 4096, 4096).every((v, i) => v === (((i + 4096) * 7 + 11) & 0xff)),
+    'the rest of the cluster was copied from the snapshot');
+  ok(b, OP.close);
+  // The snapshot still holds the data as it was.
+  const s = openBlob(b, snap);
+  channel(b);
+  ok(b, OP.read, [buf, 0, 2]);
+  assert.ok(same(b.h, buf, 8192, 11), 'the snapshot did not change');
+  assert.equal(op(b, OP.write, [buf, 0, 1]), -1, 'a snapshot is read-only');
+  void s;
+  ok(b, OP.close);
+  // A clone of the snapshot reads its data and writes its own.
+  const clone = ok(b, 18, [], snap);
+  openBlob(b, clone);
+  channel(b);
+  ok(b, OP.read, [buf, 0, 2]);
+  assert.ok(same(b.h, buf, 8192, 11), 'the clone reads the snapshot');
+  fill(b.h, buf, 4096, 33);
+  ok(b, OP.write, [buf, 1, 1]);
+  ok(b, OP.read, [buf, 1, 1]);
+  assert.ok(same(b.h, buf, 4096, 33));
+  ok(b, OP.close);
+  assert.equal(op(b, OP.clone, [], id), -22, 'clones are made of snapshots only');
+  assert.equal(op(b, OP.delete, [], snap), -16, 'snapshots cannot be deleted yet');
+  ok(b, OP.unload);
+  assert.equal(loadStore(b), 0);
+  openBlob(b, clone);
+  channel(b);
+  ok(b, OP.read, [buf, 0, 1]);
+  assert.ok(same(b.h, buf, 4096, 11), 'after unload and load, the clone still reads through the snapshot');
+  ok(b, OP.close);
 });
