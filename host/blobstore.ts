@@ -13,7 +13,13 @@ export interface InitOptions {
   mdPages?: number;
 }
 
-export interface BlobInfo { id: bigint; size: number; thin: boolean; allocatedBytes: number }
+export interface BlobInfo {
+  id: bigint; size: number; thin: boolean; allocatedBytes: number;
+  /** Read-only: made by blob.snapshot(). */
+  snapshot: boolean;
+  /** The snapshot this blob reads through (a snapshotted blob or a clone), if any. */
+  parent?: bigint;
+}
 
 export interface CreateOptions {
   /** Size in bytes (rounded up to whole clusters). */
@@ -129,7 +135,7 @@ export class BlobStore {
     for (let p = this.core.bs_next_blob(this.ptr, 0); p >= 0; p = this.core.bs_next_blob(this.ptr, p + 1)) {
       const blob = await this.open((1n << 32n) | BigInt(p));
       try {
-        out.push({ id: blob.id, size: blob.size, thin: blob.thin, allocatedBytes: blob.allocatedBytes });
+        out.push({ id: blob.id, size: blob.size, thin: blob.thin, allocatedBytes: blob.allocatedBytes, snapshot: blob.isSnapshot, parent: blob.parent });
       } finally {
         await blob.close();
       }

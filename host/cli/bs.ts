@@ -57,6 +57,8 @@ const COMMANDS = {
     summary: 'copy a blob (or its first BYTES) to file DST' },
   resize: { synopsis: 'resize ID SIZE', args: ['ID', 'SIZE'], minArgs: 2, flags: [], summary: 'grow or shrink a blob (whole clusters)' },
   delete: { synopsis: 'delete ID', args: ['ID'], minArgs: 1, flags: [], summary: 'delete a blob and free its clusters' },
+  snapshot: { synopsis: 'snapshot ID', args: ['ID'], minArgs: 1, flags: [], summary: 'freeze a blob\'s data in a read-only snapshot; prints its id' },
+  clone: { synopsis: 'clone SNAPSHOT_ID', args: ['SNAPSHOT_ID'], minArgs: 1, flags: [], summary: 'a thin, writable copy of a snapshot; prints its id' },
   xattr: { synopsis: 'xattr ID NAME [VALUE]', args: ['ID', 'NAME', '[VALUE]'], minArgs: 2, flags: [], summary: 'print an xattr of a blob, or set it' },
 } satisfies Record<string, CommandSpec>;
 type CommandName = keyof typeof COMMANDS;
@@ -78,6 +80,8 @@ type BsRequest =
   | { command: 'export'; id: bigint; target: string; lengthBytes?: number }
   | { command: 'resize'; id: bigint; sizeBytes: number }
   | { command: 'delete'; id: bigint }
+  | { command: 'snapshot'; id: bigint }
+  | { command: 'clone'; id: bigint }
   | { command: 'xattr'; id: bigint; name: string; value?: string };
 
 export interface BsArgs { file: string; request: BsRequest }
@@ -169,7 +173,9 @@ function requestOf(name: CommandName, flags: Flags, args: string[], xattrs: stri
         lengthBytes: length === undefined ? undefined : bytesArg(length, '--length', 0) };
     }
     case 'resize': return { command: name, id: parseBlobId(args[0]), sizeBytes: bytesArg(args[1], 'SIZE', 0) };
-    case 'delete': return { command: name, id: parseBlobId(args[0]) };
+    case 'delete':
+    case 'snapshot':
+    case 'clone': return { command: name, id: parseBlobId(args[0]) };
     case 'xattr':
       checkXattr(args[1], args[2] ?? '');
       return { command: name, id: parseBlobId(args[0]), name: args[1], value: args[2] };
@@ -431,14 +437,16 @@ async function runInit(session: Session, req: Extract<BsRequest, { command: 'ini
 async function runList(store: BlobStore, json: boolean, file: string): Promise<string> {
   const blobs = await store.list();
   if (json) {
-    const rows = blobs.map((b) => ({ id: Number(b.id), hex: hexId(b.id), size: b.size, thin: b.thin, allocatedBytes: b.allocatedBytes }));
+    const rows = blobs.map((b) => ({ id: Number(b.id), hex: hexId(b.id), size: b.size, thin: b.thin, allocatedBytes: b.allocatedBytes,
+      snapshot: b.snapshot, parent: b.parent === undefined ? null : hexId(b.parent) }));
     return `${JSON.stringify(rows, null, 2)}\n`;
   }
-  const widths = [14, 13, 11, 7, 11];
+  const widths = [14, 13, 11, 10, 11, 14];
   const row = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('').trimEnd() + '\n';
-  let text = row(['id', 'hex', 'size', 'type', 'allocated']);
+  let text = row(['id', 'hex', 'size', 'type', 'allocated', 'parent']);
   for (const b of blobs) {
-    text += row([String(b.id), hexId(b.id), formatBytes(b.size), b.thin ? 'thin' : 'thick', formatBytes(b.allocatedBytes)]);
+    const type = b.snapshot ? 'snapshot' : b.thin ? 'thin' : 'thick';
+    text += row([String(b.id), hexId(b.id), formatBytes(b.size), type, formatBytes(b.allocatedBytes), b.parent === undefined ? '' : hexId(b.parent)]);
   }
   const free = store.freeClusters;
   return `${text}${blobs.length} blob${blobs.length === 1 ? '' : 's'} in ${file}; ${formatBytes(store.clusterSize)} clusters, ` +
@@ -474,6 +482,22 @@ async function runDelete(session: Session, store: BlobStore, id: bigint): Promis
     throw noBlob(err, session.file, id);
   }
   return `deleted blob ${hexId(id)}\n`;
+}
+
+async function runSnapshot(session: Session, store: BlobStore, id: bigint): Promise<string> {
+  return withBlob(session, store, id, async (blob) => `${await blob.snapshot()}\n`);
+}
+
+async function runClone(session: Session, store: BlobStore, snapshotId: bigint): Promise<string> {
+  try {
+    return `${await store.clone(snapshotId)}\n`;
+  } catch (err) {
+    if (err instanceof WstorError && err.code === 'EINVAL') {
+      throw new WstorError('EINVAL', `blob ${hexId(snapshotId)} in ${session.file} is not a snapshot: clones are made of snapshots ` +
+        `(make one with: wstor bs ${session.file} snapshot ${hexId(snapshotId)})`, err.errno);
+    }
+    throw noBlob(err, session.file, snapshotId);
+  }
 }
 
 async function runXattr(session: Session, store: BlobStore, req: Extract<BsRequest, { command: 'xattr' }>): Promise<string | Uint8Array> {
@@ -596,6 +620,8 @@ async function runOnStore(session: Session, request: BsRequest): Promise<string 
       case 'export': return runExport(session, s, request);
       case 'resize': return runResize(session, s, request.id, request.sizeBytes);
       case 'delete': return runDelete(session, s, request.id);
+      case 'snapshot': return runSnapshot(session, s, request.id);
+      case 'clone': return runClone(session, s, request.id);
       case 'xattr': return runXattr(session, s, request);
     }
   });

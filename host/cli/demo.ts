@@ -1,7 +1,8 @@
 // `wstor demo` (npm start): start an engine, pass work between reactors by message, then put a
-// blobstore on a RAM disk and use it (thick and thin blobs, I/O, list, resize, xattrs); print each step.
+// blobstore on a RAM disk and use it (thick and thin blobs, I/O, list, resize, xattrs, a snapshot and a
+// clone); print each step.
 import { Engine } from '../engine.js';
-import type { BlobHandle } from '../blobstore.js';
+import type { BlobHandle, BlobStore } from '../blobstore.js';
 import { EVENT_DEMO_DONE, EVENT_DEMO_STEP } from '../core-abi.js';
 import { WstorError } from '../errors.js';
 import { UsageError, parseFlags, parseSize, usageText, type FlagSpec } from './args.js';
@@ -122,6 +123,35 @@ async function writeAndCheck(blob: BlobHandle, say: (text: string) => void): Pro
 }
 
 /**
+ * Snapshot `origin`, overwrite its first block, clone the snapshot: the snapshot and the clone keep the
+ * old pattern, the origin has the new block. Resolves with how many of the three read back wrong.
+ */
+async function snapshotAndClone(store: BlobStore, origin: BlobHandle, say: (text: string) => void): Promise<number> {
+  const snapId = await origin.snapshot();
+  say(`  snapshot of blob ${hexId(origin.id)}: ${hexId(snapId)} (read-only; it took over the clusters, the blob now writes its own)`);
+  const before = pattern(origin.id, PATTERN_BYTES);
+  const block = new Uint8Array(BLOCK_BYTES).fill(0x2a);
+  await origin.write(0, block);
+  const snap = await store.open(snapId);
+  const cloneId = await store.clone(snapId);
+  const clone = await store.open(cloneId);
+  let wrong = 0;
+  const check = async (blob: BlobHandle, expected: Uint8Array, what: string) => {
+    const at = firstMismatch(await blob.read(0, PATTERN_BYTES), expected);
+    if (at >= 0) wrong++;
+    say(`    ${what} ${hexId(blob.id)}: ${at < 0 ? 'matched' : `MISMATCH at byte ${at}`} (${formatBytes(blob.allocatedBytes)} allocated)`);
+  };
+  say(`  overwrote the first ${BLOCK_BYTES >> 10} KiB of blob ${hexId(origin.id)} (copy on write: one cluster copied), then cloned the snapshot:`);
+  const after = before.slice();
+  after.set(block, 0);
+  await check(origin, after, 'blob    ');
+  await check(snap, before, 'snapshot');
+  await check(clone, before, 'clone   ');
+  await Promise.all([snap.close(), clone.close()]);
+  return wrong;
+}
+
+/**
  * The Blobstore on a RAM disk, a step per line: a thick and a thin blob, I/O, the list, a resize and an
  * xattr, then close, unload and delete the bdev. Resolves with how many blobs read back wrong.
  */
@@ -150,6 +180,7 @@ async function useBlobstore(engine: Engine, say: (text: string) => void): Promis
   say(`  resized blob ${hexId(thinId)} to ${formatBytes(thin.size)}: still ${formatBytes(thin.allocatedBytes)} allocated`);
   const name = await thin.getXattr('name');
   say(`  xattr name of blob ${hexId(thinId)} reads back "${name === undefined ? '(missing)' : decoder.decode(name)}"`);
+  mismatches += await snapshotAndClone(store, thick, say);
   await thick.close();
   await thin.close();
   say('  closed both blobs (closing syncs the new size to the md pages)');

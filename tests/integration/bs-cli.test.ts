@@ -1,5 +1,5 @@
 // `wstor bs FILE COMMAND` end to end, as a child process on a temp file: one store taken through init,
-// create, import, list, export, resize, xattrs and delete (the tests run in order and share it), then
+// create, import, list, export, resize, xattrs, delete, snapshot and clone (the tests run in order and share it), then
 // each error with its exit status and message, and the progress bar on a terminal and off one.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -48,7 +48,7 @@ function fails(args: string[], status: 1 | 2, message: RegExp): Run {
   return r;
 }
 
-interface Listed { id: number; hex: string; size: number; thin: boolean; allocatedBytes: number }
+interface Listed { id: number; hex: string; size: number; thin: boolean; allocatedBytes: number; snapshot: boolean; parent: string | null }
 const list = (): Listed[] => JSON.parse(ok([STORE, 'list', '--json'])) as Listed[];
 const ids: { thin: string; imported: string } = { thin: '', imported: '' };
 
@@ -83,10 +83,10 @@ test('list --json shows both blobs; list prints a table with decimal and hex ids
   const blobs = list();
   const byId = new Map(blobs.map((b) => [String(b.id), b]));
   assert.equal(blobs.length, 2);
-  assert.deepEqual(byId.get(ids.thin), { id: Number(ids.thin), hex: `0x${BigInt(ids.thin).toString(16)}`, size: 2 * MiB, thin: true, allocatedBytes: 0 });
-  assert.deepEqual(byId.get(ids.imported), { id: Number(ids.imported), hex: `0x${BigInt(ids.imported).toString(16)}`, size: 4 * MiB, thin: false, allocatedBytes: 4 * MiB });
+  assert.deepEqual(byId.get(ids.thin), { id: Number(ids.thin), hex: `0x${BigInt(ids.thin).toString(16)}`, size: 2 * MiB, thin: true, allocatedBytes: 0, snapshot: false, parent: null });
+  assert.deepEqual(byId.get(ids.imported), { id: Number(ids.imported), hex: `0x${BigInt(ids.imported).toString(16)}`, size: 4 * MiB, thin: false, allocatedBytes: 4 * MiB, snapshot: false, parent: null });
   const table = ok([STORE, 'list']);
-  assert.match(table, /^id +hex +size +type +allocated$/m);
+  assert.match(table, /^id +hex +size +type +allocated +parent$/m);
   assert.match(table, new RegExp(`^${ids.thin} +0x1[0-9a-f]{8} +2 MiB +thin +0 B$`, 'm'));
   assert.match(table, new RegExp(`^${ids.imported} +0x1[0-9a-f]{8} +4 MiB +thick +4 MiB$`, 'm'));
   assert.match(table, /^2 blobs in .*store\.img; 1 MiB clusters, \d+ free/m);
@@ -141,11 +141,31 @@ test('delete removes the blob and frees its clusters', () => {
   fails([STORE, 'delete', ids.thin], 1, new RegExp(`no blob 0x[0-9a-f]+ \\(${ids.thin}\\) in .*store\\.img`));
 });
 
+test('snapshot and clone: both read the imported data; the blob and the clone write their own', () => {
+  const hex = (id: string) => `0x${BigInt(id).toString(16)}`;
+  const snap = ok([STORE, 'snapshot', ids.imported]).trim();
+  const clone = ok([STORE, 'clone', snap]).trim();
+  const byId = new Map(list().map((b) => [String(b.id), b]));
+  assert.deepEqual([byId.get(snap)?.snapshot, byId.get(snap)?.allocatedBytes], [true, 4 * MiB], 'the snapshot took the clusters');
+  assert.deepEqual([byId.get(ids.imported)?.parent, byId.get(ids.imported)?.allocatedBytes], [hex(snap), 0]);
+  assert.deepEqual([byId.get(clone)?.parent, byId.get(clone)?.thin], [hex(snap), true]);
+  assert.match(ok([STORE, 'list']), new RegExp(`^${snap} +0x1[0-9a-f]{8} +4 MiB +snapshot +4 MiB$`, 'm'));
+  for (const id of [snap, clone, ids.imported]) {
+    const out = path.join(tmp, `through-${id}.bin`);
+    ok([STORE, 'export', id, out, '--length', String(SOURCE_BYTES)]);
+    assert.ok(fs.readFileSync(out).equals(fs.readFileSync(SOURCE)), `blob ${id} reads the imported file`);
+  }
+  fails([STORE, 'clone', ids.imported], 1, /is not a snapshot: clones are made of snapshots \(make one with: wstor bs .* snapshot 0x1/);
+  fails([STORE, 'delete', snap], 1, /is a snapshot: deleting snapshots is not supported yet/);
+  ok([STORE, 'delete', clone]);
+  assert.deepEqual(list().map((b) => String(b.id)).sort(), [ids.imported, snap].sort());
+});
+
 test('usage errors: exit 2, the message, then the usage', () => {
   fails([], 2, /FILE is missing/);
   fails(['list'], 2, /FILE is missing before the command \(wstor bs FILE list \.\.\.\)/);
   fails([STORE], 2, /a command is missing after .*store\.img/);
-  fails([STORE, 'frob'], 2, /unknown command "frob" \(use init, list, create, import, export, resize, delete, xattr\)/);
+  fails([STORE, 'frob'], 2, /unknown command "frob" \(use init, list, create, import, export, resize, delete, snapshot, clone, xattr\)/);
   fails([STORE, 'create', '--size', '12q'], 2, /--size: "12q" is not a size/);
   fails([STORE, 'create'], 2, /create needs --size SIZE/);
   fails([STORE, 'resize', ids.imported, 'big'], 2, /SIZE: "big" is not a size/);
@@ -172,7 +192,7 @@ test('operational errors: exit 1 and one line that names what is wrong', () => {
   const small = path.join(tmp, 'small.img');
   fails([small, 'init', '--size', '8KiB'], 1, /small\.img \(8 KiB\) is too small for a blobstore of 1 MiB clusters/);
   assert.ok(!fs.existsSync(small), 'a file init created for a store it could not lay out is removed');
-  assert.equal(list().length, 1, 'none of the failures changed the store');
+  assert.equal(list().length, 2, 'none of the failures changed the store');
 });
 
 test('init --force overwrites a store; init --size and --cluster-size shape a new one', () => {

@@ -30,6 +30,9 @@ test('wstor demo exits 0 and walks through messages, then a blobstore, then stop
   assert.match(out, /unloaded the store/);
   assert.match(out, /deleted Malloc0/);
   assert.match(out, /engine stopped cleanly\n$/);
-  assert.doesNotMatch(out, /snapshot|clone/i, 'no features that do not exist yet');
+  assert.match(out, /snapshot of blob 0x100000000: 0x100000002/);
+  assert.match(out, /^ +blob +0x100000000: matched \(1 MiB allocated\)$/m, 'the origin: its new block, one cluster of its own');
+  assert.match(out, /^ +snapshot 0x100000002: matched \(4 MiB allocated\)$/m, 'the snapshot: the old data, all the clusters');
+  assert.match(out, /^ +clone +0x100000003: matched \(0 B allocated\)$/m, 'the clone: reads through the snapshot');
   assert.ok(elapsedMs < 5000, `finished in ${elapsedMs.toFixed(0)} ms`);
 });
