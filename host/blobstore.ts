@@ -221,6 +221,24 @@ export class BlobHandle {
     return BigInt(await this.engine.request(`snapshotting blob ${this.id}`, (r) => this.core.blob_snapshot(r, this.ptr)));
   }
 
+  /**
+   * Inflate: copy into this blob every cluster it reads through its ancestors (and allocate the rest),
+   * so it is thick and has no parent. Its data does not change; the ancestors are no longer needed.
+   */
+  async inflate(): Promise<void> {
+    this.check();
+    await this.engine.request(`inflating blob ${this.id}`, (r) => this.core.blob_inflate(r, this.ptr));
+  }
+
+  /**
+   * Decouple from the parent: copy the clusters the parent itself holds; the blob then reads through
+   * the parent's parent (if any). Its data does not change. EINVAL if it has no parent.
+   */
+  async decouple(): Promise<void> {
+    this.check();
+    await this.engine.request(`decoupling blob ${this.id} from its parent`, (r) => this.core.blob_decouple(r, this.ptr));
+  }
+
   /** The range reads as zeroes afterwards (the device may discard it). */
   async unmap(offset: number, length: number): Promise<void> {
     this.check();

@@ -6,7 +6,7 @@ import { heapAlloc, heapFree } from "../runtime";
 import { bdevById } from "../bdev";
 import {
   Store, Blob, storeInit, storeLoad, storeUnload, blobCreate, blobOpen, blobClose, blobSync, blobResize, blobDelete,
-  blobSetXattr, blobGetXattr, blobRemoveXattr, blobIo, blobOp, BLOB_UNMAP, BLOB_WRITE_ZEROES, storeSetSuper, storeGetSuper, blobSnapshot, blobClone, blobParentId, blobIsSnapshot, blobClusters, blobIsThin, blobAllocatedClusters, xattrValueBytes,
+  blobSetXattr, blobGetXattr, blobRemoveXattr, blobIo, blobOp, BLOB_UNMAP, BLOB_WRITE_ZEROES, storeSetSuper, storeGetSuper, blobSnapshot, blobClone, blobInflate, blobDecouple, blobParentId, blobIsSnapshot, blobClusters, blobIsThin, blobAllocatedClusters, xattrValueBytes,
 } from "../blob";
 import { onAppThread, requestDone } from "./request";
 
@@ -26,6 +26,7 @@ import { onAppThread, requestDone } from "./request";
 }
 
 const K_UNMAP: u32 = 15, K_WRITE_ZEROES: u32 = 16, K_SET_SUPER: u32 = 17, K_SNAPSHOT: u32 = 18, K_CLONE: u32 = 19;
+const K_INFLATE: u32 = 20, K_DECOUPLE: u32 = 21;
 const K_INIT: u32 = 1, K_LOAD: u32 = 2, K_UNLOAD: u32 = 3, K_CREATE: u32 = 4, K_OPEN: u32 = 5, K_CLOSE: u32 = 6,
   K_SYNC: u32 = 7, K_RESIZE: u32 = 8, K_DELETE: u32 = 9, K_SET_XATTR: u32 = 10, K_GET_XATTR: u32 = 11,
   K_REMOVE_XATTR: u32 = 12, K_READ: u32 = 13, K_WRITE: u32 = 14;
@@ -90,6 +91,8 @@ function run(req: usize): void {
     case K_SET_SUPER: storeSetSuper(s, r.a, finish, req); return;
     case K_SNAPSHOT: blobSnapshot(b, finish, req); return;
     case K_CLONE: blobClone(s, r.a, finish, req); return;
+    case K_INFLATE: blobInflate(b, finish, req); return;
+    case K_DECOUPLE: blobDecouple(b, finish, req); return;
     case K_READ:
     case K_WRITE: {
       // On the md thread, with its channel: the store's own (s.mdChannel).
@@ -144,6 +147,8 @@ export function bs_set_super(req: u32, store: usize, id: f64): i32 { return post
 export function bs_get_super(store: usize): f64 { return <f64>storeGetSuper(changetype<Store>(store)); }
 
 export function blob_snapshot(req: u32, blob: usize): i32 { return post(K_SNAPSHOT, req, 0, blob, 0, 0, 0, 0, 0, 0, 0); }
+export function blob_inflate(req: u32, blob: usize): i32 { return post(K_INFLATE, req, 0, blob, 0, 0, 0, 0, 0, 0, 0); }
+export function blob_decouple(req: u32, blob: usize): i32 { return post(K_DECOUPLE, req, 0, blob, 0, 0, 0, 0, 0, 0, 0); }
 export function blob_clone(req: u32, store: usize, snapshotId: f64): i32 { return post(K_CLONE, req, store, 0, <u64>snapshotId, 0, 0, 0, 0, 0, 0); }
 export function blob_parent(blob: usize): f64 { return <f64>blobParentId(changetype<Blob>(blob)); }
 export function blob_is_snapshot(blob: usize): u32 { return blobIsSnapshot(changetype<Blob>(blob)) ? 1 : 0; }

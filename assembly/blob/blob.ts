@@ -15,7 +15,8 @@ import { pageIo, storeFlush } from "./store";
 
 const MAX_CHAIN: u32 = 64;
 
-@unmanaged class BlobOp {
+/** One metadata operation in flight (exported for the blob package's own files, e.g. inflate.ts). */
+@unmanaged export class BlobOp {
   store: usize;
   blob: usize;
   cb: usize;
@@ -33,22 +34,24 @@ const MAX_CHAIN: u32 = 64;
   saved: usize;        // snapshot: the origin's cluster map before, to restore if its sync fails
   savedParent: u64;
   savedFlags: u64;
+  kind: u32;           // inflate.ts: BLOB_INFLATE or BLOB_DECOUPLE
+  newParent: usize;    // inflate.ts: the open Blob read through once the md is durable (0: none)
 }
 
-function opNew(s: Store, blob: usize, cb: BsOpCb, ctx: usize): BlobOp {
+export function opNew(s: Store, blob: usize, cb: BsOpCb, ctx: usize): BlobOp {
   const op = changetype<BlobOp>(heapAllocZeroed(offsetof<BlobOp>()));
   if (changetype<usize>(op) != 0) { op.store = changetype<usize>(s); op.blob = blob; op.cb = changetype<usize>(cb); op.ctx = ctx; }
   return op;
 }
 
-function opFinish(op: BlobOp, rc: i32, value: u64): void {
+export function opFinish(op: BlobOp, rc: i32, value: u64): void {
   const cb = op.cb, ctx = op.ctx;
   heapFree(op.pages); heapFree(op.indexes); heapFree(op.oldChain); heapFree(op.saved);
   heapFree(changetype<usize>(op));
   changetype<BsOpCb>(cb)(ctx, rc, value);
 }
 
-function onMdThread(s: Store): bool { return threadGet() == s.mdThread; }
+export function onMdThread(s: Store): bool { return threadGet() == s.mdThread; }
 
 // ---- clusters ----
 
@@ -145,9 +148,9 @@ function blobDrop(b: Blob): void {
 
 // ---- sync: encode, write later pages, flush, write the first page, flush, free the old pages ----
 
-type SyncDone = (op: BlobOp, rc: i32) => void;
+export type SyncDone = (op: BlobOp, rc: i32) => void;
 
-function syncStart(op: BlobOp, done: SyncDone): void {
+export function syncStart(op: BlobOp, done: SyncDone): void {
   const s = changetype<Store>(op.store);
   const blob = changetype<Blob>(op.blob);
   const md = changetype<BlobMd>(blob.md);
@@ -351,7 +354,7 @@ function unlinkAndDrop(blob: Blob): void {
 }
 
 /** Give back one reference taken by an internal open (no sync or flush: nothing was changed). */
-function releaseRef(blob: Blob): void {
+export function releaseRef(blob: Blob): void {
   if (--blob.openRef == 0) unlinkAndDrop(blob);
 }
 

@@ -6,3 +6,4 @@ export {
   blobClusters, blobAllocatedClusters, blobIsThin, xattrValueBytes, blobSnapshot, blobClone, blobParentId, blobIsSnapshot,
 } from "./blob";
 export { blobIo, blobOp, BlobIoCb, BLOB_READ, BLOB_WRITE, BLOB_UNMAP, BLOB_WRITE_ZEROES } from "./io";
+export { blobInflate, blobDecouple } from "./inflate";

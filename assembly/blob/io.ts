@@ -18,6 +18,10 @@ export const BLOB_READ: u32 = 0;
 export const BLOB_WRITE: u32 = 1;
 export const BLOB_UNMAP: u32 = 2;          // the range reads as zeroes afterwards; clusters stay allocated
 export const BLOB_WRITE_ZEROES: u32 = 3;
+// Copy-up, for inflate and decouple (inflate.ts): no data moves through a buffer; each unallocated
+// cluster in range gets a cluster of its own, filled from the ancestors as a first write would fill it.
+export const BLOB_INFLATE: u32 = 4;        // every cluster (ancestor data or zeroes)
+export const BLOB_DECOUPLE: u32 = 5;       // the clusters the parent itself holds
 
 @unmanaged class BlobIoReq {
   blob: usize;
@@ -57,6 +61,24 @@ function ancestorCluster(blob: Blob, index: u64): u32 {
   return 0;
 }
 
+/** Whether the blob's parent itself (not a further ancestor) holds cluster `index`. */
+function parentHolds(blob: Blob, index: u64): bool {
+  if (blob.parent == 0) return false;
+  const md = changetype<BlobMd>(changetype<Blob>(blob.parent).md);
+  return index < md.numClusters && atomic.load<u32>(md.clusters + (<usize>index << 2)) != 0;
+}
+
+/** Whether operation `kind` on the blob's unallocated cluster `index` first needs a cluster of its own. */
+function needsOwnCluster(kind: u32, blob: Blob, index: u64): bool {
+  switch (kind) {
+    case BLOB_WRITE:
+    case BLOB_INFLATE: return true;
+    case BLOB_DECOUPLE: return parentHolds(blob, index);
+    // unmap, write_zeroes: an unallocated cluster already reads as zeroes unless an ancestor has data
+    default: return ancestorCluster(blob, index) != 0;
+  }
+}
+
 /**
  * Read or write `units` io units at unit `offset` of the blob, with buf. 0 (cb(ctx, rc) will run on
  * this thread), -EINVAL out of range, -EPERM writing a read-only blob, -ENOMEM.
@@ -66,8 +88,8 @@ export function blobIo(blob: Blob, channel: usize, write: bool, buf: usize, offs
 }
 
 /**
- * Any blob operation (BLOB_READ, _WRITE, _UNMAP, _WRITE_ZEROES) over `units` io units at `offset`.
- * Unmap and write_zeroes leave unallocated clusters alone (they already read as zeroes).
+ * Any blob operation (BLOB_READ, _WRITE, _UNMAP, _WRITE_ZEROES, _INFLATE, _DECOUPLE) over `units` io
+ * units at `offset`. Unmap and write_zeroes leave clusters that read as zeroes unallocated.
  */
 export function blobOp(blob: Blob, channel: usize, kind: u32, buf: usize, offset: u64, units: u64, cb: BlobIoCb, ctx: usize): i32 {
   const write = kind != BLOB_READ;
@@ -113,13 +135,17 @@ function issue(r: BlobIoReq): void {
           r.offset += units;
           continue;
         }
-      } else if (r.write != BLOB_WRITE && ancestorCluster(blob, index) == 0) {
-        r.offset += units;                   // unmap/zeroes of a cluster that reads as zeroes anyway
+      } else if (!needsOwnCluster(r.write, blob, index)) {
+        r.offset += units;
         continue;
       } else {
         claim(r, index);                     // resumes in claimRecorded, on this thread
         return;
       }
+    }
+    if (r.write == BLOB_INFLATE || r.write == BLOB_DECOUPLE) {
+      r.offset += units;                     // the blob's own cluster now: nothing more to do
+      continue;
     }
     const devOffset = (<u64>cluster << s.clusterShift) + (inCluster << s.blockShift);
     r.pending++;

@@ -6,7 +6,7 @@ import { newHarness, type Harness } from '../helpers/core.js';
 import { writeCoreString, EVENT_REQUEST_DONE } from '../../host/core-abi.js';
 
 const OP = { init: 1, load: 2, unload: 3, create: 4, open: 5, close: 6, sync: 7, resize: 8, delete: 9,
-  setXattr: 10, getXattr: 11, read: 13, write: 14, abandon: 15, channel: 16, snapshot: 17, clone: 18 } as const;
+  setXattr: 10, getXattr: 11, read: 13, write: 14, abandon: 15, channel: 16, snapshot: 17, clone: 18, inflate: 19, decouple: 20 } as const;
 const UNIT = 4096;
 const UNITS_PER_CLUSTER = 16;          // 64 KiB clusters: many clusters on a small device
 
@@ -25,7 +25,7 @@ export class CutFailure extends Error {
 
 const copy = (m: BlobModel): BlobModel => ({ ...m, blocks: new Map(m.blocks) });
 
-export async function runCut(seed: number): Promise<{ ops: number; cut: string; snapshotsDiscarded: number }> {
+export async function runCut(seed: number): Promise<{ ops: number; cut: string; snapshotsDiscarded: number; copyUps: number }> {
   const h: Harness = await newHarness();
   const rng = new Rng(Math.imul(seed, 2654435761));
   const t = h.core.h_thread_create(0, -1, 4096);
@@ -78,9 +78,25 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
   const current = new Map<string, BlobModel>();
   const opsBeforeCut = 5 + rng.below(30);
   let opsDone = 0;
+  let copyUps = 0;                                                  // inflates and decouples that did something
   for (let n = 0; n < opsBeforeCut; n++) {
-    const choice = rng.below(12);
+    const choice = rng.below(13);
     const ids = [...current.keys()];
+    if (choice === 12) {
+      // Inflate or decouple: the data stays as it was; the md (new parent) is synced on the way.
+      const writable = ids.filter((k) => !current.get(k)!.snapshot);
+      if (writable.length === 0) continue;
+      const m = current.get(writable[rng.below(writable.length)])!;
+      if (run(OP.open, [], m.id) !== 0) fail(`open of live blob ${m.id}`);
+      h.setU32(ctx, Number(value()), 4);
+      const rc = run(rng.below(2) === 0 ? OP.inflate : OP.decouple);
+      if (rc !== 0 && rc !== -22 && rc !== -28) fail(`inflate/decouple of blob ${m.id}: ${rc}`);   // EINVAL: no parent; ENOSPC
+      if (rc === 0) copyUps++;
+      if (run(OP.close) !== 0) fail(`close of blob ${m.id}`);
+      durable.set(String(m.id), copy(m));
+      opsDone++;
+      continue;
+    }
     if (choice === 11) {
       // A clone of a snapshot: reads what the snapshot holds; durable once it completes.
       const snaps = ids.filter((k) => current.get(k)!.snapshot);
@@ -161,17 +177,18 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
   const live = [...current.keys()];
   const writable = live.filter((k) => !current.get(k)!.snapshot);
   if (writable.length > 0 && rng.below(3) === 0) {
-    // The cut lands inside a snapshot: afterwards the origin reads the same either way, and the
-    // snapshot exists or not (it is not checked; the cluster accounting below still is).
+    // The cut lands inside a snapshot, an inflate or a decouple: afterwards the blob reads the same
+    // either way, and a snapshot exists or not (it is not checked; the cluster accounting below is).
     const m = current.get(writable[rng.below(writable.length)])!;
+    const [lateOp, lateName] = ([[OP.snapshot, 'snapshot'], [OP.inflate, 'inflate'], [OP.decouple, 'decouple']] as const)[rng.below(3)];
     if (run(OP.open, [], m.id) === 0) {
       h.setU32(ctx, Number(value()), 4);
       const late = h.core.hbs_ctx_new();
       for (const i of [3, 4, 13]) h.setU32(late, h.u32(ctx, i), i);
-      h.setU32(late, OP.snapshot, 0);
-      if (h.core.hbs_send(t, late) !== 0) fail('mid-op snapshot not sent');
+      h.setU32(late, lateOp, 0);
+      if (h.core.hbs_send(t, late) !== 0) fail(`mid-op ${lateName} not sent`);
       for (let i = rng.below(40); i > 0; i--) h.core.h_poll(t, 0);
-      midOp = `, in a snapshot of blob ${m.id}`;
+      midOp = `, in a ${lateName} of blob ${m.id}`;
     }
   } else if (live.length > 0 && rng.below(2) === 0) {
     const m = current.get(live[rng.below(live.length)])!;
@@ -260,15 +277,16 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
   if (h2.messages('error').some((x) => /claims cluster/.test(x))) fail2('a cluster claimed by two blobs');
   if (run2(OP.unload) !== 0) fail2('unload after recovery');
   const snapshotsDiscarded = h2.messages('notice').filter((x) => /snapshot at md page \d+ was interrupted/.test(x)).length;
-  return { ops: opsDone, cut: `${mode === 0 ? 'drop all unflushed writes' : 'random keep/drop/tear'}${midOp}`, snapshotsDiscarded };
+  return { ops: opsDone, cut: `${mode === 0 ? 'drop all unflushed writes' : 'random keep/drop/tear'}${midOp}`, snapshotsDiscarded, copyUps };
 }
 
-export async function runCuts(from: number, count: number): Promise<{ ops: number; snapshotsDiscarded: number }> {
-  let ops = 0, snapshotsDiscarded = 0;
+export async function runCuts(from: number, count: number): Promise<{ ops: number; snapshotsDiscarded: number; copyUps: number }> {
+  let ops = 0, snapshotsDiscarded = 0, copyUps = 0;
   for (let seed = from; seed < from + count; seed++) {
     const r = await runCut(seed);
     ops += r.ops;
     snapshotsDiscarded += r.snapshotsDiscarded;
+    copyUps += r.copyUps;
   }
-  return { ops, snapshotsDiscarded };
+  return { ops, snapshotsDiscarded, copyUps };
 }

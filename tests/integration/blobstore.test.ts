@@ -161,3 +161,49 @@ test('snapshot and clone through the Node API', async () => {
     await engine.stop();
   }
 });
+
+test('decouple and inflate keep the data and drop the ancestors, durably', async () => {
+  const engine = await Engine.start({ reactors: 2, memoryBytes: 128 << 20, logLevel: 'fatal' });
+  const MiB = 1 << 20;
+  try {
+    engine.bdev.createMalloc('m4', { blockCount: 8192 });
+    let bs = await engine.blobstore.init('m4');
+    const origin = await bs.open(await bs.create({ size: 4 * MiB }));
+    const expected = new Uint8Array(4 * MiB);
+    for (let i = 0; i < expected.length; i += 4096) expected.fill((i >> 12) & 0xff, i, i + 4096);
+    await origin.write(0, expected);
+    const older = await origin.snapshot();                       // older: all four clusters
+    await origin.write(MiB, new Uint8Array(8192).fill(0xee));
+    expected.fill(0xee, MiB, MiB + 8192);
+    const newer = await origin.snapshot();                       // newer: cluster 1 only, parent older
+    const clone = await bs.open(await bs.clone(newer));
+    const olderHandle = await bs.open(older);
+    await assert.rejects(olderHandle.inflate(), (e: WstorError) => e.code === 'EPERM', 'a snapshot is read-only: it cannot be inflated');
+    await olderHandle.close();
+    const before = bs.freeClusters;
+    await clone.decouple();
+    assert.equal(clone.parent, older, 'the clone now reads through the older snapshot');
+    assert.equal(clone.allocatedBytes, MiB, 'it copied the one cluster the newer snapshot held');
+    assert.equal(bs.freeClusters, before - 1);
+    assert.deepEqual(await clone.read(0, 4 * MiB), expected);
+    await clone.inflate();
+    assert.equal(clone.parent, undefined);
+    assert.equal(clone.thin, false);
+    assert.equal(clone.allocatedBytes, 4 * MiB);
+    assert.deepEqual(await clone.read(0, 4 * MiB), expected);
+    await assert.rejects(clone.decouple(), (e: WstorError) => e.code === 'EINVAL', 'no parent to decouple from');
+    await clone.write(0, new Uint8Array(4096).fill(7));
+    await Promise.all([clone.close(), origin.close()]);
+    for (const id of [older, newer]) { const b = await bs.open(id); await b.close(); }
+    await bs.unload();
+    bs = await engine.blobstore.load('m4');
+    const back = await bs.open(clone.id);
+    expected.fill(7, 0, 4096);
+    assert.equal(back.parent, undefined, 'the new parent is durable');
+    assert.deepEqual(await back.read(0, 4 * MiB), expected);
+    await back.close();
+    await bs.unload();
+  } finally {
+    await engine.stop();
+  }
+});
