@@ -36,6 +36,7 @@ const MAX_CHAIN: u32 = 64;
   savedFlags: u64;
   kind: u32;           // inflate.ts: BLOB_INFLATE or BLOB_DECOUPLE
   newParent: usize;    // inflate.ts: the open Blob read through once the md is durable (0: none)
+  rc: i32;             // a result held while the op finishes something else (unmark: the sync's)
 }
 
 export function opNew(s: Store, blob: usize, cb: BsOpCb, ctx: usize): BlobOp {
@@ -631,6 +632,36 @@ function cloneWritten(op: BlobOp, rc: i32): void {
   blobDrop(clone);
   releaseRef(changetype<Blob>(op.origin));
   opFinish(op, rc, rc == 0 ? id : 0);
+}
+
+/**
+ * Recovery kept a snapshot that still carries its in-the-making mark (the cut fell after its origin
+ * moved to it but before the unmarking sync): do that last step now. Left marked, the snapshot would
+ * be judged again at every dirty load against an origin that may since have been deleted, inflated or
+ * decoupled, and discarded under its clones. cb(ctx, rc, 0).
+ */
+export function blobUnmarkSnapshot(s: Store, id: u64, cb: BsOpCb, ctx: usize): void {
+  const op = opNew(s, 0, cb, ctx);
+  if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
+  blobOpen(s, id, unmarkOpened, changetype<usize>(op));
+}
+
+function unmarkOpened(opPtr: usize, rc: i32, blobPtr: u64): void {
+  const op = changetype<BlobOp>(opPtr);
+  if (rc != 0) { opFinish(op, rc, 0); return; }
+  op.blob = <usize>blobPtr;
+  xattrRemove(changetype<BlobMd>(changetype<Blob>(op.blob).md), F.XATTR_SNAPSHOT_OF, F.XATTR_SNAPSHOT_OF_BYTES, true);
+  syncStart(op, unmarkSynced);                 // not blobSync: a snapshot is read-only to everyone else
+}
+
+function unmarkSynced(op: BlobOp, rc: i32): void {
+  op.rc = rc;
+  blobClose(changetype<Blob>(op.blob), unmarkClosed, changetype<usize>(op));
+}
+
+function unmarkClosed(opPtr: usize, rc: i32, _value: u64): void {
+  const op = changetype<BlobOp>(opPtr);
+  opFinish(op, op.rc != 0 ? op.rc : rc, 0);
 }
 
 export function blobParentId(blob: Blob): u64 { return changetype<BlobMd>(blob.md).parentId; }

@@ -12,6 +12,7 @@ import * as F from "./format";
 import { bitmapBytes, bitSet, bitTest } from "./bitmap";
 import { BlobMd, mdNew, mdFree, mdDecodePage, mdNextPage, mdCluster, MD_OK, mdErrorOffset, xattrFind, Xattr } from "./md";
 import { Store, BsOpCb, storeLock } from "./types";
+import { blobUnmarkSnapshot } from "./blob";
 
 const PAGE: u32 = F.MD_PAGE_BYTES;
 /** md pages read per request during recovery (1 MiB). */
@@ -111,6 +112,7 @@ export function storeFlush(s: Store, done: PageIoDone, op: usize): void {
   extraLen: u32;      // chain pages after the first
   md: usize;          // decoded BlobMd (owned)
   extra: usize;       // u32 page indexes (owned), or 0
+  kept: u32;          // 1: kept, and its mark is dropped once the store is in use (unmarkKept)
 }
 
 function opNew(s: Store, cb: BsOpCb, ctx: usize): StoreOp {
@@ -604,7 +606,7 @@ function snapshotDecided(op: StoreOp, rec: SnapRecord, keep: bool): void {
   const s = changetype<Store>(op.store);
   const md = changetype<BlobMd>(rec.md);
   if (keep) {
-    if (claimBlob(s, rec.index, md, rec.extraLen, rec.extra)) op.recovered++; else op.skipped++;
+    if (claimBlob(s, rec.index, md, rec.extraLen, rec.extra)) { op.recovered++; rec.kept = 1; } else op.skipped++;
   } else {
     report(LEVEL_NOTICE, 0, "blobstore recovery: the snapshot at md page %d was interrupted before its origin (blob %d) moved to it: discarded, the origin keeps its data",
       0, 0, <f64>rec.index, <f64>snapshotOrigin(md));
@@ -638,7 +640,28 @@ function dirtyWritten(opPtr: usize, ok: bool): void {
 function dirtyFlushed(opPtr: usize, ok: bool): void {
   const op = changetype<StoreOp>(opPtr);
   if (!ok) { failStore(op, -EIO); return; }
+  op.snapIdx = 0;
+  unmarkKept(op);
+}
+
+/** Finish the snapshots recovery kept: each loses its in-the-making mark (blob.ts), one at a time. */
+function unmarkKept(op: StoreOp): void {
+  while (op.snapIdx < op.snapsLen) {
+    const rec = changetype<SnapRecord>(op.snaps + <usize>op.snapIdx * offsetof<SnapRecord>());
+    op.snapIdx++;
+    if (rec.kept == 0) continue;
+    blobUnmarkSnapshot(changetype<Store>(op.store), F.blobIdOf(rec.index), snapshotUnmarked, changetype<usize>(op));
+    return;
+  }
   opFinish(op, 0, <u64>op.store);
+}
+
+function snapshotUnmarked(opPtr: usize, rc: i32, _value: u64): void {
+  const op = changetype<StoreOp>(opPtr);
+  const rec = changetype<SnapRecord>(op.snaps + <usize>(op.snapIdx - 1) * offsetof<SnapRecord>());
+  // The store is sound either way: a snapshot still marked is judged again at the next dirty load.
+  if (rc != 0) report(LEVEL_ERROR, rc, "blobstore recovery: could not drop the in-progress mark of the snapshot at md page %d; it will be judged again at the next dirty load", 0, 0, <f64>rec.index);
+  unmarkKept(op);
 }
 
 // ---------------------------------------------------------------------------------------------

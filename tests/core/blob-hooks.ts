@@ -141,3 +141,22 @@ export function hbs_open_blobs(store: usize): u32 {
   for (let b = changetype<Store>(store).openBlobs; b != 0; b = changetype<Blob>(b).next) n++;
   return n;
 }
+
+// ---- a snapshot left marked as in the making (the cut between its last two syncs), made on purpose ----
+import { xattrSet, xattrFind, BlobMd } from "../../assembly/blob/md";
+import { XATTR_SNAPSHOT_OF, XATTR_SNAPSHOT_OF_BYTES } from "../../assembly/blob/format";
+
+/** Put the in-the-making mark naming `origin` on an open snapshot; its close then writes it out. */
+export function hbs_mark_snapshot(blob: usize, origin: f64): void {
+  const b = changetype<Blob>(blob);
+  const v = heapAlloc(8);
+  store<u64>(v, <u64>origin);
+  xattrSet(changetype<BlobMd>(b.md), XATTR_SNAPSHOT_OF, XATTR_SNAPSHOT_OF_BYTES, v, 8, true);
+  heapFree(v);
+  b.readOnly = 0;
+  b.dirty = 1;
+}
+
+export function hbs_snapshot_marked(blob: usize): u32 {
+  return xattrFind(changetype<BlobMd>(changetype<Blob>(blob).md), XATTR_SNAPSHOT_OF, XATTR_SNAPSHOT_OF_BYTES, true) != 0 ? 1 : 0;
+}

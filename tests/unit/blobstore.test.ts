@@ -277,3 +277,32 @@ test('snapshots and clones: the origin reads through its snapshot, writes copy o
   assert.ok(same(b.h, buf, 4096, 11), 'after unload and load, the clone still reads through the snapshot');
   ok(b, OP.close);
 });
+
+test('recovery keeps a snapshot caught between its last two syncs and finishes it, so it survives later changes to its origin', async () => {
+  const b = await setup();
+  initStore(b);
+  const origin = ok(b, OP.create, [2, 0]);
+  openBlob(b, origin);
+  const snap = ok(b, 17);                                    // snapshot: origin now reads through it
+  ok(b, OP.close);
+  // As if the cut fell after the origin moved to the snapshot but before the snapshot lost its mark.
+  const s = openBlob(b, snap);
+  b.h.core.hbs_mark_snapshot(s, Number(origin));
+  ok(b, OP.close);
+  ok(b, OP.abandon);
+  assert.equal(loadStore(b), 0);
+  assert.doesNotMatch(b.h.messages('notice').join('\n'), /was interrupted/, 'its origin points at it: kept');
+  assert.equal(b.h.core.hbs_snapshot_marked(openBlob(b, snap)), 0, 'recovery dropped the mark');
+  ok(b, OP.close);
+  // The origin goes; a later dirty load must not judge the snapshot against it again.
+  const clone = ok(b, 18, [], snap);
+  ok(b, OP.delete, [], origin);
+  ok(b, OP.abandon);
+  assert.equal(loadStore(b), 0);
+  assert.doesNotMatch(b.h.messages('notice').join('\n'), /was interrupted/);
+  openBlob(b, clone);
+  ok(b, OP.close);
+  openBlob(b, snap);
+  ok(b, OP.close);
+  ok(b, OP.unload);
+});
