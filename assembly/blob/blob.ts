@@ -12,6 +12,7 @@ import {
 } from "./md";
 import { Store, Blob, BsOpCb, storeLock } from "./types";
 import { pageIo, storeFlush } from "./store";
+import { snapshotDeleteStart } from "./snapshot-delete";
 
 const MAX_CHAIN: u32 = 64;
 
@@ -423,34 +424,33 @@ export function blobDelete(s: Store, id: u64, cb: BsOpCb, ctx: usize): void {
   if (!onMdThread(s)) { cb(ctx, -EPERM, 0); return; }
   if (s.readOnly != 0) { cb(ctx, -EPERM, 0); return; }
   for (let b = s.openBlobs; b != 0; b = changetype<Blob>(b).next) {
-    if (changetype<Blob>(b).id == id) { cb(ctx, -EBUSY, 0); return; }
+    if (changetype<Blob>(b).id != id) continue;
+    report(LEVEL_ERROR, -EBUSY, "blob %d is open, or a blob that reads through it is: close them first", 0, 0, <f64>id);
+    cb(ctx, -EBUSY, 0);
+    return;
   }
   const op = opNew(s, 0, cb, ctx);
   if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
   blobOpen(s, id, deleteOpened, changetype<usize>(op));
 }
 
-// Deleting a snapshot would strand the blobs that read through it (SPDK moves its clusters to its one
-// clone); that is not built yet, so snapshots are refused with -EBUSY and a message.
-function refuseSnapshotDelete(op: BlobOp, blob: Blob): bool {
-  if ((changetype<BlobMd>(blob.md).flagsDataRo & F.BLOB_FLAG_READ_ONLY) == 0) return false;
-  report(LEVEL_ERROR, -EBUSY, "blob %d is a snapshot: deleting snapshots is not supported yet (its clones read through it)", 0, 0, <f64>blob.id);
-  releaseRef(blob);
-  opFinish(op, -EBUSY, 0);
-  return true;
-}
-
 function deleteOpened(opPtr: usize, rc: i32, blobPtr: u64): void {
   const op = changetype<BlobOp>(opPtr);
   if (rc != 0) { opFinish(op, rc, 0); return; }
-  const blob = changetype<Blob>(<usize>blobPtr);
-  const s = changetype<Store>(op.store);
-  if (refuseSnapshotDelete(op, blob)) return;
   op.blob = <usize>blobPtr;
-  // Zero the first page (the chain head): from then on recovery cannot find the blob.
+  // A snapshot first hands its clusters to its one clone, if it has one (snapshot-delete.ts).
+  if (blobIsSnapshot(changetype<Blob>(op.blob))) { snapshotDeleteStart(op); return; }
+  deleteBlobHead(op);
+}
+
+/** The last step of every delete: zero the blob's first page (the chain head), flush, free it all. */
+export function deleteBlobHead(op: BlobOp): void {
+  const blob = changetype<Blob>(op.blob);
+  const s = changetype<Store>(op.store);
+  // From the moment the zeroed head is on the device, recovery cannot find the blob.
   op.pages = heapAllocZeroed(F.MD_PAGE_BYTES);
   if (op.pages == 0) { releaseRef(blob); opFinish(op, -ENOMEM, 0); return; }
-  pageIo(s, true, <u64>s.mdStart + <u64>F.mdPageOf(blob.id), 1, op.pages, deleteHeadZeroed, opPtr);
+  pageIo(s, true, <u64>s.mdStart + <u64>F.mdPageOf(blob.id), 1, op.pages, deleteHeadZeroed, changetype<usize>(op));
 }
 
 function deleteHeadZeroed(opPtr: usize, ok: bool): void {
@@ -480,7 +480,7 @@ function deleteFlushed(opPtr: usize, ok: bool): void {
 // without the mark. A load that finds a marked snapshot keeps it only if its origin already points at
 // it (store.ts); otherwise the snapshot never happened and the origin still owns its clusters.
 
-function releaseSyncBuffers(op: BlobOp): void {
+export function releaseSyncBuffers(op: BlobOp): void {
   heapFree(op.pages); heapFree(op.indexes); heapFree(op.oldChain);
   op.pages = 0; op.indexes = 0; op.oldChain = 0;
 }

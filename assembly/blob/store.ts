@@ -608,7 +608,8 @@ function snapshotDecided(op: StoreOp, rec: SnapRecord, keep: bool): void {
   if (keep) {
     if (claimBlob(s, rec.index, md, rec.extraLen, rec.extra)) { op.recovered++; rec.kept = 1; } else op.skipped++;
   } else {
-    report(LEVEL_NOTICE, 0, "blobstore recovery: the snapshot at md page %d was interrupted before its origin (blob %d) moved to it: discarded, the origin keeps its data",
+    // Made, not yet taken up by its origin; or deleted, already handed to its clone: gone either way.
+    report(LEVEL_NOTICE, 0, "blobstore recovery: the snapshot at md page %d was interrupted in the making or the deleting (blob %d does not read through it): discarded, that blob keeps its data",
       0, 0, <f64>rec.index, <f64>snapshotOrigin(md));
   }
   op.snapIdx++;

@@ -78,7 +78,7 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
   const current = new Map<string, BlobModel>();
   const opsBeforeCut = 5 + rng.below(30);
   let opsDone = 0;
-  let copyUps = 0;                                                  // inflates and decouples that did something
+  let copyUps = 0;                          // inflates, decouples and snapshot deletes that did something
   for (let n = 0; n < opsBeforeCut; n++) {
     const choice = rng.below(13);
     const ids = [...current.keys()];
@@ -138,9 +138,10 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
       const m = current.get(ids[rng.below(ids.length)])!;
       if (choice === 9) {
         const rc = run(OP.delete, [], m.id);
-        if (rc === -16 && m.snapshot) { opsDone++; continue; }        // snapshots cannot be deleted yet
+        if (rc === -16 && m.snapshot) { opsDone++; continue; }        // a snapshot with two or more clones stays
         if (rc !== 0) fail(`delete of closed blob ${m.id}: ${rc}`);
-        // A blob that clones read through is a snapshot (refused above); others go at once.
+        if (m.snapshot) copyUps++;                                     // its one clone took its clusters
+        // A deleted snapshot's one clone reads the same data as before: its model does not change.
         current.delete(String(m.id));
         durable.delete(String(m.id));                                  // delete is durable when it completes
         opsDone++;
@@ -176,7 +177,20 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
   let midOp = '';
   const live = [...current.keys()];
   const writable = live.filter((k) => !current.get(k)!.snapshot);
-  if (writable.length > 0 && rng.below(3) === 0) {
+  const snapshots = live.filter((k) => current.get(k)!.snapshot);
+  if (snapshots.length > 0 && rng.below(4) === 0) {
+    // The cut lands inside the delete of a snapshot: it exists afterwards or not (not checked), and
+    // its clone reads the same either way (checked with the other blobs).
+    const m = current.get(snapshots[rng.below(snapshots.length)])!;
+    const late = h.core.hbs_ctx_new();
+    h.setU32(late, h.u32(ctx, 3), 3);
+    h.setU32(late, Number(m.id & 0xffffffffn), 5); h.setU32(late, Number(m.id >> 32n), 6);
+    h.setU32(late, OP.delete, 0);
+    if (h.core.hbs_send(t, late) !== 0) fail('mid-op snapshot delete not sent');
+    for (let i = rng.below(60); i > 0; i--) h.core.h_poll(t, 0);
+    durable.delete(String(m.id));
+    midOp = `, in the delete of snapshot ${m.id}`;
+  } else if (writable.length > 0 && rng.below(3) === 0) {
     // The cut lands inside a snapshot, an inflate or a decouple: afterwards the blob reads the same
     // either way, and a snapshot exists or not (it is not checked; the cluster accounting below is).
     const m = current.get(writable[rng.below(writable.length)])!;

@@ -155,7 +155,14 @@ test('snapshot and clone through the Node API', async () => {
     await assert.rejects(bs.clone(blob.id), (e: WstorError) => e.code === 'EINVAL', 'clones come from snapshots');
     await assert.rejects(bs.delete(snapId), (e: WstorError) => e.code === 'EBUSY', 'an open snapshot cannot be deleted');
     await Promise.all([snap.close(), clone.close(), blob.close()]);
-    await assert.rejects(bs.delete(snapId), /a snapshot: deleting snapshots is not supported yet/);
+    await assert.rejects(bs.delete(snapId), /is a snapshot with 2 clones: delete or inflate all but one of them first/);
+    await bs.delete(cloneId);
+    await bs.delete(snapId);                        // one clone left (the blob): it takes the snapshot's clusters
+    const back = await bs.open(blob.id);
+    assert.equal(back.parent, undefined);
+    const data = await back.read(0, 8192);
+    assert.ok(data.subarray(0, 4096).every((v) => v === 2) && data.subarray(4096).every((v) => v === 1));
+    await back.close();
     await bs.unload();
   } finally {
     await engine.stop();

@@ -9,7 +9,7 @@ const COUNT = Number(process.env.WSTOR_CRASH_CUTS ?? 1000);
 test(SEED ? `power cut, seed ${SEED}` : `${COUNT} power cuts: synced blobs, their xattrs and flushed data survive, snapshots are all or nothing; no cluster leaks`, async () => {
   if (SEED) { await runCut(Number(SEED)); return; }
   const { ops, snapshotsDiscarded, copyUps } = await runCuts(1, COUNT);
-  console.log(`# ${COUNT} cuts after ${ops} operations (${copyUps} inflates/decouples); ${snapshotsDiscarded} interrupted snapshots discarded at load`);
+  console.log(`# ${COUNT} cuts after ${ops} operations (${copyUps} inflates, decouples and snapshot deletes); ${snapshotsDiscarded} interrupted snapshots discarded at load`);
   if (COUNT >= 200) assert.ok(snapshotsDiscarded > 0, 'some cuts land inside a snapshot before its origin moved: the repair ran');
-  if (COUNT >= 200) assert.ok(copyUps > 0, 'the workload inflated or decoupled blobs that had a parent');
+  if (COUNT >= 200) assert.ok(copyUps > 0, 'the workload inflated, decoupled or deleted snapshots into their clone');
 });

@@ -268,13 +268,36 @@ test('snapshots and clones: the origin reads through its snapshot, writes copy o
   assert.ok(same(b.h, buf, 4096, 33));
   ok(b, OP.close);
   assert.equal(op(b, OP.clone, [], id), -22, 'clones are made of snapshots only');
-  assert.equal(op(b, OP.delete, [], snap), -16, 'snapshots cannot be deleted yet');
+  assert.equal(op(b, OP.delete, [], snap), -16, 'a snapshot with two blobs reading through it stays');
+  assert.match(b.h.messages('error').at(-1) ?? '', /is a snapshot with 2 clones: delete or inflate all but one/);
   ok(b, OP.unload);
   assert.equal(loadStore(b), 0);
   openBlob(b, clone);
   channel(b);
   ok(b, OP.read, [buf, 0, 1]);
   assert.ok(same(b.h, buf, 4096, 11), 'after unload and load, the clone still reads through the snapshot');
+  ok(b, OP.close);
+  // With one clone left, the snapshot can go: the clone takes the clusters it had none of.
+  ok(b, OP.delete, [], id);
+  const storeNow = b.h.u32(b.ctx, 3);
+  const usedBefore = b.h.core.hbs_used_clusters(storeNow);
+  ok(b, OP.delete, [], snap);
+  assert.equal(b.h.core.hbs_used_clusters(storeNow), usedBefore - 1, 'only the cluster the clone had of its own is freed');
+  assert.equal(op(b, OP.open, [], snap), -2, 'the snapshot is gone');
+  const c = openBlob(b, clone);
+  assert.equal(b.h.core.hbs_blob_allocated(c), 4, 'the clone owns every cluster now');
+  channel(b);
+  ok(b, OP.read, [buf, 0, 2]);
+  assert.ok(same(b.h, buf, 4096, 11) && same(b.h, buf + 4096, 4096, 33), 'and reads what it read before');
+  ok(b, OP.close);
+  ok(b, OP.abandon);
+  assert.equal(loadStore(b), 0);
+  assert.match(b.h.messages('notice').join('\n'), /1 blobs recovered, 0 refused/);
+  assert.equal(b.h.core.hbs_used_clusters(b.h.u32(b.ctx, 3)), usedBefore - 1, 'recovery counts the same clusters used');
+  openBlob(b, clone);
+  channel(b);
+  ok(b, OP.read, [buf, 0, 2]);
+  assert.ok(same(b.h, buf, 4096, 11) && same(b.h, buf + 4096, 4096, 33), 'the same after a crash');
   ok(b, OP.close);
 });
 

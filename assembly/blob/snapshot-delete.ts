@@ -1,0 +1,157 @@
+// Deleting a snapshot (md thread). As in SPDK, a snapshot with more than one clone cannot go (-EBUSY:
+// each would need its own copy of its clusters; delete or inflate all but one first). With no clone it
+// goes like any blob. With one, the clone takes over each snapshot cluster it has none of its own for,
+// and reads through the snapshot's parent from then on. Three durable steps, using the mark recovery
+// already knows from making snapshots (store.ts, third pass: a marked snapshot is kept only if the blob
+// its mark names still reads through it):
+//   1. the snapshot, marked with the clone's id;
+//   2. the clone, with the merged clusters and the new parent: from here on recovery would discard the
+//      snapshot, and the clone owns the merged clusters;
+//   3. the snapshot's chain head zeroed (blob.ts deleteBlobHead), its other clusters and pages freed.
+//
+// Clones of the snapshot are found on disk: a clone holds its snapshot open while it is open itself,
+// and blobDelete refuses an open blob, so every clone is closed here and its first md page is current.
+
+import { heapAlloc, heapAllocZeroed, heapFree, report, LEVEL_ERROR, EBUSY, EIO, ENOMEM } from "../runtime";
+import * as F from "./format";
+import { bitTest } from "./bitmap";
+import { BlobMd, mdNew, mdFree, mdDecodePage, mdCluster, mdSetCluster, xattrSet, MD_OK } from "./md";
+import { Store, Blob } from "./types";
+import { pageIo } from "./store";
+import { BlobOp, opFinish, syncStart, releaseRef, releaseSyncBuffers, deleteBlobHead, blobOpen, blobClose } from "./blob";
+
+/** op.blob is the snapshot, open (the delete's own reference). Ends in deleteBlobHead or opFinish. */
+export function snapshotDeleteStart(op: BlobOp): void {
+  op.pages = heapAlloc(F.MD_PAGE_BYTES);          // the scan's page buffer
+  if (op.pages == 0) { fail(op, -ENOMEM); return; }
+  op.readPage = 0;                                 // scan cursor: md page index
+  op.used = 0;                                     // clones found
+  scanNext(op);
+}
+
+function fail(op: BlobOp, rc: i32): void {
+  releaseRef(changetype<Blob>(op.blob));
+  opFinish(op, rc, 0);
+}
+
+// ---- find the clones: every blob's first md page, in id order ----
+
+function scanNext(op: BlobOp): void {
+  const s = changetype<Store>(op.store);
+  const snapPage = F.mdPageOf(changetype<Blob>(op.blob).id);
+  while (op.readPage < s.mdLen && (!bitTest(s.usedIds, <u64>op.readPage) || op.readPage == snapPage)) op.readPage++;
+  if (op.readPage >= s.mdLen) { scanned(op); return; }
+  pageIo(s, false, <u64>s.mdStart + <u64>op.readPage, 1, op.pages, pageScanned, changetype<usize>(op));
+}
+
+function pageScanned(opPtr: usize, ok: bool): void {
+  const op = changetype<BlobOp>(opPtr);
+  const snap = changetype<Blob>(op.blob);
+  if (!ok) { fail(op, -EIO); return; }
+  const md = mdNew(F.blobIdOf(op.readPage));
+  // The parent descriptor is always on a chain's first page; a page that does not decode is no clone.
+  if (mdDecodePage(md, op.pages, 0) == MD_OK && md.parentId == snap.id) {
+    op.used++;
+    op.id = md.id;
+  }
+  mdFree(md);
+  op.readPage++;
+  scanNext(op);
+}
+
+function scanned(op: BlobOp): void {
+  const snap = changetype<Blob>(op.blob);
+  heapFree(op.pages);
+  op.pages = 0;
+  if (op.used == 0) { deleteBlobHead(op); return; }
+  if (op.used > 1) {
+    report(LEVEL_ERROR, -EBUSY, "blob %d is a snapshot with %d clones: delete or inflate all but one of them first", 0, 0, <f64>snap.id, <f64>op.used);
+    fail(op, -EBUSY);
+    return;
+  }
+  blobOpen(changetype<Store>(op.store), op.id, cloneOpened, changetype<usize>(op));
+}
+
+// ---- step 1: the snapshot names its clone ----
+
+function cloneOpened(opPtr: usize, rc: i32, clonePtr: u64): void {
+  const op = changetype<BlobOp>(opPtr);
+  if (rc != 0) { fail(op, rc); return; }
+  op.origin = <usize>clonePtr;                     // the clone, open; op.blob stays the snapshot
+  const snap = changetype<Blob>(op.blob);
+  const mark = heapAlloc(8);
+  if (mark == 0) { cloneFailed(op, -ENOMEM); return; }
+  store<u64>(mark, changetype<Blob>(op.origin).id);
+  const setRc = xattrSet(changetype<BlobMd>(snap.md), F.XATTR_SNAPSHOT_OF, F.XATTR_SNAPSHOT_OF_BYTES, mark, 8, true);
+  heapFree(mark);
+  if (setRc != 0) { cloneFailed(op, setRc); return; }
+  syncStart(op, snapshotMarked);
+}
+
+/** Give back the clone and the snapshot, then finish with rc (the snapshot is still whole on disk). */
+function cloneFailed(op: BlobOp, rc: i32): void {
+  op.rc = rc;
+  blobClose(changetype<Blob>(op.origin), cloneClosedAfterFailure, changetype<usize>(op));
+}
+
+function cloneClosedAfterFailure(opPtr: usize, _rc: i32, _v: u64): void {
+  const op = changetype<BlobOp>(opPtr);
+  fail(op, op.rc);
+}
+
+// ---- step 2: the clone takes the clusters and the snapshot's parent ----
+
+function snapshotMarked(op: BlobOp, rc: i32): void {
+  releaseSyncBuffers(op);
+  // A failed mark sync leaves the snapshot kept at any later load (its clone still points at it).
+  if (rc != 0) { cloneFailed(op, rc); return; }
+  const snap = changetype<Blob>(op.blob);
+  const clone = changetype<Blob>(op.origin);
+  const sm = changetype<BlobMd>(snap.md), cm = changetype<BlobMd>(clone.md);
+  op.saved = heapAllocZeroed((<usize>cm.numClusters << 2) + 4);
+  if (op.saved == 0) { cloneFailed(op, -ENOMEM); return; }
+  memory.copy(op.saved, cm.clusters, <usize>cm.numClusters << 2);
+  op.savedParent = cm.parentId;
+  const shared = min(sm.numClusters, cm.numClusters);
+  for (let i: u64 = 0; i < shared; i++) {
+    if (mdCluster(cm, i) == 0) mdSetCluster(cm, i, mdCluster(sm, i));
+  }
+  cm.parentId = sm.parentId;
+  op.blob = op.origin;                             // syncStart syncs op.blob
+  op.origin = changetype<usize>(snap);
+  syncStart(op, cloneMoved);
+}
+
+function cloneMoved(op: BlobOp, rc: i32): void {
+  releaseSyncBuffers(op);
+  const clone = changetype<Blob>(op.blob);
+  const snap = changetype<Blob>(op.origin);
+  const cm = changetype<BlobMd>(clone.md), sm = changetype<BlobMd>(snap.md);
+  op.blob = op.origin;
+  op.origin = changetype<usize>(clone);
+  if (rc != 0) {
+    // Back as it was in memory; on disk the clone holds either version, and recovery resolves both.
+    memory.copy(cm.clusters, op.saved, <usize>cm.numClusters << 2);
+    cm.parentId = op.savedParent;
+    cloneFailed(op, rc);
+    return;
+  }
+  // The clone reads through the snapshot's parent now; the snapshot keeps only what the clone did not take.
+  if (snap.parent != 0) changetype<Blob>(snap.parent).openRef++;
+  clone.parent = snap.parent;
+  releaseRef(snap);                                // the clone's reference (the delete's own remains)
+  const shared = min(sm.numClusters, cm.numClusters);
+  for (let i: u64 = 0; i < shared; i++) {
+    if (mdCluster(cm, i) == mdCluster(sm, i)) mdSetCluster(sm, i, 0);
+  }
+  blobClose(clone, cloneClosed, changetype<usize>(op));
+}
+
+// ---- step 3: the snapshot goes ----
+
+function cloneClosed(opPtr: usize, rc: i32, _v: u64): void {
+  const op = changetype<BlobOp>(opPtr);
+  // The clone's md is durable already (step 2); a failed close flush changes nothing about that.
+  if (rc != 0) report(LEVEL_ERROR, rc, "deleting snapshot %d: closing its clone %d failed", 0, 0, <f64>changetype<Blob>(op.blob).id, <f64>changetype<Blob>(op.origin).id);
+  deleteBlobHead(op);
+}
