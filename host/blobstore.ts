@@ -19,6 +19,8 @@ export interface BlobInfo {
   snapshot: boolean;
   /** The snapshot this blob reads through (a snapshotted blob or a clone), if any. */
   parent?: bigint;
+  /** Its xattr names (values: blob.getXattr). */
+  xattrs: string[];
 }
 
 export interface CreateOptions {
@@ -135,7 +137,8 @@ export class BlobStore {
     for (let p = this.core.bs_next_blob(this.ptr, 0); p >= 0; p = this.core.bs_next_blob(this.ptr, p + 1)) {
       const blob = await this.open((1n << 32n) | BigInt(p));
       try {
-        out.push({ id: blob.id, size: blob.size, thin: blob.thin, allocatedBytes: blob.allocatedBytes, snapshot: blob.isSnapshot, parent: blob.parent });
+        out.push({ id: blob.id, size: blob.size, thin: blob.thin, allocatedBytes: blob.allocatedBytes, snapshot: blob.isSnapshot, parent: blob.parent,
+          xattrs: await blob.xattrNames() });
       } finally {
         await blob.close();
       }
@@ -268,6 +271,16 @@ export class BlobHandle {
   }
 
   /** The xattr's bytes, or undefined if the blob has none by that name. */
+  /** The names of the blob's xattrs (internal ones, wstor's own, are not listed). */
+  async xattrNames(): Promise<string[]> {
+    this.check();
+    const v = await this.engine.request(`listing the xattrs of blob ${this.id}`, (r) => this.core.blob_xattr_names(r, this.ptr));
+    const ptr = v % 4294967296, len = Math.floor(v / 4294967296);
+    const text = new TextDecoder().decode(new Uint8Array(this.engine.memory.buffer, ptr, len).slice());
+    this.core.wstor_free(ptr);
+    return text === '' ? [] : text.slice(0, -1).split('\0');
+  }
+
   async getXattr(name: string): Promise<Uint8Array | undefined> {
     this.check();
     const n = HeapBytes.of(this.engine, encoder.encode(name));

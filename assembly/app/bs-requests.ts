@@ -6,7 +6,7 @@ import { heapAlloc, heapFree } from "../runtime";
 import { bdevById } from "../bdev";
 import {
   Store, Blob, storeInit, storeLoad, storeUnload, blobCreate, blobOpen, blobClose, blobSync, blobResize, blobDelete,
-  blobSetXattr, blobGetXattr, blobRemoveXattr, blobIo, blobOp, BLOB_UNMAP, BLOB_WRITE_ZEROES, storeSetSuper, storeGetSuper, blobSnapshot, blobClone, blobInflate, blobDecouple, blobParentId, blobIsSnapshot, blobClusters, blobIsThin, blobAllocatedClusters, xattrValueBytes,
+  blobSetXattr, blobGetXattr, blobRemoveXattr, blobIo, blobOp, BLOB_UNMAP, BLOB_WRITE_ZEROES, storeSetSuper, storeGetSuper, blobSnapshot, blobClone, blobInflate, blobDecouple, blobParentId, blobIsSnapshot, blobClusters, blobIsThin, blobAllocatedClusters, xattrValueBytes, blobXattrNames, xattrNamesBytes,
 } from "../blob";
 import { onAppThread, requestDone } from "./request";
 
@@ -26,7 +26,7 @@ import { onAppThread, requestDone } from "./request";
 }
 
 const K_UNMAP: u32 = 15, K_WRITE_ZEROES: u32 = 16, K_SET_SUPER: u32 = 17, K_SNAPSHOT: u32 = 18, K_CLONE: u32 = 19;
-const K_INFLATE: u32 = 20, K_DECOUPLE: u32 = 21;
+const K_INFLATE: u32 = 20, K_DECOUPLE: u32 = 21, K_XATTR_NAMES: u32 = 22;
 const K_INIT: u32 = 1, K_LOAD: u32 = 2, K_UNLOAD: u32 = 3, K_CREATE: u32 = 4, K_OPEN: u32 = 5, K_CLOSE: u32 = 6,
   K_SYNC: u32 = 7, K_RESIZE: u32 = 8, K_DELETE: u32 = 9, K_SET_XATTR: u32 = 10, K_GET_XATTR: u32 = 11,
   K_REMOVE_XATTR: u32 = 12, K_READ: u32 = 13, K_WRITE: u32 = 14;
@@ -82,6 +82,12 @@ function run(req: usize): void {
       }
       break;
     }
+    case K_XATTR_NAMES: {
+      const names = blobXattrNames(b);
+      if (names == 0) rc = -12;
+      else value = <u64>names | (<u64>xattrNamesBytes << 32);
+      break;
+    }
     case K_UNMAP:
     case K_WRITE_ZEROES: {
       rc = blobOp(b, s.mdChannel, r.kind == K_UNMAP ? BLOB_UNMAP : BLOB_WRITE_ZEROES, 0, r.a, r.b, ioFinish, req);
@@ -120,6 +126,7 @@ export function blob_delete(req: u32, store: usize, id: f64): i32 { return post(
 export function blob_set_xattr(req: u32, blob: usize, name: usize, nameBytes: u32, value: usize, valueBytes: u32): i32 {
   return post(K_SET_XATTR, req, 0, blob, 0, 0, 0, name, nameBytes, value, valueBytes);
 }
+export function blob_xattr_names(req: u32, blob: usize): i32 { return post(K_XATTR_NAMES, req, 0, blob, 0, 0, 0, 0, 0, 0, 0); }
 export function blob_get_xattr(req: u32, blob: usize, name: usize, nameBytes: u32): i32 { return post(K_GET_XATTR, req, 0, blob, 0, 0, 0, name, nameBytes, 0, 0); }
 export function blob_remove_xattr(req: u32, blob: usize, name: usize, nameBytes: u32): i32 { return post(K_REMOVE_XATTR, req, 0, blob, 0, 0, 0, name, nameBytes, 0, 0); }
 /** Read or write `units` io units at unit `offset` with the host's buffer. */

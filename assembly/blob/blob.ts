@@ -408,6 +408,30 @@ export function blobGetXattr(blob: Blob, name: usize, nameBytes: u32, internal: 
 }
 export let xattrValueBytes: u32 = 0;
 
+/**
+ * The names of the blob's user xattrs, each followed by a 0 byte, in a heap buffer the caller frees;
+ * its length in xattrNamesBytes. 0 when out of memory.
+ */
+export function blobXattrNames(blob: Blob): usize {
+  let bytes: u32 = 0;
+  for (let x = changetype<BlobMd>(blob.md).xattrs; x != 0; x = changetype<Xattr>(x).next) {
+    if (changetype<Xattr>(x).internal == 0) bytes += changetype<Xattr>(x).nameBytes + 1;
+  }
+  const out = heapAlloc(<usize>bytes + 1);        // + 1: never a zero-byte allocation
+  if (out == 0) return 0;
+  let at = out;
+  for (let x = changetype<BlobMd>(blob.md).xattrs; x != 0; x = changetype<Xattr>(x).next) {
+    const a = changetype<Xattr>(x);
+    if (a.internal != 0) continue;
+    memory.copy(at, a.data, a.nameBytes);
+    store<u8>(at + a.nameBytes, 0);
+    at += <usize>a.nameBytes + 1;
+  }
+  xattrNamesBytes = bytes;
+  return out;
+}
+export let xattrNamesBytes: u32 = 0;
+
 export function blobClusters(blob: Blob): u64 { return changetype<BlobMd>(blob.md).numClusters; }
 export function blobIsThin(blob: Blob): bool { return (changetype<BlobMd>(blob.md).flagsInvalid & F.BLOB_FLAG_THIN) != 0; }
 export function blobAllocatedClusters(blob: Blob): u64 {

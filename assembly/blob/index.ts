@@ -3,7 +3,7 @@ export { Store, Blob, BsOpCb } from "./types";
 export { storeInit, storeLoad, storeUnload, storeAbandon, storeGetChannel, storeFreeClusters, storeTotalClusters, storeSetSuper, storeGetSuper } from "./store";
 export {
   blobCreate, blobOpen, blobClose, blobSync, blobResize, blobDelete, blobSetXattr, blobGetXattr, blobRemoveXattr,
-  blobClusters, blobAllocatedClusters, blobIsThin, xattrValueBytes, blobSnapshot, blobClone, blobParentId, blobIsSnapshot,
+  blobClusters, blobAllocatedClusters, blobIsThin, xattrValueBytes, blobXattrNames, xattrNamesBytes, blobSnapshot, blobClone, blobParentId, blobIsSnapshot,
 } from "./blob";
 export { blobIo, blobOp, BlobIoCb, BLOB_READ, BLOB_WRITE, BLOB_UNMAP, BLOB_WRITE_ZEROES } from "./io";
 export { blobInflate, blobDecouple } from "./inflate";

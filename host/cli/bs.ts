@@ -438,15 +438,17 @@ async function runList(store: BlobStore, json: boolean, file: string): Promise<s
   const blobs = await store.list();
   if (json) {
     const rows = blobs.map((b) => ({ id: Number(b.id), hex: hexId(b.id), size: b.size, thin: b.thin, allocatedBytes: b.allocatedBytes,
-      snapshot: b.snapshot, parent: b.parent === undefined ? null : hexId(b.parent) }));
+      snapshot: b.snapshot, parent: b.parent === undefined ? null : hexId(b.parent), xattrs: b.xattrs }));
     return `${JSON.stringify(rows, null, 2)}\n`;
   }
+  // id and hex to the left, numbers and the parent to the right, then the xattr names as they come.
   const widths = [14, 13, 11, 10, 11, 14];
-  const row = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('').trimEnd() + '\n';
-  let text = row(['id', 'hex', 'size', 'type', 'allocated', 'parent']);
+  const cell = (c: string, i: number) => (i < 2 ? c.padEnd(widths[i]) : i < widths.length ? c.padStart(widths[i]) : `  ${c}`);
+  const row = (cells: string[]) => cells.map(cell).join('').trimEnd() + '\n';
+  let text = row(['id', 'hex', 'size', 'type', 'allocated', 'parent', 'xattrs']);
   for (const b of blobs) {
     const type = b.snapshot ? 'snapshot' : b.thin ? 'thin' : 'thick';
-    text += row([String(b.id), hexId(b.id), formatBytes(b.size), type, formatBytes(b.allocatedBytes), b.parent === undefined ? '' : hexId(b.parent)]);
+    text += row([String(b.id), hexId(b.id), formatBytes(b.size), type, formatBytes(b.allocatedBytes), b.parent === undefined ? '' : hexId(b.parent), b.xattrs.join(',')]);
   }
   const free = store.freeClusters;
   return `${text}${blobs.length} blob${blobs.length === 1 ? '' : 's'} in ${file}; ${formatBytes(store.clusterSize)} clusters, ` +

@@ -138,12 +138,16 @@ test('snapshot and clone through the Node API', async () => {
   try {
     engine.bdev.createMalloc('m3', { blockCount: 8192 });
     const bs = await engine.blobstore.init('m3');
-    const blob = await bs.open(await bs.create({ size: 1 << 20 }));
+    const blob = await bs.open(await bs.create({ size: 1 << 20, xattrs: { a: '1', b: '2' } }));
+    await blob.removeXattr('a');
+    await blob.setXattr('c', '3');
+    assert.deepEqual((await blob.xattrNames()).sort(), ['b', 'c'], 'user xattrs only, as they are now');
     await blob.write(0, new Uint8Array(8192).fill(1));
     const snapId = await blob.snapshot();
     await blob.write(0, new Uint8Array(4096).fill(2));
     const snap = await bs.open(snapId);
     assert.equal(snap.isSnapshot, true);
+    assert.deepEqual(await snap.xattrNames(), [], 'its internal mark is never listed');
     assert.ok((await snap.read(0, 8192)).every((v) => v === 1), 'the snapshot kept the data as it was');
     await assert.rejects(snap.write(0, new Uint8Array(4096)), (e: WstorError) => e.code === 'EPERM');
     const after = await blob.read(0, 8192);
