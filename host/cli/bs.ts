@@ -5,6 +5,7 @@ import { Engine } from '../engine.js';
 import type { BlobHandle, BlobStore } from '../blobstore.js';
 import type { Report } from '../core-abi.js';
 import { WstorError } from '../errors.js';
+import { dumpStore } from './bs-dump.js';
 import { UsageError, parseFlags, parseSize, usageText, type FlagSpec, type Flags } from './args.js';
 
 /** The name FILE's bdev gets; core messages that name it are rewritten to name FILE instead. */
@@ -30,6 +31,7 @@ const SPECS: FlagSpec[] = [
   { name: 'size', kind: 'string', help: 'init: size of a new FILE (default 64MiB); create: size of the blob' },
   { name: 'force', kind: 'boolean', help: 'init: overwrite a blobstore FILE already holds' },
   { name: 'json', kind: 'boolean', help: 'list: print a JSON array instead of a table' },
+  { name: 'all', kind: 'boolean', help: 'dump: also list the empty md pages' },
   { name: 'thin', kind: 'boolean', help: 'create, import: allocate clusters on first write' },
   { name: 'xattr', kind: 'string', help: 'create: set xattr NAME=VALUE on the new blob (repeatable)' },
   { name: 'length', kind: 'string', help: 'export: copy only the first BYTES of the blob' },
@@ -50,6 +52,7 @@ const COMMANDS = {
   init: { synopsis: 'init [--cluster-size SIZE] [--size SIZE] [--force]', args: [], minArgs: 0, flags: ['cluster-size', 'size', 'force'],
     summary: 'lay out a new, empty blobstore (creates FILE if missing)' },
   list: { synopsis: 'list [--json]', args: [], minArgs: 0, flags: ['json'], summary: 'the blobs: id, size, thin or thick, allocated bytes' },
+  dump: { synopsis: 'dump [--all]', args: [], minArgs: 0, flags: ['all'], summary: 'the super block, masks and md pages, decoded (reads FILE only)' },
   create: { synopsis: 'create --size SIZE [--thin] [--xattr NAME=VALUE ...]', args: [], minArgs: 0, flags: ['size', 'thin', 'xattr'],
     summary: 'create a blob; prints its id' },
   import: { synopsis: 'import SRC [--thin]', args: ['SRC'], minArgs: 1, flags: ['thin'], summary: 'copy file SRC into a new blob; prints its id' },
@@ -59,6 +62,8 @@ const COMMANDS = {
   delete: { synopsis: 'delete ID', args: ['ID'], minArgs: 1, flags: [], summary: 'delete a blob and free its clusters' },
   snapshot: { synopsis: 'snapshot ID', args: ['ID'], minArgs: 1, flags: [], summary: 'freeze a blob\'s data in a read-only snapshot; prints its id' },
   clone: { synopsis: 'clone SNAPSHOT_ID', args: ['SNAPSHOT_ID'], minArgs: 1, flags: [], summary: 'a thin, writable copy of a snapshot; prints its id' },
+  inflate: { synopsis: 'inflate ID', args: ['ID'], minArgs: 1, flags: [], summary: 'copy all a blob reads through snapshots into it (thick, no parent)' },
+  decouple: { synopsis: 'decouple ID', args: ['ID'], minArgs: 1, flags: [], summary: 'copy what a blob\'s parent holds; read through its parent from then on' },
   xattr: { synopsis: 'xattr ID NAME [VALUE]', args: ['ID', 'NAME', '[VALUE]'], minArgs: 2, flags: [], summary: 'print an xattr of a blob, or set it' },
 } satisfies Record<string, CommandSpec>;
 type CommandName = keyof typeof COMMANDS;
@@ -75,6 +80,7 @@ export const bsUsage = usageText('bs FILE COMMAND [options]',
 type BsRequest =
   | { command: 'init'; clusterBytes?: number; fileBytes?: number; force: boolean }
   | { command: 'list'; json: boolean }
+  | { command: 'dump'; all: boolean }
   | { command: 'create'; sizeBytes: number; thin: boolean; xattrs: Record<string, string> }
   | { command: 'import'; source: string; thin: boolean }
   | { command: 'export'; id: bigint; target: string; lengthBytes?: number }
@@ -82,6 +88,8 @@ type BsRequest =
   | { command: 'delete'; id: bigint }
   | { command: 'snapshot'; id: bigint }
   | { command: 'clone'; id: bigint }
+  | { command: 'inflate'; id: bigint }
+  | { command: 'decouple'; id: bigint }
   | { command: 'xattr'; id: bigint; name: string; value?: string };
 
 export interface BsArgs { file: string; request: BsRequest }
@@ -161,6 +169,7 @@ function requestOf(name: CommandName, flags: Flags, args: string[], xattrs: stri
         fileBytes: size === undefined ? undefined : fileSizeArg(size), force: flags.force === true };
     }
     case 'list': return { command: name, json: flags.json === true };
+    case 'dump': return { command: name, all: flags.all === true };
     case 'create': {
       const size = str('size');
       if (size === undefined) throw new UsageError('create needs --size SIZE (e.g. --size 8MiB)');
@@ -175,7 +184,9 @@ function requestOf(name: CommandName, flags: Flags, args: string[], xattrs: stri
     case 'resize': return { command: name, id: parseBlobId(args[0]), sizeBytes: bytesArg(args[1], 'SIZE', 0) };
     case 'delete':
     case 'snapshot':
-    case 'clone': return { command: name, id: parseBlobId(args[0]) };
+    case 'clone':
+    case 'inflate':
+    case 'decouple': return { command: name, id: parseBlobId(args[0]) };
     case 'xattr':
       checkXattr(args[1], args[2] ?? '');
       return { command: name, id: parseBlobId(args[0]), name: args[1], value: args[2] };
@@ -502,6 +513,22 @@ async function runClone(session: Session, store: BlobStore, snapshotId: bigint):
   }
 }
 
+/** Inflate or decouple, then say what the blob owns and reads through now. */
+async function runCopyUp(session: Session, store: BlobStore, id: bigint, how: 'inflate' | 'decouple'): Promise<string> {
+  return withBlob(session, store, id, async (blob) => {
+    try {
+      await (how === 'inflate' ? blob.inflate() : blob.decouple());
+    } catch (err) {
+      if (err instanceof WstorError && err.code === 'EINVAL') {
+        throw new WstorError('EINVAL', `blob ${hexId(id)} in ${session.file} has no parent: there is nothing to decouple it from`, err.errno);
+      }
+      throw noSpace(err, store, `${how === 'inflate' ? 'inflating' : 'decoupling'} blob ${hexId(id)}`);
+    }
+    const parent = blob.parent === undefined ? 'no parent' : `reads through ${hexId(blob.parent)}`;
+    return `blob ${hexId(id)}: ${formatBytes(blob.allocatedBytes)} of ${formatBytes(blob.size)} allocated, ${parent}\n`;
+  });
+}
+
 async function runXattr(session: Session, store: BlobStore, req: Extract<BsRequest, { command: 'xattr' }>): Promise<string | Uint8Array> {
   return withBlob(session, store, req.id, async (blob) => {
     if (req.value !== undefined) {
@@ -617,6 +644,7 @@ async function runOnStore(session: Session, request: BsRequest): Promise<string 
   return withStore(session, store, (s) => {
     switch (request.command) {
       case 'list': return runList(s, request.json, session.file);
+      case 'dump': throw new Error('dump reads the file itself (bsCommand), never through a store');
       case 'create': return runCreate(s, request);
       case 'import': return runImport(session, s, request);
       case 'export': return runExport(session, s, request);
@@ -624,6 +652,8 @@ async function runOnStore(session: Session, request: BsRequest): Promise<string 
       case 'delete': return runDelete(session, s, request.id);
       case 'snapshot': return runSnapshot(session, s, request.id);
       case 'clone': return runClone(session, s, request.id);
+      case 'inflate':
+      case 'decouple': return runCopyUp(session, s, request.id, request.command);
       case 'xattr': return runXattr(session, s, request);
     }
   });
@@ -636,6 +666,15 @@ export async function bsCommand(argv: string[]): Promise<number> {
   let made: 'created' | 'sized' | 'existing' = 'existing';
   if (request.command === 'init') made = prepareInitFile(file, request.fileBytes);
   else checkStoreFile(file);
+  if (request.command === 'dump') {
+    // No engine: the bytes as they are on disk, even those of a store that would not load.
+    try {
+      process.stdout.write(dumpStore(file, { pages: request.all ? 'all' : 'used' }));
+    } catch (err) {
+      throw new WstorError('EINVAL', (err as Error).message);
+    }
+    return 0;
+  }
   let output: string | Uint8Array;
   try {
     output = await withSession(file, (session) => runOnStore(session, request));

@@ -157,9 +157,19 @@ test('snapshot and clone: both read the imported data; the blob and the clone wr
   }
   fails([STORE, 'clone', ids.imported], 1, /is not a snapshot: clones are made of snapshots \(make one with: wstor bs .* snapshot 0x1/);
   fails([STORE, 'delete', snap], 1, /is a snapshot with 2 clones: delete or inflate all but one of them first/);
+  assert.match(ok([STORE, 'decouple', clone]), /^blob 0x1[0-9a-f]{8}: 4 MiB of 4 MiB allocated, no parent$/m);
+  fails([STORE, 'decouple', clone], 1, /has no parent: there is nothing to decouple it from/);
+  assert.match(ok([STORE, 'inflate', clone]), /4 MiB of 4 MiB allocated, no parent/);
+  const copied = path.join(tmp, 'decoupled.bin');
+  ok([STORE, 'export', clone, copied, '--length', String(SOURCE_BYTES)]);
+  assert.ok(fs.readFileSync(copied).equals(fs.readFileSync(SOURCE)), 'the decoupled clone holds the same data');
   ok([STORE, 'delete', clone]);
   ok([STORE, 'delete', snap]);
   assert.deepEqual(list().map((b) => String(b.id)), [ids.imported], 'the blob took the snapshot\'s clusters back');
+  const dump = ok([STORE, 'dump']);
+  assert.match(dump, /^ +signature +"WSTORBLB"$/m);
+  assert.match(dump, new RegExp(`^page \\d+: blob ${hex(ids.imported)}, sequence 0, next none, crc ok$`, 'm'), 'dump: the one blob left');
+  assert.doesNotMatch(dump, new RegExp(`blob ${hex(snap)}`), 'dump: the deleted snapshot\'s head is zeroed');
   const out = path.join(tmp, 'after-delete.bin');
   ok([STORE, 'export', ids.imported, out, '--length', String(SOURCE_BYTES)]);
   assert.ok(fs.readFileSync(out).equals(fs.readFileSync(SOURCE)));
@@ -169,7 +179,7 @@ test('usage errors: exit 2, the message, then the usage', () => {
   fails([], 2, /FILE is missing/);
   fails(['list'], 2, /FILE is missing before the command \(wstor bs FILE list \.\.\.\)/);
   fails([STORE], 2, /a command is missing after .*store\.img/);
-  fails([STORE, 'frob'], 2, /unknown command "frob" \(use init, list, create, import, export, resize, delete, snapshot, clone, xattr\)/);
+  fails([STORE, 'frob'], 2, /unknown command "frob" \(use init, list, dump, create, import, export, resize, delete, snapshot, clone, inflate, decouple, xattr\)/);
   fails([STORE, 'create', '--size', '12q'], 2, /--size: "12q" is not a size/);
   fails([STORE, 'create'], 2, /create needs --size SIZE/);
   fails([STORE, 'resize', ids.imported, 'big'], 2, /SIZE: "big" is not a size/);
