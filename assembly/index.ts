@@ -181,7 +181,7 @@ export function bdev_uring_fd(id: u32): i32 {
 
 // ---- blobstore requests (host/blobstore.ts) ----
 export {
-  bs_init, bs_load, bs_unload, bs_free_clusters, bs_cluster_bytes, bs_io_unit_bytes, blob_create, blob_open, blob_close,
+  bs_init, bs_load, bs_unload, bs_free_clusters, bs_total_clusters, bs_grow, bs_cluster_bytes, bs_io_unit_bytes, blob_create, blob_open, blob_close,
   blob_sync, blob_resize, blob_delete, blob_set_xattr, blob_get_xattr, blob_remove_xattr, blob_io, blob_clusters,
   bs_next_blob, blob_is_thin, blob_allocated_clusters, blob_zero, bs_set_super, bs_get_super,
   blob_snapshot, blob_clone, blob_parent, blob_is_snapshot, blob_inflate, blob_decouple, blob_xattr_names,

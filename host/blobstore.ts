@@ -91,6 +91,18 @@ export class BlobStore {
   private check(): void { if (this.unloaded) throw new WstorError('EBADF', `the blobstore on ${this.bdev} was unloaded`); }
 
   get freeClusters(): number { this.check(); return this.core.bs_free_clusters(this.ptr); }
+  get totalClusters(): number { this.check(); return this.core.bs_total_clusters(this.ptr); }
+
+  /**
+   * Take in the clusters a grown device has past the store's end (after its file or disk grew, and the
+   * bdev was created again over it). Resolves with how many clusters were added (0 if none).
+   */
+  async grow(): Promise<number> {
+    this.check();
+    const before = this.totalClusters;
+    await this.engine.request('growing the blobstore', (r) => this.core.bs_grow(r, this.ptr));
+    return this.totalClusters - before;
+  }
 
   /** Create a blob; resolves with its id. */
   async create(opts: CreateOptions): Promise<bigint> {

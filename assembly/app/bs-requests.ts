@@ -6,7 +6,7 @@ import { heapAlloc, heapFree } from "../runtime";
 import { bdevById } from "../bdev";
 import {
   Store, Blob, storeInit, storeLoad, storeUnload, blobCreate, blobOpen, blobClose, blobSync, blobResize, blobDelete,
-  blobSetXattr, blobGetXattr, blobRemoveXattr, blobIo, blobOp, BLOB_UNMAP, BLOB_WRITE_ZEROES, storeSetSuper, storeGetSuper, blobSnapshot, blobClone, blobInflate, blobDecouple, blobParentId, blobIsSnapshot, blobClusters, blobIsThin, blobAllocatedClusters, xattrValueBytes, blobXattrNames, xattrNamesBytes,
+  blobSetXattr, blobGetXattr, blobRemoveXattr, blobIo, blobOp, BLOB_UNMAP, BLOB_WRITE_ZEROES, storeSetSuper, storeGetSuper, storeGrow, blobSnapshot, blobClone, blobInflate, blobDecouple, blobParentId, blobIsSnapshot, blobClusters, blobIsThin, blobAllocatedClusters, xattrValueBytes, blobXattrNames, xattrNamesBytes,
 } from "../blob";
 import { onAppThread, requestDone } from "./request";
 
@@ -26,7 +26,7 @@ import { onAppThread, requestDone } from "./request";
 }
 
 const K_UNMAP: u32 = 15, K_WRITE_ZEROES: u32 = 16, K_SET_SUPER: u32 = 17, K_SNAPSHOT: u32 = 18, K_CLONE: u32 = 19;
-const K_INFLATE: u32 = 20, K_DECOUPLE: u32 = 21, K_XATTR_NAMES: u32 = 22;
+const K_INFLATE: u32 = 20, K_DECOUPLE: u32 = 21, K_XATTR_NAMES: u32 = 22, K_GROW: u32 = 23;
 const K_INIT: u32 = 1, K_LOAD: u32 = 2, K_UNLOAD: u32 = 3, K_CREATE: u32 = 4, K_OPEN: u32 = 5, K_CLOSE: u32 = 6,
   K_SYNC: u32 = 7, K_RESIZE: u32 = 8, K_DELETE: u32 = 9, K_SET_XATTR: u32 = 10, K_GET_XATTR: u32 = 11,
   K_REMOVE_XATTR: u32 = 12, K_READ: u32 = 13, K_WRITE: u32 = 14;
@@ -95,6 +95,7 @@ function run(req: usize): void {
       break;
     }
     case K_SET_SUPER: storeSetSuper(s, r.a, finish, req); return;
+    case K_GROW: storeGrow(s, finish, req); return;
     case K_SNAPSHOT: blobSnapshot(b, finish, req); return;
     case K_CLONE: blobClone(s, r.a, finish, req); return;
     case K_INFLATE: blobInflate(b, finish, req); return;
@@ -115,6 +116,8 @@ export function bs_init(req: u32, bdevId: u32, clusterBytes: u32, mdPages: u32):
 export function bs_load(req: u32, bdevId: u32): i32 { return post(K_LOAD, req, 0, 0, bdevId, 0, 0, 0, 0, 0, 0); }
 export function bs_unload(req: u32, store: usize): i32 { return post(K_UNLOAD, req, store, 0, 0, 0, 0, 0, 0, 0, 0); }
 export function bs_free_clusters(store: usize): f64 { return <f64>changetype<Store>(store).freeClusters; }
+export function bs_total_clusters(store: usize): f64 { return <f64>changetype<Store>(store).totalClusters; }
+export function bs_grow(req: u32, store: usize): i32 { return post(K_GROW, req, store, 0, 0, 0, 0, 0, 0, 0, 0); }
 export function bs_cluster_bytes(store: usize): u32 { return changetype<Store>(store).clusterBytes; }
 export function bs_io_unit_bytes(store: usize): u32 { return changetype<Store>(store).blockSize; }
 export function blob_create(req: u32, store: usize, clusters: f64, thin: u32): i32 { return post(K_CREATE, req, store, 0, <u64>clusters, thin, 0, 0, 0, 0, 0); }

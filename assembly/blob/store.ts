@@ -3,7 +3,7 @@
 // md thread as callback chains named after their steps.
 
 import {
-  heapAllocZeroed, heapFree, heapAlloc, spinInit, report, LEVEL_ERROR, LEVEL_NOTICE, LEVEL_WARN, crc32c,
+  heapAllocZeroed, heapFree, heapAlloc, spinInit, spinLock, spinUnlock, report, LEVEL_ERROR, LEVEL_NOTICE, LEVEL_WARN, crc32c,
   EINVAL, ENOMEM, ENOSPC, EBUSY, EIO, EPERM, ENODEV, ENOENT,
 } from "../runtime";
 import { threadGet, getIoChannel, putIoChannel } from "../thread";
@@ -218,6 +218,7 @@ function writeSuper(op: StoreOp, clean: u32, done: PageIoDone): void {
   store<u32>(sb + F.SB_CLEAN, clean);
   store<u64>(sb + F.SB_SUPER_BLOB, s.superBlob);
   store<u64>(sb + F.SB_GENERATION, s.generation);
+  store<u64>(sb + F.SB_TOTAL_CLUSTERS, s.totalClusters);     // grows with storeGrow
   store<u64>(sb + F.SB_DEVICE_BYTES, deviceBytes(s));
   store<u32>(sb + F.SB_CRC, crc32c(sb, F.SB_CRC));
   pageIo(s, true, 0, 1, sb, done, changetype<usize>(op));
@@ -748,6 +749,30 @@ export function storeSetSuper(s: Store, id: u64, cb: BsOpCb, ctx: usize): void {
 }
 
 export function storeGetSuper(s: Store): u64 { return s.superBlob; }
+
+/**
+ * Grow the store onto its device after the device grew (SPDK's bs_grow): the clusters past the old
+ * end become free, up to what the cluster mask has room for (cluster_mask_bits, fixed at init). One
+ * super block write carries the new total: a cut before it leaves the old size, after it the new one.
+ * cb(ctx, rc, store); a device no bigger than the store is a success that changes nothing.
+ */
+export function storeGrow(s: Store, cb: BsOpCb, ctx: usize): void {
+  if (threadGet() != s.mdThread || s.readOnly != 0) { cb(ctx, -EPERM, 0); return; }
+  const onDevice = deviceBytes(s) >> s.clusterShift;
+  const fits = min<u64>(onDevice, <u64>s.clusterMaskBits);
+  if (fits <= s.totalClusters) { cb(ctx, 0, changetype<usize>(s)); return; }
+  const op = opNew(s, cb, ctx);
+  if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
+  if (fits < onDevice) {
+    report(LEVEL_WARN, 0, "blobstore grow: %d clusters, the most its cluster mask has room for; %d more on the device stay unused (re-init to use them)",
+      0, 0, <f64>fits, <f64>(onDevice - fits));
+  }
+  spinLock(storeLock(s));
+  s.freeClusters += fits - s.totalClusters;
+  s.totalClusters = fits;
+  spinUnlock(storeLock(s));
+  writeSuper(op, 0, dirtyWritten);
+}
 
 /** The value of an internal xattr in decoded md, or 0. */
 function blobMdXattrValue(md: BlobMd, name: usize, nameBytes: u32): usize {

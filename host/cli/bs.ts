@@ -64,6 +64,7 @@ const COMMANDS = {
   clone: { synopsis: 'clone SNAPSHOT_ID', args: ['SNAPSHOT_ID'], minArgs: 1, flags: [], summary: 'a thin, writable copy of a snapshot; prints its id' },
   inflate: { synopsis: 'inflate ID', args: ['ID'], minArgs: 1, flags: [], summary: 'copy all a blob reads through snapshots into it (thick, no parent)' },
   decouple: { synopsis: 'decouple ID', args: ['ID'], minArgs: 1, flags: [], summary: 'copy what a blob\'s parent holds; read through its parent from then on' },
+  grow: { synopsis: 'grow', args: [], minArgs: 0, flags: [], summary: 'take in the space FILE gained since the store was made' },
   xattr: { synopsis: 'xattr ID NAME [VALUE]', args: ['ID', 'NAME', '[VALUE]'], minArgs: 2, flags: [], summary: 'print an xattr of a blob, or set it' },
 } satisfies Record<string, CommandSpec>;
 type CommandName = keyof typeof COMMANDS;
@@ -81,6 +82,7 @@ type BsRequest =
   | { command: 'init'; clusterBytes?: number; fileBytes?: number; force: boolean }
   | { command: 'list'; json: boolean }
   | { command: 'dump'; all: boolean }
+  | { command: 'grow' }
   | { command: 'create'; sizeBytes: number; thin: boolean; xattrs: Record<string, string> }
   | { command: 'import'; source: string; thin: boolean }
   | { command: 'export'; id: bigint; target: string; lengthBytes?: number }
@@ -170,6 +172,7 @@ function requestOf(name: CommandName, flags: Flags, args: string[], xattrs: stri
     }
     case 'list': return { command: name, json: flags.json === true };
     case 'dump': return { command: name, all: flags.all === true };
+    case 'grow': return { command: name };
     case 'create': {
       const size = str('size');
       if (size === undefined) throw new UsageError('create needs --size SIZE (e.g. --size 8MiB)');
@@ -529,6 +532,13 @@ async function runCopyUp(session: Session, store: BlobStore, id: bigint, how: 'i
   });
 }
 
+async function runGrow(store: BlobStore, file: string): Promise<string> {
+  const added = await store.grow();
+  const size = formatBytes(store.totalClusters * store.clusterSize);
+  if (added === 0) return `${file}: nothing to grow into; the store already spans ${size} (${store.totalClusters} clusters)\n`;
+  return `grew the store in ${file} by ${added} clusters (${formatBytes(added * store.clusterSize)}) to ${size}; ${store.freeClusters} free\n`;
+}
+
 async function runXattr(session: Session, store: BlobStore, req: Extract<BsRequest, { command: 'xattr' }>): Promise<string | Uint8Array> {
   return withBlob(session, store, req.id, async (blob) => {
     if (req.value !== undefined) {
@@ -645,6 +655,7 @@ async function runOnStore(session: Session, request: BsRequest): Promise<string 
     switch (request.command) {
       case 'list': return runList(s, request.json, session.file);
       case 'dump': throw new Error('dump reads the file itself (bsCommand), never through a store');
+      case 'grow': return runGrow(s, session.file);
       case 'create': return runCreate(s, request);
       case 'import': return runImport(session, s, request);
       case 'export': return runExport(session, s, request);

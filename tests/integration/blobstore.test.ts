@@ -218,3 +218,42 @@ test('decouple and inflate keep the data and drop the ancestors, durably', async
     await engine.stop();
   }
 });
+
+test('grow: a store on a file that grew takes in the new clusters, durably', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-grow-'));
+  const file = path.join(dir, 'store.img');
+  const MiB = 1 << 20;
+  fs.writeFileSync(file, '');
+  fs.truncateSync(file, 32 * MiB);
+  const engine = await Engine.start({ reactors: 1, memoryBytes: 64 << 20, logLevel: 'fatal' });
+  try {
+    engine.bdev.createFile('g0', { path: file });
+    let bs = await engine.blobstore.init('g0', { clusterSize: MiB });
+    const total = bs.totalClusters;
+    assert.equal(await bs.grow(), 0, 'the device did not grow: nothing to add');
+    await assert.rejects(bs.create({ size: 40 * MiB }), (e: WstorError) => e.code === 'ENOSPC');
+    await bs.unload();
+    await engine.bdev.delete('g0');
+    fs.truncateSync(file, 64 * MiB);
+    engine.bdev.createFile('g0', { path: file });
+    bs = await engine.blobstore.load('g0');
+    assert.equal(bs.totalClusters, total, 'load alone does not grow the store');
+    const free = bs.freeClusters;
+    assert.equal(await bs.grow(), 32);
+    assert.equal(bs.freeClusters, free + 32);
+    const id = await bs.create({ size: 40 * MiB });               // thick: needs the new clusters
+    const blob = await bs.open(id);
+    await blob.write(39 * MiB, new Uint8Array(4096).fill(9));
+    await blob.close();
+    await bs.unload();
+    bs = await engine.blobstore.load('g0');
+    assert.equal(bs.totalClusters, total + 32, 'the new size is in the super block');
+    const back = await bs.open(id);
+    assert.ok((await back.read(39 * MiB, 4096)).every((v) => v === 9));
+    await back.close();
+    await bs.unload();
+  } finally {
+    await engine.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -179,7 +179,7 @@ test('usage errors: exit 2, the message, then the usage', () => {
   fails([], 2, /FILE is missing/);
   fails(['list'], 2, /FILE is missing before the command \(wstor bs FILE list \.\.\.\)/);
   fails([STORE], 2, /a command is missing after .*store\.img/);
-  fails([STORE, 'frob'], 2, /unknown command "frob" \(use init, list, dump, create, import, export, resize, delete, snapshot, clone, inflate, decouple, xattr\)/);
+  fails([STORE, 'frob'], 2, /unknown command "frob" \(use init, list, dump, create, import, export, resize, delete, snapshot, clone, inflate, decouple, grow, xattr\)/);
   fails([STORE, 'create', '--size', '12q'], 2, /--size: "12q" is not a size/);
   fails([STORE, 'create'], 2, /create needs --size SIZE/);
   fails([STORE, 'resize', ids.imported, 'big'], 2, /SIZE: "big" is not a size/);
@@ -207,6 +207,15 @@ test('operational errors: exit 1 and one line that names what is wrong', () => {
   fails([small, 'init', '--size', '8KiB'], 1, /small\.img \(8 KiB\) is too small for a blobstore of 1 MiB clusters/);
   assert.ok(!fs.existsSync(small), 'a file init created for a store it could not lay out is removed');
   assert.equal(list().length, 1, 'none of the failures changed the store');
+});
+
+test('grow: after FILE grew, the store takes in the new clusters; again, there is nothing to add', () => {
+  const grown = path.join(tmp, 'grown.img');
+  fs.copyFileSync(STORE, grown);
+  fs.truncateSync(grown, fs.statSync(STORE).size + 16 * MiB);
+  assert.match(ok([grown, 'grow']), /^grew the store in .*grown\.img by 16 clusters \(16 MiB\) to 80 MiB; \d+ free$/m);
+  assert.match(ok([grown, 'grow']), /nothing to grow into; the store already spans 80 MiB \(80 clusters\)/);
+  assert.deepEqual(JSON.parse(ok([grown, 'list', '--json'])), list(), 'the blobs are as they were');
 });
 
 test('init --force overwrites a store; init --size and --cluster-size shape a new one', () => {
