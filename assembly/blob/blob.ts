@@ -250,7 +250,15 @@ function syncedForCaller(op: BlobOp, rc: i32): void { opFinish(op, rc, 0); }
 export function blobOpen(s: Store, id: u64, cb: BsOpCb, ctx: usize): void {
   if (!onMdThread(s)) { cb(ctx, -EPERM, 0); return; }
   for (let b = s.openBlobs; b != 0; b = changetype<Blob>(b).next) {
-    if (changetype<Blob>(b).id == id) { changetype<Blob>(b).openRef++; cb(ctx, 0, <u64>b); return; }
+    if (changetype<Blob>(b).id != id) continue;
+    if (changetype<Blob>(b).deleting != 0) {
+      report(LEVEL_ERROR, -EBUSY, "blob %d is being deleted: it cannot be opened", 0, 0, <f64>id);
+      cb(ctx, -EBUSY, 0);
+      return;
+    }
+    changetype<Blob>(b).openRef++;
+    cb(ctx, 0, <u64>b);
+    return;
   }
   const page = F.mdPageOf(id);
   if (!F.isBlobId(id) || page >= s.mdLen || !bitTest(s.usedIds, <u64>page)) { cb(ctx, -ENOENT, 0); return; }
@@ -462,6 +470,14 @@ function deleteOpened(opPtr: usize, rc: i32, blobPtr: u64): void {
   const op = changetype<BlobOp>(opPtr);
   if (rc != 0) { opFinish(op, rc, 0); return; }
   op.blob = <usize>blobPtr;
+  const blob = changetype<Blob>(op.blob);
+  if (blob.openRef != 1) {                     // opened by someone else while this open was reading it
+    report(LEVEL_ERROR, -EBUSY, "blob %d was opened while it was to be deleted: close it first", 0, 0, <f64>blob.id);
+    releaseRef(blob);
+    opFinish(op, -EBUSY, 0);
+    return;
+  }
+  blob.deleting = 1;                           // from here no one else opens it
   // A snapshot first hands its clusters to its one clone, if it has one (snapshot-delete.ts).
   if (blobIsSnapshot(changetype<Blob>(op.blob))) { snapshotDeleteStart(op); return; }
   deleteBlobHead(op);

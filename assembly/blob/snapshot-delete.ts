@@ -30,6 +30,7 @@ export function snapshotDeleteStart(op: BlobOp): void {
 }
 
 function fail(op: BlobOp, rc: i32): void {
+  changetype<Blob>(op.blob).deleting = 0;          // it stays: others may open it again
   releaseRef(changetype<Blob>(op.blob));
   opFinish(op, rc, 0);
 }
@@ -69,6 +70,9 @@ function scanned(op: BlobOp): void {
     fail(op, -EBUSY);
     return;
   }
+  // The clone's open opens its ancestors, this snapshot among them: let that one through. Whoever
+  // else opens the snapshot meanwhile is caught in cloneOpened.
+  snap.deleting = 0;
   blobOpen(changetype<Store>(op.store), op.id, cloneOpened, changetype<usize>(op));
 }
 
@@ -79,6 +83,15 @@ function cloneOpened(opPtr: usize, rc: i32, clonePtr: u64): void {
   if (rc != 0) { fail(op, rc); return; }
   op.origin = <usize>clonePtr;                     // the clone, open; op.blob stays the snapshot
   const snap = changetype<Blob>(op.blob);
+  snap.deleting = 1;
+  // This delete's references only: the snapshot held by it and by the clone, the clone by it. A user's
+  // handle on either, taken while the clone was being opened, could see the clusters move under it.
+  if (snap.openRef != 2 || changetype<Blob>(op.origin).openRef != 1) {
+    report(LEVEL_ERROR, -EBUSY, "snapshot %d or its clone %d was opened while the snapshot was being deleted: close it first",
+      0, 0, <f64>snap.id, <f64>changetype<Blob>(op.origin).id);
+    cloneFailed(op, -EBUSY);
+    return;
+  }
   const mark = heapAlloc(8);
   if (mark == 0) { cloneFailed(op, -ENOMEM); return; }
   store<u64>(mark, changetype<Blob>(op.origin).id);

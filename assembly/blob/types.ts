@@ -52,6 +52,6 @@ export function storeLock(s: Store): SpinLock { return changetype<SpinLock>(chan
   chain: usize;             // u32 md page indexes of the chain on disk (first is the blob's own page)
   chainLen: u32;
   next: usize;              // store's open list
-  deleted: u32;
+  deleting: u32;            // 1 while a delete is under way: opens are refused (blob.ts, snapshot-delete.ts)
   parent: usize;            // the open Blob this one reads unallocated clusters from (clones, snapshots' origins)
 }

@@ -257,3 +257,36 @@ test('grow: a store on a file that grew takes in the new clusters, durably', asy
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a snapshot delete racing opens of the snapshot and its clone: never both, the data always whole', async () => {
+  const engine = await Engine.start({ reactors: 1, memoryBytes: 64 << 20, logLevel: 'fatal' });
+  try {
+    engine.bdev.createMalloc('r0', { blockCount: 4096 });
+    const bs = await engine.blobstore.init('r0', { clusterSize: 64 << 10 });
+    const outcomes = new Set<string>();
+    for (let i = 0; i < 24; i++) {
+      const origin = await bs.open(await bs.create({ size: 256 << 10 }));
+      await origin.write(0, new Uint8Array(256 << 10).fill(i + 1));
+      const snapId = await origin.snapshot();                  // one child: the origin
+      await origin.close();
+      // Post the delete and the opens back to back; the md thread serves them in order, each async.
+      const opens = i % 2 === 0 ? [bs.open(snapId)] : [bs.open(origin.id)];
+      const [del, ...opened] = await Promise.allSettled([bs.delete(snapId), ...opens]);
+      const openedOk = opened[0].status === 'fulfilled';
+      outcomes.add(`${del.status}/${opened[0].status}${del.status === "rejected" ? ` (${(del.reason as Error).message})` : ""}`);
+      if (del.status === 'fulfilled' && i % 2 === 0) assert.ok(!openedOk, 'a deleted snapshot was not handed out');
+      if (openedOk) await (opened[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof bs.open>>>).value.close();
+      const back = await bs.open(origin.id);
+      assert.ok((await back.read(0, 256 << 10)).every((v) => v === i + 1), `round ${i}: the origin reads its data`);
+      assert.equal(back.parent, del.status === 'fulfilled' ? undefined : snapId);
+      await back.close();
+      if (del.status === 'rejected') { await bs.delete(snapId); }
+      await bs.delete(origin.id);
+    }
+    assert.equal((await bs.list()).length, 0);
+    await bs.unload();
+    console.log(`# outcomes: ${[...outcomes].join(', ')}`);
+  } finally {
+    await engine.stop();
+  }
+});
