@@ -302,12 +302,39 @@ function openPageRead(opPtr: usize, ok: bool): void {
   }
   // Any data-read-only bit (a snapshot's, or one this build does not know) opens it read-only.
   blob.readOnly = md.flagsDataRo != 0 || s.readOnly != 0 ? 1 : 0;
+  if (md.parentId == 0) { openAttached(op); return; }
+  // A clone (or a snapshot's origin) reads through its parent: keep the parent open with it.
+  blobOpen(s, md.parentId, openParentDone, opPtr);
+}
+
+/**
+ * The blob is read and its parent open: hand it out. Opens are asynchronous, so another open of the
+ * same id may have finished meanwhile (then this copy goes and that one is shared), or a delete may
+ * have taken the blob (then there is nothing to open). Only here does a blob join the open list.
+ */
+function openAttached(op: BlobOp): void {
+  const s = changetype<Store>(op.store);
+  const blob = changetype<Blob>(op.blob);
+  let rc: i32 = 0;
+  let winner: usize = 0;
+  for (let b = s.openBlobs; b != 0; b = changetype<Blob>(b).next) {
+    if (changetype<Blob>(b).id == blob.id) { winner = b; break; }
+  }
+  if (winner == 0 && !bitTest(s.usedIds, <u64>F.mdPageOf(blob.id))) rc = -ENOENT;      // deleted meanwhile
+  else if (winner != 0 && changetype<Blob>(winner).deleting != 0) rc = -EBUSY;
+  if (rc != 0 || winner != 0) {
+    const parent = blob.parent;
+    blobDrop(blob);
+    if (parent != 0) releaseRef(changetype<Blob>(parent));
+    if (rc != 0) { opFinish(op, rc, 0); return; }
+    changetype<Blob>(winner).openRef++;
+    opFinish(op, 0, <u64>winner);
+    return;
+  }
   blob.openRef = 1;
   blob.next = s.openBlobs;
   s.openBlobs = changetype<usize>(blob);
-  if (md.parentId == 0) { opFinish(op, 0, <u64>changetype<usize>(blob)); return; }
-  // A clone (or a snapshot's origin) reads through its parent: keep the parent open with it.
-  blobOpen(s, md.parentId, openParentDone, opPtr);
+  opFinish(op, 0, <u64>changetype<usize>(blob));
 }
 
 function openParentDone(opPtr: usize, rc: i32, parent: u64): void {
@@ -316,12 +343,12 @@ function openParentDone(opPtr: usize, rc: i32, parent: u64): void {
   if (rc != 0) {
     report(LEVEL_ERROR, rc, "blob %d: its parent blob %d cannot be opened: not opened", 0, 0, <f64>blob.id,
       <f64>changetype<BlobMd>(blob.md).parentId);
-    unlinkAndDrop(blob);
+    blobDrop(blob);                            // not on the open list yet (openAttached)
     opFinish(op, rc, 0);
     return;
   }
   blob.parent = <usize>parent;
-  opFinish(op, 0, <u64>changetype<usize>(blob));
+  openAttached(op);
 }
 
 // ---- close ----

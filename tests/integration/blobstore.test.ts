@@ -290,3 +290,33 @@ test('a snapshot delete racing opens of the snapshot and its clone: never both, 
     await engine.stop();
   }
 });
+
+test('two opens of the same closed blob in flight at once share one blob (one md, one reference count)', async () => {
+  const engine = await Engine.start({ reactors: 1, memoryBytes: 64 << 20, logLevel: 'fatal' });
+  try {
+    engine.bdev.createMalloc('d0', { blockCount: 4096 });
+    // Slow reads keep both opens in flight at once (each reads md pages, then opens the parent).
+    await engine.bdev.createDelay('slow0', 'd0', { avgReadUs: 2000, p99ReadUs: 4000, avgWriteUs: 10, p99WriteUs: 20 });
+    const bs = await engine.blobstore.init('slow0', { clusterSize: 64 << 10 });
+    const origin = await bs.open(await bs.create({ size: 128 << 10 }));
+    const snapId = await origin.snapshot();                   // so the opens also open a parent
+    await origin.close();
+    const [a, b] = await Promise.all([bs.open(origin.id), bs.open(origin.id)]);
+    const ptr = (h: unknown) => (h as { ptr: number }).ptr;
+    assert.equal(ptr(a), ptr(b), 'one in-memory blob');
+    await a.resize(256 << 10);                                // md change through one handle...
+    assert.equal(b.size, 256 << 10, '...is the other handle\'s');
+    await a.close();
+    await b.write(0, new Uint8Array(4096).fill(3));           // still open through b
+    await b.close();
+    await bs.delete(snapId);                                   // no reference left over: it goes, into the origin
+    const back = await bs.open(origin.id);
+    assert.ok((await back.read(0, 4096)).every((v) => v === 3));
+    await back.close();
+    await bs.delete(origin.id);
+    assert.equal((await bs.list()).length, 0);
+    await bs.unload();
+  } finally {
+    await engine.stop();
+  }
+});
