@@ -53,6 +53,14 @@ export function opFinish(op: BlobOp, rc: i32, value: u64): void {
   changetype<BsOpCb>(cb)(ctx, rc, value);
 }
 
+/** Start an operation on blob `id`: a new op, the blob opened, then next(op, rc, blob); cb only on ENOMEM. */
+function openForOp(s: Store, id: u64, cb: BsOpCb, ctx: usize, next: BsOpCb): void {
+  const op = opNew(s, 0, cb, ctx);
+  if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
+  op.id = id;
+  blobOpen(s, id, next, changetype<usize>(op));
+}
+
 export function onMdThread(s: Store): bool { return threadGet() == s.mdThread; }
 
 // ---- clusters ----
@@ -488,9 +496,7 @@ export function blobDelete(s: Store, id: u64, cb: BsOpCb, ctx: usize): void {
     cb(ctx, -EBUSY, 0);
     return;
   }
-  const op = opNew(s, 0, cb, ctx);
-  if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
-  blobOpen(s, id, deleteOpened, changetype<usize>(op));
+  openForOp(s, id, cb, ctx, deleteOpened);
 }
 
 function deleteOpened(opPtr: usize, rc: i32, blobPtr: u64): void {
@@ -657,10 +663,7 @@ function snapshotOpened(opPtr: usize, rc: i32, snap: u64): void {
 export function blobClone(s: Store, snapshotId: u64, cb: BsOpCb, ctx: usize): void {
   if (!onMdThread(s)) { cb(ctx, -EPERM, 0); return; }
   if (s.readOnly != 0) { cb(ctx, -EPERM, 0); return; }
-  const op = opNew(s, 0, cb, ctx);
-  if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
-  op.id = snapshotId;
-  blobOpen(s, snapshotId, cloneParentOpened, changetype<usize>(op));
+  openForOp(s, snapshotId, cb, ctx, cloneParentOpened);
 }
 
 function cloneParentOpened(opPtr: usize, rc: i32, parentPtr: u64): void {
@@ -708,9 +711,7 @@ function cloneWritten(op: BlobOp, rc: i32): void {
  * decoupled, and discarded under its clones. cb(ctx, rc, 0).
  */
 export function blobUnmarkSnapshot(s: Store, id: u64, cb: BsOpCb, ctx: usize): void {
-  const op = opNew(s, 0, cb, ctx);
-  if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
-  blobOpen(s, id, unmarkOpened, changetype<usize>(op));
+  openForOp(s, id, cb, ctx, unmarkOpened);
 }
 
 function unmarkOpened(opPtr: usize, rc: i32, blobPtr: u64): void {
