@@ -242,6 +242,13 @@ for (const mode of ['io_uring', 'fallback'] as const) {
       }));
     }
 
+    test('a descriptor array or completion area outside the memory is refused, naming the range', () => withRing(force, (r) => {
+      const end = r.u8.length;
+      assert.throws(() => addon.uringSubmit(r.handle, end - 8, 1), /uringSubmit: descriptors \[\d+, \d+\) are not inside the memory/);
+      assert.throws(() => addon.uringReap(r.handle, end, 4), /uringReap: completions \[\d+, \d+\) are not inside the memory/);
+      assert.equal(addon.uringReap(r.handle, 0, 0), 0, 'an empty area anywhere inside is fine');
+    }));
+
     test('a descriptor outside the memory completes with -EFAULT and touches nothing', () => withRing(force, (r) => {
       const fd = tempFile();
       fs.writeSync(fd, Buffer.alloc(2 * BLOCK, 0xee), 0, 2 * BLOCK, 0);

@@ -740,21 +740,35 @@ napi_value wstor_uring_set_memory(napi_env env, napi_callback_info info) {
     return NULL;
 }
 
-/* uringSubmit(handle, descOffset, count): how many descriptors were accepted. */
-napi_value wstor_uring_submit(napi_env env, napi_callback_info info) {
-    static const char fn[] = "uringSubmit";
+/*
+ * The arguments of uringSubmit and uringReap: (handle, offset, count) naming `count` records of
+ * `record_bytes` at `offset` in the memory. NULL (an exception is pending) unless all three are
+ * valid and the records lie inside the memory.
+ */
+static struct uring *ring_region_args(napi_env env, napi_callback_info info, const char *fn, const char *offset_name,
+                                      const char *count_name, uint64_t record_bytes, const char *what,
+                                      uint32_t *offset, uint32_t *count) {
     size_t argc = 3;
     napi_value argv[3];
     napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
     struct uring *r = slot_lookup(env, argv[0], fn);
-    uint32_t desc_offset, count;
-    if (r == NULL || !arg_u32(env, argv[1], fn, "descOffset", &desc_offset) ||
-        !arg_u32(env, argv[2], fn, "count", &count))
+    if (r == NULL || !arg_u32(env, argv[1], fn, offset_name, offset) || !arg_u32(env, argv[2], fn, count_name, count))
         return NULL;
-    uint64_t bytes = (uint64_t)count * WSTOR_URING_DESC_BYTES;
-    if (!mem_range_ok(r, desc_offset, bytes))
-        return throw_errno(env, EFAULT, "%s: descriptors [%u, %llu) are not inside the memory (%llu bytes)", fn,
-                           desc_offset, (unsigned long long)(desc_offset + bytes), (unsigned long long)r->mem_bytes);
+    uint64_t bytes = (uint64_t)*count * record_bytes;
+    if (!mem_range_ok(r, *offset, bytes)) {
+        throw_errno(env, EFAULT, "%s: %s [%u, %llu) are not inside the memory (%llu bytes)", fn, what, *offset,
+                    (unsigned long long)(*offset + bytes), (unsigned long long)r->mem_bytes);
+        return NULL;
+    }
+    return r;
+}
+
+/* uringSubmit(handle, descOffset, count): how many descriptors were accepted. */
+napi_value wstor_uring_submit(napi_env env, napi_callback_info info) {
+    uint32_t desc_offset, count;
+    struct uring *r = ring_region_args(env, info, "uringSubmit", "descOffset", "count", WSTOR_URING_DESC_BYTES,
+                                       "descriptors", &desc_offset, &count);
+    if (r == NULL) return NULL;
     napi_value result;
     napi_create_uint32(env, ring_submit(r, desc_offset, count), &result);
     return result;
@@ -762,18 +776,10 @@ napi_value wstor_uring_submit(napi_env env, napi_callback_info info) {
 
 /* uringReap(handle, cqeOffset, max): how many completions were written at cqeOffset. */
 napi_value wstor_uring_reap(napi_env env, napi_callback_info info) {
-    static const char fn[] = "uringReap";
-    size_t argc = 3;
-    napi_value argv[3];
-    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-    struct uring *r = slot_lookup(env, argv[0], fn);
     uint32_t cqe_offset, max;
-    if (r == NULL || !arg_u32(env, argv[1], fn, "cqeOffset", &cqe_offset) || !arg_u32(env, argv[2], fn, "max", &max))
-        return NULL;
-    uint64_t bytes = (uint64_t)max * WSTOR_URING_CQE_BYTES;
-    if (!mem_range_ok(r, cqe_offset, bytes))
-        return throw_errno(env, EFAULT, "%s: completions [%u, %llu) are not inside the memory (%llu bytes)", fn,
-                           cqe_offset, (unsigned long long)(cqe_offset + bytes), (unsigned long long)r->mem_bytes);
+    struct uring *r = ring_region_args(env, info, "uringReap", "cqeOffset", "max", WSTOR_URING_CQE_BYTES,
+                                       "completions", &cqe_offset, &max);
+    if (r == NULL) return NULL;
     napi_value result;
     napi_create_uint32(env, ring_reap(r, r->mem_base + cqe_offset, max), &result);
     return result;
