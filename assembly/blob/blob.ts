@@ -184,6 +184,9 @@ export function syncStart(op: BlobOp, done: SyncDone): void {
   }
   op.used = mdEncode(md, op.pages, needed, op.indexes);
   assert(op.used == needed);
+  // What was just encoded is what this sync makes durable. A change recorded while its pages are in
+  // flight (an I/O thread's thin claim, a resize) marks the blob dirty again for the next sync.
+  blob.dirty = 0;
   memory.copy(op.oldChain, blob.chain, <usize>blob.chainLen << 2);
   op.oldLen = blob.chainLen;
   blob.syncing = 1;
@@ -226,7 +229,6 @@ function syncFirstFlushed(opPtr: usize, ok: bool): void {
   for (let i: u32 = 1; i < op.oldLen; i++) bitClear(s.usedMd, <u64>load<u32>(op.oldChain + (<usize>i << 2)));
   memory.copy(blob.chain, op.indexes, <usize>op.used << 2);
   blob.chainLen = op.used;
-  blob.dirty = 0;
   blob.syncing = 0;
   changetype<SyncDone>(op.syncDone)(op, 0);
 }
@@ -235,6 +237,7 @@ function syncFail(op: BlobOp, rc: i32): void {
   const s = changetype<Store>(op.store);
   const blob = changetype<Blob>(op.blob);
   for (let i: u32 = 1; i < op.used; i++) bitClear(s.usedMd, <u64>load<u32>(op.indexes + (<usize>i << 2)));
+  blob.dirty = 1;
   blob.syncing = 0;
   changetype<SyncDone>(op.syncDone)(op, rc);
 }

@@ -103,6 +103,38 @@ test('thin blobs: clusters are taken on first write, the rest of a new cluster a
   ok(b, OP.close);
 });
 
+test('a thin claim recorded while a sync is writing its pages stays dirty, and the next sync persists it', async () => {
+  const b = await setup();
+  initStore(b);
+  const id = ok(b, OP.create, [4, 1]);
+  openBlob(b, id);
+  channel(b);
+  // A second context runs the write beside the first one's sync, both started in one poll.
+  const { h } = b;
+  const w = h.core.hbs_ctx_new();
+  for (const word of [3, 4, 13]) h.setU32(w, h.u32(b.ctx, word), word);
+  const buf = h.scratch(4096);
+  fill(h, buf, 4096, 4);
+  h.setU32(w, OP.write, 0);
+  [buf, 2 * 256, 1].forEach((v, i) => h.setU32(w, v, 7 + i));
+  h.setU32(b.ctx, OP.sync, 0);
+  assert.equal(h.core.hbs_send(b.t, b.ctx), 0);
+  assert.equal(h.core.hbs_send(b.t, w), 0);
+  for (let i = 0; i < 10_000 && (h.u32(b.ctx, 2) === 0 || h.u32(w, 2) === 0); i++) h.core.h_poll(b.t, 0);
+  assert.equal(h.i32(b.ctx, 1), 0, 'the sync completed');
+  assert.equal(h.i32(w, 1), 0, 'the write completed');
+  ok(b, OP.close);                   // syncs only a dirty blob
+  ok(b, OP.abandon);                 // a crash: nothing more is written
+  assert.equal(loadStore(b), 0);
+  const again = openBlob(b, id);
+  assert.equal(h.core.hbs_blob_allocated(again), 1, 'the cluster claimed during the sync was persisted by the close');
+  channel(b);
+  new Uint8Array(h.memory.buffer, buf, 4096).fill(0);
+  ok(b, OP.read, [buf, 2 * 256, 1]);
+  assert.ok(same(h, buf, 4096, 4));
+  ok(b, OP.close);
+});
+
 test('xattrs, resize and delete; their limits are errors', async () => {
   const b = await setup();
   initStore(b);
