@@ -35,6 +35,11 @@ export interface CreateOptions {
 const encoder = new TextEncoder();
 const toBytes = (v: string | Uint8Array) => (typeof v === 'string' ? encoder.encode(v) : v);
 
+function totalLength(buffers: Uint8Array[]): number {
+  if (!Array.isArray(buffers) || buffers.length === 0) throw new WstorError('EINVAL', 'readv/writev take a non-empty array of Uint8Arrays');
+  return buffers.reduce((n, b) => n + b.length, 0);
+}
+
 /** Host-owned bytes in the shared heap, for one request. */
 class HeapBytes {
   readonly ptr: number;
@@ -225,6 +230,24 @@ export class BlobHandle {
     } finally {
       buf.free();
     }
+  }
+
+  /**
+   * Read into several buffers (any lengths, together a multiple of the io unit) from `offset`. Data
+   * crosses into Node by copy in any case, so the buffers are filled from one read of the range.
+   */
+  async readv(offset: number, buffers: Uint8Array[]): Promise<void> {
+    const data = await this.read(offset, totalLength(buffers));
+    let at = 0;
+    for (const b of buffers) { b.set(data.subarray(at, at + b.length)); at += b.length; }
+  }
+
+  /** Write several buffers (any lengths, together a multiple of the io unit) back to back from `offset`. */
+  async writev(offset: number, buffers: Uint8Array[]): Promise<void> {
+    const data = new Uint8Array(totalLength(buffers));
+    let at = 0;
+    for (const b of buffers) { data.set(b, at); at += b.length; }
+    await this.write(offset, data);
   }
 
   /**

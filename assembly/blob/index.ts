@@ -5,5 +5,5 @@ export {
   blobCreate, blobOpen, blobClose, blobSync, blobResize, blobDelete, blobSetXattr, blobGetXattr, blobRemoveXattr,
   blobClusters, blobAllocatedClusters, blobIsThin, xattrValueBytes, blobXattrNames, xattrNamesBytes, blobSnapshot, blobClone, blobParentId, blobIsSnapshot,
 } from "./blob";
-export { blobIo, blobOp, BlobIoCb, BLOB_READ, BLOB_WRITE, BLOB_UNMAP, BLOB_WRITE_ZEROES } from "./io";
+export { blobIo, blobOp, blobOpv, BlobIoCb, BLOB_READ, BLOB_WRITE, BLOB_UNMAP, BLOB_WRITE_ZEROES, BLOB_MAX_IOVS } from "./io";
 export { blobInflate, blobDecouple } from "./inflate";

@@ -6,7 +6,7 @@
 
 import { heapAlloc, heapFree, spinLock, spinUnlock, EINVAL, EPERM, ENOMEM, ENOSPC, EIO } from "../runtime";
 import { sendMsg, threadGet } from "../thread";
-import { bdevRead, bdevWrite, bdevUnmap, bdevWriteZeroes, bdevFreeIo, bdevQueueIoWait } from "../bdev";
+import { bdevRead, bdevWrite, bdevUnmap, bdevWriteZeroes, bdevFreeIo, bdevQueueIoWait, bdevSubmitBlocks, IO_READ, IO_WRITE, IO_MAX_IOVS } from "../bdev";
 import { bitFindClear, bitSet, bitClear } from "./bitmap";
 import { BlobMd } from "./md";
 import { Store, Blob, storeLock } from "./types";
@@ -41,7 +41,14 @@ export const BLOB_DECOUPLE: u32 = 5;       // the clusters the parent itself hol
   wait0: u64;           // 16 bytes inline: the queue_io_wait entry when the pool is empty
   wait1: u64;
   bounce: usize;        // copy on write: the ancestor's cluster on its way to the new one
+  iovs: usize;          // vectored I/O: the caller's {u32 base, u32 len} pairs (0: buf is one buffer)
+  iovcnt: u32;
+  pieces: u32;          // entries of `scratch` used by segments already in flight
+  scratch: usize;       // each segment's slice of the iovs: at most iovcnt + segments entries in all
 }
+
+/** The most buffers one vectored blob I/O may carry: a segment's slice must fit one bdev_io. */
+export const BLOB_MAX_IOVS: u32 = IO_MAX_IOVS;
 
 function clusterOf(blob: Blob, index: u64): u32 {
   return atomic.load<u32>(changetype<BlobMd>(blob.md).clusters + (<usize>index << 2));
@@ -92,6 +99,25 @@ export function blobIo(blob: Blob, channel: usize, write: bool, buf: usize, offs
  * units at `offset`. Unmap and write_zeroes leave clusters that read as zeroes unallocated.
  */
 export function blobOp(blob: Blob, channel: usize, kind: u32, buf: usize, offset: u64, units: u64, cb: BlobIoCb, ctx: usize): i32 {
+  return start(blob, channel, kind, buf, 0, 0, offset, units, cb, ctx);
+}
+
+/**
+ * Vectored read or write (SPDK's readv/writev): `iovs` holds `iovcnt` {u32 base, u32 len} pairs whose
+ * lengths add up to `units` io units; a buffer may end anywhere, even inside an io unit. -EINVAL also
+ * for 0 or more than BLOB_MAX_IOVS buffers or lengths that do not add up.
+ */
+export function blobOpv(blob: Blob, channel: usize, write: bool, iovs: usize, iovcnt: u32, offset: u64, units: u64,
+  cb: BlobIoCb, ctx: usize): i32 {
+  if (iovcnt == 0 || iovcnt > BLOB_MAX_IOVS) return -EINVAL;
+  let total: u64 = 0;
+  for (let i: u32 = 0; i < iovcnt; i++) total += <u64>load<u32>(iovs + (<usize>i << 3), 4);
+  if (total != units << changetype<Store>(blob.store).blockShift) return -EINVAL;
+  return start(blob, channel, write ? BLOB_WRITE : BLOB_READ, 0, iovs, iovcnt, offset, units, cb, ctx);
+}
+
+function start(blob: Blob, channel: usize, kind: u32, buf: usize, iovs: usize, iovcnt: u32, offset: u64, units: u64,
+  cb: BlobIoCb, ctx: usize): i32 {
   const write = kind != BLOB_READ;
   const s = changetype<Store>(blob.store);
   const total = changetype<BlobMd>(blob.md).numClusters * <u64>s.unitsPerCluster;
@@ -99,6 +125,16 @@ export function blobOp(blob: Blob, channel: usize, kind: u32, buf: usize, offset
   if (write && blob.readOnly != 0) return -EPERM;
   const r = changetype<BlobIoReq>(heapAlloc(offsetof<BlobIoReq>()));
   if (changetype<usize>(r) == 0) return -ENOMEM;
+  r.iovs = iovs;
+  r.iovcnt = iovcnt;
+  r.pieces = 0;
+  r.scratch = 0;
+  if (iovs != 0) {
+    const unitShift = s.clusterShift - s.blockShift;
+    const segments = ((offset + units - 1) >> unitShift) - (offset >> unitShift) + 1;
+    r.scratch = heapAlloc(<usize>(<u64>iovcnt + segments) << 3);
+    if (r.scratch == 0) { heapFree(changetype<usize>(r)); return -ENOMEM; }
+  }
   r.blob = changetype<usize>(blob);
   r.channel = channel;
   r.thread = threadGet();
@@ -115,6 +151,53 @@ export function blobOp(blob: Blob, channel: usize, kind: u32, buf: usize, offset
   return 0;
 }
 
+/**
+ * Write into `out` the pieces of the request's buffers that hold bytes [from, from + bytes) of its
+ * data; returns how many.
+ */
+function slice(r: BlobIoReq, from: u64, bytes: u64, out: usize): u32 {
+  let n: u32 = 0;
+  let at: u64 = 0;                          // data offset where buffer i starts
+  const end = from + bytes;
+  for (let i: u32 = 0; i < r.iovcnt && at < end; i++) {
+    const base = <u64>load<u32>(r.iovs + (<usize>i << 3));
+    const len = <u64>load<u32>(r.iovs + (<usize>i << 3), 4);
+    const lo = max(at, from), hi = min(at + len, end);
+    if (lo < hi) {
+      store<u32>(out + (<usize>n << 3), <u32>(base + lo - at));
+      store<u32>(out + (<usize>n << 3), <u32>(hi - lo), 4);
+      n++;
+    }
+    at += len;
+  }
+  assert(n <= r.iovcnt);
+  return n;
+}
+
+/** Zeroes into data bytes [from, from + bytes) of the request's buffer(s). */
+function zeroData(r: BlobIoReq, from: u64, bytes: u64): void {
+  if (r.iovs == 0) { memory.fill(r.buf + <usize>from, 0, <usize>bytes); return; }
+  const out = r.scratch + (<usize>r.pieces << 3);       // borrowed: no segment claims these entries yet
+  const n = slice(r, from, bytes, out);
+  for (let i: u32 = 0; i < n; i++) memory.fill(<usize>load<u32>(out + (<usize>i << 3)), 0, <usize>load<u32>(out + (<usize>i << 3), 4));
+}
+
+/** Read or write one segment's data at device byte `devOffset`, through its buffer(s). */
+function dataIo(r: BlobIoReq, s: Store, from: u64, devOffset: u64, bytes: u64): i32 {
+  const write = r.write == BLOB_WRITE;
+  if (r.iovs == 0) {
+    const at = r.buf + <usize>from;
+    return write ? bdevWrite(s.desc, r.channel, at, devOffset, bytes, segmentDone, changetype<usize>(r))
+      : bdevRead(s.desc, r.channel, at, devOffset, bytes, segmentDone, changetype<usize>(r));
+  }
+  const out = r.scratch + (<usize>r.pieces << 3);
+  const n = slice(r, from, bytes, out);
+  const rc = bdevSubmitBlocks(s.desc, r.channel, write ? IO_WRITE : IO_READ, out, n, devOffset >> s.blockShift,
+    bytes >> s.blockShift, segmentDone, changetype<usize>(r));
+  if (rc == 0) r.pieces += n;                // in flight: these entries stay the bdev_io's until it completes
+  return rc;
+}
+
 /** Issue segments until the end, an error, or a thin claim that must wait for the md thread. */
 function issue(r: BlobIoReq): void {
   const blob = changetype<Blob>(r.blob);
@@ -125,13 +208,13 @@ function issue(r: BlobIoReq): void {
     const inCluster = r.offset & ((<u64>1 << unitShift) - 1);
     const units = min(<u64>s.unitsPerCluster - inCluster, r.end - r.offset);
     const bytes = units << s.blockShift;
-    const at = r.buf + <usize>((r.offset - r.start) << s.blockShift);
+    const from = (r.offset - r.start) << s.blockShift;   // where this segment's data sits in the buffer(s)
     let cluster = clusterOf(blob, index);
     if (cluster == 0) {
       if (r.write == BLOB_READ) {
         cluster = ancestorCluster(blob, index);
         if (cluster == 0) {                  // never written anywhere up the chain: zeroes
-          memory.fill(at, 0, <usize>bytes);
+          zeroData(r, from, bytes);
           r.offset += units;
           continue;
         }
@@ -151,8 +234,8 @@ function issue(r: BlobIoReq): void {
     r.pending++;
     let rc: i32;
     switch (r.write) {
-      case BLOB_WRITE: rc = bdevWrite(s.desc, r.channel, at, devOffset, bytes, segmentDone, changetype<usize>(r)); break;
-      case BLOB_READ: rc = bdevRead(s.desc, r.channel, at, devOffset, bytes, segmentDone, changetype<usize>(r)); break;
+      case BLOB_WRITE:
+      case BLOB_READ: rc = dataIo(r, s, from, devOffset, bytes); break;
       case BLOB_UNMAP: rc = bdevUnmap(s.desc, r.channel, devOffset, bytes, segmentDone, changetype<usize>(r)); break;
       default: rc = bdevWriteZeroes(s.desc, r.channel, devOffset, bytes, segmentDone, changetype<usize>(r));
     }
@@ -185,6 +268,7 @@ function release(r: BlobIoReq): void {
   if (r.pending != 0) return;
   if (r.offset < r.end && r.rc == 0) return;   // a claim is outstanding and holds the request
   const cb = r.cb, ctx = r.ctx, rc = r.rc;
+  if (r.scratch != 0) heapFree(r.scratch);
   heapFree(changetype<usize>(r));
   changetype<BlobIoCb>(cb)(ctx, rc);
 }

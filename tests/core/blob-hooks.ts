@@ -5,7 +5,7 @@ import { sendMsg } from "../../assembly/thread";
 import {
   Store, Blob, storeInit, storeLoad, storeUnload, storeAbandon, storeGetChannel, storeFreeClusters, blobCreate, blobOpen,
   blobClose, blobSync, blobResize, blobDelete, blobSetXattr, blobGetXattr, blobRemoveXattr, blobClusters,
-  blobAllocatedClusters, xattrValueBytes, blobIo, blobSnapshot, blobClone, blobInflate, blobDecouple,
+  blobAllocatedClusters, xattrValueBytes, blobIo, blobOpv, blobSnapshot, blobClone, blobInflate, blobDecouple,
 } from "../../assembly/blob";
 
 // ctx words: 0 op, 1 rc, 2 completions, 3 store, 4 blob, 5 id lo, 6 id hi, 7..10 args, 11 value lo,
@@ -13,7 +13,8 @@ import {
 const OP_INIT: u32 = 1, OP_LOAD: u32 = 2, OP_UNLOAD: u32 = 3, OP_CREATE: u32 = 4, OP_OPEN: u32 = 5, OP_CLOSE: u32 = 6,
   OP_SYNC: u32 = 7, OP_RESIZE: u32 = 8, OP_DELETE: u32 = 9, OP_SET_XATTR: u32 = 10, OP_GET_XATTR: u32 = 11,
   OP_REMOVE_XATTR: u32 = 12, OP_READ: u32 = 13, OP_WRITE: u32 = 14, OP_ABANDON: u32 = 15, OP_CHANNEL: u32 = 16,
-  OP_SNAPSHOT: u32 = 17, OP_CLONE: u32 = 18, OP_INFLATE: u32 = 19, OP_DECOUPLE: u32 = 20;
+  OP_SNAPSHOT: u32 = 17, OP_CLONE: u32 = 18, OP_INFLATE: u32 = 19, OP_DECOUPLE: u32 = 20, OP_READV: u32 = 21,
+  OP_WRITEV: u32 = 22;
 
 function w(ctx: usize, i: u32): u32 { return load<u32>(ctx + (<usize>i << 2)); }
 function set(ctx: usize, i: u32, v: u32): void { store<u32>(ctx + (<usize>i << 2), v); }
@@ -56,6 +57,12 @@ function opMsg(ctx: usize): void {
     case OP_READ:
     case OP_WRITE: {
       rc = blobIo(b, <usize>w(ctx, 13), w(ctx, 0) == OP_WRITE, w(ctx, 7), <u64>w(ctx, 8), <u64>w(ctx, 9), ioDone, ctx);
+      if (rc == 0) return;
+      break;
+    }
+    case OP_READV:
+    case OP_WRITEV: {                       // 7 iovs, 8 offset, 9 units, 10 iovcnt
+      rc = blobOpv(b, <usize>w(ctx, 13), w(ctx, 0) == OP_WRITEV, w(ctx, 7), w(ctx, 10), <u64>w(ctx, 8), <u64>w(ctx, 9), ioDone, ctx);
       if (rc == 0) return;
       break;
     }

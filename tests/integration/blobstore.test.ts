@@ -133,6 +133,28 @@ test('unmap and write_zeroes read back as zeroes; the super blob survives unload
   }
 });
 
+test('readv and writev through the Node API: buffers of any length that together make whole io units', async () => {
+  const engine = await Engine.start({ reactors: 1, memoryBytes: 128 << 20, logLevel: 'fatal' });
+  try {
+    engine.bdev.createMalloc('mv', { blockCount: 4096 });
+    const bs = await engine.blobstore.init('mv');
+    const blob = await bs.open(await bs.create({ size: 4 << 20, thin: true }));
+    const parts = [new Uint8Array(100).fill(1), new Uint8Array(8000).fill(2), new Uint8Array(92).fill(3)];
+    await blob.writev(4096, parts);
+    const back = await blob.read(4096, 8192);
+    assert.deepEqual([back[0], back[99], back[100], back[8099], back[8100], back[8191]], [1, 1, 2, 2, 3, 3]);
+    const into = [new Uint8Array(5000), new Uint8Array(3192)];
+    await blob.readv(4096, into);
+    assert.equal(into[0][99], 1); assert.equal(into[0][4999], 2); assert.equal(into[1][3191], 3);
+    await assert.rejects(blob.writev(0, [new Uint8Array(100)]), (e: WstorError) => e.code === 'EINVAL');
+    await assert.rejects(blob.readv(0, []), (e: WstorError) => e.code === 'EINVAL');
+    await blob.close();
+    await bs.unload();
+  } finally {
+    await engine.stop();
+  }
+});
+
 test('snapshot and clone through the Node API', async () => {
   const engine = await Engine.start({ reactors: 1, memoryBytes: 128 << 20, logLevel: 'fatal' });
   try {

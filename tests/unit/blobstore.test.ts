@@ -6,7 +6,7 @@ import { newHarness, type Harness } from '../helpers/core.js';
 import { writeCoreString, EVENT_REQUEST_DONE } from '../../host/core-abi.js';
 
 const OP = { init: 1, load: 2, unload: 3, create: 4, open: 5, close: 6, sync: 7, resize: 8, delete: 9,
-  setXattr: 10, getXattr: 11, removeXattr: 12, read: 13, write: 14, abandon: 15, channel: 16, clone: 18 } as const;
+  setXattr: 10, getXattr: 11, removeXattr: 12, read: 13, write: 14, abandon: 15, channel: 16, clone: 18, readv: 21, writev: 22 } as const;
 const MiB = 1 << 20;
 
 interface Bs { h: Harness; t: number; ctx: number; bdev: number }
@@ -44,6 +44,16 @@ function channel(b: Bs) { ok(b, OP.channel); }
 function fill(h: Harness, ptr: number, n: number, seed: number) { new Uint8Array(h.memory.buffer, ptr, n).forEach((_, i, a) => { a[i] = (i * 7 + seed) & 0xff; }); }
 function same(h: Harness, ptr: number, n: number, seed: number) { return new Uint8Array(h.memory.buffer, ptr, n).every((v, i) => v === ((i * 7 + seed) & 0xff)); }
 const zeroes = (h: Harness, ptr: number, n: number) => new Uint8Array(h.memory.buffer, ptr, n).every((v) => v === 0);
+
+/** A new store with one open thin blob of `clusters` clusters and a channel to do I/O through. */
+async function openThinBlob(clusters: number): Promise<{ b: Bs; id: bigint }> {
+  const b = await setup();
+  initStore(b);
+  const id = ok(b, OP.create, [clusters, 1]);
+  openBlob(b, id);
+  channel(b);
+  return { b, id };
+}
 
 test('init, a thick blob written across a cluster boundary, unload, load clean, read back', async () => {
   const b = await setup();
@@ -104,11 +114,7 @@ test('thin blobs: clusters are taken on first write, the rest of a new cluster a
 });
 
 test('a thin claim recorded while a sync is writing its pages stays dirty, and the next sync persists it', async () => {
-  const b = await setup();
-  initStore(b);
-  const id = ok(b, OP.create, [4, 1]);
-  openBlob(b, id);
-  channel(b);
+  const { b, id } = await openThinBlob(4);
   // A second context runs the write beside the first one's sync, both started in one poll.
   const { h } = b;
   const w = h.core.hbs_ctx_new();
@@ -132,6 +138,35 @@ test('a thin claim recorded while a sync is writing its pages stays dirty, and t
   new Uint8Array(h.memory.buffer, buf, 4096).fill(0);
   ok(b, OP.read, [buf, 2 * 256, 1]);
   assert.ok(same(h, buf, 4096, 4));
+  ok(b, OP.close);
+});
+
+test('readv and writev: buffers that end inside an io unit, across a cluster boundary and over unallocated clusters', async () => {
+  const { b, id } = await openThinBlob(4);
+  const { h } = b;
+  const iovs = h.scratch(17 * 8);
+  const setIovs = (pairs: [number, number][]) => pairs.forEach(([base, len], i) => { h.setU32(iovs, base, i * 2); h.setU32(iovs, len, i * 2 + 1); });
+  // Write units 255..257 (clusters 0 and 1) from three buffers split at 1000 and 6000 bytes.
+  const data = h.scratch(3 * 4096);
+  fill(h, data, 3 * 4096, 6);
+  setIovs([[data, 1000], [data + 1000, 5000], [data + 6000, 3 * 4096 - 6000]]);
+  ok(b, OP.writev, [iovs, 255, 3, 3]);
+  const flat = h.scratch(3 * 4096);
+  ok(b, OP.read, [flat, 255, 3]);
+  assert.ok(same(h, flat, 3 * 4096, 6), 'what writev wrote reads back contiguously');
+  // Read units 254..258 into four buffers: unit 254 and 258 read as zeroes (258: the unwritten rest of cluster 1).
+  const out = h.scratch(5 * 4096);
+  new Uint8Array(h.memory.buffer, out, 5 * 4096).fill(0xee);
+  setIovs([[out, 4096 + 10], [out + 4106, 7], [out + 4113, 2 * 4096 - 17], [out + 3 * 4096, 2 * 4096]]);
+  ok(b, OP.readv, [iovs, 254, 5, 4]);
+  assert.ok(zeroes(h, out, 4096), 'unit 254 (never written) reads as zeroes');
+  assert.ok(same(h, out + 4096, 3 * 4096, 6), 'units 255..257 come back in order across the buffers');
+  assert.ok(zeroes(h, out + 4 * 4096, 4096), 'the rest of the claimed cluster reads as zeroes');
+  // Errors: no buffers, too many, lengths that do not add up.
+  assert.equal(op(b, OP.readv, [iovs, 0, 1, 0]), -22);
+  assert.equal(op(b, OP.readv, [iovs, 0, 1, 17]), -22);
+  setIovs([[out, 4096], [out + 4096, 100]]);
+  assert.equal(op(b, OP.readv, [iovs, 0, 1, 2]), -22, 'the buffers hold more than the io units asked for');
   ok(b, OP.close);
 });
 
