@@ -32,7 +32,7 @@ export function demo_start(rounds: u32, workerReactor: i32): i32 { return demoSt
 
 // ---- bdevs (control plane: called by the host's control instance) ----
 import { bdevById, bdevStatsRead, STATS_BLOCK_BYTES, Bdev } from "./bdev";
-import { nullBdevCreate } from "./bdev/null";
+import { nullBdevCreate, isNullBdev } from "./bdev/null";
 import { mallocBdevCreate } from "./bdev/malloc";
 import { heapAlloc as coreHeapAlloc, heapFree as coreHeapFree } from "./runtime";
 
@@ -93,7 +93,7 @@ import { errorBdevCreate, errorInject, isErrorBdev } from "./bdev/error";
 import { delayBdevCreate, delayUpdateLatency, isDelayBdev } from "./bdev/delay";
 import { crashBdevCreate, crashCut, isCrashBdev } from "./bdev/crash";
 import { passthruError } from "./bdev/passthru";
-import { bdevUnregister } from "./bdev";
+import { bdevUnregister, bdevResize } from "./bdev";
 
 export function wstor_app_thread_create(): i32 { return appThreadCreate(); }
 
@@ -166,6 +166,37 @@ function deleteMsg(req: usize): void {
 /** Hot remove bdev `id`; EVENT_REQUEST_DONE when it is gone (after every descriptor closed). */
 export function bdev_delete(reqId: u32, id: u32): i32 { return post(deleteMsg, newReq(reqId, id, 0, 0, 0, 0, 0)); }
 
+// ---- lvol bdevs (host/lvol.ts) ----
+import { lvolBdevCreate, lvolBdevResized, lvolError } from "./lvol";
+import { Blob } from "./blob";
+function lvolCreateMsg(req: usize): void {
+  const r = changetype<Req>(req);
+  const b = lvolBdevCreate(r.name, changetype<Blob>(<usize>r.big));
+  requestDone(r.id, b == 0 ? lvolError : 0, b == 0 ? 0 : <f64>changetype<Bdev>(b).id);
+  coreHeapFree(req);
+}
+/** An lvol bdev over open blob `blob` (on the app thread, the stores' md thread); EVENT_REQUEST_DONE(reqId, rc, bdev id). */
+export function bdev_lvol_create(reqId: u32, name: usize, blob: usize): i32 {
+  const req = newReq(reqId, 0, name, 0, 0, 0, 0);
+  if (req != 0) changetype<Req>(req).big = <u64>blob;
+  return post(lvolCreateMsg, req);
+}
+/** After its blob was resized: lvol bdev `id` takes the blob's size. */
+export function bdev_lvol_resized(id: u32): i32 {
+  const b = bdevById(id);
+  return b == 0 ? -19 : lvolBdevResized(b);
+}
+/**
+ * A null or file bdev gets `blockCount` blocks (bdev_null_resize; bdev_uring_rescan after the file
+ * grew). -19 no such bdev, -95 a module whose size comes from its data (malloc, lvol, pass-throughs).
+ */
+export function bdev_resize(id: u32, blockCount: f64): i32 {
+  const b = bdevById(id);
+  if (b == 0) return -19;
+  if (!isNullBdev(b) && uringBdevFd(b) < 0) return -95;
+  return bdevResize(b, <u64>blockCount);
+}
+
 // ---- file bdevs through io_uring ----
 import { uringBdevCreate, uringBdevFd } from "./bdev/uring";
 /** A file bdev on an fd the host opened. Bdev id or -errno. */
@@ -185,4 +216,5 @@ export {
   blob_sync, blob_resize, blob_delete, blob_set_xattr, blob_get_xattr, blob_remove_xattr, blob_io, blob_clusters,
   bs_next_blob, blob_is_thin, blob_allocated_clusters, blob_zero, bs_set_super, bs_get_super,
   blob_snapshot, blob_clone, blob_parent, blob_is_snapshot, blob_inflate, blob_decouple, blob_xattr_names,
+  bs_probe, blob_set_read_only, blob_is_read_only,
 } from "./app/bs-requests";

@@ -9,7 +9,15 @@ export const IO_TYPES: IoType[] = ['read', 'write', 'flush', 'unmap', 'write_zer
 export type ErrorKind = 'failure' | 'pending' | 'corrupt_data';
 const ERROR_KINDS: ErrorKind[] = ['failure', 'pending', 'corrupt_data'];
 
-export interface BdevInfo { id: number; name: string; blockSize: number; blockCount: number; ioTypes: IoType[]; openDescriptors: number }
+/** Which module serves a bdev. */
+export type BdevKind = 'malloc' | 'null' | 'file' | 'error' | 'delay' | 'crash' | 'lvol';
+
+export interface BdevInfo {
+  id: number; name: string; kind: BdevKind; aliases: string[]; blockSize: number; blockCount: number; ioTypes: IoType[];
+  openDescriptors: number;
+  /** The file behind a file bdev; the base bdev of a pass-through. */
+  path?: string; base?: string; direct?: boolean;
+}
 
 export interface BdevStats {
   ops: Record<IoType, number>;
@@ -36,27 +44,84 @@ function checkGeometry(blockSize: number, blockCount: number): void {
   if (!Number.isInteger(blockCount) || blockCount < 1) throw new WstorError('EINVAL', `block count ${blockCount} must be a positive integer`);
 }
 
+interface BdevRecord { name: string; kind: BdevKind; aliases: string[]; fd?: number; path?: string; base?: string; direct?: boolean }
+
 export class BdevApi {
-  private readonly names = new Map<number, string>();
-  private readonly fds = new Map<number, number>();
+  private readonly bdevs = new Map<number, BdevRecord>();
+  private readonly createdListeners = new Set<(name: string) => Promise<void>>();
+  private readonly examining = new Set<Promise<void>>();
 
   constructor(private readonly engine: Engine) {}
 
+  /**
+   * Run `listener` on every bdev created from now on (SPDK's examine: the lvol layer looks for its
+   * stores). Failures are the listener's to report. Returns a function that removes it.
+   */
+  onCreated(listener: (name: string) => Promise<void>): () => void {
+    this.createdListeners.add(listener);
+    return () => this.createdListeners.delete(listener);
+  }
+
+  /** Resolves once every examine started so far has finished (SPDK's bdev_wait_for_examine). */
+  async waitForExamine(): Promise<void> {
+    while (this.examining.size > 0) await Promise.allSettled([...this.examining]);
+  }
+
+  private announce(name: string): void {
+    for (const listener of this.createdListeners) {
+      const p = listener(name).finally(() => this.examining.delete(p));
+      this.examining.add(p);
+    }
+  }
+
   private get core(): Core { return this.engine.core as unknown as Core; }
 
-  private created(name: string, rc: number, what: string): number {
-    if (rc < 0) throw WstorError.fromErrno(rc, `${what} ${name}`);
-    this.names.set(rc, name);
+  private created(rc: number, what: string, record: BdevRecord): number {
+    if (rc < 0) throw WstorError.fromErrno(rc, `${what} ${record.name}`);
+    this.bdevs.set(rc, record);
+    this.announce(record.name);
     return rc;
   }
 
   private nameExists(name: string): void {
-    for (const n of this.names.values()) if (n === name) throw new WstorError('EEXIST', `a bdev named ${name} already exists`);
+    if (this.find(name) !== undefined) throw new WstorError('EEXIST', `a bdev named ${name} already exists`);
+  }
+
+  /** The id of the bdev with this name or alias, if any. */
+  find(name: string): number | undefined {
+    for (const [id, r] of this.bdevs) if (r.name === name || r.aliases.includes(name)) return id;
+    return undefined;
   }
 
   private id(name: string): number {
-    for (const [id, n] of this.names) if (n === name) return id;
-    throw new WstorError('ENODEV', `no bdev named ${name}`);
+    const id = this.find(name);
+    if (id === undefined) throw new WstorError('ENODEV', `no bdev named ${name}`);
+    return id;
+  }
+
+  private record(name: string): BdevRecord { return this.bdevs.get(this.id(name))!; }
+
+  /** Whether a bdev has this name or alias. */
+  exists(name: string): boolean { return this.find(name) !== undefined; }
+
+  /** Give a bdev another name it answers to (an lvol's "lvs/lvol"); EEXIST if some bdev has it. */
+  addAlias(name: string, alias: string): void {
+    checkName(alias); this.nameExists(alias);
+    this.record(name).aliases.push(alias);
+  }
+
+  removeAlias(name: string, alias: string): void {
+    const r = this.record(name);
+    r.aliases = r.aliases.filter((a) => a !== alias);
+  }
+
+  /**
+   * Register a bdev another layer created in the core (the lvol layer): it is then listed, looked up
+   * by name and alias and deleted like the others.
+   */
+  adopt(id: number, name: string, kind: BdevKind, aliases: string[] = []): void {
+    this.bdevs.set(id, { name, kind, aliases: [...aliases] });
+    this.announce(name);
   }
 
   /** A RAM disk in the engine's shared memory (zero-filled). */
@@ -65,7 +130,7 @@ export class BdevApi {
     const blockSize = opts.blockSize ?? 4096;
     checkGeometry(blockSize, opts.blockCount);
     const str = writeCoreString(this.engine.core, this.engine.memory, name);
-    return this.created(name, this.core.bdev_malloc_create(str, blockSize, opts.blockCount), 'creating malloc bdev');
+    return this.created(this.core.bdev_malloc_create(str, blockSize, opts.blockCount), 'creating malloc bdev', { name, kind: 'malloc', aliases: [] });
   }
 
   /** Reads return zeroes, writes are dropped. */
@@ -74,7 +139,7 @@ export class BdevApi {
     const blockSize = opts.blockSize ?? 4096;
     checkGeometry(blockSize, opts.blockCount);
     const str = writeCoreString(this.engine.core, this.engine.memory, name);
-    return this.created(name, this.core.bdev_null_create(str, blockSize, opts.blockCount), 'creating null bdev');
+    return this.created(this.core.bdev_null_create(str, blockSize, opts.blockCount), 'creating null bdev', { name, kind: 'null', aliases: [] });
   }
 
   /**
@@ -93,36 +158,34 @@ export class BdevApi {
     const str = writeCoreString(this.engine.core, this.engine.memory, name);
     const rc = this.core.bdev_uring_create(str, fd, blockSize, blockCount, direct ? 1 : 0);
     if (rc < 0) files.close(fd);
-    const id = this.created(name, rc, 'creating file bdev');
-    this.fds.set(id, fd);
+    const id = this.created(rc, 'creating file bdev', { name, kind: 'file', aliases: [], fd, path: opts.path, direct });
     return { id, direct };
   }
 
-  private async passthrough(name: string, base: string, what: string, post: (reqId: number, str: number, baseId: number) => number): Promise<number> {
+  private async passthrough(name: string, base: string, kind: BdevKind, post: (reqId: number, str: number, baseId: number) => number): Promise<number> {
     checkName(name); this.nameExists(name);
     const baseId = this.id(base);
     const str = writeCoreString(this.engine.core, this.engine.memory, name);
-    const id = await this.engine.request(`${what} ${name} on ${base}`, (req) => post(req, str, baseId));
-    this.names.set(id, name);
-    return id;
+    const id = await this.engine.request(`creating ${kind} bdev ${name} on ${base}`, (req) => post(req, str, baseId));
+    return this.created(id, `creating ${kind} bdev`, { name, kind, aliases: [], base: this.bdevs.get(baseId)!.name });
   }
 
   /** SPDK's error bdev over `base`: fails, holds or corrupts injected I/Os. */
   createError(name: string, base: string): Promise<number> {
-    return this.passthrough(name, base, 'creating error bdev', (r, s, b) => this.core.bdev_error_create(r, s, b));
+    return this.passthrough(name, base, 'error', (r, s, b) => this.core.bdev_error_create(r, s, b));
   }
 
   /** Adds latency to reads and writes (µs; about 1 in 100 I/Os gets the p99 value). */
   createDelay(name: string, base: string, l: { avgReadUs: number; p99ReadUs: number; avgWriteUs: number; p99WriteUs: number }): Promise<number> {
     for (const [k, v] of Object.entries(l)) if (!Number.isInteger(v) || v < 0) throw new WstorError('EINVAL', `${k} must be a non-negative integer (µs)`);
-    return this.passthrough(name, base, 'creating delay bdev',
+    return this.passthrough(name, base, 'delay',
       (r, s, b) => this.core.bdev_delay_create(r, s, b, l.avgReadUs, l.p99ReadUs, l.avgWriteUs, l.p99WriteUs));
   }
 
   /** A volatile write cache over `base` that a test can cut like a power failure. */
   createCrash(name: string, base: string, opts: { cacheMiB?: number } = {}): Promise<number> {
     const cacheMiB = opts.cacheMiB ?? 256;
-    return this.passthrough(name, base, 'creating crash bdev', (r, s, b) => this.core.bdev_crash_create(r, s, b, cacheMiB));
+    return this.passthrough(name, base, 'crash', (r, s, b) => this.core.bdev_crash_create(r, s, b, cacheMiB));
   }
 
   /** Fail/hold/corrupt the next `count` I/Os of a type ('all' for every type); count 0 clears. */
@@ -148,25 +211,55 @@ export class BdevApi {
     return { kept: v % 65536, dropped: Math.floor(v / 65536) % 65536, torn: Math.floor(v / 4294967296) };
   }
 
-  /** Hot remove: resolves once the bdev is gone (every descriptor closed). */
-  async delete(name: string): Promise<void> {
+  /**
+   * Hot remove: resolves once the bdev is gone (every descriptor closed). `kind`, when given, must be
+   * the bdev's (bdev_malloc_delete does not delete a null bdev).
+   */
+  async delete(name: string, kind?: BdevKind): Promise<void> {
     const id = this.id(name);
-    await this.engine.request(`deleting ${name}`, (r) => this.core.bdev_delete(r, id));
-    this.names.delete(id);
-    const fd = this.fds.get(id);
-    if (fd !== undefined) { this.engine.platform.files?.close(fd); this.fds.delete(id); }
+    const r = this.bdevs.get(id)!;
+    if (kind !== undefined && r.kind !== kind) throw new WstorError('ENODEV', `${name} is a ${r.kind} bdev, not a ${kind} bdev`);
+    await this.engine.request(`deleting ${name}`, (req) => this.core.bdev_delete(req, id));
+    this.bdevs.delete(id);
+    if (r.fd !== undefined) this.engine.platform.files?.close(r.fd);
+  }
+
+  /** A null bdev's new size in blocks (SPDK's bdev_null_resize); open descriptors are told. */
+  resize(name: string, blockCount: number): void {
+    const r = this.record(name);
+    if (r.kind !== 'null') throw new WstorError('ENOTSUP', `${name} is a ${r.kind} bdev: only null bdevs are resized this way`);
+    if (!Number.isSafeInteger(blockCount) || blockCount < 1) throw new WstorError('EINVAL', `block count ${blockCount} must be a positive integer`);
+    const rc = this.core.bdev_resize(this.id(name), blockCount);
+    if (rc < 0) throw WstorError.fromErrno(rc, `resizing ${name}`);
+  }
+
+  /** A file bdev takes its file's current size (after the file or device grew). Returns the block count. */
+  rescan(name: string): number {
+    const r = this.record(name);
+    if (r.fd === undefined || r.path === undefined) throw new WstorError('ENOTSUP', `${name} is a ${r.kind} bdev, not a file bdev`);
+    const info = this.info(name);
+    const blocks = Math.floor(this.engine.platform.files!.size(r.fd, r.path) / info.blockSize);
+    if (blocks !== info.blockCount) {
+      const rc = this.core.bdev_resize(info.id, blocks);
+      if (rc < 0) throw WstorError.fromErrno(rc, `rescanning ${name}`);
+    }
+    return blocks;
   }
 
   info(name: string): BdevInfo {
     const id = this.id(name);
+    const r = this.bdevs.get(id)!;
     const mask = this.core.bdev_info(id, 2);
-    return {
-      id, name, blockSize: this.core.bdev_info(id, 0), blockCount: this.core.bdev_info(id, 1),
+    const info: BdevInfo = {
+      id, name: r.name, kind: r.kind, aliases: [...r.aliases], blockSize: this.core.bdev_info(id, 0), blockCount: this.core.bdev_info(id, 1),
       ioTypes: IO_TYPES.filter((_, i) => (mask >> i) & 1), openDescriptors: this.core.bdev_info(id, 3),
     };
+    if (r.path !== undefined) { info.path = r.path; info.direct = r.direct; }
+    if (r.base !== undefined) info.base = r.base;
+    return info;
   }
 
-  list(): BdevInfo[] { return [...this.names.values()].map((n) => this.info(n)); }
+  list(): BdevInfo[] { return [...this.bdevs.values()].map((r) => this.info(r.name)); }
 
   stats(name: string): BdevStats {
     const id = this.id(name);

@@ -72,6 +72,22 @@ export class BlobstoreApi {
     return new BlobStore(this.engine, ptr, bdev);
   }
 
+  /**
+   * Load the store on a bdev if it holds one (SPDK's examine): undefined when the bdev has no blobstore
+   * signature; a damaged store or a claimed bdev is still an error.
+   */
+  async probe(bdev: string): Promise<BlobStore | undefined> {
+    const id = this.engine.bdev.info(bdev).id;
+    const core = this.engine.core as unknown as Core;
+    try {
+      const ptr = await this.engine.request(`looking for a blobstore on ${bdev}`, (r) => core.bs_probe(r, id));
+      return new BlobStore(this.engine, ptr, bdev);
+    } catch (err) {
+      if (err instanceof WstorError && err.code === 'ENODATA') return undefined;
+      throw err;
+    }
+  }
+
   /** Load the store on a bdev (recovering it if it was not unloaded cleanly). */
   async load(bdev: string): Promise<BlobStore> {
     const id = this.engine.bdev.info(bdev).id;
@@ -147,12 +163,20 @@ export class BlobStore {
     await this.engine.request('setting the super blob', (r) => this.core.bs_set_super(r, this.ptr, id === undefined ? 0 : Number(id)));
   }
 
+  /** The ids of every blob in the store (without opening them). */
+  ids(): bigint[] {
+    this.check();
+    const out: bigint[] = [];
+    for (let p = this.core.bs_next_blob(this.ptr, 0); p >= 0; p = this.core.bs_next_blob(this.ptr, p + 1)) out.push((1n << 32n) | BigInt(p));
+    return out;
+  }
+
   /** Every blob of the store with its size and provisioning (each is opened and closed to read it). */
   async list(): Promise<BlobInfo[]> {
     this.check();
     const out: BlobInfo[] = [];
-    for (let p = this.core.bs_next_blob(this.ptr, 0); p >= 0; p = this.core.bs_next_blob(this.ptr, p + 1)) {
-      const blob = await this.open((1n << 32n) | BigInt(p));
+    for (const id of this.ids()) {
+      const blob = await this.open(id);
       try {
         out.push({ id: blob.id, size: blob.size, thin: blob.thin, allocatedBytes: blob.allocatedBytes, snapshot: blob.isSnapshot, parent: blob.parent,
           xattrs: await blob.xattrNames() });
@@ -196,6 +220,10 @@ export class BlobHandle {
   get thin(): boolean { this.check(); return this.core.blob_is_thin(this.ptr) === 1; }
   /** A read-only snapshot (its data never changes; clones read through it). */
   get isSnapshot(): boolean { this.check(); return this.core.blob_is_snapshot(this.ptr) === 1; }
+  /** Writes are refused: a snapshot, a blob made read-only (setReadOnly), or a store loaded read-only. */
+  get readOnly(): boolean { this.check(); return this.core.blob_is_read_only(this.ptr) === 1; }
+  /** The core's pointer to the open blob (for bdevs built over it: host/lvol.ts). */
+  get corePointer(): number { this.check(); return this.ptr; }
   /** The blob this one reads unallocated clusters from (a clone's snapshot), if any. */
   get parent(): bigint | undefined { this.check(); const p = this.core.blob_parent(this.ptr); return p === 0 ? undefined : BigInt(p); }
   /** Bytes of clusters allocated so far. */
@@ -337,6 +365,12 @@ export class BlobHandle {
     try {
       await this.engine.request(`removing xattr ${name} of blob ${this.id}`, (r) => this.core.blob_remove_xattr(r, this.ptr, n.ptr, n.length));
     } finally { n.free(); }
+  }
+
+  /** Make the blob read-only for good (durable when this resolves); writes fail with EPERM after. */
+  async setReadOnly(): Promise<void> {
+    this.check();
+    await this.engine.request(`making blob ${this.id} read-only`, (r) => this.core.blob_set_read_only(r, this.ptr));
   }
 
   /** Persist size, clusters and xattrs (durable when this resolves). */

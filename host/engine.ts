@@ -12,6 +12,7 @@ import { planCpus } from './cpus.js';
 import { WstorError } from './errors.js';
 import { BdevApi } from './bdev.js';
 import { BlobstoreApi } from './blobstore.js';
+import { LvolApi } from './lvol.js';
 
 export interface EngineOptions {
   /** Number of reactors (default: one per CPU the process may use, or one per CPU in `cpus`). */
@@ -223,6 +224,18 @@ export class Engine {
     for (const [id, p] of this.pending) { this.pending.delete(id); p.reject(error); }
     this.report(0, -5, error.message.split('\n')[0], 'control');
     void this.shutdown();
+  }
+
+  /** A host-side report (the lvol layer, the RPC server), through the same filter and sink as the core's. */
+  log(level: LevelName, message: string): void {
+    this.report(LEVEL_NAMES.indexOf(level), 0, message, 'control');
+  }
+
+  private lvolApi: LvolApi | null = null;
+  /** Logical volumes: lvstores on bdevs, lvols served as bdevs (found again by examine). */
+  get lvol(): LvolApi {
+    this.lvolApi ??= new LvolApi(this);
+    return this.lvolApi;
   }
 
   private bdevApi: BdevApi | null = null;

@@ -2,7 +2,7 @@
 
 const ERRNO_NAMES: Record<number, string> = {
   1: 'EPERM', 2: 'ENOENT', 5: 'EIO', 9: 'EBADF', 11: 'EAGAIN', 12: 'ENOMEM', 16: 'EBUSY', 17: 'EEXIST', 19: 'ENODEV',
-  22: 'EINVAL', 28: 'ENOSPC', 34: 'ERANGE', 95: 'ENOTSUP', 110: 'ETIMEDOUT', 125: 'ECANCELED',
+  22: 'EINVAL', 28: 'ENOSPC', 34: 'ERANGE', 61: 'ENODATA', 95: 'ENOTSUP', 110: 'ETIMEDOUT', 125: 'ECANCELED',
 };
 
 export class WstorError extends Error {

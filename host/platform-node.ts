@@ -106,5 +106,5 @@ export const nodePlatform: Platform = {
   },
   allowedCpus: processCpus,
   probeBlockIo: probeUring,
-  files: { open: openFile, close: (fd) => fs.closeSync(fd) },
+  files: { open: openFile, close: (fd) => fs.closeSync(fd), size: (fd, path) => deviceBytes(fs.fstatSync(fd), path) },
 };

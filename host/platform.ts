@@ -40,6 +40,8 @@ export interface Platform {
     /** Open read-write; `direct` asks for O_DIRECT and comes back false where the file system refuses it. */
     open(path: string, direct: boolean): { fd: number; bytes: number; direct: boolean };
     close(fd: number): void;
+    /** Current size in bytes of an open file or block device (after it grew: bdev_uring_rescan). */
+    size(fd: number, path: string): number;
   };
   /** How file bdevs will do I/O here (announced once at start when it is not io_uring). */
   probeBlockIo?(memory: WebAssembly.Memory): { mode: string; reason?: string };

@@ -7,6 +7,7 @@ import { bdevById } from "../bdev";
 import {
   Store, Blob, storeInit, storeLoad, storeUnload, blobCreate, blobOpen, blobClose, blobSync, blobResize, blobDelete,
   blobSetXattr, blobGetXattr, blobRemoveXattr, blobIo, blobOp, BLOB_UNMAP, BLOB_WRITE_ZEROES, storeSetSuper, storeGetSuper, storeGrow, blobSnapshot, blobClone, blobInflate, blobDecouple, blobParentId, blobIsSnapshot, blobClusters, blobIsThin, blobAllocatedClusters, xattrValueBytes, blobXattrNames, xattrNamesBytes,
+  blobSetReadOnly, blobIsReadOnly,
 } from "../blob";
 import { onAppThread, requestDone } from "./request";
 
@@ -26,7 +27,8 @@ import { onAppThread, requestDone } from "./request";
 }
 
 const K_UNMAP: u32 = 15, K_WRITE_ZEROES: u32 = 16, K_SET_SUPER: u32 = 17, K_SNAPSHOT: u32 = 18, K_CLONE: u32 = 19;
-const K_INFLATE: u32 = 20, K_DECOUPLE: u32 = 21, K_XATTR_NAMES: u32 = 22, K_GROW: u32 = 23;
+const K_INFLATE: u32 = 20, K_DECOUPLE: u32 = 21, K_XATTR_NAMES: u32 = 22, K_GROW: u32 = 23, K_PROBE: u32 = 24,
+  K_SET_READ_ONLY: u32 = 25;
 const K_INIT: u32 = 1, K_LOAD: u32 = 2, K_UNLOAD: u32 = 3, K_CREATE: u32 = 4, K_OPEN: u32 = 5, K_CLOSE: u32 = 6,
   K_SYNC: u32 = 7, K_RESIZE: u32 = 8, K_DELETE: u32 = 9, K_SET_XATTR: u32 = 10, K_GET_XATTR: u32 = 11,
   K_REMOVE_XATTR: u32 = 12, K_READ: u32 = 13, K_WRITE: u32 = 14;
@@ -96,6 +98,8 @@ function run(req: usize): void {
     }
     case K_SET_SUPER: storeSetSuper(s, r.a, finish, req); return;
     case K_GROW: storeGrow(s, finish, req); return;
+    case K_PROBE: storeLoad(<u32>r.a, finish, req, true); return;
+    case K_SET_READ_ONLY: blobSetReadOnly(b, finish, req); return;
     case K_SNAPSHOT: blobSnapshot(b, finish, req); return;
     case K_CLONE: blobClone(s, r.a, finish, req); return;
     case K_INFLATE: blobInflate(b, finish, req); return;
@@ -162,3 +166,8 @@ export function blob_decouple(req: u32, blob: usize): i32 { return post(K_DECOUP
 export function blob_clone(req: u32, store: usize, snapshotId: f64): i32 { return post(K_CLONE, req, store, 0, <u64>snapshotId, 0, 0, 0, 0, 0, 0); }
 export function blob_parent(blob: usize): f64 { return <f64>blobParentId(changetype<Blob>(blob)); }
 export function blob_is_snapshot(blob: usize): u32 { return blobIsSnapshot(changetype<Blob>(blob)) ? 1 : 0; }
+
+/** Load like bs_load, but a bdev with no blobstore on it fails with -ENODATA and no error report (examine). */
+export function bs_probe(req: u32, bdevId: u32): i32 { return post(K_PROBE, req, 0, 0, bdevId, 0, 0, 0, 0, 0, 0); }
+export function blob_set_read_only(req: u32, blob: usize): i32 { return post(K_SET_READ_ONLY, req, 0, blob, 0, 0, 0, 0, 0, 0, 0); }
+export function blob_is_read_only(blob: usize): u32 { return blobIsReadOnly(changetype<Blob>(blob)) ? 1 : 0; }

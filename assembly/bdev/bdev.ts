@@ -10,7 +10,7 @@ import {
   forEachChannelIoChannel, forEachChannelCtx, ioChannelCtx,
 } from "../thread";
 import {
-  Bdev, BdevDesc, BdevModule, BdevEventCb, BdevChannel, BDEV_ACTIVE, BDEV_REMOVING, BDEV_EVENT_REMOVE,
+  Bdev, BdevDesc, BdevModule, BdevEventCb, BdevChannel, BDEV_ACTIVE, BDEV_REMOVING, BDEV_EVENT_REMOVE, BDEV_EVENT_RESIZE,
   DestructFn, AbortQueuedFn,
 } from "./types";
 import { bdevRegistryAdd, bdevRegistryRemove, descHandleAlloc, descFromHandle, descHandleRelease } from "./registry";
@@ -212,4 +212,32 @@ function bdevGone(bdev: usize): void {
 
 export function bdevIsRemoving(bdev: usize): bool {
   return atomic.load<u32>(bdev + offsetof<Bdev>("state")) != BDEV_ACTIVE;
+}
+
+function resizeEventMsg(descPtr: usize): void {
+  const desc = changetype<BdevDesc>(descPtr);
+  if (desc.eventCb != 0) changetype<BdevEventCb>(desc.eventCb)(BDEV_EVENT_RESIZE, desc.bdev, desc.eventCtx);
+}
+
+/**
+ * The bdev now has `blockCount` blocks (SPDK's spdk_bdev_notify_blockcnt_change): I/O is checked
+ * against the new count from here on, and every open descriptor gets a RESIZE event on its thread.
+ * -EINVAL for 0 blocks, -ENODEV while the bdev is being removed.
+ */
+export function bdevResize(bdev: usize, blockCount: u64): i32 {
+  const b = changetype<Bdev>(bdev);
+  if (blockCount == 0) return -EINVAL;
+  const lock = bdev + offsetof<Bdev>("lock");
+  rawLock(lock);
+  if (atomic.load<u32>(bdev + offsetof<Bdev>("state")) != BDEV_ACTIVE) { rawUnlock(lock); return -ENODEV; }
+  atomic.store<u64>(bdev + offsetof<Bdev>("blockCount"), blockCount);
+  for (let d = b.descs; d != 0; d = changetype<BdevDesc>(d).next) {
+    const desc = changetype<BdevDesc>(d);
+    if (desc.eventCb != 0 && desc.thread != 0 && sendMsg(desc.thread, resizeEventMsg, d) != 0) {
+      report(LEVEL_ERROR, -ENOMEM, "bdev %s: resize event could not be queued", b.name);
+    }
+  }
+  rawUnlock(lock);
+  report(LEVEL_INFO, 0, "bdev %s: now %d blocks", b.name, 0, <f64>blockCount);
+  return 0;
 }

@@ -1,6 +1,6 @@
 // The bdev layer's public surface (SPDK's include/spdk/bdev.h and bdev_module.h, in wstor's names).
 export * from "./types";
-export { bdevAlloc, bdevRegister, bdevOpen, bdevClaim, bdevClose, bdevUnregister, bdevIsRemoving, DEFAULT_POOL_SIZE } from "./bdev";
+export { bdevAlloc, bdevRegister, bdevOpen, bdevClaim, bdevClose, bdevUnregister, bdevIsRemoving, bdevResize, DEFAULT_POOL_SIZE } from "./bdev";
 export {
   bdevSubmitBlocks, bdevRead, bdevWrite, bdevUnmap, bdevWriteZeroes, bdevFlush, bdevIoComplete, bdevFreeIo,
   bdevQueueIoWait, bdevIoStatus, bdevIoBytes, bdevChannelOf,

@@ -247,13 +247,38 @@ export function blobSync(blob: Blob, cb: BsOpCb, ctx: usize): void {
   const s = changetype<Store>(blob.store);
   if (!onMdThread(s)) { cb(ctx, -EPERM, 0); return; }
   if (blob.syncing != 0) { cb(ctx, -EBUSY, 0); return; }
-  if (blob.readOnly != 0 || s.readOnly != 0) { cb(ctx, blob.dirty != 0 ? -EPERM : 0, 0); return; }
+  // A read-only blob's data never changes, but its xattrs may (an lvol snapshot's name): only a
+  // read-only store has md that cannot be written.
+  if (s.readOnly != 0) { cb(ctx, blob.dirty != 0 ? -EPERM : 0, 0); return; }
   const op = opNew(s, changetype<usize>(blob), cb, ctx);
   if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
   syncStart(op, syncedForCaller);
 }
 
 function syncedForCaller(op: BlobOp, rc: i32): void { opFinish(op, rc, 0); }
+
+/**
+ * Make an open blob read-only for good (SPDK's spdk_blob_set_read_only + sync): the flag is synced
+ * first, then writes are refused. cb(ctx, rc, 0); a blob already read-only succeeds at once.
+ */
+export function blobSetReadOnly(blob: Blob, cb: BsOpCb, ctx: usize): void {
+  const s = changetype<Store>(blob.store);
+  if (!onMdThread(s)) { cb(ctx, -EPERM, 0); return; }
+  if (blob.readOnly != 0) { cb(ctx, s.readOnly != 0 ? -EPERM : 0, 0); return; }
+  if (blob.syncing != 0) { cb(ctx, -EBUSY, 0); return; }
+  const op = opNew(s, changetype<usize>(blob), cb, ctx);
+  if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
+  const md = changetype<BlobMd>(blob.md);
+  md.flagsDataRo |= F.BLOB_FLAG_SET_READ_ONLY;
+  syncStart(op, readOnlySynced);
+}
+
+function readOnlySynced(op: BlobOp, rc: i32): void {
+  const blob = changetype<Blob>(op.blob);
+  if (rc == 0) blob.readOnly = 1;
+  else changetype<BlobMd>(blob.md).flagsDataRo &= ~F.BLOB_FLAG_SET_READ_ONLY;
+  opFinish(op, rc, 0);
+}
 
 // ---- open: read the chain ----
 
@@ -375,7 +400,7 @@ export function blobClose(blob: Blob, cb: BsOpCb, ctx: usize): void {
   if (blob.openRef > 1) { blob.openRef--; cb(ctx, 0, 0); return; }
   const op = opNew(s, changetype<usize>(blob), cb, ctx);
   if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
-  if (blob.dirty != 0 && blob.readOnly == 0 && s.readOnly == 0) { syncStart(op, closeSynced); return; }
+  if (blob.dirty != 0 && s.readOnly == 0) { syncStart(op, closeSynced); return; }
   if (s.readOnly != 0) { closeSynced(op, 0); return; }
   storeFlush(s, closeFlushed, changetype<usize>(op));
 }
@@ -432,7 +457,7 @@ export function blobResize(blob: Blob, clusters: u64): i32 {
 
 export function blobSetXattr(blob: Blob, name: usize, nameBytes: u32, value: usize, valueBytes: u32, internal: bool): i32 {
   if (!onMdThread(changetype<Store>(blob.store))) return -EPERM;
-  if (blob.readOnly != 0) return -EPERM;
+  if (changetype<Store>(blob.store).readOnly != 0) return -EPERM;
   const rc = xattrSet(changetype<BlobMd>(blob.md), name, nameBytes, value, valueBytes, internal);
   if (rc == 0) blob.dirty = 1;
   return rc;
@@ -440,6 +465,7 @@ export function blobSetXattr(blob: Blob, name: usize, nameBytes: u32, value: usi
 
 export function blobRemoveXattr(blob: Blob, name: usize, nameBytes: u32, internal: bool): i32 {
   if (!onMdThread(changetype<Store>(blob.store))) return -EPERM;
+  if (changetype<Store>(blob.store).readOnly != 0) return -EPERM;
   const rc = xattrRemove(changetype<BlobMd>(blob.md), name, nameBytes, internal);
   if (rc == 0) blob.dirty = 1;
   return rc;
@@ -736,4 +762,6 @@ function unmarkClosed(opPtr: usize, rc: i32, _value: u64): void {
 }
 
 export function blobParentId(blob: Blob): u64 { return changetype<BlobMd>(blob.md).parentId; }
+/** Writes are refused: a snapshot, a blob made read-only, or a store loaded read-only. */
+export function blobIsReadOnly(blob: Blob): bool { return blob.readOnly != 0; }
 export function blobIsSnapshot(blob: Blob): bool { return (changetype<BlobMd>(blob.md).flagsDataRo & F.BLOB_FLAG_READ_ONLY) != 0; }

@@ -58,7 +58,8 @@ export const BLOB_FLAG_THIN: u64 = 1;          // clusters are allocated on firs
 export const KNOWN_BLOB_FLAGS_INVALID: u64 = BLOB_FLAG_THIN;
 /** Blob flag bits in the "data read-only" set. */
 export const BLOB_FLAG_READ_ONLY: u64 = 1;    // a snapshot: its data never changes
-export const KNOWN_BLOB_FLAGS_DATA_RO: u64 = BLOB_FLAG_READ_ONLY;
+export const BLOB_FLAG_SET_READ_ONLY: u64 = 2; // made read-only by request (an lvol's set_read_only), not a snapshot
+export const KNOWN_BLOB_FLAGS_DATA_RO: u64 = BLOB_FLAG_READ_ONLY | BLOB_FLAG_SET_READ_ONLY;
 /**
  * Internal xattr on a snapshot being made, "wstor.snapshot_of" (UTF-8 bytes, as every xattr name on
  * disk): the id of its origin (8 bytes). Removed when the snapshot is done.

@@ -4,6 +4,7 @@ export { storeInit, storeLoad, storeUnload, storeAbandon, storeGetChannel, store
 export {
   blobCreate, blobOpen, blobClose, blobSync, blobResize, blobDelete, blobSetXattr, blobGetXattr, blobRemoveXattr,
   blobClusters, blobAllocatedClusters, blobIsThin, xattrValueBytes, blobXattrNames, xattrNamesBytes, blobSnapshot, blobClone, blobParentId, blobIsSnapshot,
+  blobSetReadOnly, blobIsReadOnly,
 } from "./blob";
 export { blobIo, blobOp, blobOpv, BlobIoCb, BLOB_READ, BLOB_WRITE, BLOB_UNMAP, BLOB_WRITE_ZEROES, BLOB_MAX_IOVS } from "./io";
 export { blobInflate, blobDecouple } from "./inflate";

@@ -4,7 +4,7 @@
 
 import {
   heapAllocZeroed, heapFree, heapAlloc, spinInit, spinLock, spinUnlock, report, LEVEL_ERROR, LEVEL_NOTICE, LEVEL_WARN, crc32c,
-  EINVAL, ENOMEM, ENOSPC, EBUSY, EIO, EPERM, ENODEV, ENOENT,
+  EINVAL, ENOMEM, ENOSPC, EBUSY, EIO, EPERM, ENODEV, ENOENT, ENODATA,
 } from "../runtime";
 import { threadGet, getIoChannel, putIoChannel } from "../thread";
 import { bdevById, bdevOpen, bdevClaim, bdevClose, bdevRead, bdevWrite, bdevFlush, bdevWriteZeroes, bdevFreeIo, bdevQueueIoWait, Bdev } from "../bdev";
@@ -104,6 +104,7 @@ export function storeFlush(s: Store, done: PageIoDone, op: usize): void {
   snapsLen: u32;
   snapsCap: u32;
   snapIdx: u32;
+  probe: u32;         // load: a bdev without a blobstore is an answer (-ENODATA), not an error to report
 }
 
 /** A snapshot found with its in-progress mark: kept only if its origin already points at it. */
@@ -318,10 +319,11 @@ function initFlushed(opPtr: usize, ok: bool): void {
  * Load the store on bdev `bdevId`. A clean store reads its masks; a dirty one (a crash) rebuilds them
  * from the md pages, reporting each blob it has to refuse. cb(ctx, rc, store).
  */
-export function storeLoad(bdevId: u32, cb: BsOpCb, ctx: usize): void {
+export function storeLoad(bdevId: u32, cb: BsOpCb, ctx: usize, probe: bool = false): void {
   const s = storeOpenBdev(bdevId, true);
   if (changetype<usize>(s) == 0) { cb(ctx, storeOpenError != 0 ? storeOpenError : -ENOMEM, 0); return; }
   const op = opNew(s, cb, ctx);
+  if (changetype<usize>(op) != 0) op.probe = probe ? 1 : 0;
   s.sb = heapAllocZeroed(PAGE);
   if (changetype<usize>(op) == 0 || s.sb == 0) { storeFree(s); cb(ctx, -ENOMEM, 0); return; }
   if (s.blockSize > PAGE) { failStore(op, -EINVAL); return; }
@@ -333,6 +335,7 @@ function loadSuperDone(opPtr: usize, ok: bool): void {
   const s = changetype<Store>(op.store);
   if (!ok) { failStore(op, -EIO); return; }
   const verdict = F.checkSuper(s.sb, deviceBytes(s), s.blockSize);
+  if (verdict == F.SB_BAD_SIGNATURE && op.probe != 0) { failStore(op, -ENODATA); return; }
   if (verdict != F.SB_OK) {
     const b = changetype<Bdev>(s.bdev);
     switch (verdict) {

@@ -35,3 +35,5 @@ export function nullBdevCreate(name: usize, blockSize: u32, blockCount: u64): us
   return bdev;
 }
 
+
+export function isNullBdev(bdev: usize): bool { return isModule(changetype<Bdev>(bdev).module, NULL_KEY); }

@@ -1,0 +1,182 @@
+// The lvol bdev (SPDK's vbdev_lvol): a bdev whose blocks are a blob's io units. Reads and writes go
+// to the blob through this thread's channel on the store's bdev; unmap and write_zeroes too. A flush
+// makes every write completed before it durable: the device is flushed, then (when thin clusters were
+// claimed since the last sync) the blob's md is synced on the md thread, so a cluster a write landed
+// in survives a power cut with the write.
+
+import { heapAllocZeroed, heapFree, EINVAL, ENOMEM } from "../runtime";
+import { getIoChannel, putIoChannel, ioDeviceRegister, ioDeviceUnregister, ioChannelCtx, sendMsg } from "../thread";
+import {
+  Bdev, BdevIo, BdevChannel, BdevModule, IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET,
+  IO_SUCCESS, IO_FAILED, bdevAlloc, bdevRegister, bdevResize, bdevIoComplete, bdevFreeIo, bdevFlush,
+} from "../bdev";
+import { moduleTable, MODULE_KEY_BYTES, isModule } from "../bdev/module";
+import { Store, Blob, blobOp, blobOpv, blobSync, blobClusters, BLOB_UNMAP, BLOB_WRITE_ZEROES } from "../blob";
+
+@unmanaged class Lvol {
+  blob: usize;
+  store: usize;
+  self: usize;          // the lvol bdev
+  syncing: u32;         // md thread: a sync for waiting flushes is running
+  _pad: u32;
+  waiting: usize;       // md thread: flush ios (BdevIo.next) waiting for the next sync
+  round: usize;         // md thread: flush ios the running sync answers
+}
+
+/** Module channel: this thread's channel on the store's bdev. */
+@unmanaged class LvolChannel { storeChannel: usize; }
+
+const LVOL_KEY = memory.data(MODULE_KEY_BYTES);
+function lvolModule(): BdevModule { return moduleTable(LVOL_KEY, "lvol", lvolSubmit, lvolChannelKey, lvolDestruct, null); }
+
+function lvolChannelKey(bdev: usize): usize { return changetype<Bdev>(bdev).ctx; }
+
+function channelCreate(key: usize, ctxBuf: usize): i32 {
+  const ch = changetype<LvolChannel>(ctxBuf);
+  ch.storeChannel = getIoChannel(changetype<Store>(changetype<Lvol>(key).store).bdev);
+  return ch.storeChannel == 0 ? -ENOMEM : 0;
+}
+
+function channelDestroy(_key: usize, ctxBuf: usize): void { putIoChannel(changetype<LvolChannel>(ctxBuf).storeChannel); }
+
+// The module's io_device (keyed by the Lvol) goes once its last channel is released; only then is the
+// Lvol freed, so a heap block reused as another device's key never collides with it.
+function lvolDestruct(bdev: usize): void {
+  const ctx = changetype<Bdev>(bdev).ctx;
+  if (ioDeviceUnregister(ctx, heapFree, ctx) != 0) heapFree(ctx);
+}
+
+function storeChannelOf(io: BdevIo): usize {
+  const moduleChannel = changetype<BdevChannel>(io.channel).moduleChannel;
+  return changetype<LvolChannel>(ioChannelCtx(moduleChannel)).storeChannel;
+}
+
+function blobDone(ioPtr: usize, rc: i32): void { bdevIoComplete(ioPtr, rc == 0 ? IO_SUCCESS : IO_FAILED); }
+
+function lvolSubmit(ioPtr: usize): void {
+  const io = changetype<BdevIo>(ioPtr);
+  const l = changetype<Lvol>(changetype<Bdev>(io.bdev).ctx);
+  const blob = changetype<Blob>(l.blob);
+  const ch = storeChannelOf(io);
+  let rc: i32 = 0;
+  switch (io.type) {
+    case IO_READ:
+    case IO_WRITE:
+      rc = blobOpv(blob, ch, io.type == IO_WRITE, io.iovs, io.iovcnt, io.offsetBlocks, io.numBlocks, blobDone, ioPtr);
+      break;
+    case IO_UNMAP:
+    case IO_WRITE_ZEROES:
+      rc = blobOp(blob, ch, io.type == IO_UNMAP ? BLOB_UNMAP : BLOB_WRITE_ZEROES, 0, io.offsetBlocks, io.numBlocks, blobDone, ioPtr);
+      break;
+    case IO_FLUSH:
+      rc = bdevFlush(changetype<Store>(l.store).desc, ch, deviceFlushed, ioPtr);
+      break;
+    default:
+      // Reset: blob I/O has no queue of its own to drop; what is in flight completes on its own.
+      bdevIoComplete(ioPtr, IO_SUCCESS);
+      return;
+  }
+  if (rc != 0) bdevIoComplete(ioPtr, IO_FAILED);
+}
+
+// ---- flush: the device, then the blob's md when a sync is due ----
+
+function deviceFlushed(child: usize, success: bool, ioPtr: usize): void {
+  bdevFreeIo(child);
+  if (!success) { bdevIoComplete(ioPtr, IO_FAILED); return; }
+  const l = changetype<Lvol>(changetype<Bdev>(changetype<BdevIo>(ioPtr).bdev).ctx);
+  const blob = changetype<Blob>(l.blob);
+  // A claim is recorded (dirty set, by message) before its write completes, and a sync clears dirty
+  // when it starts: so clean and not syncing means every cluster written so far is durable.
+  if (atomic.load<u32>(l.blob + offsetof<Blob>("dirty")) == 0 && atomic.load<u32>(l.blob + offsetof<Blob>("syncing")) == 0) {
+    bdevIoComplete(ioPtr, IO_SUCCESS);
+    return;
+  }
+  if (sendMsg(changetype<Store>(blob.store).mdThread, waitForSync, ioPtr) != 0) bdevIoComplete(ioPtr, IO_FAILED);
+}
+
+/** On the md thread: the flush joins the next sync (one sync answers every flush waiting for it). */
+function waitForSync(ioPtr: usize): void {
+  const l = changetype<Lvol>(changetype<Bdev>(changetype<BdevIo>(ioPtr).bdev).ctx);
+  changetype<BdevIo>(ioPtr).next = l.waiting;
+  l.waiting = ioPtr;
+  if (l.syncing == 0) startRound(changetype<usize>(l));
+}
+
+function startRound(lvolPtr: usize): void {
+  const l = changetype<Lvol>(lvolPtr);
+  if (changetype<Blob>(l.blob).syncing != 0) {
+    // Someone else's sync (a resize, an xattr) is writing pages encoded before our claims may have
+    // been recorded: ours must follow it. Come back after the messages queued behind this one.
+    if (sendMsg(changetype<Store>(l.store).mdThread, startRound, lvolPtr) == 0) { l.syncing = 1; return; }
+  }
+  l.round = l.waiting;
+  l.waiting = 0;
+  l.syncing = 1;
+  blobSync(changetype<Blob>(l.blob), roundSynced, lvolPtr);
+}
+
+function roundSynced(lvolPtr: usize, rc: i32, _value: u64): void {
+  const l = changetype<Lvol>(lvolPtr);
+  let io = l.round;
+  l.round = 0;
+  l.syncing = 0;
+  while (io != 0) {
+    const next = changetype<BdevIo>(io).next;
+    changetype<BdevIo>(io).aux = rc == 0 ? <u32>IO_SUCCESS : <u32>IO_FAILED;
+    const thread = changetype<BdevChannel>(changetype<BdevIo>(io).channel).thread;
+    if (sendMsg(thread, flushAnswered, io) != 0) flushAnswered(io);   // ring full: answer from here (same memory)
+    io = next;
+  }
+  if (l.waiting != 0) startRound(lvolPtr);
+}
+
+/** On the flush's own thread: its completion. */
+function flushAnswered(ioPtr: usize): void { bdevIoComplete(ioPtr, <i32>changetype<BdevIo>(ioPtr).aux); }
+
+// ---- create, resize ----
+
+/** Why the last lvolBdevCreate on this instance failed. */
+export let lvolError: i32 = 0;
+
+/**
+ * A bdev over open blob `blob` (the caller keeps it open until the bdev is gone). Runs on the store's
+ * md thread. Returns the bdev or 0 (lvolError says why).
+ */
+export function lvolBdevCreate(name: usize, blob: Blob): usize {
+  const s = changetype<Store>(blob.store);
+  const ctx = heapAllocZeroed(offsetof<Lvol>());
+  if (ctx == 0) { lvolError = -ENOMEM; return 0; }
+  const l = changetype<Lvol>(ctx);
+  l.blob = changetype<usize>(blob);
+  l.store = changetype<usize>(s);
+  const blocks = blobClusters(blob) * <u64>s.unitsPerCluster;
+  if (blocks == 0) { heapFree(ctx); lvolError = -EINVAL; return 0; }
+  const rc = ioDeviceRegister(ctx, channelCreate, channelDestroy, offsetof<LvolChannel>(), "lvol");
+  if (rc != 0) { heapFree(ctx); lvolError = rc; return 0; }
+  const bdev = bdevAlloc(lvolModule(), name, s.blockSize, blocks, ctx);
+  if (bdev == 0) { ioDeviceUnregister(ctx, heapFree, ctx); lvolError = -ENOMEM; return 0; }
+  const b = changetype<Bdev>(bdev);
+  b.ioTypes = (1 << IO_READ) | (1 << IO_WRITE) | (1 << IO_FLUSH) | (1 << IO_UNMAP) | (1 << IO_WRITE_ZEROES) | (1 << IO_RESET);
+  b.writeCache = 1;
+  const base = changetype<Bdev>(s.bdev);
+  b.requiredAlign = base.requiredAlign;
+  b.optimalIoBoundary = s.unitsPerCluster;     // an I/O within one cluster is one device I/O
+  l.self = bdev;
+  const reg = bdevRegister(bdev);
+  if (reg != 0) { heapFree(bdev); ioDeviceUnregister(ctx, heapFree, ctx); lvolError = reg; return 0; }
+  return bdev;
+}
+
+/** After the blob was resized: the bdev takes the blob's new size (descriptors get a RESIZE event). */
+export function lvolBdevResized(bdev: usize): i32 {
+  if (!isLvolBdev(bdev)) return -EINVAL;
+  const l = changetype<Lvol>(changetype<Bdev>(bdev).ctx);
+  const blob = changetype<Blob>(l.blob);
+  return bdevResize(bdev, blobClusters(blob) * <u64>changetype<Store>(l.store).unitsPerCluster);
+}
+
+export function isLvolBdev(bdev: usize): bool { return isModule(changetype<Bdev>(bdev).module, LVOL_KEY); }
+
+/** The blob under lvol bdev `bdev`. */
+export function lvolBlob(bdev: usize): usize { return changetype<Lvol>(changetype<Bdev>(bdev).ctx).blob; }
