@@ -49,7 +49,7 @@ export function bdev_malloc_create(name: usize, blockSize: u32, blockCount: f64)
   const b = mallocBdevCreate(name, blockSize, <u64>blockCount);
   return b == 0 ? -12 : <i32>changetype<Bdev>(b).id;
 }
-/** Geometry of bdev `id`: 0 block size, 1 block count, 2 io types mask, 3 open descriptors; NaN if none. */
+/** Geometry of bdev `id`: 0 block size, 1 block count, 2 io types mask, 3 open descriptors, 4 claimed, 5 being removed; NaN if none. */
 export function bdev_info(id: u32, which: u32): f64 {
   const p = bdevById(id);
   if (p == 0) return NaN;
@@ -59,6 +59,8 @@ export function bdev_info(id: u32, which: u32): f64 {
     case 1: return <f64>b.blockCount;
     case 2: return <f64>b.ioTypes;
     case 3: return <f64>b.openCount;
+    case 4: return b.claimed != 0 ? 1 : 0;
+    case 5: return bdevIsRemoving(p) ? 1 : 0;
     default: return NaN;
   }
 }
@@ -93,7 +95,7 @@ import { errorBdevCreate, errorInject, isErrorBdev } from "./bdev/error";
 import { delayBdevCreate, delayUpdateLatency, isDelayBdev } from "./bdev/delay";
 import { crashBdevCreate, crashCut, isCrashBdev } from "./bdev/crash";
 import { passthruError } from "./bdev/passthru";
-import { bdevUnregister, bdevResize } from "./bdev";
+import { bdevUnregister, bdevResize, bdevIsRemoving } from "./bdev";
 
 export function wstor_app_thread_create(): i32 { return appThreadCreate(); }
 

@@ -13,8 +13,10 @@ const ERROR_KINDS: ErrorKind[] = ['failure', 'pending', 'corrupt_data'];
 export type BdevKind = 'malloc' | 'null' | 'file' | 'error' | 'delay' | 'crash' | 'lvol';
 
 export interface BdevInfo {
-  id: number; name: string; kind: BdevKind; aliases: string[]; blockSize: number; blockCount: number; ioTypes: IoType[];
+  id: number; name: string; kind: BdevKind; aliases: string[]; uuid: string; blockSize: number; blockCount: number; ioTypes: IoType[];
   openDescriptors: number;
+  /** A module holds the exclusive write claim (a blobstore, a pass-through on top). */
+  claimed: boolean;
   /** The file behind a file bdev; the base bdev of a pass-through. */
   path?: string; base?: string; direct?: boolean;
 }
@@ -37,6 +39,18 @@ function checkName(name: string): void {
   }
 }
 
+/** How many 1 ms looks forgetRemoved takes for bdevs that are on their way out. */
+const REMOVAL_SETTLE_ROUNDS = 1000;
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The uuid a caller gave (checked), or a new random one. */
+function newUuid(given: string | undefined): string {
+  if (given === undefined) return globalThis.crypto.randomUUID();
+  if (!UUID_RE.test(given)) throw new WstorError('EINVAL', `uuid "${given}" is not a UUID (like 01234567-89ab-cdef-0123-456789abcdef)`);
+  return given.toLowerCase();
+}
+
 function checkGeometry(blockSize: number, blockCount: number): void {
   if (!Number.isInteger(blockSize) || blockSize < 512 || (blockSize & (blockSize - 1)) !== 0) {
     throw new WstorError('EINVAL', `block size ${blockSize} must be a power of two of at least 512 (512 or 4096)`);
@@ -44,7 +58,7 @@ function checkGeometry(blockSize: number, blockCount: number): void {
   if (!Number.isInteger(blockCount) || blockCount < 1) throw new WstorError('EINVAL', `block count ${blockCount} must be a positive integer`);
 }
 
-interface BdevRecord { name: string; kind: BdevKind; aliases: string[]; fd?: number; path?: string; base?: string; direct?: boolean }
+interface BdevRecord { name: string; kind: BdevKind; aliases: string[]; uuid: string; fd?: number; path?: string; base?: string; direct?: boolean }
 
 export class BdevApi {
   private readonly bdevs = new Map<number, BdevRecord>();
@@ -119,34 +133,34 @@ export class BdevApi {
    * Register a bdev another layer created in the core (the lvol layer): it is then listed, looked up
    * by name and alias and deleted like the others.
    */
-  adopt(id: number, name: string, kind: BdevKind, aliases: string[] = []): void {
-    this.bdevs.set(id, { name, kind, aliases: [...aliases] });
+  adopt(id: number, name: string, kind: BdevKind, opts: { aliases?: string[]; uuid?: string } = {}): void {
+    this.bdevs.set(id, { name, kind, aliases: [...(opts.aliases ?? [])], uuid: newUuid(opts.uuid) });
     this.announce(name);
   }
 
   /** A RAM disk in the engine's shared memory (zero-filled). */
-  createMalloc(name: string, opts: { blockSize?: number; blockCount: number }): number {
+  createMalloc(name: string, opts: { blockSize?: number; blockCount: number; uuid?: string }): number {
     checkName(name); this.nameExists(name);
     const blockSize = opts.blockSize ?? 4096;
     checkGeometry(blockSize, opts.blockCount);
     const str = writeCoreString(this.engine.core, this.engine.memory, name);
-    return this.created(this.core.bdev_malloc_create(str, blockSize, opts.blockCount), 'creating malloc bdev', { name, kind: 'malloc', aliases: [] });
+    return this.created(this.core.bdev_malloc_create(str, blockSize, opts.blockCount), 'creating malloc bdev', { name, kind: 'malloc', aliases: [], uuid: newUuid(opts.uuid) });
   }
 
   /** Reads return zeroes, writes are dropped. */
-  createNull(name: string, opts: { blockSize?: number; blockCount: number }): number {
+  createNull(name: string, opts: { blockSize?: number; blockCount: number; uuid?: string }): number {
     checkName(name); this.nameExists(name);
     const blockSize = opts.blockSize ?? 4096;
     checkGeometry(blockSize, opts.blockCount);
     const str = writeCoreString(this.engine.core, this.engine.memory, name);
-    return this.created(this.core.bdev_null_create(str, blockSize, opts.blockCount), 'creating null bdev', { name, kind: 'null', aliases: [] });
+    return this.created(this.core.bdev_null_create(str, blockSize, opts.blockCount), 'creating null bdev', { name, kind: 'null', aliases: [], uuid: newUuid(opts.uuid) });
   }
 
   /**
    * A regular file or block device through io_uring. `direct` asks for O_DIRECT; where the file system
    * refuses it, the bdev is buffered and the returned `direct` says so.
    */
-  createFile(name: string, opts: { path: string; direct?: boolean; blockSize?: number }): { id: number; direct: boolean } {
+  createFile(name: string, opts: { path: string; direct?: boolean; blockSize?: number; uuid?: string }): { id: number; direct: boolean } {
     checkName(name); this.nameExists(name);
     const blockSize = opts.blockSize ?? 4096;
     checkGeometry(blockSize, 1);
@@ -158,28 +172,28 @@ export class BdevApi {
     const str = writeCoreString(this.engine.core, this.engine.memory, name);
     const rc = this.core.bdev_uring_create(str, fd, blockSize, blockCount, direct ? 1 : 0);
     if (rc < 0) files.close(fd);
-    const id = this.created(rc, 'creating file bdev', { name, kind: 'file', aliases: [], fd, path: opts.path, direct });
+    const id = this.created(rc, 'creating file bdev', { name, kind: 'file', aliases: [], uuid: newUuid(opts.uuid), fd, path: opts.path, direct });
     return { id, direct };
   }
 
-  private async passthrough(name: string, base: string, kind: BdevKind, post: (reqId: number, str: number, baseId: number) => number): Promise<number> {
+  private async passthrough(name: string, base: string, kind: BdevKind, post: (reqId: number, str: number, baseId: number) => number, uuid?: string): Promise<number> {
     checkName(name); this.nameExists(name);
     const baseId = this.id(base);
     const str = writeCoreString(this.engine.core, this.engine.memory, name);
     const id = await this.engine.request(`creating ${kind} bdev ${name} on ${base}`, (req) => post(req, str, baseId));
-    return this.created(id, `creating ${kind} bdev`, { name, kind, aliases: [], base: this.bdevs.get(baseId)!.name });
+    return this.created(id, `creating ${kind} bdev`, { name, kind, aliases: [], uuid: newUuid(uuid), base: this.bdevs.get(baseId)!.name });
   }
 
   /** SPDK's error bdev over `base`: fails, holds or corrupts injected I/Os. */
-  createError(name: string, base: string): Promise<number> {
-    return this.passthrough(name, base, 'error', (r, s, b) => this.core.bdev_error_create(r, s, b));
+  createError(name: string, base: string, opts: { uuid?: string } = {}): Promise<number> {
+    return this.passthrough(name, base, 'error', (r, s, b) => this.core.bdev_error_create(r, s, b), opts.uuid);
   }
 
   /** Adds latency to reads and writes (µs; about 1 in 100 I/Os gets the p99 value). */
-  createDelay(name: string, base: string, l: { avgReadUs: number; p99ReadUs: number; avgWriteUs: number; p99WriteUs: number }): Promise<number> {
+  createDelay(name: string, base: string, l: { avgReadUs: number; p99ReadUs: number; avgWriteUs: number; p99WriteUs: number }, opts: { uuid?: string } = {}): Promise<number> {
     for (const [k, v] of Object.entries(l)) if (!Number.isInteger(v) || v < 0) throw new WstorError('EINVAL', `${k} must be a non-negative integer (µs)`);
     return this.passthrough(name, base, 'delay',
-      (r, s, b) => this.core.bdev_delay_create(r, s, b, l.avgReadUs, l.p99ReadUs, l.avgWriteUs, l.p99WriteUs));
+      (r, s, b) => this.core.bdev_delay_create(r, s, b, l.avgReadUs, l.p99ReadUs, l.avgWriteUs, l.p99WriteUs), opts.uuid);
   }
 
   /** A volatile write cache over `base` that a test can cut like a power failure. */
@@ -222,6 +236,24 @@ export class BdevApi {
     await this.engine.request(`deleting ${name}`, (req) => this.core.bdev_delete(req, id));
     this.bdevs.delete(id);
     if (r.fd !== undefined) this.engine.platform.files?.close(r.fd);
+    await this.forgetRemoved();
+  }
+
+  /**
+   * Drop the records of bdevs the core removed on its own: a pass-through goes when its base does
+   * (SPDK's hot remove). Their removal completes by message, so look again briefly until it has.
+   */
+  private async forgetRemoved(): Promise<void> {
+    for (let round = 0; round < REMOVAL_SETTLE_ROUNDS; round++) {
+      let pending = false;
+      for (const [id, r] of this.bdevs) {
+        if (!Number.isNaN(this.core.bdev_info(id, 0))) { pending ||= this.core.bdev_info(id, 5) === 1; continue; }
+        this.bdevs.delete(id);
+        if (r.fd !== undefined) this.engine.platform.files?.close(r.fd);
+      }
+      if (!pending) return;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
   }
 
   /** A null bdev's new size in blocks (SPDK's bdev_null_resize); open descriptors are told. */
@@ -251,8 +283,8 @@ export class BdevApi {
     const r = this.bdevs.get(id)!;
     const mask = this.core.bdev_info(id, 2);
     const info: BdevInfo = {
-      id, name: r.name, kind: r.kind, aliases: [...r.aliases], blockSize: this.core.bdev_info(id, 0), blockCount: this.core.bdev_info(id, 1),
-      ioTypes: IO_TYPES.filter((_, i) => (mask >> i) & 1), openDescriptors: this.core.bdev_info(id, 3),
+      id, name: r.name, kind: r.kind, aliases: [...r.aliases], uuid: r.uuid, blockSize: this.core.bdev_info(id, 0), blockCount: this.core.bdev_info(id, 1),
+      ioTypes: IO_TYPES.filter((_, i) => (mask >> i) & 1), openDescriptors: this.core.bdev_info(id, 3), claimed: this.core.bdev_info(id, 4) === 1,
     };
     if (r.path !== undefined) { info.path = r.path; info.direct = r.direct; }
     if (r.base !== undefined) info.base = r.base;

@@ -70,6 +70,7 @@ export class Engine {
   private constructor(args: {
     memory: WebAssembly.Memory; core: CoreExports; reactorCount: number; pins: number[] | null;
     stopTimeoutMs: number; report: Engine['report']; eventListeners: Set<(e: CoreEvent) => void>; platform: Platform;
+    filter: { threshold: number };
   }) {
     this.platform = args.platform;
     this.eventListeners = args.eventListeners;
@@ -79,6 +80,7 @@ export class Engine {
     this.pins = args.pins;
     this.stopTimeoutMs = args.stopTimeoutMs;
     this.report = args.report;
+    this.filter = args.filter;
     this.stats = new Array(args.reactorCount).fill(null);
     this.reactorThreadIds = new Array(args.reactorCount).fill(null);
     this.eventListeners.add((e) => this.onRequestDone(e));
@@ -96,10 +98,10 @@ export class Engine {
     if (!Number.isFinite(memoryBytes) || maxPages < 2 * INITIAL_PAGES || maxPages > MAX_MEMORY_PAGES) {
       throw new WstorError('EINVAL', `memoryBytes must be between ${(2 * INITIAL_PAGES * PAGE_BYTES) >> 20} MiB and 4 GiB (got ${memoryBytes})`);
     }
-    const threshold = LEVEL_NAMES.indexOf(options.logLevel ?? 'notice');
+    const filter = { threshold: LEVEL_NAMES.indexOf(options.logLevel ?? 'notice') };
     const sink = options.onReport ?? defaultReport;
     const report = (level: number, code: number, message: string, source: Report['source']) => {
-      if (level <= threshold) sink({ level: levelName(level), code, message, source });
+      if (level <= filter.threshold) sink({ level: levelName(level), code, message, source });
     };
 
     const module = await WebAssembly.compile(await platform.loadCore(options.core ?? 'core'));
@@ -114,7 +116,7 @@ export class Engine {
     if (rc < 0) throw WstorError.fromErrno(rc, `creating ${plan.reactors} reactors`);
 
     const engine = new Engine({ memory, core, reactorCount: plan.reactors, pins: plan.pins,
-      stopTimeoutMs: options.stopTimeoutMs ?? 10_000, report, eventListeners: listeners, platform });
+      stopTimeoutMs: options.stopTimeoutMs ?? 10_000, report, eventListeners: listeners, platform, filter });
     await engine.spawn(platform, module);
     if (platform.probeBlockIo) {
       const probe = platform.probeBlockIo(memory);
@@ -226,6 +228,16 @@ export class Engine {
     void this.shutdown();
   }
 
+  private readonly filter: { threshold: number };
+
+  /** Reports at or above this level reach onReport (SPDK's log_set_level / log_get_level). */
+  get logLevel(): LevelName { return LEVEL_NAMES[this.filter.threshold]; }
+  set logLevel(level: LevelName) {
+    const i = LEVEL_NAMES.indexOf(level);
+    if (i < 0) throw new WstorError('EINVAL', `log level ${level} must be one of ${LEVEL_NAMES.join(', ')}`);
+    this.filter.threshold = i;
+  }
+
   /** A host-side report (the lvol layer, the RPC server), through the same filter and sink as the core's. */
   log(level: LevelName, message: string): void {
     this.report(LEVEL_NAMES.indexOf(level), 0, message, 'control');
@@ -288,6 +300,10 @@ export class Engine {
    * workers have ended; rejects with the error if a reactor had trapped.
    */
   async stop(): Promise<void> {
+    // Lvstores are the engine's own: unload them cleanly (a user's blobstores are the user's to unload).
+    if (this.lvolApi && !this.failure && !this.stopping) {
+      await this.lvolApi.unloadAll().catch((err: Error) => this.log('error', `unloading lvstores at stop: ${err.message}`));
+    }
     await this.shutdown();
     await this.exited;
     if (this.failure) throw this.failure;

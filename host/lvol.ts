@@ -148,7 +148,7 @@ export class LvolApi {
     const bdevId = await this.engine.request(`creating the bdev of lvol ${lvs.name}/${name}`, (r) => core.bdev_lvol_create(r, str, blob.corePointer));
     const lvol: Lvol = { uuid, name, blob, bdevId, lvs };
     lvs.lvols.set(uuid, lvol);
-    this.engine.bdev.adopt(bdevId, uuid, 'lvol', [`${lvs.name}/${name}`]);
+    this.engine.bdev.adopt(bdevId, uuid, 'lvol', { aliases: [`${lvs.name}/${name}`], uuid });
     return lvol;
   }
 

@@ -1,0 +1,64 @@
+// The running target behind `wstor serve` (SPDK's spdk_tgt): the engine, the framework's state
+// (waiting for framework_start_init, running, stopping), and the configuration of the bdevs made
+// through RPC or the JSON config, so framework_get_config can write it back out.
+import type { Engine } from '../engine.js';
+import { WstorError } from '../errors.js';
+
+export type TargetState = 'waiting' | 'running' | 'stopping';
+
+/** One entry of a subsystem's config: an RPC call that recreates something. */
+export interface ConfigEntry { method: string; params: Record<string, unknown> }
+
+export class Target {
+  private stateNow: TargetState;
+  private readonly initWaiters: (() => void)[] = [];
+  /** bdev name → the call that made it, in creation order (bases before what sits on them). */
+  private readonly bdevCalls = new Map<string, ConfigEntry>();
+
+  constructor(readonly engine: Engine, opts: { waitForRpc?: boolean } = {}) {
+    this.stateNow = opts.waitForRpc ? 'waiting' : 'running';
+    void engine.lvol;                          // examine every bdev from the start
+  }
+
+  get state(): TargetState { return this.stateNow; }
+
+  /** framework_start_init: leave the --wait-for-rpc state. */
+  startInit(): void {
+    if (this.stateNow !== 'waiting') throw new WstorError('EPERM', 'the framework is already initialised (framework_start_init runs once, with --wait-for-rpc)');
+    this.stateNow = 'running';
+    for (const wake of this.initWaiters.splice(0)) wake();
+  }
+
+  /** framework_wait_init: resolves once the framework runs. */
+  waitInit(): Promise<void> {
+    if (this.stateNow !== 'waiting') return Promise.resolve();
+    return new Promise((resolve) => this.initWaiters.push(resolve));
+  }
+
+  beginStop(): void { this.stateNow = 'stopping'; }
+
+  recordBdev(name: string, method: string, params: Record<string, unknown>): void {
+    this.bdevCalls.set(name, { method, params: { ...params } });
+  }
+
+  /** Change a recorded call's params (bdev_delay_update_latency, bdev_null_resize). */
+  updateBdev(name: string, params: Record<string, unknown>): void {
+    const call = this.bdevCalls.get(name);
+    if (call) Object.assign(call.params, params);
+  }
+
+  forgetBdev(name: string): void { this.bdevCalls.delete(name); }
+
+  /**
+   * The bdev subsystem's config: the recorded calls of bdevs that still exist, then
+   * bdev_wait_for_examine (SPDK ends it the same way: lvols come back by examine, not by calls).
+   */
+  bdevConfig(): ConfigEntry[] {
+    const out: ConfigEntry[] = [];
+    for (const [name, call] of this.bdevCalls) {
+      if (this.engine.bdev.exists(name)) out.push({ method: call.method, params: { ...call.params } });
+    }
+    out.push({ method: 'bdev_wait_for_examine', params: {} });
+    return out;
+  }
+}
