@@ -3,7 +3,7 @@
 // child's result. A removed base removes the pass-through too (SPDK's vbdev behaviour).
 
 import { heapFree, report, LEVEL_ERROR, ENOMEM } from "../runtime";
-import { getIoChannel, putIoChannel, ioDeviceRegister, ioChannelCtx, ChannelCreateFn, ChannelDestroyFn } from "../thread";
+import { getIoChannel, putIoChannel, ioDeviceRegister, ioDeviceUnregister, ioChannelCtx, ChannelCreateFn, ChannelDestroyFn } from "../thread";
 import { bdevReset } from "./reset";
 import { Bdev, BdevIo, BdevChannel, BdevModule, IO_SUCCESS, IO_FAILED, IO_RESET, BDEV_EVENT_REMOVE } from "./types";
 import { bdevOpen, bdevClaim, bdevClose, bdevUnregister, bdevAlloc, bdevRegister } from "./bdev";
@@ -67,7 +67,7 @@ export function passthruCreate(module: BdevModule, name: usize, baseId: u32, ctx
   if (rc != 0) { bdevClose(p.baseDesc); passthruError = rc; return 0; }
   const b = changetype<Bdev>(base);
   const self = bdevAlloc(module, name, b.blockSize, b.blockCount, ctx);
-  if (self == 0) { bdevClose(p.baseDesc); passthruError = -ENOMEM; return 0; }
+  if (self == 0) { undoCreate(p); passthruError = -ENOMEM; return 0; }
   const s = changetype<Bdev>(self);
   s.ioTypes = b.ioTypes;
   s.writeCache = b.writeCache;
@@ -75,8 +75,16 @@ export function passthruCreate(module: BdevModule, name: usize, baseId: u32, ctx
   s.optimalIoBoundary = b.optimalIoBoundary;
   p.self = self;
   const reg = bdevRegister(self);
-  if (reg != 0) { heapFree(self); bdevClose(p.baseDesc); passthruError = reg; return 0; }
+  if (reg != 0) { heapFree(self); undoCreate(p); passthruError = reg; return 0; }
   return self;
+}
+
+function nothing(_ctx: usize): void {}
+
+/** A create that failed after registering the io_device: no channel exists yet, so it goes at once. */
+function undoCreate(p: Passthru): void {
+  bdevClose(p.baseDesc);
+  ioDeviceUnregister(changetype<usize>(p), nothing, 0);
 }
 
 /** Why the last passthruCreate on this instance failed. */
@@ -107,9 +115,14 @@ export function passthruForward(io: usize): void {
   }
 }
 
-/** Module destruct helper: release the base (the module frees its own state after). */
+/**
+ * Module destruct helper: release the base and the module's io_device, then free `ctx` (the module's
+ * state) once the device's last channel is gone: a heap block reused as another device's key must
+ * never find this one still registered.
+ */
 export function passthruRelease(ctx: usize): void {
   const p = changetype<Passthru>(ctx);
   bdevClose(p.baseDesc);
+  if (ioDeviceUnregister(ctx, heapFree, ctx) != 0) heapFree(ctx);
 }
 

@@ -93,6 +93,28 @@ test('error bdev: fails the next N reads, holds a write until reset, corrupts a 
   assert.equal(e.h.core.bdev_error_inject(id, 9, 1, 1), -22, 'unknown io type');
 });
 
+test('pass-throughs created and deleted over and over leave nothing behind (their io_device goes with them)', async () => {
+  const e = await env();
+  const base = e.h.core.hb_malloc_create(4096, 64);
+  const errName = name(e, 'err');            // one name for every cycle: each bdev is gone before the next
+  const cycle = (i: number) => {
+    const id = request(e, (r) => e.h.core.bdev_error_create(r, errName, base));
+    const c = client(e, id);                 // a channel, so the device has one to release
+    c.run(OP.putChannel);
+    c.run(OP.close);
+    const req = 1000 + e.h.events.length;
+    assert.equal(e.h.core.bdev_delete(req, id), 0);
+    for (let k = 0; k < 50; k++) { e.h.drain(e.app); e.h.drain(e.thread); }
+    assert.ok(e.h.events.some((x) => x.kind === EVENT_REQUEST_DONE && x.a === req && x.b === 0), `err${i} deleted`);
+    e.h.core.wstor_free(c.ctx);
+  };
+  cycle(0);
+  const live = e.h.core.heap_live_blocks();
+  for (let i = 1; i <= 50; i++) cycle(i);
+  assert.equal(e.h.core.heap_live_blocks(), live, 'no block per cycle stays allocated');
+  assert.deepEqual(e.h.messages('error'), [], 'no io_device was found still registered');
+});
+
 test('delay bdev: completions wait for the configured latency', async () => {
   const e = await env();
   e.h.core.h_clock_set(1_000_000);

@@ -62,7 +62,6 @@ function crashDestruct(bdev: usize): void {
   if (s.entries != 0) report(LEVEL_INFO, 0, "crash bdev %s removed with %d unflushed writes (dropped)", changetype<Bdev>(bdev).name, 0, <f64>s.entries);
   freeEntries(s.head);
   passthruRelease(ctx);
-  heapFree(ctx);
 }
 
 /** Copy `bytes` from the io's iovs starting at byte `from` of the io into dst. */

@@ -26,7 +26,6 @@ function delayChannelKey(bdev: usize): usize { return changetype<Bdev>(bdev).ctx
 function delayDestruct(bdev: usize): void {
   const ctx = changetype<Bdev>(bdev).ctx;
   passthruRelease(ctx);
-  heapFree(ctx);
 }
 
 /** Completions of the base held until their deadline: scanned each poll (at most the channel's I/Os). */

@@ -28,7 +28,6 @@ function errorChannelKey(bdev: usize): usize { return changetype<Bdev>(bdev).ctx
 function errorDestruct(bdev: usize): void {
   const ctx = changetype<Bdev>(bdev).ctx;
   passthruRelease(ctx);
-  heapFree(ctx);
 }
 
 /** Take one injection for `type`, if any is left: its kind, or 0. */
