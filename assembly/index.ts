@@ -220,3 +220,4 @@ export {
   blob_snapshot, blob_clone, blob_parent, blob_is_snapshot, blob_inflate, blob_decouple, blob_xattr_names,
   bs_probe, blob_set_read_only, blob_is_read_only,
 } from "./app/bs-requests";
+export { bdev_flush } from "./app/bdev-flush";

@@ -256,6 +256,12 @@ export class BdevApi {
     }
   }
 
+  /** Flush the bdev's volatile cache: resolves once everything written before is durable. */
+  async flush(name: string): Promise<void> {
+    const id = this.id(name);
+    await this.engine.request(`flushing ${name}`, (r) => this.core.bdev_flush(r, id));
+  }
+
   /** A null bdev's new size in blocks (SPDK's bdev_null_resize); open descriptors are told. */
   resize(name: string, blockCount: number): void {
     const r = this.record(name);
