@@ -1,0 +1,60 @@
+// JSON-RPC 2.0 error codes and RpcError, and the one mapping from whatever a handler throws to the error
+// object a client receives (SPDK's convention: wstor's own failures carry a negative errno as the code).
+import { WstorError } from '../errors.js';
+
+/** The bytes received are not JSON. */
+export const PARSE_ERROR = -32700;
+/** Valid JSON, but not a JSON-RPC 2.0 request (or too large, or nested too deep). */
+export const INVALID_REQUEST = -32600;
+export const METHOD_NOT_FOUND = -32601;
+export const INVALID_PARAMS = -32602;
+/** The handler failed in a way that is not one of wstor's errno-style errors. */
+export const INTERNAL_ERROR = -32603;
+
+/**
+ * Negative errno for the errno names WstorError uses, as SPDK's JSON-RPC puts them in `code`. Consulted
+ * only when a WstorError carries no errno of its own (errors raised in the host rather than the core).
+ */
+const ERRNO_BY_NAME: Readonly<Record<string, number>> = {
+  EPERM: -1, ENOENT: -2, EIO: -5, EBADF: -9, EAGAIN: -11, ENOMEM: -12, EBUSY: -16, EEXIST: -17, ENODEV: -19,
+  EINVAL: -22, ENOSPC: -28, ERANGE: -34, ENOTSUP: -95, ETIMEDOUT: -110, ECANCELED: -125,
+};
+
+/** The `error` member of a JSON-RPC response. */
+export interface RpcErrorObject {
+  code: number;
+  message: string;
+  data?: unknown;
+}
+
+export class RpcError extends Error {
+  readonly code: number;
+  readonly data?: unknown;
+
+  constructor(code: number, message: string, data?: unknown) {
+    super(message);
+    if (!Number.isInteger(code)) throw new TypeError(`RpcError code must be an integer (got ${code})`);
+    this.name = 'RpcError';
+    this.code = code;
+    if (data !== undefined) this.data = data;
+  }
+
+  toObject(): RpcErrorObject {
+    return this.data === undefined ? { code: this.code, message: this.message } : { code: this.code, message: this.message, data: this.data };
+  }
+}
+
+/**
+ * What a client is told about `err`: an RpcError as it is; a WstorError as its negative errno (its own, else
+ * the one its name stands for; INTERNAL_ERROR for a name that is no errno) with its message; anything else
+ * as INTERNAL_ERROR with its message.
+ */
+export function toRpcError(err: unknown): RpcError {
+  if (err instanceof RpcError) return err;
+  if (err instanceof WstorError) {
+    const code = err.errno ?? ERRNO_BY_NAME[err.code] ?? INTERNAL_ERROR;
+    return new RpcError(code, err.message);
+  }
+  if (err instanceof Error) return new RpcError(INTERNAL_ERROR, err.message || err.name);
+  return new RpcError(INTERNAL_ERROR, `internal error: ${String(err)}`);
+}
