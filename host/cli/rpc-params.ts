@@ -153,9 +153,10 @@ export function parseMethodArgs(method: string, spec: MethodSpec | null, argv: s
     if (spec) throw new MethodUsageError(message, methodHelp(spec));
     throw new UsageError(message);
   };
+  // Help wins over whatever else is on the line: asking for it is how one finds what is wrong with the rest.
+  if (argv.some((arg) => arg === '--help' || arg === '-h')) return { help: true, rawOutput: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === '--help' || arg === '-h') { out.help = true; continue; }
     if (!arg.startsWith('--')) fail(`unexpected argument "${arg}": give ${method}'s params as --NAME VALUE`);
     const [key, inline] = arg.slice(2).split(/=(.*)/s, 2);
     if (key === 'json') {
@@ -181,7 +182,6 @@ export function parseMethodArgs(method: string, spec: MethodSpec | null, argv: s
       }
     }
   }
-  if (out.help) return out;
   return { ...out, params: mergeParams(json, given, spec, fail) };
 }
 

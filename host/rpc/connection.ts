@@ -17,6 +17,8 @@ export interface ConnectionLimits {
   idleTimeoutMs: number;
   /** Close a client that leaves more than this many bytes of responses unread. */
   maxOutputBytes: number;
+  /** After a bad request closes the stream, how long calls already running may take to answer. */
+  closeGraceMs: number;
 }
 
 export interface ConnectionHooks {
@@ -104,7 +106,7 @@ export class RpcConnection {
   private fail(err: RpcError): void {
     this.hooks.log('info', `${this.name}: ${err.message}; closing it`);
     this.write(encodeResponse(errorResponse(null, err)));
-    void this.drain(this.limits.idleTimeoutMs);
+    void this.drain(this.limits.closeGraceMs);
   }
 
   private run(value: unknown): void {

@@ -73,7 +73,6 @@ export class RpcServer {
   private readonly log: RpcLog;
   private readonly limits: ConnectionLimits;
   private readonly maxConnections: number;
-  private readonly closeGraceMs: number;
   private readonly connections = new Set<RpcConnection>();
   private readonly listeners: net.Server[] = [];
   /** Settle when the listeners stopped by stopAccepting() have closed (Node removes a unix socket file then). */
@@ -87,12 +86,12 @@ export class RpcServer {
   constructor(private readonly dispatcher: RpcDispatcher, options: RpcServerOptions = {}) {
     this.log = options.log ?? stderrLog;
     this.maxConnections = positive(options.maxConnections, RPC_CONNECTIONS_MAX, 'maxConnections');
-    this.closeGraceMs = positive(options.closeGraceMs, RPC_CLOSE_GRACE_MS, 'closeGraceMs');
     this.limits = {
       maxInFlight: positive(options.maxInFlightPerConnection, RPC_IN_FLIGHT_MAX, 'maxInFlightPerConnection'),
       maxRequestBytes: positive(options.maxRequestBytes, JSON_VALUE_MAX_BYTES, 'maxRequestBytes'),
       idleTimeoutMs: positive(options.idleTimeoutMs, RPC_IDLE_TIMEOUT_MS, 'idleTimeoutMs'),
       maxOutputBytes: positive(options.maxOutputBytes, RPC_OUTPUT_MAX_BYTES, 'maxOutputBytes'),
+      closeGraceMs: positive(options.closeGraceMs, RPC_CLOSE_GRACE_MS, 'closeGraceMs'),
     };
   }
 
@@ -135,7 +134,7 @@ export class RpcServer {
   /** Stop accepting, let running calls answer (up to closeGraceMs), close every connection, remove the socket file. */
   async close(): Promise<void> {
     this.stopAccepting();
-    await Promise.all([...this.connections].map((c) => c.drain(this.closeGraceMs)));
+    await Promise.all([...this.connections].map((c) => c.drain(this.limits.closeGraceMs)));
     await Promise.all(this.listenersClosed);
     if (this.unix) {
       // Node removes the file itself; remove it only if it is still the one we made.
