@@ -3,6 +3,7 @@
 import { demoCommand, demoUsage } from './cli/demo.js';
 import { perfCommand, perfUsage } from './cli/perf.js';
 import { bsCommand, bsUsage } from './cli/bs.js';
+import { rpcCommand, rpcUsage } from './cli/rpc.js';
 import { UsageError } from './cli/args.js';
 import { WstorError } from './errors.js';
 
@@ -10,6 +11,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage
   demo: { run: demoCommand, usage: demoUsage, summary: 'walk through the engine: messages between reactors, then a bdev, a blobstore and blobs' },
   perf: { run: perfCommand, usage: perfUsage, summary: 'measure a bdev: IOPS, bandwidth and latency percentiles (bdevperf)' },
   bs: { run: bsCommand, usage: bsUsage, summary: 'a blobstore in a file: init, list, create, import, export, resize, delete, xattrs' },
+  rpc: { run: rpcCommand, usage: rpcUsage, summary: 'call a method of a running wstor server over JSON-RPC (SPDK\'s rpc.py)' },
 };
 
 function mainUsage(): string {

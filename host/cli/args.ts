@@ -15,13 +15,21 @@ export class UsageError extends Error {}
 
 export type Flags = Record<string, string | number | boolean | undefined>;
 
-export function parseFlags(argv: string[], specs: FlagSpec[]): { flags: Flags; rest: string[] } {
+/**
+ * Flags anywhere in argv; the other arguments in `rest`. With `stopAtFirstPositional`, flags only before the
+ * first other argument: it and everything after it go to `rest` as they are (a subcommand's own arguments).
+ */
+export function parseFlags(argv: string[], specs: FlagSpec[], options: { stopAtFirstPositional?: boolean } = {}): { flags: Flags; rest: string[] } {
   const flags: Flags = {};
   for (const s of specs) if (s.default !== undefined) flags[s.name] = s.default;
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (!arg.startsWith('-') || arg === '-') { rest.push(arg); continue; }
+    if (!arg.startsWith('-') || arg === '-') {
+      if (options.stopAtFirstPositional) { rest.push(...argv.slice(i)); break; }
+      rest.push(arg);
+      continue;
+    }
     const [key, inline] = arg.replace(/^--?/, '').split(/=(.*)/s, 2);
     const spec = specs.find((s) => (arg.startsWith('--') ? s.name === key : s.short === key));
     if (!spec) throw new UsageError(`unknown option ${arg}`);
