@@ -4,6 +4,7 @@ import { demoCommand, demoUsage } from './cli/demo.js';
 import { perfCommand, perfUsage } from './cli/perf.js';
 import { bsCommand, bsUsage } from './cli/bs.js';
 import { rpcCommand, rpcUsage } from './cli/rpc.js';
+import { serveCommand, serveUsage } from './cli/serve.js';
 import { UsageError } from './cli/args.js';
 import { WstorError } from './errors.js';
 
@@ -11,6 +12,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage
   demo: { run: demoCommand, usage: demoUsage, summary: 'walk through the engine: messages between reactors, then a bdev, a blobstore and blobs' },
   perf: { run: perfCommand, usage: perfUsage, summary: 'measure a bdev: IOPS, bandwidth and latency percentiles (bdevperf)' },
   bs: { run: bsCommand, usage: bsUsage, summary: 'a blobstore in a file: init, list, create, import, export, resize, delete, xattrs' },
+  serve: { run: serveCommand, usage: serveUsage, summary: 'run a storage target that answers SPDK\'s JSON-RPC (spdk_tgt); npm start runs it' },
   rpc: { run: rpcCommand, usage: rpcUsage, summary: 'call a method of a running wstor server over JSON-RPC (SPDK\'s rpc.py)' },
 };
 

@@ -56,6 +56,7 @@ test('bdev methods: create, list in SPDK\'s shape, statistics, delete, and each 
   try {
     assert.equal(await table.call('bdev_malloc_create', { num_blocks: 2048, block_size: 4096 }), 'Malloc0', 'SPDK\'s default name');
     assert.equal(await table.call('bdev_null_create', { name: 'n0', num_blocks: 1024, block_size: 512 }), 'n0');
+    await table.call('bdev_wait_for_examine', {});        // examine claims a new bdev while it looks for an lvstore
     const [m] = await table.call('bdev_get_bdevs', { name: 'Malloc0' }) as Any[];
     assert.equal(m.product_name, 'Malloc disk');
     assert.equal(m.num_blocks, 2048);

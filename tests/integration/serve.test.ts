@@ -1,0 +1,139 @@
+// `wstor serve` as a child process, driven over its socket: the embedded default config, a config
+// on a file with lvols that survive a restart (SIGTERM unloads cleanly: the next load needs no
+// recovery), 100 concurrent clients, a bad config that stops start-up naming the entry, and refused
+// listening addresses.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Engine } from '../../host/index.js';
+import { RpcClient } from '../../host/rpc/index.js';
+
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'host', 'cli.js');
+const MiB = 1 << 20;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Any = any;
+
+interface Served { child: ChildProcess; socket: string; stderr: () => string; exited: Promise<number | null> }
+
+async function serve(dir: string, args: string[]): Promise<Served> {
+  const socket = path.join(dir, `rpc-${Math.random().toString(36).slice(2)}.sock`);
+  const child = spawn(process.execPath, [CLI, 'serve', '-r', socket, '--mem', '128MiB', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d) => { err += d; });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  for (let i = 0; i < 300 && !/ready on/.test(err); i++) {
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.match(err, /ready on/, `serve started (stderr: ${err})`);
+  return { child, socket, stderr: () => err, exited };
+}
+
+async function stop(s: Served): Promise<void> {
+  s.child.kill('SIGTERM');
+  assert.equal(await s.exited, 0, `serve exits 0 on SIGTERM (stderr: ${s.stderr()})`);
+  assert.match(s.stderr(), /stopped cleanly/);
+  assert.equal(fs.existsSync(s.socket), false, 'the socket file is removed');
+}
+
+test('npm start\'s default: a malloc bdev with an lvstore and one lvol, reachable over the socket', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-serve-'));
+  try {
+    const s = await serve(dir, []);
+    const c = await RpcClient.connect({ socket: s.socket });
+    const bdevs = await c.call('bdev_get_bdevs') as Any[];
+    assert.deepEqual(bdevs.map((b) => b.aliases[0] ?? b.name).sort(), ['Malloc0', 'lvs0/lvol0']);
+    assert.equal((fs.statSync(s.socket).mode & 0o777), 0o600, 'the socket is 0600');
+    c.close();
+    await stop(s);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a config on a file: lvols made over RPC survive a restart, and SIGTERM leaves the store clean', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-serve-'));
+  const file = path.join(dir, 'disk.img');
+  fs.writeFileSync(file, Buffer.alloc(0));
+  fs.truncateSync(file, 64 * MiB);
+  const config = path.join(dir, 'config.json');
+  fs.writeFileSync(config, JSON.stringify({ subsystems: [{ subsystem: 'bdev', config: [
+    { method: 'bdev_aio_create', params: { name: 'disk', filename: file } },
+    { method: 'bdev_wait_for_examine' },
+  ] }] }));
+  try {
+    let s = await serve(dir, ['--config', config]);
+    let c = await RpcClient.connect({ socket: s.socket });
+    await c.call('bdev_lvol_create_lvstore', { bdev_name: 'disk', lvs_name: 'vg', cluster_sz: MiB });
+    const uuid = await c.call('bdev_lvol_create', { lvs_name: 'vg', lvol_name: 'data', size_in_mib: 8, thin_provision: true });
+    const saved = { subsystems: [{ subsystem: 'bdev', config: await c.call('framework_get_config', { name: 'bdev' }) }] };
+    c.close();
+    await stop(s);
+
+    // The store was unloaded cleanly: loading it needs no recovery.
+    const reports: string[] = [];
+    const engine = await Engine.start({ reactors: 1, memoryBytes: 64 << 20, logLevel: 'info', onReport: (r) => reports.push(r.message) });
+    try {
+      engine.bdev.createFile('f', { path: file });
+      await (await engine.blobstore.load('f')).unload();
+    } finally {
+      await engine.stop();
+    }
+    assert.ok(!reports.some((m) => /not unloaded cleanly/.test(m)), `clean at exit (${reports.join('; ')})`);
+
+    fs.writeFileSync(config, JSON.stringify(saved));
+    s = await serve(dir, ['--config', config]);
+    c = await RpcClient.connect({ socket: s.socket });
+    const lvols = await c.call('bdev_lvol_get_lvols') as Any[];
+    assert.deepEqual(lvols.map((l) => [l.alias, l.uuid]), [['vg/data', uuid]]);
+    c.close();
+    await stop(s);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('100 clients at once are each served', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-serve-'));
+  try {
+    const s = await serve(dir, ['--no-config']);
+    const setup = await RpcClient.connect({ socket: s.socket });
+    for (let i = 0; i < 10; i++) await setup.call('bdev_null_create', { name: `n${i}`, num_blocks: 1024, block_size: 4096 });
+    setup.close();
+    const results = await Promise.all(Array.from({ length: 100 }, async () => {
+      const c = await RpcClient.connect({ socket: s.socket });
+      try { return (await c.call('bdev_get_bdevs') as Any[]).length; } finally { c.close(); }
+    }));
+    assert.deepEqual(new Set(results), new Set([10]));
+    await stop(s);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('start-up refuses a bad config naming the entry and field, and a non-loopback TCP address', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-serve-'));
+  try {
+    const config = path.join(dir, 'bad.json');
+    fs.writeFileSync(config, JSON.stringify({ subsystems: [{ subsystem: 'bdev', config: [
+      { method: 'bdev_malloc_create', params: { name: 'm', num_blocks: 64, block_size: 4096 } },
+      { method: 'bdev_null_create', params: { name: 'n', num_blocks: 64, block_size: 'big' } },
+    ] }] }));
+    const run = (args: string[]) => spawnSync(process.execPath, [CLI, 'serve', '-r', path.join(dir, 's.sock'), '--mem', '64MiB', ...args], { encoding: 'utf8', timeout: 30_000 });
+    let r = run(['--config', config]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /config .*bad.json: subsystems\[0\] \(bdev\) config\[1\] bdev_null_create: .*"block_size" must be a whole number/);
+    r = run(['--no-config', '--rpc-listen', '0.0.0.0:0']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /--rpc-listen-any/);
+    r = run(['--rpc-listen', 'nonsense']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--rpc-listen takes HOST:PORT/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
