@@ -23,7 +23,6 @@
 #include <fcntl.h>
 #include <linux/io_uring.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +32,7 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include "args.h"
 #include "uring.h"
 
 #ifndef __NR_io_uring_setup
@@ -102,34 +102,6 @@ struct uring {
     uint32_t iov_free_count;
 };
 
-/* ---- errors ---- */
-
-static const char *errno_name(int err) {
-    switch (err) {
-    case EPERM: return "EPERM";
-    case EBADF: return "EBADF";
-    case EAGAIN: return "EAGAIN";
-    case ENOMEM: return "ENOMEM";
-    case EFAULT: return "EFAULT";
-    case EBUSY: return "EBUSY";
-    case EINVAL: return "EINVAL";
-    case EMFILE: return "EMFILE";
-    case ENOSYS: return "ENOSYS";
-    default: return "EIO";
-    }
-}
-
-__attribute__((format(printf, 3, 4)))
-static napi_value throw_errno(napi_env env, int err, const char *fmt, ...) {
-    char message[320];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(message, sizeof(message), fmt, ap);
-    va_end(ap);
-    napi_throw_error(env, errno_name(err), message);
-    return NULL;
-}
-
 /* gettid is a real syscall; every call checks it, so ask the kernel once per thread. */
 static int32_t self_tid(void) {
     static _Thread_local int32_t tid;
@@ -177,11 +149,11 @@ static void slot_release(struct uring *r) {
 static struct uring *slot_lookup(napi_env env, napi_value value, const char *fn) {
     double d = -1;
     if (napi_get_value_double(env, value, &d) != napi_ok) {
-        throw_errno(env, EINVAL, "%s: the handle must be a number returned by uringCreate", fn);
+        wstor_throw_errno(env, EINVAL, "%s: the handle must be a number returned by uringCreate", fn);
         return NULL;
     }
     if (!(d >= 0 && d < (double)URING_GENERATIONS * URING_HANDLES) || d != (double)(int)d) {
-        throw_errno(env, EBADF, "%s: %g is not a ring handle", fn, d);
+        wstor_throw_errno(env, EBADF, "%s: %g is not a ring handle", fn, d);
         return NULL;
     }
     int handle = (int)d;
@@ -189,11 +161,11 @@ static struct uring *slot_lookup(napi_env env, napi_value value, const char *fn)
     uint64_t state = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
     int32_t owner = (int32_t)(uint32_t)state;
     if (owner == 0 || (int)(state >> 32) != handle) {
-        throw_errno(env, EBADF, "%s: ring %d is not open (never created, or destroyed)", fn, handle);
+        wstor_throw_errno(env, EBADF, "%s: ring %d is not open (never created, or destroyed)", fn, handle);
         return NULL;
     }
     if (owner != self_tid()) {
-        throw_errno(env, EPERM, "%s: ring %d belongs to thread %d, not to this thread (%d); io_uring rings are "
+        wstor_throw_errno(env, EPERM, "%s: ring %d belongs to thread %d, not to this thread (%d); io_uring rings are "
                     "per reactor thread (LESSONS 4): use this reactor's own ring", fn, handle, owner, self_tid());
         return NULL;
     }
@@ -202,57 +174,6 @@ static struct uring *slot_lookup(napi_env env, napi_value value, const char *fn)
 
 /* ---- arguments ---- */
 
-static bool arg_u32(napi_env env, napi_value value, const char *fn, const char *name, uint32_t *out) {
-    double d = -1;
-    if (napi_get_value_double(env, value, &d) != napi_ok || !(d >= 0 && d <= UINT32_MAX) ||
-        d != (double)(uint32_t)d) {
-        throw_errno(env, EINVAL, "%s: %s must be an integer in [0, 2^32)", fn, name);
-        return false;
-    }
-    *out = (uint32_t)d;
-    return true;
-}
-
-static bool is_shared_array_buffer(napi_env env, napi_value buffer) {
-    napi_value global, ctor;
-    napi_valuetype type = napi_undefined;
-    bool result = false;
-    if (napi_get_global(env, &global) != napi_ok ||
-        napi_get_named_property(env, global, "SharedArrayBuffer", &ctor) != napi_ok ||
-        napi_typeof(env, ctor, &type) != napi_ok || type != napi_function)
-        return false;
-    return napi_instanceof(env, buffer, ctor, &result) == napi_ok && result;
-}
-
-/* Base and length of the Uint8Array over the whole shared Wasm memory, or false after throwing EINVAL. Only
- * a shared buffer is accepted: any other moves or detaches on grow, under I/O the kernel still holds. */
-static bool memory_from_arg(napi_env env, napi_value value, const char *fn, uint8_t **base, uint64_t *bytes) {
-    bool is_typed = false;
-    napi_typedarray_type type;
-    size_t length = 0, byte_offset = 0;
-    void *data = NULL;
-    napi_value buffer;
-    if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed ||
-        napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, &byte_offset) != napi_ok ||
-        type != napi_uint8_array) {
-        throw_errno(env, EINVAL, "%s: memory must be a Uint8Array over the WebAssembly.Memory buffer", fn);
-        return false;
-    }
-    if (byte_offset != 0 || length == 0 || data == NULL) {
-        throw_errno(env, EINVAL, "%s: memory must view the whole Wasm memory from byte 0 "
-                    "(new Uint8Array(memory.buffer))", fn);
-        return false;
-    }
-    if (!is_shared_array_buffer(env, buffer)) {
-        throw_errno(env, EINVAL, "%s: memory must be backed by a SharedArrayBuffer (a shared WebAssembly.Memory); "
-                    "other buffers move on grow while the kernel may still write to them", fn);
-        return false;
-    }
-    *base = data;
-    *bytes = length;
-    return true;
-}
-
 static bool arg_force_fallback(napi_env env, napi_value options, const char *fn, bool *force) {
     napi_valuetype type = napi_undefined;
     napi_value value;
@@ -260,13 +181,13 @@ static bool arg_force_fallback(napi_env env, napi_value options, const char *fn,
     napi_typeof(env, options, &type);
     if (type == napi_undefined || type == napi_null) return true;
     if (type != napi_object || napi_get_named_property(env, options, "forceFallback", &value) != napi_ok) {
-        throw_errno(env, EINVAL, "%s: options must be an object like { forceFallback: true }", fn);
+        wstor_throw_errno(env, EINVAL, "%s: options must be an object like { forceFallback: true }", fn);
         return false;
     }
     napi_typeof(env, value, &type);
     if (type == napi_undefined) return true;
     if (type != napi_boolean || napi_get_value_bool(env, value, force) != napi_ok) {
-        throw_errno(env, EINVAL, "%s: options.forceFallback must be a boolean", fn);
+        wstor_throw_errno(env, EINVAL, "%s: options.forceFallback must be a boolean", fn);
         return false;
     }
     return true;
@@ -693,19 +614,19 @@ napi_value wstor_uring_create(napi_env env, napi_callback_info info) {
     uint64_t bytes;
     uint32_t entries;
     bool force_fallback;
-    if (!memory_from_arg(env, argv[0], fn, &base, &bytes) || !arg_u32(env, argv[1], fn, "entries", &entries) ||
+    if (!wstor_memory_from_arg(env, argv[0], fn, &base, &bytes) || !wstor_arg_u32(env, argv[1], fn, "entries", &entries) ||
         !arg_force_fallback(env, argv[2], fn, &force_fallback))
         return NULL;
     if (entries == 0 || entries > URING_ENTRIES_MAX)
-        return throw_errno(env, EINVAL, "%s: entries must be 1..%d, got %u", fn, URING_ENTRIES_MAX, entries);
+        return wstor_throw_errno(env, EINVAL, "%s: entries must be 1..%d, got %u", fn, URING_ENTRIES_MAX, entries);
     struct uring *r = ring_new(entries, force_fallback);
-    if (r == NULL) return throw_errno(env, ENOMEM, "%s: no memory for a ring of %u entries", fn, entries);
+    if (r == NULL) return wstor_throw_errno(env, ENOMEM, "%s: no memory for a ring of %u entries", fn, entries);
     r->env = env;
     r->mem_base = base;
     r->mem_bytes = bytes;
     if (slot_claim(r) < 0) {
         ring_free(r);
-        return throw_errno(env, EMFILE, "%s: all %d ring handles are in use; destroy rings no longer needed",
+        return wstor_throw_errno(env, EMFILE, "%s: all %d ring handles are in use; destroy rings no longer needed",
                            fn, URING_HANDLES);
     }
     napi_create_reference(env, argv[0], 1, &r->memory_ref);
@@ -724,16 +645,16 @@ napi_value wstor_uring_set_memory(napi_env env, napi_callback_info info) {
     struct uring *r = slot_lookup(env, argv[0], fn);
     uint8_t *base;
     uint64_t bytes;
-    if (r == NULL || !memory_from_arg(env, argv[1], fn, &base, &bytes)) return NULL;
+    if (r == NULL || !wstor_memory_from_arg(env, argv[1], fn, &base, &bytes)) return NULL;
     if (base != r->mem_base)
-        return throw_errno(env, EINVAL, "%s: this view starts at another address than the ring's memory; pass a "
+        return wstor_throw_errno(env, EINVAL, "%s: this view starts at another address than the ring's memory; pass a "
                            "view over the same shared WebAssembly.Memory", fn);
     if (bytes < r->mem_bytes)
-        return throw_errno(env, EINVAL, "%s: the memory shrank from %llu to %llu bytes; Wasm memory only grows",
+        return wstor_throw_errno(env, EINVAL, "%s: the memory shrank from %llu to %llu bytes; Wasm memory only grows",
                            fn, (unsigned long long)r->mem_bytes, (unsigned long long)bytes);
     napi_ref ref;
     if (napi_create_reference(env, argv[1], 1, &ref) != napi_ok)
-        return throw_errno(env, ENOMEM, "%s: could not keep a reference to the memory", fn);
+        return wstor_throw_errno(env, ENOMEM, "%s: could not keep a reference to the memory", fn);
     napi_delete_reference(env, r->memory_ref);
     r->memory_ref = ref;
     r->mem_bytes = bytes;
@@ -752,11 +673,11 @@ static struct uring *ring_region_args(napi_env env, napi_callback_info info, con
     napi_value argv[3];
     napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
     struct uring *r = slot_lookup(env, argv[0], fn);
-    if (r == NULL || !arg_u32(env, argv[1], fn, offset_name, offset) || !arg_u32(env, argv[2], fn, count_name, count))
+    if (r == NULL || !wstor_arg_u32(env, argv[1], fn, offset_name, offset) || !wstor_arg_u32(env, argv[2], fn, count_name, count))
         return NULL;
     uint64_t bytes = (uint64_t)*count * record_bytes;
     if (!mem_range_ok(r, *offset, bytes)) {
-        throw_errno(env, EFAULT, "%s: %s [%u, %llu) are not inside the memory (%llu bytes)", fn, what, *offset,
+        wstor_throw_errno(env, EFAULT, "%s: %s [%u, %llu) are not inside the memory (%llu bytes)", fn, what, *offset,
                     (unsigned long long)(*offset + bytes), (unsigned long long)r->mem_bytes);
         return NULL;
     }
@@ -815,7 +736,7 @@ napi_value wstor_uring_destroy(napi_env env, napi_callback_info info) {
     struct uring *r = slot_lookup(env, argv[0], "uringDestroy");
     if (r == NULL) return NULL;
     if (!ring_wait_idle(r))
-        return throw_errno(env, EBUSY, "uringDestroy: I/O still in flight on ring %d after %d ms; the ring stays "
+        return wstor_throw_errno(env, EBUSY, "uringDestroy: I/O still in flight on ring %d after %d ms; the ring stays "
                            "open: reap, and destroy again once it completes", r->handle, URING_DESTROY_WAIT_MS);
     ring_dispose(r, true);
     return NULL;
