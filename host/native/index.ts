@@ -38,7 +38,71 @@ export interface NativeAddon {
   uringInfo(handle: number): UringInfo;
   /** Waits up to 1 s for in-flight I/O (else throws EBUSY and the ring stays open), then closes the ring. */
   uringDestroy(handle: number): void;
+
+  // vhost-user's OS seam (host/native/src/vhost.h has the contract). Stateless; any thread may call these.
+  // Arguments of the wrong JavaScript type throw (code EINVAL); everything else returns a negative errno
+  // and never throws: bad values (ranges, alignment, fds, counts) and every OS error. EINTR is retried.
+  // `memory` is the shared WebAssembly.Memory, its SharedArrayBuffer, or a Uint8Array over all of it;
+  // every range is checked against its length as this thread sees it now (-EFAULT when outside).
+  // Fds made here are CLOEXEC; sockets and eventfds are nonblocking.
+  /** Listening unix stream socket at `path`, replacing a stale socket nobody answers on. -EADDRINUSE: a
+   *  listener answers there; -EEXIST: the path is not a socket (never replaced); -ENAMETOOLONG: ≥ 108 bytes. */
+  unixListen(path: string): number;
+  /** A connection from the listener's queue, or -EAGAIN when none waits. */
+  unixAccept(listenFd: number): number;
+  /** A connected socket, or -ENOENT / -ECONNREFUSED / -EAGAIN (the listener's backlog is full). */
+  unixConnect(path: string): number;
+  /**
+   * One recvmsg into memory [ptr, ptr + cap); fds (SCM_RIGHTS) stored as i32 at fdsPtr. Result ≥ 0:
+   * bytes + fds * 2^32 + flags * 2^36 (decode with VHOST_RECV); 0 = the peer closed. A peer that sent more
+   * than maxFds fds (or more than 8: MSG_CTRUNC) gets flag FDS_REFUSED and every fd closed; MSG_TRUNC gets
+   * DATA_TRUNCATED. Errors: -EAGAIN (nothing there), -EFAULT (a range outside memory), -EINVAL (cap 0,
+   * maxFds > 8, ranges overlap), -EBADF, -ENOTSOCK.
+   */
+  recvMsg(fd: number, memory: VhostMemory, ptr: number, cap: number, fdsPtr: number, maxFds: number): number;
+  /** One sendmsg of memory [ptr, ptr + len) with up to 8 fds (they travel with the first byte); bytes sent
+   *  (fewer than len: send the rest without the fds), or -EAGAIN (socket full), -EPIPE (peer gone), -EFAULT,
+   *  -EINVAL (len 0, > 8 fds), -EBADF. */
+  sendMsg(fd: number, memory: VhostMemory, ptr: number, len: number, fds: number[]): number;
+  /** 0 or -errno; -EBADF for 0, 1 and 2 (never closed here). */
+  closeFd(fd: number): number;
+  /**
+   * Maps fd [fdOffset, fdOffset + length) shared and read-write over memory [offset, offset + length): 0, or
+   * -EINVAL (length 0, or offset, length or fdOffset not multiples of hostPageSize(), or of the huge page size
+   * on hugetlbfs), -EFAULT (outside memory), -EBADF, -ENODEV (not a regular file or memfd), -EACCES (fd not
+   * O_RDWR), -ENXIO (past the fd's size), or mmap's own errno (the range then reads as zeroes). Never
+   * read-only: V8's grow would make it writable again, or abort the process (vhost.c says why).
+   */
+  mapIntoMemory(memory: VhostMemory, offset: number, length: number, fd: number, fdOffset: number): number;
+  /** Zero pages, read-write, back over memory [offset, offset + length): 0, -EINVAL or -EFAULT as above. */
+  unmapFromMemory(memory: VhostMemory, offset: number, length: number): number;
+  /** A memfd of `bytes` whose size is sealed (no shrink, no grow), or -errno (-ENAMETOOLONG: > 249 bytes). */
+  memfdCreate(name: string, bytes: number): number;
+  /** Size of a regular file or memfd, -ENODEV for anything else, or -EBADF. */
+  fdSize(fd: number): number;
+  /** A nonblocking eventfd (counter 0), or -errno. */
+  eventfdCreate(): number;
+  /** Adds value (≥ 1) to the counter: 0, -EAGAIN (it would overflow), -EINVAL, -EBADF. Any fd gets 8 bytes. */
+  eventfdWrite(fd: number, value: number): number;
+  /** The counter, reset to 0; -EAGAIN when it is 0; -EINVAL if fd is not an eventfd (read ≠ 8 bytes). */
+  eventfdRead(fd: number): number;
+  /** The unit of mapIntoMemory's offsets and lengths (4096 on x86-64). */
+  hostPageSize(): number;
 }
+
+/** What the vhost functions accept as the Wasm memory. */
+export type VhostMemory = WebAssembly.Memory | SharedArrayBuffer | Uint8Array;
+
+/** recvMsg's packing (host/native/src/vhost.h). */
+export const VHOST_RECV = {
+  FDS_MAX: 8,
+  FDS_SCALE: 2 ** 32,
+  FLAGS_SCALE: 2 ** 36,
+  /** The peer sent more fds than allowed; all were closed. */
+  FDS_REFUSED: 1,
+  /** The message was longer than cap (datagram sockets only). */
+  DATA_TRUNCATED: 2,
+} as const;
 
 let cached: NativeAddon | null | undefined;
 

@@ -2,6 +2,7 @@
 #include <node_api.h>
 #include "affinity.h"
 #include "uring.h"
+#include "vhost.h"
 
 static napi_value init(napi_env env, napi_value exports) {
     napi_property_descriptor props[] = {
@@ -14,6 +15,20 @@ static napi_value init(napi_env env, napi_value exports) {
         { "uringReap", NULL, wstor_uring_reap, NULL, NULL, NULL, napi_default, NULL },
         { "uringInfo", NULL, wstor_uring_info, NULL, NULL, NULL, napi_default, NULL },
         { "uringDestroy", NULL, wstor_uring_destroy, NULL, NULL, NULL, napi_default, NULL },
+        { "unixListen", NULL, wstor_vhost_unix_listen, NULL, NULL, NULL, napi_default, NULL },
+        { "unixAccept", NULL, wstor_vhost_unix_accept, NULL, NULL, NULL, napi_default, NULL },
+        { "unixConnect", NULL, wstor_vhost_unix_connect, NULL, NULL, NULL, napi_default, NULL },
+        { "recvMsg", NULL, wstor_vhost_recv_msg, NULL, NULL, NULL, napi_default, NULL },
+        { "sendMsg", NULL, wstor_vhost_send_msg, NULL, NULL, NULL, napi_default, NULL },
+        { "closeFd", NULL, wstor_vhost_close_fd, NULL, NULL, NULL, napi_default, NULL },
+        { "mapIntoMemory", NULL, wstor_vhost_map_into_memory, NULL, NULL, NULL, napi_default, NULL },
+        { "unmapFromMemory", NULL, wstor_vhost_unmap_from_memory, NULL, NULL, NULL, napi_default, NULL },
+        { "memfdCreate", NULL, wstor_vhost_memfd_create, NULL, NULL, NULL, napi_default, NULL },
+        { "fdSize", NULL, wstor_vhost_fd_size, NULL, NULL, NULL, napi_default, NULL },
+        { "eventfdCreate", NULL, wstor_vhost_eventfd_create, NULL, NULL, NULL, napi_default, NULL },
+        { "eventfdWrite", NULL, wstor_vhost_eventfd_write, NULL, NULL, NULL, napi_default, NULL },
+        { "eventfdRead", NULL, wstor_vhost_eventfd_read, NULL, NULL, NULL, napi_default, NULL },
+        { "hostPageSize", NULL, wstor_vhost_host_page_size, NULL, NULL, NULL, napi_default, NULL },
     };
     napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
     return exports;

@@ -1,0 +1,570 @@
+/*
+ * vhost-user's OS seam (vhost.h has the contract): unix sockets with SCM_RIGHTS, guest memory mapped over
+ * part of the shared Wasm memory, memfds, eventfds. Stateless: no table, no policy, so any thread may call it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "args.h"
+#include "vhost.h"
+
+#define SAFE_INTEGER_MAX 9007199254740991.0 /* 2^53 - 1: above it a JavaScript number is not exact */
+
+/* A hole in the Wasm memory would fault the next access from any thread: stop at once instead. */
+#define VHOST_ASSERT(cond, ...)                                                                     \
+    do {                                                                                            \
+        if (!(cond)) {                                                                              \
+            fprintf(stderr, "wstor native vhost.c:%d: invariant broken: %s: ", __LINE__, #cond);    \
+            fprintf(stderr, __VA_ARGS__);                                                           \
+            fputc('\n', stderr);                                                                    \
+            abort();                                                                                \
+        }                                                                                           \
+    } while (0)
+
+/* ---- arguments (wrong types throw EINVAL; see vhost.h) ---- */
+
+static bool arg_integer(napi_env env, napi_value value, const char *fn, const char *name, double *out) {
+    double d = 0;
+    if (napi_get_value_double(env, value, &d) != napi_ok || !(d >= -SAFE_INTEGER_MAX && d <= SAFE_INTEGER_MAX) ||
+        d != (double)(int64_t)d) {
+        wstor_throw_errno(env, EINVAL, "%s: %s must be an integer number", fn, name);
+        return false;
+    }
+    *out = d;
+    return true;
+}
+
+/* An fd, or -1 when the number cannot be one (the caller then returns -EBADF). */
+static bool arg_fd(napi_env env, napi_value value, const char *fn, int *fd) {
+    double d;
+    if (!arg_integer(env, value, fn, "fd", &d)) return false;
+    *fd = d >= 0 && d <= INT32_MAX ? (int)d : -1;
+    return true;
+}
+
+/* A byte count or offset in [0, 2^53). */
+static bool arg_size(napi_env env, napi_value value, const char *fn, const char *name, uint64_t *out) {
+    double d;
+    if (!arg_integer(env, value, fn, name, &d)) return false;
+    if (d < 0) {
+        wstor_throw_errno(env, EINVAL, "%s: %s must not be negative", fn, name);
+        return false;
+    }
+    *out = (uint64_t)d;
+    return true;
+}
+
+/* A string copied into buf (NUL-terminated); *length is its full UTF-8 length, which may not fit (then
+ * *length >= cap and the caller refuses it). */
+static bool arg_string(napi_env env, napi_value value, const char *fn, const char *name, char *buf, size_t cap,
+                       size_t *length) {
+    if (napi_get_value_string_utf8(env, value, NULL, 0, length) != napi_ok) {
+        wstor_throw_errno(env, EINVAL, "%s: %s must be a string", fn, name);
+        return false;
+    }
+    size_t copied = 0;
+    napi_get_value_string_utf8(env, value, buf, cap, &copied);
+    if (copied != *length) *length = cap; /* cut short */
+    return true;
+}
+
+static napi_value number(napi_env env, int64_t value) {
+    napi_value result;
+    napi_create_int64(env, value, &result);
+    return result;
+}
+
+static bool range_inside(uint64_t offset, uint64_t bytes, uint64_t limit) {
+    return offset <= limit && bytes <= limit - offset;
+}
+
+static uint64_t page_bytes(void) {
+    static uint64_t page;
+    if (page == 0) page = (uint64_t)sysconf(_SC_PAGESIZE);
+    return page;
+}
+
+/* ---- unix sockets ---- */
+
+/* 0, or -ENAMETOOLONG / -EINVAL when the path does not fit sun_path or is empty. */
+static int unix_address(const char *path, size_t length, struct sockaddr_un *addr) {
+    memset(addr, 0, sizeof(*addr));
+    addr->sun_family = AF_UNIX;
+    if (length == 0) return -EINVAL;
+    if (length >= sizeof(addr->sun_path)) return -ENAMETOOLONG;
+    if (strlen(path) != length) return -EINVAL; /* an embedded NUL would name another socket */
+    memcpy(addr->sun_path, path, length + 1);
+    return 0;
+}
+
+static int unix_socket(void) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    return fd < 0 ? -errno : fd;
+}
+
+/* A listening socket bound at addr, or -errno (nothing left open, nothing left on disk). */
+static int listen_once(const struct sockaddr_un *addr) {
+    int fd = unix_socket();
+    if (fd < 0) return fd;
+    if (bind(fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    if (listen(fd, WSTOR_VHOST_LISTEN_BACKLOG) != 0) {
+        int err = errno;
+        unlink(addr->sun_path);
+        close(fd);
+        return -err;
+    }
+    return fd;
+}
+
+/* A connected socket, or -errno. Nonblocking: a full backlog is -EAGAIN rather than a wait. */
+static int connect_once(const struct sockaddr_un *addr) {
+    int fd = unix_socket();
+    if (fd < 0) return fd;
+    if (connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    return fd;
+}
+
+/* The path is taken. 1: a socket someone listens on; 0: a socket nobody answers on (left by a process that
+ * died); -EEXIST: not a socket (never replaced); other -errno: could not tell. */
+static int path_in_use(const struct sockaddr_un *addr) {
+    struct stat st;
+    if (lstat(addr->sun_path, &st) != 0) return errno == ENOENT ? 0 : -errno;
+    if (!S_ISSOCK(st.st_mode)) return -EEXIST;
+    int fd = connect_once(addr);
+    if (fd >= 0) {
+        close(fd); /* the listener sees one connection that closes at once */
+        return 1;
+    }
+    if (fd == -EAGAIN) return 1; /* its backlog is full: alive */
+    if (fd == -ECONNREFUSED) return 0;
+    return fd;
+}
+
+/* unixListen(path): listening fd, or -errno (-EADDRINUSE: someone answers there; -EEXIST: not a socket). */
+napi_value wstor_vhost_unix_listen(napi_env env, napi_callback_info info) {
+    size_t argc = 1, length;
+    napi_value argv[1];
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    struct sockaddr_un addr;
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    if (!arg_string(env, argv[0], "unixListen", "path", path, sizeof(path), &length)) return NULL;
+    int rc = unix_address(path, length, &addr);
+    if (rc < 0) return number(env, rc);
+    rc = listen_once(&addr);
+    if (rc != -EADDRINUSE) return number(env, rc);
+    int in_use = path_in_use(&addr);
+    if (in_use != 0) return number(env, in_use > 0 ? -EADDRINUSE : in_use);
+    if (unlink(addr.sun_path) != 0 && errno != ENOENT) return number(env, -errno);
+    return number(env, listen_once(&addr)); /* -EADDRINUSE again if another process won the race */
+}
+
+/* unixConnect(path): connected fd, or -errno (-ECONNREFUSED, -ENOENT, -EAGAIN when the backlog is full). */
+napi_value wstor_vhost_unix_connect(napi_env env, napi_callback_info info) {
+    size_t argc = 1, length;
+    napi_value argv[1];
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    struct sockaddr_un addr;
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    if (!arg_string(env, argv[0], "unixConnect", "path", path, sizeof(path), &length)) return NULL;
+    int rc = unix_address(path, length, &addr);
+    return number(env, rc < 0 ? rc : connect_once(&addr));
+}
+
+/* unixAccept(listenFd): connected fd, -EAGAIN when nobody is waiting, or -errno. */
+napi_value wstor_vhost_unix_accept(napi_env env, napi_callback_info info) {
+    size_t argc = 1;
+    napi_value argv[1];
+    int listen_fd;
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    if (!arg_fd(env, argv[0], "unixAccept", &listen_fd)) return NULL;
+    if (listen_fd < 0) return number(env, -EBADF);
+    int fd = -EINTR;
+    /* ECONNABORTED: that peer gave up before we took it; the next one may be there. */
+    for (int i = 0; i < WSTOR_VHOST_EINTR_RETRIES && (fd == -EINTR || fd == -ECONNABORTED); i++) {
+        fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) fd = -errno;
+    }
+    return number(env, fd);
+}
+
+/* ---- messages with fds ---- */
+
+static void close_all(const int *fds, uint32_t count) {
+    for (uint32_t i = 0; i < count; i++) close(fds[i]);
+}
+
+/* Every fd of every SCM_RIGHTS message into fds (at most WSTOR_VHOST_FDS_MAX: the control buffer holds no
+ * more); other control messages are ignored (none is enabled on these sockets). */
+static uint32_t collect_fds(struct msghdr *msg, int *fds) {
+    uint32_t count = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0)) continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        VHOST_ASSERT(count + n <= WSTOR_VHOST_FDS_MAX, "%zu fds past %u in a control buffer sized for %d", n, count,
+                     WSTOR_VHOST_FDS_MAX);
+        memcpy(fds + count, CMSG_DATA(c), n * sizeof(int));
+        count += (uint32_t)n;
+    }
+    return count;
+}
+
+union control_buffer {
+    struct cmsghdr align;
+    char bytes[CMSG_SPACE(sizeof(int) * WSTOR_VHOST_FDS_MAX)];
+};
+
+/* One recvmsg into [data, data + cap); packs the result as vhost.h says, or -errno. */
+static int64_t recv_into(int fd, uint8_t *data, uint32_t cap, uint8_t *fds_out, uint32_t fds_max) {
+    union control_buffer control;
+    struct iovec iov = { .iov_base = data, .iov_len = cap };
+    struct msghdr msg;
+    ssize_t n = -1;
+    int err = EINTR;
+    for (int i = 0; i < WSTOR_VHOST_EINTR_RETRIES && n < 0 && err == EINTR; i++) {
+        memset(&msg, 0, sizeof(msg));
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.bytes;
+        msg.msg_controllen = sizeof(control.bytes);
+        n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0) err = errno;
+    }
+    if (n < 0) return -err;
+    int fds[WSTOR_VHOST_FDS_MAX];
+    uint32_t count = collect_fds(&msg, fds);
+    uint32_t flags = 0;
+    if ((msg.msg_flags & MSG_CTRUNC) != 0 || count > fds_max) flags |= WSTOR_VHOST_RECV_FDS_REFUSED;
+    if ((msg.msg_flags & MSG_TRUNC) != 0) flags |= WSTOR_VHOST_RECV_DATA_TRUNCATED;
+    if (flags != 0) {
+        close_all(fds, count);
+        count = 0;
+    }
+    memcpy(fds_out, fds, count * sizeof(int)); /* i32, little-endian like the Wasm memory */
+    VHOST_ASSERT((uint64_t)n <= cap, "recvmsg returned %zd for a %u-byte buffer", n, cap);
+    return (int64_t)n | ((int64_t)count << WSTOR_VHOST_RECV_FDS_SHIFT) |
+           ((int64_t)flags << WSTOR_VHOST_RECV_FLAGS_SHIFT);
+}
+
+/* recvMsg(fd, memory, ptr, cap, fdsPtr, maxFds): bytes + fds * 2^32 + flags * 2^36 (vhost.h), 0 when the
+ * peer closed, or -errno (-EAGAIN: nothing there; -EFAULT: a range outside the memory; -EINVAL: cap 0,
+ * maxFds > 8, or the two ranges overlap). */
+napi_value wstor_vhost_recv_msg(napi_env env, napi_callback_info info) {
+    static const char fn[] = "recvMsg";
+    size_t argc = 6;
+    napi_value argv[6];
+    int fd;
+    uint8_t *base;
+    uint64_t mem_bytes;
+    uint32_t ptr, cap, fds_ptr, fds_max;
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    if (!arg_fd(env, argv[0], fn, &fd) || !wstor_memory_from_arg(env, argv[1], fn, &base, &mem_bytes) ||
+        !wstor_arg_u32(env, argv[2], fn, "ptr", &ptr) || !wstor_arg_u32(env, argv[3], fn, "cap", &cap) ||
+        !wstor_arg_u32(env, argv[4], fn, "fdsPtr", &fds_ptr) || !wstor_arg_u32(env, argv[5], fn, "maxFds", &fds_max))
+        return NULL;
+    uint64_t fds_bytes = (uint64_t)fds_max * sizeof(int32_t);
+    if (fd < 0) return number(env, -EBADF);
+    if (cap == 0 || fds_max > WSTOR_VHOST_FDS_MAX) return number(env, -EINVAL);
+    if (!range_inside(ptr, cap, mem_bytes) || !range_inside(fds_ptr, fds_bytes, mem_bytes)) return number(env, -EFAULT);
+    if (fds_bytes != 0 && ptr < fds_ptr + fds_bytes && fds_ptr < (uint64_t)ptr + cap) return number(env, -EINVAL);
+    return number(env, recv_into(fd, base + ptr, cap, base + fds_ptr, fds_max));
+}
+
+/* fds: a JavaScript array of at most WSTOR_VHOST_FDS_MAX fds. Throws on wrong types; 0 or -errno. */
+static int fds_from_array(napi_env env, napi_value array, const char *fn, int *fds, uint32_t *count) {
+    bool is_array = false;
+    if (napi_is_array(env, array, &is_array) != napi_ok || !is_array) {
+        wstor_throw_errno(env, EINVAL, "%s: fds must be an array of fd numbers", fn);
+        return -EINVAL;
+    }
+    napi_get_array_length(env, array, count);
+    if (*count > WSTOR_VHOST_FDS_MAX) return -EINVAL;
+    for (uint32_t i = 0; i < *count; i++) {
+        napi_value element;
+        napi_get_element(env, array, i, &element);
+        if (!arg_fd(env, element, fn, &fds[i])) return -EINVAL;
+        if (fds[i] < 0) return -EBADF;
+    }
+    return 0;
+}
+
+static int64_t send_from(int fd, const uint8_t *data, uint32_t len, const int *fds, uint32_t count) {
+    union control_buffer control;
+    struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (count > 0) {
+        memset(&control, 0, sizeof(control));
+        msg.msg_control = control.bytes;
+        msg.msg_controllen = CMSG_SPACE(count * sizeof(int));
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(count * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, count * sizeof(int));
+    }
+    ssize_t n = -1;
+    int err = EINTR;
+    for (int i = 0; i < WSTOR_VHOST_EINTR_RETRIES && n < 0 && err == EINTR; i++) {
+        n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) err = errno;
+    }
+    return n < 0 ? -err : (int64_t)n;
+}
+
+/* sendMsg(fd, memory, ptr, len, fds): bytes sent (the fds go with the first byte; fewer than len means send
+ * the rest without them), or -errno (-EAGAIN: socket full; -EPIPE: peer gone; -EFAULT: range outside the
+ * memory; -EINVAL: len 0 or more than 8 fds; -EBADF: a negative fd). */
+napi_value wstor_vhost_send_msg(napi_env env, napi_callback_info info) {
+    static const char fn[] = "sendMsg";
+    size_t argc = 5;
+    napi_value argv[5];
+    int fd, fds[WSTOR_VHOST_FDS_MAX];
+    uint8_t *base;
+    uint64_t mem_bytes;
+    uint32_t ptr, len, count = 0;
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    if (!arg_fd(env, argv[0], fn, &fd) || !wstor_memory_from_arg(env, argv[1], fn, &base, &mem_bytes) ||
+        !wstor_arg_u32(env, argv[2], fn, "ptr", &ptr) || !wstor_arg_u32(env, argv[3], fn, "len", &len))
+        return NULL;
+    int rc = fds_from_array(env, argv[4], fn, fds, &count);
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) return NULL;
+    if (rc < 0) return number(env, rc);
+    if (fd < 0) return number(env, -EBADF);
+    if (len == 0) return number(env, -EINVAL); /* on a stream socket, fds with no byte are never sent */
+    if (!range_inside(ptr, len, mem_bytes)) return number(env, -EFAULT);
+    return number(env, send_from(fd, base + ptr, len, fds, count));
+}
+
+/* closeFd(fd): 0 or -errno. Refuses stdin/stdout/stderr (-EBADF): closing one is always a bug here. */
+napi_value wstor_vhost_close_fd(napi_env env, napi_callback_info info) {
+    size_t argc = 1;
+    napi_value argv[1];
+    int fd;
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    if (!arg_fd(env, argv[0], "closeFd", &fd)) return NULL;
+    if (fd <= STDERR_FILENO) return number(env, -EBADF);
+    /* Linux frees the fd even when close reports EINTR; retrying could close another thread's new fd. */
+    if (close(fd) != 0 && errno != EINTR) return number(env, -errno);
+    return number(env, 0);
+}
+
+/* ---- guest memory in the Wasm memory ---- */
+
+/* The arguments both mapping calls share, checked: 0, or a negative errno to return, or 1 after a throw. */
+struct map_range {
+    uint8_t *base;
+    uint64_t mem_bytes, offset, length;
+};
+
+static int map_range_args(napi_env env, napi_value *argv, const char *fn, struct map_range *r) {
+    if (!wstor_memory_from_arg(env, argv[0], fn, &r->base, &r->mem_bytes) ||
+        !arg_size(env, argv[1], fn, "offset", &r->offset) || !arg_size(env, argv[2], fn, "length", &r->length))
+        return 1;
+    uint64_t page = page_bytes();
+    VHOST_ASSERT((uintptr_t)r->base % page == 0, "Wasm memory at %p is not page-aligned", (void *)r->base);
+    if (r->length == 0 || r->offset % page != 0 || r->length % page != 0) return -EINVAL;
+    if (!range_inside(r->offset, r->length, r->mem_bytes)) return -EFAULT;
+    return 0;
+}
+
+/* Fresh zero pages, read-write, private, over [at, at + length): what V8 had there. */
+static int anonymous_over(uint8_t *at, uint64_t length) {
+    void *p = mmap(at, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    return p == MAP_FAILED ? -errno : 0;
+}
+
+/* 0 when fd can be mapped shared over length bytes from fd_offset, else the errno mapIntoMemory returns. */
+static int mappable(int fd, uint64_t fd_offset, uint64_t length, uintptr_t at) {
+    struct stat st;
+    struct statfs fs;
+    if (fstat(fd, &st) != 0) return -errno;
+    if (!S_ISREG(st.st_mode)) return -ENODEV; /* sockets, pipes, eventfds, devices: not guest memory */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0) return -errno;
+    if ((fl & O_PATH) != 0) return -EBADF;
+    if ((fl & O_ACCMODE) != O_RDWR) return -EACCES;
+    if (fd_offset % page_bytes() != 0) return -EINVAL;
+    if (!range_inside(fd_offset, length, (uint64_t)st.st_size)) return -ENXIO; /* past EOF: SIGBUS on access */
+    if (fstatfs(fd, &fs) != 0) return -errno;
+    if ((uint32_t)fs.f_type == (uint32_t)HUGETLBFS_MAGIC) {
+        uint64_t huge = (uint64_t)fs.f_bsize;
+        if (fd_offset % huge != 0 || length % huge != 0 || at % huge != 0) return -EINVAL;
+    }
+    return 0;
+}
+
+/*
+ * mapIntoMemory(memory, offset, length, fd, fdOffset): 0, or -errno; see index.ts for each. On a failed mmap
+ * the range holds zero pages (the kernel may have unmapped it before failing).
+ * Always read-write, never read-only: V8's grow of a shared memory mprotects [base, new length) read-write
+ * (BackingStore::GrowWasmMemoryInPlace), which makes a read-only mapping of an O_RDWR fd writable, and
+ * aborts the process (a fatal CHECK on mprotect's errno) over one of an O_RDONLY fd. Both measured on
+ * Node 20 by tests/integration/native-vhost.test.ts.
+ */
+napi_value wstor_vhost_map_into_memory(napi_env env, napi_callback_info info) {
+    static const char fn[] = "mapIntoMemory";
+    size_t argc = 5;
+    napi_value argv[5];
+    struct map_range r;
+    int fd;
+    uint64_t fd_offset;
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    int rc = map_range_args(env, argv, fn, &r);
+    if (rc == 1 || !arg_fd(env, argv[3], fn, &fd) || !arg_size(env, argv[4], fn, "fdOffset", &fd_offset))
+        return NULL;
+    if (rc < 0) return number(env, rc);
+    if (fd < 0) return number(env, -EBADF);
+    uint8_t *at = r.base + r.offset;
+    rc = mappable(fd, fd_offset, r.length, (uintptr_t)at);
+    if (rc < 0) return number(env, rc);
+    void *p = mmap(at, r.length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, (off_t)fd_offset);
+    if (p == MAP_FAILED) {
+        int err = errno;
+        rc = anonymous_over(at, r.length);
+        VHOST_ASSERT(rc == 0, "mmap of fd %d failed (%s) and zero pages could not be put back at Wasm offset %llu "
+                     "(%s): the Wasm memory would have a hole", fd, strerror(err), (unsigned long long)r.offset,
+                     strerror(-rc));
+        return number(env, -err);
+    }
+    VHOST_ASSERT(p == at, "MAP_FIXED mapped at %p, not %p", p, (void *)at);
+    return number(env, 0);
+}
+
+/* unmapFromMemory(memory, offset, length): 0, or -EINVAL (misaligned, 0) / -EFAULT (outside the memory).
+ * The range then reads as zeroes, whatever was there. */
+napi_value wstor_vhost_unmap_from_memory(napi_env env, napi_callback_info info) {
+    size_t argc = 3;
+    napi_value argv[3];
+    struct map_range r;
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    int rc = map_range_args(env, argv, "unmapFromMemory", &r);
+    if (rc == 1) return NULL;
+    if (rc < 0) return number(env, rc);
+    rc = anonymous_over(r.base + r.offset, r.length);
+    VHOST_ASSERT(rc == 0, "zero pages could not be put at Wasm offset %llu (%s): the Wasm memory would have a hole",
+                 (unsigned long long)r.offset, strerror(-rc));
+    return number(env, 0);
+}
+
+/* memfdCreate(name, bytes): fd of a sealed-size memfd (it can neither shrink nor grow, so no peer we hand it
+ * to can make our mapping fault), or -errno (-ENAMETOOLONG: name over 249 bytes). */
+napi_value wstor_vhost_memfd_create(napi_env env, napi_callback_info info) {
+    static const char fn[] = "memfdCreate";
+    size_t argc = 2, length;
+    napi_value argv[2];
+    char name[WSTOR_VHOST_MEMFD_NAME_MAX + 1];
+    uint64_t bytes;
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    if (!arg_string(env, argv[0], fn, "name", name, sizeof(name), &length) ||
+        !arg_size(env, argv[1], fn, "bytes", &bytes))
+        return NULL;
+    if (length > WSTOR_VHOST_MEMFD_NAME_MAX) return number(env, -ENAMETOOLONG);
+    if (strlen(name) != length) return number(env, -EINVAL);
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return number(env, -errno);
+    if (ftruncate(fd, (off_t)bytes) != 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+        int err = errno;
+        close(fd);
+        return number(env, -err);
+    }
+    return number(env, fd);
+}
+
+/* fdSize(fd): bytes of a regular file or memfd, -ENODEV for anything else, or -errno. */
+napi_value wstor_vhost_fd_size(napi_env env, napi_callback_info info) {
+    size_t argc = 1;
+    napi_value argv[1];
+    int fd;
+    struct stat st;
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    if (!arg_fd(env, argv[0], "fdSize", &fd)) return NULL;
+    if (fd < 0) return number(env, -EBADF);
+    if (fstat(fd, &st) != 0) return number(env, -errno);
+    return number(env, S_ISREG(st.st_mode) ? (int64_t)st.st_size : -ENODEV);
+}
+
+/* ---- eventfds (kick, call, err) ---- */
+
+/* eventfdCreate(): a nonblocking eventfd with counter 0, or -errno. */
+napi_value wstor_vhost_eventfd_create(napi_env env, napi_callback_info info) {
+    (void)info;
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return number(env, fd < 0 ? -errno : fd);
+}
+
+/* eventfdWrite(fd, value): 0, or -errno (-EAGAIN: the counter would overflow; -EINVAL: value < 1). The fd
+ * must be an eventfd: 8 bytes written to anything else are simply written. */
+napi_value wstor_vhost_eventfd_write(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2];
+    int fd;
+    double d;
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    if (!arg_fd(env, argv[0], "eventfdWrite", &fd) || !arg_integer(env, argv[1], "eventfdWrite", "value", &d))
+        return NULL;
+    if (fd < 0) return number(env, -EBADF);
+    if (d < 1) return number(env, -EINVAL);
+    uint64_t value = (uint64_t)d;
+    ssize_t n = -1;
+    int err = EINTR;
+    for (int i = 0; i < WSTOR_VHOST_EINTR_RETRIES && n < 0 && err == EINTR; i++) {
+        n = write(fd, &value, sizeof(value));
+        if (n < 0) err = errno;
+    }
+    if (n < 0) return number(env, -err);
+    return number(env, n == (ssize_t)sizeof(value) ? 0 : -EIO);
+}
+
+/* eventfdRead(fd): the counter (now reset to 0), -EAGAIN when it is 0, or -errno. A counter above 2^53
+ * comes back rounded (only a writer of huge values makes one; QEMU and KVM write 1). */
+napi_value wstor_vhost_eventfd_read(napi_env env, napi_callback_info info) {
+    size_t argc = 1;
+    napi_value argv[1];
+    int fd;
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    if (!arg_fd(env, argv[0], "eventfdRead", &fd)) return NULL;
+    if (fd < 0) return number(env, -EBADF);
+    uint64_t value = 0;
+    ssize_t n = -1;
+    int err = EINTR;
+    for (int i = 0; i < WSTOR_VHOST_EINTR_RETRIES && n < 0 && err == EINTR; i++) {
+        n = read(fd, &value, sizeof(value));
+        if (n < 0) err = errno;
+    }
+    if (n < 0) return number(env, -err);
+    if (n != (ssize_t)sizeof(value)) return number(env, -EINVAL); /* not an eventfd */
+    napi_value result;
+    napi_create_double(env, (double)value, &result);
+    return result;
+}
+
+/* hostPageSize(): the unit of mapIntoMemory's offsets and lengths. */
+napi_value wstor_vhost_host_page_size(napi_env env, napi_callback_info info) {
+    (void)info;
+    return number(env, (int64_t)page_bytes());
+}
