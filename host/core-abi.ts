@@ -117,6 +117,23 @@ export interface ImportHandlers {
   event(kind: number, a: number, b: number, c: number): void;
   /** This instance's io_uring (Node: host/uring-host.ts). Without it file bdevs get -ENOSYS. */
   uring?: UringHandlers;
+  /** Sockets, fds and guest-memory mappings for vhost-user (Node: host/vhost-host.ts); else -ENOSYS. */
+  vhost?: VhostHandlers;
+}
+
+/**
+ * The vhost-user seam (assembly/runtime/host.ts documents each): the core decides, these only move
+ * bytes and fds and map memory, refusing any range outside the Wasm memory.
+ */
+export interface VhostHandlers {
+  accept(listenFd: number): number;
+  /** bytes | fdCount << 16, 0 when the peer closed, -errno (-EAGAIN: nothing there). */
+  recv(fd: number, ptr: number, cap: number, fdsPtr: number, maxFds: number): number;
+  send(fd: number, ptr: number, len: number, fdsPtr: number, nfds: number): number;
+  close(fd: number): void;
+  map(offset: number, length: number, fd: number, fdOffset: number): number;
+  unmap(offset: number, length: number): number;
+  eventfdWrite(fd: number): number;
 }
 
 /** The block-I/O seam: descriptors and completions in Wasm memory (bdev/uring/wire.ts). */
@@ -155,6 +172,16 @@ export function coreImports(memory: WebAssembly.Memory, handlers: ImportHandlers
       uring_submit: (descs: number, count: number, memoryPages: number) =>
         (handlers.uring ? handlers.uring.submit(descs >>> 0, count, memoryPages * PAGE_BYTES) : ENOSYS),
       uring_reap: (cqes: number, max: number) => (handlers.uring ? handlers.uring.reap(cqes >>> 0, max) : 0),
+      vu_accept: (fd: number) => (handlers.vhost ? handlers.vhost.accept(fd) : ENOSYS),
+      vu_recv: (fd: number, ptr: number, cap: number, fds: number, maxFds: number) =>
+        (handlers.vhost ? handlers.vhost.recv(fd, ptr >>> 0, cap, fds >>> 0, maxFds) : ENOSYS),
+      vu_send: (fd: number, ptr: number, len: number, fds: number, nfds: number) =>
+        (handlers.vhost ? handlers.vhost.send(fd, ptr >>> 0, len, fds >>> 0, nfds) : ENOSYS),
+      fd_close: (fd: number) => { handlers.vhost?.close(fd); },
+      vu_map: (offset: number, length: number, fd: number, fdOffset: number) =>
+        (handlers.vhost ? handlers.vhost.map(offset >>> 0, length, fd, fdOffset) : ENOSYS),
+      vu_unmap: (offset: number, length: number) => (handlers.vhost ? handlers.vhost.unmap(offset >>> 0, length) : ENOSYS),
+      eventfd_write: (fd: number) => (handlers.vhost ? handlers.vhost.eventfdWrite(fd) : ENOSYS),
     },
   };
 }

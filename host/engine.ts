@@ -13,6 +13,7 @@ import { WstorError } from './errors.js';
 import { BdevApi } from './bdev.js';
 import { BlobstoreApi } from './blobstore.js';
 import { LvolApi } from './lvol.js';
+import { VhostApi } from './vhost.js';
 
 export interface EngineOptions {
   /** Number of reactors (default: one per CPU the process may use, or one per CPU in `cpus`). */
@@ -250,6 +251,13 @@ export class Engine {
     return this.lvolApi;
   }
 
+  private vhostApi: VhostApi | null = null;
+  /** vhost-user-blk controllers (Node only). */
+  get vhost(): VhostApi {
+    this.vhostApi ??= new VhostApi(this);
+    return this.vhostApi;
+  }
+
   private bdevApi: BdevApi | null = null;
   private blobstoreApi: BlobstoreApi | null = null;
   /** Blobstores on bdevs: init, load, then blobs. */
@@ -300,7 +308,11 @@ export class Engine {
    * workers have ended; rejects with the error if a reactor had trapped.
    */
   async stop(): Promise<void> {
-    // Lvstores are the engine's own: unload them cleanly (a user's blobstores are the user's to unload).
+    // Controllers first (they hold bdevs open), then lvstores, the engine's own: unloaded cleanly
+    // (a user's blobstores are the user's to unload).
+    if (this.vhostApi && !this.failure && !this.stopping) {
+      await this.vhostApi.deleteAll().catch((err: Error) => this.log('error', `deleting vhost controllers at stop: ${err.message}`));
+    }
     if (this.lvolApi && !this.failure && !this.stopping) {
       await this.lvolApi.unloadAll().catch((err: Error) => this.log('error', `unloading lvstores at stop: ${err.message}`));
     }

@@ -4,12 +4,12 @@
 
 import { instantiateCore, levelName, LEVEL_FATAL, readReactorStats } from './core-abi.js';
 import type { ReactorInit, WorkerMessage } from './platform.js';
-import type { UringHandlers } from './core-abi.js';
+import type { UringHandlers, VhostHandlers } from './core-abi.js';
 
 type Post = (message: WorkerMessage) => void;
 
 async function runReactor(init: ReactorInit, post: Post, pinThread: ((cpu: number) => number | null) | null,
-  uring: UringHandlers | undefined): Promise<void> {
+  uring: UringHandlers | undefined, vhost: VhostHandlers | undefined): Promise<void> {
   const { reactor } = init;
   let lastFatal = '';
   let threadId: number | null = null;
@@ -25,6 +25,7 @@ async function runReactor(init: ReactorInit, post: Post, pinThread: ((cpu: numbe
       },
       event(kind, a, b, c) { post({ type: 'event', reactor, kind, a, b, c }); },
       uring,
+      vhost,
     });
     core.wstor_attach(reactor);
     core.reactor_bind(reactor);
@@ -45,12 +46,13 @@ if (isNode) {
   const native = loadNative();
   const pin = native ? (cpu: number) => { native.setThreadAffinity([cpu]); return native.getThreadId(); } : null;
   const { nodeUringHandlers } = await import('./uring-host.js');
+  const { nodeVhostHandlers } = await import('./vhost-seam.js');
   const init = workerData as ReactorInit;
-  await runReactor(init, (m) => parentPort!.postMessage(m), pin, nodeUringHandlers(init.memory));
+  await runReactor(init, (m) => parentPort!.postMessage(m), pin, nodeUringHandlers(init.memory), nodeVhostHandlers(init.memory));
 } else {
   const scope = globalThis as unknown as { onmessage: ((e: MessageEvent) => void) | null; postMessage(m: unknown): void; close(): void };
   scope.onmessage = (e: MessageEvent) => {
     scope.onmessage = null;
-    void runReactor(e.data as ReactorInit, (m) => scope.postMessage(m), null, undefined).then(() => scope.close());
+    void runReactor(e.data as ReactorInit, (m) => scope.postMessage(m), null, undefined, undefined).then(() => scope.close());
   };
 }

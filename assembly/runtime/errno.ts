@@ -13,6 +13,7 @@ export const ENOSPC: i32 = 28;
 export const ERANGE: i32 = 34;
 export const ENOSYS: i32 = 38;
 export const ENODATA: i32 = 61;
+export const EPROTO: i32 = 71;
 export const ENOTSUP: i32 = 95;
 export const ETIMEDOUT: i32 = 110;
 export const ECANCELED: i32 = 125;

@@ -56,3 +56,48 @@ export declare function host_uring_submit(descs: usize, count: u32, memoryPages:
 // @ts-ignore: decorator
 @external("host", "uring_reap")
 export declare function host_uring_reap(cqes: usize, max: u32): i32;
+
+// ---- vhost-user (Node: host/vhost-host.ts; elsewhere every call is -ENOSYS) ----
+// Sockets, fds and mappings are the host's; what the messages mean is decided here, in the core.
+
+/** Accept a connection on a listening socket: its fd, or -EAGAIN when none is waiting. */
+// @ts-ignore: decorator
+@external("host", "vu_accept")
+export declare function host_vu_accept(listenFd: i32): i32;
+
+/**
+ * One recvmsg of at most `cap` bytes into `ptr`; fds that came with them are written as i32s at
+ * `fds` (at most `maxFds`). Returns bytes | fdCount << 16, 0 when the peer closed, -EAGAIN when
+ * nothing is there, another -errno on error (a truncated message: every fd is closed).
+ */
+// @ts-ignore: decorator
+@external("host", "vu_recv")
+export declare function host_vu_recv(fd: i32, ptr: usize, cap: u32, fds: usize, maxFds: u32): i32;
+
+/** Send `len` bytes (and `nfds` fds from `fds`); bytes sent or -errno. */
+// @ts-ignore: decorator
+@external("host", "vu_send")
+export declare function host_vu_send(fd: i32, ptr: usize, len: u32, fds: usize, nfds: u32): i32;
+
+// @ts-ignore: decorator
+@external("host", "fd_close")
+export declare function host_fd_close(fd: i32): void;
+
+/**
+ * Map `length` bytes of `fd` from `fdOffset` over [offset, offset + length) of this memory (shared,
+ * writable): guest memory becomes addressable by the core. 0 or -errno (the host refuses any range
+ * outside the memory, a misaligned one, or one past the end of the fd).
+ */
+// @ts-ignore: decorator
+@external("host", "vu_map")
+export declare function host_vu_map(offset: usize, length: f64, fd: i32, fdOffset: f64): i32;
+
+/** Put zero-filled private pages back over a mapped range. 0 or -errno. */
+// @ts-ignore: decorator
+@external("host", "vu_unmap")
+export declare function host_vu_unmap(offset: usize, length: f64): i32;
+
+/** Signal an eventfd (a vring's call). 0 or -errno. */
+// @ts-ignore: decorator
+@external("host", "eventfd_write")
+export declare function host_eventfd_write(fd: i32): i32;

@@ -49,6 +49,14 @@ export class Target {
 
   forgetBdev(name: string): void { this.bdevCalls.delete(name); }
 
+  /** The vhost_blk subsystem's config: a create call per controller (guests reconnect on their own). */
+  vhostConfig(): ConfigEntry[] {
+    return this.engine.vhost.list().map((c) => ({
+      method: 'vhost_create_blk_controller',
+      params: { ctrlr: c.name, dev_name: c.bdev, ...(c.readOnly ? { readonly: true } : {}), cpumask: c.cpumask },
+    }));
+  }
+
   /**
    * The bdev subsystem's config: the recorded calls of bdevs that still exist, then
    * bdev_wait_for_examine (SPDK ends it the same way: lvols come back by examine, not by calls).

@@ -1,0 +1,227 @@
+// virtio-blk requests on a vring: each available chain is walked (vring.ts), its header read, its
+// data pieces checked against the request type and the bdev's geometry, and submitted to the bdev
+// with iovecs that point straight into guest memory. The status byte and the used element are
+// written when the bdev completes. A request the device cannot do gets UNSUPP, a bad one IOERR.
+
+import { heapAllocZeroed, heapFree, report, LEVEL_ERROR, ENOMEM, EINVAL } from "../runtime";
+import {
+  Bdev, IO_READ, IO_WRITE, IO_UNMAP, IO_WRITE_ZEROES, IO_FLUSH, IO_MAX_IOVS, bdevSubmitBlocks, bdevFlush, bdevFreeIo, bdevQueueIoWait,
+} from "../bdev";
+import { MemTable } from "./mem";
+import { Vring, vringWalk, vringTakeHead, vringPending, vringPutUsed, vringReady, CHAIN_BYTES, pieceAddr, pieceLen, pieceWritable } from "./vring";
+import {
+  BLK_T_IN, BLK_T_OUT, BLK_T_FLUSH, BLK_T_GET_ID, BLK_T_DISCARD, BLK_T_WRITE_ZEROES, BLK_S_OK, BLK_S_IOERR, BLK_S_UNSUPP,
+  BLK_OUTHDR_BYTES, BLK_ID_BYTES, BLK_DISCARD_SEG_BYTES, SECTOR_SHIFT,
+} from "./wire";
+
+/** What a session's requests go to: its bdev, through its thread's channel. */
+@unmanaged export class BlkTarget {
+  bdev: usize;
+  desc: u32;            // 0 while the bdev is closed (removed): every request fails
+  readOnly: u32;
+  channel: usize;
+  mem: usize;           // MemTable
+  id: usize;            // BLK_ID_BYTES of serial for GET_ID
+  chain: usize;         // CHAIN_BYTES scratch for walking
+  failed: u64;          // requests answered IOERR/UNSUPP (for tests and reports)
+  done: u64;
+}
+
+@unmanaged class BlkReq {
+  vring: usize;
+  target: usize;
+  head: u32;
+  status: u32;          // where the status byte is (wasm address)
+  usedLen: u32;         // bytes the device wrote into the chain, for the used element
+  type: u32;
+  offset: u64;          // bytes
+  length: u64;
+  iovcnt: u32;
+  next: usize;          // free list
+  wait0: u64;           // the bdev_io wait entry (16 bytes) when the channel's pool is empty
+  wait1: u64;
+}
+// Each request carries IO_MAX_IOVS iovecs ({u32 base, u32 len}) after its fields.
+const IOVS_OFF: usize = (offsetof<BlkReq>() + 7) & ~7;
+const REQ_BYTES: usize = IOVS_OFF + <usize>IO_MAX_IOVS * 8;
+
+function reqAt(v: Vring, i: u32): BlkReq { return changetype<BlkReq>(v.reqs + <usize>i * REQ_BYTES); }
+
+/** A pool of `num` requests for the ring (once its size is known). 0 or -ENOMEM. */
+export function blkPoolCreate(v: Vring): i32 {
+  if (v.reqs != 0) return 0;
+  v.reqs = heapAllocZeroed(<usize>v.num * REQ_BYTES);
+  if (v.reqs == 0) return -ENOMEM;
+  v.freeReqs = 0;
+  for (let i: u32 = 0; i < v.num; i++) {
+    const r = reqAt(v, i);
+    r.next = v.freeReqs;
+    v.freeReqs = changetype<usize>(r);
+  }
+  return 0;
+}
+
+export function blkTargetNew(): BlkTarget {
+  const t = changetype<BlkTarget>(heapAllocZeroed(offsetof<BlkTarget>()));
+  if (changetype<usize>(t) == 0) return t;
+  t.chain = heapAllocZeroed(CHAIN_BYTES);
+  t.id = heapAllocZeroed(BLK_ID_BYTES);
+  if (t.chain == 0 || t.id == 0) { blkTargetFree(t); return changetype<BlkTarget>(0); }
+  return t;
+}
+
+export function blkTargetFree(t: BlkTarget): void {
+  if (t.chain != 0) heapFree(t.chain);
+  if (t.id != 0) heapFree(t.id);
+  heapFree(changetype<usize>(t));
+}
+
+function finish(r: BlkReq, status: u8): void {
+  const v = changetype<Vring>(r.vring);
+  const t = changetype<BlkTarget>(r.target);
+  store<u8>(<usize>r.status, status);
+  if (status != BLK_S_OK) t.failed++;
+  t.done++;
+  vringPutUsed(v, r.head, status == BLK_S_OK ? r.usedLen : 1);
+  r.next = v.freeReqs;
+  v.freeReqs = changetype<usize>(r);
+}
+
+function ioDone(io: usize, success: bool, reqPtr: usize): void {
+  bdevFreeIo(io);
+  finish(changetype<BlkReq>(reqPtr), success ? BLK_S_OK : BLK_S_IOERR);
+}
+
+function submit(reqPtr: usize): void {
+  const r = changetype<BlkReq>(reqPtr);
+  const t = changetype<BlkTarget>(r.target);
+  const b = changetype<Bdev>(t.bdev);
+  if (t.desc == 0) { finish(r, BLK_S_IOERR); return; }
+  let rc: i32;
+  switch (r.type) {
+    case BLK_T_IN:
+    case BLK_T_OUT:
+      rc = bdevSubmitBlocks(t.desc, t.channel, r.type == BLK_T_IN ? IO_READ : IO_WRITE, reqPtr + IOVS_OFF, r.iovcnt,
+        r.offset >> b.blockShift, r.length >> b.blockShift, ioDone, reqPtr);
+      break;
+    case BLK_T_FLUSH: rc = bdevFlush(t.desc, t.channel, ioDone, reqPtr); break;
+    default:
+      rc = bdevSubmitBlocks(t.desc, t.channel, r.type == BLK_T_DISCARD ? IO_UNMAP : IO_WRITE_ZEROES, 0, 0,
+        r.offset >> b.blockShift, r.length >> b.blockShift, ioDone, reqPtr);
+  }
+  if (rc == -ENOMEM && bdevQueueIoWait(t.channel, reqPtr + offsetof<BlkReq>("wait0"), submit, reqPtr) == 0) return;
+  if (rc != 0) finish(r, rc == -95 ? BLK_S_UNSUPP : BLK_S_IOERR);
+}
+
+/**
+ * Set up `r` from the walked chain: the header from the first readable bytes, the status as the last
+ * writable byte, the data in between. Returns the status to answer at once (IOERR/UNSUPP, or OK for
+ * GET_ID, already served), or 0xff to submit.
+ */
+function prepare(t: BlkTarget, r: BlkReq, c: usize): u8 {
+  const n = load<u32>(c + 4);                        // Chain.count
+  if (n < 2 || pieceLen(c, 0) < BLK_OUTHDR_BYTES || pieceWritable(c, 0)) return BLK_S_IOERR;
+  const last = n - 1;
+  if (!pieceWritable(c, last)) return BLK_S_IOERR;
+  r.status = pieceAddr(c, last) + pieceLen(c, last) - 1;
+  const hdr = <usize>pieceAddr(c, 0);
+  r.type = load<u32>(hdr);
+  const sector = load<u64>(hdr, 8);
+  // Data: the rest of the first piece, the middle pieces, and the last piece less its status byte.
+  let count: u32 = 0, bytes: u64 = 0, dataWritable = false, mixed = false;
+  for (let i: u32 = 0; i < n; i++) {
+    let addr = pieceAddr(c, i), len = pieceLen(c, i);
+    if (i == 0) { addr += BLK_OUTHDR_BYTES; len -= BLK_OUTHDR_BYTES; }
+    if (i == last) len -= 1;
+    if (len == 0) continue;
+    if (count == IO_MAX_IOVS) return BLK_S_IOERR;   // beyond SEG_MAX
+    const w = pieceWritable(c, i);
+    if (count == 0) dataWritable = w; else if (w != dataWritable) mixed = true;
+    store<u32>(changetype<usize>(r) + IOVS_OFF + (<usize>count << 3), addr);
+    store<u32>(changetype<usize>(r) + IOVS_OFF + (<usize>count << 3), len, 4);
+    count++;
+    bytes += len;
+  }
+  r.iovcnt = count;
+  const b = changetype<Bdev>(t.bdev);
+  const blockMask = (<u64>1 << b.blockShift) - 1;
+  switch (r.type) {
+    case BLK_T_IN:
+    case BLK_T_OUT: {
+      if (count == 0 || mixed || dataWritable != (r.type == BLK_T_IN)) return BLK_S_IOERR;
+      if (r.type == BLK_T_OUT && t.readOnly != 0) return BLK_S_IOERR;
+      r.offset = sector << SECTOR_SHIFT;
+      r.length = bytes;
+      if (sector > (<u64>-1 >> SECTOR_SHIFT) || (r.offset & blockMask) != 0 || (bytes & blockMask) != 0) return BLK_S_IOERR;
+      r.usedLen = r.type == BLK_T_IN ? <u32>bytes + 1 : 1;
+      return 0xff;
+    }
+    case BLK_T_FLUSH:
+      r.usedLen = 1;
+      return 0xff;
+    case BLK_T_GET_ID: {
+      if (count == 0 || !dataWritable) return BLK_S_IOERR;
+      let left = <u32>min<u64>(bytes, <u64>BLK_ID_BYTES), from = t.id;
+      for (let i: u32 = 0; i < count && left > 0; i++) {
+        const at = <usize>load<u32>(changetype<usize>(r) + IOVS_OFF + (<usize>i << 3));
+        const len = min(left, load<u32>(changetype<usize>(r) + IOVS_OFF + (<usize>i << 3), 4));
+        memory.copy(at, from, len);
+        from += len; left -= len;
+      }
+      r.usedLen = <u32>min<u64>(bytes, <u64>BLK_ID_BYTES) + 1;
+      return BLK_S_OK;
+    }
+    case BLK_T_DISCARD:
+    case BLK_T_WRITE_ZEROES: {
+      const type = r.type == BLK_T_DISCARD ? IO_UNMAP : IO_WRITE_ZEROES;
+      if ((b.ioTypes & (1 << type)) == 0) return BLK_S_UNSUPP;
+      // One segment (the limits we advertise): {u64 sector, u32 sectors, u32 flags}, readable.
+      if (count != 1 || dataWritable || bytes != BLK_DISCARD_SEG_BYTES || t.readOnly != 0) return BLK_S_IOERR;
+      const seg = <usize>load<u32>(changetype<usize>(r) + IOVS_OFF);
+      const segSector = load<u64>(seg), sectors = <u64>load<u32>(seg, 8);
+      r.offset = segSector << SECTOR_SHIFT;
+      r.length = sectors << SECTOR_SHIFT;
+      if (sectors == 0 || segSector > (<u64>-1 >> SECTOR_SHIFT) || (r.offset & blockMask) != 0 || (r.length & blockMask) != 0) return BLK_S_IOERR;
+      r.usedLen = 1;
+      return 0xff;
+    }
+    default:
+      return BLK_S_UNSUPP;
+  }
+}
+
+let walkReports: u32 = 0;
+const WALK_REPORTS_MAX: u32 = 16;       // a hostile guest cannot flood the log
+
+/** Take and start every available chain the ring's pool has room for. Returns how many. */
+export function blkProcess(t: BlkTarget, v: Vring): u32 {
+  if (!vringReady(v)) return 0;
+  let pending = vringPending(v);
+  let n: u32 = 0;
+  while (pending > 0 && v.freeReqs != 0) {
+    pending--;
+    const head = vringTakeHead(v);
+    const r = changetype<BlkReq>(v.freeReqs);
+    v.freeReqs = r.next;
+    r.vring = changetype<usize>(v);
+    r.target = changetype<usize>(t);
+    r.head = head;
+    n++;
+    const why = vringWalk(v, changetype<MemTable>(t.mem), head, t.chain);
+    if (why != null) {
+      if (walkReports++ < WALK_REPORTS_MAX) report(LEVEL_ERROR, -EINVAL, "vhost: vring %d: chain refused: %s", changetype<usize>(why), 0, <f64>v.index);
+      // No status byte can be trusted: give the head back with nothing written.
+      r.status = 0;
+      vringPutUsed(v, head, 0);
+      t.failed++;
+      r.next = v.freeReqs;
+      v.freeReqs = changetype<usize>(r);
+      continue;
+    }
+    const status = prepare(t, r, t.chain);
+    if (status == 0xff) submit(changetype<usize>(r));
+    else finish(r, status);
+  }
+  return n;
+}
+

@@ -1,0 +1,253 @@
+// A vhost-user-blk controller (SPDK's vhost_create_blk_controller): a lightweight thread on one
+// reactor that owns a listening socket (opened by the host), a bdev descriptor and channel, and at
+// most one guest session. A timed poller accepts and reads messages; a busy poller serves the rings.
+// Deleting one never waits on the reactor (LESSONS 2): with a guest connected the safe mode answers
+// EBUSY at once; the forced mode closes the session, lets its I/O drain over later polls, then ends.
+
+import { heapAllocZeroed, heapFree, report, LEVEL_NOTICE, LEVEL_ERROR, host_vu_accept, host_fd_close, EAGAIN, EBUSY, ENODEV, ENOMEM } from "../runtime";
+import { threadCreateOn, sendMsg, pollerRegister, pollerUnregister, threadExit, getIoChannel, putIoChannel, POLLER_BUSY, POLLER_IDLE } from "../thread";
+import { Bdev, bdevById, bdevOpen, bdevClose, IO_UNMAP, IO_WRITE_ZEROES, IO_MAX_IOVS, BDEV_EVENT_REMOVE, BDEV_EVENT_RESIZE } from "../bdev";
+import { requestDone } from "../app/request";
+import * as W from "./wire";
+import { BlkTarget, blkTargetNew, blkTargetFree } from "./blk";
+import { Session, sessionNew, sessionFree, sessionReceive, sessionServe, sessionInflight, sessionStopRings, sessionAnswerBase, MAX_QUEUES } from "./session";
+
+/** How often the message poller looks at the socket (and wakes a sleeping reactor for the rings). */
+const MSG_POLL_US: u64 = 250;
+/** The largest data segment we offer (SIZE_MAX). */
+const SEGMENT_MAX_BYTES: u32 = 128 << 10;
+
+@unmanaged export class Ctrlr {
+  name: usize;            // host string (the host keeps it alive)
+  bdevId: u32;
+  readOnly: u32;
+  listenFd: i32;
+  reactor: i32;
+  thread: usize;
+  msgPoller: usize;
+  ioPoller: usize;
+  desc: u32;
+  bdevGone: u32;          // the bdev was hot-removed: close it once nothing is in flight
+  channel: usize;
+  target: usize;          // BlkTarget
+  session: usize;         // Session or 0
+  features: u64;          // what we offer (GET_FEATURES)
+  config: usize;          // virtio_blk_config
+  createReq: u32;
+  deleteReq: u32;         // 0: not being deleted
+  sessions: u32;          // how many guests have connected (for vhost_get_controllers)
+  refused: u32;           // connections refused while one was active
+}
+
+function bdevEvent(event: u32, _bdev: usize, ctx: usize): void {
+  const c = changetype<Ctrlr>(ctx);
+  if (event == BDEV_EVENT_REMOVE) {
+    report(LEVEL_NOTICE, 0, "vhost %s: its bdev is being removed; requests now fail", c.name);
+    c.bdevGone = 1;
+  } else if (event == BDEV_EVENT_RESIZE) {
+    fillConfig(c);                            // the guest reads the new capacity on its next config read
+  }
+}
+
+function fillConfig(c: Ctrlr): void {
+  const b = changetype<Bdev>(bdevById(c.bdevId));
+  if (changetype<usize>(b) == 0) return;
+  const cfg = c.config;
+  const sectorsPerBlock = b.blockSize >> W.SECTOR_SHIFT;
+  store<u64>(cfg + W.CFG_CAPACITY, b.blockCount * <u64>sectorsPerBlock);
+  store<u32>(cfg + W.CFG_SIZE_MAX, SEGMENT_MAX_BYTES);
+  store<u32>(cfg + W.CFG_SEG_MAX, IO_MAX_IOVS);
+  store<u32>(cfg + W.CFG_BLK_SIZE, b.blockSize);
+  store<u16>(cfg + W.CFG_NUM_QUEUES, <u16>MAX_QUEUES);
+  store<u32>(cfg + W.CFG_MAX_DISCARD_SECTORS, 1 << 22);
+  store<u32>(cfg + W.CFG_MAX_DISCARD_SEG, 1);
+  store<u32>(cfg + W.CFG_DISCARD_ALIGN, sectorsPerBlock);
+  store<u32>(cfg + W.CFG_MAX_WRITE_ZEROES_SECTORS, 1 << 22);
+  store<u32>(cfg + W.CFG_MAX_WRITE_ZEROES_SEG, 1);
+}
+
+function offeredFeatures(c: Ctrlr, b: Bdev): u64 {
+  let f = W.F_VERSION_1 | W.F_INDIRECT_DESC | W.F_PROTOCOL_FEATURES | W.BLK_F_SIZE_MAX | W.BLK_F_SEG_MAX | W.BLK_F_BLK_SIZE |
+    W.BLK_F_FLUSH | W.BLK_F_MQ;
+  if (c.readOnly != 0) f |= W.BLK_F_RO;
+  else {
+    if ((b.ioTypes & (1 << IO_UNMAP)) != 0) f |= W.BLK_F_DISCARD;
+    if ((b.ioTypes & (1 << IO_WRITE_ZEROES)) != 0) f |= W.BLK_F_WRITE_ZEROES;
+  }
+  return f;
+}
+
+// ---- create (on the controller's own thread) ----
+
+function startOnThread(ctx: usize): void {
+  const c = changetype<Ctrlr>(ctx);
+  const bdev = bdevById(c.bdevId);
+  let rc: i32 = bdev == 0 ? -ENODEV : bdevOpen(bdev, c.readOnly == 0, bdevEvent, ctx);
+  if (rc < 0) { failStart(c, rc); return; }
+  c.desc = <u32>rc;
+  c.channel = getIoChannel(bdev);
+  const t = blkTargetNew();
+  c.config = heapAllocZeroed(W.CONFIG_BYTES);
+  if (c.channel == 0 || changetype<usize>(t) == 0 || c.config == 0) { if (changetype<usize>(t) != 0) blkTargetFree(t); failStart(c, -ENOMEM); return; }
+  c.target = changetype<usize>(t);
+  t.bdev = bdev;
+  t.desc = c.desc;
+  t.channel = c.channel;
+  t.readOnly = c.readOnly;
+  // GET_ID answers the controller's name (at most 20 bytes, zero-padded).
+  const name = changetype<string>(c.name);
+  for (let i = 0; i < min(name.length, <i32>W.BLK_ID_BYTES); i++) store<u8>(t.id + <usize>i, <u8>name.charCodeAt(i));
+  fillConfig(c);
+  c.features = offeredFeatures(c, changetype<Bdev>(bdev));
+  c.msgPoller = pollerRegister(msgPoll, ctx, MSG_POLL_US, "vhost_msg");
+  c.ioPoller = pollerRegister(ioPoll, ctx, 0, "vhost_io");
+  report(LEVEL_NOTICE, 0, "vhost %s: serving bdev %s", c.name, changetype<Bdev>(bdev).name);
+  requestDone(c.createReq, 0, <f64>ctx);
+}
+
+function failStart(c: Ctrlr, rc: i32): void {
+  report(LEVEL_ERROR, rc, "vhost %s: could not open its bdev", c.name);
+  if (c.channel != 0) putIoChannel(c.channel);
+  if (c.desc != 0) bdevClose(c.desc);
+  if (c.config != 0) heapFree(c.config);
+  requestDone(c.createReq, rc, 0);
+  heapFree(changetype<usize>(c));
+  threadExit();
+}
+
+/**
+ * A controller over bdev `bdevId` on reactor `reactor`, serving `listenFd` (the host's listening
+ * socket: ours to close from now on). EVENT_REQUEST_DONE(req, rc, controller) once it serves.
+ */
+export function vhostCtrlrCreate(req: u32, name: usize, bdevId: u32, listenFd: i32, reactor: i32, readOnly: bool): i32 {
+  const c = changetype<Ctrlr>(heapAllocZeroed(offsetof<Ctrlr>()));
+  if (changetype<usize>(c) == 0) return -ENOMEM;
+  c.name = name;
+  c.bdevId = bdevId;
+  c.readOnly = readOnly ? 1 : 0;
+  c.listenFd = listenFd;
+  c.reactor = reactor;
+  c.createReq = req;
+  c.thread = threadCreateOn(reactor, "vhost_ctrlr");
+  if (c.thread == 0 || sendMsg(c.thread, startOnThread, changetype<usize>(c)) != 0) { heapFree(changetype<usize>(c)); return -ENOMEM; }
+  return 0;
+}
+
+// ---- polling ----
+
+function acceptNew(c: Ctrlr): void {
+  const fd = host_vu_accept(c.listenFd);
+  if (fd == -EAGAIN || fd == -EBUSY) return;
+  if (fd < 0) { report(LEVEL_ERROR, fd, "vhost %s: accept failed", c.name); return; }
+  if (c.session != 0 || c.deleteReq != 0 || c.bdevGone != 0) {
+    c.refused++;
+    report(LEVEL_NOTICE, 0, "vhost %s: refused a second connection (one guest per controller)", c.name);
+    host_fd_close(fd);
+    return;
+  }
+  const s = sessionNew(fd, changetype<BlkTarget>(c.target), c.features, c.config);
+  if (changetype<usize>(s) == 0) { host_fd_close(fd); report(LEVEL_ERROR, -ENOMEM, "vhost %s: no memory for a session", c.name); return; }
+  c.session = changetype<usize>(s);
+  c.sessions++;
+  report(LEVEL_NOTICE, 0, "vhost %s: a guest connected", c.name);
+}
+
+/** A closed session goes once its I/O has drained (checked each poll: nothing waits). */
+function reapSession(c: Ctrlr): void {
+  const s = changetype<Session>(c.session);
+  sessionStopRings(s);
+  if (sessionInflight(s) != 0) return;
+  sessionFree(s);
+  c.session = 0;
+  report(LEVEL_NOTICE, 0, "vhost %s: session ended", c.name);
+}
+
+function msgPoll(ctx: usize): i32 {
+  const c = changetype<Ctrlr>(ctx);
+  let busy = false;
+  if (c.session == 0) acceptNew(c);
+  else {
+    const s = changetype<Session>(c.session);
+    if (s.closed == 0) { busy = sessionReceive(s); sessionAnswerBase(s); acceptNew(c); }
+    if (s.closed != 0) { reapSession(c); busy = true; }
+  }
+  if (c.bdevGone != 0 && c.desc != 0 && (c.session == 0 || sessionInflight(changetype<Session>(c.session)) == 0)) closeBdev(c);
+  if (c.deleteReq != 0 && c.session == 0) { finishDelete(c); return POLLER_BUSY; }
+  return busy ? POLLER_BUSY : POLLER_IDLE;
+}
+
+function ioPoll(ctx: usize): i32 {
+  const c = changetype<Ctrlr>(ctx);
+  if (c.session == 0) return POLLER_IDLE;
+  const s = changetype<Session>(c.session);
+  if (s.closed != 0) return POLLER_IDLE;
+  return sessionServe(s) > 0 || sessionInflight(s) > 0 ? POLLER_BUSY : POLLER_IDLE;
+}
+
+function closeBdev(c: Ctrlr): void {
+  putIoChannel(c.channel);
+  bdevClose(c.desc);
+  c.channel = 0;
+  c.desc = 0;
+  changetype<BlkTarget>(c.target).desc = 0;
+}
+
+// ---- delete ----
+
+@unmanaged class DeleteMsg { ctrlr: usize; req: u32; force: u32; }
+
+function deleteOnThread(msg: usize): void {
+  const m = changetype<DeleteMsg>(msg);
+  const c = changetype<Ctrlr>(m.ctrlr);
+  const req = m.req, force = m.force != 0;
+  heapFree(msg);
+  if (c.deleteReq != 0) { requestDone(req, -EBUSY, 0); return; }     // a delete is already under way
+  if (c.session != 0 && !force) {
+    report(LEVEL_NOTICE, 0, "vhost %s: a guest is connected; not deleted (use force to disconnect it)", c.name);
+    requestDone(req, -EBUSY, 0);
+    return;
+  }
+  c.deleteReq = req;
+  if (c.session != 0) changetype<Session>(c.session).closed = 1;     // msgPoll reaps it, then finishes
+}
+
+function finishDelete(c: Ctrlr): void {
+  const req = c.deleteReq;
+  pollerUnregister(c.msgPoller);
+  pollerUnregister(c.ioPoller);
+  if (c.desc != 0) closeBdev(c);
+  host_fd_close(c.listenFd);
+  blkTargetFree(changetype<BlkTarget>(c.target));
+  heapFree(c.config);
+  report(LEVEL_NOTICE, 0, "vhost %s: deleted", c.name);
+  heapFree(changetype<usize>(c));
+  requestDone(req, 0, 0);
+  threadExit();
+}
+
+/** Delete (force: disconnect a guest first). EVENT_REQUEST_DONE(req, 0 | -EBUSY, 0). `req` must not be 0. */
+export function vhostCtrlrDelete(req: u32, ctrlr: usize, force: bool): i32 {
+  const m = changetype<DeleteMsg>(heapAllocZeroed(offsetof<DeleteMsg>()));
+  if (changetype<usize>(m) == 0) return -ENOMEM;
+  m.ctrlr = ctrlr;
+  m.req = req;
+  m.force = force ? 1 : 0;
+  const rc = sendMsg(changetype<Ctrlr>(ctrlr).thread, deleteOnThread, changetype<usize>(m));
+  if (rc != 0) heapFree(changetype<usize>(m));
+  return rc;
+}
+
+/** Facts for vhost_get_controllers: 0 connected, 1 sessions so far, 2 refused, 3 reactor, 4 requests done, 5 requests failed. */
+export function vhostCtrlrInfo(ctrlr: usize, which: u32): f64 {
+  const c = changetype<Ctrlr>(ctrlr);
+  const t = changetype<BlkTarget>(c.target);
+  switch (which) {
+    case 0: return c.session != 0 ? 1 : 0;
+    case 1: return <f64>c.sessions;
+    case 2: return <f64>c.refused;
+    case 3: return <f64>c.reactor;
+    case 4: return changetype<usize>(t) == 0 ? 0 : <f64>t.done;
+    case 5: return changetype<usize>(t) == 0 ? 0 : <f64>t.failed;
+    default: return NaN;
+  }
+}

@@ -1,0 +1,2 @@
+// vhost-user-blk's public surface: controllers on reactors serving one guest each.
+export { vhostCtrlrCreate, vhostCtrlrDelete, vhostCtrlrInfo } from "./ctrlr";

@@ -1,0 +1,213 @@
+// Split virtqueues over guest memory mapped into this Wasm memory: the avail ring is read, each
+// descriptor chain is walked with every field read once (the guest may change it meanwhile) and
+// every address translated and range-checked, and the used ring is written back. What a chain asks
+// for is blk.ts's business; a chain that is malformed is returned to the guest unused (len 0) and
+// reported, and a ring whose indexes make no sense is stopped.
+
+import { heapFree, report, LEVEL_ERROR, host_eventfd_write, host_fd_close, EINVAL } from "../runtime";
+import { MemTable, gpaToWasm, uvaToWasm } from "./mem";
+import { DESC_BYTES, DESC_F_NEXT, DESC_F_WRITE, DESC_F_INDIRECT, AVAIL_F_NO_INTERRUPT, USED_F_NO_NOTIFY, MAX_QUEUE_SIZE } from "./wire";
+
+/** Pieces one chain may have: virtio-blk's header and status, and SEG_MAX data segments, with slack. */
+export const MAX_PIECES: u32 = 32;
+
+@unmanaged export class Vring {
+  index: u32;
+  num: u32;              // queue size (0: not set)
+  desc: usize;           // in this memory (0: not translated)
+  avail: usize;
+  used: usize;
+  descUva: u64;          // QEMU's user addresses, kept to translate again after a memory change
+  availUva: u64;
+  usedUva: u64;
+  lastAvail: u32;        // u16 arithmetic
+  lastUsed: u32;
+  lastSignalled: u32;
+  kickFd: i32;
+  callFd: i32;
+  errFd: i32;
+  enabled: u32;          // SET_VRING_ENABLE (or a kick without PROTOCOL_FEATURES)
+  started: u32;          // a kick fd came: the ring may be processed
+  broken: u32;           // indexes made no sense: stopped until reset
+  inflight: u32;         // chains taken, not yet returned
+  signalPending: u32;
+  reqs: usize;           // blk.ts's request pool for this ring (num entries)
+  freeReqs: usize;
+}
+
+/** The pieces of one chain, in order: {u32 wasm address, u32 length, u32 writable} each. */
+@unmanaged export class Chain {
+  head: u32;
+  count: u32;
+  bytesReadable: u32;
+  bytesWritable: u32;
+}
+export const CHAIN_BYTES: usize = offsetof<Chain>() + <usize>MAX_PIECES * 12;
+export function pieceAddr(c: usize, i: u32): u32 { return load<u32>(c + offsetof<Chain>() + <usize>i * 12); }
+export function pieceLen(c: usize, i: u32): u32 { return load<u32>(c + offsetof<Chain>() + <usize>i * 12, 4); }
+export function pieceWritable(c: usize, i: u32): bool { return load<u32>(c + offsetof<Chain>() + <usize>i * 12, 8) != 0; }
+
+export function vringInit(v: Vring, index: u32): void {
+  memory.fill(changetype<usize>(v), 0, offsetof<Vring>());
+  v.index = index;
+  v.kickFd = -1;
+  v.callFd = -1;
+  v.errFd = -1;
+}
+
+/** Close the ring's fds and forget its addresses (the guest must set them again). */
+export function vringReset(v: Vring): void {
+  if (v.kickFd >= 0) host_fd_close(v.kickFd);
+  if (v.callFd >= 0) host_fd_close(v.callFd);
+  if (v.errFd >= 0) host_fd_close(v.errFd);
+  const index = v.index, reqs = v.reqs;
+  vringInit(v, index);
+  v.reqs = reqs;                               // the pool outlives a reset; blk.ts frees it with the session
+}
+
+export function setFd(v: Vring, which: u32, fd: i32): void {
+  if (which == 0) { if (v.kickFd >= 0) host_fd_close(v.kickFd); v.kickFd = fd; }
+  else if (which == 1) { if (v.callFd >= 0) host_fd_close(v.callFd); v.callFd = fd; }
+  else { if (v.errFd >= 0) host_fd_close(v.errFd); v.errFd = fd; }
+}
+
+export function vringSetNum(v: Vring, num: u32): i32 {
+  if (num == 0 || num > MAX_QUEUE_SIZE || (num & (num - 1)) != 0) return -EINVAL;
+  if (v.inflight != 0) return -EINVAL;
+  v.num = num;
+  return 0;
+}
+
+/**
+ * Translate the ring's three areas (after SET_VRING_ADDR, or again after the memory table changed).
+ * Each must lie in one region and be aligned as virtio requires. 0 or -EINVAL.
+ */
+export function vringTranslate(v: Vring, mem: MemTable): i32 {
+  if (v.num == 0) return -EINVAL;
+  const n = <u64>v.num;
+  const desc = uvaToWasm(mem, v.descUva, n * DESC_BYTES);
+  const avail = uvaToWasm(mem, v.availUva, 6 + 2 * n);
+  const used = uvaToWasm(mem, v.usedUva, 6 + 8 * n);
+  if (desc == 0 || avail == 0 || used == 0 || (desc & 15) != 0 || (avail & 1) != 0 || (used & 3) != 0) {
+    v.desc = 0; v.avail = 0; v.used = 0;
+    return -EINVAL;
+  }
+  v.desc = desc; v.avail = avail; v.used = used;
+  return 0;
+}
+
+export function vringReady(v: Vring): bool {
+  return v.started != 0 && v.enabled != 0 && v.broken == 0 && v.desc != 0;
+}
+
+/** How many chains the guest has made available and we have not taken (a broken ring: 0). */
+export function vringPending(v: Vring): u32 {
+  const idx = <u32>atomic.load<u16>(v.avail + 2);
+  const pending = (idx - v.lastAvail) & 0xffff;
+  if (pending > v.num) {
+    report(LEVEL_ERROR, -EINVAL, "vhost: vring %d avail index jumped %d past the last one taken; ring stopped", 0, 0, <f64>v.index, <f64>pending);
+    v.broken = 1;
+    return 0;
+  }
+  return pending;
+}
+
+/** Take the next available head (after vringPending said there is one). */
+export function vringTakeHead(v: Vring): u32 {
+  const head = <u32>load<u16>(v.avail + 4 + (<usize>(v.lastAvail & (v.num - 1)) << 1));
+  v.lastAvail = (v.lastAvail + 1) & 0xffff;
+  v.inflight++;
+  return head;
+}
+
+function addPiece(c: usize, mem: MemTable, addr: u64, len: u32, writable: bool): bool {
+  const chain = changetype<Chain>(c);
+  if (len == 0) return true;
+  if (chain.count >= MAX_PIECES) return false;
+  const at = gpaToWasm(mem, addr, <u64>len);
+  if (at == 0) return false;
+  const p = c + offsetof<Chain>() + <usize>chain.count * 12;
+  store<u32>(p, <u32>at);
+  store<u32>(p, len, 4);
+  store<u32>(p, writable ? 1 : 0, 8);
+  chain.count++;
+  if (writable) chain.bytesWritable += len; else chain.bytesReadable += len;
+  return true;
+}
+
+/**
+ * Walk the chain at `head` into `c` (CHAIN_BYTES). A descriptor table is followed at most `num`
+ * steps (a longer walk is a loop); one indirect table is allowed, as the first descriptor, and
+ * its entries may not be indirect again. Readable pieces must come before writable ones. Returns
+ * 0, or a message for the report when the chain is malformed.
+ */
+export function vringWalk(v: Vring, mem: MemTable, head: u32, c: usize): string | null {
+  const chain = changetype<Chain>(c);
+  chain.head = head;
+  chain.count = 0;
+  chain.bytesReadable = 0;
+  chain.bytesWritable = 0;
+  if (head >= v.num) return "head index past the queue";
+  let table = v.desc;
+  let size = v.num;
+  let i = head;
+  let seenWritable = false;
+  for (let steps: u32 = 0; ; steps++) {
+    if (steps >= size) return "descriptor loop (a chain longer than its table)";
+    const d = table + <usize>i * DESC_BYTES;
+    const addr = load<u64>(d), len = load<u32>(d, 8), flags = load<u16>(d, 12), next = <u32>load<u16>(d, 14);
+    if ((flags & DESC_F_INDIRECT) != 0) {
+      if (table != v.desc || steps != 0 || (flags & DESC_F_NEXT) != 0) return "indirect descriptor not alone at the head of the chain";
+      if (len == 0 || (len & (DESC_BYTES - 1)) != 0 || len / DESC_BYTES > MAX_QUEUE_SIZE) return "indirect table length is not a whole number of descriptors";
+      const at = gpaToWasm(mem, addr, <u64>len);
+      if (at == 0 || (at & 15) != 0) return "indirect table outside guest memory";
+      table = at;
+      size = len / DESC_BYTES;
+      i = 0;
+      steps = <u32>-1;                       // the walk starts again in the indirect table
+      continue;
+    }
+    const writable = (flags & DESC_F_WRITE) != 0;
+    if (!writable && seenWritable) return "a readable descriptor after a writable one";
+    if (writable) seenWritable = true;
+    if (!addPiece(c, mem, addr, len, writable)) return chain.count >= MAX_PIECES ? "too many descriptors in one chain" : "buffer outside guest memory";
+    if ((flags & DESC_F_NEXT) == 0) return null;
+    if (next >= size) return "next index past the table";
+    i = next;
+  }
+  return null;                                 // not reached: the loop returns
+}
+
+/** Return chain `head` to the guest with `len` bytes written; the call is signalled later (vringSignal). */
+export function vringPutUsed(v: Vring, head: u32, len: u32): void {
+  const e = v.used + 4 + (<usize>(v.lastUsed & (v.num - 1)) << 3);
+  store<u32>(e, head);
+  store<u32>(e, len, 4);
+  v.lastUsed = (v.lastUsed + 1) & 0xffff;
+  atomic.store<u16>(v.used + 2, <u16>v.lastUsed);     // the element is visible before the index
+  assert(v.inflight > 0);
+  v.inflight--;
+  v.signalPending = 1;
+}
+
+/** Tell the guest (call eventfd) about used chains, unless it asked for no interrupts. */
+export function vringSignal(v: Vring): void {
+  if (v.signalPending == 0) return;
+  v.signalPending = 0;
+  if (v.callFd < 0 || v.used == 0) return;
+  if ((atomic.load<u16>(v.avail) & AVAIL_F_NO_INTERRUPT) != 0) return;
+  v.lastSignalled = v.lastUsed;
+  host_eventfd_write(v.callFd);
+}
+
+/** We poll the avail ring: the guest need not kick. */
+export function vringSuppressKicks(v: Vring): void {
+  if (v.used != 0) atomic.store<u16>(v.used, USED_F_NO_NOTIFY);
+}
+
+/** Free a ring's request pool (its session is going). */
+export function vringFreePool(v: Vring): void {
+  if (v.reqs != 0) heapFree(v.reqs);
+  v.reqs = 0;
+  v.freeReqs = 0;
+}

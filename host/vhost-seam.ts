@@ -1,0 +1,32 @@
+// The core's vhost imports (VhostHandlers, core-abi.ts) on a Node reactor thread: straight calls into
+// the addon with the core's numbers. recvMsg's result is repacked as the core reads it
+// (bytes | fds << 16); a peer that sent too many fds gets -EPROTO (the addon closed them all).
+import { loadNative, VHOST_RECV } from './native/index.js';
+import type { VhostHandlers } from './core-abi.js';
+
+const EPROTO = -71;
+
+export function nodeVhostHandlers(memory: WebAssembly.Memory): VhostHandlers | undefined {
+  const native = loadNative();
+  if (!native?.unixAccept) return undefined;
+  return {
+    accept: (listenFd) => native.unixAccept(listenFd),
+    recv(fd, ptr, cap, fdsPtr, maxFds) {
+      const r = native.recvMsg(fd, memory, ptr, cap, fdsPtr, maxFds);
+      if (r < 0) return r;
+      const bytes = r % VHOST_RECV.FDS_SCALE;
+      const fds = Math.floor(r / VHOST_RECV.FDS_SCALE) % (VHOST_RECV.FLAGS_SCALE / VHOST_RECV.FDS_SCALE);
+      if (Math.floor(r / VHOST_RECV.FLAGS_SCALE) !== 0 || bytes > 0xffff) return EPROTO;
+      return bytes | (fds << 16);
+    },
+    send(fd, ptr, len, fdsPtr, nfds) {
+      const fds = Array.from(new Int32Array(memory.buffer, fdsPtr, nfds));
+      return native.sendMsg(fd, memory, ptr, len, fds);
+    },
+    close: (fd) => { native.closeFd(fd); },
+    map: (offset, length, fd, fdOffset) => native.mapIntoMemory(memory, offset, length, fd, fdOffset),
+    unmap: (offset, length) => native.unmapFromMemory(memory, offset, length),
+    eventfdWrite: (fd) => native.eventfdWrite(fd, 1),
+  };
+}
+

@@ -1,0 +1,247 @@
+// A scripted vhost-user-blk client that plays QEMU and the guest driver at once, for tests: guest
+// memory is a memfd mapped into this process's own shared Wasm memory (so the test reads and writes
+// it), messages and fds go over the controller's socket through the addon, and virtio-blk requests
+// are built as descriptor chains on split rings. Raw access (messages, descriptors) lets tests act as
+// a hostile guest.
+import { loadNative, VHOST_RECV, type NativeAddon } from '../../host/native/index.js';
+
+export const MSG = {
+  GET_FEATURES: 1, SET_FEATURES: 2, SET_OWNER: 3, SET_MEM_TABLE: 5, SET_VRING_NUM: 8, SET_VRING_ADDR: 9, SET_VRING_BASE: 10,
+  GET_VRING_BASE: 11, SET_VRING_KICK: 12, SET_VRING_CALL: 13, GET_PROTOCOL_FEATURES: 15, SET_PROTOCOL_FEATURES: 16,
+  GET_QUEUE_NUM: 17, SET_VRING_ENABLE: 18, GET_CONFIG: 24,
+} as const;
+export const BLK = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8, DISCARD: 11, WRITE_ZEROES: 13 } as const;
+const F_PROTOCOL = 1n << 30n, PF_REPLY_ACK = 1n << 3n, PF_CONFIG = 1n << 9n, PF_MQ = 1n;
+const DESC_NEXT = 1, DESC_WRITE = 2;
+const MiB = 1 << 20;
+const USER_BASE = 0x7f00_0000_0000n;           // where "QEMU" has guest memory in its address space
+const MSG_AT = 0;                              // message buffer in our memory
+const FDS_AT = 8192;
+const GUEST_AT = MiB;                          // guest memory mapped here in our memory
+
+export interface Desc { addr: bigint; len: number; flags: number; next: number }
+
+export class VhostUserClient {
+  private readonly native: NativeAddon;
+  readonly memory: WebAssembly.Memory;
+  private readonly view: DataView;
+  readonly fd: number;
+  readonly memfd: number;
+  private readonly queueSize: number;
+  private lastUsed: number[] = [];
+  private availIdx: number[] = [];
+  private nextSlot = 0;
+  /** Bytes of guest memory. */
+  readonly guestBytes: number;
+
+  private constructor(native: NativeAddon, fd: number, guestBytes: number, queueSize: number) {
+    this.native = native;
+    this.fd = fd;
+    this.guestBytes = guestBytes;
+    this.queueSize = queueSize;
+    const pages = (GUEST_AT + guestBytes) / 65536;
+    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    this.view = new DataView(this.memory.buffer);
+    this.memfd = native.memfdCreate('wstor-test-guest', guestBytes);
+    if (this.memfd < 0) throw new Error(`memfdCreate: ${this.memfd}`);
+    const rc = native.mapIntoMemory(this.memory, GUEST_AT, guestBytes, this.memfd, 0);
+    if (rc !== 0) throw new Error(`mapIntoMemory: ${rc}`);
+  }
+
+  static async connect(socket: string, opts: { guestBytes?: number; queueSize?: number } = {}): Promise<VhostUserClient> {
+    const native = loadNative();
+    if (!native) throw new Error('the native addon is not built');
+    const fd = native.unixConnect(socket);
+    if (fd < 0) throw new Error(`connect ${socket}: ${fd}`);
+    return new VhostUserClient(native, fd, opts.guestBytes ?? 16 * MiB, opts.queueSize ?? 128);
+  }
+
+  // ---- guest memory ----
+  /** Guest physical address → offset in our memory. */
+  private at(gpa: number): number { return GUEST_AT + gpa; }
+  bytes(gpa: number, len: number): Uint8Array { return new Uint8Array(this.memory.buffer, this.at(gpa), len); }
+  // Ring layout per queue: 64 KiB each from gpa 0; data slots from 4 MiB.
+  private ringBase(q: number) { return q * 65536; }
+  private descAt(q: number, i: number) { return this.ringBase(q) + 16 * i; }
+  private availAt(q: number) { return this.ringBase(q) + 16 * this.queueSize; }
+  private usedAt(q: number) { return this.ringBase(q) + 32768; }
+
+  // ---- messages ----
+  /** Send one message (header + payload, fds with it). */
+  send(request: number, payload: Uint8Array = new Uint8Array(0), opts: { fds?: number[]; needReply?: boolean; size?: number } = {}): void {
+    const v = this.view;
+    v.setUint32(MSG_AT, request, true);
+    v.setUint32(MSG_AT + 4, 1 | (opts.needReply ? 8 : 0), true);
+    v.setUint32(MSG_AT + 8, opts.size ?? payload.length, true);
+    new Uint8Array(this.memory.buffer, MSG_AT + 12, payload.length).set(payload);
+    const rc = this.native.sendMsg(this.fd, this.memory, MSG_AT, 12 + payload.length, opts.fds ?? []);
+    if (rc !== 12 + payload.length) throw new Error(`send ${request}: ${rc}`);
+  }
+
+  /** Read exactly n bytes (polling); null if the peer closed the connection. */
+  private async readExactly(n: number, timeoutMs: number): Promise<Uint8Array | null> {
+    let have = 0;
+    const until = Date.now() + timeoutMs;
+    while (have < n) {
+      const r = this.native.recvMsg(this.fd, this.memory, MSG_AT + have, n - have, FDS_AT, 8);
+      if (r === 0) return null;
+      if (r === -11) {
+        if (Date.now() > until) throw new Error(`no reply within ${timeoutMs} ms`);
+        await new Promise((res) => setTimeout(res, 1));
+        continue;
+      }
+      if (r < 0) return null;                  // reset by the peer: closed
+      have += r % VHOST_RECV.FDS_SCALE;
+    }
+    return new Uint8Array(this.memory.buffer, MSG_AT, n).slice();
+  }
+
+  /** The next reply's payload, or null if the backend closed the connection. */
+  async reply(request: number, timeoutMs = 5000): Promise<Uint8Array | null> {
+    const hdr = await this.readExactly(12, timeoutMs);
+    if (!hdr) return null;
+    const dv = new DataView(hdr.buffer);
+    if (dv.getUint32(0, true) !== request || (dv.getUint32(4, true) & 4) === 0) throw new Error(`reply to ${dv.getUint32(0, true)}, expected ${request}`);
+    return (await this.readExactly(dv.getUint32(8, true), timeoutMs)) ?? null;
+  }
+
+  /** Whether the backend has closed the connection (reads until EOF or timeout). */
+  async closedByPeer(timeoutMs = 2000): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      const r = this.native.recvMsg(this.fd, this.memory, MSG_AT, 4096, FDS_AT, 8);
+      if (r === 0 || (r < 0 && r !== -11)) return true;
+      await new Promise((res) => setTimeout(res, 2));
+    }
+    return false;
+  }
+
+  async u64(request: number): Promise<bigint> {
+    this.send(request);
+    const p = await this.reply(request);
+    if (!p) throw new Error(`connection closed after ${request}`);
+    return new DataView(p.buffer).getBigUint64(0, true);
+  }
+
+  /** A message with REPLY_ACK: resolves with the ack (0 = done), or null if the backend closed. */
+  async acked(request: number, payload: Uint8Array, fds: number[] = []): Promise<bigint | null> {
+    this.send(request, payload, { fds, needReply: true });
+    const p = await this.reply(request);
+    return p ? new DataView(p.buffer).getBigUint64(0, true) : null;
+  }
+
+  static le(...fields: [number | bigint, 4 | 8][]): Uint8Array {
+    const out = new Uint8Array(fields.reduce((n, [, w]) => n + w, 0));
+    const dv = new DataView(out.buffer);
+    let at = 0;
+    for (const [v, w] of fields) { if (w === 4) dv.setUint32(at, Number(v), true); else dv.setBigUint64(at, BigInt(v), true); at += w; }
+    return out;
+  }
+
+  /** The handshake QEMU does: features, memory, then each queue's size, base, addresses, call, kick, enable. */
+  async setup(queues = 1): Promise<{ features: bigint; config: Uint8Array }> {
+    const le = VhostUserClient.le;
+    const offered = await this.u64(MSG.GET_FEATURES);
+    const proto = await this.u64(MSG.GET_PROTOCOL_FEATURES);
+    this.send(MSG.SET_FEATURES, le([offered & ((1n << 33n) - 1n) | F_PROTOCOL, 8]));
+    this.send(MSG.SET_PROTOCOL_FEATURES, le([proto & (PF_REPLY_ACK | PF_CONFIG | PF_MQ), 8]));
+    if (await this.acked(MSG.SET_OWNER, new Uint8Array(0)) !== 0n) throw new Error('SET_OWNER');
+    const region = le([1, 4], [0, 4], [0, 8], [this.guestBytes, 8], [USER_BASE, 8], [0, 8]);
+    if (await this.acked(MSG.SET_MEM_TABLE, region, [this.memfd]) !== 0n) throw new Error('SET_MEM_TABLE');
+    for (let q = 0; q < queues; q++) await this.startQueue(q);
+    // GET_CONFIG's payload carries the buffer to fill: the request is as long as the answer.
+    const ask = new Uint8Array(12 + 60);
+    ask.set(le([0, 4], [60, 4], [0, 4]));
+    this.send(MSG.GET_CONFIG, ask);
+    const config = await this.reply(MSG.GET_CONFIG);
+    return { features: offered, config: config!.slice(12) };
+  }
+
+  async startQueue(q: number): Promise<void> {
+    const le = VhostUserClient.le;
+    this.bytes(this.ringBase(q), 65536).fill(0);
+    this.lastUsed[q] = 0;
+    this.availIdx[q] = 0;
+    const ok = async (r: number, p: Uint8Array, fds: number[] = []) => { if (await this.acked(r, p, fds) !== 0n) throw new Error(`message ${r} on queue ${q}`); };
+    await ok(MSG.SET_VRING_NUM, le([q, 4], [this.queueSize, 4]));
+    await ok(MSG.SET_VRING_BASE, le([q, 4], [0, 4]));
+    const uva = (gpa: number) => USER_BASE + BigInt(gpa);
+    await ok(MSG.SET_VRING_ADDR, le([q, 4], [0, 4], [uva(this.descAt(q, 0)), 8], [uva(this.usedAt(q)), 8], [uva(this.availAt(q)), 8], [0, 8]));
+    const call = this.native.eventfdCreate(), kick = this.native.eventfdCreate();
+    await ok(MSG.SET_VRING_CALL, le([q, 8]), [call]);
+    await ok(MSG.SET_VRING_KICK, le([q, 8]), [kick]);
+    this.native.closeFd(call); this.native.closeFd(kick);       // the backend has its own copies
+    await ok(MSG.SET_VRING_ENABLE, le([q, 4], [1, 4]));
+  }
+
+  // ---- the driver ----
+  /** Put a chain whose head is descriptor `head` (already written) on the avail ring. */
+  publish(q: number, head: number): void {
+    const idx = this.availIdx[q];
+    this.view.setUint16(this.at(this.availAt(q) + 4 + 2 * (idx % this.queueSize)), head, true);
+    this.availIdx[q] = (idx + 1) & 0xffff;
+    Atomics.store(new Uint16Array(this.memory.buffer, this.at(this.availAt(q)), 2), 1, this.availIdx[q]);
+  }
+
+  writeDesc(q: number, i: number, d: Desc): void {
+    const at = this.at(this.descAt(q, i));
+    this.view.setBigUint64(at, d.addr, true);
+    this.view.setUint32(at + 8, d.len, true);
+    this.view.setUint16(at + 12, d.flags, true);
+    this.view.setUint16(at + 14, d.next, true);
+  }
+
+  /** Wait for the next used element: {id, len}; throws on timeout. */
+  async used(q: number, timeoutMs = 5000): Promise<{ id: number; len: number }> {
+    const idxView = new Uint16Array(this.memory.buffer, this.at(this.usedAt(q)), 2);
+    const until = Date.now() + timeoutMs;
+    while (Atomics.load(idxView, 1) === this.lastUsed[q]) {
+      if (Date.now() > until) throw new Error(`queue ${q}: no used element within ${timeoutMs} ms`);
+      await new Promise((res) => setTimeout(res, 1));
+    }
+    const e = this.at(this.usedAt(q) + 4 + 8 * (this.lastUsed[q] % this.queueSize));
+    this.lastUsed[q] = (this.lastUsed[q] + 1) & 0xffff;
+    return { id: this.view.getUint32(e, true), len: this.view.getUint32(e + 4, true) };
+  }
+
+  /** A data slot in guest memory (64 KiB + a page for header and status), reused round robin. */
+  private slot(): number { const s = 4 * MiB + (this.nextSlot++ % 32) * (68 * 1024); return s; }
+
+  /**
+   * One virtio-blk request on queue q: header, data (`data` to write, or `readBytes` to read), status.
+   * Resolves with the status byte, the bytes read and the used length.
+   */
+  async request(q: number, type: number, sector: bigint, opts: { data?: Uint8Array; readBytes?: number; segments?: number } = {}): Promise<{ status: number; data: Uint8Array; usedLen: number }> {
+    const base = this.slot();
+    const hdr = base, dataAt = base + 4096, len = opts.data?.length ?? opts.readBytes ?? 0, status = base + 4096 + 65536;
+    this.view.setUint32(this.at(hdr), type, true);
+    this.view.setUint32(this.at(hdr) + 4, 0, true);
+    this.view.setBigUint64(this.at(hdr) + 8, sector, true);
+    if (opts.data) this.bytes(dataAt, len).set(opts.data);
+    this.bytes(status, 1)[0] = 0xee;
+    const head = (this.availIdx[q] * 20) % this.queueSize;   // descriptors of different requests do not collide for a while
+    let i = head;
+    const put = (addr: number, l: number, flags: number, last: boolean) => {
+      const next = (i + 1) % this.queueSize;
+      this.writeDesc(q, i, { addr: BigInt(addr), len: l, flags: flags | (last ? 0 : DESC_NEXT), next });
+      i = next;
+    };
+    put(hdr, 16, 0, false);
+    const segments = len === 0 ? 0 : opts.segments ?? 1;
+    for (let s = 0; s < segments; s++) {
+      const piece = Math.ceil(len / segments), from = s * piece;
+      put(dataAt + from, Math.min(piece, len - from), opts.data ? 0 : DESC_WRITE, false);
+    }
+    put(status, 1, DESC_WRITE, true);
+    this.publish(q, head);
+    const u = await this.used(q);
+    if (u.id !== head) throw new Error(`used id ${u.id}, expected ${head}`);
+    return { status: this.bytes(status, 1)[0], data: this.bytes(dataAt, len).slice(), usedLen: u.len };
+  }
+
+  close(): void {
+    this.native.closeFd(this.fd);
+    this.native.unmapFromMemory(this.memory, GUEST_AT, this.guestBytes);
+    this.native.closeFd(this.memfd);
+  }
+}
