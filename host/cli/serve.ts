@@ -22,6 +22,7 @@ const SPECS: FlagSpec[] = [
   { name: 'rpc-listen-any', kind: 'boolean', help: 'allow --rpc-listen on a non-loopback address (anyone who reaches it controls the target)' },
   { name: 'cpumask', short: 'm', kind: 'string', help: 'reactor CPUs: a core mask (0x3) or list ([0-1]); default: every CPU allowed' },
   { name: 'mem', kind: 'string', help: 'shared memory size, e.g. 512MiB', default: '256MiB' },
+  { name: 'vhost-socket-dir', short: 'S', kind: 'string', help: 'directory for vhost-user controller sockets (default: the working directory)' },
   { name: 'wait-for-rpc', kind: 'boolean', help: 'wait for framework_start_init before loading the config' },
   { name: 'log-level', short: 'L', kind: 'string', help: 'lowest level logged: error, warn, notice, info, debug', default: 'notice' },
 ];
@@ -43,7 +44,7 @@ export const DEFAULT_CONFIG: JsonConfig = {
 
 export interface ServeOptions {
   configFile?: string; noConfig: boolean; socket: string; listen?: { host: string; port: number }; listenAny: boolean;
-  cpus?: string; memoryBytes: number; waitForRpc: boolean; logLevel: LevelName;
+  cpus?: string; memoryBytes: number; waitForRpc: boolean; logLevel: LevelName; vhostSocketDir?: string;
 }
 
 const LEVELS: LevelName[] = ['error', 'warn', 'notice', 'info', 'debug'];
@@ -65,6 +66,7 @@ export function parseServeArgs(argv: string[]): ServeOptions | null {
     configFile: flags.config as string | undefined, noConfig: flags['no-config'] === true, socket: flags['rpc-socket'] as string, listen,
     listenAny: flags['rpc-listen-any'] === true, cpus: flags.cpumask as string | undefined,
     memoryBytes: parseSize(flags.mem as string, '--mem'), waitForRpc: flags['wait-for-rpc'] === true, logLevel,
+    vhostSocketDir: flags['vhost-socket-dir'] as string | undefined,
   };
 }
 
@@ -93,6 +95,13 @@ export class Serve {
   static async start(opts: ServeOptions): Promise<Serve> {
     const loaded = configOf(opts);                     // a bad file fails before anything starts
     const engine = await Engine.start({ cpus: opts.cpus, memoryBytes: opts.memoryBytes, logLevel: opts.logLevel, onReport: stderrLine });
+    if (opts.vhostSocketDir !== undefined) {
+      if (!fs.existsSync(opts.vhostSocketDir) || !fs.statSync(opts.vhostSocketDir).isDirectory()) {
+        await engine.stop();
+        throw new WstorError('ENOENT', `-S ${opts.vhostSocketDir}: not a directory (create it first)`);
+      }
+      engine.vhost.socketDir = opts.vhostSocketDir;
+    }
     const target = new Target(engine, { waitForRpc: opts.waitForRpc });
     const methods = new MethodTable(target);
     const server = new RpcServer({ call: (m, p) => methods.call(m, p) }, {
@@ -122,7 +131,10 @@ export class Serve {
       this.server.stopAccepting();
       this.target.beginStop();
       await this.server.close();
-      try { await this.engine.lvol.unloadAll(); } finally { await this.engine.stop(); }
+      try {
+        await this.engine.vhost.deleteAll();          // guests disconnected: their bdevs close
+        await this.engine.lvol.unloadAll();
+      } finally { await this.engine.stop(); }
     })();
     return this.stopped;
   }
