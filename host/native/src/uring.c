@@ -74,6 +74,7 @@ struct uring {
     uint32_t entries;         /* SQ size */
     uint32_t outstanding_max; /* CQ size: accepted-but-unreaped completions never exceed it */
     uint32_t kernel_pending;  /* SQEs written to the SQ whose CQE is not reaped yet */
+    uint64_t submit_calls;    /* io_uring_enter calls that handed SQEs to the kernel (uringInfo) */
 
     /* Software completions: bad descriptors, failed submissions, and every result in fallback mode. */
     struct wstor_uring_cqe *soft;
@@ -449,7 +450,7 @@ static void mem_copy_in(void *dst, const uint8_t *src, size_t bytes) {
 
 /* 0, or the errno the descriptor completes with. For a vector op, fills iov with real addresses. */
 static int desc_check(const struct uring *r, const struct wstor_uring_desc *d, struct iovec *iov) {
-    if (d->op >= WSTOR_URING_OP_COUNT || d->reserved0 != 0 || d->reserved1 != 0) return EINVAL;
+    if (d->op >= WSTOR_URING_OP_COUNT || (d->flags & ~WSTOR_URING_F_ALL) != 0 || d->reserved1 != 0) return EINVAL;
     if (!is_vector(d->op)) {
         if (d->iovcnt != 0) return EINVAL;
         if (d->op == WSTOR_URING_READ || d->op == WSTOR_URING_WRITE)
@@ -555,6 +556,7 @@ static void ring_flush(struct uring *r) {
     uint32_t unsubmitted = r->sq_tail - __atomic_load_n(r->sq_khead, __ATOMIC_ACQUIRE);
     if (unsubmitted == 0) return;
     __atomic_store_n(r->sq_ktail, r->sq_tail, __ATOMIC_RELEASE); /* SQE contents before the tail */
+    r->submit_calls++;
     int rc = ring_enter(r, unsubmitted, 0, 0, NULL, 0);
     if (rc >= 0 || rc == -EAGAIN || rc == -EBUSY || rc == -EINTR) return;
     ring_fail_unsubmitted(r, -rc);
@@ -584,6 +586,7 @@ static uint32_t ring_submit(struct uring *r, uint32_t desc_offset, uint32_t coun
             r->sq_tail++;
             r->kernel_pending++;
             sq_room--;
+            if ((d.flags & WSTOR_URING_F_SUBMIT_NOW) != 0) ring_flush(r);
         }
     }
     if (!r->fallback) ring_flush(r);
@@ -611,8 +614,8 @@ static uint32_t ring_reap(struct uring *r, uint8_t *out, uint32_t max) {
     if (head == tail && n == 0 && r->kernel_pending > 0) {
         /* Nothing posted yet but I/O in flight: the kernel may be holding completions as task work
          * for this thread, which runs only when the thread enters the kernel. Enter, without waiting,
-         * so they post now rather than at the next interrupt (measured: O_DIRECT randread qd 32
-         * went from 0.89 to ~1.0 x fio's io_uring engine). */
+         * so they post now rather than at the next interrupt. (Measured alone it made no clear
+         * difference to O_DIRECT randread qd 32: still ~0.9 x fio; see SUBMIT_NOW for what did.) */
         (void)ring_enter(r, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0);
         tail = __atomic_load_n(r->cq_ktail, __ATOMIC_ACQUIRE);
     }
@@ -785,14 +788,14 @@ napi_value wstor_uring_reap(napi_env env, napi_callback_info info) {
     return result;
 }
 
-/* uringInfo(handle): { mode, entries, reason?, inFlight } */
+/* uringInfo(handle): { mode, entries, reason?, inFlight, submitCalls } */
 napi_value wstor_uring_info(napi_env env, napi_callback_info info) {
     size_t argc = 1;
     napi_value argv[1];
     napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
     struct uring *r = slot_lookup(env, argv[0], "uringInfo");
     if (r == NULL) return NULL;
-    napi_value result, mode, entries, in_flight, reason;
+    napi_value result, mode, entries, in_flight, reason, submit_calls;
     napi_create_object(env, &result);
     napi_create_string_utf8(env, r->fallback ? "fallback" : "io_uring", NAPI_AUTO_LENGTH, &mode);
     napi_create_uint32(env, r->entries, &entries);
@@ -804,6 +807,8 @@ napi_value wstor_uring_info(napi_env env, napi_callback_info info) {
         napi_set_named_property(env, result, "reason", reason);
     }
     napi_set_named_property(env, result, "inFlight", in_flight);
+    napi_create_double(env, (double)r->submit_calls, &submit_calls);
+    napi_set_named_property(env, result, "submitCalls", submit_calls);
     return result;
 }
 
