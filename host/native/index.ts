@@ -18,6 +18,8 @@ export interface UringInfo {
   inFlight: number;
   /** io_uring_enter calls that handed SQEs to the kernel so far (0 in 'fallback' mode). */
   submitCalls: number;
+  /** The kernel took IORING_SETUP_DEFER_TASKRUN (6.1+): completions post when uringReap enters it. */
+  deferredTaskrun: boolean;
 }
 
 export interface NativeAddon {
