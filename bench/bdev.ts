@@ -1,8 +1,9 @@
 // Issue 3's figures, each side by side with its comparison in the same run, alternating:
-//  - null bdev, 4 KiB, qd 128: 1 reactor, and 2 reactors against 1;
+//  - null bdev, 4 KiB, qd 128: 1 reactor, and 2 reactors against 1; randread next to memory.fill of 4 KiB into
+//    one of 128 buffers (the zero-fill every null read does), which bounds it from above;
 //  - malloc bdev, 4 KiB randread over 1 GiB, against memory.copy of random 4 KiB blocks of the same span;
 //  - file bdev, 4 KiB randread qd 32, 1 reactor, O_DIRECT and buffered hot-cache, against fio's io_uring
-//    engine on the same file.
+//    engine on the same file. The two take turns going first, round by round (the virtual disk drifts).
 // Usage: node build/bench/bdev.js [--rounds N] [--seconds S] [--file PATH] [--skip-file | --file-only]
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,7 +16,7 @@ import { EVENT_TEST, EVENT_PERF_JOB_DONE } from '../host/core-abi.js';
 type Core = Record<string, (...args: number[]) => number>;
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : fallback; };
-const rounds = Number(arg('--rounds', '3'));
+const rounds = Number(arg('--rounds', '5'));
 const seconds = Number(arg('--seconds', '5'));
 const filePath = arg('--file', '/var/tmp/wstor-bench.img');
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
@@ -55,6 +56,20 @@ async function memcopyRate(): Promise<number> {
   }
 }
 
+/** memory.fill of 4 KiB into one of 128 random buffers, on one reactor: fills per second. */
+async function memfillRate(): Promise<number> {
+  const engine = await Engine.start({ reactors: 1, memoryBytes: 256 << 20, core: 'core-test' });
+  try {
+    const core = engine.core as unknown as Core;
+    const t = core.b_thread(0);
+    const got = new Promise<number>((resolve) => engine.onEvent((e) => { if (e.kind === EVENT_TEST && e.a === 7) resolve(e.c / (e.b / 1e6)); }));
+    core.b_memfill(t, 128, 50_000_000);
+    return await got;
+  } finally {
+    await engine.stop();
+  }
+}
+
 function wstorFileIops(direct: boolean): number {
   const out = execFileSync(process.execPath, [cli, 'perf', '--bdev', `file:${filePath}${direct ? ':direct' : ''}`, '-w', 'randread',
     '-q', '32', '-o', '4096', '-t', String(seconds), '-r', '1', '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
@@ -83,7 +98,7 @@ async function main() {
   console.log(`${os.cpus().length} x ${os.cpus()[0]?.model}, Node ${process.version}, ${rounds} rounds of ${seconds} s, medians`);
   const rows: string[] = [];
   const nullRead1: number[] = [], nullRead2: number[] = [], nullWrite1: number[] = [], nullWrite2: number[] = [];
-  const mallocRead: number[] = [], copy: number[] = [];
+  const mallocRead: number[] = [], copy: number[] = [], fill: number[] = [];
   for (let r = 0; r < rounds && !args.includes('--file-only'); r++) {
     nullRead1.push(await perfIops('null', 1, 0));
     nullRead2.push(await perfIops('null', 2, 0));
@@ -91,13 +106,17 @@ async function main() {
     nullWrite2.push(await perfIops('null', 2, 1));
     mallocRead.push(await perfIops('malloc', 1, 0));
     copy.push(await memcopyRate());
+    fill.push(await memfillRate());
     console.log(`  round ${r + 1}: null read ${(nullRead1.at(-1)! / 1e6).toFixed(2)}/${(nullRead2.at(-1)! / 1e6).toFixed(2)} M, ` +
       `null write ${(nullWrite1.at(-1)! / 1e6).toFixed(2)}/${(nullWrite2.at(-1)! / 1e6).toFixed(2)} M, ` +
-      `malloc read ${(mallocRead.at(-1)! / 1e6).toFixed(2)} M vs memory.copy ${(copy.at(-1)! / 1e6).toFixed(2)} M`);
+      `malloc read ${(mallocRead.at(-1)! / 1e6).toFixed(2)} M vs memory.copy ${(copy.at(-1)! / 1e6).toFixed(2)} M, ` +
+      `4 KiB fill ${(fill.at(-1)! / 1e6).toFixed(2)} M/s`);
   }
   if (!args.includes('--file-only')) {
-  rows.push(`null randread 4 KiB qd128, 1 reactor: ${(median(nullRead1) / 1e6).toFixed(2)} M IOPS; 2 reactors ${(median(nullRead2) / 1e6).toFixed(2)} M (${(median(nullRead2) / median(nullRead1)).toFixed(2)} x)`);
-  rows.push(`null randwrite 4 KiB qd128, 1 reactor: ${(median(nullWrite1) / 1e6).toFixed(2)} M IOPS; 2 reactors ${(median(nullWrite2) / 1e6).toFixed(2)} M (${(median(nullWrite2) / median(nullWrite1)).toFixed(2)} x)`);
+  const ns = (perSecond: number) => (1e9 / perSecond).toFixed(0);
+  rows.push(`null randread 4 KiB qd128, 1 reactor: ${(median(nullRead1) / 1e6).toFixed(2)} M IOPS (${ns(median(nullRead1))} ns/IO); 2 reactors ${(median(nullRead2) / 1e6).toFixed(2)} M (${(median(nullRead2) / median(nullRead1)).toFixed(2)} x)`);
+  rows.push(`null randwrite 4 KiB qd128, 1 reactor: ${(median(nullWrite1) / 1e6).toFixed(2)} M IOPS (${ns(median(nullWrite1))} ns/IO); 2 reactors ${(median(nullWrite2) / 1e6).toFixed(2)} M (${(median(nullWrite2) / median(nullWrite1)).toFixed(2)} x)`);
+  rows.push(`4 KiB memory.fill into 1 of 128 buffers (each null read does one): ${(median(fill) / 1e6).toFixed(2)} M/s (${ns(median(fill))} ns); null randread / fill ${median(nullRead1.map((x, i) => x / fill[i])).toFixed(2)} x`);
   rows.push(`malloc randread 4 KiB over 1 GiB: ${(median(mallocRead) / 1e6).toFixed(2)} M IOPS vs memory.copy ${(median(copy) / 1e6).toFixed(2)} M/s (${median(mallocRead.map((x, i) => x / copy[i])).toFixed(2)} x)`);
   }
   if (!args.includes('--skip-file')) {
@@ -106,11 +125,11 @@ async function main() {
       if (!direct) execFileSync('cat', [filePath], { stdio: ['ignore', 'ignore', 'ignore'], maxBuffer: 1 << 20 });   // hot page cache
       const ours: number[] = [], fio: number[] = [];
       for (let r = 0; r < rounds; r++) {
-        ours.push(wstorFileIops(direct));
-        fio.push(fioIops(direct));
-        console.log(`  ${direct ? 'O_DIRECT' : 'buffered'} round ${r + 1}: wstor ${Math.round(ours.at(-1)!)} IOPS, fio ${Math.round(fio.at(-1)!)} IOPS`);
+        if (r % 2 === 0) { ours.push(wstorFileIops(direct)); fio.push(fioIops(direct)); } else { fio.push(fioIops(direct)); ours.push(wstorFileIops(direct)); }
+        console.log(`  ${direct ? 'O_DIRECT' : 'buffered'} round ${r + 1} (${r % 2 === 0 ? 'wstor' : 'fio'} first): wstor ${Math.round(ours.at(-1)!)} IOPS, ` +
+          `fio ${Math.round(fio.at(-1)!)} IOPS (${(ours.at(-1)! / fio.at(-1)!).toFixed(3)} x)`);
       }
-      rows.push(`file randread 4 KiB qd32, ${direct ? 'O_DIRECT' : 'buffered hot-cache'}: wstor ${Math.round(median(ours))} IOPS vs fio io_uring ${Math.round(median(fio))} (${median(ours.map((x, i) => x / fio[i])).toFixed(2)} x)`);
+      rows.push(`file randread 4 KiB qd32, ${direct ? 'O_DIRECT' : 'buffered hot-cache'}: wstor ${Math.round(median(ours))} IOPS vs fio io_uring ${Math.round(median(fio))} (median ratio ${median(ours.map((x, i) => x / fio[i])).toFixed(2)} x)`);
     }
   }
   console.log('');

@@ -167,6 +167,33 @@ export function b_memcopy(t: usize, bdevId: u32, count: u32): i32 {
   return sendMsg(t, copyLoop, changetype<usize>(run));
 }
 
+// ---- the null bdev's reads: memory.fill of 4 KiB into one of `buffers` buffers chosen at random, as a perf
+// job at that queue depth does; its rate bounds null randread IOPS from above on this machine ----
+const BENCH_MEMFILL: f64 = 7;
+@unmanaged class FillRun { bufs: usize; buffers: u32; count: u32; }
+
+function fillLoop(ctx: usize): void {
+  const run = changetype<FillRun>(ctx);
+  let x: u32 = 0x12345;
+  const start = host_clock_us();
+  for (let i: u32 = 0; i < run.count; i++) {
+    x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+    memory.fill(run.bufs + (<usize>(x % run.buffers) << 12), 0, 4096);
+  }
+  host_event(EVENT_TEST, BENCH_MEMFILL, host_clock_us() - start, <f64>run.count);
+  heapFree(run.bufs);
+  heapFree(ctx);
+}
+
+/** `count` zero-fills of random 4 KiB buffers out of `buffers`, on thread t. */
+export function b_memfill(t: usize, buffers: u32, count: u32): i32 {
+  const run = changetype<FillRun>(heapAllocZeroed(offsetof<FillRun>()));
+  run.bufs = heapAlloc(<usize>buffers << 12);
+  run.buffers = buffers;
+  run.count = count;
+  return sendMsg(t, fillLoop, changetype<usize>(run));
+}
+
 // ---- blob I/O against the raw bdev: random 4 KiB units at a queue depth, for a time ----
 import { blobIo, Blob, Store, storeGetChannel } from "../../assembly/blob";
 import { threadCreateOn as createOn, putIoChannel as putChannel, threadExit as exitThread, cachedNowUs as nowCached } from "../../assembly/thread";

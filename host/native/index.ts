@@ -16,6 +16,10 @@ export interface UringInfo {
   reason?: string;
   /** Accepted descriptors whose completion has not been reaped yet (at most 2 * entries). */
   inFlight: number;
+  /** io_uring_enter calls that handed SQEs to the kernel so far (0 in 'fallback' mode). */
+  submitCalls: number;
+  /** The kernel took IORING_SETUP_DEFER_TASKRUN (6.1+): completions post when uringReap enters it. */
+  deferredTaskrun: boolean;
 }
 
 export interface NativeAddon {

@@ -5,13 +5,22 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { instantiateCore, levelName, CONTROL_ARENA } from '../../host/core-abi.js';
-import type { CoreExports, LevelName } from '../../host/core-abi.js';
+import type { CoreExports, LevelName, UringHandlers } from '../../host/core-abi.js';
 import { nodeUringHandlers } from '../../host/uring-host.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const TEST_WASM = path.join(root, 'build', 'core-test.wasm');
 
 let compiled: WebAssembly.Module | null = null;
+
+function spyOnSubmit(handlers: UringHandlers | undefined, memory: WebAssembly.Memory,
+  spy: HarnessOptions['onUringSubmit']): UringHandlers | undefined {
+  if (!handlers || !spy) return handlers;
+  return {
+    submit: (descs, count, memoryBytes) => { spy(memory, descs, count); return handlers.submit(descs, count, memoryBytes); },
+    reap: (cqes, max) => handlers.reap(cqes, max),
+  };
+}
 function testModule(): WebAssembly.Module {
   compiled ??= new WebAssembly.Module(readFileSync(TEST_WASM));
   return compiled;
@@ -38,14 +47,22 @@ export interface Harness {
   messages(level?: LevelName): string[];
 }
 
-export async function newHarness(options: { arena?: number; reactor?: number; clockUs?: number } = {}): Promise<Harness> {
+export interface HarnessOptions {
+  arena?: number;
+  reactor?: number;
+  clockUs?: number;
+  /** Sees every batch of io_uring descriptors the core hands the host, before the ring does. */
+  onUringSubmit?: (memory: WebAssembly.Memory, descs: number, count: number) => void;
+}
+
+export async function newHarness(options: HarnessOptions = {}): Promise<Harness> {
   const memory = new WebAssembly.Memory({ initial: 64, maximum: 4096, shared: true });
   const reports: CapturedReport[] = [];
   const events: Harness['events'] = [];
   const core = await instantiateCore(testModule(), memory, {
     report: (level, code, message) => reports.push({ level: levelName(level), code, message }),
     event: (kind, a, b, c) => events.push({ kind, a, b, c }),
-    uring: nodeUringHandlers(memory),
+    uring: spyOnSubmit(nodeUringHandlers(memory), memory, options.onUringSubmit),
   }) as TestCore;
   core.wstor_attach(options.arena ?? CONTROL_ARENA);
   core.h_set_reactor(options.reactor ?? -1);

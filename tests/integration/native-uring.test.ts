@@ -49,6 +49,11 @@ const uringExpected = (() => {
   }
 })();
 
+function kernelAtLeast(major: number, minor: number): boolean {
+  const [a, b] = os.release().split('.').map((x) => parseInt(x, 10));
+  return a > major || (a === major && b >= minor);
+}
+
 interface Desc {
   op: number;
   userData: number;
@@ -57,7 +62,7 @@ interface Desc {
   len?: number;
   offset?: bigint;
   iovcnt?: number;
-  reserved?: number;
+  flags?: number;
 }
 
 /** One ring over its own shared memory, with the helpers a test needs. */
@@ -80,7 +85,7 @@ class TestRing {
   writeDesc(at: number, d: Desc): void {
     const v = this.view;
     v.setUint8(at, d.op);
-    v.setUint8(at + 1, d.reserved ?? 0);
+    v.setUint8(at + 1, d.flags ?? 0);
     v.setUint16(at + 2, d.iovcnt ?? 0, true);
     v.setInt32(at + 4, d.fd ?? -1, true);
     v.setUint32(at + 8, d.buf ?? 0, true);
@@ -149,10 +154,13 @@ for (const mode of ['io_uring', 'fallback'] as const) {
     test('reports its mode, its size and why it falls back', () => withRing(force, (r) => {
       const info = addon.uringInfo(r.handle);
       if (force) {
-        assert.deepEqual(info, { mode: 'fallback', entries: 32, reason: 'forceFallback was requested', inFlight: 0 });
+        assert.deepEqual(info, {
+          mode: 'fallback', entries: 32, reason: 'forceFallback was requested', inFlight: 0, submitCalls: 0, deferredTaskrun: false,
+        });
       } else if (uringExpected) {
         assert.equal(info.mode, 'io_uring', `io_uring is enabled here, yet: ${info.reason}`);
-        assert.deepEqual(info, { mode: 'io_uring', entries: 32, inFlight: 0 });
+        // DEFER_TASKRUN is in every kernel since 6.1; fio's io_uring engine sets it too.
+        assert.deepEqual(info, { mode: 'io_uring', entries: 32, inFlight: 0, submitCalls: 0, deferredTaskrun: kernelAtLeast(6, 1) });
       }
       withRing(force, (r5) => assert.equal(addon.uringInfo(r5.handle).entries, 8, 'rounded up to a power of two'), 5);
     }));
@@ -192,6 +200,26 @@ for (const mode of ['io_uring', 'fallback'] as const) {
       assert.deepEqual(r.u8.subarray(BUF_AT + 8 * BLOCK, BUF_AT + 12 * BLOCK), r.u8.subarray(BUF_AT, BUF_AT + 4 * BLOCK));
       const misaligned = r.run([{ op: Op.READ, fd, buf: BUF_AT + 1, len: BLOCK, offset: 0n, userData: 30 }]);
       assert.equal(misaligned.get(30), -EINVAL, 'the I/O really was direct: a misaligned buffer is refused');
+      fs.closeSync(fd);
+    }));
+
+    test('SUBMIT_NOW hands each flagged descriptor to the kernel at once; unflagged ones go in one call', () => withRing(force, (r) => {
+      const fd = tempFile(8 * BLOCK);
+      const reads = (flags: number, first: number) => [0, 1, 2, 3].map((i) => ({
+        op: Op.READ, fd, buf: BUF_AT + i * BLOCK, len: BLOCK, offset: BigInt(i * BLOCK), userData: first + i, flags,
+      }));
+      const calls = () => addon.uringInfo(r.handle).submitCalls;
+      const before = calls();
+      for (const [, res] of r.run(reads(0, 1))) assert.equal(res, BLOCK);
+      const batched = calls() - before;
+      for (const [, res] of r.run(reads(1, 11))) assert.equal(res, BLOCK);
+      const eager = calls() - before - batched;
+      if (force) {
+        assert.deepEqual([batched, eager], [0, 0], 'the fallback runs each descriptor in place: no ring to submit to');
+      } else {
+        assert.equal(batched, 1, 'four unflagged descriptors: one io_uring_enter');
+        assert.equal(eager, 4, 'four flagged descriptors: one io_uring_enter each');
+      }
       fs.closeSync(fd);
     }));
 
@@ -283,7 +311,7 @@ for (const mode of ['io_uring', 'fallback'] as const) {
         { op: Op.READV, fd, buf: IOV_AT, iovcnt: 0, userData: 3 },
         { op: Op.READV, fd, buf: IOV_AT, iovcnt: 65, userData: 4 },
         { op: Op.READ, fd, buf: BUF_AT, len: 16, iovcnt: 1, userData: 5 },
-        { op: Op.READ, fd, buf: BUF_AT, len: 16, reserved: 1, userData: 6 },
+        { op: Op.READ, fd, buf: BUF_AT, len: 16, flags: 2, userData: 6 },   // no such flag
         { op: Op.READV, fd, buf: IOV_AT, iovcnt: 64, userData: 7 }, // 64 is allowed
       ]);
       assert.deepEqual([1, 2, 3, 4, 5, 6].map((u) => res.get(u)), Array(6).fill(-EINVAL));
@@ -604,7 +632,7 @@ describe('uring handles and threads', () => {
     assert.equal(child.status, 0, child.stderr);
     const out = JSON.parse(child.stdout.trim());
     assert.deepEqual(out, {
-      info: { mode: 'fallback', entries: 8, reason: 'io_uring_setup: Too many open files', inFlight: 0 },
+      info: { mode: 'fallback', entries: 8, reason: 'io_uring_setup: Too many open files', inFlight: 0, submitCalls: 0, deferredTaskrun: false },
       accepted: 1, reaped: 1, res: 100,
     });
   });

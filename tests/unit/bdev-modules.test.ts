@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { newHarness, type Harness } from '../helpers/core.js';
+import { newHarness, type Harness, type HarnessOptions } from '../helpers/core.js';
 import { writeCoreString, EVENT_REQUEST_DONE } from '../../host/core-abi.js';
 
 const OP = { open: 1, close: 2, getChannel: 3, putChannel: 4, read: 5, write: 6, unmap: 7, writeZeroes: 8,
@@ -14,8 +14,8 @@ const IO = { read: 0, write: 1, flush: 2, unmap: 3, writeZeroes: 4, reset: 5 } a
 
 interface Env { h: Harness; app: number; thread: number }
 
-async function env(): Promise<Env> {
-  const h = await newHarness();
+async function env(options: HarnessOptions = {}): Promise<Env> {
+  const h = await newHarness(options);
   const app = h.core.h_thread_create(0, -1, 256);
   h.core.hb_set_app_thread(app);
   return { h, app, thread: h.core.h_thread_create(1, -1, 1024) };
@@ -233,6 +233,42 @@ test('file bdev: buffered and O_DIRECT reads and writes, flush, unmap and write_
       if (isDirect) {
         assert.equal(c.run(OP.read, { buf: buf + 16, off: 0, len: 4096 }), -22, 'O_DIRECT refuses a misaligned buffer');
       }
+    } finally {
+      fs.closeSync(fd);
+      fs.rmSync(file, { force: true });
+    }
+  }
+});
+
+test('file bdev: O_DIRECT descriptors ask to reach the device at once, page-cache ones are batched', async (t) => {
+  const DESC_BYTES = 32, FLAGS_OFF = 1, SUBMIT_NOW = 1;
+  for (const direct of [false, true]) {
+    const flags: number[] = [];
+    const e = await env({
+      onUringSubmit: (memory, descs, count) => {
+        const u8 = new Uint8Array(memory.buffer);
+        for (let i = 0; i < count; i++) flags.push(u8[descs + i * DESC_BYTES + FLAGS_OFF]);
+      },
+    });
+    const file = path.join(os.tmpdir(), `wstor-file-flags-${process.pid}-${direct}.img`);
+    fs.writeFileSync(file, Buffer.alloc(1 << 20));
+    let fd: number;
+    try {
+      fd = fs.openSync(file, fs.constants.O_RDWR | (direct ? fs.constants.O_DIRECT : 0));
+    } catch {
+      fs.rmSync(file, { force: true });
+      t.skip(`${os.tmpdir()} refuses O_DIRECT`);
+      return;
+    }
+    try {
+      const id = e.h.core.bdev_uring_create(name(e, 'file0'), fd, 4096, 256, direct ? 1 : 0);
+      const c = client(e, id);
+      const buf = aligned(e.h, 4096);
+      c.run(OP.write, { buf, off: 0, len: 4096 });
+      c.run(OP.read, { buf, off: 4096, len: 4096 });
+      c.run(OP.flush);
+      assert.equal(flags.length, 3, 'write, read and flush each went to the ring');
+      assert.deepEqual(flags, Array(3).fill(direct ? SUBMIT_NOW : 0), direct ? 'O_DIRECT: SUBMIT_NOW' : 'buffered: no flag');
     } finally {
       fs.closeSync(fd);
       fs.rmSync(file, { force: true });

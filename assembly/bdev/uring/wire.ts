@@ -3,6 +3,7 @@
 
 export const DESC_BYTES: usize = 32;
 export const DESC_OP_OFF: usize = 0;         // u8
+export const DESC_FLAGS_OFF: usize = 1;      // u8: FLAG_*
 export const DESC_IOVCNT_OFF: usize = 2;     // u16: READV/WRITEV only
 export const DESC_FD_OFF: usize = 4;         // i32
 export const DESC_BUF_OFF: usize = 8;        // u32 Wasm offset (buffer, or {u32 buf, u32 len} pairs)
@@ -23,3 +24,6 @@ export const OP_ZERO_RANGE: u8 = 5;
 export const OP_READV: u8 = 6;
 export const OP_WRITEV: u8 = 7;
 export const IOV_MAX: u32 = 64;
+
+/** Hand the descriptor to the kernel at once rather than at the end of the submit call (device I/O). */
+export const FLAG_SUBMIT_NOW: u8 = 0x01;

@@ -26,7 +26,7 @@ enum wstor_uring_op {
 /* One submission descriptor in Wasm memory. Reserved fields must be 0 (room to grow without ambiguity). */
 struct wstor_uring_desc {
     uint8_t op;         /* enum wstor_uring_op */
-    uint8_t reserved0;
+    uint8_t flags;      /* WSTOR_URING_F_*; any other bit is -EINVAL */
     uint16_t iovcnt;    /* READV/WRITEV: 1..WSTOR_URING_IOV_MAX pairs at buf; 0 for every other op */
     int32_t fd;
     uint32_t buf;       /* Wasm offset of the buffer (READ/WRITE) or of the iovec pairs (READV/WRITEV) */
@@ -36,7 +36,14 @@ struct wstor_uring_desc {
     uint32_t reserved1;
 };
 #define WSTOR_URING_DESC_BYTES 32
+/* Hand this descriptor (and any accepted before it) to the kernel at once, not at the end of the call. A
+ * submit of more than two SQEs runs under a block plug: the device sees none of the batch until the last
+ * request is prepared. For device I/O (O_DIRECT) that holds the first request back by the whole batch's
+ * preparation time; for page-cache I/O there is no device to keep busy and one syscall per batch is cheaper. */
+#define WSTOR_URING_F_SUBMIT_NOW 0x01
+#define WSTOR_URING_F_ALL WSTOR_URING_F_SUBMIT_NOW
 _Static_assert(sizeof(struct wstor_uring_desc) == WSTOR_URING_DESC_BYTES, "descriptor is 32 bytes");
+_Static_assert(offsetof(struct wstor_uring_desc, flags) == 1, "flags at 1");
 _Static_assert(offsetof(struct wstor_uring_desc, iovcnt) == 2, "iovcnt at 2");
 _Static_assert(offsetof(struct wstor_uring_desc, fd) == 4, "fd at 4");
 _Static_assert(offsetof(struct wstor_uring_desc, buf) == 8, "buf at 8");
