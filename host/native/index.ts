@@ -94,8 +94,9 @@ export interface NativeAddon {
   hostPageSize(): number;
 }
 
-/** What the vhost functions accept as the Wasm memory. */
-export type VhostMemory = WebAssembly.Memory | SharedArrayBuffer | Uint8Array;
+/** What the vhost functions accept as the Wasm memory. ArrayBuffer only because TypeScript types a
+ *  shared memory's `buffer` so; a buffer that is not shared is refused (EINVAL) at run time. */
+export type VhostMemory = WebAssembly.Memory | SharedArrayBuffer | ArrayBuffer | Uint8Array;
 
 /** recvMsg's packing (host/native/src/vhost.h). */
 export const VHOST_RECV = {

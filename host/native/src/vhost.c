@@ -34,6 +34,17 @@
         }                                                                                           \
     } while (0)
 
+/* The syscall expression `call`, again while it fails with EINTR (bounded); its result, or -errno. */
+#define RETRY_EINTR(call)                                                                           \
+    ({                                                                                              \
+        ssize_t rc_ = -1;                                                                           \
+        for (int i_ = 0; i_ < WSTOR_VHOST_EINTR_RETRIES; i_++) {                                    \
+            rc_ = (call);                                                                           \
+            if (rc_ >= 0 || errno != EINTR) break;                                                  \
+        }                                                                                           \
+        rc_ < 0 ? -(ssize_t)errno : rc_;                                                            \
+    })
+
 /* ---- arguments (wrong types throw EINVAL; see vhost.h) ---- */
 
 static bool arg_integer(napi_env env, napi_value value, const char *fn, const char *name, double *out) {
@@ -53,6 +64,14 @@ static bool arg_fd(napi_env env, napi_value value, const char *fn, int *fd) {
     if (!arg_integer(env, value, fn, "fd", &d)) return false;
     *fd = d >= 0 && d <= INT32_MAX ? (int)d : -1;
     return true;
+}
+
+/* The first argument of a function that takes an fd first: 0, -EBADF (the number cannot be an fd), or 1
+ * after a throw. argv gets the first argc arguments. */
+static int fd_first_arg(napi_env env, napi_callback_info info, const char *fn, size_t argc, napi_value *argv, int *fd) {
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    if (!arg_fd(env, argv[0], fn, fd)) return 1;
+    return *fd < 0 ? -EBADF : 0;
 }
 
 /* A byte count or offset in [0, 2^53). */
@@ -115,20 +134,22 @@ static int unix_socket(void) {
     return fd < 0 ? -errno : fd;
 }
 
+/* After a failed call on a socket of ours: closes it and returns that call's -errno. */
+static int close_failed(int fd) {
+    int err = errno;
+    close(fd);
+    return -err;
+}
+
 /* A listening socket bound at addr, or -errno (nothing left open, nothing left on disk). */
 static int listen_once(const struct sockaddr_un *addr) {
     int fd = unix_socket();
     if (fd < 0) return fd;
-    if (bind(fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0) {
-        int err = errno;
-        close(fd);
-        return -err;
-    }
+    if (bind(fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0) return close_failed(fd);
     if (listen(fd, WSTOR_VHOST_LISTEN_BACKLOG) != 0) {
-        int err = errno;
+        int rc = close_failed(fd);
         unlink(addr->sun_path);
-        close(fd);
-        return -err;
+        return rc;
     }
     return fd;
 }
@@ -137,11 +158,7 @@ static int listen_once(const struct sockaddr_un *addr) {
 static int connect_once(const struct sockaddr_un *addr) {
     int fd = unix_socket();
     if (fd < 0) return fd;
-    if (connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0) {
-        int err = errno;
-        close(fd);
-        return -err;
-    }
+    if (connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0) return close_failed(fd);
     return fd;
 }
 
@@ -161,15 +178,21 @@ static int path_in_use(const struct sockaddr_un *addr) {
     return fd;
 }
 
-/* unixListen(path): listening fd, or -errno (-EADDRINUSE: someone answers there; -EEXIST: not a socket). */
-napi_value wstor_vhost_unix_listen(napi_env env, napi_callback_info info) {
+/* The path argument of unixListen/unixConnect as an address: 0, a negative errno, or 1 after a throw. */
+static int address_arg(napi_env env, napi_callback_info info, const char *fn, struct sockaddr_un *addr) {
     size_t argc = 1, length;
     napi_value argv[1];
-    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    struct sockaddr_un addr;
+    char path[sizeof(addr->sun_path)];
     napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-    if (!arg_string(env, argv[0], "unixListen", "path", path, sizeof(path), &length)) return NULL;
-    int rc = unix_address(path, length, &addr);
+    if (!arg_string(env, argv[0], fn, "path", path, sizeof(path), &length)) return 1;
+    return unix_address(path, length, addr);
+}
+
+/* unixListen(path): listening fd, or -errno (-EADDRINUSE: someone answers there; -EEXIST: not a socket). */
+napi_value wstor_vhost_unix_listen(napi_env env, napi_callback_info info) {
+    struct sockaddr_un addr;
+    int rc = address_arg(env, info, "unixListen", &addr);
+    if (rc == 1) return NULL;
     if (rc < 0) return number(env, rc);
     rc = listen_once(&addr);
     if (rc != -EADDRINUSE) return number(env, rc);
@@ -181,30 +204,23 @@ napi_value wstor_vhost_unix_listen(napi_env env, napi_callback_info info) {
 
 /* unixConnect(path): connected fd, or -errno (-ECONNREFUSED, -ENOENT, -EAGAIN when the backlog is full). */
 napi_value wstor_vhost_unix_connect(napi_env env, napi_callback_info info) {
-    size_t argc = 1, length;
-    napi_value argv[1];
-    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     struct sockaddr_un addr;
-    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-    if (!arg_string(env, argv[0], "unixConnect", "path", path, sizeof(path), &length)) return NULL;
-    int rc = unix_address(path, length, &addr);
+    int rc = address_arg(env, info, "unixConnect", &addr);
+    if (rc == 1) return NULL;
     return number(env, rc < 0 ? rc : connect_once(&addr));
 }
 
 /* unixAccept(listenFd): connected fd, -EAGAIN when nobody is waiting, or -errno. */
 napi_value wstor_vhost_unix_accept(napi_env env, napi_callback_info info) {
-    size_t argc = 1;
     napi_value argv[1];
     int listen_fd;
-    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-    if (!arg_fd(env, argv[0], "unixAccept", &listen_fd)) return NULL;
-    if (listen_fd < 0) return number(env, -EBADF);
-    int fd = -EINTR;
-    /* ECONNABORTED: that peer gave up before we took it; the next one may be there. */
-    for (int i = 0; i < WSTOR_VHOST_EINTR_RETRIES && (fd == -EINTR || fd == -ECONNABORTED); i++) {
-        fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) fd = -errno;
-    }
+    int rc = fd_first_arg(env, info, "unixAccept", 1, argv, &listen_fd);
+    if (rc == 1) return NULL;
+    if (rc < 0) return number(env, rc);
+    /* ECONNABORTED: that peer gave up before we took it; the next one may be there (bounded, as EINTR). */
+    ssize_t fd = -ECONNABORTED;
+    for (int i = 0; i < WSTOR_VHOST_EINTR_RETRIES && fd == -ECONNABORTED; i++)
+        fd = RETRY_EINTR(accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
     return number(env, fd);
 }
 
@@ -238,19 +254,12 @@ union control_buffer {
 static int64_t recv_into(int fd, uint8_t *data, uint32_t cap, uint8_t *fds_out, uint32_t fds_max) {
     union control_buffer control;
     struct iovec iov = { .iov_base = data, .iov_len = cap };
-    struct msghdr msg;
-    ssize_t n = -1;
-    int err = EINTR;
-    for (int i = 0; i < WSTOR_VHOST_EINTR_RETRIES && n < 0 && err == EINTR; i++) {
-        memset(&msg, 0, sizeof(msg));
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.bytes;
-        msg.msg_controllen = sizeof(control.bytes);
-        n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        if (n < 0) err = errno;
-    }
-    if (n < 0) return -err;
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.bytes, .msg_controllen = sizeof(control.bytes),
+    };
+    /* A recvmsg that fails (EINTR included) takes nothing, fds included: retrying loses none. */
+    ssize_t n = RETRY_EINTR(recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC));
+    if (n < 0) return n;
     int fds[WSTOR_VHOST_FDS_MAX];
     uint32_t count = collect_fds(&msg, fds);
     uint32_t flags = 0;
@@ -271,19 +280,18 @@ static int64_t recv_into(int fd, uint8_t *data, uint32_t cap, uint8_t *fds_out, 
  * maxFds > 8, or the two ranges overlap). */
 napi_value wstor_vhost_recv_msg(napi_env env, napi_callback_info info) {
     static const char fn[] = "recvMsg";
-    size_t argc = 6;
     napi_value argv[6];
     int fd;
     uint8_t *base;
     uint64_t mem_bytes;
     uint32_t ptr, cap, fds_ptr, fds_max;
-    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-    if (!arg_fd(env, argv[0], fn, &fd) || !wstor_memory_from_arg(env, argv[1], fn, &base, &mem_bytes) ||
+    int rc = fd_first_arg(env, info, fn, 6, argv, &fd);
+    if (rc == 1 || !wstor_memory_from_arg(env, argv[1], fn, &base, &mem_bytes) ||
         !wstor_arg_u32(env, argv[2], fn, "ptr", &ptr) || !wstor_arg_u32(env, argv[3], fn, "cap", &cap) ||
         !wstor_arg_u32(env, argv[4], fn, "fdsPtr", &fds_ptr) || !wstor_arg_u32(env, argv[5], fn, "maxFds", &fds_max))
         return NULL;
     uint64_t fds_bytes = (uint64_t)fds_max * sizeof(int32_t);
-    if (fd < 0) return number(env, -EBADF);
+    if (rc < 0) return number(env, rc);
     if (cap == 0 || fds_max > WSTOR_VHOST_FDS_MAX) return number(env, -EINVAL);
     if (!range_inside(ptr, cap, mem_bytes) || !range_inside(fds_ptr, fds_bytes, mem_bytes)) return number(env, -EFAULT);
     if (fds_bytes != 0 && ptr < fds_ptr + fds_bytes && fds_ptr < (uint64_t)ptr + cap) return number(env, -EINVAL);
@@ -325,13 +333,7 @@ static int64_t send_from(int fd, const uint8_t *data, uint32_t len, const int *f
         c->cmsg_len = CMSG_LEN(count * sizeof(int));
         memcpy(CMSG_DATA(c), fds, count * sizeof(int));
     }
-    ssize_t n = -1;
-    int err = EINTR;
-    for (int i = 0; i < WSTOR_VHOST_EINTR_RETRIES && n < 0 && err == EINTR; i++) {
-        n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n < 0) err = errno;
-    }
-    return n < 0 ? -err : (int64_t)n;
+    return RETRY_EINTR(sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL));
 }
 
 /* sendMsg(fd, memory, ptr, len, fds): bytes sent (the fds go with the first byte; fewer than len means send
@@ -339,14 +341,13 @@ static int64_t send_from(int fd, const uint8_t *data, uint32_t len, const int *f
  * memory; -EINVAL: len 0 or more than 8 fds; -EBADF: a negative fd). */
 napi_value wstor_vhost_send_msg(napi_env env, napi_callback_info info) {
     static const char fn[] = "sendMsg";
-    size_t argc = 5;
     napi_value argv[5];
     int fd, fds[WSTOR_VHOST_FDS_MAX];
     uint8_t *base;
     uint64_t mem_bytes;
     uint32_t ptr, len, count = 0;
-    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-    if (!arg_fd(env, argv[0], fn, &fd) || !wstor_memory_from_arg(env, argv[1], fn, &base, &mem_bytes) ||
+    int fd_rc = fd_first_arg(env, info, fn, 5, argv, &fd);
+    if (fd_rc == 1 || !wstor_memory_from_arg(env, argv[1], fn, &base, &mem_bytes) ||
         !wstor_arg_u32(env, argv[2], fn, "ptr", &ptr) || !wstor_arg_u32(env, argv[3], fn, "len", &len))
         return NULL;
     int rc = fds_from_array(env, argv[4], fn, fds, &count);
@@ -354,7 +355,7 @@ napi_value wstor_vhost_send_msg(napi_env env, napi_callback_info info) {
     napi_is_exception_pending(env, &pending);
     if (pending) return NULL;
     if (rc < 0) return number(env, rc);
-    if (fd < 0) return number(env, -EBADF);
+    if (fd_rc < 0) return number(env, fd_rc);
     if (len == 0) return number(env, -EINVAL); /* on a stream socket, fds with no byte are never sent */
     if (!range_inside(ptr, len, mem_bytes)) return number(env, -EFAULT);
     return number(env, send_from(fd, base + ptr, len, fds, count));
@@ -362,12 +363,11 @@ napi_value wstor_vhost_send_msg(napi_env env, napi_callback_info info) {
 
 /* closeFd(fd): 0 or -errno. Refuses stdin/stdout/stderr (-EBADF): closing one is always a bug here. */
 napi_value wstor_vhost_close_fd(napi_env env, napi_callback_info info) {
-    size_t argc = 1;
     napi_value argv[1];
     int fd;
-    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-    if (!arg_fd(env, argv[0], "closeFd", &fd)) return NULL;
-    if (fd <= STDERR_FILENO) return number(env, -EBADF);
+    int rc = fd_first_arg(env, info, "closeFd", 1, argv, &fd);
+    if (rc == 1) return NULL;
+    if (rc < 0 || fd <= STDERR_FILENO) return number(env, -EBADF);
     /* Linux frees the fd even when close reports EINTR; retrying could close another thread's new fd. */
     if (close(fd) != 0 && errno != EINTR) return number(env, -errno);
     return number(env, 0);
@@ -423,8 +423,8 @@ static int mappable(int fd, uint64_t fd_offset, uint64_t length, uintptr_t at) {
  * the range holds zero pages (the kernel may have unmapped it before failing).
  * Always read-write, never read-only: V8's grow of a shared memory mprotects [base, new length) read-write
  * (BackingStore::GrowWasmMemoryInPlace), which makes a read-only mapping of an O_RDWR fd writable, and
- * aborts the process (a fatal CHECK on mprotect's errno) over one of an O_RDONLY fd. Both measured on
- * Node 20 by tests/integration/native-vhost.test.ts.
+ * aborts the process (a fatal CHECK on mprotect's errno) over one of an O_RDONLY fd: both seen on Node
+ * 20.20 when this was written. Guest memory is always read-write for a blk backend anyway.
  */
 napi_value wstor_vhost_map_into_memory(napi_env env, napi_callback_info info) {
     static const char fn[] = "mapIntoMemory";
@@ -487,23 +487,19 @@ napi_value wstor_vhost_memfd_create(napi_env env, napi_callback_info info) {
     if (strlen(name) != length) return number(env, -EINVAL);
     int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) return number(env, -errno);
-    if (ftruncate(fd, (off_t)bytes) != 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
-        int err = errno;
-        close(fd);
-        return number(env, -err);
-    }
+    if (ftruncate(fd, (off_t)bytes) != 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
+        return number(env, close_failed(fd));
     return number(env, fd);
 }
 
 /* fdSize(fd): bytes of a regular file or memfd, -ENODEV for anything else, or -errno. */
 napi_value wstor_vhost_fd_size(napi_env env, napi_callback_info info) {
-    size_t argc = 1;
     napi_value argv[1];
     int fd;
     struct stat st;
-    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-    if (!arg_fd(env, argv[0], "fdSize", &fd)) return NULL;
-    if (fd < 0) return number(env, -EBADF);
+    int rc = fd_first_arg(env, info, "fdSize", 1, argv, &fd);
+    if (rc == 1) return NULL;
+    if (rc < 0) return number(env, rc);
     if (fstat(fd, &st) != 0) return number(env, -errno);
     return number(env, S_ISREG(st.st_mode) ? (int64_t)st.st_size : -ENODEV);
 }
@@ -520,43 +516,30 @@ napi_value wstor_vhost_eventfd_create(napi_env env, napi_callback_info info) {
 /* eventfdWrite(fd, value): 0, or -errno (-EAGAIN: the counter would overflow; -EINVAL: value < 1). The fd
  * must be an eventfd: 8 bytes written to anything else are simply written. */
 napi_value wstor_vhost_eventfd_write(napi_env env, napi_callback_info info) {
-    size_t argc = 2;
     napi_value argv[2];
     int fd;
     double d;
-    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-    if (!arg_fd(env, argv[0], "eventfdWrite", &fd) || !arg_integer(env, argv[1], "eventfdWrite", "value", &d))
-        return NULL;
-    if (fd < 0) return number(env, -EBADF);
+    int rc = fd_first_arg(env, info, "eventfdWrite", 2, argv, &fd);
+    if (rc == 1 || !arg_integer(env, argv[1], "eventfdWrite", "value", &d)) return NULL;
+    if (rc < 0) return number(env, rc);
     if (d < 1) return number(env, -EINVAL);
     uint64_t value = (uint64_t)d;
-    ssize_t n = -1;
-    int err = EINTR;
-    for (int i = 0; i < WSTOR_VHOST_EINTR_RETRIES && n < 0 && err == EINTR; i++) {
-        n = write(fd, &value, sizeof(value));
-        if (n < 0) err = errno;
-    }
-    if (n < 0) return number(env, -err);
+    ssize_t n = RETRY_EINTR(write(fd, &value, sizeof(value)));
+    if (n < 0) return number(env, n);
     return number(env, n == (ssize_t)sizeof(value) ? 0 : -EIO);
 }
 
 /* eventfdRead(fd): the counter (now reset to 0), -EAGAIN when it is 0, or -errno. A counter above 2^53
  * comes back rounded (only a writer of huge values makes one; QEMU and KVM write 1). */
 napi_value wstor_vhost_eventfd_read(napi_env env, napi_callback_info info) {
-    size_t argc = 1;
     napi_value argv[1];
     int fd;
-    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-    if (!arg_fd(env, argv[0], "eventfdRead", &fd)) return NULL;
-    if (fd < 0) return number(env, -EBADF);
+    int rc = fd_first_arg(env, info, "eventfdRead", 1, argv, &fd);
+    if (rc == 1) return NULL;
+    if (rc < 0) return number(env, rc);
     uint64_t value = 0;
-    ssize_t n = -1;
-    int err = EINTR;
-    for (int i = 0; i < WSTOR_VHOST_EINTR_RETRIES && n < 0 && err == EINTR; i++) {
-        n = read(fd, &value, sizeof(value));
-        if (n < 0) err = errno;
-    }
-    if (n < 0) return number(env, -err);
+    ssize_t n = RETRY_EINTR(read(fd, &value, sizeof(value)));
+    if (n < 0) return number(env, n);
     if (n != (ssize_t)sizeof(value)) return number(env, -EINVAL); /* not an eventfd */
     napi_value result;
     napi_create_double(env, (double)value, &result);
