@@ -56,7 +56,7 @@ async function lvolCreates(inFlight: number): Promise<number> {
   const s = await serve(['--no-config']);
   const c = await RpcClient.connect({ socket: s.socket });
   await c.call('bdev_malloc_create', { name: 'm', num_blocks: (512 << 20) / 4096, block_size: 4096 });
-  await c.call('bdev_lvol_create_lvstore', { bdev_name: 'm', lvs_name: 'lvs', cluster_sz: 1 << 20 });
+  await c.call('bdev_lvol_create_lvstore', { bdev_name: 'm', lvs_name: 'lvs', cluster_sz: 1 << 16 });   // one md page per cluster: room for the lvols
   const t = performance.now();
   let next = 0;
   await Promise.all(Array.from({ length: inFlight }, async () => {

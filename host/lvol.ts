@@ -250,7 +250,14 @@ export class LvolApi {
       checkName(name, 'lvol name');
       this.nameFree(lvs, name);
       if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw new WstorError('EINVAL', `size ${sizeBytes} must be a positive number of bytes`);
-      const id = await lvs.store.create({ size: sizeBytes, thin: opts.thin ?? false });
+      let id: bigint;
+      try {
+        id = await lvs.store.create({ size: sizeBytes, thin: opts.thin ?? false });
+      } catch (err) {
+        if ((err as WstorError).code !== 'ENOSPC') throw err;
+        throw new WstorError('ENOSPC', `lvstore ${lvs.name} has no room for a ${sizeBytes}-byte lvol (${lvs.store.freeClusters} free clusters of ` +
+          `${lvs.store.clusterSize} bytes; every lvol also takes a metadata page, one per cluster): free space, or grow the lvstore`, -28);
+      }
       try {
         return (await this.named(lvs, id, name)).uuid;
       } catch (err) {

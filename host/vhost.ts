@@ -48,6 +48,7 @@ export class VhostApi {
     if (opts.packedRing) throw new WstorError('ENOTSUP', 'packed rings are not supported (split rings only): omit packed_ring');
     const native = loadNative();
     if (!native?.unixListen) throw new WstorError('ENOTSUP', 'vhost-user needs the native addon (Node on Linux)');
+    await this.engine.bdev.waitForExamine();        // examine holds a new bdev's claim for a moment
     const info = this.engine.bdev.info(bdev);
     const reactor = this.reactorOf(opts.cpumask);
     const socket = path.join(this.socketDir, name);

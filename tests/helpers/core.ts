@@ -47,12 +47,19 @@ export interface Harness {
   messages(level?: LevelName): string[];
 }
 
+function holdReaps(handlers: UringHandlers | undefined, hold: HarnessOptions['holdUringReaps']): UringHandlers | undefined {
+  if (!handlers || !hold) return handlers;
+  return { submit: handlers.submit, reap: (cqes, max) => (hold() ? 0 : handlers.reap(cqes, max)) };
+}
+
 export interface HarnessOptions {
   arena?: number;
   reactor?: number;
   clockUs?: number;
   /** Sees every batch of io_uring descriptors the core hands the host, before the ring does. */
   onUringSubmit?: (memory: WebAssembly.Memory, descs: number, count: number) => void;
+  /** While it returns true, reaps find nothing (completions stay in the ring for a later reap). */
+  holdUringReaps?: () => boolean;
 }
 
 export async function newHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -62,7 +69,7 @@ export async function newHarness(options: HarnessOptions = {}): Promise<Harness>
   const core = await instantiateCore(testModule(), memory, {
     report: (level, code, message) => reports.push({ level: levelName(level), code, message }),
     event: (kind, a, b, c) => events.push({ kind, a, b, c }),
-    uring: spyOnSubmit(nodeUringHandlers(memory), memory, options.onUringSubmit),
+    uring: holdReaps(spyOnSubmit(nodeUringHandlers(memory), memory, options.onUringSubmit), options.holdUringReaps),
   }) as TestCore;
   core.wstor_attach(options.arena ?? CONTROL_ARENA);
   core.h_set_reactor(options.reactor ?? -1);

@@ -240,6 +240,36 @@ test('file bdev: buffered and O_DIRECT reads and writes, flush, unmap and write_
   }
 });
 
+test('file bdev: two threads on one reactor share its ring; each I/O completes on the thread that submitted it', async () => {
+  let hold = false;
+  const e = await env({ holdUringReaps: () => hold });
+  const file = path.join(os.tmpdir(), `wstor-file-2threads-${process.pid}.img`);
+  fs.writeFileSync(file, Buffer.alloc(0));
+  fs.truncateSync(file, 1 << 20);
+  const fd = fs.openSync(file, fs.constants.O_RDWR);
+  try {
+    const id = e.h.core.bdev_uring_create(name(e, 'file2'), fd, 4096, 256, 0);
+    const other: Env = { ...e, thread: e.h.core.h_thread_create(1, -1, 1024) };
+    const c1 = client(e, id), c2 = client(other, id);
+    const b1 = aligned(e.h, 4096), b2 = aligned(e.h, 4096);
+    const done2 = e.h.u32(c2.ctx, W.done);
+    hold = true;                                             // thread 2's reap finds nothing: its completion stays in the ring
+    assert.equal(c2.run(OP.read, { buf: b2, off: 0, len: 4096 }, false), 0, 'thread 2 submits and does not poll again');
+    hold = false;
+    c1.run(OP.read, { buf: b1, off: 4096, len: 4096 });    // thread 1 polls until its own read is done
+    for (let i = 0; i < 1000; i++) e.h.core.h_poll(e.thread, 0);
+    assert.ok(c1.lastOk(), 'thread 1\'s read completed');
+    assert.equal(e.h.u32(c2.ctx, W.done), done2, 'thread 2\'s read, reaped by thread 1, waits for thread 2');
+    assert.deepEqual(e.h.messages('error'), [], 'no completion on the wrong thread');
+    for (let i = 0; i < 100 && e.h.u32(c2.ctx, W.done) === done2; i++) e.h.core.h_poll(other.thread, 0);
+    assert.equal(e.h.u32(c2.ctx, W.done), done2 + 1, 'thread 2 completes it when it polls');
+    assert.ok(c2.lastOk());
+  } finally {
+    fs.closeSync(fd);
+    fs.rmSync(file, { force: true });
+  }
+});
+
 test('file bdev: O_DIRECT descriptors ask to reach the device at once, page-cache ones are batched', async (t) => {
   const DESC_BYTES = 32, FLAGS_OFF = 1, SUBMIT_NOW = 1;
   for (const direct of [false, true]) {

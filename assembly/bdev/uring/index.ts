@@ -29,6 +29,8 @@ const STAGE_SLOTS: u32 = 256;
   poller: usize;
   backlog: usize;      // ios that found the staging area full (BdevIo.next), staged next poll
   backlogTail: usize;
+  reaped: usize;       // ios whose completion another thread's poller reaped (BdevIo.next): completed here
+  reapedTail: usize;
 }
 
 const URING_KEY = memory.data(MODULE_KEY_BYTES);
@@ -131,17 +133,42 @@ function uringPoll(ctx: usize): i32 {
       work += accepted;
     }
   }
+  work += completeReaped(g);
   if (g.inFlight > 0) {
+    // The ring is the reactor's: its completions may belong to any thread on this reactor. Those of
+    // another thread wait on that thread's list; an io always completes on the thread that submitted it.
     const n = host_uring_reap(g.cqes, STAGE_SLOTS);
     for (let i: i32 = 0; i < n; i++) {
       const c = g.cqes + <usize>i * wire.CQE_BYTES;
-      g.inFlight--;
-      completeOne(<usize>load<u32>(c + wire.CQE_USER_OFF), load<i32>(c + wire.CQE_RES_OFF));
+      const ioPtr = <usize>load<u32>(c + wire.CQE_USER_OFF);
+      const owner = groupOf(ioPtr);
+      assert(owner.inFlight > 0);
+      owner.inFlight--;
+      if (owner == g) { completeOne(ioPtr, load<i32>(c + wire.CQE_RES_OFF)); continue; }
+      changetype<BdevIo>(ioPtr).moduleData = <usize><u32>load<i32>(c + wire.CQE_RES_OFF);   // the result, until its thread polls
+      changetype<BdevIo>(ioPtr).next = 0;
+      if (owner.reapedTail == 0) owner.reaped = ioPtr; else changetype<BdevIo>(owner.reapedTail).next = ioPtr;
+      owner.reapedTail = ioPtr;
     }
     work += n;
   }
   // In flight: stay busy so the reactor keeps polling instead of sleeping on its doorbell.
-  return work > 0 || g.inFlight > 0 || g.staged > 0 ? POLLER_BUSY : POLLER_IDLE;
+  return work > 0 || g.inFlight > 0 || g.staged > 0 || g.reaped != 0 ? POLLER_BUSY : POLLER_IDLE;
+}
+
+/** Complete the ios another thread reaped for us. Returns how many. */
+function completeReaped(g: UringGroup): i32 {
+  let n = 0;
+  let io = g.reaped;
+  g.reaped = 0;
+  g.reapedTail = 0;
+  while (io != 0) {
+    const next = changetype<BdevIo>(io).next;
+    completeOne(io, <i32><u32>changetype<BdevIo>(io).moduleData);
+    io = next;
+    n++;
+  }
+  return n;
 }
 
 function groupCreate(_key: usize, ctx: usize): i32 {
