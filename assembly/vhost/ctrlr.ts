@@ -67,7 +67,7 @@ function fillConfig(c: Ctrlr): void {
 }
 
 function offeredFeatures(c: Ctrlr, b: Bdev): u64 {
-  let f = W.F_VERSION_1 | W.F_INDIRECT_DESC | W.F_PROTOCOL_FEATURES | W.BLK_F_SIZE_MAX | W.BLK_F_SEG_MAX | W.BLK_F_BLK_SIZE |
+  let f = W.F_VERSION_1 | W.F_INDIRECT_DESC | W.F_EVENT_IDX | W.F_PROTOCOL_FEATURES | W.BLK_F_SIZE_MAX | W.BLK_F_SEG_MAX | W.BLK_F_BLK_SIZE |
     W.BLK_F_FLUSH | W.BLK_F_MQ;
   if (c.readOnly != 0) f |= W.BLK_F_RO;
   else {

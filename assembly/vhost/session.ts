@@ -352,6 +352,8 @@ function vringFd(s: Session, request: u32, flags: u32, size: u32, p: usize): voi
     if (blkPoolCreate(v) != 0) { report(LEVEL_ERROR, -12, "vhost: no memory for a vring's requests"); ack(s, request, flags, false); return; }
     v.started = 1;
     v.broken = 0;
+    v.eventIdx = (s.features & W.F_EVENT_IDX) != 0 ? 1 : 0;
+    v.lastSignalled = v.lastUsed;
     if ((s.features & W.F_PROTOCOL_FEATURES) == 0) v.enabled = 1;
     vringSuppressKicks(v);
   }

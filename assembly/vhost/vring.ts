@@ -31,6 +31,7 @@ export const MAX_PIECES: u32 = 32;
   broken: u32;           // indexes made no sense: stopped until reset
   inflight: u32;         // chains taken, not yet returned
   signalPending: u32;
+  eventIdx: u32;         // VIRTIO_F_EVENT_IDX negotiated: the guest says when it wants an interrupt
   reqs: usize;           // blk.ts's request pool for this ring (num entries)
   freeReqs: usize;
 }
@@ -190,19 +191,30 @@ export function vringPutUsed(v: Vring, head: u32, len: u32): void {
   v.signalPending = 1;
 }
 
-/** Tell the guest (call eventfd) about used chains, unless it asked for no interrupts. */
+/** Tell the guest (call eventfd) about used chains, unless it asked for no interrupt yet. */
 export function vringSignal(v: Vring): void {
   if (v.signalPending == 0) return;
   v.signalPending = 0;
   if (v.callFd < 0 || v.used == 0) return;
-  if ((atomic.load<u16>(v.avail) & AVAIL_F_NO_INTERRUPT) != 0) return;
+  if (v.eventIdx != 0) {
+    // used_event (after the avail ring): interrupt only once the used index passes it (virtio's
+    // vring_need_event, in 16-bit arithmetic).
+    const event = <u32>atomic.load<u16>(v.avail + 4 + (<usize>v.num << 1));
+    const fresh = v.lastUsed, old = v.lastSignalled;
+    if (((fresh - event - 1) & 0xffff) >= ((fresh - old) & 0xffff)) return;
+  } else if ((atomic.load<u16>(v.avail) & AVAIL_F_NO_INTERRUPT) != 0) {
+    return;
+  }
   v.lastSignalled = v.lastUsed;
   host_eventfd_write(v.callFd);
 }
 
-/** We poll the avail ring: the guest need not kick. */
+/**
+ * We poll the avail ring: the guest need not kick. Without EVENT_IDX the used ring's flag says so;
+ * with it, the flag is ignored and kicks are few anyway (avail_event stays where the ring started).
+ */
 export function vringSuppressKicks(v: Vring): void {
-  if (v.used != 0) atomic.store<u16>(v.used, USED_F_NO_NOTIFY);
+  if (v.used != 0 && v.eventIdx == 0) atomic.store<u16>(v.used, USED_F_NO_NOTIFY);
 }
 
 /** Free a ring's request pool (its session is going). */

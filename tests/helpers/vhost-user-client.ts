@@ -29,6 +29,8 @@ export class VhostUserClient {
   readonly memfd: number;
   private readonly queueSize: number;
   private lastUsed: number[] = [];
+  /** Each queue's call eventfd (the backend signals it; tests read it). */
+  readonly callFds: number[] = [];
   private availIdx: number[] = [];
   private nextSlot = 0;
   /** Bytes of guest memory. */
@@ -170,7 +172,8 @@ export class VhostUserClient {
     const call = this.native.eventfdCreate(), kick = this.native.eventfdCreate();
     await ok(MSG.SET_VRING_CALL, le([q, 8]), [call]);
     await ok(MSG.SET_VRING_KICK, le([q, 8]), [kick]);
-    this.native.closeFd(call); this.native.closeFd(kick);       // the backend has its own copies
+    this.native.closeFd(kick);                                  // the backend has its own copy
+    this.callFds[q] = call;
     await ok(MSG.SET_VRING_ENABLE, le([q, 4], [1, 4]));
   }
 
@@ -182,6 +185,17 @@ export class VhostUserClient {
     this.availIdx[q] = (idx + 1) & 0xffff;
     Atomics.store(new Uint16Array(this.memory.buffer, this.at(this.availAt(q)), 2), 1, this.availIdx[q]);
   }
+
+  /** EVENT_IDX: the used index after which the driver wants its next interrupt. */
+  setUsedEvent(q: number, idx: number): void {
+    this.view.setUint16(this.at(this.availAt(q) + 4 + 2 * this.queueSize), idx & 0xffff, true);
+  }
+
+  /** How many interrupts arrived on queue q's call eventfd since the last look. */
+  interrupts(q: number): number { const n = this.native.eventfdRead(this.callFds[q]); return n < 0 ? 0 : n; }
+
+  /** The used index the backend has written so far. */
+  usedIdx(q: number): number { return this.lastUsed[q]; }
 
   writeDesc(q: number, i: number, d: Desc): void {
     const at = this.at(this.descAt(q, i));
@@ -240,6 +254,7 @@ export class VhostUserClient {
   }
 
   close(): void {
+    for (const fd of this.callFds) if (fd !== undefined) this.native.closeFd(fd);
     this.native.closeFd(this.fd);
     this.native.unmapFromMemory(this.memory, GUEST_AT, this.guestBytes);
     this.native.closeFd(this.memfd);

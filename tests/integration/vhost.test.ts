@@ -49,6 +49,17 @@ test('a guest writes, reads, flushes, discards and asks for the id; bad requests
     assert.equal((await c.request(0, 99, 0n, { readBytes: 512 })).status, UNSUPP, 'an unknown type');
     assert.equal((await c.request(0, BLK.IN, 3n, { readBytes: 4096 })).status, IOERR, 'not aligned to the 4 KiB block');
     assert.equal((await c.request(0, BLK.IN, BigInt((64 * MiB) / 512), { readBytes: 4096 })).status, IOERR, 'past the end');
+    // EVENT_IDX: no interrupt while the used index has not passed used_event; one once it has.
+    assert.ok(features & (1n << 29n), 'EVENT_IDX offered (and taken by this client)');
+    c.interrupts(0);
+    c.setUsedEvent(0, c.usedIdx(0) + 100);
+    await c.request(0, BLK.FLUSH, 0n);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(c.interrupts(0), 0, 'used_event far ahead: no interrupt');
+    c.setUsedEvent(0, c.usedIdx(0));
+    await c.request(0, BLK.FLUSH, 0n);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(c.interrupts(0), 1, 'used_event reached: one interrupt');
     const [info] = engine.vhost.list('vb0');
     assert.equal(info.connected, true);
     assert.ok(info.requests >= 9);
