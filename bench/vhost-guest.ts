@@ -18,6 +18,7 @@ const rounds = Number(arg('--rounds', '3'));
 const rt = Number(arg('--rt', '10'));
 const harness = arg('--harness', path.resolve(ROOT, '..', 'shared', 'harness'));
 const dir = arg('--dir', fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-vhost-bench-')));
+fs.mkdirSync(dir, { recursive: true });
 const wstorArgs = arg('--wstor-args', '');
 const TICKS = 100;                                   // USER_HZ
 

@@ -18,8 +18,10 @@ function hasRange(type: u32): bool { return type == IO_READ || type == IO_WRITE 
 /** The bdev channel behind an io_channel handed out by getIoChannel(bdev). */
 export function bdevChannelOf(ioChannel: usize): BdevChannel { return changetype<BdevChannel>(ioChannelCtx(ioChannel)); }
 
+// A buffer must lie in the heap: below it are the runtime's roots and the static data, which no I/O
+// may ever overwrite (a read into address 0 would zero the allocator's root).
 function checkBuffer(base: u32, len: u32, alignMask: u32): bool {
-  return (base & alignMask) == 0 && (len & alignMask) == 0 && <u64>base + <u64>len <= <u64>(<usize>memory.size() << 16);
+  return base >= <u32>__heap_base && (base & alignMask) == 0 && (len & alignMask) == 0 && <u64>base + <u64>len <= <u64>(<usize>memory.size() << 16);
 }
 
 /**

@@ -91,6 +91,8 @@ test('bad requests get an errno and never reach the module', async () => {
   assert.equal(run(c, OP.read, { buf, off: 0, len: 1000 }), EINVAL, 'misaligned length');
   assert.equal(run(c, OP.read, { buf, off: 0, len: 0 }), EINVAL, 'zero length');
   assert.equal(run(c, OP.read, { buf: 0xfffff000, off: 0, len: 8192 }), EINVAL, 'buffer outside memory');
+  assert.equal(run(c, OP.read, { buf: 0, off: 0, len: 4096 }), EINVAL, 'buffer over the runtime\'s roots');
+  assert.equal(run(c, OP.read, { buf: 65536, off: 0, len: 4096 }), EINVAL, 'buffer over the static data');
   assert.equal(c.h.u32(c.ctx, W.done), 0, 'no callback for a refused request');
   const desc = c.h.u32(c.ctx, W.desc);
   assert.equal(run(c, OP.close), 0);
