@@ -134,6 +134,7 @@ export interface VhostHandlers {
   map(offset: number, length: number, fd: number, fdOffset: number): number;
   unmap(offset: number, length: number): number;
   eventfdWrite(fd: number): number;
+  memfdCreate(bytes: number): number;
 }
 
 /** The block-I/O seam: descriptors and completions in Wasm memory (bdev/uring/wire.ts). */
@@ -182,6 +183,7 @@ export function coreImports(memory: WebAssembly.Memory, handlers: ImportHandlers
         (handlers.vhost ? handlers.vhost.map(offset >>> 0, length, fd, fdOffset) : ENOSYS),
       vu_unmap: (offset: number, length: number) => (handlers.vhost ? handlers.vhost.unmap(offset >>> 0, length) : ENOSYS),
       eventfd_write: (fd: number) => (handlers.vhost ? handlers.vhost.eventfdWrite(fd) : ENOSYS),
+      memfd_create: (bytes: number) => (handlers.vhost ? handlers.vhost.memfdCreate(bytes) : ENOSYS),
     },
   };
 }

@@ -27,6 +27,7 @@ export function nodeVhostHandlers(memory: WebAssembly.Memory): VhostHandlers | u
     map: (offset, length, fd, fdOffset) => native.mapIntoMemory(memory, offset, length, fd, fdOffset),
     unmap: (offset, length) => native.unmapFromMemory(memory, offset, length),
     eventfdWrite: (fd) => native.eventfdWrite(fd, 1),
+    memfdCreate: (bytes) => native.memfdCreate('wstor-vhost-inflight', bytes),
   };
 }
 

@@ -101,3 +101,8 @@ export declare function host_vu_unmap(offset: usize, length: f64): i32;
 // @ts-ignore: decorator
 @external("host", "eventfd_write")
 export declare function host_eventfd_write(fd: i32): i32;
+
+/** A memfd of `bytes` (zero-filled, size sealed) the core may map and hand to QEMU; fd or -errno. */
+// @ts-ignore: decorator
+@external("host", "memfd_create")
+export declare function host_memfd_create(bytes: f64): i32;

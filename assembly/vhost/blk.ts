@@ -9,6 +9,7 @@ import {
 } from "../bdev";
 import { MemTable } from "./mem";
 import { Vring, vringWalk, vringTakeHead, vringPending, vringPutUsed, vringReady, CHAIN_BYTES, pieceAddr, pieceLen, pieceWritable } from "./vring";
+import { inflightTake, inflightBeforeUsed, inflightAfterUsed, inflightNextResubmit } from "./inflight";
 import {
   BLK_T_IN, BLK_T_OUT, BLK_T_FLUSH, BLK_T_GET_ID, BLK_T_DISCARD, BLK_T_WRITE_ZEROES, BLK_S_OK, BLK_S_IOERR, BLK_S_UNSUPP,
   BLK_OUTHDR_BYTES, BLK_ID_BYTES, BLK_DISCARD_SEG_BYTES, SECTOR_SHIFT,
@@ -82,9 +83,16 @@ function finish(r: BlkReq, status: u8): void {
   store<u8>(<usize>r.status, status);
   if (status != BLK_S_OK) t.failed++;
   t.done++;
-  vringPutUsed(v, r.head, status == BLK_S_OK ? r.usedLen : 1);
+  returnChain(v, r.head, status == BLK_S_OK ? r.usedLen : 1);
   r.next = v.freeReqs;
   v.freeReqs = changetype<usize>(r);
+}
+
+/** Give a head back to the guest, keeping the inflight region (if any) in step. */
+function returnChain(v: Vring, head: u32, len: u32): void {
+  inflightBeforeUsed(v, head);
+  vringPutUsed(v, head, len);
+  inflightAfterUsed(v, head);
 }
 
 function ioDone(io: usize, success: bool, reqPtr: usize): void {
@@ -193,35 +201,49 @@ function prepare(t: BlkTarget, r: BlkReq, c: usize): u8 {
 let walkReports: u32 = 0;
 const WALK_REPORTS_MAX: u32 = 16;       // a hostile guest cannot flood the log
 
-/** Take and start every available chain the ring's pool has room for. Returns how many. */
+/** Start the request whose chain begins at `head` (taken from the ring, or in flight before a reconnect). */
+function startHead(t: BlkTarget, v: Vring, head: u32): void {
+  const r = changetype<BlkReq>(v.freeReqs);
+  v.freeReqs = r.next;
+  r.vring = changetype<usize>(v);
+  r.target = changetype<usize>(t);
+  r.head = head;
+  const why = vringWalk(v, changetype<MemTable>(t.mem), head, t.chain);
+  if (why != null) {
+    if (walkReports++ < WALK_REPORTS_MAX) report(LEVEL_ERROR, -EINVAL, "vhost: vring %d: chain refused: %s", changetype<usize>(why), 0, <f64>v.index);
+    // No status byte can be trusted: give the head back with nothing written.
+    r.status = 0;
+    returnChain(v, head, 0);
+    t.failed++;
+    r.next = v.freeReqs;
+    v.freeReqs = changetype<usize>(r);
+    return;
+  }
+  const status = prepare(t, r, t.chain);
+  if (status == 0xff) submit(changetype<usize>(r));
+  else finish(r, status);
+}
+
+/** Take and start every chain the ring's pool has room for. Returns how many. */
 export function blkProcess(t: BlkTarget, v: Vring): u32 {
   if (!vringReady(v)) return 0;
-  let pending = vringPending(v);
   let n: u32 = 0;
+  // Heads in flight before a reconnect go first, then what the guest made available since.
+  while (v.freeReqs != 0) {
+    const again = inflightNextResubmit(v);
+    if (again < 0) break;
+    v.inflight++;
+    startHead(t, v, <u32>again);
+    n++;
+  }
+  if (v.resubmitPos < v.resubmitCount) return n;     // the pool is full: the rest next time
+  let pending = vringPending(v);
   while (pending > 0 && v.freeReqs != 0) {
     pending--;
     const head = vringTakeHead(v);
-    const r = changetype<BlkReq>(v.freeReqs);
-    v.freeReqs = r.next;
-    r.vring = changetype<usize>(v);
-    r.target = changetype<usize>(t);
-    r.head = head;
+    inflightTake(v, head);
+    startHead(t, v, head);
     n++;
-    const why = vringWalk(v, changetype<MemTable>(t.mem), head, t.chain);
-    if (why != null) {
-      if (walkReports++ < WALK_REPORTS_MAX) report(LEVEL_ERROR, -EINVAL, "vhost: vring %d: chain refused: %s", changetype<usize>(why), 0, <f64>v.index);
-      // No status byte can be trusted: give the head back with nothing written.
-      r.status = 0;
-      vringPutUsed(v, head, 0);
-      t.failed++;
-      r.next = v.freeReqs;
-      v.freeReqs = changetype<usize>(r);
-      continue;
-    }
-    const status = prepare(t, r, t.chain);
-    if (status == 0xff) submit(changetype<usize>(r));
-    else finish(r, status);
   }
   return n;
 }
-

@@ -9,6 +9,7 @@ import * as W from "./wire";
 import { MemTable, memTableNew, memTableFree, regionCheck, regionAdd, regionRemove, memUnmapAll, MAX_REGIONS } from "./mem";
 import { Vring, vringInit, vringReset, setFd, vringSetNum, vringTranslate, vringSignal, vringSuppressKicks, vringFreePool } from "./vring";
 import { BlkTarget, blkProcess, blkPoolCreate } from "./blk";
+import { Inflight, inflightCreate, inflightMap, inflightUnmap, inflightQueue, inflightRecover } from "./inflight";
 
 /** Queues a guest may use (GET_QUEUE_NUM). */
 export const MAX_QUEUES: u32 = 8;
@@ -33,9 +34,10 @@ const MSG_BYTES: u32 = W.HDR_BYTES + W.MAX_PAYLOAD;
   waitBase: i32;          // vring whose GET_VRING_BASE answer waits for its I/O to drain (-1: none)
   waitFlags: u32;
   reply: usize;           // REPLY_BYTES: the answer being sent
+  inflight: usize;        // Inflight (INFLIGHT_SHMFD)
 }
 /** The largest answer: a header and the whole config (u64 and vring-state answers are smaller). */
-const REPLY_BYTES: u32 = W.HDR_BYTES + W.CONFIG_HEAD + W.CONFIG_BYTES;
+const REPLY_BYTES: u32 = W.HDR_BYTES + W.CONFIG_HEAD + W.CONFIG_BYTES + 4;   // + an fd to send
 
 export function vringOf(s: Session, i: u32): Vring { return changetype<Vring>(s.vrings + <usize>i * offsetof<Vring>()); }
 
@@ -52,7 +54,8 @@ export function sessionNew(fd: i32, target: BlkTarget, offered: u64, config: usi
   s.buf = heapAllocZeroed(MSG_BYTES);
   s.fds = heapAllocZeroed(<usize>W.MAX_FDS << 2);
   s.reply = heapAllocZeroed(REPLY_BYTES);
-  if (s.mem == 0 || s.vrings == 0 || s.buf == 0 || s.fds == 0 || s.reply == 0) { sessionFree(s); return changetype<Session>(0); }
+  s.inflight = heapAllocZeroed(offsetof<Inflight>());
+  if (s.mem == 0 || s.vrings == 0 || s.buf == 0 || s.fds == 0 || s.reply == 0 || s.inflight == 0) { sessionFree(s); return changetype<Session>(0); }
   for (let i: u32 = 0; i < MAX_QUEUES; i++) vringInit(vringOf(s, i), i);
   target.mem = s.mem;
   return s;
@@ -81,6 +84,7 @@ export function sessionFree(s: Session): void {
   if (s.buf != 0) heapFree(s.buf);
   if (s.fds != 0) heapFree(s.fds);
   if (s.reply != 0) heapFree(s.reply);
+  if (s.inflight != 0) { inflightUnmap(changetype<Inflight>(s.inflight)); heapFree(s.inflight); }
   if (s.fd >= 0) host_fd_close(s.fd);
   heapFree(changetype<usize>(s));
 }
@@ -98,14 +102,15 @@ function fail(s: Session, why: string, request: u32): void {
 
 // ---- replies ----
 
-/** Send an answer whose payload (`size` bytes) is already at s.reply + HDR_BYTES. */
-function send(s: Session, request: u32, size: u32): void {
-  assert(W.HDR_BYTES + size <= REPLY_BYTES);
+/** Send an answer whose payload (`size` bytes) is already at s.reply + HDR_BYTES (with one fd, if >= 0). */
+function send(s: Session, request: u32, size: u32, fd: i32 = -1): void {
+  assert(W.HDR_BYTES + size <= REPLY_BYTES - 4);
   const out = s.reply;
   store<u32>(out, request, W.HDR_REQUEST);
   store<u32>(out, W.FLAG_VERSION | W.FLAG_REPLY, W.HDR_FLAGS);
   store<u32>(out, size, W.HDR_SIZE);
-  const rc = host_vu_send(s.fd, out, W.HDR_BYTES + size, 0, 0);
+  store<i32>(out + REPLY_BYTES - 4, fd);
+  const rc = host_vu_send(s.fd, out, W.HDR_BYTES + size, out + REPLY_BYTES - 4, fd >= 0 ? 1 : 0);
   if (rc != <i32>(W.HDR_BYTES + size)) { report(LEVEL_ERROR, rc, "vhost: a reply could not be sent"); s.closed = 1; }
 }
 
@@ -202,6 +207,8 @@ function handle(s: Session): void {
     case W.SET_CONFIG: ack(s, request, flags, size >= W.CONFIG_HEAD); return;   // nothing in our config is writable
     case W.SET_STATUS: if (size != W.U64_BYTES) break; s.status = load<u64>(p); ack(s, request, flags, true); return;
     case W.GET_STATUS: replyU64(s, request, s.status); return;
+    case W.GET_INFLIGHT_FD:
+    case W.SET_INFLIGHT_FD: inflightFd(s, request, flags, size, p); return;
     default:
       fail(s, "a request this backend does not handle", request);
       return;
@@ -209,7 +216,35 @@ function handle(s: Session): void {
   fail(s, "a payload of the wrong size", request);
 }
 
-export const PROTOCOL_FEATURES: u64 = W.PF_MQ | W.PF_REPLY_ACK | W.PF_CONFIG | W.PF_RESET_DEVICE | W.PF_CONFIGURE_MEM_SLOTS | W.PF_STATUS;
+export const PROTOCOL_FEATURES: u64 = W.PF_MQ | W.PF_REPLY_ACK | W.PF_CONFIG | W.PF_INFLIGHT_SHMFD | W.PF_RESET_DEVICE |
+  W.PF_CONFIGURE_MEM_SLOTS | W.PF_STATUS;
+
+/**
+ * GET_INFLIGHT_FD: make a zeroed region for num_queues × queue_size and send its fd (QEMU keeps it).
+ * SET_INFLIGHT_FD: map the region QEMU sends (after our restart it holds what was in flight).
+ */
+function inflightFd(s: Session, request: u32, flags: u32, size: u32, p: usize): void {
+  if (size != W.INFLIGHT_BYTES) { fail(s, "a payload of the wrong size", request); return; }
+  const f = changetype<Inflight>(s.inflight);
+  const queues = <u32>load<u16>(p, 16), queueSize = <u32>load<u16>(p, 18);
+  if (request == W.GET_INFLIGHT_FD) {
+    if (s.nfds != 0) { fail(s, "GET_INFLIGHT_FD with an fd", request); return; }
+    const fd = inflightCreate(f, queues, queueSize);
+    if (fd < 0) { report(LEVEL_ERROR, fd, "vhost: no inflight region for %d queues", 0, 0, <f64>queues); s.closed = 1; return; }
+    const out = s.reply + W.HDR_BYTES;
+    memory.fill(out, 0, W.INFLIGHT_BYTES);
+    store<u64>(out, f.bytes);
+    store<u16>(out, <u16>queues, 16);
+    store<u16>(out, <u16>queueSize, 18);
+    send(s, request, W.INFLIGHT_BYTES, fd);
+    host_fd_close(fd);
+    return;
+  }
+  if (s.nfds != 1) { fail(s, "SET_INFLIGHT_FD without exactly one fd", request); return; }
+  const rc = inflightMap(f, takeFd(s, 0), load<u64>(p), load<u64>(p, 8), queues, queueSize);
+  if (rc != 0) { report(LEVEL_ERROR, rc, "vhost: the inflight region could not be mapped"); ack(s, request, flags, false); return; }
+  ack(s, request, flags, true);
+}
 
 function ringsRunning(s: Session): bool {
   for (let i: u32 = 0; i < MAX_QUEUES; i++) { const v = vringOf(s, i); if (v.started != 0 || v.inflight != 0) return true; }
@@ -354,6 +389,7 @@ function vringFd(s: Session, request: u32, flags: u32, size: u32, p: usize): voi
     v.broken = 0;
     v.eventIdx = (s.features & W.F_EVENT_IDX) != 0 ? 1 : 0;
     v.lastSignalled = v.lastUsed;
+    inflightRecover(v, inflightQueue(changetype<Inflight>(s.inflight), v.index, v.num), s.features);
     if ((s.features & W.F_PROTOCOL_FEATURES) == 0) v.enabled = 1;
     vringSuppressKicks(v);
   }

@@ -32,6 +32,11 @@ export const MAX_PIECES: u32 = 32;
   inflight: u32;         // chains taken, not yet returned
   signalPending: u32;
   eventIdx: u32;         // VIRTIO_F_EVENT_IDX negotiated: the guest says when it wants an interrupt
+  ifRegion: usize;       // this ring's part of the inflight region (inflight.ts), 0 if none
+  ifCounter: u64;        // order in which heads were taken
+  resubmit: usize;       // heads to submit again after a reconnect (u32 each), oldest first
+  resubmitCount: u32;
+  resubmitPos: u32;
   reqs: usize;           // blk.ts's request pool for this ring (num entries)
   freeReqs: usize;
 }
@@ -61,6 +66,7 @@ export function vringReset(v: Vring): void {
   if (v.kickFd >= 0) host_fd_close(v.kickFd);
   if (v.callFd >= 0) host_fd_close(v.callFd);
   if (v.errFd >= 0) host_fd_close(v.errFd);
+  if (v.resubmit != 0) heapFree(v.resubmit);
   const index = v.index, reqs = v.reqs;
   vringInit(v, index);
   v.reqs = reqs;                               // the pool outlives a reset; blk.ts frees it with the session

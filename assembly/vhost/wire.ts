@@ -34,6 +34,8 @@ export const GET_QUEUE_NUM: u32 = 17;
 export const SET_VRING_ENABLE: u32 = 18;
 export const GET_CONFIG: u32 = 24;
 export const SET_CONFIG: u32 = 25;
+export const GET_INFLIGHT_FD: u32 = 31;
+export const SET_INFLIGHT_FD: u32 = 32;
 export const RESET_DEVICE: u32 = 34;
 export const GET_MAX_MEM_SLOTS: u32 = 36;
 export const ADD_MEM_REG: u32 = 37;
@@ -50,6 +52,17 @@ export const MEM_TABLE_HEAD: u32 = 8;              // u32 nregions, u32 padding
 export const MEM_REG_BYTES: u32 = 8 + REGION_BYTES; // u64 padding, region (ADD/REM_MEM_REG)
 export const CONFIG_HEAD: u32 = 12;                // u32 offset, u32 size, u32 flags, then bytes
 export const VRING_NO_FD: u64 = 1 << 8;            // KICK/CALL/ERR: no fd came with it (poll instead)
+export const INFLIGHT_BYTES: u32 = 24;             // u64 mmap_size, u64 mmap_offset, u16 num_queues, u16 queue_size, pad
+
+// ---- the inflight region (INFLIGHT_SHMFD), per queue, split rings ----
+export const IF_FEATURES: usize = 0;               // u64
+export const IF_VERSION: usize = 8;                // u16 (0: never used)
+export const IF_DESC_NUM: usize = 10;              // u16
+export const IF_LAST_BATCH_HEAD: usize = 12;       // u16
+export const IF_USED_IDX: usize = 14;              // u16
+export const IF_DESC: usize = 16;                  // desc_num × {u8 inflight, u8 pad[5], u16 next, u64 counter}
+export const IF_DESC_BYTES: u32 = 16;
+export const IF_ALIGN: u32 = 64;
 
 // ---- feature bits ----
 export const F_PROTOCOL_FEATURES: u64 = <u64>1 << 30;
@@ -68,6 +81,7 @@ export const BLK_F_WRITE_ZEROES: u64 = <u64>1 << 14;
 export const PF_MQ: u64 = <u64>1 << 0;
 export const PF_REPLY_ACK: u64 = <u64>1 << 3;
 export const PF_CONFIG: u64 = <u64>1 << 9;
+export const PF_INFLIGHT_SHMFD: u64 = <u64>1 << 12;
 export const PF_RESET_DEVICE: u64 = <u64>1 << 13;
 export const PF_CONFIGURE_MEM_SLOTS: u64 = <u64>1 << 15;
 export const PF_STATUS: u64 = <u64>1 << 16;

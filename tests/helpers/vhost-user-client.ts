@@ -8,10 +8,10 @@ import { loadNative, VHOST_RECV, type NativeAddon } from '../../host/native/inde
 export const MSG = {
   GET_FEATURES: 1, SET_FEATURES: 2, SET_OWNER: 3, SET_MEM_TABLE: 5, SET_VRING_NUM: 8, SET_VRING_ADDR: 9, SET_VRING_BASE: 10,
   GET_VRING_BASE: 11, SET_VRING_KICK: 12, SET_VRING_CALL: 13, GET_PROTOCOL_FEATURES: 15, SET_PROTOCOL_FEATURES: 16,
-  GET_QUEUE_NUM: 17, SET_VRING_ENABLE: 18, GET_CONFIG: 24,
+  GET_QUEUE_NUM: 17, SET_VRING_ENABLE: 18, GET_CONFIG: 24, GET_INFLIGHT_FD: 31, SET_INFLIGHT_FD: 32,
 } as const;
 export const BLK = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8, DISCARD: 11, WRITE_ZEROES: 13 } as const;
-const F_PROTOCOL = 1n << 30n, PF_REPLY_ACK = 1n << 3n, PF_CONFIG = 1n << 9n, PF_MQ = 1n;
+const F_PROTOCOL = 1n << 30n, PF_REPLY_ACK = 1n << 3n, PF_CONFIG = 1n << 9n, PF_MQ = 1n, PF_INFLIGHT = 1n << 12n;
 const DESC_NEXT = 1, DESC_WRITE = 2;
 const MiB = 1 << 20;
 const USER_BASE = 0x7f00_0000_0000n;           // where "QEMU" has guest memory in its address space
@@ -25,8 +25,11 @@ export class VhostUserClient {
   private readonly native: NativeAddon;
   readonly memory: WebAssembly.Memory;
   private readonly view: DataView;
-  readonly fd: number;
+  fd: number;
   readonly memfd: number;
+  /** The inflight region QEMU would keep across a backend restart (setup({ inflight: true })). */
+  inflightFd = -1;
+  private inflightPayload: Uint8Array | null = null;
   private readonly queueSize: number;
   private lastUsed: number[] = [];
   /** Each queue's call eventfd (the backend signals it; tests read it). */
@@ -141,16 +144,17 @@ export class VhostUserClient {
   }
 
   /** The handshake QEMU does: features, memory, then each queue's size, base, addresses, call, kick, enable. */
-  async setup(queues = 1): Promise<{ features: bigint; config: Uint8Array }> {
+  async setup(queues = 1, opts: { inflight?: boolean; resume?: boolean } = {}): Promise<{ features: bigint; config: Uint8Array }> {
     const le = VhostUserClient.le;
     const offered = await this.u64(MSG.GET_FEATURES);
     const proto = await this.u64(MSG.GET_PROTOCOL_FEATURES);
     this.send(MSG.SET_FEATURES, le([offered & ((1n << 33n) - 1n) | F_PROTOCOL, 8]));
-    this.send(MSG.SET_PROTOCOL_FEATURES, le([proto & (PF_REPLY_ACK | PF_CONFIG | PF_MQ), 8]));
+    this.send(MSG.SET_PROTOCOL_FEATURES, le([proto & (PF_REPLY_ACK | PF_CONFIG | PF_MQ | (opts.inflight ? PF_INFLIGHT : 0n)), 8]));
     if (await this.acked(MSG.SET_OWNER, new Uint8Array(0)) !== 0n) throw new Error('SET_OWNER');
     const region = le([1, 4], [0, 4], [0, 8], [this.guestBytes, 8], [USER_BASE, 8], [0, 8]);
     if (await this.acked(MSG.SET_MEM_TABLE, region, [this.memfd]) !== 0n) throw new Error('SET_MEM_TABLE');
-    for (let q = 0; q < queues; q++) await this.startQueue(q);
+    if (opts.inflight) await this.inflight(queues);
+    for (let q = 0; q < queues; q++) await this.startQueue(q, opts.resume === true);
     // GET_CONFIG's payload carries the buffer to fill: the request is as long as the answer.
     const ask = new Uint8Array(12 + 60);
     ask.set(le([0, 4], [60, 4], [0, 4]));
@@ -159,14 +163,41 @@ export class VhostUserClient {
     return { features: offered, config: config!.slice(12) };
   }
 
-  async startQueue(q: number): Promise<void> {
+  /** QEMU's first start: GET_INFLIGHT_FD (kept), then SET_INFLIGHT_FD; after a backend restart only the SET. */
+  private async inflight(queues: number): Promise<void> {
     const le = VhostUserClient.le;
-    this.bytes(this.ringBase(q), 65536).fill(0);
-    this.lastUsed[q] = 0;
-    this.availIdx[q] = 0;
+    if (this.inflightFd < 0) {
+      this.send(MSG.GET_INFLIGHT_FD, le([0, 8], [0, 8], [queues | (this.queueSize << 16), 4], [0, 4]));
+      const hdr = await this.readExactly(12, 5000);
+      if (!hdr) throw new Error('closed on GET_INFLIGHT_FD');
+      const fds = new Int32Array(this.memory.buffer, FDS_AT, 1);
+      this.inflightFd = fds[0];
+      const payload = await this.readExactly(new DataView(hdr.buffer).getUint32(8, true), 5000);
+      this.inflightPayload = payload;
+    }
+    if (await this.acked(MSG.SET_INFLIGHT_FD, this.inflightPayload!, [this.inflightFd]) !== 0n) throw new Error('SET_INFLIGHT_FD');
+  }
+
+  /** A new connection to a (restarted) backend, as QEMU's reconnect= does; guest memory and rings stay. */
+  reconnect(socket: string): void {
+    this.native.closeFd(this.fd);
+    const fd = this.native.unixConnect(socket);
+    if (fd < 0) throw new Error(`connect ${socket}: ${fd}`);
+    this.fd = fd;
+  }
+
+  async startQueue(q: number, resume = false): Promise<void> {
+    const le = VhostUserClient.le;
+    if (!resume) {
+      this.bytes(this.ringBase(q), 65536).fill(0);
+      this.lastUsed[q] = 0;
+      this.availIdx[q] = 0;
+    }
     const ok = async (r: number, p: Uint8Array, fds: number[] = []) => { if (await this.acked(r, p, fds) !== 0n) throw new Error(`message ${r} on queue ${q}`); };
     await ok(MSG.SET_VRING_NUM, le([q, 4], [this.queueSize, 4]));
-    await ok(MSG.SET_VRING_BASE, le([q, 4], [0, 4]));
+    // After a backend crash QEMU cannot ask where the ring was: it starts from the used index.
+    const base = resume ? this.view.getUint16(this.at(this.usedAt(q)) + 2, true) : 0;
+    await ok(MSG.SET_VRING_BASE, le([q, 4], [base, 4]));
     const uva = (gpa: number) => USER_BASE + BigInt(gpa);
     await ok(MSG.SET_VRING_ADDR, le([q, 4], [0, 4], [uva(this.descAt(q, 0)), 8], [uva(this.usedAt(q)), 8], [uva(this.availAt(q)), 8], [0, 8]));
     const call = this.native.eventfdCreate(), kick = this.native.eventfdCreate();
@@ -218,14 +249,22 @@ export class VhostUserClient {
     return { id: this.view.getUint32(e, true), len: this.view.getUint32(e + 4, true) };
   }
 
-  /** A data slot in guest memory (64 KiB + a page for header and status), reused round robin. */
-  private slot(): number { const s = 4 * MiB + (this.nextSlot++ % 32) * (68 * 1024); return s; }
+  /** A data slot in guest memory: a page for the header, 64 KiB of data, a page for the status; round robin. */
+  private slot(): number { return 4 * MiB + (this.nextSlot++ % 32) * (72 * 1024); }
 
   /**
    * One virtio-blk request on queue q: header, data (`data` to write, or `readBytes` to read), status.
    * Resolves with the status byte, the bytes read and the used length.
    */
   async request(q: number, type: number, sector: bigint, opts: { data?: Uint8Array; readBytes?: number; segments?: number } = {}): Promise<{ status: number; data: Uint8Array; usedLen: number }> {
+    const p = this.submit(q, type, sector, opts);
+    const u = await this.used(q);
+    if (u.id !== p.head) throw new Error(`used id ${u.id}, expected ${p.head}`);
+    return { status: this.bytes(p.status, 1)[0], data: this.bytes(p.dataAt, p.len).slice(), usedLen: u.len };
+  }
+
+  /** Put a request on the ring without waiting: its head and where its status and data are. */
+  submit(q: number, type: number, sector: bigint, opts: { data?: Uint8Array; readBytes?: number; segments?: number } = {}): { head: number; status: number; dataAt: number; len: number } {
     const base = this.slot();
     const hdr = base, dataAt = base + 4096, len = opts.data?.length ?? opts.readBytes ?? 0, status = base + 4096 + 65536;
     this.view.setUint32(this.at(hdr), type, true);
@@ -248,13 +287,14 @@ export class VhostUserClient {
     }
     put(status, 1, DESC_WRITE, true);
     this.publish(q, head);
-    const u = await this.used(q);
-    if (u.id !== head) throw new Error(`used id ${u.id}, expected ${head}`);
-    return { status: this.bytes(status, 1)[0], data: this.bytes(dataAt, len).slice(), usedLen: u.len };
+    return { head, status, dataAt, len };
   }
+
+  statusOf(statusGpa: number): number { return this.bytes(statusGpa, 1)[0]; }
 
   close(): void {
     for (const fd of this.callFds) if (fd !== undefined) this.native.closeFd(fd);
+    if (this.inflightFd >= 0) this.native.closeFd(this.inflightFd);
     this.native.closeFd(this.fd);
     this.native.unmapFromMemory(this.memory, GUEST_AT, this.guestBytes);
     this.native.closeFd(this.memfd);
