@@ -14,6 +14,8 @@ export interface VhostControllerInfo {
   name: string; bdev: string; socket: string; readOnly: boolean; reactor: number; cpumask: string;
   connected: boolean; sessions: number; refused: number; requests: number; failedRequests: number;
   delayBaseUs: number; iopsThreshold: number;
+  /** The queue workers: ring i is served by workers[i % workers.length]. */
+  workers: { reactor: number; requests: number }[];
 }
 
 interface Controller { name: string; bdev: string; socket: string; readOnly: boolean; reactor: number; ptr: number; delayBaseUs: number; iopsThreshold: number }
@@ -111,6 +113,7 @@ export class VhostApi {
         cpumask: `0x${(2 ** (this.engine.pins ? this.engine.pins[c.reactor] : c.reactor)).toString(16)}`,
         connected: info(0) === 1, sessions: info(1), refused: info(2), requests: info(4), failedRequests: info(5),
         delayBaseUs: c.delayBaseUs, iopsThreshold: c.iopsThreshold,
+        workers: Array.from({ length: info(6) }, (_, i) => ({ reactor: info(200 + i), requests: info(100 + i) })),
       };
     });
   }

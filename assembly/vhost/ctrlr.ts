@@ -10,7 +10,9 @@ import { Bdev, bdevById, bdevOpen, bdevClose, IO_UNMAP, IO_WRITE_ZEROES, IO_MAX_
 import { requestDone } from "../app/request";
 import * as W from "./wire";
 import { BlkTarget, blkTargetNew, blkTargetFree } from "./blk";
-import { Session, sessionNew, sessionFree, sessionReceive, sessionServe, sessionInflight, sessionStopRings, sessionAnswerBase, MAX_QUEUES } from "./session";
+import { Session, sessionNew, sessionFree, sessionReceive, sessionInflight, sessionStopRings, sessionAnswerBase, MAX_QUEUES } from "./session";
+import { QueueWorker, workerCreate, workerStop, workerTarget } from "./worker";
+import { reactorCount } from "../thread";
 
 /** How often the message poller looks at the socket (and wakes a sleeping reactor for the rings). */
 const MSG_POLL_US: u64 = 250;
@@ -25,7 +27,6 @@ const SEGMENT_MAX_BYTES: u32 = 128 << 10;
   reactor: i32;
   thread: usize;
   msgPoller: usize;
-  ioPoller: usize;
   desc: u32;
   bdevGone: u32;          // the bdev was hot-removed: close it once nothing is in flight
   channel: usize;
@@ -37,6 +38,8 @@ const SEGMENT_MAX_BYTES: u32 = 128 << 10;
   deleteReq: u32;         // 0: not being deleted
   sessions: u32;          // how many guests have connected (for vhost_get_controllers)
   refused: u32;           // connections refused while one was active
+  workers: usize;         // QueueWorker pointers, one per reactor starting with the controller's own
+  workerCount: u32;
 }
 
 function bdevEvent(event: u32, _bdev: usize, ctx: usize): void {
@@ -99,8 +102,17 @@ function startOnThread(ctx: usize): void {
   for (let i = 0; i < min(name.length, <i32>W.BLK_ID_BYTES); i++) store<u8>(t.id + <usize>i, <u8>name.charCodeAt(i));
   fillConfig(c);
   c.features = offeredFeatures(c, changetype<Bdev>(bdev));
+  // Queues are spread over the reactors: ring i is served on reactor (own + i) mod count.
+  const n = min(reactorCount(), MAX_QUEUES);
+  c.workers = heapAllocZeroed(<usize>n << 2);
+  if (c.workers == 0) { failStart(c, -ENOMEM); return; }
+  for (let i: u32 = 0; i < n; i++) {
+    const w = workerCreate((c.reactor + <i32>i) % <i32>reactorCount(), t, c.thread);
+    if (changetype<usize>(w) == 0) { stopWorkers(c); failStart(c, -ENOMEM); return; }
+    store<usize>(c.workers + (<usize>i << 2), changetype<usize>(w));
+    c.workerCount++;
+  }
   c.msgPoller = pollerRegister(msgPoll, ctx, MSG_POLL_US, "vhost_msg");
-  c.ioPoller = pollerRegister(ioPoll, ctx, 0, "vhost_io");
   report(LEVEL_NOTICE, 0, "vhost %s: serving bdev %s", c.name, changetype<Bdev>(bdev).name);
   requestDone(c.createReq, 0, <f64>ctx);
 }
@@ -145,7 +157,7 @@ function acceptNew(c: Ctrlr): void {
     host_fd_close(fd);
     return;
   }
-  const s = sessionNew(fd, changetype<BlkTarget>(c.target), c.features, c.config);
+  const s = sessionNew(fd, changetype<BlkTarget>(c.target), c.features, c.config, c.workers, c.workerCount);
   if (changetype<usize>(s) == 0) { host_fd_close(fd); report(LEVEL_ERROR, -ENOMEM, "vhost %s: no memory for a session", c.name); return; }
   c.session = changetype<usize>(s);
   c.sessions++;
@@ -176,15 +188,25 @@ function msgPoll(ctx: usize): i32 {
   return busy ? POLLER_BUSY : POLLER_IDLE;
 }
 
-function ioPoll(ctx: usize): i32 {
-  const c = changetype<Ctrlr>(ctx);
-  if (c.session == 0) return POLLER_IDLE;
-  const s = changetype<Session>(c.session);
-  if (s.closed != 0) return POLLER_IDLE;
-  return sessionServe(s) > 0 || sessionInflight(s) > 0 ? POLLER_BUSY : POLLER_IDLE;
+function workerAt(c: Ctrlr, i: u32): QueueWorker { return changetype<QueueWorker>(load<usize>(c.workers + (<usize>i << 2))); }
+
+function stopWorkers(c: Ctrlr): void {
+  for (let i: u32 = 0; i < c.workerCount; i++) workerStop(workerAt(c, i));
+  c.workerCount = 0;
+  if (c.workers != 0) heapFree(c.workers);
+  c.workers = 0;
+}
+
+// A removed bdev: each worker drops its channel (its rings are detached: nothing is in flight).
+function dropChannelOnWorker(ctx: usize): void {
+  const t = workerTarget(changetype<QueueWorker>(ctx));
+  if (t.channel != 0) putIoChannel(t.channel);
+  t.channel = 0;
+  t.desc = 0;
 }
 
 function closeBdev(c: Ctrlr): void {
+  for (let i: u32 = 0; i < c.workerCount; i++) sendMsg(workerAt(c, i).thread, dropChannelOnWorker, changetype<usize>(workerAt(c, i)));
   putIoChannel(c.channel);
   bdevClose(c.desc);
   c.channel = 0;
@@ -214,8 +236,8 @@ function deleteOnThread(msg: usize): void {
 function finishDelete(c: Ctrlr): void {
   const req = c.deleteReq;
   pollerUnregister(c.msgPoller);
-  pollerUnregister(c.ioPoller);
   if (c.desc != 0) closeBdev(c);
+  stopWorkers(c);
   host_fd_close(c.listenFd);
   blkTargetFree(changetype<BlkTarget>(c.target));
   heapFree(c.config);
@@ -237,7 +259,10 @@ export function vhostCtrlrDelete(req: u32, ctrlr: usize, force: bool): i32 {
   return rc;
 }
 
-/** Facts for vhost_get_controllers: 0 connected, 1 sessions so far, 2 refused, 3 reactor, 4 requests done, 5 requests failed. */
+/**
+ * Facts for vhost_get_controllers: 0 connected, 1 sessions so far, 2 refused, 3 reactor, 4 requests
+ * done, 5 requests failed, 6 queue workers, 100 + i / 200 + i worker i's requests done / reactor.
+ */
 export function vhostCtrlrInfo(ctrlr: usize, which: u32): f64 {
   const c = changetype<Ctrlr>(ctrlr);
   const t = changetype<BlkTarget>(c.target);
@@ -246,8 +271,16 @@ export function vhostCtrlrInfo(ctrlr: usize, which: u32): f64 {
     case 1: return <f64>c.sessions;
     case 2: return <f64>c.refused;
     case 3: return <f64>c.reactor;
-    case 4: return changetype<usize>(t) == 0 ? 0 : <f64>t.done;
-    case 5: return changetype<usize>(t) == 0 ? 0 : <f64>t.failed;
-    default: return NaN;
+    case 4: case 5: {
+      let n: u64 = 0;
+      for (let i: u32 = 0; i < c.workerCount; i++) { const w = workerTarget(workerAt(c, i)); n += which == 4 ? w.done : w.failed; }
+      return <f64>n;
+    }
+    case 6: return <f64>c.workerCount;
+    default:
+      // 100 + i: requests done by queue worker i; 200 + i: its reactor.
+      if (which >= 100 && which < 100 + c.workerCount) return <f64>workerTarget(workerAt(c, which - 100)).done;
+      if (which >= 200 && which < 200 + c.workerCount) return <f64>workerAt(c, which - 200).reactor;
+      return NaN;
   }
 }

@@ -10,6 +10,7 @@ import { MemTable, memTableNew, memTableFree, regionCheck, regionAdd, regionRemo
 import { Vring, vringInit, vringReset, setFd, vringSetNum, vringTranslate, vringSignal, vringSuppressKicks, vringFreePool } from "./vring";
 import { BlkTarget, blkProcess, blkPoolCreate } from "./blk";
 import { Inflight, inflightCreate, inflightMap, inflightUnmap, inflightQueue, inflightRecover } from "./inflight";
+import { QueueWorker, workerAttach, workerDetach } from "./worker";
 
 /** Queues a guest may use (GET_QUEUE_NUM). */
 export const MAX_QUEUES: u32 = 8;
@@ -35,19 +36,23 @@ const MSG_BYTES: u32 = W.HDR_BYTES + W.MAX_PAYLOAD;
   waitFlags: u32;
   reply: usize;           // REPLY_BYTES: the answer being sent
   inflight: usize;        // Inflight (INFLIGHT_SHMFD)
+  workers: usize;         // the controller's QueueWorker pointers: ring i is served by workers[i % workerCount]
+  workerCount: u32;
 }
 /** The largest answer: a header and the whole config (u64 and vring-state answers are smaller). */
 const REPLY_BYTES: u32 = W.HDR_BYTES + W.CONFIG_HEAD + W.CONFIG_BYTES + 4;   // + an fd to send
 
 export function vringOf(s: Session, i: u32): Vring { return changetype<Vring>(s.vrings + <usize>i * offsetof<Vring>()); }
 
-export function sessionNew(fd: i32, target: BlkTarget, offered: u64, config: usize): Session {
+export function sessionNew(fd: i32, target: BlkTarget, offered: u64, config: usize, workers: usize, workerCount: u32): Session {
   const s = changetype<Session>(heapAllocZeroed(offsetof<Session>()));
   if (changetype<usize>(s) == 0) return s;
   s.fd = fd;
   s.target = changetype<usize>(target);
   s.offeredFeatures = offered;
   s.configBytes = config;
+  s.workers = workers;
+  s.workerCount = workerCount;
   s.waitBase = -1;
   s.mem = memTableNew();
   s.vrings = heapAllocZeroed(<usize>MAX_QUEUES * offsetof<Vring>());
@@ -61,22 +66,41 @@ export function sessionNew(fd: i32, target: BlkTarget, offered: u64, config: usi
   return s;
 }
 
-/** In-flight requests of every ring (the session may go only when this is 0). */
+/** Rings still served by a worker (the session may go only when this is 0: their I/O has drained). */
 export function sessionInflight(s: Session): u32 {
   let n: u32 = 0;
-  for (let i: u32 = 0; i < MAX_QUEUES; i++) n += vringOf(s, i).inflight;
+  for (let i: u32 = 0; i < MAX_QUEUES; i++) if (vringOf(s, i).owner != 0) n++;
   return n;
+}
+
+function ringDetached(ringPtr: usize): void {
+  const v = changetype<Vring>(ringPtr);
+  v.owner = 0;
+  v.detachAsked = 0;
+}
+
+/** Stop a ring: no new chains; its worker lets it go once its requests completed into guest memory. */
+function stopRing(v: Vring): void {
+  v.started = 0;
+  v.enabled = 0;
+  if (v.owner != 0 && v.detachAsked == 0) {
+    v.detachAsked = 1;
+    if (workerDetach(changetype<QueueWorker>(v.owner), v, ringDetached, changetype<usize>(v)) != 0) {
+      v.detachAsked = 0;                      // the ring was full: asked again on the next stop
+      report(LEVEL_ERROR, -12, "vhost: a ring could not be detached yet");
+    }
+  }
 }
 
 /** Stop every ring (no new chains are taken); in-flight ones still complete into guest memory. */
 export function sessionStopRings(s: Session): void {
-  for (let i: u32 = 0; i < MAX_QUEUES; i++) vringOf(s, i).enabled = 0;
+  for (let i: u32 = 0; i < MAX_QUEUES; i++) stopRing(vringOf(s, i));
 }
 
 /** Free everything (call once sessionInflight is 0): guest memory unmapped, fds closed. */
 export function sessionFree(s: Session): void {
   if (s.vrings != 0) {
-    for (let i: u32 = 0; i < MAX_QUEUES; i++) { const v = vringOf(s, i); assert(v.inflight == 0); vringReset(v); vringFreePool(v); }
+    for (let i: u32 = 0; i < MAX_QUEUES; i++) { const v = vringOf(s, i); assert(v.owner == 0 && v.inflight == 0); vringReset(v); vringFreePool(v); }
     heapFree(s.vrings);
   }
   if (s.mem != 0) memTableFree(changetype<MemTable>(s.mem));
@@ -247,16 +271,12 @@ function inflightFd(s: Session, request: u32, flags: u32, size: u32, p: usize): 
 }
 
 function ringsRunning(s: Session): bool {
-  for (let i: u32 = 0; i < MAX_QUEUES; i++) { const v = vringOf(s, i); if (v.started != 0 || v.inflight != 0) return true; }
+  for (let i: u32 = 0; i < MAX_QUEUES; i++) { const v = vringOf(s, i); if (v.started != 0 || v.owner != 0) return true; }
   return false;
 }
 
 function resetRings(s: Session): void {
-  for (let i: u32 = 0; i < MAX_QUEUES; i++) {
-    const v = vringOf(s, i);
-    v.enabled = 0;
-    v.started = 0;
-  }
+  for (let i: u32 = 0; i < MAX_QUEUES; i++) stopRing(vringOf(s, i));
 }
 
 /** After a memory change: every ring's addresses are translated again (a ring they no longer fit is stopped). */
@@ -319,11 +339,11 @@ function vringState(s: Session, request: u32, flags: u32, size: u32, p: usize): 
   const num = load<u32>(p, 4);
   switch (request) {
     case W.SET_VRING_NUM:
-      if (v.started != 0 || vringSetNum(v, num) != 0) { fail(s, "a queue size that is not a power of two up to 32768, or a running ring", request); return; }
+      if (v.started != 0 || v.owner != 0 || vringSetNum(v, num) != 0) { fail(s, "a queue size that is not a power of two up to 32768, or a running ring", request); return; }
       vringFreePool(v);                       // sized by num: made again when the ring starts
       break;
     case W.SET_VRING_BASE:
-      if (v.started != 0 || num > 0xffff) { fail(s, "SET_VRING_BASE on a running ring or past 16 bits", request); return; }
+      if (v.started != 0 || v.owner != 0 || num > 0xffff) { fail(s, "SET_VRING_BASE on a running ring or past 16 bits", request); return; }
       v.lastAvail = num;
       v.lastUsed = num;
       break;
@@ -332,8 +352,7 @@ function vringState(s: Session, request: u32, flags: u32, size: u32, p: usize): 
       v.enabled = num;
       break;
     default: {                                // GET_VRING_BASE: stop the ring; answer once its I/O drained
-      v.started = 0;
-      v.enabled = 0;
+      stopRing(v);
       s.waitBase = <i32>v.index;
       s.waitFlags = flags;
       sessionAnswerBase(s);
@@ -347,7 +366,7 @@ function vringState(s: Session, request: u32, flags: u32, size: u32, p: usize): 
 export function sessionAnswerBase(s: Session): void {
   if (s.waitBase < 0) return;
   const v = vringOf(s, <u32>s.waitBase);
-  if (v.inflight != 0) return;
+  if (v.owner != 0) return;                    // its worker has not let it go yet
   vringSignal(v);
   store<u32>(s.reply + W.HDR_BYTES, v.index);
   store<u32>(s.reply + W.HDR_BYTES, v.lastAvail, 4);
@@ -360,7 +379,7 @@ function vringAddr(s: Session, request: u32, flags: u32, size: u32, p: usize): v
   if (size != W.VRING_ADDR_BYTES) { fail(s, "a payload of the wrong size", request); return; }
   const v = ringIndex(s, request, load<u32>(p));
   if (v == null) return;
-  if (v.started != 0 && v.inflight != 0) { fail(s, "SET_VRING_ADDR on a running ring", request); return; }
+  if (v.owner != 0) { fail(s, "SET_VRING_ADDR on a running ring", request); return; }
   v.descUva = load<u64>(p, 8);
   v.usedUva = load<u64>(p, 16);
   v.availUva = load<u64>(p, 24);
@@ -390,6 +409,11 @@ function vringFd(s: Session, request: u32, flags: u32, size: u32, p: usize): voi
     v.eventIdx = (s.features & W.F_EVENT_IDX) != 0 ? 1 : 0;
     v.lastSignalled = v.lastUsed;
     inflightRecover(v, inflightQueue(changetype<Inflight>(s.inflight), v.index, v.num), s.features);
+    if (v.owner == 0) {
+      const w = load<usize>(s.workers + (<usize>(v.index % s.workerCount) << 2));
+      if (workerAttach(changetype<QueueWorker>(w), v, s.mem) != 0) { report(LEVEL_ERROR, -12, "vhost: a ring could not be handed to its worker"); ack(s, request, flags, false); return; }
+      v.owner = w;
+    }
     if ((s.features & W.F_PROTOCOL_FEATURES) == 0) v.enabled = 1;
     vringSuppressKicks(v);
   }
@@ -408,15 +432,3 @@ function getConfig(s: Session, request: u32, size: u32, p: usize): void {
   send(s, request, size);
 }
 
-/** Serve every ready ring: take chains, then signal the guest about what completed. Returns chains taken. */
-export function sessionServe(s: Session): u32 {
-  let n: u32 = 0;
-  const t = changetype<BlkTarget>(s.target);
-  for (let i: u32 = 0; i < MAX_QUEUES; i++) {
-    const v = vringOf(s, i);
-    if (v.num == 0) continue;
-    n += blkProcess(t, v);
-    vringSignal(v);
-  }
-  return n;
-}

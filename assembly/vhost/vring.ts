@@ -32,6 +32,8 @@ export const MAX_PIECES: u32 = 32;
   inflight: u32;         // chains taken, not yet returned
   signalPending: u32;
   eventIdx: u32;         // VIRTIO_F_EVENT_IDX negotiated: the guest says when it wants an interrupt
+  owner: usize;          // the queue worker serving it (worker.ts), 0 when detached (controller thread)
+  detachAsked: u32;      // a detach is on its way to the owner
   ifRegion: usize;       // this ring's part of the inflight region (inflight.ts), 0 if none
   ifCounter: u64;        // order in which heads were taken
   resubmit: usize;       // heads to submit again after a reconnect (u32 each), oldest first
@@ -66,6 +68,7 @@ export function vringReset(v: Vring): void {
   if (v.kickFd >= 0) host_fd_close(v.kickFd);
   if (v.callFd >= 0) host_fd_close(v.callFd);
   if (v.errFd >= 0) host_fd_close(v.errFd);
+  assert(v.owner == 0);
   if (v.resubmit != 0) heapFree(v.resubmit);
   const index = v.index, reqs = v.reqs;
   vringInit(v, index);

@@ -70,6 +70,28 @@ test('a guest writes, reads, flushes, discards and asks for the id; bad requests
   }
 });
 
+test('queues are spread over the reactors: each ring is served by the worker on its own reactor', async () => {
+  const { engine, dir } = await target();
+  try {
+    await engine.vhost.createBlk('vq', 'm0', { cpumask: '0x1' });
+    const c = await VhostUserClient.connect(path.join(dir, 'vq'));
+    await c.setup(2);
+    for (let i = 0; i < 8; i++) {
+      assert.equal((await c.request(0, BLK.OUT, BigInt(i * 8), { data: pattern(4096, i) })).status, OK);
+      assert.equal((await c.request(1, BLK.IN, BigInt(i * 8), { readBytes: 4096 })).status, OK);
+    }
+    const back = await c.request(1, BLK.IN, 56n, { readBytes: 4096 });
+    assert.deepEqual(back.data, pattern(4096, 7), 'queue 1 reads what queue 0 wrote');
+    const [info] = engine.vhost.list('vq');
+    assert.deepEqual(info.workers.map((w) => w.reactor), [0, 1], 'one worker per reactor, starting with the controller\'s');
+    assert.deepEqual(info.workers.map((w) => w.requests), [8, 9], 'queue 0 on reactor 0, queue 1 on reactor 1');
+    c.close();
+  } finally {
+    await engine.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('hostile guests: loops, addresses outside memory and broken messages never stall or crash the controller', async () => {
   const { engine, dir } = await target();
   try {
