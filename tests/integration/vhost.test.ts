@@ -137,6 +137,23 @@ test('hostile guests: loops, addresses outside memory and broken messages never 
     c.send(77);
     assert.ok(await c.closedByPeer(), 'an unknown request closes the connection');
     c.close();
+    // Overlapping regions (two fds for two regions that share guest addresses).
+    c = await VhostUserClient.connect(sock);
+    c.send(MSG.SET_MEM_TABLE, VhostUserClient.le([2, 4], [0, 4], [0, 8], [MiB, 8], [0x10000000, 8], [0, 8], [MiB / 2, 8], [MiB, 8], [0x20000000, 8], [0, 8]),
+      { fds: [c.memfd, c.memfd], needReply: true });
+    assert.ok(await c.closedByPeer(), 'overlapping regions close the connection');
+    c.close();
+    // A kick before the ring has a size and addresses (messages out of order).
+    c = await VhostUserClient.connect(sock);
+    c.send(MSG.SET_VRING_KICK, VhostUserClient.le([0, 8]), { fds: [c.memfd] });
+    assert.ok(await c.closedByPeer(), 'a kick before SET_VRING_NUM/ADDR closes the connection');
+    c.close();
+    // A new memory table while a request is in flight on a running ring.
+    c = await VhostUserClient.connect(sock);
+    await c.setup();
+    c.send(MSG.SET_MEM_TABLE, VhostUserClient.le([1, 4], [0, 4], [0, 8], [c.guestBytes, 8], [0x7f0000000000n, 8], [0, 8]), { fds: [c.memfd], needReply: true });
+    assert.ok(await c.closedByPeer(), 'SET_MEM_TABLE while the ring runs closes the connection');
+    c.close();
     c = await VhostUserClient.connect(sock);
     await c.setup();
     assert.equal((await c.request(0, BLK.IN, 8n, { readBytes: 4096 })).status, OK, 'and the controller serves on');
