@@ -10,6 +10,7 @@ const STAT = { ios: 0, errors: 2, mismatches: 6 } as const;
 export interface PerfTotals { ios: number; errors: number; mismatches: number }
 
 export async function runPerf(engine: Engine, bdev: string, opts: { workload?: keyof typeof WORKLOAD; seconds?: number; queueDepth?: number; ioBytes?: number } = {}): Promise<PerfTotals> {
+  await engine.bdev.waitForExamine();      // examine holds a new bdev's claim for a moment
   const core = engine.core as unknown as Core;
   const jobs = engine.reactorCount;
   const id = engine.bdev.info(bdev).id;
