@@ -62,6 +62,8 @@ interface BdevRecord { name: string; kind: BdevKind; aliases: string[]; uuid: st
 
 export class BdevApi {
   private readonly bdevs = new Map<number, BdevRecord>();
+  /** Every name and alias → id (kept with `bdevs` by remember/forget/addAlias/removeAlias). */
+  private readonly byName = new Map<string, number>();
   private readonly createdListeners = new Set<(name: string) => Promise<void>>();
   private readonly examining = new Set<Promise<void>>();
 
@@ -92,7 +94,7 @@ export class BdevApi {
 
   private created(rc: number, what: string, record: BdevRecord): number {
     if (rc < 0) throw WstorError.fromErrno(rc, `${what} ${record.name}`);
-    this.bdevs.set(rc, record);
+    this.remember(rc, record);
     this.announce(record.name);
     return rc;
   }
@@ -103,8 +105,7 @@ export class BdevApi {
 
   /** The id of the bdev with this name or alias, if any. */
   find(name: string): number | undefined {
-    for (const [id, r] of this.bdevs) if (r.name === name || r.aliases.includes(name)) return id;
-    return undefined;
+    return this.byName.get(name);
   }
 
   private id(name: string): number {
@@ -115,6 +116,19 @@ export class BdevApi {
 
   private record(name: string): BdevRecord { return this.bdevs.get(this.id(name))!; }
 
+  private remember(id: number, r: BdevRecord): void {
+    this.bdevs.set(id, r);
+    this.byName.set(r.name, id);
+    for (const a of r.aliases) this.byName.set(a, id);
+  }
+
+  private forget(id: number): void {
+    const r = this.bdevs.get(id);
+    if (!r) return;
+    this.bdevs.delete(id);
+    for (const n of [r.name, ...r.aliases]) if (this.byName.get(n) === id) this.byName.delete(n);
+  }
+
   /** Whether a bdev has this name or alias. */
   exists(name: string): boolean { return this.find(name) !== undefined; }
 
@@ -122,11 +136,13 @@ export class BdevApi {
   addAlias(name: string, alias: string): void {
     checkName(alias); this.nameExists(alias);
     this.record(name).aliases.push(alias);
+    this.byName.set(alias, this.id(name));
   }
 
   removeAlias(name: string, alias: string): void {
     const r = this.record(name);
     r.aliases = r.aliases.filter((a) => a !== alias);
+    this.byName.delete(alias);
   }
 
   /**
@@ -134,7 +150,7 @@ export class BdevApi {
    * by name and alias and deleted like the others.
    */
   adopt(id: number, name: string, kind: BdevKind, opts: { aliases?: string[]; uuid?: string } = {}): void {
-    this.bdevs.set(id, { name, kind, aliases: [...(opts.aliases ?? [])], uuid: newUuid(opts.uuid) });
+    this.remember(id, { name, kind, aliases: [...(opts.aliases ?? [])], uuid: newUuid(opts.uuid) });
     this.announce(name);
   }
 
@@ -234,7 +250,7 @@ export class BdevApi {
     const r = this.bdevs.get(id)!;
     if (kind !== undefined && r.kind !== kind) throw new WstorError('ENODEV', `${name} is a ${r.kind} bdev, not a ${kind} bdev`);
     await this.engine.request(`deleting ${name}`, (req) => this.core.bdev_delete(req, id));
-    this.bdevs.delete(id);
+    this.forget(id);
     if (r.fd !== undefined) this.engine.platform.files?.close(r.fd);
     await this.forgetRemoved();
   }
@@ -248,7 +264,7 @@ export class BdevApi {
       let pending = false;
       for (const [id, r] of this.bdevs) {
         if (!Number.isNaN(this.core.bdev_info(id, 0))) { pending ||= this.core.bdev_info(id, 5) === 1; continue; }
-        this.bdevs.delete(id);
+        this.forget(id);
         if (r.fd !== undefined) this.engine.platform.files?.close(r.fd);
       }
       if (!pending) return;
