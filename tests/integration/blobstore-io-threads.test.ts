@@ -3,9 +3,9 @@
 // I/O in flight, and an unload gives back the I/O threads' channels.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withTestEngine } from '../helpers/engine.js';
+import { withTestEngine, type TestEngine } from '../helpers/engine.js';
 import { WstorError } from '../../host/index.js';
-import type { BlobHandle } from '../../host/index.js';
+import type { BlobHandle, BlobStore } from '../../host/index.js';
 
 const UNIT = 4096;
 
@@ -24,6 +24,12 @@ async function pool(ops: (() => Promise<void>)[], depth: number): Promise<void> 
   await Promise.all(Array.from({ length: depth }, worker));
 }
 
+/** A store with 64 KiB clusters on a new malloc bdev m0 of `blocks` 4 KiB blocks. */
+async function mallocStore(t: TestEngine, blocks: number): Promise<BlobStore> {
+  t.engine.bdev.createMalloc('m0', { blockCount: blocks });
+  return t.engine.blobstore.init('m0', { clusterSize: 64 << 10 });
+}
+
 function shuffled(n: number, seed: number): number[] {
   const a = Array.from({ length: n }, (_, i) => i);
   let x = seed;
@@ -37,8 +43,7 @@ function shuffled(n: number, seed: number): number[] {
 
 test('Node API blob I/O runs on I/O threads on every reactor, not on the app thread', async () => {
   await withTestEngine(async (t) => {
-    t.engine.bdev.createMalloc('m0', { blockCount: 8192 });
-    const bs = await t.engine.blobstore.init('m0', { clusterSize: 64 << 10 });
+    const bs = await mallocStore(t, 8192);
     const blob = await bs.open(await bs.create({ size: 4 << 20 }));
     await Promise.all(Array.from({ length: 16 }, (_, i) => blob.write(i * UNIT, pattern(i, 1))));
     await Promise.all(Array.from({ length: 16 }, async (_, i) => assert.deepEqual(await blob.read(i * UNIT, UNIT), pattern(i, 1))));
@@ -54,8 +59,7 @@ test('Node API blob I/O runs on I/O threads on every reactor, not on the app thr
 
 test('many concurrent Node API reads and writes on 2 reactors keep their data (thick and thin blobs)', async () => {
   await withTestEngine(async (t) => {
-    t.engine.bdev.createMalloc('m0', { blockCount: 32768 });
-    const bs = await t.engine.blobstore.init('m0', { clusterSize: 64 << 10 });
+    const bs = await mallocStore(t, 32768);
     const BLOCKS = 2048;                                  // 8 MiB per blob
     const blobs: BlobHandle[] = [];
     blobs.push(await bs.open(await bs.create({ size: BLOCKS * UNIT })));
@@ -101,8 +105,7 @@ test('many concurrent Node API reads and writes on 2 reactors keep their data (t
 
 test('close waits for the blob\'s I/O in flight; I/O started after close fails with EBADF', async () => {
   await withTestEngine(async (t) => {
-    t.engine.bdev.createMalloc('m0', { blockCount: 8192 });
-    const bs = await t.engine.blobstore.init('m0', { clusterSize: 64 << 10 });
+    const bs = await mallocStore(t, 8192);
     const id = await bs.create({ size: 4 << 20, thin: true });
     for (let round = 0; round < 5; round++) {
       const blob = await bs.open(id);
@@ -123,8 +126,7 @@ test('close waits for the blob\'s I/O in flight; I/O started after close fails w
 
 test('resize and snapshot wait for I/O in flight on the blob; its data stays', async () => {
   await withTestEngine(async (t) => {
-    t.engine.bdev.createMalloc('m0', { blockCount: 16384 });
-    const bs = await t.engine.blobstore.init('m0', { clusterSize: 64 << 10 });
+    const bs = await mallocStore(t, 16384);
     const blob = await bs.open(await bs.create({ size: 64 << 10, thin: true }));
     const ops: Promise<unknown>[] = [];
     let size = 64 << 10;
@@ -148,8 +150,7 @@ test('resize and snapshot wait for I/O in flight on the blob; its data stays', a
 
 test('unload gives back the I/O threads\' channels: the store\'s bdev can then be deleted, and loaded again', async () => {
   await withTestEngine(async (t) => {
-    t.engine.bdev.createMalloc('m0', { blockCount: 8192 });
-    let bs = await t.engine.blobstore.init('m0', { clusterSize: 64 << 10 });
+    let bs = await mallocStore(t, 8192);
     const id = await bs.create({ size: 1 << 20 });
     let blob = await bs.open(id);
     await Promise.all(Array.from({ length: 8 }, (_, i) => blob.write(i * UNIT, pattern(i, 4))));
