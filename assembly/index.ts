@@ -215,11 +215,12 @@ export function bdev_uring_fd(id: u32): i32 {
 // ---- blobstore requests (host/blobstore.ts) ----
 export {
   bs_init, bs_load, bs_unload, bs_free_clusters, bs_total_clusters, bs_grow, bs_cluster_bytes, bs_io_unit_bytes, blob_create, blob_open, blob_close,
-  blob_sync, blob_resize, blob_delete, blob_set_xattr, blob_get_xattr, blob_remove_xattr, blob_io, blob_clusters,
-  bs_next_blob, blob_is_thin, blob_allocated_clusters, blob_zero, bs_set_super, bs_get_super,
+  blob_sync, blob_resize, blob_delete, blob_set_xattr, blob_get_xattr, blob_remove_xattr, blob_clusters,
+  bs_next_blob, blob_is_thin, blob_allocated_clusters, bs_set_super, bs_get_super,
   blob_snapshot, blob_clone, blob_parent, blob_is_snapshot, blob_inflate, blob_decouple, blob_xattr_names,
   bs_probe, blob_set_read_only, blob_is_read_only,
 } from "./app/bs-requests";
+export { bs_io_thread_create, blob_io_on, bs_io_release } from "./app/bs-io";
 export { bdev_flush } from "./app/bdev-flush";
 
 // ---- vhost-user-blk controllers (host/vhost.ts) ----

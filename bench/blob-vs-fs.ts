@@ -3,7 +3,7 @@
 // against fs.promises on one file per blob (FileHandle.read/write, the same QD in flight). Both hold
 // the same data (written in full first) in files under --dir, page cache hot, no fsync on either.
 // Rounds alternate the two; medians and the ratio are printed.
-// Usage: node build/bench/blob-vs-fs.js [--rounds N] [--seconds S] [--dir DIR]
+// Usage: node build/bench/blob-vs-fs.js [--rounds N] [--seconds S] [--dir DIR] [--reactors N (default 1)]
 import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
@@ -14,6 +14,7 @@ const args = process.argv.slice(2);
 const arg = (n: string, d: string) => { const i = args.indexOf(n); return i >= 0 ? args[i + 1] : d; };
 const rounds = Number(arg('--rounds', '3'));
 const seconds = Number(arg('--seconds', '3'));
+const reactors = Number(arg('--reactors', '1'));
 const dir = fs.mkdtempSync(path.join(arg('--dir', '/var/tmp'), 'wstor-vs-fs-'));
 const QD = 32;
 const BLOBS = 64;
@@ -54,7 +55,7 @@ async function main() {
   const storeFile = path.join(dir, 'store.img');
   fs.writeFileSync(storeFile, '');
   fs.truncateSync(storeFile, BLOBS * BLOB_BYTES + (256 << 20));
-  const engine = await Engine.start({ reactors: 1, memoryBytes: 512 << 20, logLevel: 'error' });
+  const engine = await Engine.start({ reactors, memoryBytes: 512 << 20, logLevel: 'error' });
   try {
     engine.bdev.createFile('f0', { path: storeFile });
     const bs = await engine.blobstore.init('f0', { clusterSize: 1 << 20 });
@@ -76,7 +77,7 @@ async function main() {
     }
     const line = (what: string, fsx: number[], wsx: number[]) =>
       console.log(`${what}: fs.promises ${(median(fsx) / 1e3).toFixed(1)} k IOPS, wstor ${(median(wsx) / 1e3).toFixed(1)} k IOPS: ${(median(wsx) / median(fsx)).toFixed(2)}x (median of ${rounds})`);
-    console.log(`4 KiB random I/O into 1 GiB (${BLOBS} blobs of ${BLOB_BYTES >> 20} MiB), QD ${QD} promises in flight, ${seconds} s per run, ${os.cpus().length} CPUs:`);
+    console.log(`4 KiB random I/O into 1 GiB (${BLOBS} blobs of ${BLOB_BYTES >> 20} MiB), QD ${QD} promises in flight, ${seconds} s per run, ${reactors} reactor(s), ${os.cpus().length} CPUs:`);
     line('randwrite', r.fsW, r.wsW);
     line('randread ', r.fsR, r.wsR);
     for (const b of blobs) await b.close();

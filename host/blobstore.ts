@@ -1,6 +1,7 @@
 // The Blobstore's Node API: stores on bdevs, blobs with promise-returning read/write/xattr/sync.
-// Every call is one request to the engine's app thread (the store's md thread); any number may be in
-// flight at once. Data crosses into the shared memory through heap buffers the host owns per call.
+// Metadata calls are requests to the engine's app thread (the store's md thread); blob I/O goes to I/O
+// threads, one per reactor, taken in turn. Any number may be in flight at once. Data crosses into the
+// shared memory through heap buffers the host owns per call.
 import type { Engine } from './engine.js';
 import { WstorError } from './errors.js';
 
@@ -57,8 +58,93 @@ class HeapBytes {
   free(): void { (this.engine.core as unknown as Core).wstor_free(this.ptr); }
 }
 
+/**
+ * The Node API's I/O in flight on one open blob (shared by every handle of it), and the operations
+ * that must wait until there is none: close (the last one frees the blob), resize (may move its
+ * cluster map while an I/O thread reads it) and snapshot (rewrites the map in steps). While one of
+ * those waits or runs, new I/O waits for it.
+ */
+class IoGate {
+  private io = 0;
+  private exclusive = 0;              // waiting or running
+  private running = false;
+  private waiters: (() => void)[] = [];
+  handles = 0;
+
+  /** Count an I/O in now if nothing exclusive is pending; false: call enter(). */
+  tryEnter(): boolean {
+    if (this.exclusive !== 0) return false;
+    this.io++;
+    return true;
+  }
+  async enter(): Promise<void> {
+    while (this.exclusive !== 0) await this.wait();
+    this.io++;
+  }
+  leave(): void {
+    if (--this.io === 0) this.wake();
+  }
+  /** Run `fn` with no Node API I/O in flight on the blob and none starting. */
+  async alone<T>(fn: () => Promise<T>): Promise<T> {
+    this.exclusive++;
+    try {
+      while (this.io !== 0 || this.running) await this.wait();
+      this.running = true;
+      try { return await fn(); } finally { this.running = false; }
+    } finally {
+      this.exclusive--;
+      this.wake();
+    }
+  }
+  private wait(): Promise<void> { return new Promise((resolve) => this.waiters.push(resolve)); }
+  private wake(): void { const w = this.waiters; this.waiters = []; for (const f of w) f(); }
+}
+
 export class BlobstoreApi {
-  constructor(private readonly engine: Engine) {}
+  /** Per reactor: the core's I/O thread for blob I/O (created on first use), or 0. */
+  private readonly ioThreads: number[];
+  private readonly completed: number[];
+  private nextReactor = 0;
+
+  constructor(private readonly engine: Engine) {
+    this.ioThreads = new Array<number>(engine.reactorCount).fill(0);
+    this.completed = new Array<number>(engine.reactorCount).fill(0);
+  }
+
+  /** How many Node API blob I/Os (reads, writes, unmaps, write-zeroes) have completed on each reactor. */
+  get ioPerReactor(): readonly number[] { return this.completed; }
+
+  /**
+   * Run one blob I/O on the next reactor's I/O thread (in turn): `post(id, ioThread)` posts it.
+   * @internal
+   */
+  async io(what: string, post: (id: number, ioThread: number) => number): Promise<void> {
+    const reactor = this.nextReactor;
+    this.nextReactor = (reactor + 1) % this.ioThreads.length;
+    const iot = this.ioThread(reactor);
+    const ranOn = await this.engine.request(what, (r) => post(r, iot));
+    if (ranOn >= 0 && ranOn < this.completed.length) this.completed[ranOn]++;
+  }
+
+  private ioThread(reactor: number): number {
+    if (this.ioThreads[reactor] === 0) {
+      const iot = (this.engine.core as unknown as Core).bs_io_thread_create(reactor) >>> 0;
+      if (iot === 0) throw new WstorError('ENOMEM', `no memory for a blob I/O thread on reactor ${reactor} (start the engine with more memoryBytes)`);
+      this.ioThreads[reactor] = iot;
+    }
+    return this.ioThreads[reactor];
+  }
+
+  /**
+   * Have every I/O thread put back its channel on the store (before an unload: the store's bdev is
+   * closed then). A later I/O takes a channel again.
+   * @internal
+   */
+  async releaseChannels(storePtr: number, bdev: string): Promise<void> {
+    const core = this.engine.core as unknown as Core;
+    await Promise.all(this.ioThreads.filter((iot) => iot !== 0).map((iot) =>
+      this.engine.request(`releasing the I/O channels of the blobstore on ${bdev}`, (r) => core.bs_io_release(r, iot, storePtr))));
+  }
 
   /** Lay out a new, empty store on a bdev (everything on it is lost). */
   async init(bdev: string, opts: InitOptions = {}): Promise<BlobStore> {
@@ -101,6 +187,8 @@ export class BlobStore {
   readonly clusterSize: number;
   readonly ioUnitSize: number;
   private unloaded = false;
+  /** The I/O gate of each blob open through this API, by the core's pointer to it. */
+  private readonly gates = new Map<number, IoGate>();
 
   constructor(private readonly engine: Engine, private readonly ptr: number, readonly bdev: string) {
     const core = engine.core as unknown as Core;
@@ -147,7 +235,11 @@ export class BlobStore {
   async open(id: bigint): Promise<BlobHandle> {
     this.check();
     const ptr = await this.engine.request(`opening blob ${id}`, (r) => this.core.blob_open(r, this.ptr, Number(id)));
-    return new BlobHandle(this.engine, this.ptr, ptr, id, this.ioUnitSize, this.clusterSize);
+    let gate = this.gates.get(ptr);
+    if (!gate) { gate = new IoGate(); this.gates.set(ptr, gate); }
+    gate.handles++;
+    return new BlobHandle(this.engine, this.ptr, ptr, id, this.ioUnitSize, this.clusterSize, gate,
+      () => { if (--gate.handles === 0) this.gates.delete(ptr); });
   }
 
   /** The store's super blob (SPDK's: a blob an application finds its other metadata through), if set. */
@@ -201,6 +293,7 @@ export class BlobStore {
   /** Write the masks and a clean super block; every blob must be closed first (EBUSY otherwise). */
   async unload(): Promise<void> {
     this.check();
+    await this.engine.blobstore.releaseChannels(this.ptr, this.bdev);
     await this.engine.request(`unloading the blobstore on ${this.bdev}`, (r) => this.core.bs_unload(r, this.ptr));
     this.unloaded = true;
   }
@@ -209,7 +302,21 @@ export class BlobStore {
 export class BlobHandle {
   private closed = false;
   constructor(private readonly engine: Engine, private readonly store: number, private readonly ptr: number,
-    readonly id: bigint, private readonly ioUnit: number, private readonly clusterSize: number) {}
+    readonly id: bigint, private readonly ioUnit: number, private readonly clusterSize: number,
+    private readonly gate: IoGate, private readonly onClosed: () => void) {}
+
+  /** One I/O on an I/O thread (op 0 read, 1 write, 2 unmap, 3 write zeroes), counted in the blob's gate. */
+  private async io(what: string, op: number, buf: number, units: number, count: number): Promise<void> {
+    if (!this.gate.tryEnter()) {
+      await this.gate.enter();
+      if (this.closed) { this.gate.leave(); this.check(); }
+    }
+    try {
+      await this.engine.blobstore.io(what, (r, iot) => this.core.blob_io_on(r, iot, this.store, this.ptr, op, buf, units, count));
+    } finally {
+      this.gate.leave();
+    }
+  }
 
   private get core(): Core { return this.engine.core as unknown as Core; }
   private check(): void { if (this.closed) throw new WstorError('EBADF', `blob ${this.id} is closed`); }
@@ -242,7 +349,7 @@ export class BlobHandle {
     const [u, n] = this.units(offset, length, `reading blob ${this.id}`);
     const buf = new HeapBytes(this.engine, length);
     try {
-      await this.engine.request(`reading blob ${this.id}`, (r) => this.core.blob_io(r, this.store, this.ptr, 0, buf.ptr, u, n));
+      await this.io(`reading blob ${this.id}`, 0, buf.ptr, u, n);
       return buf.copyOut();
     } finally {
       buf.free();
@@ -254,7 +361,7 @@ export class BlobHandle {
     const [u, n] = this.units(offset, data.length, `writing blob ${this.id}`);
     const buf = HeapBytes.of(this.engine, data);
     try {
-      await this.engine.request(`writing blob ${this.id}`, (r) => this.core.blob_io(r, this.store, this.ptr, 1, buf.ptr, u, n));
+      await this.io(`writing blob ${this.id}`, 1, buf.ptr, u, n);
     } finally {
       buf.free();
     }
@@ -284,7 +391,7 @@ export class BlobHandle {
    */
   async snapshot(): Promise<bigint> {
     this.check();
-    return BigInt(await this.engine.request(`snapshotting blob ${this.id}`, (r) => this.core.blob_snapshot(r, this.ptr)));
+    return BigInt(await this.gate.alone(() => this.engine.request(`snapshotting blob ${this.id}`, (r) => this.core.blob_snapshot(r, this.ptr))));
   }
 
   /**
@@ -309,19 +416,19 @@ export class BlobHandle {
   async unmap(offset: number, length: number): Promise<void> {
     this.check();
     const [u, n] = this.units(offset, length, `unmapping blob ${this.id}`);
-    await this.engine.request(`unmapping blob ${this.id}`, (r) => this.core.blob_zero(r, this.store, this.ptr, 0, u, n));
+    await this.io(`unmapping blob ${this.id}`, 2, 0, u, n);
   }
 
   async writeZeroes(offset: number, length: number): Promise<void> {
     this.check();
     const [u, n] = this.units(offset, length, `zeroing blob ${this.id}`);
-    await this.engine.request(`zeroing blob ${this.id}`, (r) => this.core.blob_zero(r, this.store, this.ptr, 1, u, n));
+    await this.io(`zeroing blob ${this.id}`, 3, 0, u, n);
   }
 
   /** New size in bytes (rounded up to clusters); persisted by the next sync or close. */
   async resize(size: number): Promise<void> {
     this.check();
-    await this.engine.request(`resizing blob ${this.id}`, (r) => this.core.blob_resize(r, this.ptr, Math.ceil(size / this.clusterSize)));
+    await this.gate.alone(() => this.engine.request(`resizing blob ${this.id}`, (r) => this.core.blob_resize(r, this.ptr, Math.ceil(size / this.clusterSize))));
   }
 
   async setXattr(name: string, value: string | Uint8Array): Promise<void> {
@@ -379,9 +486,14 @@ export class BlobHandle {
     await this.engine.request(`syncing blob ${this.id}`, (r) => this.core.blob_sync(r, this.ptr));
   }
 
+  /** Waits for this blob's I/O in flight through the Node API; I/O started after it fails with EBADF. */
   async close(): Promise<void> {
     this.check();
-    await this.engine.request(`closing blob ${this.id}`, (r) => this.core.blob_close(r, this.ptr));
-    this.closed = true;
+    await this.gate.alone(async () => {
+      this.check();                     // a second close() while the first waited
+      await this.engine.request(`closing blob ${this.id}`, (r) => this.core.blob_close(r, this.ptr));
+      this.closed = true;
+      this.onClosed();
+    });
   }
 }

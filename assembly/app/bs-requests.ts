@@ -1,12 +1,12 @@
 // The Blobstore's host requests: each runs on the app thread (the stores' md thread) and ends with
-// EVENT_REQUEST_DONE(id, rc, value). Host buffers (names, xattr values, data) are heap blocks the host
+// EVENT_REQUEST_DONE(id, rc, value). Host buffers (names, xattr values) are heap blocks the host
 // allocated with wstor_alloc and frees after the request completes.
 
 import { heapAlloc, heapFree } from "../runtime";
 import { bdevById } from "../bdev";
 import {
   Store, Blob, storeInit, storeLoad, storeUnload, blobCreate, blobOpen, blobClose, blobSync, blobResize, blobDelete,
-  blobSetXattr, blobGetXattr, blobRemoveXattr, blobIo, blobOp, BLOB_UNMAP, BLOB_WRITE_ZEROES, storeSetSuper, storeGetSuper, storeGrow, blobSnapshot, blobClone, blobInflate, blobDecouple, blobParentId, blobIsSnapshot, blobClusters, blobIsThin, blobAllocatedClusters, xattrValueBytes, blobXattrNames, xattrNamesBytes,
+  blobSetXattr, blobGetXattr, blobRemoveXattr, storeSetSuper, storeGetSuper, storeGrow, blobSnapshot, blobClone, blobInflate, blobDecouple, blobParentId, blobIsSnapshot, blobClusters, blobIsThin, blobAllocatedClusters, xattrValueBytes, blobXattrNames, xattrNamesBytes,
   blobSetReadOnly, blobIsReadOnly,
 } from "../blob";
 import { onAppThread, requestDone } from "./request";
@@ -26,12 +26,13 @@ import { onAppThread, requestDone } from "./request";
   len2: u32;
 }
 
-const K_UNMAP: u32 = 15, K_WRITE_ZEROES: u32 = 16, K_SET_SUPER: u32 = 17, K_SNAPSHOT: u32 = 18, K_CLONE: u32 = 19;
+// Blob I/O (once 13-16) runs on I/O threads instead: bs-io.ts.
+const K_SET_SUPER: u32 = 17, K_SNAPSHOT: u32 = 18, K_CLONE: u32 = 19;
 const K_INFLATE: u32 = 20, K_DECOUPLE: u32 = 21, K_XATTR_NAMES: u32 = 22, K_GROW: u32 = 23, K_PROBE: u32 = 24,
   K_SET_READ_ONLY: u32 = 25;
 const K_INIT: u32 = 1, K_LOAD: u32 = 2, K_UNLOAD: u32 = 3, K_CREATE: u32 = 4, K_OPEN: u32 = 5, K_CLOSE: u32 = 6,
   K_SYNC: u32 = 7, K_RESIZE: u32 = 8, K_DELETE: u32 = 9, K_SET_XATTR: u32 = 10, K_GET_XATTR: u32 = 11,
-  K_REMOVE_XATTR: u32 = 12, K_READ: u32 = 13, K_WRITE: u32 = 14;
+  K_REMOVE_XATTR: u32 = 12;
 
 function post(kind: u32, id: u32, store: usize, blob: usize, a: u64, b: u64, c: u64, buf: usize, len: u32, buf2: usize, len2: u32): i32 {
   const r = changetype<BsReq>(heapAlloc(offsetof<BsReq>()));
@@ -48,8 +49,6 @@ function finish(req: usize, rc: i32, value: u64): void {
   heapFree(req);
   requestDone(id, rc, <f64>value);
 }
-
-function ioFinish(req: usize, rc: i32): void { finish(req, rc, 0); }
 
 function run(req: usize): void {
   const r = changetype<BsReq>(req);
@@ -90,12 +89,6 @@ function run(req: usize): void {
       else value = <u64>names | (<u64>xattrNamesBytes << 32);
       break;
     }
-    case K_UNMAP:
-    case K_WRITE_ZEROES: {
-      rc = blobOp(b, s.mdChannel, r.kind == K_UNMAP ? BLOB_UNMAP : BLOB_WRITE_ZEROES, 0, r.a, r.b, ioFinish, req);
-      if (rc == 0) return;
-      break;
-    }
     case K_SET_SUPER: storeSetSuper(s, r.a, finish, req); return;
     case K_GROW: storeGrow(s, finish, req); return;
     case K_PROBE: storeLoad(<u32>r.a, finish, req, true); return;
@@ -104,13 +97,6 @@ function run(req: usize): void {
     case K_CLONE: blobClone(s, r.a, finish, req); return;
     case K_INFLATE: blobInflate(b, finish, req); return;
     case K_DECOUPLE: blobDecouple(b, finish, req); return;
-    case K_READ:
-    case K_WRITE: {
-      // On the md thread, with its channel: the store's own (s.mdChannel).
-      rc = blobIo(b, s.mdChannel, r.kind == K_WRITE, r.buf, r.a, r.b, ioFinish, req);
-      if (rc == 0) return;
-      break;
-    }
     default: rc = -22;
   }
   finish(req, rc, value);
@@ -136,10 +122,6 @@ export function blob_set_xattr(req: u32, blob: usize, name: usize, nameBytes: u3
 export function blob_xattr_names(req: u32, blob: usize): i32 { return post(K_XATTR_NAMES, req, 0, blob, 0, 0, 0, 0, 0, 0, 0); }
 export function blob_get_xattr(req: u32, blob: usize, name: usize, nameBytes: u32): i32 { return post(K_GET_XATTR, req, 0, blob, 0, 0, 0, name, nameBytes, 0, 0); }
 export function blob_remove_xattr(req: u32, blob: usize, name: usize, nameBytes: u32): i32 { return post(K_REMOVE_XATTR, req, 0, blob, 0, 0, 0, name, nameBytes, 0, 0); }
-/** Read or write `units` io units at unit `offset` with the host's buffer. */
-export function blob_io(req: u32, store: usize, blob: usize, write: u32, buf: usize, offset: f64, units: f64): i32 {
-  return post(write != 0 ? K_WRITE : K_READ, req, store, blob, <u64>offset, <u64>units, 0, buf, 0, 0, 0);
-}
 export function blob_clusters(blob: usize): f64 { return <f64>blobClusters(changetype<Blob>(blob)); }
 
 /** Next blob (its md page) at or after md page `from`, -1 at the end: the host walks a store's blobs. */
@@ -153,10 +135,6 @@ export function bs_next_blob(store: usize, from: u32): i32 {
 export function blob_is_thin(blob: usize): u32 { return blobIsThin(changetype<Blob>(blob)) ? 1 : 0; }
 export function blob_allocated_clusters(blob: usize): f64 { return <f64>blobAllocatedClusters(changetype<Blob>(blob)); }
 
-/** Unmap (kind 0) or write zeroes (kind 1) over `units` io units at unit `offset`. */
-export function blob_zero(req: u32, store: usize, blob: usize, kind: u32, offset: f64, units: f64): i32 {
-  return post(kind == 0 ? K_UNMAP : K_WRITE_ZEROES, req, store, blob, <u64>offset, <u64>units, 0, 0, 0, 0, 0);
-}
 export function bs_set_super(req: u32, store: usize, id: f64): i32 { return post(K_SET_SUPER, req, store, 0, <u64>id, 0, 0, 0, 0, 0, 0); }
 export function bs_get_super(store: usize): f64 { return <f64>storeGetSuper(changetype<Store>(store)); }
 
