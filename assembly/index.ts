@@ -169,7 +169,7 @@ function deleteMsg(req: usize): void {
 export function bdev_delete(reqId: u32, id: u32): i32 { return post(deleteMsg, newReq(reqId, id, 0, 0, 0, 0, 0)); }
 
 // ---- lvol bdevs (host/lvol.ts) ----
-import { lvolBdevCreate, lvolBdevResized, lvolError } from "./lvol";
+import { lvolBdevCreate, lvolBdevResized, lvolError, lvolFreeze, lvolUnfreeze } from "./lvol";
 import { Blob } from "./blob";
 function lvolCreateMsg(req: usize): void {
   const r = changetype<Req>(req);
@@ -183,6 +183,17 @@ export function bdev_lvol_create(reqId: u32, name: usize, blob: usize): i32 {
   if (req != 0) changetype<Req>(req).big = <u64>blob;
   return post(lvolCreateMsg, req);
 }
+function freezeDone(req: usize, rc: i32): void { requestDone(<u32>req, rc, 0); }
+function freezeMsg(req: usize): void {
+  const r = changetype<Req>(req);
+  const b = bdevById(r.a);
+  const id = r.id, thaw = r.n0 != 0;
+  coreHeapFree(req);
+  const rc = b == 0 ? -19 : thaw ? lvolUnfreeze(b, freezeDone, <usize>id) : lvolFreeze(b, freezeDone, <usize>id);
+  if (rc != 0) requestDone(id, rc, 0);
+}
+/** Hold (thaw 0) or release (thaw 1) the I/O of lvol bdev `id`; EVENT_REQUEST_DONE once none is in flight / all resumed. */
+export function bdev_lvol_freeze(reqId: u32, id: u32, thaw: u32): i32 { return post(freezeMsg, newReq(reqId, id, 0, thaw, 0, 0, 0)); }
 /** After its blob was resized: lvol bdev `id` takes the blob's size. */
 export function bdev_lvol_resized(id: u32): i32 {
   const b = bdevById(id);

@@ -101,7 +101,8 @@ export class LvolApi {
 
   /** Examine: if `bdev` holds an lvstore, load it and serve its lvols. Bdevs without one are left alone. */
   private async examine(bdev: string): Promise<void> {
-    if (!this.engine.bdev.exists(bdev)) return;
+    // A bdev another module claimed (a pass-through on it) is that module's: not looked at.
+    if (!this.engine.bdev.exists(bdev) || this.engine.bdev.info(bdev).claimed) return;
     let store: BlobStore | undefined;
     try {
       store = await this.engine.blobstore.probe(bdev);
@@ -267,13 +268,27 @@ export class LvolApi {
     });
   }
 
+  /**
+   * Run `change` on the lvol's blob map with its bdev's I/O held (snapshot and resize replace the
+   * cluster map that I/O threads read): new I/O waits, what is in flight completes first.
+   */
+  private async frozen<T>(l: Lvol, change: () => Promise<T>): Promise<T> {
+    const core = this.engine.core as unknown as Record<string, (...a: number[]) => number>;
+    await this.engine.request(`holding the I/O of lvol ${l.lvs.name}/${l.name}`, (r) => core.bdev_lvol_freeze(r, l.bdevId, 0));
+    try {
+      return await change();
+    } finally {
+      await this.engine.request(`releasing the I/O of lvol ${l.lvs.name}/${l.name}`, (r) => core.bdev_lvol_freeze(r, l.bdevId, 1));
+    }
+  }
+
   /** Snapshot lvol `name`: a read-only lvol `snapshotName` holding its data as of now. Resolves with its uuid. */
   snapshot(name: string, snapshotName: string): Promise<string> {
     return this.serial(async () => {
       const origin = this.lvol(name);
       checkName(snapshotName, 'snapshot name');
       this.nameFree(origin.lvs, snapshotName);
-      const id = await origin.blob.snapshot();
+      const id = await this.frozen(origin, () => origin.blob.snapshot());
       return (await this.named(origin.lvs, id, snapshotName)).uuid;
     });
   }
@@ -310,8 +325,7 @@ export class LvolApi {
       const l = this.lvol(name);
       if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw new WstorError('EINVAL', `size ${sizeBytes} must be a positive number of bytes`);
       if (l.blob.readOnly) throw new WstorError('EPERM', `lvol ${name} is read-only`);
-      await l.blob.resize(sizeBytes);
-      await l.blob.sync();
+      await this.frozen(l, async () => { await l.blob.resize(sizeBytes); await l.blob.sync(); });
       const core = this.engine.core as unknown as Record<string, (...a: number[]) => number>;
       const rc = core.bdev_lvol_resized(l.bdevId);
       if (rc < 0) throw WstorError.fromErrno(rc, `resizing the bdev of lvol ${name}`);

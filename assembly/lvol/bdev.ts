@@ -4,8 +4,11 @@
 // claimed since the last sync) the blob's md is synced on the md thread, so a cluster a write landed
 // in survives a power cut with the write.
 
-import { heapAllocZeroed, heapFree, EINVAL, ENOMEM } from "../runtime";
-import { getIoChannel, putIoChannel, ioDeviceRegister, ioDeviceUnregister, ioChannelCtx, sendMsg } from "../thread";
+import { heapAllocZeroed, heapFree, EINVAL, ENOMEM, EBUSY } from "../runtime";
+import {
+  getIoChannel, putIoChannel, ioDeviceRegister, ioDeviceUnregister, ioChannelCtx, sendMsg, pollerRegister, pollerUnregister,
+  forEachChannel, forEachChannelContinue, forEachChannelCtx, forEachChannelIoChannel, POLLER_BUSY, POLLER_IDLE,
+} from "../thread";
 import {
   Bdev, BdevIo, BdevChannel, BdevModule, IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET,
   IO_SUCCESS, IO_FAILED, bdevAlloc, bdevRegister, bdevResize, bdevIoComplete, bdevFreeIo, bdevFlush,
@@ -21,10 +24,15 @@ import { Store, Blob, blobOp, blobOpv, blobSync, blobClusters, BLOB_UNMAP, BLOB_
   _pad: u32;
   waiting: usize;       // md thread: flush ios (BdevIo.next) waiting for the next sync
   round: usize;         // md thread: flush ios the running sync answers
+  frozen: u32;          // atomic: new I/O is held (a snapshot or resize is changing the blob's map)
+  active: u32;          // atomic: I/Os submitted to the blob and not yet completed
+  freezeCb: usize;      // md thread: FreezeCb a freeze answers once active is 0
+  freezeCtx: usize;
+  freezePoller: usize;
 }
 
-/** Module channel: this thread's channel on the store's bdev. */
-@unmanaged class LvolChannel { storeChannel: usize; }
+/** Module channel: this thread's channel on the store's bdev, and the I/Os held while frozen. */
+@unmanaged class LvolChannel { storeChannel: usize; heldHead: usize; heldTail: usize; }
 
 const LVOL_KEY = memory.data(MODULE_KEY_BYTES);
 function lvolModule(): BdevModule { return moduleTable(LVOL_KEY, "lvol", lvolSubmit, lvolChannelKey, lvolDestruct, null); }
@@ -33,6 +41,8 @@ function lvolChannelKey(bdev: usize): usize { return changetype<Bdev>(bdev).ctx;
 
 function channelCreate(key: usize, ctxBuf: usize): i32 {
   const ch = changetype<LvolChannel>(ctxBuf);
+  ch.heldHead = 0;
+  ch.heldTail = 0;
   ch.storeChannel = getIoChannel(changetype<Store>(changetype<Lvol>(key).store).bdev);
   return ch.storeChannel == 0 ? -ENOMEM : 0;
 }
@@ -51,11 +61,27 @@ function storeChannelOf(io: BdevIo): usize {
   return changetype<LvolChannel>(ioChannelCtx(moduleChannel)).storeChannel;
 }
 
-function blobDone(ioPtr: usize, rc: i32): void { bdevIoComplete(ioPtr, rc == 0 ? IO_SUCCESS : IO_FAILED); }
+/** Every counted I/O ends here: one fewer in flight for a freeze to wait for. */
+function complete(ioPtr: usize, status: i32): void {
+  const l = changetype<Bdev>(changetype<BdevIo>(ioPtr).bdev).ctx;
+  atomic.sub<u32>(l + offsetof<Lvol>("active"), 1);
+  bdevIoComplete(ioPtr, status);
+}
+
+function blobDone(ioPtr: usize, rc: i32): void { complete(ioPtr, rc == 0 ? IO_SUCCESS : IO_FAILED); }
 
 function lvolSubmit(ioPtr: usize): void {
   const io = changetype<BdevIo>(ioPtr);
   const l = changetype<Lvol>(changetype<Bdev>(io.bdev).ctx);
+  if (io.type == IO_RESET) { bdevIoComplete(ioPtr, IO_SUCCESS); return; }   // blob I/O has no queue to drop
+  // Counted first, then the freeze checked (both seq-cst): a freezer that saw active 0 after setting
+  // frozen can rely on every later submitter seeing frozen.
+  atomic.add<u32>(changetype<usize>(l) + offsetof<Lvol>("active"), 1);
+  if (atomic.load<u32>(changetype<usize>(l) + offsetof<Lvol>("frozen")) != 0) {
+    atomic.sub<u32>(changetype<usize>(l) + offsetof<Lvol>("active"), 1);
+    hold(io);
+    return;
+  }
   const blob = changetype<Blob>(l.blob);
   const ch = storeChannelOf(io);
   let rc: i32 = 0;
@@ -68,31 +94,26 @@ function lvolSubmit(ioPtr: usize): void {
     case IO_WRITE_ZEROES:
       rc = blobOp(blob, ch, io.type == IO_UNMAP ? BLOB_UNMAP : BLOB_WRITE_ZEROES, 0, io.offsetBlocks, io.numBlocks, blobDone, ioPtr);
       break;
-    case IO_FLUSH:
-      rc = bdevFlush(changetype<Store>(l.store).desc, ch, deviceFlushed, ioPtr);
-      break;
     default:
-      // Reset: blob I/O has no queue of its own to drop; what is in flight completes on its own.
-      bdevIoComplete(ioPtr, IO_SUCCESS);
-      return;
+      rc = bdevFlush(changetype<Store>(l.store).desc, ch, deviceFlushed, ioPtr);
   }
-  if (rc != 0) bdevIoComplete(ioPtr, IO_FAILED);
+  if (rc != 0) complete(ioPtr, IO_FAILED);
 }
 
 // ---- flush: the device, then the blob's md when a sync is due ----
 
 function deviceFlushed(child: usize, success: bool, ioPtr: usize): void {
   bdevFreeIo(child);
-  if (!success) { bdevIoComplete(ioPtr, IO_FAILED); return; }
+  if (!success) { complete(ioPtr, IO_FAILED); return; }
   const l = changetype<Lvol>(changetype<Bdev>(changetype<BdevIo>(ioPtr).bdev).ctx);
   const blob = changetype<Blob>(l.blob);
   // A claim is recorded (dirty set, by message) before its write completes, and a sync clears dirty
   // when it starts: so clean and not syncing means every cluster written so far is durable.
   if (atomic.load<u32>(l.blob + offsetof<Blob>("dirty")) == 0 && atomic.load<u32>(l.blob + offsetof<Blob>("syncing")) == 0) {
-    bdevIoComplete(ioPtr, IO_SUCCESS);
+    complete(ioPtr, IO_SUCCESS);
     return;
   }
-  if (sendMsg(changetype<Store>(blob.store).mdThread, waitForSync, ioPtr) != 0) bdevIoComplete(ioPtr, IO_FAILED);
+  if (sendMsg(changetype<Store>(blob.store).mdThread, waitForSync, ioPtr) != 0) complete(ioPtr, IO_FAILED);
 }
 
 /** On the md thread: the flush joins the next sync (one sync answers every flush waiting for it). */
@@ -132,7 +153,78 @@ function roundSynced(lvolPtr: usize, rc: i32, _value: u64): void {
 }
 
 /** On the flush's own thread: its completion. */
-function flushAnswered(ioPtr: usize): void { bdevIoComplete(ioPtr, <i32>changetype<BdevIo>(ioPtr).aux); }
+function flushAnswered(ioPtr: usize): void { complete(ioPtr, <i32>changetype<BdevIo>(ioPtr).aux); }
+
+// ---- freeze: hold new I/O while the md thread changes the blob's cluster map ----
+
+function channelOf(io: BdevIo): LvolChannel {
+  return changetype<LvolChannel>(ioChannelCtx(changetype<BdevChannel>(io.channel).moduleChannel));
+}
+
+function hold(io: BdevIo): void {
+  const ch = channelOf(io);
+  io.next = 0;
+  if (ch.heldTail == 0) ch.heldHead = changetype<usize>(io); else changetype<BdevIo>(ch.heldTail).next = changetype<usize>(io);
+  ch.heldTail = changetype<usize>(io);
+}
+
+const FREEZE_POLL_US: u64 = 50;
+
+/** (ctx, rc) when a freeze or unfreeze is done, on the thread that asked. */
+export type FreezeCb = (ctx: usize, rc: i32) => void;
+
+function freezeCheck(lvolPtr: usize): i32 {
+  const l = changetype<Lvol>(lvolPtr);
+  if (atomic.load<u32>(lvolPtr + offsetof<Lvol>("active")) != 0) return POLLER_IDLE;
+  pollerUnregister(l.freezePoller);
+  l.freezePoller = 0;
+  changetype<FreezeCb>(l.freezeCb)(l.freezeCtx, 0);
+  return POLLER_BUSY;
+}
+
+/**
+ * Hold new I/O to lvol bdev `bdev`; cb(ctx, 0) once none is in flight (a poller looks; nothing
+ * waits). On the md thread, before a snapshot or a resize. -EBUSY if it is frozen already.
+ */
+export function lvolFreeze(bdev: usize, cb: FreezeCb, ctx: usize): i32 {
+  if (!isLvolBdev(bdev)) return -EINVAL;
+  const l = changetype<Lvol>(changetype<Bdev>(bdev).ctx);
+  if (atomic.load<u32>(changetype<usize>(l) + offsetof<Lvol>("frozen")) != 0) return -EBUSY;
+  atomic.store<u32>(changetype<usize>(l) + offsetof<Lvol>("frozen"), 1);
+  l.freezeCb = changetype<usize>(cb);
+  l.freezeCtx = ctx;
+  l.freezePoller = pollerRegister(freezeCheck, changetype<usize>(l), FREEZE_POLL_US, "lvol_freeze");
+  if (l.freezePoller == 0) { atomic.store<u32>(changetype<usize>(l) + offsetof<Lvol>("frozen"), 0); return -ENOMEM; }
+  return 0;
+}
+
+function releaseHeld(iter: usize): void {
+  const ch = changetype<LvolChannel>(ioChannelCtx(forEachChannelIoChannel(iter)));
+  let io = ch.heldHead;
+  ch.heldHead = 0;
+  ch.heldTail = 0;
+  while (io != 0) {
+    const next = changetype<BdevIo>(io).next;
+    lvolSubmit(io);
+    io = next;
+  }
+  forEachChannelContinue(iter, 0);
+}
+
+function thawed(iter: usize, status: i32): void {
+  const l = changetype<Lvol>(forEachChannelCtx(iter));
+  changetype<FreezeCb>(l.freezeCb)(l.freezeCtx, status);
+}
+
+/** Let I/O flow again: what was held is submitted on its own thread; cb(ctx, rc) after. */
+export function lvolUnfreeze(bdev: usize, cb: FreezeCb, ctx: usize): i32 {
+  if (!isLvolBdev(bdev)) return -EINVAL;
+  const l = changetype<Lvol>(changetype<Bdev>(bdev).ctx);
+  l.freezeCb = changetype<usize>(cb);
+  l.freezeCtx = ctx;
+  atomic.store<u32>(changetype<usize>(l) + offsetof<Lvol>("frozen"), 0);
+  return forEachChannel(changetype<usize>(l), releaseHeld, changetype<usize>(l), thawed);
+}
 
 // ---- create, resize ----
 

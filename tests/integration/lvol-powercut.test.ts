@@ -29,6 +29,7 @@ test('clusters a thin lvol took before a flush survive a power cut; the store re
       const engine = await Engine.start({ reactors: 2, memoryBytes: 128 << 20, logLevel: 'error' });
       void engine.lvol;
       engine.bdev.createFile('f0', { path: ${JSON.stringify(file)} });
+      await engine.bdev.waitForExamine();
       await engine.bdev.createCrash('c0', 'f0');
       await engine.bdev.waitForExamine();
       await engine.lvol.createLvstore('c0', 'cut', { clusterSize: 1 << 20 });
@@ -54,7 +55,7 @@ test('clusters a thin lvol took before a flush survive a power cut; the store re
       assert.equal(lvol?.alias, 'cut/thin', 'recovery found the lvol');
       assert.ok(lvol.allocatedBytes >= flushed, `every cluster the flush covered is there (${lvol.allocatedBytes / MiB} of ${flushed / MiB} MiB)`);
       const r = await runPerf(engine, 'cut/thin', { seconds: 1, queueDepth: 4 });
-      assert.equal(r.errors + r.mismatches, 0, 'the recovered lvol serves verified I/O');
+      assert.equal(r.errors + r.mismatches, 0, `the recovered lvol serves verified I/O (${JSON.stringify(r)})`);
     } finally {
       await engine.stop();
     }

@@ -101,6 +101,26 @@ test('snapshot, clone, rename, resize, read-only, inflate, decouple and delete',
   }
 });
 
+test('snapshots and resizes while both reactors write and verify the lvol: I/O is held, never lost', async () => {
+  const engine = await engineWithLvs();
+  try {
+    await engine.lvol.create({ name: 'lvs0' }, 'busy', 8 * MiB, { thin: true });
+    const io = runPerf(engine, 'lvs0/busy', { seconds: 3, queueDepth: 8 });
+    for (let i = 0; i < 6; i++) {
+      await new Promise((r) => setTimeout(r, 150));
+      await engine.lvol.snapshot('lvs0/busy', `s${i}`);
+      if (i % 2 === 1) await engine.lvol.resize('lvs0/busy', (8 + i) * MiB);
+    }
+    const r = await io;
+    assert.ok(r.ios > 1000, `I/O went on (${r.ios})`);
+    assert.equal(r.errors, 0, 'no I/O failed');
+    assert.equal(r.mismatches, 0, 'every block read back as written, across six snapshots');
+    assert.equal(engine.lvol.list().filter((l) => l.snapshot).length, 6);
+  } finally {
+    await engine.stop();
+  }
+});
+
 test('an lvol in use is not deleted, and a snapshot folds into its only clone when that clone is unused', async () => {
   const engine = await engineWithLvs();
   try {
