@@ -94,12 +94,16 @@ export class VhostApi {
   }
 
   /**
-   * Interrupt coalescing (SPDK's vhost_controller_set_coalescing). wstor signals the guest once per
-   * poll of a ring that completed something; a delay is not implemented yet, so only 0 (off) is taken.
+   * Interrupt coalescing (SPDK's vhost_controller_set_coalescing): while a ring completes at least
+   * `iopsThreshold` requests a second, the guest is interrupted at most once per `delayBaseUs`
+   * (0: after every poll that completed something).
    */
   setCoalescing(name: string, delayBaseUs: number, iopsThreshold: number): void {
     const c = this.controller(name);
-    if (delayBaseUs !== 0) throw new WstorError('ENOTSUP', `interrupt coalescing with a delay is not implemented yet (give delay_base_us 0)`);
+    for (const [k, v] of [['delay_base_us', delayBaseUs], ['iops_threshold', iopsThreshold]] as const) {
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new WstorError('EINVAL', `${k} ${v} must be a whole number from 0 to 2^32-1`);
+    }
+    this.core.vhost_ctrlr_set_coalescing(c.ptr, delayBaseUs, iopsThreshold);
     c.delayBaseUs = delayBaseUs;
     c.iopsThreshold = iopsThreshold;
   }

@@ -40,6 +40,8 @@ const SEGMENT_MAX_BYTES: u32 = 128 << 10;
   refused: u32;           // connections refused while one was active
   workers: usize;         // QueueWorker pointers, one per reactor starting with the controller's own
   workerCount: u32;
+  coalesceDelayUs: u32;   // a Coalescing (vring.ts), read by the rings' workers
+  coalesceIops: u32;
 }
 
 function bdevEvent(event: u32, _bdev: usize, ctx: usize): void {
@@ -157,7 +159,8 @@ function acceptNew(c: Ctrlr): void {
     host_fd_close(fd);
     return;
   }
-  const s = sessionNew(fd, changetype<BlkTarget>(c.target), c.features, c.config, c.workers, c.workerCount);
+  const s = sessionNew(fd, changetype<BlkTarget>(c.target), c.features, c.config, c.workers, c.workerCount,
+    changetype<usize>(c) + offsetof<Ctrlr>("coalesceDelayUs"));
   if (changetype<usize>(s) == 0) { host_fd_close(fd); report(LEVEL_ERROR, -ENOMEM, "vhost %s: no memory for a session", c.name); return; }
   c.session = changetype<usize>(s);
   c.sessions++;
@@ -283,4 +286,10 @@ export function vhostCtrlrInfo(ctrlr: usize, which: u32): f64 {
       if (which >= 200 && which < 200 + c.workerCount) return <f64>workerAt(c, which - 200).reactor;
       return NaN;
   }
+}
+
+/** Interrupt coalescing for the controller's rings (any thread; the workers read it with atomics). */
+export function vhostCtrlrSetCoalescing(ctrlr: usize, delayUs: u32, iopsThreshold: u32): void {
+  atomic.store<u32>(ctrlr + offsetof<Ctrlr>("coalesceIops"), iopsThreshold);
+  atomic.store<u32>(ctrlr + offsetof<Ctrlr>("coalesceDelayUs"), delayUs);
 }

@@ -1,2 +1,2 @@
 // vhost-user-blk's public surface: controllers on reactors serving one guest each.
-export { vhostCtrlrCreate, vhostCtrlrDelete, vhostCtrlrInfo } from "./ctrlr";
+export { vhostCtrlrCreate, vhostCtrlrDelete, vhostCtrlrInfo, vhostCtrlrSetCoalescing } from "./ctrlr";

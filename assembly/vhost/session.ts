@@ -38,13 +38,14 @@ const MSG_BYTES: u32 = W.HDR_BYTES + W.MAX_PAYLOAD;
   inflight: usize;        // Inflight (INFLIGHT_SHMFD)
   workers: usize;         // the controller's QueueWorker pointers: ring i is served by workers[i % workerCount]
   workerCount: u32;
+  coalesce: usize;        // the controller's Coalescing
 }
 /** The largest answer: a header and the whole config (u64 and vring-state answers are smaller). */
 const REPLY_BYTES: u32 = W.HDR_BYTES + W.CONFIG_HEAD + W.CONFIG_BYTES + 4;   // + an fd to send
 
 export function vringOf(s: Session, i: u32): Vring { return changetype<Vring>(s.vrings + <usize>i * offsetof<Vring>()); }
 
-export function sessionNew(fd: i32, target: BlkTarget, offered: u64, config: usize, workers: usize, workerCount: u32): Session {
+export function sessionNew(fd: i32, target: BlkTarget, offered: u64, config: usize, workers: usize, workerCount: u32, coalesce: usize): Session {
   const s = changetype<Session>(heapAllocZeroed(offsetof<Session>()));
   if (changetype<usize>(s) == 0) return s;
   s.fd = fd;
@@ -53,6 +54,7 @@ export function sessionNew(fd: i32, target: BlkTarget, offered: u64, config: usi
   s.configBytes = config;
   s.workers = workers;
   s.workerCount = workerCount;
+  s.coalesce = coalesce;
   s.waitBase = -1;
   s.mem = memTableNew();
   s.vrings = heapAllocZeroed(<usize>MAX_QUEUES * offsetof<Vring>());
@@ -408,6 +410,7 @@ function vringFd(s: Session, request: u32, flags: u32, size: u32, p: usize): voi
     v.broken = 0;
     v.eventIdx = (s.features & W.F_EVENT_IDX) != 0 ? 1 : 0;
     v.lastSignalled = v.lastUsed;
+    v.coalesce = s.coalesce;
     inflightRecover(v, inflightQueue(changetype<Inflight>(s.inflight), v.index, v.num), s.features);
     if (v.owner == 0) {
       const w = load<usize>(s.workers + (<usize>(v.index % s.workerCount) << 2));

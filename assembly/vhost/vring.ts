@@ -5,6 +5,7 @@
 // reported, and a ring whose indexes make no sense is stopped.
 
 import { heapFree, report, LEVEL_ERROR, host_eventfd_write, host_fd_close, EINVAL } from "../runtime";
+import { cachedNowUs } from "../thread";
 import { MemTable, gpaToWasm, uvaToWasm } from "./mem";
 import { DESC_BYTES, DESC_F_NEXT, DESC_F_WRITE, DESC_F_INDIRECT, AVAIL_F_NO_INTERRUPT, USED_F_NO_NOTIFY, MAX_QUEUE_SIZE } from "./wire";
 
@@ -33,6 +34,11 @@ export const MAX_PIECES: u32 = 32;
   signalPending: u32;
   eventIdx: u32;         // VIRTIO_F_EVENT_IDX negotiated: the guest says when it wants an interrupt
   owner: usize;          // the queue worker serving it (worker.ts), 0 when detached (controller thread)
+  coalesce: usize;       // the controller's Coalescing settings (read with atomics), 0: none
+  lastSignalUs: u64;     // when the guest was last interrupted
+  windowStartUs: u64;    // completions counted per second, for the IOPS threshold
+  windowCount: u32;
+  lastRate: u32;
   detachAsked: u32;      // a detach is on its way to the owner
   ifRegion: usize;       // this ring's part of the inflight region (inflight.ts), 0 if none
   ifCounter: u64;        // order in which heads were taken
@@ -198,11 +204,32 @@ export function vringPutUsed(v: Vring, head: u32, len: u32): void {
   assert(v.inflight > 0);
   v.inflight--;
   v.signalPending = 1;
+  v.windowCount++;
 }
 
-/** Tell the guest (call eventfd) about used chains, unless it asked for no interrupt yet. */
+/** A controller's interrupt coalescing (vhost_controller_set_coalescing), shared by its rings. */
+@unmanaged export class Coalescing { delayUs: u32; iopsThreshold: u32; }
+
+/**
+ * With coalescing on and the ring above its IOPS threshold, an interrupt waits until `delayUs` after
+ * the previous one (the completions in between are signalled together); true when it must wait.
+ */
+function coalesced(v: Vring): bool {
+  if (v.coalesce == 0) return false;
+  const delay = <u64>atomic.load<u32>(v.coalesce + offsetof<Coalescing>("delayUs"));
+  if (delay == 0) return false;
+  const now = cachedNowUs();
+  if (now - v.windowStartUs >= 1_000_000) { v.lastRate = v.windowCount; v.windowCount = 0; v.windowStartUs = now; }
+  if (v.lastRate < atomic.load<u32>(v.coalesce + offsetof<Coalescing>("iopsThreshold"))) return false;
+  return now - v.lastSignalUs < delay;
+}
+
+/**
+ * Tell the guest (call eventfd) about used chains, unless it asked for no interrupt yet, or
+ * coalescing holds it back (it stays pending: the ring's worker polls again).
+ */
 export function vringSignal(v: Vring): void {
-  if (v.signalPending == 0) return;
+  if (v.signalPending == 0 || coalesced(v)) return;
   v.signalPending = 0;
   if (v.callFd < 0 || v.used == 0) return;
   if (v.eventIdx != 0) {
@@ -215,6 +242,7 @@ export function vringSignal(v: Vring): void {
     return;
   }
   v.lastSignalled = v.lastUsed;
+  v.lastSignalUs = cachedNowUs();
   host_eventfd_write(v.callFd);
 }
 

@@ -60,6 +60,20 @@ test('a guest writes, reads, flushes, discards and asks for the id; bad requests
     await c.request(0, BLK.FLUSH, 0n);
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(c.interrupts(0), 1, 'used_event reached: one interrupt');
+    // Coalescing: at most one interrupt per 60 ms (threshold 0: always on).
+    engine.vhost.setCoalescing('vb0', 60_000, 0);
+    await new Promise((r) => setTimeout(r, 70));
+    c.setUsedEvent(0, c.usedIdx(0));
+    await c.request(0, BLK.FLUSH, 0n);
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(c.interrupts(0), 1, 'the first completion after a quiet spell interrupts at once');
+    c.setUsedEvent(0, c.usedIdx(0));
+    await c.request(0, BLK.FLUSH, 0n);
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(c.interrupts(0), 0, 'the next one, 10 ms later, waits');
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal(c.interrupts(0), 1, 'and is signalled once the delay has passed');
+    engine.vhost.setCoalescing('vb0', 0, 0);
     const [info] = engine.vhost.list('vb0');
     assert.equal(info.connected, true);
     assert.ok(info.requests >= 9);

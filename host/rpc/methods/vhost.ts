@@ -40,7 +40,7 @@ export const vhostMethods: Method[] = [
     run: async (p, t) => { await t.engine.vhost.delete(p.ctrlr, { force: p.force === true }); return true; },
   },
   {
-    name: 'vhost_controller_set_coalescing', description: 'Interrupt coalescing (only 0, off, is supported yet)',
+    name: 'vhost_controller_set_coalescing', description: 'Interrupt coalescing: above iops_threshold, at most one interrupt per delay_base_us',
     params: [
       { name: 'ctrlr', type: 'string', required: true, description: 'controller name' },
       { name: 'delay_base_us', type: 'uint32', required: true, description: 'base delay in µs (0: off)' },
