@@ -1,7 +1,8 @@
 // The core's vhost imports (VhostHandlers, core-abi.ts) on a Node reactor thread: straight calls into
 // the addon with the core's numbers. recvMsg's result is repacked as the core reads it
 // (bytes | fds << 16); a peer that sent too many fds gets -EPROTO (the addon closed them all).
-import { loadNative, VHOST_RECV } from './native/index.js';
+import { loadNative } from './native/index.js';
+import { decodeRecv } from './vhost-host.js';
 import type { VhostHandlers } from './core-abi.js';
 
 const EPROTO = -71;
@@ -14,10 +15,9 @@ export function nodeVhostHandlers(memory: WebAssembly.Memory): VhostHandlers | u
     recv(fd, ptr, cap, fdsPtr, maxFds) {
       const r = native.recvMsg(fd, memory, ptr, cap, fdsPtr, maxFds);
       if (r < 0) return r;
-      const bytes = r % VHOST_RECV.FDS_SCALE;
-      const fds = Math.floor(r / VHOST_RECV.FDS_SCALE) % (VHOST_RECV.FLAGS_SCALE / VHOST_RECV.FDS_SCALE);
-      if (Math.floor(r / VHOST_RECV.FLAGS_SCALE) !== 0 || bytes > 0xffff) return EPROTO;
-      return bytes | (fds << 16);
+      const got = decodeRecv(r);
+      if (got.fdsRefused || got.dataTruncated || got.bytes > 0xffff) return EPROTO;
+      return got.bytes | (got.fds << 16);
     },
     send(fd, ptr, len, fdsPtr, nfds) {
       const fds = Array.from(new Int32Array(memory.buffer, fdsPtr, nfds));

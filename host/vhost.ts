@@ -8,7 +8,7 @@ import type { Engine } from './engine.js';
 import { writeCoreString } from './core-abi.js';
 import { parseCoreMask, parseCpuList } from './cpus.js';
 import { WstorError } from './errors.js';
-import { loadNative } from './native/index.js';
+import { VhostNative } from './vhost-host.js';
 
 export interface VhostControllerInfo {
   name: string; bdev: string; socket: string; readOnly: boolean; reactor: number; cpumask: string;
@@ -48,21 +48,19 @@ export class VhostApi {
     if (!/^[A-Za-z0-9_.-]{1,100}$/.test(name)) throw new WstorError('EINVAL', `controller name "${name}" must be 1-100 letters, digits and _ . - (it names the socket)`);
     if (this.controllers.has(name)) throw new WstorError('EEXIST', `a controller named ${name} already exists`);
     if (opts.packedRing) throw new WstorError('ENOTSUP', 'packed rings are not supported (split rings only): omit packed_ring');
-    const native = loadNative();
-    if (!native?.unixListen) throw new WstorError('ENOTSUP', 'vhost-user needs the native addon (Node on Linux)');
+    const native = VhostNative.load();
     await this.engine.bdev.waitForExamine();        // examine holds a new bdev's claim for a moment
     const info = this.engine.bdev.info(bdev);
     const reactor = this.reactorOf(opts.cpumask);
     const socket = path.join(this.socketDir, name);
-    const fd = native.unixListen(socket);
-    if (fd < 0) throw WstorError.fromErrno(fd, `listening on ${socket}`);
+    const fd = native.listen(socket);               // errors say what to do (another server there, …)
     const str = writeCoreString(this.engine.core, this.engine.memory, name);
     let ptr: number;
     try {
       ptr = await this.engine.request(`creating vhost controller ${name}`,
         (r) => this.core.vhost_ctrlr_create(r, str, info.id, fd, reactor, opts.readOnly ? 1 : 0));
     } catch (err) {
-      native.closeFd(fd);
+      native.close(fd);
       fs.rmSync(socket, { force: true });
       throw err;
     }

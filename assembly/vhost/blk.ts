@@ -104,7 +104,7 @@ function submit(reqPtr: usize): void {
   const r = changetype<BlkReq>(reqPtr);
   const t = changetype<BlkTarget>(r.target);
   const b = changetype<Bdev>(t.bdev);
-  if (t.desc == 0) { finish(r, BLK_S_IOERR); return; }
+  if (t.desc == 0 || t.channel == 0) { finish(r, BLK_S_IOERR); return; }   // the bdev went, or its worker has no channel
   let rc: i32;
   switch (r.type) {
     case BLK_T_IN:

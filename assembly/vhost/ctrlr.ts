@@ -5,7 +5,7 @@
 // EBUSY at once; the forced mode closes the session, lets its I/O drain over later polls, then ends.
 
 import { heapAllocZeroed, heapFree, report, LEVEL_NOTICE, LEVEL_ERROR, host_vu_accept, host_fd_close, EAGAIN, EBUSY, ENODEV, ENOMEM } from "../runtime";
-import { threadCreateOn, sendMsg, pollerRegister, pollerUnregister, threadExit, getIoChannel, putIoChannel, POLLER_BUSY, POLLER_IDLE } from "../thread";
+import { threadCreateOn, sendMsg, pollerRegister, pollerUnregister, threadExit, putIoChannel, POLLER_BUSY, POLLER_IDLE } from "../thread";
 import { Bdev, bdevById, bdevOpen, bdevClose, IO_UNMAP, IO_WRITE_ZEROES, IO_MAX_IOVS, BDEV_EVENT_REMOVE, BDEV_EVENT_RESIZE } from "../bdev";
 import { requestDone } from "../app/request";
 import * as W from "./wire";
@@ -29,8 +29,7 @@ const SEGMENT_MAX_BYTES: u32 = 128 << 10;
   msgPoller: usize;
   desc: u32;
   bdevGone: u32;          // the bdev was hot-removed: close it once nothing is in flight
-  channel: usize;
-  target: usize;          // BlkTarget
+  target: usize;          // BlkTarget: what the queue workers' targets are made from (they have the channels)
   session: usize;         // Session or 0
   features: u64;          // what we offer (GET_FEATURES)
   config: usize;          // virtio_blk_config
@@ -90,14 +89,12 @@ function startOnThread(ctx: usize): void {
   let rc: i32 = bdev == 0 ? -ENODEV : bdevOpen(bdev, c.readOnly == 0, bdevEvent, ctx);
   if (rc < 0) { failStart(c, rc); return; }
   c.desc = <u32>rc;
-  c.channel = getIoChannel(bdev);
   const t = blkTargetNew();
   c.config = heapAllocZeroed(W.CONFIG_BYTES);
-  if (c.channel == 0 || changetype<usize>(t) == 0 || c.config == 0) { if (changetype<usize>(t) != 0) blkTargetFree(t); failStart(c, -ENOMEM); return; }
+  if (changetype<usize>(t) == 0 || c.config == 0) { if (changetype<usize>(t) != 0) blkTargetFree(t); failStart(c, -ENOMEM); return; }
   c.target = changetype<usize>(t);
   t.bdev = bdev;
   t.desc = c.desc;
-  t.channel = c.channel;
   t.readOnly = c.readOnly;
   // GET_ID answers the controller's name (at most 20 bytes, zero-padded).
   const name = changetype<string>(c.name);
@@ -121,7 +118,6 @@ function startOnThread(ctx: usize): void {
 
 function failStart(c: Ctrlr, rc: i32): void {
   report(LEVEL_ERROR, rc, "vhost %s: could not open its bdev", c.name);
-  if (c.channel != 0) putIoChannel(c.channel);
   if (c.desc != 0) bdevClose(c.desc);
   if (c.config != 0) heapFree(c.config);
   requestDone(c.createReq, rc, 0);
@@ -210,9 +206,7 @@ function dropChannelOnWorker(ctx: usize): void {
 
 function closeBdev(c: Ctrlr): void {
   for (let i: u32 = 0; i < c.workerCount; i++) sendMsg(workerAt(c, i).thread, dropChannelOnWorker, changetype<usize>(workerAt(c, i)));
-  putIoChannel(c.channel);
   bdevClose(c.desc);
-  c.channel = 0;
   c.desc = 0;
   changetype<BlkTarget>(c.target).desc = 0;
 }

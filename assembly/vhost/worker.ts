@@ -25,8 +25,6 @@ const KEEPALIVE_US: u64 = 250;
   count: u32;
   detaching: u32;        // rings asked to detach, waiting for their I/O
   ctrlrThread: usize;
-  stopping: u32;
-  started: u32;          // 1 once its thread set it up (or -errno as u32 when that failed)
 }
 
 @unmanaged class RingMsg { worker: usize; ring: usize; mem: usize; done: usize; doneCtx: usize; }
@@ -136,13 +134,11 @@ function startOnWorker(ctx: usize): void {
   t.channel = getIoChannel(t.bdev);
   w.busyPoller = pollerRegister(poll, ctx, 0, "vhost_queue");
   w.keepalive = pollerRegister(poll, ctx, KEEPALIVE_US, "vhost_queue_keepalive");
-  atomic.store<u32>(changetype<usize>(w) + offsetof<QueueWorker>("started"), t.channel == 0 ? <u32>-ENOMEM : 1);
+  // Without a channel every request fails with IOERR (blk.ts checks) and this says why, once.
+  if (t.channel == 0) report(LEVEL_ERROR, -ENOMEM, "vhost: a queue worker has no channel on its bdev; its rings' requests will fail");
 }
 
-/**
- * A worker on `reactor` serving requests to `like`'s bdev through the same descriptor (its own
- * channel, made on its thread). Its `started` turns 1 (or -errno) once the thread set up.
- */
+/** A worker on `reactor` serving requests to `like`'s bdev through the same descriptor (its own channel, made on its thread). */
 export function workerCreate(reactor: i32, like: BlkTarget, ctrlrThread: usize): QueueWorker {
   const w = changetype<QueueWorker>(heapAllocZeroed(offsetof<QueueWorker>()));
   if (changetype<usize>(w) == 0) return w;
