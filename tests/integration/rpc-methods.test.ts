@@ -98,6 +98,35 @@ test('bdev methods: create, list in SPDK\'s shape, statistics, delete, and each 
   }
 });
 
+test('bdev_uring_rescan takes a grown file\'s size; vhost controllers are in framework_get_config', async () => {
+  const { engine, table } = await newTarget();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-rescan-'));
+  const file = path.join(dir, 'grow.img');
+  fs.writeFileSync(file, Buffer.alloc(0));
+  fs.truncateSync(file, 4 << 20);
+  engine.vhost.socketDir = dir;
+  try {
+    await table.call('bdev_uring_create', { name: 'g', filename: file });
+    assert.equal((await table.call('bdev_get_bdevs', { name: 'g' }) as Any[])[0].num_blocks, 1024);
+    fs.truncateSync(file, 8 << 20);
+    assert.equal(await table.call('bdev_uring_rescan', { name: 'g' }), true);
+    assert.equal((await table.call('bdev_get_bdevs', { name: 'g' }) as Any[])[0].num_blocks, 2048, 'the bdev grew with its file');
+    await assert.rejects(table.call('bdev_uring_rescan', { name: 'nope' }), rpcCode(-19));
+    assert.equal(await table.call('vhost_create_blk_controller', { ctrlr: 'vc', dev_name: 'g', readonly: true }), true);
+    const config = await table.call('framework_get_config', { name: 'vhost_blk' }) as Any[];
+    assert.deepEqual(config.map((e) => [e.method, e.params.ctrlr, e.params.dev_name, e.params.readonly]), [['vhost_create_blk_controller', 'vc', 'g', true]]);
+    const [c] = await table.call('vhost_get_controllers', {}) as Any[];
+    assert.equal(c.ctrlr, 'vc');
+    assert.equal(c.backend_specific.block.readonly, true);
+    await assert.rejects(table.call('vhost_create_blk_controller', { ctrlr: 'vc', dev_name: 'g' }), rpcCode(-17));
+    await assert.rejects(table.call('vhost_create_blk_controller', { ctrlr: 'bad/name', dev_name: 'g' }), rpcCode(-22));
+    assert.equal(await table.call('vhost_delete_controller', { ctrlr: 'vc' }), true);
+  } finally {
+    await engine.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('--wait-for-rpc: only startup methods run until framework_start_init, which runs once', async () => {
   const { engine, target, table } = await newTarget({ waitForRpc: true });
   try {
