@@ -4,7 +4,7 @@
 import { heapAttach, heapLiveBlocks, pagesInUse, pagesInit } from "./runtime";
 import {
   registryInit, reactorsCreate, reactorBind, reactorRun, reactorRequestStop, reactorStat, reactorSetIdlePolicy,
-  registryThreadCount,
+  registryThreadCount, reactorSleepInKernel,
 } from "./thread";
 import { demoStart } from "./app/demo";
 
@@ -19,6 +19,8 @@ export function wstor_attach(arenaId: u32): void {
 export function wstor_create_reactors(count: u32): i32 { return reactorsCreate(count); }
 
 export function reactor_bind(id: i32): void { reactorBind(id); }
+/** This instance's reactor sleeps in the kernel, woken through eventfd `wakeFd`: 0 or -errno. */
+export function reactor_sleep_in_kernel(wakeFd: i32): i32 { return reactorSleepInKernel(wakeFd); }
 export function reactor_run(): i32 { return reactorRun(); }
 export function reactor_request_stop(id: i32): void { reactorRequestStop(id); }
 export function reactor_stat(id: i32, which: u32): f64 { return reactorStat(id, which); }

@@ -62,6 +62,7 @@ export interface CoreExports {
   wstor_attach(arena: number): void;
   wstor_create_reactors(count: number): number;
   reactor_bind(id: number): void;
+  reactor_sleep_in_kernel(wakeFd: number): number;
   reactor_run(): number;
   reactor_request_stop(id: number): void;
   reactor_stat(id: number, which: number): number;
@@ -119,6 +120,8 @@ export interface ImportHandlers {
   uring?: UringHandlers;
   /** Sockets, fds and guest-memory mappings for vhost-user (Node: host/vhost-host.ts); else -ENOSYS. */
   vhost?: VhostHandlers;
+  /** Wake a reactor sleeping in the kernel: add 1 to its eventfd (Platform.wakeFds.write). */
+  wake?: (fd: number) => number;
 }
 
 /**
@@ -142,6 +145,10 @@ export interface UringHandlers {
   /** `memoryBytes`: the memory's size now, so the host can tell it grew without touching memory.buffer. */
   submit(descs: number, count: number, memoryBytes: number): number;
   reap(cqes: number, max: number): number;
+  /** The reactor's sleep inside this ring (assembly/runtime/host.ts documents each); -errno when it cannot. */
+  wait?(timeoutUs: number): number;
+  watch?(fd: number): number;
+  unwatch?(id: number): number;
 }
 
 const ENOSYS = -38;
@@ -173,6 +180,10 @@ export function coreImports(memory: WebAssembly.Memory, handlers: ImportHandlers
       uring_submit: (descs: number, count: number, memoryPages: number) =>
         (handlers.uring ? handlers.uring.submit(descs >>> 0, count, memoryPages * PAGE_BYTES) : ENOSYS),
       uring_reap: (cqes: number, max: number) => (handlers.uring ? handlers.uring.reap(cqes >>> 0, max) : 0),
+      reactor_wait: (timeoutUs: number) => handlers.uring?.wait?.(timeoutUs >>> 0) ?? ENOSYS,
+      fd_watch: (fd: number) => handlers.uring?.watch?.(fd) ?? ENOSYS,
+      fd_unwatch: (id: number) => handlers.uring?.unwatch?.(id) ?? ENOSYS,
+      reactor_wake: (fd: number) => handlers.wake?.(fd) ?? ENOSYS,
       vu_accept: (fd: number) => (handlers.vhost ? handlers.vhost.accept(fd) : ENOSYS),
       vu_recv: (fd: number, ptr: number, cap: number, fds: number, maxFds: number) =>
         (handlers.vhost ? handlers.vhost.recv(fd, ptr >>> 0, cap, fds >>> 0, maxFds) : ENOSYS),

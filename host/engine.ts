@@ -32,6 +32,13 @@ export interface EngineOptions {
   stopTimeoutMs?: number;
   /** The platform (default: Node). */
   platform?: Platform;
+  /**
+   * Where an idle reactor sleeps. 'kernel' (the default where the platform can: Node with the addon):
+   * in its io_uring, woken by its I/O completions, vhost kicks or its wake eventfd, so a reactor
+   * waiting for I/O uses no CPU. 'doorbell': Atomics.wait, so a reactor with I/O in flight polls for
+   * it (the only choice in a browser).
+   */
+  sleep?: 'kernel' | 'doorbell';
 }
 
 const DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024;
@@ -55,6 +62,9 @@ export class Engine {
   readonly reactorThreadIds: (number | null)[];
 
   private readonly handles: ReactorHandle[] = [];
+  private readonly wakeFds: Platform['wakeFds'];
+  /** Closed once every worker has ended (an instance may write one until then). */
+  private readonly openWakeFds: number[] = [];
   private readonly eventListeners: Set<(e: CoreEvent) => void>;
   private readonly stopTimeoutMs: number;
   private exited: Promise<void> = Promise.resolve();
@@ -71,7 +81,7 @@ export class Engine {
   private constructor(args: {
     memory: WebAssembly.Memory; core: CoreExports; reactorCount: number; pins: number[] | null;
     stopTimeoutMs: number; report: Engine['report']; eventListeners: Set<(e: CoreEvent) => void>; platform: Platform;
-    filter: { threshold: number };
+    filter: { threshold: number }; wakeFds: Platform['wakeFds'];
   }) {
     this.platform = args.platform;
     this.eventListeners = args.eventListeners;
@@ -82,6 +92,7 @@ export class Engine {
     this.stopTimeoutMs = args.stopTimeoutMs;
     this.report = args.report;
     this.filter = args.filter;
+    this.wakeFds = args.wakeFds;
     this.stats = new Array(args.reactorCount).fill(null);
     this.reactorThreadIds = new Array(args.reactorCount).fill(null);
     this.eventListeners.add((e) => this.onRequestDone(e));
@@ -108,7 +119,12 @@ export class Engine {
     const module = await WebAssembly.compile(await platform.loadCore(options.core ?? 'core'));
     const memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: maxPages, shared: true });
     const listeners = new Set<(e: CoreEvent) => void>();
+    if (options.sleep !== undefined && options.sleep !== 'kernel' && options.sleep !== 'doorbell') {
+      throw new WstorError('EINVAL', `sleep must be 'kernel' or 'doorbell' (got ${String(options.sleep)})`);
+    }
+    const wakeFds = options.sleep === 'doorbell' ? undefined : platform.wakeFds;
     const core = await instantiateCore(module, memory, {
+      wake: wakeFds?.write,
       report: (level, code, message) => report(level, code, message, 'control'),
       event: (kind, a, b, c) => { for (const l of listeners) l({ kind, a, b, c, reactor: 'control' }); },
     });
@@ -116,7 +132,7 @@ export class Engine {
     const rc = core.wstor_create_reactors(plan.reactors);
     if (rc < 0) throw WstorError.fromErrno(rc, `creating ${plan.reactors} reactors`);
 
-    const engine = new Engine({ memory, core, reactorCount: plan.reactors, pins: plan.pins,
+    const engine = new Engine({ memory, core, reactorCount: plan.reactors, pins: plan.pins, wakeFds,
       stopTimeoutMs: options.stopTimeoutMs ?? 10_000, report, eventListeners: listeners, platform, filter });
     await engine.spawn(platform, module);
     if (platform.probeBlockIo) {
@@ -139,7 +155,9 @@ export class Engine {
       let readyCount = 0;
       for (let reactor = 0; reactor < this.reactorCount; reactor++) {
         const pin = this.pins ? this.pins[reactor] : null;
-        const handle = platform.spawnReactor({ module, memory: this.memory, reactor, pin });
+        const wakeFd = this.wakeFds ? this.wakeFds.create() : -1;
+        if (wakeFd >= 0) this.openWakeFds.push(wakeFd);
+        const handle = platform.spawnReactor({ module, memory: this.memory, reactor, pin, wakeFd: Math.max(wakeFd, -1) });
         this.handles.push(handle);
         handle.onMessage((m: WorkerMessage) => {
           this.onWorkerMessage(m);
@@ -301,6 +319,8 @@ export class Engine {
       this.report(1, -110, `reactors did not stop within ${this.stopTimeoutMs} ms; terminating them`, 'control');
       await Promise.all(this.handles.map((h) => h.terminate()));
     }
+    await this.exited;
+    for (const fd of this.openWakeFds.splice(0)) this.wakeFds?.close(fd);
   }
 
   /**

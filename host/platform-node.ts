@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Platform, ReactorHandle, ReactorInit, WorkerMessage } from './platform.js';
 import { loadNative } from './native/index.js';
 import { parseCpuList } from './cpus.js';
-import { probeUring } from './uring-host.js';
+import { probeUring, nodeWakeFds } from './uring-host.js';
 
 const hostDir = path.dirname(fileURLToPath(import.meta.url));   // build/host
 const buildDir = path.resolve(hostDir, '..');                    // build
@@ -106,5 +106,6 @@ export const nodePlatform: Platform = {
   },
   allowedCpus: processCpus,
   probeBlockIo: probeUring,
+  wakeFds: nodeWakeFds(),
   files: { open: openFile, close: (fd) => fs.closeSync(fd), size: (fd, path) => deviceBytes(fs.fstatSync(fd), path) },
 };

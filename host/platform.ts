@@ -11,6 +11,8 @@ export interface ReactorInit {
   reactor: number;
   /** CPU to pin this reactor's OS thread to, or null to keep the process's affinity. */
   pin: number | null;
+  /** Eventfd that wakes this reactor from a sleep in the kernel, or -1: it sleeps on its doorbell. */
+  wakeFd: number;
 }
 
 /** Messages a reactor worker sends to the engine. */
@@ -42,6 +44,17 @@ export interface Platform {
     close(fd: number): void;
     /** Current size in bytes of an open file or block device (after it grew: bdev_uring_rescan). */
     size(fd: number, path: string): number;
+  };
+  /**
+   * Eventfds that wake reactors sleeping in the kernel (Node with the addon). Made before the workers
+   * start and closed only after all have ended: a sender may write one until then.
+   */
+  wakeFds?: {
+    /** A new eventfd, or -errno. */
+    create(): number;
+    /** Add 1 to it: 0 or -errno. Any thread. */
+    write(fd: number): number;
+    close(fd: number): void;
   };
   /** How file bdevs will do I/O here (announced once at start when it is not io_uring). */
   probeBlockIo?(memory: WebAssembly.Memory): { mode: string; reason?: string };

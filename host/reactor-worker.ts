@@ -9,7 +9,7 @@ import type { UringHandlers, VhostHandlers } from './core-abi.js';
 type Post = (message: WorkerMessage) => void;
 
 async function runReactor(init: ReactorInit, post: Post, pinThread: ((cpu: number) => number | null) | null,
-  uring: UringHandlers | undefined, vhost: VhostHandlers | undefined): Promise<void> {
+  uring: UringHandlers | undefined, vhost: VhostHandlers | undefined, wake: ((fd: number) => number) | undefined): Promise<void> {
   const { reactor } = init;
   let lastFatal = '';
   let threadId: number | null = null;
@@ -26,9 +26,14 @@ async function runReactor(init: ReactorInit, post: Post, pinThread: ((cpu: numbe
       event(kind, a, b, c) { post({ type: 'event', reactor, kind, a, b, c }); },
       uring,
       vhost,
+      wake,
     });
     core.wstor_attach(reactor);
     core.reactor_bind(reactor);
+    if (init.wakeFd >= 0) {
+      const rc = core.reactor_sleep_in_kernel(init.wakeFd);
+      if (rc < 0) post({ type: 'report', reactor, level: 'warn', code: rc, message: `reactor ${reactor} sleeps on its doorbell: its io_uring cannot wait (${rc})` });
+    }
     post({ type: 'ready', reactor, threadId });
     core.reactor_run();
     post({ type: 'stopped', reactor, stats: readReactorStats(core, reactor) });
@@ -45,14 +50,14 @@ if (isNode) {
   const { loadNative } = await import('./native/index.js');
   const native = loadNative();
   const pin = native ? (cpu: number) => { native.setThreadAffinity([cpu]); return native.getThreadId(); } : null;
-  const { nodeUringHandlers } = await import('./uring-host.js');
+  const { nodeUringHandlers, nodeWakeFds } = await import('./uring-host.js');
   const { nodeVhostHandlers } = await import('./vhost-seam.js');
   const init = workerData as ReactorInit;
-  await runReactor(init, (m) => parentPort!.postMessage(m), pin, nodeUringHandlers(init.memory), nodeVhostHandlers(init.memory));
+  await runReactor(init, (m) => parentPort!.postMessage(m), pin, nodeUringHandlers(init.memory), nodeVhostHandlers(init.memory), nodeWakeFds()?.write);
 } else {
   const scope = globalThis as unknown as { onmessage: ((e: MessageEvent) => void) | null; postMessage(m: unknown): void; close(): void };
   scope.onmessage = (e: MessageEvent) => {
     scope.onmessage = null;
-    void runReactor(e.data as ReactorInit, (m) => scope.postMessage(m), null, undefined, undefined).then(() => scope.close());
+    void runReactor(e.data as ReactorInit, (m) => scope.postMessage(m), null, undefined, undefined, undefined).then(() => scope.close());
   };
 }

@@ -4,7 +4,7 @@ import { loadNative } from './native/index.js';
 import type { UringHandlers } from './core-abi.js';
 
 const RING_ENTRIES = 1024;
-const ERRNO: Record<string, number> = { EFAULT: -14, EINVAL: -22, EBADF: -9, EPERM: -1, ENOMEM: -12, EBUSY: -16, EMFILE: -24 };
+const ERRNO: Record<string, number> = { EFAULT: -14, EINVAL: -22, EBADF: -9, EPERM: -1, ENOMEM: -12, EBUSY: -16, EMFILE: -24, ENOSPC: -28, ENOSYS: -38 };
 
 function toErrno(err: unknown): number {
   return ERRNO[(err as { code?: string }).code ?? ''] ?? -5;
@@ -35,6 +35,26 @@ export function nodeUringHandlers(memory: WebAssembly.Memory): UringHandlers | u
     reap(cqes, max) {
       try { return native.uringReap(ring(0), cqes, max); } catch { return 0; }
     },
+    wait(timeoutUs) {
+      try { return native.uringWait(ring(0), timeoutUs); } catch (err) { return toErrno(err); }
+    },
+    watch(fd) {
+      try { return native.uringWatch(ring(0), fd); } catch (err) { return toErrno(err); }
+    },
+    unwatch(id) {
+      try { native.uringUnwatch(ring(0), id); return 0; } catch (err) { return toErrno(err); }
+    },
+  };
+}
+
+/** Eventfds that wake reactors sleeping in their rings (Platform.wakeFds), or undefined without the addon. */
+export function nodeWakeFds(): { create(): number; write(fd: number): number; close(fd: number): void } | undefined {
+  const native = loadNative();
+  if (!native) return undefined;
+  return {
+    create: () => native.eventfdCreate(),
+    write: (fd) => native.eventfdWrite(fd, 1),
+    close: (fd) => { native.closeFd(fd); },
   };
 }
 

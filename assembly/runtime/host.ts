@@ -57,6 +57,30 @@ export declare function host_uring_submit(descs: usize, count: u32, memoryPages:
 @external("host", "uring_reap")
 export declare function host_uring_reap(cqes: usize, max: u32): i32;
 
+// ---- a reactor's sleep in the kernel (Node with the addon: host/uring-host.ts; elsewhere -ENOSYS) ----
+// A reactor that sleeps here wakes on the first of: a completion of its io_uring, a watched eventfd
+// (its wake fd, vhost kicks), or the timeout. Without it the reactor sleeps on its doorbell (Atomics.wait).
+
+/** Sleep in this instance's io_uring for at most `timeoutUs`: 1 when something is ready, 0 on timeout, -errno. */
+// @ts-ignore: decorator
+@external("host", "reactor_wait")
+export declare function host_reactor_wait(timeoutUs: u32): i32;
+
+/** Let eventfd `fd` wake this instance's kernel sleep: a watch id ≥ 0, or -errno (-EINVAL: not an eventfd). */
+// @ts-ignore: decorator
+@external("host", "fd_watch")
+export declare function host_fd_watch(fd: i32): i32;
+
+/** End watch `id` (before its fd is closed). 0 or -errno. */
+// @ts-ignore: decorator
+@external("host", "fd_unwatch")
+export declare function host_fd_unwatch(id: i32): i32;
+
+/** Wake a reactor sleeping in the kernel: add 1 to its wake eventfd (from any instance). 0 or -errno. */
+// @ts-ignore: decorator
+@external("host", "reactor_wake")
+export declare function host_reactor_wake(fd: i32): i32;
+
 // ---- vhost-user (Node: host/vhost-host.ts; elsewhere every call is -ENOSYS) ----
 // Sockets, fds and mappings are the host's; what the messages mean is decided here, in the core.
 

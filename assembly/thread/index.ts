@@ -19,6 +19,7 @@ export {
 export {
   Reactor, reactorsCreate, reactorCount, reactorBind, reactorRun, reactorRequestStop, reactorWake, reactorSendEvent,
   threadCreateOn, currentReactorId, reactorSleeping, reactorSetCurrent, reactorStat, reactorSetIdlePolicy,
+  reactorSleepInKernel, reactorSleepsInKernel, reactorIdleSpinUs,
 } from "./reactor";
 export { registryInit, registryThreadCount, registryFindThread } from "./registry";
 export { threadNowUs, cachedNowNs, cachedNowUs, clockSetManual, clockTick } from "./clock";

@@ -1,11 +1,14 @@
 // Reactors: one per worker thread (Wasm instance). A reactor owns a list of lightweight threads and
 // polls only those; other instances reach it through its event ring and its doorbell. When nothing is
-// busy it spins for a bounded time, then sleeps on the doorbell with a finite timeout, checking every
-// wait's result (Node 20's Liftoff can lose a wake-up of a wait whose result is ignored).
+// busy it spins for a bounded time, then sleeps with a finite timeout. Where the host can (Node with
+// the addon), it sleeps in the kernel, inside its own io_uring: a completion of its I/O, a watched
+// eventfd (vhost kicks) or its wake eventfd ends the sleep, so I/O in flight needs no spinning
+// reactor. Elsewhere it sleeps on the doorbell (Atomics.wait), checking every wait's result (Node 20's
+// Liftoff can lose a wake-up of a wait whose result is ignored).
 
 import {
   REACTOR_TABLE, MAX_REACTORS, heapAllocZeroed, ringCreate, ringEnqueue, ringDequeue, ringOutA, ringOutB, ringCount,
-  fatal, report, LEVEL_ERROR, LEVEL_WARN, EINVAL, ENOMEM, ERANGE,
+  fatal, report, LEVEL_ERROR, LEVEL_WARN, EINVAL, ENOMEM, ERANGE, host_reactor_wait, host_reactor_wake, host_fd_watch,
 } from "../runtime";
 import { Thread, MsgFn, NO_REACTOR, THREAD_RUNNING } from "./types";
 import { threadPoll, threadAlloc, threadDestroy, threadFreeUnstarted, threadIsExited, threadPending, sendMsg, threadExit, DEFAULT_RING_SIZE } from "./thread";
@@ -22,8 +25,10 @@ import { registrySetReactorCount, registryReactorCount } from "./registry";
   sleeping: i32;          // atomic: 1 while the reactor may be inside wait
   stopRequested: i32;     // atomic
   events: usize;          // MPSC ring of (fn, ctx) run outside any thread
+  wakeFd: i32;            // atomic: the eventfd its kernel sleep watches, -1 while it sleeps on the doorbell
+  wakeSent: i32;          // atomic: 1 once a sender wrote wakeFd for this sleep (one syscall per sleep)
   _pad0: u64; _pad1: u64; _pad2: u64; _pad3: u64; _pad4: u64; _pad5: u64; _pad6: u64; _pad7: u64;
-  _pad8: u64; _pad9: u64;
+  _pad8: u64;
   // -- written by the reactor itself --
   threads: usize;         // owned threads (Thread.nextLocal), touched only by this reactor
   threadCount: u32;
@@ -65,6 +70,7 @@ export function reactorsCreate(count: u32): i32 {
     r.id = i;
     r.events = ringCreate(REACTOR_EVENT_RING_SIZE);
     if (r.events == 0) return -ENOMEM;
+    r.wakeFd = -1;
     r.idleSpinUs = DEFAULT_IDLE_SPIN_US;
     r.maxSleepUs = DEFAULT_MAX_SLEEP_US;
     atomic.store<usize>(REACTOR_TABLE + (<usize>i << alignof<usize>()), changetype<usize>(r));
@@ -81,14 +87,50 @@ export function reactorBind(id: i32): void {
   myReactorId = id;
 }
 
+function ring(r: usize): void {
+  atomic.add<i32>(r + offsetof<Reactor>("doorbell"), 1);
+  const fd = atomic.load<i32>(r + offsetof<Reactor>("wakeFd"));
+  if (fd < 0) {
+    atomic.notify(r + offsetof<Reactor>("doorbell"), 1);
+  } else if (atomic.cmpxchg<i32>(r + offsetof<Reactor>("wakeSent"), 0, 1) == 0) {
+    host_reactor_wake(fd);
+  }
+}
+
 /** Wake reactor `id` if it is asleep. Cheap when it is awake: one atomic load. */
 export function reactorWake(id: i32): void {
   const r = reactorAt(id);
   if (r == 0) return;
-  if (atomic.load<i32>(r + offsetof<Reactor>("sleeping")) != 0) {
-    atomic.add<i32>(r + offsetof<Reactor>("doorbell"), 1);
-    atomic.notify(r + offsetof<Reactor>("doorbell"), 1);
-  }
+  if (atomic.load<i32>(r + offsetof<Reactor>("sleeping")) != 0) ring(r);
+}
+
+/**
+ * Let this instance's reactor sleep in the kernel, woken through eventfd `wakeFd` (its worker calls
+ * this once, before reactorRun; the fd stays open until every instance is gone). 0, or -errno when the
+ * host cannot (the reactor then keeps sleeping on its doorbell).
+ */
+export function reactorSleepInKernel(wakeFd: i32): i32 {
+  const rp = reactorAt(myReactorId);
+  if (rp == 0) return -EINVAL;
+  const id = host_fd_watch(wakeFd);
+  if (id < 0) return id;
+  atomic.store<i32>(rp + offsetof<Reactor>("wakeFd"), wakeFd);
+  return 0;
+}
+
+/** How long this instance's reactor spins with nothing to do before it sleeps (0 outside a reactor). */
+export function reactorIdleSpinUs(): u32 {
+  const rp = reactorAt(myReactorId);
+  return rp == 0 ? 0 : changetype<Reactor>(rp).idleSpinUs;
+}
+
+/**
+ * Whether this instance's reactor sleeps in the kernel: then a poller waiting only for io_uring
+ * completions or watched eventfds may report idle, and the sleep still ends when they come.
+ */
+export function reactorSleepsInKernel(): bool {
+  const rp = reactorAt(myReactorId);
+  return rp != 0 && atomic.load<i32>(rp + offsetof<Reactor>("wakeFd")) >= 0;
 }
 
 /** Whether reactor `id` has announced it is going to sleep (tests, statistics). */
@@ -222,11 +264,26 @@ function sleep(r: Reactor, nowUs: u64): void {
   if (deadline <= nowUs) timeoutUs = 0;
   else if (deadline - nowUs < timeoutUs) timeoutUs = deadline - nowUs;
   r.sleeps++;
-  const result = memory.atomic.wait32(rp + offsetof<Reactor>("doorbell"), bell, <i64>timeoutUs * 1000);
-  if (result == AtomicWaitResult.OK) r.wakesNotified++;
-  else if (result == AtomicWaitResult.NOT_EQUAL) r.wakesNotEqual++;
-  else r.wakesTimedOut++;
+  if (atomic.load<i32>(rp + offsetof<Reactor>("wakeFd")) >= 0) {
+    // The wait returns early for anything ready (a completion, a kick, the wake fd); which one does
+    // not matter: the loop polls everything.
+    const result = host_reactor_wait(<u32>timeoutUs);
+    if (result > 0) r.wakesNotified++;
+    else if (result == 0) r.wakesTimedOut++;
+    else {
+      // Not expected once the watch worked; sleeping on the doorbell still works (senders that saw
+      // the fd write it harmlessly until they see -1).
+      report(LEVEL_ERROR, result, "reactor %d: its kernel sleep failed; it sleeps on its doorbell from now on", 0, 0, <f64>r.id);
+      atomic.store<i32>(rp + offsetof<Reactor>("wakeFd"), -1);
+    }
+  } else {
+    const result = memory.atomic.wait32(rp + offsetof<Reactor>("doorbell"), bell, <i64>timeoutUs * 1000);
+    if (result == AtomicWaitResult.OK) r.wakesNotified++;
+    else if (result == AtomicWaitResult.NOT_EQUAL) r.wakesNotEqual++;
+    else r.wakesTimedOut++;
+  }
   atomic.store<i32>(rp + offsetof<Reactor>("sleeping"), 0);
+  atomic.store<i32>(rp + offsetof<Reactor>("wakeSent"), 0);
 }
 
 /**
@@ -266,8 +323,7 @@ export function reactorRequestStop(id: i32): void {
   const r = reactorAt(id);
   if (r == 0) return;
   atomic.store<i32>(r + offsetof<Reactor>("stopRequested"), 1);
-  atomic.add<i32>(r + offsetof<Reactor>("doorbell"), 1);
-  atomic.notify(r + offsetof<Reactor>("doorbell"), 1);
+  ring(r);
 }
 
 export const STAT_LOOPS: u32 = 0;

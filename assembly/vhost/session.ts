@@ -398,8 +398,11 @@ function vringFd(s: Session, request: u32, flags: u32, size: u32, p: usize): voi
   if (v == null) return;
   const noFd = (value & W.VRING_NO_FD) != 0;
   if (noFd != (s.nfds == 0) || s.nfds > 1) { fail(s, "a vring fd message whose fd does not match its no-fd flag", request); return; }
-  const fd = noFd ? -1 : takeFd(s, 0);
   const which: u32 = request == W.SET_VRING_KICK ? 0 : request == W.SET_VRING_CALL ? 1 : 2;
+  // A running ring's kick fd is watched by its worker's reactor, which must stop watching it before
+  // it is closed (GET_VRING_BASE stops the ring; QEMU sends the kick only to start one).
+  if (which == 0 && v.owner != 0) { fail(s, "SET_VRING_KICK on a running ring", request); return; }
+  const fd = noFd ? -1 : takeFd(s, 0);
   setFd(v, which, fd);
   if (which == 0) {
     // The kick starts the ring. Without PROTOCOL_FEATURES it is enabled too; with them it waits for

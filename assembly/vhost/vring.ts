@@ -47,6 +47,10 @@ export const MAX_PIECES: u32 = 32;
   resubmitPos: u32;
   reqs: usize;           // blk.ts's request pool for this ring (num entries)
   freeReqs: usize;
+  // -- the worker's, while it serves the ring on a reactor that sleeps in the kernel --
+  kickWatch: i32;        // the kick fd's watch (host_fd_watch), -1 when none
+  kicksOn: u32;          // the guest was asked to kick (the ring idled): its kick ends the reactor's sleep
+  lastWorkUs: u64;       // when a chain was last taken
 }
 
 /** The pieces of one chain, in order: {u32 wasm address, u32 length, u32 writable} each. */
@@ -67,6 +71,7 @@ export function vringInit(v: Vring, index: u32): void {
   v.kickFd = -1;
   v.callFd = -1;
   v.errFd = -1;
+  v.kickWatch = -1;
 }
 
 /** Close the ring's fds and forget its addresses (the guest must set them again). */
@@ -248,10 +253,23 @@ export function vringSignal(v: Vring): void {
 
 /**
  * We poll the avail ring: the guest need not kick. Without EVENT_IDX the used ring's flag says so;
- * with it, the flag is ignored and kicks are few anyway (avail_event stays where the ring started).
+ * with it, the flag is ignored and avail_event is left where it was: the guest kicks once when its
+ * avail index passes it, and then not again until it wraps.
  */
 export function vringSuppressKicks(v: Vring): void {
   if (v.used != 0 && v.eventIdx == 0) atomic.store<u16>(v.used, USED_F_NO_NOTIFY);
+}
+
+/**
+ * The ring idles and its reactor may sleep: ask the guest to kick for its next chain (avail_event at
+ * the index we will take next, or the flag cleared). The caller looks at the avail index again after
+ * this (the stores and loads are sequentially consistent), so a chain the guest added before it read
+ * our request is not missed.
+ */
+export function vringEnableKicks(v: Vring): void {
+  if (v.used == 0) return;
+  if (v.eventIdx != 0) atomic.store<u16>(v.used + 4 + (<usize>v.num << 3), <u16>v.lastAvail);
+  else atomic.store<u16>(v.used, 0);
 }
 
 /** Free a ring's request pool (its session is going). */

@@ -4,16 +4,29 @@
 // requests, which complete on the worker's thread. The controller's thread keeps the socket and the
 // messages, and learns by message that a ring is detached (its I/O drained) before it answers
 // GET_VRING_BASE or lets a session go: nothing waits on any reactor.
+//
+// A busy ring is polled (the guest is told not to kick). On a reactor that sleeps in the kernel, a
+// ring that found nothing for a while asks the guest to kick again and its kick fd is watched, so the
+// reactor may sleep: the next chain's kick, or a completion of the I/O it started, wakes it. On a
+// reactor that sleeps on its doorbell a keepalive poller looks at the rings every KEEPALIVE_US.
 
-import { heapAllocZeroed, heapFree, report, LEVEL_ERROR, ENOMEM } from "../runtime";
-import { threadCreateOn, sendMsg, pollerRegister, pollerUnregister, threadExit, getIoChannel, putIoChannel, POLLER_BUSY, POLLER_IDLE } from "../thread";
+import { heapAllocZeroed, heapFree, report, LEVEL_ERROR, LEVEL_WARN, ENOMEM, host_fd_watch, host_fd_unwatch } from "../runtime";
+import {
+  threadCreateOn, sendMsg, pollerRegister, pollerUnregister, threadExit, getIoChannel, putIoChannel, POLLER_BUSY, POLLER_IDLE,
+  reactorSleepsInKernel, reactorIdleSpinUs, cachedNowUs,
+} from "../thread";
 import { BlkTarget, blkTargetNew, blkTargetFree, blkProcess } from "./blk";
-import { Vring, vringSignal } from "./vring";
+import { Vring, vringSignal, vringReady, vringEnableKicks, vringSuppressKicks } from "./vring";
 
 /** Rings one worker may serve (the session's queue limit). */
 const MAX_RINGS: u32 = 8;
-/** Keeps a sleeping reactor looking at its rings (a guest's new request wakes nothing else). */
+/** Keeps a reactor that sleeps on its doorbell looking at its rings (a kick does not ring it). */
 const KEEPALIVE_US: u64 = 250;
+/**
+ * A ring that took nothing for this long asks the guest to kick: half the reactor's idle spin, so
+ * every ring has asked (and looked once more) before the reactor decides to sleep.
+ */
+function kicksAfterIdleUs(): u64 { return <u64>(reactorIdleSpinUs() >> 1); }
 
 @unmanaged export class QueueWorker {
   thread: usize;
@@ -34,18 +47,59 @@ export type DetachedFn = (ctx: usize) => void;
 
 function ringAt(w: QueueWorker, i: u32): Vring { return changetype<Vring>(load<usize>(w.rings + (<usize>i << 2))); }
 
+/**
+ * On a reactor that sleeps in the kernel: a ring that took chains is polled (kicks off); one idle for
+ * KICKS_AFTER_IDLE_US asks for kicks, which counts as work so the next loop looks at it once more.
+ */
+function kickPolicy(v: Vring, took: u32): u32 {
+  if (v.kickWatch < 0) return 0;
+  const now = cachedNowUs();
+  if (took > 0) {
+    v.lastWorkUs = now;
+    if (v.kicksOn != 0) { vringSuppressKicks(v); v.kicksOn = 0; }
+    return 0;
+  }
+  if (v.kicksOn != 0 || now - v.lastWorkUs < kicksAfterIdleUs() || !vringReady(v)) return 0;
+  vringEnableKicks(v);
+  v.kicksOn = 1;
+  return 1;
+}
+
 function poll(ctx: usize): i32 {
   const w = changetype<QueueWorker>(ctx);
   const t = changetype<BlkTarget>(w.target);
-  let n: u32 = 0, inflight: u32 = 0;
+  let n: u32 = 0, inflight: u32 = 0, held: u32 = 0;
   for (let i: u32 = 0; i < w.count; i++) {
     const v = ringAt(w, i);
-    n += blkProcess(t, v);
+    const took = blkProcess(t, v);
+    n += took + kickPolicy(v, took);
     vringSignal(v);
+    held += v.signalPending;
     inflight += v.inflight;
   }
   if (w.detaching != 0) finishDetaches(w);
-  return n > 0 || inflight > 0 ? POLLER_BUSY : POLLER_IDLE;
+  if (n > 0 || held > 0) return POLLER_BUSY;        // a coalesced interrupt waits for its time
+  // I/O in flight: its completion ends a kernel sleep, but does not ring a doorbell.
+  return inflight > 0 && w.keepalive != 0 ? POLLER_BUSY : POLLER_IDLE;
+}
+
+/** Let the ring's kicks wake this reactor; without a watch the worker falls back to its keepalive. */
+function watchKicks(w: QueueWorker, v: Vring): void {
+  v.kicksOn = 0;
+  v.lastWorkUs = cachedNowUs();
+  if (w.keepalive != 0) return;
+  const id = v.kickFd >= 0 ? host_fd_watch(v.kickFd) : -1;
+  if (id >= 0) { v.kickWatch = id; return; }
+  report(LEVEL_WARN, id, "vhost: vring %d's kick fd cannot wake its reactor; its worker polls every %d us instead", 0, 0, <f64>v.index, <f64>KEEPALIVE_US);
+  w.keepalive = pollerRegister(poll, changetype<usize>(w), KEEPALIVE_US, "vhost_queue_keepalive");
+}
+
+function unwatchKicks(v: Vring): void {
+  if (v.kickWatch < 0) return;
+  host_fd_unwatch(v.kickWatch);
+  v.kickWatch = -1;
+  // Polled again from its next start: the guest need not kick meanwhile.
+  if (v.kicksOn != 0) { vringSuppressKicks(v); v.kicksOn = 0; }
 }
 
 // Rings being detached stay in the list (their completions still signal) until their I/O drained.
@@ -60,6 +114,7 @@ function finishDetaches(w: QueueWorker): void {
     const v = changetype<Vring>(m.ring);
     if (m.worker == changetype<usize>(w) && v.inflight == 0) {
       vringSignal(v);
+      unwatchKicks(v);
       removeRing(w, v);
       w.detaching--;
       if (prev == 0) pendingHead = next; else changetype<Pending>(prev).next = next;
@@ -90,6 +145,7 @@ function attachOnWorker(msg: usize): void {
   assert(w.count < MAX_RINGS);
   store<usize>(w.rings + (<usize>w.count << 2), m.ring);
   w.count++;
+  watchKicks(w, changetype<Vring>(m.ring));
   heapFree(msg);
 }
 
@@ -133,7 +189,7 @@ function startOnWorker(ctx: usize): void {
   const t = changetype<BlkTarget>(w.target);
   t.channel = getIoChannel(t.bdev);
   w.busyPoller = pollerRegister(poll, ctx, 0, "vhost_queue");
-  w.keepalive = pollerRegister(poll, ctx, KEEPALIVE_US, "vhost_queue_keepalive");
+  if (!reactorSleepsInKernel()) w.keepalive = pollerRegister(poll, ctx, KEEPALIVE_US, "vhost_queue_keepalive");
   // Without a channel every request fails with IOERR (blk.ts checks) and this says why, once.
   if (t.channel == 0) report(LEVEL_ERROR, -ENOMEM, "vhost: a queue worker has no channel on its bdev; its rings' requests will fail");
 }
@@ -164,7 +220,7 @@ function stopOnWorker(ctx: usize): void {
   const w = changetype<QueueWorker>(ctx);
   assert(w.count == 0);
   pollerUnregister(w.busyPoller);
-  pollerUnregister(w.keepalive);
+  if (w.keepalive != 0) pollerUnregister(w.keepalive);
   const t = changetype<BlkTarget>(w.target);
   if (t.channel != 0) putIoChannel(t.channel);
   blkTargetFree(t);

@@ -54,6 +54,7 @@ const SPECS: FlagSpec[] = [
   { name: 'histogram', kind: 'string', help: 'write the total latency histogram as an SVG to this file' },
   { name: 'mem', kind: 'string', help: 'shared memory size (default: the bdev, the I/O buffers and 64 MiB of headroom)' },
   { name: 'seed', kind: 'integer', help: 'seed of the random offsets', default: 1 },
+  { name: 'sleep', kind: 'string', help: 'where idle reactors sleep: kernel (in io_uring, the default) or doorbell (Atomics.wait)', default: 'kernel' },
   { name: 'help', short: 'h', kind: 'boolean', help: 'show this help' },
 ];
 
@@ -77,6 +78,7 @@ interface PerfOptions {
   histogramPath: string | null;
   memoryBytes: number;
   seed: number;
+  sleep: 'kernel' | 'doorbell';
 }
 
 /** A string flag whose "value" is the next option means its value was left out. */
@@ -139,8 +141,10 @@ export function parsePerfArgs(argv: string[]): PerfOptions | null {
   if (histogramPath !== null && !fs.existsSync(path.dirname(path.resolve(histogramPath)))) {
     throw new UsageError(`--histogram ${histogramPath}: directory ${path.dirname(path.resolve(histogramPath))} does not exist`);
   }
+  const sleep = stringFlag(flags, 'sleep');
+  if (sleep !== 'kernel' && sleep !== 'doorbell') throw new UsageError(`--sleep must be kernel or doorbell (got "${sleep}")`);
   return { bdev, workload, readPercent, queueDepth, ioBytes, seconds, reactors, json: flags.json === true,
-    histogramPath, memoryBytes, seed: flags.seed as number };
+    histogramPath, memoryBytes, seed: flags.seed as number, sleep };
 }
 
 interface PerfExports {
@@ -166,7 +170,7 @@ interface RunResult {
 export async function perfCommand(argv: string[]): Promise<number> {
   const opts = parsePerfArgs(argv);
   if (opts === null) { process.stdout.write(perfUsage); return 0; }
-  const engine = await Engine.start({ reactors: opts.reactors, memoryBytes: opts.memoryBytes });
+  const engine = await Engine.start({ reactors: opts.reactors, memoryBytes: opts.memoryBytes, sleep: opts.sleep });
   let bdev: OpenedBdev | null = null;
   let result: RunResult | null = null;
   let failure: unknown = null;

@@ -20,6 +20,8 @@ export interface UringInfo {
   submitCalls: number;
   /** The kernel took IORING_SETUP_DEFER_TASKRUN (6.1+): completions post when uringReap enters it. */
   deferredTaskrun: boolean;
+  /** uringWait calls that waited in the kernel. */
+  sleeps: number;
 }
 
 export interface NativeAddon {
@@ -42,6 +44,14 @@ export interface NativeAddon {
   uringInfo(handle: number): UringInfo;
   /** Waits up to 1 s for in-flight I/O (else throws EBUSY and the ring stays open), then closes the ring. */
   uringDestroy(handle: number): void;
+  // The reactor's sleep inside its ring (host/native/src/uring_sleep.c has the contract). Each throws
+  // ENOSYS on a ring that cannot sleep in the kernel (fallback mode).
+  /** A watch id (0..63): eventfd `fd` now ends uringWait. Throws EINVAL (not an eventfd) or ENOSPC. */
+  uringWatch(handle: number, fd: number): number;
+  /** The watch ends; call it before closing the fd. Throws EINVAL for an id that is not a watch. */
+  uringUnwatch(handle: number, id: number): void;
+  /** Waits up to timeoutUs for a completion or a watched eventfd: 1 (something is ready) or 0 (timeout). */
+  uringWait(handle: number, timeoutUs: number): number;
 
   // vhost-user's OS seam (host/native/src/vhost.h has the contract). Stateless; any thread may call these.
   // Arguments of the wrong JavaScript type throw (code EINVAL); everything else returns a negative errno

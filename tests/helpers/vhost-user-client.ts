@@ -11,7 +11,7 @@ export const MSG = {
   GET_QUEUE_NUM: 17, SET_VRING_ENABLE: 18, GET_CONFIG: 24, GET_INFLIGHT_FD: 31, SET_INFLIGHT_FD: 32,
 } as const;
 export const BLK = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8, DISCARD: 11, WRITE_ZEROES: 13 } as const;
-const F_PROTOCOL = 1n << 30n, PF_REPLY_ACK = 1n << 3n, PF_CONFIG = 1n << 9n, PF_MQ = 1n, PF_INFLIGHT = 1n << 12n;
+const F_EVENT_IDX = 1n << 29n, F_PROTOCOL = 1n << 30n, PF_REPLY_ACK = 1n << 3n, PF_CONFIG = 1n << 9n, PF_MQ = 1n, PF_INFLIGHT = 1n << 12n;
 const DESC_NEXT = 1, DESC_WRITE = 2;
 const MiB = 1 << 20;
 const USER_BASE = 0x7f00_0000_0000n;           // where "QEMU" has guest memory in its address space
@@ -22,7 +22,7 @@ const GUEST_AT = MiB;                          // guest memory mapped here in ou
 export interface Desc { addr: bigint; len: number; flags: number; next: number }
 
 export class VhostUserClient {
-  private readonly native: NativeAddon;
+  readonly native: NativeAddon;
   readonly memory: WebAssembly.Memory;
   private readonly view: DataView;
   fd: number;
@@ -34,6 +34,11 @@ export class VhostUserClient {
   private lastUsed: number[] = [];
   /** Each queue's call eventfd (the backend signals it; tests read it). */
   readonly callFds: number[] = [];
+  /** Our copies of the kick fds: a driver kicks when the device asks (used flags or avail_event). */
+  readonly kickFds: number[] = [];
+  /** Kicks sent per queue (tests look at how many the device asked for). */
+  readonly kicks: number[] = [];
+  private eventIdx = false;
   private availIdx: number[] = [];
   private nextSlot = 0;
   /** Bytes of guest memory. */
@@ -148,7 +153,9 @@ export class VhostUserClient {
     const le = VhostUserClient.le;
     const offered = await this.u64(MSG.GET_FEATURES);
     const proto = await this.u64(MSG.GET_PROTOCOL_FEATURES);
-    this.send(MSG.SET_FEATURES, le([offered & ((1n << 33n) - 1n) | F_PROTOCOL, 8]));
+    const features = offered & ((1n << 33n) - 1n) | F_PROTOCOL;
+    this.eventIdx = (features & F_EVENT_IDX) !== 0n;
+    this.send(MSG.SET_FEATURES, le([features, 8]));
     this.send(MSG.SET_PROTOCOL_FEATURES, le([proto & (PF_REPLY_ACK | PF_CONFIG | PF_MQ | (opts.inflight ? PF_INFLIGHT : 0n)), 8]));
     if (await this.acked(MSG.SET_OWNER, new Uint8Array(0)) !== 0n) throw new Error('SET_OWNER');
     const region = le([1, 4], [0, 4], [0, 8], [this.guestBytes, 8], [USER_BASE, 8], [0, 8]);
@@ -203,7 +210,9 @@ export class VhostUserClient {
     const call = this.native.eventfdCreate(), kick = this.native.eventfdCreate();
     await ok(MSG.SET_VRING_CALL, le([q, 8]), [call]);
     await ok(MSG.SET_VRING_KICK, le([q, 8]), [kick]);
-    this.native.closeFd(kick);                                  // the backend has its own copy
+    if (this.kickFds[q] !== undefined) this.native.closeFd(this.kickFds[q]);
+    this.kickFds[q] = kick;
+    this.kicks[q] = 0;
     this.callFds[q] = call;
     await ok(MSG.SET_VRING_ENABLE, le([q, 4], [1, 4]));
   }
@@ -215,6 +224,19 @@ export class VhostUserClient {
     this.view.setUint16(this.at(this.availAt(q) + 4 + 2 * (idx % this.queueSize)), head, true);
     this.availIdx[q] = (idx + 1) & 0xffff;
     Atomics.store(new Uint16Array(this.memory.buffer, this.at(this.availAt(q)), 2), 1, this.availIdx[q]);
+    if (this.deviceWantsKick(q, idx, this.availIdx[q])) {
+      this.kicks[q]++;
+      this.native.eventfdWrite(this.kickFds[q], 1);
+    }
+  }
+
+  /** As a virtio driver decides (after the index store: both are sequentially consistent atomics). */
+  private deviceWantsKick(q: number, old: number, fresh: number): boolean {
+    if (this.kickFds[q] === undefined) return false;
+    const used = new Uint16Array(this.memory.buffer, this.at(this.usedAt(q)), 2 + 4 * this.queueSize + 1);
+    if (!this.eventIdx) return (Atomics.load(used, 0) & 1) === 0;     // VRING_USED_F_NO_NOTIFY
+    const event = Atomics.load(used, 2 + 4 * this.queueSize);         // avail_event, after the used ring
+    return ((fresh - event - 1) & 0xffff) < ((fresh - old) & 0xffff);
   }
 
   /** EVENT_IDX: the used index after which the driver wants its next interrupt. */
@@ -294,6 +316,7 @@ export class VhostUserClient {
 
   close(): void {
     for (const fd of this.callFds) if (fd !== undefined) this.native.closeFd(fd);
+    for (const fd of this.kickFds) if (fd !== undefined) this.native.closeFd(fd);
     if (this.inflightFd >= 0) this.native.closeFd(this.inflightFd);
     this.native.closeFd(this.fd);
     this.native.unmapFromMemory(this.memory, GUEST_AT, this.guestBytes);

@@ -52,7 +52,8 @@ test('a thread moves between reactors and its queued messages follow it', () => 
   await t.engine.stop();
 }));
 
-test('a sleeping reactor always wakes on a message (lost-wake regression)', () => withTestEngine(async (t) => {
+for (const mode of ['kernel', 'doorbell'] as const) {
+test(`a reactor sleeping ${mode === 'kernel' ? 'in the kernel' : 'on its doorbell'} always wakes on a message (lost-wake regression)`, () => withTestEngine(async (t) => {
   // A 30 s cap on each sleep: only the doorbell can wake the reactor within the test's bounds.
   t.core.reactor_set_idle_policy(1, 50, 30_000_000);
   const thread = t.core.t_thread_create(1);
@@ -79,9 +80,9 @@ test('a sleeping reactor always wakes on a message (lost-wake regression)', () =
   assert.equal(stats.wakesTimedOut - timedOutBefore, 0, `no sleep ended by its timeout: ${JSON.stringify(stats)}`);
   assert.ok(stats.wakesNotified >= 100, `most pings woke the reactor through its doorbell: ${JSON.stringify(stats)}`);
   assert.ok(slowest < 5_000, `slowest wake ${slowest} ms`);
-}));
+}, { sleep: mode }));
 
-test('an idle engine sleeps instead of spinning', () => withTestEngine(async (t) => {
+test(`an idle engine sleeps (${mode}) instead of spinning`, () => withTestEngine(async (t) => {
   await sleep(1_000);
   const before = t.engine.reactorStats();
   await sleep(500);
@@ -92,7 +93,8 @@ test('an idle engine sleeps instead of spinning', () => withTestEngine(async (t)
     // Asleep with a 10 ms cap: about 50 wake-ups in 500 ms; spinning would be millions of loops.
     assert.ok(loops < 500, `reactor ${i} ran ${loops} loops in 500 ms of idleness`);
   }
-}));
+}, { sleep: mode }));
+}
 
 test('a reactor that traps is reported with its stack; the others stop cleanly', () => withTestEngine(async (t) => {
   const victim = t.core.t_thread_create(1);

@@ -155,12 +155,12 @@ for (const mode of ['io_uring', 'fallback'] as const) {
       const info = addon.uringInfo(r.handle);
       if (force) {
         assert.deepEqual(info, {
-          mode: 'fallback', entries: 32, reason: 'forceFallback was requested', inFlight: 0, submitCalls: 0, deferredTaskrun: false,
+          mode: 'fallback', entries: 32, reason: 'forceFallback was requested', inFlight: 0, submitCalls: 0, deferredTaskrun: false, sleeps: 0,
         });
       } else if (uringExpected) {
         assert.equal(info.mode, 'io_uring', `io_uring is enabled here, yet: ${info.reason}`);
         // DEFER_TASKRUN is in every kernel since 6.1; fio's io_uring engine sets it too.
-        assert.deepEqual(info, { mode: 'io_uring', entries: 32, inFlight: 0, submitCalls: 0, deferredTaskrun: kernelAtLeast(6, 1) });
+        assert.deepEqual(info, { mode: 'io_uring', entries: 32, inFlight: 0, submitCalls: 0, deferredTaskrun: kernelAtLeast(6, 1), sleeps: 0 });
       }
       withRing(force, (r5) => assert.equal(addon.uringInfo(r5.handle).entries, 8, 'rounded up to a power of two'), 5);
     }));
@@ -632,7 +632,7 @@ describe('uring handles and threads', () => {
     assert.equal(child.status, 0, child.stderr);
     const out = JSON.parse(child.stdout.trim());
     assert.deepEqual(out, {
-      info: { mode: 'fallback', entries: 8, reason: 'io_uring_setup: Too many open files', inFlight: 0, submitCalls: 0, deferredTaskrun: false },
+      info: { mode: 'fallback', entries: 8, reason: 'io_uring_setup: Too many open files', inFlight: 0, submitCalls: 0, deferredTaskrun: false, sleeps: 0 },
       accepted: 1, reaped: 1, res: 100,
     });
   });

@@ -168,6 +168,14 @@ test('hostile guests: loops, addresses outside memory and broken messages never 
     c.send(MSG.SET_MEM_TABLE, VhostUserClient.le([1, 4], [0, 4], [0, 8], [c.guestBytes, 8], [0x7f0000000000n, 8], [0, 8]), { fds: [c.memfd], needReply: true });
     assert.ok(await c.closedByPeer(), 'SET_MEM_TABLE while the ring runs closes the connection');
     c.close();
+    // A new kick fd for a running ring: its reactor watches the old one (its sleep ends on it).
+    c = await VhostUserClient.connect(sock);
+    await c.setup();
+    const kick = c.native.eventfdCreate();
+    c.send(MSG.SET_VRING_KICK, VhostUserClient.le([0, 8]), { fds: [kick] });
+    c.native.closeFd(kick);
+    assert.ok(await c.closedByPeer(), 'SET_VRING_KICK on a running ring closes the connection');
+    c.close();
     c = await VhostUserClient.connect(sock);
     await c.setup();
     assert.equal((await c.request(0, BLK.IN, 8n, { readBytes: 4096 })).status, OK, 'and the controller serves on');

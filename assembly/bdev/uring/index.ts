@@ -6,7 +6,7 @@
 
 import { moduleTable, MODULE_KEY_BYTES, isModule } from "../module";
 import { heapAllocZeroed, heapFree, host_uring_submit, host_uring_reap, report, LEVEL_ERROR, ENOSYS, EIO } from "../../runtime";
-import { pollerRegister, pollerUnregister, POLLER_BUSY, POLLER_IDLE, ioChannelCtx, ioDeviceRegister } from "../../thread";
+import { pollerRegister, pollerUnregister, POLLER_BUSY, POLLER_IDLE, ioChannelCtx, ioDeviceRegister, reactorSleepsInKernel } from "../../thread";
 import { BdevModule, BdevIo, Bdev, BdevChannel, IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET, IO_SUCCESS, IO_FAILED } from "../types";
 import { bdevIoComplete } from "../io";
 import { bdevAlloc, bdevRegister } from "../bdev";
@@ -152,8 +152,10 @@ function uringPoll(ctx: usize): i32 {
     }
     work += n;
   }
-  // In flight: stay busy so the reactor keeps polling instead of sleeping on its doorbell.
-  return work > 0 || g.inFlight > 0 || g.staged > 0 || g.reaped != 0 ? POLLER_BUSY : POLLER_IDLE;
+  // I/O in flight keeps the reactor polling only if it would sleep on its doorbell, which a completion
+  // does not ring; its kernel sleep ends when one is posted.
+  const waiting = g.inFlight > 0 && !reactorSleepsInKernel();
+  return work > 0 || waiting || g.staged > 0 || g.reaped != 0 ? POLLER_BUSY : POLLER_IDLE;
 }
 
 /** Complete the ios another thread reaped for us. Returns how many. */

@@ -15,6 +15,7 @@ static const char *errno_name(int err) {
     case EBUSY: return "EBUSY";
     case EINVAL: return "EINVAL";
     case EMFILE: return "EMFILE";
+    case ENOSPC: return "ENOSPC";
     case ENOSYS: return "ENOSYS";
     default: return "EIO";
     }

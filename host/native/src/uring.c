@@ -36,6 +36,7 @@
 #include <unistd.h>
 #include "args.h"
 #include "uring.h"
+#include "uring_ring.h"
 
 #ifndef __NR_io_uring_setup
 #define __NR_io_uring_setup 425
@@ -51,60 +52,9 @@
 #define URING_WAIT_SLICE_MS 100             /* one timed io_uring_enter inside that wait */
 #define URING_GENERATIONS (1u << 24)        /* handle = generation * URING_HANDLES + slot, below 2^30 */
 
-/* A broken invariant here means memory the kernel may write is no longer accounted for: stop at once. */
-#define URING_ASSERT(cond)                                                                          \
-    do {                                                                                            \
-        if (!(cond)) {                                                                              \
-            fprintf(stderr, "wstor native uring.c:%d: invariant broken: %s\n", __LINE__, #cond);    \
-            abort();                                                                                \
-        }                                                                                           \
-    } while (0)
 
 _Static_assert(sizeof(struct io_uring_sqe) == 64, "64-byte SQEs (no IORING_SETUP_SQE128)");
 _Static_assert(sizeof(struct io_uring_cqe) == 16, "16-byte CQEs (no IORING_SETUP_CQE32)");
-
-struct uring {
-    int handle;
-    int32_t owner_tid;
-    napi_env env;
-    napi_ref memory_ref;      /* keeps the SharedArrayBuffer alive while the kernel may write into it */
-    uint8_t *mem_base;
-    uint64_t mem_bytes;       /* grows through uringSetMemory; every range is checked against it */
-
-    bool fallback;
-    char reason[160];         /* why the fallback is in use */
-    uint32_t entries;         /* SQ size */
-    uint32_t outstanding_max; /* CQ size: accepted-but-unreaped completions never exceed it */
-    uint32_t kernel_pending;  /* SQEs written to the SQ whose CQE is not reaped yet */
-    uint64_t submit_calls;    /* io_uring_enter calls that handed SQEs to the kernel (uringInfo) */
-
-    /* Software completions: bad descriptors, failed submissions, and every result in fallback mode. */
-    struct wstor_uring_cqe *soft;
-    uint32_t soft_head;
-    uint32_t soft_count;
-
-    int fd;
-    bool ext_arg;             /* the kernel takes a timeout on io_uring_enter (5.11+) */
-    bool deferred_taskrun;    /* IORING_SETUP_DEFER_TASKRUN: completions post only when we enter */
-    void *sq_map;
-    size_t sq_map_bytes;
-    void *cq_map;             /* == sq_map with IORING_FEAT_SINGLE_MMAP */
-    size_t cq_map_bytes;      /* 0 when cq_map is sq_map */
-    struct io_uring_sqe *sqes;
-    size_t sqes_bytes;
-    uint32_t *sq_khead, *sq_ktail;
-    uint32_t sq_mask;
-    uint32_t sq_tail;         /* ours; published to *sq_ktail right before io_uring_enter */
-    uint32_t *cq_khead, *cq_ktail;
-    uint32_t cq_mask;
-    struct io_uring_cqe *cqes;
-
-    /* READV/WRITEV need real struct iovec alive until completion: one block of 64 per vector op in flight,
-     * its index + 1 carried in the high half of the SQE's user_data (0 = no block). */
-    struct iovec *iov_table;  /* entries * WSTOR_URING_IOV_MAX */
-    uint32_t *iov_free;       /* stack of free block indexes */
-    uint32_t iov_free_count;
-};
 
 /* gettid is a real syscall; every call checks it, so ask the kernel once per thread. */
 static int32_t self_tid(void) {
@@ -150,7 +100,7 @@ static void slot_release(struct uring *r) {
 /* The caller's ring, or NULL after throwing EBADF (no such ring) or EPERM (another thread's ring). The
  * owner check reads only the slot's atomic state, so another thread never dereferences a ring its owner
  * may be freeing (LESSONS 5). */
-static struct uring *slot_lookup(napi_env env, napi_value value, const char *fn) {
+struct uring *wstor_uring_lookup(napi_env env, napi_value value, const char *fn) {
     double d = -1;
     if (napi_get_value_double(env, value, &d) != napi_ok) {
         wstor_throw_errno(env, EINVAL, "%s: the handle must be a number returned by uringCreate", fn);
@@ -199,7 +149,7 @@ static bool arg_force_fallback(napi_env env, napi_value options, const char *fn,
 
 /* ---- the kernel ring: setup, mapping, teardown ---- */
 
-static int ring_enter(const struct uring *r, uint32_t to_submit, uint32_t min_complete, uint32_t flags,
+int wstor_ring_enter(const struct uring *r, uint32_t to_submit, uint32_t min_complete, uint32_t flags,
                       void *arg, size_t arg_bytes) {
     long rc = syscall(__NR_io_uring_enter, r->fd, to_submit, min_complete, flags, arg, arg_bytes);
     return rc < 0 ? -errno : (int)rc;
@@ -266,7 +216,10 @@ static int ring_setup_kernel(struct uring *r, uint32_t entries) {
     int fd = -1, err = 0;
     for (size_t i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]) && fd < 0; i++) {
         memset(&p, 0, sizeof(p));
-        p.flags = flag_sets[i];
+        /* The core's completions never exceed 2 * entries (outstanding_max); the rest of the CQ is room
+         * for the ring's own READs and cancels (uring_sleep.c), so they can never overflow it. */
+        p.flags = flag_sets[i] | IORING_SETUP_CQSIZE;
+        p.cq_entries = 2 * entries + 2 * URING_WATCH_MAX;
         fd = (int)syscall(__NR_io_uring_setup, entries, &p);
         err = fd < 0 ? errno : 0;
         if (fd < 0 && err != EINVAL) break;
@@ -285,7 +238,8 @@ static int ring_setup_kernel(struct uring *r, uint32_t entries) {
         return err;
     }
     r->entries = p.sq_entries;
-    r->outstanding_max = p.cq_entries;
+    r->outstanding_max = 2 * p.sq_entries;
+    URING_ASSERT(p.cq_entries >= r->outstanding_max + 2 * URING_WATCH_MAX);
     r->ext_arg = (p.features & IORING_FEAT_EXT_ARG) != 0;
     r->deferred_taskrun = (p.flags & IORING_SETUP_DEFER_TASKRUN) != 0;
     return 0;
@@ -470,6 +424,11 @@ static void ring_fail_unsubmitted(struct uring *r, int err) {
     uint32_t head = __atomic_load_n(r->sq_khead, __ATOMIC_ACQUIRE);
     for (uint32_t t = head; t != r->sq_tail; t++) {
         uint64_t user_data = r->sqes[t & r->sq_mask].user_data;
+        if ((user_data & URING_TAG_INTERNAL) != 0) {
+            struct io_uring_cqe failed = { .user_data = user_data, .res = -err };
+            (void)wstor_sleep_cqe(r, &failed);
+            continue;
+        }
         URING_ASSERT(r->kernel_pending > 0);
         r->kernel_pending--;
         iov_give_back(r, (uint32_t)(user_data >> 32));
@@ -486,7 +445,7 @@ static void ring_flush(struct uring *r) {
     if (unsubmitted == 0) return;
     __atomic_store_n(r->sq_ktail, r->sq_tail, __ATOMIC_RELEASE); /* SQE contents before the tail */
     r->submit_calls++;
-    int rc = ring_enter(r, unsubmitted, 0, 0, NULL, 0);
+    int rc = wstor_ring_enter(r, unsubmitted, 0, 0, NULL, 0);
     if (rc >= 0 || rc == -EAGAIN || rc == -EBUSY || rc == -EINTR) return;
     ring_fail_unsubmitted(r, -rc);
 }
@@ -544,15 +503,20 @@ static uint32_t ring_reap(struct uring *r, uint8_t *out, uint32_t max) {
         /* Nothing posted yet but I/O in flight: the kernel holds completions as task work for this
          * thread (always, with DEFER_TASKRUN), which runs only when the thread enters the kernel.
          * Enter, without waiting, so they post now. */
-        (void)ring_enter(r, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0);
+        (void)wstor_ring_enter(r, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0);
         tail = __atomic_load_n(r->cq_ktail, __ATOMIC_ACQUIRE);
     }
-    for (; n < max && head != tail; n++, head++) {
+    for (; n < max && head != tail; head++) {
         const struct io_uring_cqe *c = &r->cqes[head & r->cq_mask];
+        if ((c->user_data & URING_TAG_INTERNAL) != 0) {
+            (void)wstor_sleep_cqe(r, c);
+            continue;
+        }
+        n++;
         URING_ASSERT(r->kernel_pending > 0);
         r->kernel_pending--;
         iov_give_back(r, (uint32_t)(c->user_data >> 32));
-        cqe_store(out + (size_t)n * WSTOR_URING_CQE_BYTES, (uint32_t)c->user_data, c->res);
+        cqe_store(out + (size_t)(n - 1) * WSTOR_URING_CQE_BYTES, (uint32_t)c->user_data, c->res);
     }
     __atomic_store_n(r->cq_khead, head, __ATOMIC_RELEASE); /* CQE reads before the kernel may reuse them */
     return n;
@@ -569,7 +533,7 @@ static void ring_wait_slice(struct uring *r, uint32_t cqes, int64_t ms) {
         struct __kernel_timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
         struct io_uring_getevents_arg arg = { .ts = (uint64_t)(uintptr_t)&ts };
         /* ETIME or EINTR: the caller looks again, and its deadline bounds the loop. */
-        (void)ring_enter(r, 0, cqes, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof(arg));
+        (void)wstor_ring_enter(r, 0, cqes, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof(arg));
         return;
     }
     struct timespec nap = { .tv_sec = 0, .tv_nsec = 1000000 }; /* pre-5.11: no timed wait, so look every ms */
@@ -580,12 +544,13 @@ static void ring_wait_slice(struct uring *r, uint32_t cqes, int64_t ms) {
  * URING_DESTROY_WAIT_MS; SQEs it never took are simply never run. */
 static bool ring_wait_idle(struct uring *r) {
     if (r->fallback) return true;
+    wstor_sleep_cancel_all(r);
     ring_flush(r);
     int64_t deadline = now_ms() + URING_DESTROY_WAIT_MS;
     for (;;) {
         uint32_t unsubmitted = r->sq_tail - __atomic_load_n(r->sq_khead, __ATOMIC_ACQUIRE);
         uint32_t posted = __atomic_load_n(r->cq_ktail, __ATOMIC_ACQUIRE) - *r->cq_khead;
-        uint32_t awaited = r->kernel_pending - unsubmitted;
+        uint32_t awaited = r->kernel_pending + r->internal_pending - unsubmitted;
         if (posted >= awaited) return true;
         int64_t left_ms = deadline - now_ms();
         if (left_ms <= 0) return false;
@@ -652,7 +617,7 @@ napi_value wstor_uring_set_memory(napi_env env, napi_callback_info info) {
     size_t argc = 2;
     napi_value argv[2];
     napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-    struct uring *r = slot_lookup(env, argv[0], fn);
+    struct uring *r = wstor_uring_lookup(env, argv[0], fn);
     uint8_t *base;
     uint64_t bytes;
     if (r == NULL || !wstor_memory_from_arg(env, argv[1], fn, &base, &bytes)) return NULL;
@@ -682,7 +647,7 @@ static struct uring *ring_region_args(napi_env env, napi_callback_info info, con
     size_t argc = 3;
     napi_value argv[3];
     napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-    struct uring *r = slot_lookup(env, argv[0], fn);
+    struct uring *r = wstor_uring_lookup(env, argv[0], fn);
     if (r == NULL || !wstor_arg_u32(env, argv[1], fn, offset_name, offset) || !wstor_arg_u32(env, argv[2], fn, count_name, count))
         return NULL;
     uint64_t bytes = (uint64_t)*count * record_bytes;
@@ -716,12 +681,12 @@ napi_value wstor_uring_reap(napi_env env, napi_callback_info info) {
     return result;
 }
 
-/* uringInfo(handle): { mode, entries, reason?, inFlight, submitCalls, deferredTaskrun } */
+/* uringInfo(handle): { mode, entries, reason?, inFlight, submitCalls, deferredTaskrun, sleeps } */
 napi_value wstor_uring_info(napi_env env, napi_callback_info info) {
     size_t argc = 1;
     napi_value argv[1];
     napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-    struct uring *r = slot_lookup(env, argv[0], "uringInfo");
+    struct uring *r = wstor_uring_lookup(env, argv[0], "uringInfo");
     if (r == NULL) return NULL;
     napi_value result, mode, entries, in_flight, reason, submit_calls, deferred;
     napi_create_object(env, &result);
@@ -739,6 +704,9 @@ napi_value wstor_uring_info(napi_env env, napi_callback_info info) {
     napi_set_named_property(env, result, "submitCalls", submit_calls);
     napi_get_boolean(env, r->deferred_taskrun, &deferred);
     napi_set_named_property(env, result, "deferredTaskrun", deferred);
+    napi_value sleeps;
+    napi_create_double(env, (double)r->sleeps, &sleeps);
+    napi_set_named_property(env, result, "sleeps", sleeps);
     return result;
 }
 
@@ -747,7 +715,7 @@ napi_value wstor_uring_destroy(napi_env env, napi_callback_info info) {
     size_t argc = 1;
     napi_value argv[1];
     napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-    struct uring *r = slot_lookup(env, argv[0], "uringDestroy");
+    struct uring *r = wstor_uring_lookup(env, argv[0], "uringDestroy");
     if (r == NULL) return NULL;
     if (!ring_wait_idle(r))
         return wstor_throw_errno(env, EBUSY, "uringDestroy: I/O still in flight on ring %d after %d ms; the ring stays "

@@ -75,5 +75,9 @@ napi_value wstor_uring_submit(napi_env env, napi_callback_info info);
 napi_value wstor_uring_reap(napi_env env, napi_callback_info info);
 napi_value wstor_uring_info(napi_env env, napi_callback_info info);
 napi_value wstor_uring_destroy(napi_env env, napi_callback_info info);
+/* uring_sleep.c: the reactor's sleep inside its ring. */
+napi_value wstor_uring_watch(napi_env env, napi_callback_info info);
+napi_value wstor_uring_unwatch(napi_env env, napi_callback_info info);
+napi_value wstor_uring_wait(napi_env env, napi_callback_info info);
 
 #endif
