@@ -37,6 +37,17 @@ export function pollerUnregister(poller: usize): void {
   p.state = POLLER_UNREGISTERED;
 }
 
+/**
+ * Change a timed poller's period; it applies from the poller's next run on (the current schedule
+ * stands). Only its own thread may, and a timed poller stays timed (period > 0).
+ */
+export function pollerSetPeriod(poller: usize, periodUs: u64): void {
+  const p = changetype<Poller>(poller);
+  if (p.thread != contextThread()) fatal(-EINVAL, "poller %s: period changed from the wrong thread", p.name);
+  assert(p.periodUs != 0 && periodUs != 0, "only a timed poller's period changes, and it stays timed");
+  p.periodUs = periodUs;
+}
+
 function appendActive(t: Thread, p: Poller): void {
   p.next = 0;
   let link = changetype<usize>(t) + offsetof<Thread>("activePollers");

@@ -25,6 +25,8 @@ const SPECS: FlagSpec[] = [
   { name: 'vhost-socket-dir', short: 'S', kind: 'string', help: 'directory for vhost-user controller sockets (default: the working directory)' },
   { name: 'wait-for-rpc', kind: 'boolean', help: 'wait for framework_start_init before loading the config' },
   { name: 'log-level', short: 'L', kind: 'string', help: 'lowest level logged: error, warn, notice, info, debug', default: 'notice' },
+  { name: 'sleep', kind: 'string', help: 'where idle reactors sleep: kernel (in io_uring: I/O and vhost kicks wake them) or doorbell (they poll)', default: 'kernel' },
+  { name: 'idle-spin-us', kind: 'integer', help: 'µs a reactor with nothing to do polls before it sleeps (0: sleep at once; a guest kick or a completion wakes it)', default: 0 },
 ];
 
 export const serveUsage = usageText('serve [options]', 'Run a storage target that answers SPDK\'s JSON-RPC (stop it with Ctrl-C or SIGTERM).', SPECS);
@@ -45,6 +47,7 @@ export const DEFAULT_CONFIG: JsonConfig = {
 export interface ServeOptions {
   configFile?: string; noConfig: boolean; socket: string; listen?: { host: string; port: number }; listenAny: boolean;
   cpus?: string; memoryBytes: number; waitForRpc: boolean; logLevel: LevelName; vhostSocketDir?: string;
+  sleep: 'kernel' | 'doorbell'; idleSpinUs: number;
 }
 
 const LEVELS: LevelName[] = ['error', 'warn', 'notice', 'info', 'debug'];
@@ -56,6 +59,10 @@ export function parseServeArgs(argv: string[]): ServeOptions | null {
   if (flags.config !== undefined && flags['no-config']) throw new UsageError('give --config or --no-config, not both');
   const logLevel = flags['log-level'] as LevelName;
   if (!LEVELS.includes(logLevel)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')} (got "${logLevel}")`);
+  const sleep = flags.sleep as string;
+  if (sleep !== 'kernel' && sleep !== 'doorbell') throw new UsageError(`--sleep must be kernel or doorbell (got "${sleep}")`);
+  const idleSpinUs = flags['idle-spin-us'] as number;
+  if (idleSpinUs > 1_000_000) throw new UsageError(`--idle-spin-us must be from 0 to 1000000 (got ${idleSpinUs})`);
   let listen: ServeOptions['listen'];
   if (flags['rpc-listen'] !== undefined) {
     const m = /^(.+):(\d{1,5})$/.exec(flags['rpc-listen'] as string);
@@ -66,7 +73,7 @@ export function parseServeArgs(argv: string[]): ServeOptions | null {
     configFile: flags.config as string | undefined, noConfig: flags['no-config'] === true, socket: flags['rpc-socket'] as string, listen,
     listenAny: flags['rpc-listen-any'] === true, cpus: flags.cpumask as string | undefined,
     memoryBytes: parseSize(flags.mem as string, '--mem'), waitForRpc: flags['wait-for-rpc'] === true, logLevel,
-    vhostSocketDir: flags['vhost-socket-dir'] as string | undefined,
+    vhostSocketDir: flags['vhost-socket-dir'] as string | undefined, sleep, idleSpinUs,
   };
 }
 
@@ -94,7 +101,8 @@ export class Serve {
 
   static async start(opts: ServeOptions): Promise<Serve> {
     const loaded = configOf(opts);                     // a bad file fails before anything starts
-    const engine = await Engine.start({ cpus: opts.cpus, memoryBytes: opts.memoryBytes, logLevel: opts.logLevel, onReport: stderrLine });
+    const engine = await Engine.start({ cpus: opts.cpus, memoryBytes: opts.memoryBytes, logLevel: opts.logLevel, onReport: stderrLine,
+      sleep: opts.sleep, idleSpinUs: opts.idleSpinUs });
     if (opts.vhostSocketDir !== undefined) {
       if (!fs.existsSync(opts.vhostSocketDir) || !fs.statSync(opts.vhostSocketDir).isDirectory()) {
         await engine.stop();

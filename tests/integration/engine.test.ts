@@ -129,4 +129,5 @@ test('bad engine options are refused with a clear error', async () => {
   await assert.rejects(Engine.start({ reactors: 0 }), (e: WstorError) => e.code === 'EINVAL' && /reactors must be/.test(e.message));
   await assert.rejects(Engine.start({ reactors: 2, memoryBytes: 1024 }), /memoryBytes must be between/);
   await assert.rejects(Engine.start({ core: '/nonexistent/core.wasm' }), /cannot read \/nonexistent\/core.wasm/);
+  await assert.rejects(Engine.start({ idleSpinUs: 1.5 }), /idleSpinUs must be an integer from 0 to 1000000 \(got 1.5\)/);
 });

@@ -133,6 +133,12 @@ test('start-up refuses a bad config naming the entry and field, and a non-loopba
     r = run(['--rpc-listen', 'nonsense']);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /--rpc-listen takes HOST:PORT/);
+    r = run(['--sleep', 'nap']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--sleep must be kernel or doorbell \(got "nap"\)/);
+    r = run(['--idle-spin-us', '2000000']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--idle-spin-us must be from 0 to 1000000/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -186,6 +186,28 @@ test('hostile guests: loops, addresses outside memory and broken messages never 
   }
 });
 
+test('an idle controller looks at its socket rarely, and a guest that connects is still answered at once', async () => {
+  const { engine, dir } = await target();
+  try {
+    await engine.vhost.createBlk('vb0', 'm0', { cpumask: '0x2' });
+    await new Promise((r) => setTimeout(r, 300));             // past the quiet threshold (100 ms)
+    const before = engine.reactorStats()[1];
+    await new Promise((r) => setTimeout(r, 500));
+    const loops = engine.reactorStats()[1].loops - before.loops;
+    // Every 10 ms when quiet (and the reactor's own 10 ms sleep cap): ~100 loops; every 250 µs would be 2,000.
+    assert.ok(loops < 600, `reactor 1 ran ${loops} loops in 500 ms with an idle controller`);
+    const started = performance.now();
+    const c = await VhostUserClient.connect(path.join(dir, 'vb0'));
+    await c.setup();
+    assert.equal((await c.request(0, BLK.IN, 0n, { readBytes: 4096 })).status, OK);
+    assert.ok(performance.now() - started < 2_000, 'the handshake is not slowed to one message per 10 ms poll');
+    c.close();
+  } finally {
+    await engine.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('deleting a controller: refused while its guest is connected, forced disconnects it; the other controller on that reactor never stalls', async () => {
   const { engine, dir } = await target();
   try {

@@ -34,7 +34,7 @@
 enum uring_watch_state {
     WATCH_FREE = 0,
     WATCH_IDLE,    /* watched; no poll in the kernel */
-    WATCH_ARMED,   /* a POLL_ADD (POLLIN, one shot) is in the kernel */
+    WATCH_ARMED,   /* a multishot POLL_ADD (POLLIN) is in the kernel */
     WATCH_DROPPED, /* unwatched while armed: the slot is free once the cancelled poll completes */
     WATCH_FAILED,  /* its poll failed (the fd is not pollable): never armed again */
 };
@@ -88,7 +88,7 @@ struct uring {
 
     /* The reactor's sleep (uring_sleep.c). */
     struct uring_watch watches[URING_WATCH_MAX];
-    uint32_t internal_pending; /* the ring's own SQEs (polls and cancels) whose CQE is not consumed */
+    uint32_t internal_pending; /* the ring's own SQEs (polls and cancels) whose final CQE is not consumed */
     uint64_t sleeps;           /* uringWait calls that entered the kernel to wait */
 };
 

@@ -7,9 +7,11 @@
  * Contract with the caller (the JS host of one reactor):
  * - uringWatch(fd) checks that fd is an eventfd and returns a watch id. The caller unwatches before it
  *   closes the fd: a poll armed on a closed fd number could otherwise fire for whatever reuses it.
- * - uringWait arms a one-shot POLLIN on every idle watch and waits. A poll that fires is consumed here,
- *   and its eventfd's counter read to 0 (so the next arm does not fire at once for the same event): the
- *   counter carries nothing but "look again", and the caller then polls everything it serves.
+ * - uringWait arms a multishot POLLIN on every watch not armed yet and waits. An eventfd wakes its poll
+ *   queue on every write, so each write posts a completion (or joins one not yet consumed) and the
+ *   counter is never read: it carries nothing but "look again", and the caller then polls everything it
+ *   serves. A poll the kernel ends (no IORING_CQE_F_MORE) is armed again at the next wait; if the
+ *   counter is not 0 then, it fires at once: one extra look, never a lost one.
  * - The ring's own completions (user_data bit 63 or 62) are consumed here and by uringReap, never handed
  *   to the core; the CQ is sized with room for them (uring.c), so they never crowd out the core's.
  */
@@ -51,6 +53,7 @@ static bool watch_arm(struct uring *r, uint32_t id) {
     sqe->opcode = IORING_OP_POLL_ADD;
     sqe->fd = r->watches[id].fd;
     sqe->poll32_events = POLLIN;
+    sqe->len = IORING_POLL_ADD_MULTI;
     sqe->user_data = URING_TAG_WATCH | id;
     r->watches[id].state = WATCH_ARMED;
     return true;
@@ -71,18 +74,19 @@ static void watch_cancel(struct uring *r, uint32_t id) {
 }
 
 bool wstor_sleep_cqe(struct uring *r, const struct io_uring_cqe *cqe) {
+    bool last = (cqe->flags & IORING_CQE_F_MORE) == 0; /* the SQE's final completion */
     URING_ASSERT(r->internal_pending > 0);
-    r->internal_pending--;
+    if (last) r->internal_pending--;
     if ((cqe->user_data & URING_TAG_CANCEL) != 0) return false; /* the cancelled poll reports for itself */
     uint32_t id = (uint32_t)(cqe->user_data & 0xffff);
     URING_ASSERT(id < URING_WATCH_MAX);
     struct uring_watch *w = &r->watches[id];
     URING_ASSERT(w->state == WATCH_ARMED || w->state == WATCH_DROPPED);
     if (w->state == WATCH_DROPPED) {
-        w->state = WATCH_FREE;
+        if (last) w->state = WATCH_FREE;
         return false;
     }
-    if (cqe->res < 0) {
+    if (cqe->res < 0 && cqe->res != -ECANCELED) {
         /* Not pollable after all (or the caller closed it early): never armed again, or every wait
          * would return at once. The reactor still wakes on its other watches and its timeout. */
         fprintf(stderr, "wstor native: the poll of watched fd %d failed (%s); it no longer wakes its reactor\n", w->fd,
@@ -90,10 +94,8 @@ bool wstor_sleep_cqe(struct uring *r, const struct io_uring_cqe *cqe) {
         w->state = WATCH_FAILED;
         return false;
     }
-    uint64_t counter;
-    (void)!read(w->fd, &counter, sizeof(counter)); /* nonblocking: EAGAIN if someone else read it */
-    w->state = WATCH_IDLE;
-    return true;
+    if (last) w->state = WATCH_IDLE; /* ended by the kernel: armed again at the next wait */
+    return cqe->res > 0;
 }
 
 void wstor_sleep_cancel_all(struct uring *r) {
