@@ -26,7 +26,7 @@ const SPECS: FlagSpec[] = [
   { name: 'wait-for-rpc', kind: 'boolean', help: 'wait for framework_start_init before loading the config' },
   { name: 'log-level', short: 'L', kind: 'string', help: 'lowest level logged: error, warn, notice, info, debug', default: 'notice' },
   { name: 'sleep', kind: 'string', help: 'where idle reactors sleep: kernel (in io_uring: I/O and vhost kicks wake them) or doorbell (they poll)', default: 'kernel' },
-  { name: 'idle-spin-us', kind: 'integer', help: 'µs a reactor with nothing to do polls before it sleeps (0: sleep at once; a guest kick or a completion wakes it)', default: 0 },
+  { name: 'idle-spin-us', kind: 'integer', help: 'µs a reactor with nothing to do polls before it sleeps (then a guest kick or a completion wakes it)', default: 10 },
 ];
 
 export const serveUsage = usageText('serve [options]', 'Run a storage target that answers SPDK\'s JSON-RPC (stop it with Ctrl-C or SIGTERM).', SPECS);

@@ -1,12 +1,13 @@
 // A real Linux guest (the shared QEMU harness, TCG) keeps its disk in wstor through vhost-user-blk:
 // an ext file system written, the guest powered off and wstor restarted, then a new boot that finds
-// every file intact; fio random writes verified on 2 queues with flushes and a discard; and LESSONS 2
+// every file intact; fio random writes verified on 2 queues with flushes and a discard; LESSONS 2
 // with two controllers on one reactor, one deleted (refused, then forced) while the guest's I/O on the
-// other goes on. Runs when WSTOR_GUEST names a built guest (build-guest.sh) and QEMU is installed:
+// other goes on; and `wstor serve` killed and restarted under the guest's verified writes, QEMU
+// reconnecting (reconnect=1) and the writes in flight resubmitted. Runs when WSTOR_GUEST names a built guest (build-guest.sh) and QEMU is installed:
 // .ci/run sets that up; elsewhere each test says it is skipped and why.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,9 +31,10 @@ function skipReason(): string | null {
 interface GuestRun { code: number | null; out: string }
 
 /** Boot the guest on `socks` with `script`; `onLine` sees the console as it comes. */
-function runGuest(socks: string[], script: string, vars: string[], onLine: (line: string) => void = () => undefined): Promise<GuestRun> {
+function runGuest(socks: string[], script: string, vars: string[], onLine: (line: string) => void = () => undefined,
+  env: NodeJS.ProcessEnv = process.env): Promise<GuestRun> {
   const args = ['-g', GUEST!, '-q', '2', '-m', '512', '-t', '240', ...socks.flatMap((s) => ['-b', s]), path.join(SCRIPTS, script), ...vars];
-  const child = spawn(path.join(HARNESS, 'run-guest.sh'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(path.join(HARNESS, 'run-guest.sh'), args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '', partial = '';
   const take = (d: Buffer) => {
     out += d;
@@ -132,6 +134,60 @@ test('LESSONS 2: two controllers on one reactor; deleting B (refused, then force
     assert.deepEqual(engine.vhost.list().map((c) => c.name), ['A']);
   } finally {
     await engine.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * run-guest.sh has no option for the chardev's reconnect=: a qemu-system-x86_64 first on PATH adds it
+ * to each vhost-user socket and runs the real one.
+ */
+function qemuWithReconnect(dir: string): NodeJS.ProcessEnv {
+  const real = spawnSync('sh', ['-c', 'command -v qemu-system-x86_64'], { encoding: 'utf8' }).stdout.trim();
+  const bin = path.join(dir, 'bin');
+  fs.mkdirSync(bin);
+  fs.writeFileSync(path.join(bin, 'qemu-system-x86_64'), `#!/bin/bash
+a=(); for x in "$@"; do [[ $x == socket,id=vub* ]] && x="$x,reconnect=1"; a+=("$x"); done
+exec ${real} "\${a[@]}"
+`, { mode: 0o755 });
+  return { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+}
+
+/** `wstor serve` on `file` with one controller at `sock` (scripts/vhost-backend.sh), up once the socket is. */
+async function serveFile(sock: string, file: string): Promise<ChildProcess> {
+  fs.rmSync(sock, { force: true });
+  const child = spawn(path.join(ROOT, 'scripts', 'vhost-backend.sh'), [sock, file], { stdio: 'ignore', env: { ...process.env, WSTOR_MEM: '1GiB' } });
+  for (let i = 0; i < 200 && !fs.existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(fs.existsSync(sock), 'wstor serve is listening');
+  return child;
+}
+
+test('wstor serve killed under the guest\'s verified writes and started again: QEMU reconnects and no write is lost', { skip: skipReason() ?? false }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-e2e-'));
+  const file = tempFile(dir, 256);
+  const sock = path.join(dir, 'vb0');
+  let serve = await serveFile(sock, file);
+  try {
+    let restart: Promise<string> | null = null;
+    const r = await runGuest([sock], 'reconnect.sh', [], (line) => {
+      if (!line.includes('RECONNECT_GO') || restart) return;
+      restart = (async () => {
+        await new Promise((res) => setTimeout(res, 1500));          // the writes are under way
+        const killed = new Promise((res) => serve.once('exit', res));
+        serve.kill('SIGKILL');
+        await killed;
+        const t = performance.now();
+        serve = await serveFile(sock, file);
+        return `restarted in ${(performance.now() - t).toFixed(0)} ms`;
+      })();
+    }, qemuWithReconnect(dir));
+    assert.ok(restart, `the guest started its writes (${r.out})`);
+    const note = await restart!;
+    assert.equal(r.code, 0, `${note}\n${r.out}`);
+    assert.match(r.out, /2 queue\(s\)/);
+    assert.match(r.out, /RECONNECT_FIO_OK 2 jobs/, note);
+  } finally {
+    serve.kill('SIGTERM');
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
