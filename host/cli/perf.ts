@@ -55,6 +55,7 @@ const SPECS: FlagSpec[] = [
   { name: 'mem', kind: 'string', help: 'shared memory size (default: the bdev, the I/O buffers and 64 MiB of headroom)' },
   { name: 'seed', kind: 'integer', help: 'seed of the random offsets', default: 1 },
   { name: 'sleep', kind: 'string', help: 'where idle reactors sleep: kernel (in io_uring, the default) or doorbell (Atomics.wait)', default: 'kernel' },
+  { name: 'idle-spin-us', kind: 'integer', help: 'µs a reactor with nothing to do polls before it sleeps (the engine\'s default: 100)' },
   { name: 'help', short: 'h', kind: 'boolean', help: 'show this help' },
 ];
 
@@ -79,6 +80,7 @@ interface PerfOptions {
   memoryBytes: number;
   seed: number;
   sleep: 'kernel' | 'doorbell';
+  idleSpinUs?: number;
 }
 
 /** A string flag whose "value" is the next option means its value was left out. */
@@ -143,8 +145,10 @@ export function parsePerfArgs(argv: string[]): PerfOptions | null {
   }
   const sleep = stringFlag(flags, 'sleep');
   if (sleep !== 'kernel' && sleep !== 'doorbell') throw new UsageError(`--sleep must be kernel or doorbell (got "${sleep}")`);
+  const idleSpinUs = flags['idle-spin-us'] as number | undefined;
+  if (idleSpinUs !== undefined) checkRange(idleSpinUs, 0, 1_000_000, '--idle-spin-us');
   return { bdev, workload, readPercent, queueDepth, ioBytes, seconds, reactors, json: flags.json === true,
-    histogramPath, memoryBytes, seed: flags.seed as number, sleep };
+    histogramPath, memoryBytes, seed: flags.seed as number, sleep, idleSpinUs };
 }
 
 interface PerfExports {
@@ -170,7 +174,7 @@ interface RunResult {
 export async function perfCommand(argv: string[]): Promise<number> {
   const opts = parsePerfArgs(argv);
   if (opts === null) { process.stdout.write(perfUsage); return 0; }
-  const engine = await Engine.start({ reactors: opts.reactors, memoryBytes: opts.memoryBytes, sleep: opts.sleep });
+  const engine = await Engine.start({ reactors: opts.reactors, memoryBytes: opts.memoryBytes, sleep: opts.sleep, idleSpinUs: opts.idleSpinUs });
   let bdev: OpenedBdev | null = null;
   let result: RunResult | null = null;
   let failure: unknown = null;
