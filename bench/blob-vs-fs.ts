@@ -1,12 +1,23 @@
-// Issue 4's comparison with what a Node user would pick instead: 4 KiB random writes and reads into
-// 1 GiB of blob data persisted to a file, through the Node API (one promise per I/O, QD in flight),
-// against fs.promises on one file per blob (FileHandle.read/write, the same QD in flight). Both hold
-// the same data (written in full first) in files under --dir, page cache hot, no fsync on either.
-// Rounds alternate the two; medians and the ratio are printed.
-// Usage: node build/bench/blob-vs-fs.js [--rounds N] [--seconds S] [--dir DIR] [--reactors N (default 1)]
+// Issue 4's comparisons with what a Node user would pick instead: 4 KiB random writes and reads into
+// 1 GiB of data persisted to files, through the blob Node API (one promise per I/O, QD in flight),
+// against:
+//   fs       fs.promises on one file per blob (FileHandle.read/write, the same QD in flight);
+//   lmdb     lmdb-js: one 4 KiB value per block (async put, QD in flight; get is synchronous);
+//   sqlite   better-sqlite3: one row per 4 KiB block, UPDATE/SELECT by id (synchronous calls).
+//            better-sqlite3 has no incremental BLOB I/O (sqlite3_blob_open is not exposed), so a row
+//            per block is its nearest way to write into the middle of a large value.
+// No side flushes: wstor's file bdev is buffered and unflushed, lmdb runs with noSync, SQLite with
+// journal_mode=WAL and synchronous=OFF. Each side is written in full first; rounds alternate wstor
+// and the other side; medians and ratios are printed.
+// lmdb and better-sqlite3 are not installed by `npm ci`: `npm run bench:blob-compare` installs them
+// into bench/compare (better-sqlite3 compiles SQLite, about a minute) and runs all three.
+// Usage: node build/bench/blob-vs-fs.js [--against fs,lmdb,sqlite] [--rounds N] [--seconds S]
+//        [--dir DIR] [--reactors N (default 1)]
 import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { Engine } from '../host/index.js';
 import type { BlobHandle } from '../host/index.js';
 
@@ -15,15 +26,17 @@ const arg = (n: string, d: string) => { const i = args.indexOf(n); return i >= 0
 const rounds = Number(arg('--rounds', '3'));
 const seconds = Number(arg('--seconds', '3'));
 const reactors = Number(arg('--reactors', '1'));
-const dir = fs.mkdtempSync(path.join(arg('--dir', '/var/tmp'), 'wstor-vs-fs-'));
+const against = arg('--against', 'fs').split(',');
+const dir = fs.mkdtempSync(path.join(arg('--dir', '/var/tmp'), 'wstor-vs-'));
 const QD = 32;
 const BLOBS = 64;
 const BLOB_BYTES = 16 << 20;                      // 64 × 16 MiB = 1 GiB
 const IO = 4096;
+const BLOCKS = BLOB_BYTES / IO;
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 
-/** QD workers issue `one(i)` back to back until the time is up; IOPS. */
-async function drive(one: () => Promise<unknown>): Promise<number> {
+/** QD workers issue `one()` back to back until the time is up; IOPS. */
+async function drive(one: () => Promise<unknown> | unknown): Promise<number> {
   const end = performance.now() + seconds * 1000;
   let done = 0;
   const worker = async () => { while (performance.now() < end) { await one(); done++; } };
@@ -32,14 +45,31 @@ async function drive(one: () => Promise<unknown>): Promise<number> {
   return done / ((performance.now() - t0) / 1000);
 }
 
-const randomOffset = () => Math.floor(Math.random() * (BLOB_BYTES / IO)) * IO;
+const randomBlock = () => Math.floor(Math.random() * BLOCKS);
 const randomIndex = () => Math.floor(Math.random() * BLOBS);
+const chunk = new Uint8Array(1 << 20).map((_, i) => (i * 31) & 0xff);
+const payload = new Uint8Array(IO).fill(0x5a);
 
-async function main() {
-  const chunk = new Uint8Array(1 << 20).map((_, i) => (i * 31) & 0xff);
-  const payload = new Uint8Array(IO).fill(0x5a);
+/** One way of keeping the data: filled in full by `open`, then random 4 KiB writes and reads. */
+interface Side {
+  name: string;
+  write(): Promise<unknown> | unknown;
+  read(): Promise<unknown> | unknown;
+  close(): Promise<void> | void;
+}
 
-  // fs.promises: a file per blob.
+/** The packages `npm run bench:blob-compare` installs into bench/compare. */
+function comparePackage(name: string): unknown {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const modules = path.resolve(here, '..', '..', 'bench', 'compare', 'node_modules');
+  try {
+    return createRequire(path.join(modules, 'x.js'))(name);
+  } catch (err) {
+    throw new Error(`${name} is not installed in bench/compare (run npm run bench:blob-compare, or npm install --prefix bench/compare): ${(err as Error).message}`);
+  }
+}
+
+async function fsSide(): Promise<Side> {
   const handles: fs.promises.FileHandle[] = [];
   for (let i = 0; i < BLOBS; i++) {
     const fh = await fs.promises.open(path.join(dir, `blob-${i}.bin`), 'w+');
@@ -48,9 +78,62 @@ async function main() {
   }
   const readBuf = Buffer.alloc(IO * QD);
   let slot = 0;
-  const fsWrite = () => handles[randomIndex()].write(payload, 0, IO, randomOffset());
-  const fsRead = () => { const s = (slot++ % QD) * IO; return handles[randomIndex()].read(readBuf, s, IO, randomOffset()); };
+  return {
+    name: 'fs.promises',
+    write: () => handles[randomIndex()].write(payload, 0, IO, randomBlock() * IO),
+    read: () => { const s = (slot++ % QD) * IO; return handles[randomIndex()].read(readBuf, s, IO, randomBlock() * IO); },
+    async close() { for (const fh of handles) await fh.close(); },
+  };
+}
 
+interface LmdbDb { put(key: number, value: Uint8Array): Promise<boolean>; getBinary(key: number): Buffer | undefined; close(): Promise<void>; }
+
+async function lmdbSide(): Promise<Side> {
+  const lmdb = comparePackage('lmdb') as { open(o: object): LmdbDb };
+  const db = lmdb.open({ path: path.join(dir, 'lmdb'), noSync: true, encoding: 'binary', keyEncoding: 'uint32', mapSize: 4 * 2 ** 30 });
+  const keys = BLOBS * BLOCKS;
+  const blocks = chunk.length / IO;
+  for (let k = 0; k < keys; k += blocks) {
+    const puts: Promise<boolean>[] = [];
+    for (let j = 0; j < blocks; j++) puts.push(db.put(k + j, chunk.subarray(j * IO, (j + 1) * IO)));
+    await Promise.all(puts);
+  }
+  return {
+    name: 'lmdb',
+    write: () => db.put(randomIndex() * BLOCKS + randomBlock(), payload),
+    read: () => db.getBinary(randomIndex() * BLOCKS + randomBlock()),
+    close: () => db.close(),
+  };
+}
+
+interface SqliteStatement { run(...p: unknown[]): unknown; get(...p: unknown[]): unknown; }
+interface SqliteDb { pragma(s: string): unknown; exec(s: string): void; prepare(s: string): SqliteStatement; transaction(f: () => void): () => void; close(): void; }
+
+async function sqliteSide(): Promise<Side> {
+  const Database = comparePackage('better-sqlite3') as new (file: string) => SqliteDb;
+  const db = new Database(path.join(dir, 'blocks.sqlite'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = OFF');
+  db.exec('CREATE TABLE blocks (id INTEGER PRIMARY KEY, data BLOB NOT NULL)');
+  const insert = db.prepare('INSERT INTO blocks (id, data) VALUES (?, ?)');
+  const blocks = chunk.length / IO;
+  for (let k = 0; k < BLOBS * BLOCKS; k += blocks) {
+    db.transaction(() => { for (let j = 0; j < blocks; j++) insert.run(k + j, chunk.subarray(j * IO, (j + 1) * IO)); })();
+  }
+  const update = db.prepare('UPDATE blocks SET data = ? WHERE id = ?');
+  const select = db.prepare('SELECT data FROM blocks WHERE id = ?');
+  return {
+    name: 'better-sqlite3',
+    write: () => update.run(payload, randomIndex() * BLOCKS + randomBlock()),
+    read: () => select.get(randomIndex() * BLOCKS + randomBlock()),
+    close: () => db.close(),
+  };
+}
+
+const SIDES: Record<string, () => Promise<Side>> = { fs: fsSide, lmdb: lmdbSide, sqlite: sqliteSide };
+
+async function main() {
+  for (const a of against) if (!SIDES[a]) throw new Error(`--against ${a}: use fs, lmdb or sqlite (comma-separated)`);
   // wstor: a blobstore on one file bdev, 64 thick blobs of 16 MiB.
   const storeFile = path.join(dir, 'store.img');
   fs.writeFileSync(storeFile, '');
@@ -65,26 +148,32 @@ async function main() {
       for (let off = 0; off < BLOB_BYTES; off += chunk.length) await blob.write(off, chunk);
       blobs.push(blob);
     }
-    const wsWrite = () => blobs[randomIndex()].write(randomOffset(), payload);
-    const wsRead = () => blobs[randomIndex()].read(randomOffset(), IO);
-
-    const r = { fsW: [] as number[], wsW: [] as number[], fsR: [] as number[], wsR: [] as number[] };
-    for (let n = 0; n < rounds; n++) {
-      r.fsW.push(await drive(fsWrite)); r.wsW.push(await drive(wsWrite));
-      r.fsR.push(await drive(fsRead)); r.wsR.push(await drive(wsRead));
-      const k = (x: number[]) => `${(x.at(-1)! / 1e3).toFixed(1)} k`;
-      console.log(`  round ${n + 1}: write fs.promises ${k(r.fsW)} vs wstor ${k(r.wsW)}; read fs.promises ${k(r.fsR)} vs wstor ${k(r.wsR)} IOPS`);
+    const wstor = {
+      write: () => blobs[randomIndex()].write(randomBlock() * IO, payload),
+      read: () => blobs[randomIndex()].read(randomBlock() * IO, IO),
+    };
+    console.log(`4 KiB random I/O into 1 GiB (${BLOBS} blobs of ${BLOB_BYTES >> 20} MiB), QD ${QD} in flight, ${seconds} s per run, ` +
+      `${reactors} reactor(s), ${os.cpus().length} CPUs, Node ${process.versions.node}:`);
+    for (const a of against) {
+      const other = await SIDES[a]();
+      const r = { oW: [] as number[], wW: [] as number[], oR: [] as number[], wR: [] as number[] };
+      for (let n = 0; n < rounds; n++) {
+        r.oW.push(await drive(other.write)); r.wW.push(await drive(wstor.write));
+        r.oR.push(await drive(other.read)); r.wR.push(await drive(wstor.read));
+        const k = (x: number[]) => `${(x.at(-1)! / 1e3).toFixed(1)} k`;
+        console.log(`  round ${n + 1}: write ${other.name} ${k(r.oW)} vs wstor ${k(r.wW)}; read ${other.name} ${k(r.oR)} vs wstor ${k(r.wR)} IOPS`);
+      }
+      const line = (what: string, ox: number[], wx: number[]) =>
+        console.log(`${what}: ${other.name} ${(median(ox) / 1e3).toFixed(1)} k IOPS, wstor ${(median(wx) / 1e3).toFixed(1)} k IOPS: ` +
+          `${(median(wx) / median(ox)).toFixed(2)}x (median of ${rounds})`);
+      line('randwrite', r.oW, r.wW);
+      line('randread ', r.oR, r.wR);
+      await other.close();
     }
-    const line = (what: string, fsx: number[], wsx: number[]) =>
-      console.log(`${what}: fs.promises ${(median(fsx) / 1e3).toFixed(1)} k IOPS, wstor ${(median(wsx) / 1e3).toFixed(1)} k IOPS: ${(median(wsx) / median(fsx)).toFixed(2)}x (median of ${rounds})`);
-    console.log(`4 KiB random I/O into 1 GiB (${BLOBS} blobs of ${BLOB_BYTES >> 20} MiB), QD ${QD} promises in flight, ${seconds} s per run, ${reactors} reactor(s), ${os.cpus().length} CPUs:`);
-    line('randwrite', r.fsW, r.wsW);
-    line('randread ', r.fsR, r.wsR);
     for (const b of blobs) await b.close();
     await bs.unload();
   } finally {
     await engine.stop();
-    for (const fh of handles) await fh.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
