@@ -1,6 +1,7 @@
 // Submitting and completing bdev I/O. A bdev_io comes from the submitting channel's pool, runs on the
 // submitting thread and completes there through its callback, which returns it with bdevFreeIo.
-// Every bad request is an errno returned to the caller; none reaches the module.
+// Every bad request is an errno returned to the caller; none reaches the module. A request whose buffers
+// the module cannot take as they are (misaligned) reaches it through a bounce buffer (bounce.ts).
 
 import { fatal, report, LEVEL_ERROR, histRecord, EINVAL, ENOMEM, ENODEV, EBADF, EPERM, ENOTSUP, EBUSY } from "../runtime";
 import { MsgFn, threadGet, ioChannelCtx, cachedNowNs, sendMsg } from "../thread";
@@ -11,6 +12,7 @@ import {
   STATS_LAT_MAX_OFF, STATS_HIST_OFF,
 } from "./types";
 import { descFromHandle } from "./registry";
+import { bounceBegin, bounceEnd } from "./bounce";
 
 function isWriteType(type: u32): bool { return type == IO_WRITE || type == IO_UNMAP || type == IO_WRITE_ZEROES; }
 function hasRange(type: u32): bool { return type == IO_READ || type == IO_WRITE || type == IO_UNMAP || type == IO_WRITE_ZEROES; }
@@ -20,13 +22,16 @@ export function bdevChannelOf(ioChannel: usize): BdevChannel { return changetype
 
 // A buffer must lie in the heap: below it are the runtime's roots and the static data, which no I/O
 // may ever overwrite (a read into address 0 would zero the allocator's root).
-function checkBuffer(base: u32, len: u32, alignMask: u32): bool {
-  return base >= <u32>__heap_base && (base & alignMask) == 0 && (len & alignMask) == 0 && <u64>base + <u64>len <= <u64>(<usize>memory.size() << 16);
+function inHeap(base: u32, len: u32): bool {
+  return base >= <u32>__heap_base && <u64>base + <u64>len <= <u64>(<usize>memory.size() << 16);
 }
 
+/** validate(): the request is good, but a buffer's address or length is not aligned as the module needs. */
+const NEEDS_BOUNCE: i32 = 1;
+
 /**
- * Check a request against the descriptor and the bdev; 0 or the errno to return. Cheap enough for
- * every I/O: a handful of loads and compares. Data is either iovs[iovcnt] or the single (base, len).
+ * Check a request against the descriptor and the bdev; 0, NEEDS_BOUNCE or the errno to return. Cheap
+ * enough for every I/O: a handful of loads and compares. Data is either iovs[iovcnt] or the single (base, len).
  */
 function validate(desc: BdevDesc, ch: BdevChannel, type: u32, iovs: usize, iovcnt: u32, base: u32, len: u32,
   offsetBlocks: u64, numBlocks: u64): i32 {
@@ -45,18 +50,23 @@ function validate(desc: BdevDesc, ch: BdevChannel, type: u32, iovs: usize, iovcn
   if (type == IO_READ || type == IO_WRITE) {
     const alignMask = b.requiredAlign - 1;
     let total: u64 = 0;
+    let misaligned: u32 = 0;           // the address and length bits below the alignment, of every buffer
     if (iovs == 0) {
-      if (!checkBuffer(base, len, alignMask)) return -EINVAL;
+      if (!inHeap(base, len)) return -EINVAL;
+      misaligned = (base | len) & alignMask;
       total = len;
     } else {
       if (iovcnt == 0 || iovcnt > IO_MAX_IOVS) return -EINVAL;
       for (let i: u32 = 0; i < iovcnt; i++) {
+        const p = load<u32>(iovs + (<usize>i << 3));
         const l = load<u32>(iovs + (<usize>i << 3), 4);
-        if (!checkBuffer(load<u32>(iovs + (<usize>i << 3)), l, alignMask)) return -EINVAL;
+        if (!inHeap(p, l)) return -EINVAL;
+        misaligned |= (p | l) & alignMask;
         total += l;
       }
     }
     if (total != numBlocks << b.blockShift) return -EINVAL;
+    if (misaligned != 0) return NEEDS_BOUNCE;
   }
   return 0;
 }
@@ -70,7 +80,7 @@ function submit(descPtr: usize, ioChannel: usize, type: u32, iovs: usize, iovcnt
   const desc = changetype<BdevDesc>(descPtr);
   const ch = bdevChannelOf(ioChannel);
   const rc = validate(desc, ch, type, iovs, iovcnt, base, len, offsetBlocks, numBlocks);
-  if (rc != 0) return rc;
+  if (rc < 0) return rc;
   const ioPtr = ch.freeList;
   if (ioPtr == 0) return -ENOMEM;
   const io = changetype<BdevIo>(ioPtr);
@@ -97,6 +107,14 @@ function submit(descPtr: usize, ioChannel: usize, type: u32, iovs: usize, iovcnt
   io.startNs = cachedNowNs();
   io.next = 0;
   io.parent = 0;
+  if (rc == NEEDS_BOUNCE && !bounceBegin(ioPtr)) {
+    // No memory for the aligned copy: the io goes back unused and the caller, told -ENOMEM, may retry.
+    ch.outstanding--;
+    ch.freeCount++;
+    io.next = ch.freeList;
+    ch.freeList = ioPtr;
+    return -ENOMEM;
+  }
   if (deliver) {
     ch.inSubmit++;
     changetype<SubmitFn>(changetype<BdevModule>(changetype<Bdev>(desc.bdev).module).submit)(ioPtr);
@@ -115,9 +133,10 @@ export function bdevPrepareIo(descHandle: u32, ioChannel: usize, type: u32, cb: 
 /**
  * Submit I/O in blocks with a vector of {u32 base, u32 len} pairs (read and write) or none (the
  * others). Returns 0 (the callback will run), or a negative errno and no callback:
- * -EBADF closed descriptor or write on a read-only one, -EINVAL bad range/length/alignment,
- * -ENOTSUP type not supported, -ENODEV bdev being removed, -EPERM claimed by another writer,
- * -ENOMEM no free bdev_io on this channel (see bdevQueueIoWait).
+ * -EBADF closed descriptor or write on a read-only one, -EINVAL bad range/length or a buffer outside
+ * the heap, -ENOTSUP type not supported, -ENODEV bdev being removed, -EPERM claimed by another writer,
+ * -ENOMEM no free bdev_io on this channel (see bdevQueueIoWait), or no memory for the bounce buffer
+ * of a request whose buffers are not aligned as the bdev requires.
  */
 export function bdevSubmitBlocks(descHandle: u32, ioChannel: usize, type: u32, iovs: usize, iovcnt: u32,
   offsetBlocks: u64, numBlocks: u64, cb: BdevIoCb, arg: usize): i32 {
@@ -184,6 +203,7 @@ function deliver(ioPtr: usize): void {
   const io = changetype<BdevIo>(ioPtr);
   const ch = changetype<BdevChannel>(io.channel);
   const status = io.status;
+  if (io.bounceBlock != 0) bounceEnd(ioPtr, status == IO_SUCCESS);
   ch.outstanding--;
   const stats = ch.stats;
   const typeOff = <usize>io.type << 3;

@@ -119,6 +119,7 @@ export const IO_MAX_IOVS: u32 = 16;
   channel: usize;          // BdevChannel
   type: u32;
   status: i32;
+  bounceBlock: usize;      // bounce.ts: heap block of the aligned copy, 0 when not bounced (always, when free)
   offsetBlocks: u64;
   numBlocks: u64;
   iovs: usize;             // {u32 base, u32 len} pairs
@@ -134,4 +135,10 @@ export const IO_MAX_IOVS: u32 = 16;
   inlineLen: u32;
   parent: usize;           // passthrough modules: the io this one serves
   aux: u32;                // module scratch
+  // bounce.ts, while bounceBlock != 0: the module sees the aligned copy as the single pair
+  // {bounceBase, bounceLen}; the caller's pairs come back into iovs/iovcnt at completion.
+  bounceBase: u32;
+  bounceLen: u32;
+  callerIovs: usize;
+  callerIovcnt: u32;
 }

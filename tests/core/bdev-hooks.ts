@@ -6,7 +6,7 @@ import { heapAllocZeroed } from "../../assembly/runtime";
 import { sendMsg, getIoChannel, putIoChannel } from "../../assembly/thread";
 import {
   bdevOpen, bdevClose, bdevClaim, bdevSubmitBlocks, bdevRead, bdevWrite, bdevUnmap, bdevWriteZeroes, bdevFlush,
-  bdevFreeIo, bdevQueueIoWait, bdevIoStatus, bdevReset, bdevUnregister, bdevById, Bdev, IO_READ,
+  bdevFreeIo, bdevQueueIoWait, bdevIoStatus, bdevReset, bdevUnregister, bdevById, Bdev, IO_READ, IO_WRITE,
 } from "../../assembly/bdev";
 import { nullBdevCreate } from "../../assembly/bdev/null";
 import { mallocBdevCreate } from "../../assembly/bdev/malloc";
@@ -40,6 +40,7 @@ const OP_UNREGISTER: u32 = 11;
 const OP_CLAIM: u32 = 12;
 const OP_READ_MANY: u32 = 13;     // submit `flag` reads of one block; on -ENOMEM wait for a free io and retry
 const OP_READV: u32 = 14;         // buf points at iov pairs, flag = iovcnt, len = total
+const OP_WRITEV: u32 = 15;        // as OP_READV
 
 function w(ctx: usize, i: u32): u32 { return load<u32>(ctx + (<usize>i << 2)); }
 function set(ctx: usize, i: u32, v: u32): void { store<u32>(ctx + (<usize>i << 2), v); }
@@ -102,6 +103,7 @@ function opMsg(ctx: usize): void {
     case OP_FLUSH: rc = bdevFlush(desc, ch, ioDone, ctx); break;
     case OP_RESET: rc = bdevReset(desc, ch, ioDone, ctx); break;
     case OP_READV: rc = bdevSubmitBlocks(desc, ch, IO_READ, buf, w(ctx, 13), off >> 12, len >> 12, ioDone, ctx); break;
+    case OP_WRITEV: rc = bdevSubmitBlocks(desc, ch, IO_WRITE, buf, w(ctx, 13), off >> 12, len >> 12, ioDone, ctx); break;
     case OP_UNREGISTER: rc = bdevUnregister(bdevById(w(ctx, 1)), unregistered, ctx); break;
     case OP_READ_MANY: {
       set(ctx, 16, w(ctx, 13));
@@ -111,7 +113,7 @@ function opMsg(ctx: usize): void {
     }
     default: rc = -22;
   }
-  if (op >= OP_READ && op <= OP_RESET || op == OP_READV) { if (rc == 0) set(ctx, 17, w(ctx, 17) + 1); }
+  if (op >= OP_READ && op <= OP_RESET || op == OP_READV || op == OP_WRITEV) { if (rc == 0) set(ctx, 17, w(ctx, 17) + 1); }
   set(ctx, 4, <u32>rc);
 }
 

@@ -1,5 +1,6 @@
-// error, delay, crash and file bdevs each do what they say (deterministic harness; real files).
-import { test } from 'node:test';
+// error, delay, crash and file bdevs each do what they say (deterministic harness; real files), and
+// the layer's bounce buffers for misaligned I/O on O_DIRECT files.
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -8,7 +9,7 @@ import { newHarness, type Harness, type HarnessOptions } from '../helpers/core.j
 import { writeCoreString, EVENT_REQUEST_DONE } from '../../host/core-abi.js';
 
 const OP = { open: 1, close: 2, getChannel: 3, putChannel: 4, read: 5, write: 6, unmap: 7, writeZeroes: 8,
-  flush: 9, reset: 10, unregister: 11 } as const;
+  flush: 9, reset: 10, unregister: 11, readv: 14, writev: 15 } as const;
 const W = { op: 0, bdev: 1, desc: 2, ch: 3, rc: 4, done: 5, ok: 6, failed: 7, status: 8, buf: 10, off: 11, len: 12, flag: 13 } as const;
 const IO = { read: 0, write: 1, flush: 2, unmap: 3, writeZeroes: 4, reset: 5 } as const;
 
@@ -48,7 +49,7 @@ function client(e: Env, id: number, write = true) {
       e.h.core.hb_send_op(e.thread, ctx);
       e.h.core.h_poll(e.thread, 1);
       const rc = e.h.i32(ctx, W.rc);
-      const isIo = op >= OP.read && op <= OP.reset;
+      const isIo = (op >= OP.read && op <= OP.reset) || op === OP.readv || op === OP.writev;
       for (let i = 0; waitDone && isIo && rc === 0 && e.h.u32(ctx, W.done) === before && i < polls; i++) e.h.core.h_poll(e.thread, 0);
       return rc;
     },
@@ -231,7 +232,8 @@ test('file bdev: buffered and O_DIRECT reads and writes, flush, unmap and write_
       c.run(OP.read, { buf, off: 8192, len: 8192 });
       assert.ok(bytes(e.h, buf, 8192).every((v) => v === 0), 'unmapped and zeroed ranges read as zeroes');
       if (isDirect) {
-        assert.equal(c.run(OP.read, { buf: buf + 16, off: 0, len: 4096 }), -22, 'O_DIRECT refuses a misaligned buffer');
+        assert.equal(c.run(OP.read, { buf: buf + 16, off: 8192, len: 4096 }), 0, 'O_DIRECT: a misaligned buffer is bounced, not refused');
+        assert.ok(c.lastOk());
       }
     } finally {
       fs.closeSync(fd);
@@ -303,5 +305,196 @@ test('file bdev: O_DIRECT descriptors ask to reach the device at once, page-cach
       fs.closeSync(fd);
       fs.rmSync(file, { force: true });
     }
+  }
+});
+
+/** A sparse file of `bytes` under /var/tmp opened with O_DIRECT (/tmp may be tmpfs, which refuses it); undefined and the test skipped if the file system refuses it. */
+function directFile(t: TestContext, label: string, bytes: number): { file: string; fd: number } | undefined {
+  const file = path.join('/var/tmp', `wstor-${label}-${process.pid}.img`);
+  fs.writeFileSync(file, Buffer.alloc(0));
+  fs.truncateSync(file, bytes);
+  try {
+    return { file, fd: fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_DIRECT) };
+  } catch {
+    fs.rmSync(file, { force: true });
+    t.skip('/var/tmp refuses O_DIRECT');
+    return undefined;
+  }
+}
+
+/** Bytes [offset, offset + length) of a file, read through the page cache. */
+function fileBytes(file: string, offset: number, length: number): Buffer {
+  const out = Buffer.alloc(length);
+  const fd = fs.openSync(file, 'r');
+  try { fs.readSync(fd, out, 0, length, offset); } finally { fs.closeSync(fd); }
+  return out;
+}
+
+function pattern(length: number, seed: number): Uint8Array { return Uint8Array.from({ length }, (_, i) => (i * 31 + seed + (i >> 12)) & 0xff); }
+
+/** Buffers of `lengths` at odd addresses, with an iovec array naming them. */
+function oddPieces(h: Harness, lengths: number[]) {
+  const pieces = lengths.map((n, k) => aligned(h, n + 64) + 2 * k + 1);
+  const iovs = h.scratch(8 * lengths.length);
+  lengths.forEach((n, k) => { h.setU32(iovs, pieces[k], 2 * k); h.setU32(iovs, n, 2 * k + 1); });
+  const total = lengths.reduce((a, b) => a + b, 0);
+  return {
+    iovs,
+    fill(data: Uint8Array) { let at = 0; pieces.forEach((p, k) => { bytes(h, p, lengths[k]).set(data.subarray(at, at + lengths[k])); at += lengths[k]; }); },
+    joined(): Buffer { return Buffer.concat(pieces.map((p, k) => bytes(h, p, lengths[k]))); },
+    total,
+  };
+}
+
+const URING_DESC_BYTES = 32, URING_BUF_OFF = 8, URING_OP_READ = 0, URING_OP_WRITE = 1;
+
+test('file bdev with O_DIRECT: misaligned buffers and iovecs go to the ring as one aligned copy; aligned ones go as they are', async (t) => {
+  const ring: { op: number; buf: number }[] = [];
+  const e = await env({
+    onUringSubmit: (memory, descs, count) => {
+      const v = new DataView(memory.buffer);
+      for (let i = 0; i < count; i++) {
+        const d = descs + i * URING_DESC_BYTES;
+        ring.push({ op: v.getUint8(d), buf: v.getUint32(d + URING_BUF_OFF, true) });
+      }
+    },
+  });
+  const f = directFile(t, 'bounce', 4 << 20);
+  if (!f) return;
+  try {
+    const id = e.h.core.bdev_uring_create(name(e, 'file0'), f.fd, 4096, 1024, 1);
+    const c = client(e, id);
+    const one = aligned(e.h, 12288 + 64) + 16;              // the heap's own alignment, not the block's
+    const vec = oddPieces(e.h, [1000, 5000, 3000, 3288]);  // none a multiple of 4096; 12288 in all
+    const straight = aligned(e.h, 8192);
+    const live = e.h.core.heap_live_blocks();
+    const sentAsCopy = (op: number, callerBuf: number, what: string) => {
+      const d = ring.at(-1)!;
+      assert.equal(d.op, op, `${what}: one buffer for the ring`);
+      assert.equal(d.buf % 4096, 0, `${what}: the ring's buffer is aligned`);
+      assert.notEqual(d.buf, callerBuf, `${what}: the ring's buffer is a copy`);
+    };
+
+    const a = pattern(12288, 1);
+    bytes(e.h, one, 12288).set(a);
+    assert.equal(c.run(OP.write, { buf: one, off: 16384, len: 12288 }), 0);
+    assert.ok(c.lastOk(), 'misaligned write completed');
+    sentAsCopy(URING_OP_WRITE, one, 'misaligned write');
+    assert.ok(fileBytes(f.file, 16384, 12288).equals(a), 'the file holds what the misaligned buffer held');
+    bytes(e.h, one, 12288).fill(0);
+    assert.equal(c.run(OP.read, { buf: one, off: 16384, len: 12288 }), 0);
+    assert.ok(c.lastOk(), 'misaligned read completed');
+    sentAsCopy(URING_OP_READ, one, 'misaligned read');
+    assert.ok(Buffer.from(bytes(e.h, one, 12288)).equals(a), 'the misaligned buffer got the data back');
+
+    const b = pattern(vec.total, 2);
+    vec.fill(b);
+    assert.equal(c.run(OP.writev, { buf: vec.iovs, flag: 4, off: 32768, len: vec.total }), 0);
+    assert.ok(c.lastOk(), 'misaligned writev completed');
+    sentAsCopy(URING_OP_WRITE, vec.iovs, 'misaligned writev');
+    assert.ok(fileBytes(f.file, 32768, vec.total).equals(b), 'the file holds the pieces back to back');
+    vec.fill(new Uint8Array(vec.total));
+    assert.equal(c.run(OP.readv, { buf: vec.iovs, flag: 4, off: 32768, len: vec.total }), 0);
+    assert.ok(c.lastOk(), 'misaligned readv completed');
+    sentAsCopy(URING_OP_READ, vec.iovs, 'misaligned readv');
+    assert.ok(vec.joined().equals(b), 'each piece got its part of the data');
+
+    const s = pattern(8192, 3);
+    bytes(e.h, straight, 8192).set(s);
+    assert.equal(c.run(OP.write, { buf: straight, off: 65536, len: 8192 }), 0);
+    assert.ok(c.lastOk());
+    assert.deepEqual(ring.at(-1), { op: URING_OP_WRITE, buf: straight }, 'an aligned write goes to the ring from the caller\'s buffer');
+    bytes(e.h, straight, 8192).fill(0);
+    assert.equal(c.run(OP.read, { buf: straight, off: 65536, len: 8192 }), 0);
+    assert.deepEqual(ring.at(-1), { op: URING_OP_READ, buf: straight }, 'an aligned read goes to the ring into the caller\'s buffer');
+    assert.ok(Buffer.from(bytes(e.h, straight, 8192)).equals(s));
+
+    assert.equal(e.h.core.heap_live_blocks(), live, 'every bounce buffer was freed at completion');
+    assert.equal(c.run(OP.read, { buf: 0xfffff000, off: 0, len: 8192 }), -22, 'a buffer outside the memory is still refused');
+    assert.equal(c.run(OP.read, { buf: 65536 + 16, off: 0, len: 4096 }), -22, 'a misaligned buffer over the static data is still refused');
+    assert.equal(c.run(OP.read, { buf: one, off: 0, len: 4096 + 16 }), -22, 'a length that is not whole blocks is still refused');
+  } finally {
+    fs.closeSync(f.fd);
+    fs.rmSync(f.file, { force: true });
+  }
+});
+
+test('file bdev with O_DIRECT: a bounced I/O frees its copy however it ends (failure, reset, removal); no memory for one is -ENOMEM', async (t) => {
+  const e = await env();
+  const f = directFile(t, 'bounce-faults', 128 << 20);
+  if (!f) return;
+  try {
+    const fileId = e.h.core.bdev_uring_create(name(e, 'file0'), f.fd, 4096, 32768, 1);
+    const errName = name(e, 'err0');
+    const buf = aligned(e.h, 4096 + 64) + 16;
+    type Client = ReturnType<typeof client>;
+    /**
+     * An error bdev over the file (a pass-through takes its base's alignment) and a client of it: `use`
+     * runs, the bdev is removed, `removed` runs while the client still holds it open, then it goes.
+     */
+    const errorBdevCycle = (use: (c: Client, errId: number) => void, removed: (c: Client) => void = () => {}) => {
+      const errId = request(e, (r) => e.h.core.bdev_error_create(r, errName, fileId));
+      const c = client(e, errId);
+      use(c, errId);
+      const req = 1000 + e.h.events.length;
+      assert.equal(e.h.core.bdev_delete(req, errId), 0);
+      for (let k = 0; k < 20; k++) { e.h.drain(e.app); e.h.drain(e.thread); }
+      removed(c);
+      c.run(OP.putChannel);
+      c.run(OP.close);
+      for (let k = 0; k < 20; k++) { e.h.drain(e.app); e.h.drain(e.thread); }
+      assert.ok(e.h.events.some((x) => x.kind === EVENT_REQUEST_DONE && x.a === req && x.b === 0), 'the error bdev is gone');
+      e.h.core.wstor_free(c.ctx);
+    };
+    /** Submit a misaligned write that the error bdev holds until a reset or a removal aborts it. */
+    const holdWrite = (c: Client, errId: number) => {
+      const live = e.h.core.heap_live_blocks();
+      assert.equal(e.h.core.bdev_error_inject(errId, IO.write, 2, 1), 0);
+      const before = e.h.u32(c.ctx, W.done);
+      assert.equal(c.run(OP.write, { buf, off: 0, len: 4096 }, false), 0);
+      for (let i = 0; i < 20; i++) e.h.core.h_poll(e.thread, 0);
+      assert.equal(e.h.u32(c.ctx, W.done), before, 'the write is held');
+      assert.equal(e.h.core.heap_live_blocks(), live + 1, 'the held write holds its copy');
+    };
+
+    errorBdevCycle((c, errId) => {
+      const live = e.h.core.heap_live_blocks();
+      bytes(e.h, buf, 4096).fill(0xee);
+      assert.equal(e.h.core.bdev_error_inject(errId, IO.read, 1, 1), 0);
+      assert.equal(c.run(OP.read, { buf, off: 0, len: 4096 }), 0);
+      assert.ok(!c.lastOk(), 'the injected failure reached the caller');
+      assert.ok(bytes(e.h, buf, 4096).every((v) => v === 0xee), 'a failed read leaves the caller\'s buffer as it was');
+      assert.equal(e.h.core.heap_live_blocks(), live, 'failure: the copy was freed');
+      holdWrite(c, errId);
+      const before = e.h.u32(c.ctx, W.done);
+      c.run(OP.reset);
+      for (let i = 0; i < 20; i++) e.h.core.h_poll(e.thread, 0);
+      assert.equal(e.h.u32(c.ctx, W.done), before + 2, 'reset aborted the held write, then completed');
+      assert.equal(e.h.core.heap_live_blocks(), live, 'abort by reset: the copy was freed');
+    });
+    // A removal holds blocks of its own until it ends: compare whole create-remove cycles instead.
+    const live = e.h.core.heap_live_blocks();
+    let held = 0;
+    errorBdevCycle((c, errId) => { holdWrite(c, errId); held = e.h.u32(c.ctx, W.done); }, (c) => {
+      assert.equal(e.h.u32(c.ctx, W.done), held + 1, 'removal aborted the held write');
+      assert.ok(!c.lastOk());
+    });
+    assert.equal(e.h.core.heap_live_blocks(), live, 'abort by removal: the copy was freed');
+
+    // 100 MiB into a buffer inside a 180 MiB block: with the harness's 256 MiB at most, no room for the copy.
+    const direct = client(e, fileId);
+    const hold = e.h.core.h_alloc(180 << 20);
+    assert.ok(hold > 0);
+    const liveHeld = e.h.core.heap_live_blocks();
+    assert.equal(direct.run(OP.read, { buf: hold + 16, off: 0, len: 100 << 20 }), -12, 'no memory for the copy: -ENOMEM, the caller may retry');
+    assert.equal(e.h.core.heap_live_blocks(), liveHeld);
+    e.h.core.h_free(hold);
+    assert.equal(direct.run(OP.read, { buf, off: 0, len: 4096 }), 0, 'the io went back to the pool: the next request is served');
+    assert.ok(direct.lastOk());
+    direct.run(OP.putChannel);
+    assert.deepEqual(e.h.messages('error').filter((m) => /not completed and freed/.test(m)), [], 'the channel was released with every io back');
+  } finally {
+    fs.closeSync(f.fd);
+    fs.rmSync(f.file, { force: true });
   }
 });

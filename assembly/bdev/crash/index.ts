@@ -9,6 +9,7 @@ import { heapAlloc, heapAllocZeroed, heapFree, rawLock, rawUnlock, report, LEVEL
 import { getIoChannel, putIoChannel, sendMsg, threadGet } from "../../thread";
 import { BdevModule, BdevIo, Bdev, BdevChannel, IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET, IO_SUCCESS, IO_FAILED, IO_NOMEM } from "../types";
 import { bdevIoComplete, bdevFreeIo, bdevSubmitBlocks } from "../io";
+import { iovGather } from "../iov";
 import { Passthru, PassthruChannel, passthruCreate, passthruForward, passthruChannel, passthruRelease } from "../passthru";
 
 export const CUT_DROP_ALL: u32 = 0;
@@ -64,16 +65,6 @@ function crashDestruct(bdev: usize): void {
   passthruRelease(ctx);
 }
 
-/** Copy `bytes` from the io's iovs starting at byte `from` of the io into dst. */
-function gather(io: BdevIo, dst: usize, bytes: usize): void {
-  let done: usize = 0;
-  for (let i: u32 = 0; i < io.iovcnt && done < bytes; i++) {
-    const len = min(<usize>load<u32>(io.iovs + (<usize>i << 3), 4), bytes - done);
-    memory.copy(dst + done, <usize>load<u32>(io.iovs + (<usize>i << 3)), len);
-    done += len;
-  }
-}
-
 /** Write `len` bytes of src (or zeroes if src is 0) into the io's buffers at byte `at` of the io. */
 function scatterAt(io: BdevIo, at: usize, src: usize, len: usize): void {
   let pos: usize = 0;
@@ -110,7 +101,7 @@ function cacheWrite(ioPtr: usize): void {
     bdevIoComplete(ioPtr, IO_NOMEM);
     return;
   }
-  if (isData) gather(io, data, bytes);
+  if (isData) iovGather(io.iovs, io.iovcnt, data, bytes);
   e.offsetBlocks = io.offsetBlocks;
   e.numBlocks = io.numBlocks;
   e.data = data;

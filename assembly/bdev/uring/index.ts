@@ -210,8 +210,8 @@ function uringAbortBacklog(moduleChannel: usize, _bdev: usize): void {
 }
 
 /**
- * A file bdev over `fd` (opened by the host; with O_DIRECT when `direct`). Buffers must then be aligned
- * to the block size. Returns the bdev or 0.
+ * A file bdev over `fd` (opened by the host; with O_DIRECT when `direct`). O_DIRECT needs buffers aligned
+ * to the block size: the bdev layer bounces the others (bounce.ts). Returns the bdev or 0.
  */
 export function uringBdevCreate(name: usize, fd: i32, blockSize: u32, blockCount: u64, direct: bool): usize {
   if (fd < 0) return 0;

@@ -1,0 +1,56 @@
+// Bounce buffers (SPDK's bounce_buf in bdev.c): a module that needs aligned data buffers
+// (Bdev.requiredAlign, e.g. a file opened with O_DIRECT) still serves callers whose buffers are not
+// aligned, such as the Blobstore's metadata from the 16-byte-aligned heap. Such a request gets one
+// aligned copy of its data, which the module works on: gathered from the caller's buffers before a
+// write, scattered back into them after a read. Aligned requests never come here.
+
+import { heapAlloc, heapFree } from "../runtime";
+import { Bdev, BdevIo, IO_READ, IO_WRITE } from "./types";
+import { iovGather, iovScatter } from "./iov";
+
+/** What heapAlloc guarantees (runtime/heap.ts): the over-allocation only has to cover alignment beyond it. */
+const HEAP_ALIGN: usize = 16;
+
+/**
+ * Give `io` (filled in by submit, not yet seen by the module) an aligned copy of its data, which the
+ * module sees as its single buffer. False when there is no memory for the copy.
+ */
+export function bounceBegin(ioPtr: usize): bool {
+  const io = changetype<BdevIo>(ioPtr);
+  assert(io.bounceBlock == 0, "bounceBegin: a free bdev_io still held a bounce buffer");
+  assert(io.type == IO_READ || io.type == IO_WRITE, "bounceBegin: only reads and writes carry data");
+  const b = changetype<Bdev>(io.bdev);
+  const align = <usize>b.requiredAlign;
+  assert(align != 0 && (align & (align - 1)) == 0, "bounceBegin: requiredAlign is not a power of two");
+  const bytes = io.numBlocks << b.blockShift;       // validate() checked the caller's buffers add up to this
+  const slack = align > HEAP_ALIGN ? align - HEAP_ALIGN : 0;
+  if (bytes > <u64>(<usize>u32.MAX_VALUE - slack)) return false;   // no copy that large fits a 32-bit memory
+  const block = heapAlloc(<usize>bytes + slack);
+  if (block == 0) return false;
+  assert((block & (HEAP_ALIGN - 1)) == 0, "bounceBegin: heap block less aligned than the heap promises");
+  const aligned = (block + align - 1) & ~(align - 1);
+  if (io.type == IO_WRITE) iovGather(io.iovs, io.iovcnt, aligned, <usize>bytes);
+  io.bounceBlock = block;
+  io.bounceBase = <u32>aligned;
+  io.bounceLen = <u32>bytes;
+  io.callerIovs = io.iovs;
+  io.callerIovcnt = io.iovcnt;
+  io.iovs = ioPtr + offsetof<BdevIo>("bounceBase");
+  io.iovcnt = 1;
+  return true;
+}
+
+/**
+ * A bounced io completed, and its caller has not yet been told: a successful read's data goes to the
+ * caller's buffers (a failed read leaves them as they were), the caller's vector is put back and the
+ * copy is freed, so no completion path (success, failure, abort on reset or removal) keeps it.
+ */
+export function bounceEnd(ioPtr: usize, success: bool): void {
+  const io = changetype<BdevIo>(ioPtr);
+  assert(io.bounceBlock != 0, "bounceEnd: io was not bounced");
+  if (io.type == IO_READ && success) iovScatter(io.callerIovs, io.callerIovcnt, io.bounceBase, io.bounceLen);
+  io.iovs = io.callerIovs;
+  io.iovcnt = io.callerIovcnt;
+  heapFree(io.bounceBlock);
+  io.bounceBlock = 0;
+}
