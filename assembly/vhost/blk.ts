@@ -26,6 +26,7 @@ import {
   chain: usize;         // CHAIN_BYTES scratch for walking
   failed: u64;          // requests answered IOERR/UNSUPP (for tests and reports)
   done: u64;
+  onBdev: u32;          // requests handed to the bdev layer (submitted or waiting for a bdev_io), not finished
 }
 
 @unmanaged class BlkReq {
@@ -38,6 +39,7 @@ import {
   offset: u64;          // bytes
   length: u64;
   iovcnt: u32;
+  onBdev: u32;          // counted in BlkTarget.onBdev
   next: usize;          // free list
   wait0: u64;           // the bdev_io wait entry (16 bytes) when the channel's pool is empty
   wait1: u64;
@@ -83,6 +85,7 @@ function finish(r: BlkReq, status: u8): void {
   store<u8>(<usize>r.status, status);
   if (status != BLK_S_OK) t.failed++;
   t.done++;
+  if (r.onBdev != 0) { r.onBdev = 0; assert(t.onBdev > 0); t.onBdev--; }
   returnChain(v, r.head, status == BLK_S_OK ? r.usedLen : 1);
   r.next = v.freeReqs;
   v.freeReqs = changetype<usize>(r);
@@ -105,6 +108,7 @@ function submit(reqPtr: usize): void {
   const t = changetype<BlkTarget>(r.target);
   const b = changetype<Bdev>(t.bdev);
   if (t.desc == 0 || t.channel == 0) { finish(r, BLK_S_IOERR); return; }   // the bdev went, or its worker has no channel
+  if (r.onBdev == 0) { r.onBdev = 1; t.onBdev++; }      // a retry from the wait queue is already counted
   let rc: i32;
   switch (r.type) {
     case BLK_T_IN:

@@ -5,13 +5,13 @@
 // EBUSY at once; the forced mode closes the session, lets its I/O drain over later polls, then ends.
 
 import { heapAllocZeroed, heapFree, report, LEVEL_NOTICE, LEVEL_ERROR, host_vu_accept, host_fd_close, EAGAIN, EBUSY, ENODEV, ENOMEM } from "../runtime";
-import { threadCreateOn, sendMsg, pollerRegister, pollerUnregister, pollerSetPeriod, threadExit, putIoChannel, cachedNowUs, POLLER_BUSY, POLLER_IDLE } from "../thread";
+import { threadCreateOn, sendMsg, pollerRegister, pollerUnregister, pollerSetPeriod, threadExit, cachedNowUs, POLLER_BUSY, POLLER_IDLE } from "../thread";
 import { Bdev, bdevById, bdevOpen, bdevClose, IO_UNMAP, IO_WRITE_ZEROES, IO_MAX_IOVS, BDEV_EVENT_REMOVE, BDEV_EVENT_RESIZE } from "../bdev";
 import { requestDone } from "../app/request";
 import * as W from "./wire";
 import { BlkTarget, blkTargetNew, blkTargetFree } from "./blk";
 import { Session, sessionNew, sessionFree, sessionReceive, sessionInflight, sessionStopRings, sessionAnswerBase, MAX_QUEUES } from "./session";
-import { QueueWorker, workerCreate, workerStop, workerTarget } from "./worker";
+import { QueueWorker, workerCreate, workerStop, workerTarget, workerDropChannel } from "./worker";
 import { reactorCount } from "../thread";
 
 /**
@@ -35,7 +35,8 @@ const SEGMENT_MAX_BYTES: u32 = 128 << 10;
   thread: usize;
   msgPoller: usize;
   desc: u32;
-  bdevGone: u32;          // the bdev was hot-removed: close it once nothing is in flight
+  bdevGone: u32;          // the bdev was hot-removed: the workers drop their channels, then the descriptor closes
+  dropsPending: u32;      // workers that have not yet dropped their channel after the removal
   target: usize;          // BlkTarget: what the queue workers' targets are made from (they have the channels)
   session: usize;         // Session or 0
   features: u64;          // what we offer (GET_FEATURES)
@@ -201,8 +202,8 @@ function msgPollOnce(c: Ctrlr): i32 {
     if (s.closed == 0) { busy = sessionReceive(s); sessionAnswerBase(s); acceptNew(c); }
     if (s.closed != 0) { reapSession(c); busy = true; }
   }
-  if (c.bdevGone != 0 && c.desc != 0 && (c.session == 0 || sessionInflight(changetype<Session>(c.session)) == 0)) closeBdev(c);
-  if (c.deleteReq != 0 && c.session == 0) { finishDelete(c); return POLLER_BUSY; }
+  if (c.bdevGone != 0 && c.desc != 0 && c.dropsPending == 0) startChannelDrops(c);
+  if (c.deleteReq != 0 && c.session == 0 && c.dropsPending == 0) { finishDelete(c); return POLLER_BUSY; }
   return busy ? POLLER_BUSY : POLLER_IDLE;
 }
 
@@ -215,16 +216,28 @@ function stopWorkers(c: Ctrlr): void {
   c.workers = 0;
 }
 
-// A removed bdev: each worker drops its channel (its rings are detached: nothing is in flight).
-function dropChannelOnWorker(ctx: usize): void {
-  const t = workerTarget(changetype<QueueWorker>(ctx));
-  if (t.channel != 0) putIoChannel(t.channel);
-  t.channel = 0;
-  t.desc = 0;
+// A removed bdev (SPDK's hot remove): each worker fails new requests at once and drops its channel when
+// the requests it gave the bdev have completed; the descriptor closes once all have. A busy guest does
+// not hold the removal up: its requests fail with IOERR meanwhile.
+function startChannelDrops(c: Ctrlr): void {
+  changetype<BlkTarget>(c.target).desc = 0;
+  c.dropsPending = c.workerCount;
+  for (let i: u32 = 0; i < c.workerCount; i++) {
+    if (workerDropChannel(workerAt(c, i), channelDropped, changetype<usize>(c)) != 0) {
+      report(LEVEL_ERROR, -ENOMEM, "vhost %s: a worker could not be told its bdev went; its channel stays until the controller is deleted", c.name);
+      c.dropsPending--;
+    }
+  }
+  if (c.dropsPending == 0) closeBdev(c);
+}
+
+function channelDropped(ctx: usize): void {
+  const c = changetype<Ctrlr>(ctx);
+  assert(c.dropsPending > 0);
+  if (--c.dropsPending == 0) closeBdev(c);
 }
 
 function closeBdev(c: Ctrlr): void {
-  for (let i: u32 = 0; i < c.workerCount; i++) sendMsg(workerAt(c, i).thread, dropChannelOnWorker, changetype<usize>(workerAt(c, i)));
   bdevClose(c.desc);
   c.desc = 0;
   changetype<BlkTarget>(c.target).desc = 0;

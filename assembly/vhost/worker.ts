@@ -38,6 +38,7 @@ function kicksAfterIdleUs(): u64 { return <u64>(reactorIdleSpinUs() >> 1); }
   count: u32;
   detaching: u32;        // rings asked to detach, waiting for their I/O
   ctrlrThread: usize;
+  dropMsg: usize;        // RingMsg of a channel drop waiting for this worker's bdev I/O (the bdev went)
 }
 
 @unmanaged class RingMsg { worker: usize; ring: usize; mem: usize; done: usize; doneCtx: usize; }
@@ -78,6 +79,7 @@ function poll(ctx: usize): i32 {
     inflight += v.inflight;
   }
   if (w.detaching != 0) finishDetaches(w);
+  if (w.dropMsg != 0) finishDrop(w);
   if (n > 0 || held > 0) return POLLER_BUSY;        // a coalesced interrupt waits for its time
   // I/O in flight: its completion ends a kernel sleep, but does not ring a doorbell.
   return inflight > 0 && w.keepalive != 0 ? POLLER_BUSY : POLLER_IDLE;
@@ -174,6 +176,36 @@ function post(w: QueueWorker, fn: (msg: usize) => void, ring: Vring, mem: usize,
   return rc;
 }
 
+// ---- the bdev went (hot remove) ----
+
+function dropOnWorker(msg: usize): void {
+  const w = changetype<QueueWorker>(changetype<RingMsg>(msg).worker);
+  assert(w.dropMsg == 0, "a second channel drop for one worker");
+  changetype<BlkTarget>(w.target).desc = 0;        // from now on every request fails at once (blk.ts)
+  w.dropMsg = msg;
+  finishDrop(w);
+}
+
+/** Once none of this worker's requests is with the bdev any more, give the channel back and say so. */
+function finishDrop(w: QueueWorker): void {
+  const t = changetype<BlkTarget>(w.target);
+  if (t.onBdev != 0) return;
+  if (t.channel != 0) putIoChannel(t.channel);
+  t.channel = 0;
+  const m = changetype<RingMsg>(w.dropMsg);
+  w.dropMsg = 0;
+  if (sendMsg(w.ctrlrThread, changetype<DetachedFn>(m.done), m.doneCtx) != 0) report(LEVEL_ERROR, -ENOMEM, "vhost: a worker's channel drop could not be reported");
+  heapFree(changetype<usize>(m));
+}
+
+/**
+ * The bdev is being removed: `w` fails new requests at once, and once the ones it handed to the bdev
+ * completed (the bdev fails them) it releases its channel; then `done(ctx)` runs on the controller's thread.
+ */
+export function workerDropChannel(w: QueueWorker, done: DetachedFn, ctx: usize): i32 {
+  return post(w, dropOnWorker, changetype<Vring>(0), 0, done, ctx);
+}
+
 /** Serve `ring` (of a session whose memory is `mem`) on worker `w` from its next poll. */
 export function workerAttach(w: QueueWorker, ring: Vring, mem: usize): i32 { return post(w, attachOnWorker, ring, mem, null, 0); }
 
@@ -219,6 +251,7 @@ export function workerCreate(reactor: i32, like: BlkTarget, ctrlrThread: usize):
 function stopOnWorker(ctx: usize): void {
   const w = changetype<QueueWorker>(ctx);
   assert(w.count == 0);
+  assert(w.dropMsg == 0, "a worker stopped with its channel drop unanswered");
   pollerUnregister(w.busyPoller);
   if (w.keepalive != 0) pollerUnregister(w.keepalive);
   const t = changetype<BlkTarget>(w.target);
