@@ -2,6 +2,7 @@
 // instance of its own on the same memory (arena CONTROL_ARENA) to create reactors and threads and to
 // post work to them; it never polls a reactor's threads (LESSONS 3).
 
+import { CompletionDrain, type CompletionCore } from './completions.js';
 import {
   CONTROL_ARENA, MAX_REACTORS, PAGE_BYTES, MAX_MEMORY_PAGES, LEVEL_NAMES, EVENT_REQUEST_DONE, instantiateCore,
   levelName, readReactorStats,
@@ -68,6 +69,8 @@ export class Engine {
   readonly reactorThreadIds: (number | null)[];
 
   private readonly handles: ReactorHandle[] = [];
+  /** Blob I/O completions through shared memory (host/completions.ts). */
+  private completions: CompletionDrain | null = null;
   private readonly wakeFds: Platform['wakeFds'];
   /** Closed once every worker has ended (an instance may write one until then). */
   private readonly openWakeFds: number[] = [];
@@ -157,6 +160,7 @@ export class Engine {
       await engine.stop().catch(() => undefined);
       throw WstorError.fromErrno(app, 'creating the app thread');
     }
+    engine.completions = new CompletionDrain(core as unknown as CompletionCore, memory, (id, value) => engine.settle(id, value));
     return engine;
   }
 
@@ -229,6 +233,14 @@ export class Engine {
         reject(WstorError.fromErrno(rc, what));
       }
     });
+  }
+
+  /** A request that succeeded through the completion queue. */
+  private settle(id: number, value: number): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    p.resolve(value);
   }
 
   private onRequestDone(e: CoreEvent): void {
@@ -331,6 +343,7 @@ export class Engine {
       await Promise.all(this.handles.map((h) => h.terminate()));
     }
     await this.exited;
+    await this.completions?.stop();
     for (const fd of this.openWakeFds.splice(0)) this.wakeFds?.close(fd);
   }
 

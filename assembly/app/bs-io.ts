@@ -6,7 +6,7 @@
 import { heapAlloc, heapAllocZeroed, heapFree, ENOMEM, EINVAL } from "../runtime";
 import { threadCreateOn, sendMsg, putIoChannel, currentReactorId } from "../thread";
 import { Store, Blob, storeGetChannel, blobOp, BLOB_READ, BLOB_WRITE, BLOB_UNMAP, BLOB_WRITE_ZEROES } from "../blob";
-import { requestDone } from "./request";
+import { requestDoneQuick } from "./completions";
 
 /** One I/O thread. `channels` is touched only on `thread`. */
 @unmanaged class IoThread {
@@ -55,7 +55,7 @@ function post(kind: u32, id: u32, iot: usize, store: usize, blob: usize, buf: us
 function finish(req: usize, rc: i32): void {
   const id = changetype<IoReq>(req).id;
   heapFree(req);
-  requestDone(id, rc, <f64>currentReactorId());
+  requestDoneQuick(id, rc, <u32>currentReactorId());
 }
 
 /** This I/O thread's channel on the store's bdev (created on its first I/O), or 0. */

@@ -19,6 +19,9 @@ export const BDEV_ROOT: usize = 1536;
 /** Pointer to the app thread (app/request.ts). */
 export const APP_THREAD: usize = 1600;
 
+/** The host's completion queue (app/completions.ts): ring pointer, doorbell, host-waiting flag, count. 64 bytes. */
+export const HOST_COMPLETIONS: usize = 1664;
+
 /** Table of per-instance heap arenas: MAX_ARENAS pointers. */
 export const ARENA_TABLE: usize = 2048;
 

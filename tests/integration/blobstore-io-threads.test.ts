@@ -168,3 +168,40 @@ test('unload gives back the I/O threads\' channels: the store\'s bdev can then b
     assert.deepEqual(t.reports.filter((r) => r.level === 'error' || r.level === 'warn').map((r) => r.message), []);
   }, { reactors: 2 });
 });
+
+test('blob I/O completions come back through the shared completion queue, none lost; a failure still comes as an error with its reason', () => withTestEngine(async (t) => {
+  const core = t.core as unknown as { completions_queued(): number };
+  const bs = await mallocStore(t, 4096);
+  const blob = await bs.open(await bs.create({ size: 8 << 20 }));
+  const before = core.completions_queued();
+  const BLOCKS = 2048, OPS = 20_000;
+  const ops: (() => Promise<void>)[] = [];
+  const written = new Map<number, number>();
+  for (let i = 0; i < OPS; i++) {
+    const block = (i * 7919) % BLOCKS;
+    if (i % 2 === 0) {
+      ops.push(async () => { await blob.write(block * UNIT, pattern(block, i)); written.set(block, i); });
+    } else {
+      ops.push(async () => { await blob.read(block * UNIT, UNIT); });
+    }
+  }
+  const started = performance.now();
+  await pool(ops, 64);
+  const took = performance.now() - started;
+  const queued = core.completions_queued() - before;
+  assert.ok(queued >= OPS * 0.95, `${queued} of ${OPS} completions came through the queue`);
+  assert.ok(took < 60_000, `${OPS} operations, 64 in flight, took ${took.toFixed(0)} ms (a lost wake-up would cost 1 s each)`);
+  for (const [block, pass] of [...written].slice(0, 200)) assert.deepEqual(await blob.read(block * UNIT, UNIT), pattern(block, pass));
+  await blob.close();
+  await bs.unload();
+  // A failing I/O is an event, so the report that explains it comes first and names it.
+  t.engine.bdev.createMalloc('m1', { blockCount: 1024 });
+  await t.engine.bdev.createError('e1', 'm1');
+  const bs2 = await t.engine.blobstore.init('e1', { clusterSize: 64 << 10 });
+  const b2 = await bs2.open(await bs2.create({ size: 1 << 20 }));
+  t.engine.bdev.injectError('e1', 'read', 'failure', 1);
+  await assert.rejects(b2.read(0, UNIT), (e: WstorError) => e.code === 'EIO' && /reading blob/.test(e.message));
+  assert.deepEqual(await b2.read(0, UNIT), new Uint8Array(UNIT), 'the next read succeeds');
+  await b2.close();
+  await bs2.unload();
+}));

@@ -1,0 +1,79 @@
+// The host side of the completion queue (assembly/app/completions.ts): blob I/O that succeeded comes
+// back as (request id, value) pairs in shared memory, drained in batches, instead of one worker
+// message each. The drain waits on the queue's doorbell with Atomics.waitAsync after announcing it
+// (the core rings the doorbell only then), and looks at the queue once more in between, so no
+// completion is left waiting: the same pattern as a reactor's sleep.
+
+const HOST_COMPLETIONS = 1664;           // assembly/runtime/layout.ts
+const BELL = 1, WAITING = 2;             // i32 indexes in that block
+const BATCH = 256;
+type WaitAsync = (a: Int32Array, index: number, value: number, timeoutMs: number) => { async: boolean; value: Promise<unknown> | unknown };
+/** ES2024's Atomics.waitAsync (V8 has it; older runtimes fall back to looking every millisecond). */
+const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
+/** Bounds what a lost wake-up would cost; none is expected. */
+const WAIT_CAP_MS = 1000;
+
+export interface CompletionCore {
+  completions_create(): number;
+  completions_drain(out: number, max: number): number;
+  completions_pending(): number;
+  wstor_alloc(bytes: number): number;
+  wstor_free(ptr: number): void;
+}
+
+export class CompletionDrain {
+  private readonly block: Int32Array;
+  private readonly out: number;
+  private stopped = false;
+  private readonly done: Promise<void>;
+
+  /** Starts draining; `settle(id, value)` ends each request. Throws if the queue cannot be made. */
+  constructor(private readonly core: CompletionCore, private readonly memory: WebAssembly.Memory,
+    private readonly settle: (id: number, value: number) => void) {
+    const rc = core.completions_create();
+    if (rc < 0) throw new Error(`no memory for the completion queue (${rc})`);
+    this.out = core.wstor_alloc(BATCH * 8) >>> 0;
+    if (this.out === 0) throw new Error('no memory for the completion queue\'s buffer');
+    this.block = new Int32Array(memory.buffer, HOST_COMPLETIONS, 16);
+    this.done = this.run();
+  }
+
+  /** Take every completion waiting now. */
+  private drain(): number {
+    let total = 0;
+    for (;;) {
+      const n = this.core.completions_drain(this.out, BATCH);
+      if (n === 0) return total;
+      // The memory may have grown since the last batch: a fresh view over the current buffer.
+      const pairs = new Uint32Array(this.memory.buffer, this.out, n * 2);
+      for (let i = 0; i < n; i++) this.settle(pairs[2 * i], pairs[2 * i + 1]);
+      total += n;
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      this.drain();
+      const seen = Atomics.load(this.block, BELL);
+      Atomics.store(this.block, WAITING, 1);
+      if (this.core.completions_pending() === 0 && !this.stopped) {
+        if (waitAsync) {
+          const w = waitAsync(this.block, BELL, seen, WAIT_CAP_MS);
+          if (w.async) await w.value;
+        } else {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+      }
+      Atomics.store(this.block, WAITING, 0);
+    }
+    this.drain();
+  }
+
+  /** Stop waiting (after the reactors stopped: nothing completes any more). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    Atomics.add(this.block, BELL, 1);
+    Atomics.notify(this.block, BELL);
+    await this.done;
+  }
+}
