@@ -7,7 +7,7 @@ import {
   registryThreadCount, reactorSleepInKernel,
 } from "./thread";
 import { demoStart } from "./app/demo";
-import { completionsCreate, completionsDrain, completionsPending, completionsQueued } from "./app/completions";
+import { completionsCreate, completionsBlock, completionsDrain, completionsPending, completionsQueued } from "./app/completions";
 
 /** Attach this instance to the shared memory as arena `arenaId` (reactor i uses arena i). */
 export function wstor_attach(arenaId: u32): void {
@@ -104,6 +104,7 @@ export function wstor_app_thread_create(): i32 { return appThreadCreate(); }
 
 // The host's completion queue for blob I/O (app/completions.ts).
 export function completions_create(): i32 { return completionsCreate(); }
+export function completions_block(): usize { return completionsBlock(); }
 export function completions_drain(out: usize, max: u32): u32 { return completionsDrain(out, max); }
 export function completions_pending(): u32 { return completionsPending(); }
 export function completions_queued(): f64 { return completionsQueued(); }

@@ -4,8 +4,7 @@
 // (the core rings the doorbell only then), and looks at the queue once more in between, so no
 // completion is left waiting: the same pattern as a reactor's sleep.
 
-const HOST_COMPLETIONS = 1664;           // assembly/runtime/layout.ts
-const BELL = 1, WAITING = 2;             // i32 indexes in that block
+const BELL = 1, WAITING = 2;             // i32 indexes in the queue's block (assembly/app/completions.ts)
 const BATCH = 256;
 type WaitAsync = (a: Int32Array, index: number, value: number, timeoutMs: number) => { async: boolean; value: Promise<unknown> | unknown };
 /** ES2024's Atomics.waitAsync (V8 has it; older runtimes fall back to looking every millisecond). */
@@ -15,6 +14,7 @@ const WAIT_CAP_MS = 1000;
 
 export interface CompletionCore {
   completions_create(): number;
+  completions_block(): number;
   completions_drain(out: number, max: number): number;
   completions_pending(): number;
   wstor_alloc(bytes: number): number;
@@ -34,7 +34,7 @@ export class CompletionDrain {
     if (rc < 0) throw new Error(`no memory for the completion queue (${rc})`);
     this.out = core.wstor_alloc(BATCH * 8) >>> 0;
     if (this.out === 0) throw new Error('no memory for the completion queue\'s buffer');
-    this.block = new Int32Array(memory.buffer, HOST_COMPLETIONS, 16);
+    this.block = new Int32Array(memory.buffer, core.completions_block() >>> 0, 16);
     this.done = this.run();
   }
 

@@ -235,19 +235,22 @@ export class Engine {
     });
   }
 
+  /** Request `id` ended (through the completion queue, or as an event); its entry, or undefined. */
+  private takePending(id: number) {
+    const p = this.pending.get(id);
+    if (p) this.pending.delete(id);
+    return p;
+  }
+
   /** A request that succeeded through the completion queue. */
   private settle(id: number, value: number): void {
-    const p = this.pending.get(id);
-    if (!p) return;
-    this.pending.delete(id);
-    p.resolve(value);
+    this.takePending(id)?.resolve(value);
   }
 
   private onRequestDone(e: CoreEvent): void {
     if (e.kind !== EVENT_REQUEST_DONE) return;
-    const p = this.pending.get(e.a);
+    const p = this.takePending(e.a);
     if (!p) return;
-    this.pending.delete(e.a);
     if (e.b >= 0) { p.resolve(e.c); return; }
     // The core explains a failure in a report just before it completes the request (same worker,
     // same order): name it in the error, matched by errno, from after the request was posted.

@@ -15,6 +15,9 @@ const WAITING_OFF: usize = 8;    // i32: 1 while the host may be waiting on the 
 const QUEUED_OFF: usize = 16;    // u64: completions that went through the ring (statistics, tests)
 const CAPACITY: u32 = 4096;
 
+/** Host: where the queue's block is (the doorbell and the waiting flag are its i32 words 1 and 2). */
+export function completionsBlock(): usize { return HOST_COMPLETIONS; }
+
 /** Host, at start: make the ring. 0 or -ENOMEM. */
 export function completionsCreate(): i32 {
   if (atomic.load<usize>(HOST_COMPLETIONS + RING_OFF) != 0) return 0;

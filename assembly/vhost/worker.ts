@@ -50,7 +50,7 @@ function ringAt(w: QueueWorker, i: u32): Vring { return changetype<Vring>(load<u
 
 /**
  * On a reactor that sleeps in the kernel: a ring that took chains is polled (kicks off); one idle for
- * KICKS_AFTER_IDLE_US asks for kicks, which counts as work so the next loop looks at it once more.
+ * kicksAfterIdleUs() asks for kicks, which counts as work so the next loop looks at it once more.
  */
 function kickPolicy(v: Vring, took: u32): u32 {
   if (v.kickWatch < 0) return 0;

@@ -20,7 +20,6 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include "args.h"
 #include "uring_ring.h"
