@@ -96,6 +96,18 @@ test(`an idle engine sleeps (${mode}) instead of spinning`, () => withTestEngine
 }, { sleep: mode }));
 }
 
+test('idleSpinUs is applied to every reactor: a long spin keeps an idle engine polling', () => withTestEngine(async (t) => {
+  await sleep(200);
+  const before = t.engine.reactorStats();
+  // Each sleep ends at most every 10 ms; with a 1 s spin after each wake-up the reactors stay awake.
+  await sleep(500);
+  const after = t.engine.reactorStats();
+  for (let i = 0; i < 2; i++) {
+    const loops = after[i].loops - before[i].loops;
+    assert.ok(loops > 5_000, `reactor ${i} kept polling with a 1 s spin (${loops} loops in 500 ms)`);
+  }
+}, { idleSpinUs: 1_000_000 }));
+
 test('a reactor that traps is reported with its stack; the others stop cleanly', () => withTestEngine(async (t) => {
   const victim = t.core.t_thread_create(1);
   t.core.t_thread_create(0);
