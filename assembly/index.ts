@@ -1,7 +1,7 @@
 // core.wasm's exports: the small integer-only interface the host calls. Every reactor worker and the
 // host's control instance instantiate this same module over one shared memory.
 
-import { heapAttach, heapLiveBlocks, pagesInUse, pagesInit } from "./runtime";
+import { heapAttach, heapLiveBlocks, heapLiveBlocksAll, pagesInUse, pagesInit } from "./runtime";
 import {
   registryInit, reactorsCreate, reactorBind, reactorRun, reactorRequestStop, reactorStat, reactorSetIdlePolicy,
   registryThreadCount, reactorSleepInKernel,
@@ -28,6 +28,7 @@ export function reactor_stat(id: i32, which: u32): f64 { return reactorStat(id, 
 export function reactor_set_idle_policy(id: i32, idleSpinUs: u32, maxSleepUs: u32): void { reactorSetIdlePolicy(id, idleSpinUs, maxSleepUs); }
 
 export function heap_live_blocks(): i32 { return heapLiveBlocks(); }
+export function heap_live_blocks_all(): i32 { return heapLiveBlocksAll(); }
 export function heap_pages_in_use(): u32 { return pagesInUse(); }
 export function thread_count(): u32 { return registryThreadCount(); }
 

@@ -1,9 +1,10 @@
 // The Blobstore's Node API: stores on bdevs, blobs with promise-returning read/write/xattr/sync.
 // Metadata calls are requests to the engine's app thread (the store's md thread); blob I/O goes to I/O
 // threads, one per reactor, taken in turn. Any number may be in flight at once. Data crosses into the
-// shared memory through heap buffers the host owns per call.
+// shared memory through staging buffers the host reuses (host/blob-io.ts: the data path).
 import type { Engine } from './engine.js';
 import { WstorError } from './errors.js';
+import { BlobIo, BlobIoPath, IoOp, type IoIssuer } from './blob-io.js';
 
 type Core = Record<string, (...args: number[]) => number>;
 
@@ -54,7 +55,6 @@ class HeapBytes {
     new Uint8Array(engine.memory.buffer, b.ptr, data.length).set(data);
     return b;
   }
-  copyOut(): Uint8Array { return new Uint8Array(this.engine.memory.buffer, this.ptr, this.length).slice(); }
   free(): void { (this.engine.core as unknown as Core).wstor_free(this.ptr); }
 }
 
@@ -101,39 +101,15 @@ class IoGate {
 }
 
 export class BlobstoreApi {
-  /** Per reactor: the core's I/O thread for blob I/O (created on first use), or 0. */
-  private readonly ioThreads: number[];
-  private readonly completed: number[];
-  private nextReactor = 0;
+  /** The data path's buffers and I/O threads. @internal */
+  readonly ioPath: BlobIoPath;
 
   constructor(private readonly engine: Engine) {
-    this.ioThreads = new Array<number>(engine.reactorCount).fill(0);
-    this.completed = new Array<number>(engine.reactorCount).fill(0);
+    this.ioPath = new BlobIoPath(engine);
   }
 
   /** How many Node API blob I/Os (reads, writes, unmaps, write-zeroes) have completed on each reactor. */
-  get ioPerReactor(): readonly number[] { return this.completed; }
-
-  /**
-   * Run one blob I/O on the next reactor's I/O thread (in turn): `post(id, ioThread)` posts it.
-   * @internal
-   */
-  async io(what: string, post: (id: number, ioThread: number) => number): Promise<void> {
-    const reactor = this.nextReactor;
-    this.nextReactor = (reactor + 1) % this.ioThreads.length;
-    const iot = this.ioThread(reactor);
-    const ranOn = await this.engine.request(what, (r) => post(r, iot));
-    if (ranOn >= 0 && ranOn < this.completed.length) this.completed[ranOn]++;
-  }
-
-  private ioThread(reactor: number): number {
-    if (this.ioThreads[reactor] === 0) {
-      const iot = (this.engine.core as unknown as Core).bs_io_thread_create(reactor) >>> 0;
-      if (iot === 0) throw new WstorError('ENOMEM', `no memory for a blob I/O thread on reactor ${reactor} (start the engine with more memoryBytes)`);
-      this.ioThreads[reactor] = iot;
-    }
-    return this.ioThreads[reactor];
-  }
+  get ioPerReactor(): readonly number[] { return this.ioPath.perReactor; }
 
   /**
    * Have every I/O thread put back its channel on the store (before an unload: the store's bdev is
@@ -142,7 +118,7 @@ export class BlobstoreApi {
    */
   async releaseChannels(storePtr: number, bdev: string): Promise<void> {
     const core = this.engine.core as unknown as Core;
-    await Promise.all(this.ioThreads.filter((iot) => iot !== 0).map((iot) =>
+    await Promise.all(this.ioPath.threads().map((iot) =>
       this.engine.request(`releasing the I/O channels of the blobstore on ${bdev}`, (r) => core.bs_io_release(r, iot, storePtr))));
   }
 
@@ -299,23 +275,50 @@ export class BlobStore {
   }
 }
 
-export class BlobHandle {
+export class BlobHandle implements IoIssuer {
   private closed = false;
   constructor(private readonly engine: Engine, private readonly store: number, private readonly ptr: number,
     readonly id: bigint, private readonly ioUnit: number, private readonly clusterSize: number,
     private readonly gate: IoGate, private readonly onClosed: () => void) {}
 
-  /** One I/O on an I/O thread (op 0 read, 1 write, 2 unmap, 3 write zeroes), counted in the blob's gate. */
-  private async io(what: string, op: number, buf: number, units: number, count: number): Promise<void> {
-    if (!this.gate.tryEnter()) {
-      await this.gate.enter();
-      if (this.closed) { this.gate.leave(); this.check(); }
-    }
-    try {
-      await this.engine.blobstore.io(what, (r, iot) => this.core.blob_io_on(r, iot, this.store, this.ptr, op, buf, units, count));
-    } finally {
+  /**
+   * One I/O on an I/O thread, counted in the blob's gate; `ptr` is its staging buffer (or 0), given
+   * back on every outcome. Not async: the data path makes one promise per I/O (host/blob-io.ts).
+   */
+  private io(op: IoOp, units: number, count: number, ptr: number, length: number, into: Uint8Array[] | null): Promise<Uint8Array | undefined> {
+    if (!this.gate.tryEnter()) return this.ioAfterGate(op, units, count, ptr, length, into);
+    return new Promise((resolve, reject) => this.post(new BlobIo(this, this.ioPath, op, ptr, length, into, resolve, reject), units, count));
+  }
+
+  /** The gate is shut (close, resize or snapshot pending): wait, then post unless the blob closed. */
+  private async ioAfterGate(op: IoOp, units: number, count: number, ptr: number, length: number, into: Uint8Array[] | null): Promise<Uint8Array | undefined> {
+    await this.gate.enter();
+    if (this.closed) {
       this.gate.leave();
+      if (ptr !== 0) this.ioPath.staging.give(ptr);
+      this.check();
     }
+    return new Promise((resolve, reject) => this.post(new BlobIo(this, this.ioPath, op, ptr, length, into, resolve, reject), units, count));
+  }
+
+  private post(io: BlobIo, units: number, count: number): void {
+    const id = this.engine.track(io);
+    if (id === 0) return;
+    const iot = this.ioPath.nextIoThread();
+    const rc = iot === 0 ? -12 : this.core.blob_io_on(id, iot, this.store, this.ptr, io.op, io.ptr, units, count);
+    this.engine.posted(id, rc);
+  }
+
+  /** @internal (IoIssuer) */
+  ioEnded(): void { this.gate.leave(); }
+
+  private get ioPath(): BlobIoPath { return this.engine.blobstore.ioPath; }
+
+  /** A staging buffer for `length` bytes, or ENOMEM. */
+  private stage(length: number): number {
+    const ptr = this.ioPath.staging.take(length);
+    if (ptr === 0) throw new WstorError('ENOMEM', `no shared memory for a ${length}-byte I/O buffer (start the engine with more memoryBytes)`);
+    return ptr;
   }
 
   private get core(): Core { return this.engine.core as unknown as Core; }
@@ -336,53 +339,57 @@ export class BlobHandle {
   /** Bytes of clusters allocated so far. */
   get allocatedBytes(): number { this.check(); return this.core.blob_allocated_clusters(this.ptr) * this.clusterSize; }
 
-  private units(offset: number, length: number, what: string): [number, number] {
+  private units(offset: number, length: number, verb: string): [number, number] {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0 ||
       offset % this.ioUnit !== 0 || length % this.ioUnit !== 0) {
-      throw new WstorError('EINVAL', `${what}: offset ${offset} and length ${length} must be non-negative multiples of the io unit (${this.ioUnit} bytes), length > 0`);
+      throw new WstorError('EINVAL', `${verb} blob ${this.id}: offset ${offset} and length ${length} must be non-negative multiples of the io unit (${this.ioUnit} bytes), length > 0`);
     }
     return [offset / this.ioUnit, length / this.ioUnit];
   }
 
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    this.check();
-    const [u, n] = this.units(offset, length, `reading blob ${this.id}`);
-    const buf = new HeapBytes(this.engine, length);
+  // The data methods are not async (one promise per I/O, host/blob-io.ts), so each turns its own
+  // argument errors into a rejected promise, as an async function would.
+
+  /** Resolves with a new Uint8Array of the bytes (a view into a pooled ArrayBuffer, like Node's Buffer pool). */
+  read(offset: number, length: number): Promise<Uint8Array> {
     try {
-      await this.io(`reading blob ${this.id}`, 0, buf.ptr, u, n);
-      return buf.copyOut();
-    } finally {
-      buf.free();
-    }
+      this.check();
+      const [u, n] = this.units(offset, length, 'reading');
+      return this.io(IoOp.Read, u, n, this.stage(length), length, null) as Promise<Uint8Array>;
+    } catch (e) { return Promise.reject(e); }
   }
 
-  async write(offset: number, data: Uint8Array): Promise<void> {
-    this.check();
-    const [u, n] = this.units(offset, data.length, `writing blob ${this.id}`);
-    const buf = HeapBytes.of(this.engine, data);
+  write(offset: number, data: Uint8Array): Promise<void> {
     try {
-      await this.io(`writing blob ${this.id}`, 1, buf.ptr, u, n);
-    } finally {
-      buf.free();
-    }
+      this.check();
+      const [u, n] = this.units(offset, data.length, 'writing');
+      const ptr = this.stage(data.length);
+      this.ioPath.staging.put(ptr, data);
+      return this.io(IoOp.Write, u, n, ptr, data.length, null) as Promise<undefined>;
+    } catch (e) { return Promise.reject(e); }
   }
 
-  /**
-   * Read into several buffers (any lengths, together a multiple of the io unit) from `offset`. Data
-   * crosses into Node by copy in any case, so the buffers are filled from one read of the range.
-   */
-  async readv(offset: number, buffers: Uint8Array[]): Promise<void> {
-    const data = await this.read(offset, totalLength(buffers));
-    let at = 0;
-    for (const b of buffers) { b.set(data.subarray(at, at + b.length)); at += b.length; }
+  /** Read into several buffers (any lengths, together a multiple of the io unit) from `offset`. */
+  readv(offset: number, buffers: Uint8Array[]): Promise<void> {
+    try {
+      this.check();
+      const length = totalLength(buffers);
+      const [u, n] = this.units(offset, length, 'reading');
+      return this.io(IoOp.Read, u, n, this.stage(length), length, buffers) as Promise<undefined>;
+    } catch (e) { return Promise.reject(e); }
   }
 
   /** Write several buffers (any lengths, together a multiple of the io unit) back to back from `offset`. */
-  async writev(offset: number, buffers: Uint8Array[]): Promise<void> {
-    const data = new Uint8Array(totalLength(buffers));
-    let at = 0;
-    for (const b of buffers) { data.set(b, at); at += b.length; }
-    await this.write(offset, data);
+  writev(offset: number, buffers: Uint8Array[]): Promise<void> {
+    try {
+      this.check();
+      const length = totalLength(buffers);
+      const [u, n] = this.units(offset, length, 'writing');
+      const ptr = this.stage(length);
+      let at = 0;
+      for (const b of buffers) { this.ioPath.staging.put(ptr, b, at); at += b.length; }
+      return this.io(IoOp.Write, u, n, ptr, length, null) as Promise<undefined>;
+    } catch (e) { return Promise.reject(e); }
   }
 
   /**
@@ -415,14 +422,14 @@ export class BlobHandle {
   /** The range reads as zeroes afterwards (the device may discard it). */
   async unmap(offset: number, length: number): Promise<void> {
     this.check();
-    const [u, n] = this.units(offset, length, `unmapping blob ${this.id}`);
-    await this.io(`unmapping blob ${this.id}`, 2, 0, u, n);
+    const [u, n] = this.units(offset, length, 'unmapping');
+    await this.io(IoOp.Unmap, u, n, 0, 0, null);
   }
 
   async writeZeroes(offset: number, length: number): Promise<void> {
     this.check();
-    const [u, n] = this.units(offset, length, `zeroing blob ${this.id}`);
-    await this.io(`zeroing blob ${this.id}`, 3, 0, u, n);
+    const [u, n] = this.units(offset, length, 'zeroing');
+    await this.io(IoOp.WriteZeroes, u, n, 0, 0, null);
   }
 
   /** New size in bytes (rounded up to clusters); persisted by the next sync or close. */

@@ -48,6 +48,17 @@ export interface EngineOptions {
   idleSpinUs?: number;
 }
 
+/** A request in flight: settled by the engine when the core ends it. */
+export interface PendingRequest {
+  /** Names the request in its error (may be a getter: the data path builds it only on failure). */
+  readonly what: string;
+  /** Reports after this one may explain its failure (set by the engine). */
+  reportSeq: number;
+  resolve(value: number): void;
+  reject(e: Error): void;
+}
+
+const MAX_REQUEST_ID = 0x7fffffff;
 const DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024;
 const INITIAL_PAGES = 64;      // 4 MiB committed at start; the rest on demand
 
@@ -81,7 +92,7 @@ export class Engine {
   private failure: WstorError | null = null;
   private stopping = false;
   private nextRequestId = 1;
-  private readonly pending = new Map<number, { what: string; reportSeq: number; resolve: (value: number) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, PendingRequest>();
   /** Error reports as they arrive (bounded), so a failed request can say what the core said about it. */
   private readonly recentErrors: { seq: number; code: number; message: string }[] = [];
   private reportSeq = 0;
@@ -222,17 +233,40 @@ export class Engine {
    * Any number may be in flight at once.
    */
   request(what: string, post: (id: number) => number): Promise<number> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.stopping) return Promise.reject(new WstorError('ESHUTDOWN', `${what}: the engine is stopping`));
-    const id = this.nextRequestId++;
     return new Promise<number>((resolve, reject) => {
-      this.pending.set(id, { what, reportSeq: this.reportSeq, resolve, reject });
-      const rc = post(id);
-      if (rc < 0) {
-        this.pending.delete(id);
-        reject(WstorError.fromErrno(rc, what));
-      }
+      const p: PendingRequest = { what, reportSeq: 0, resolve, reject };
+      const id = this.track(p);
+      if (id !== 0) this.posted(id, post(id));
     });
+  }
+
+  /**
+   * Register `p` as a request about to be posted: its id, or 0 when the engine takes no requests
+   * (`p` was rejected then). The caller posts it and hands the core's answer to posted().
+   * @internal
+   */
+  track(p: PendingRequest): number {
+    if (this.failure) { p.reject(this.failure); return 0; }
+    if (this.stopping) { p.reject(new WstorError('ESHUTDOWN', `${p.what}: the engine is stopping`)); return 0; }
+    // Ids travel as u32 and 0 means none: wrap before 2^31 (hours at a million a second), skipping
+    // any id still in flight.
+    let id = this.nextRequestId;
+    for (;;) {
+      if (id > MAX_REQUEST_ID) id = 1;
+      if (!this.pending.has(id)) break;
+      id++;
+    }
+    this.nextRequestId = id + 1;
+    p.reportSeq = this.reportSeq;
+    this.pending.set(id, p);
+    return id;
+  }
+
+  /** What posting tracked request `id` returned: a negative errno rejects it. @internal */
+  posted(id: number, rc: number): void {
+    if (rc >= 0) return;
+    const p = this.takePending(id);
+    p?.reject(WstorError.fromErrno(rc, p.what));
   }
 
   /** Request `id` ended (through the completion queue, or as an event); its entry, or undefined. */

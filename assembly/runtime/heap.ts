@@ -232,6 +232,13 @@ export function heapRealloc(ptr: usize, size: usize): usize {
  */
 export function heapLiveBlocks(): i32 { return <i32>load<u32>(myArena, ARENA_LIVE_OFF); }
 
+/** The engine's live blocks: heapLiveBlocksOf summed over every arena (exact only when all are quiet). */
+export function heapLiveBlocksAll(): i32 {
+  let n: i32 = 0;
+  for (let id: u32 = 0; id < MAX_ARENAS; id++) n += heapLiveBlocksOf(id);
+  return n;
+}
+
 /** heapLiveBlocks of arena `id` (0 if it was never created); summed over arenas: the engine's live blocks. */
 export function heapLiveBlocksOf(id: u32): i32 {
   if (id >= MAX_ARENAS) return 0;

@@ -2,7 +2,7 @@
 export * from "./layout";
 export * from "./errno";
 export * from "./host";
-export { heapAttach, heapArenaId, heapAlloc, heapAllocZeroed, heapFree, heapRealloc, heapBlockBytes, heapLiveBlocks, heapLiveBlocksOf } from "./heap";
+export { heapAttach, heapArenaId, heapAlloc, heapAllocZeroed, heapFree, heapRealloc, heapBlockBytes, heapLiveBlocks, heapLiveBlocksOf, heapLiveBlocksAll } from "./heap";
 export { pagesInit, pagesInUse, pagesFreeCount, pagesAlloc, pagesFree } from "./pages";
 export * from "./context";
 export * from "./spinlock";

@@ -1,0 +1,195 @@
+// The blob Node API's data path. An I/O through the Node API costs the main thread a promise, a
+// request id, copies into and out of the shared memory and the completion's bookkeeping; at a few
+// hundred thousand I/Os a second every allocation on that path shows up as garbage collection. So:
+// - staging buffers in the shared heap are reused (StagingBuffers), not allocated and freed through
+//   the core (two calls under the heap's lock per I/O);
+// - what a read returns is cut from a larger ArrayBuffer (ResultBytes), as Node's Buffer pool does,
+//   instead of an ArrayBuffer per read;
+// - each I/O is one object (BlobIo) that the engine settles directly: one promise, no async layers,
+//   and its error text is built only if it fails.
+
+import type { Engine, PendingRequest } from './engine.js';
+
+type Core = Record<string, (...args: number[]) => number>;
+
+/** One staging slot: the common I/O size, and the alignment O_DIRECT wants (so no bounce copy). */
+export const SLOT_BYTES = 4096;
+const SLOTS_PER_CHUNK = 16;
+/** Slots kept for reuse at most (4 MiB); past that, staging buffers come from the heap per I/O. */
+const MAX_SLOTS = 1024;
+
+/** Reusable SLOT_BYTES staging buffers in the shared heap, 4096-aligned; larger I/Os use the heap. */
+export class StagingBuffers {
+  private readonly free: number[] = [];
+  private slots = 0;
+  /** Buffers taken from the heap one by one (larger than a slot, or every slot in use). */
+  private readonly oneOff = new Set<number>();
+  private view: Uint8Array;
+
+  constructor(private readonly engine: Engine) {
+    this.view = new Uint8Array(engine.memory.buffer);
+  }
+
+  private get core(): Core { return this.engine.core as unknown as Core; }
+
+  /** A buffer of at least `length` bytes, or 0 when the shared memory is exhausted. */
+  take(length: number): number {
+    if (length <= SLOT_BYTES) {
+      if (this.free.length === 0 && this.slots < MAX_SLOTS) this.addChunk();
+      const slot = this.free.pop();
+      if (slot !== undefined) return slot;
+    }
+    const ptr = this.core.wstor_alloc(Math.max(length, 1)) >>> 0;
+    if (ptr !== 0) this.oneOff.add(ptr);
+    return ptr;
+  }
+
+  give(ptr: number): void {
+    if (this.oneOff.delete(ptr)) this.core.wstor_free(ptr);
+    else this.free.push(ptr);
+  }
+
+  /** Bytes [ptr, ptr + length) of the shared memory (the view follows the memory's growth). */
+  bytes(ptr: number, length: number): Uint8Array {
+    if (ptr + length > this.view.length) this.view = new Uint8Array(this.engine.memory.buffer);
+    return this.view.subarray(ptr, ptr + length);
+  }
+
+  /** Copy `data` into the shared memory at `ptr`. */
+  put(ptr: number, data: Uint8Array, at = 0): void {
+    if (ptr + at + data.length > this.view.length) this.view = new Uint8Array(this.engine.memory.buffer);
+    this.view.set(data, ptr + at);
+  }
+
+  private addChunk(): void {
+    // One heap block per chunk, aligned up by hand; chunks live as long as the engine's memory.
+    const raw = this.core.wstor_alloc((SLOTS_PER_CHUNK + 1) * SLOT_BYTES) >>> 0;
+    if (raw === 0) return;
+    const first = Math.ceil(raw / SLOT_BYTES) * SLOT_BYTES;
+    for (let i = SLOTS_PER_CHUNK - 1; i >= 0; i--) this.free.push(first + i * SLOT_BYTES);
+    this.slots += SLOTS_PER_CHUNK;
+  }
+}
+
+const SLAB_BYTES = 256 * 1024;
+const SLAB_MAX_CUT = 16 * 1024;
+
+type NodeBuffer = { allocUnsafeSlow(n: number): Uint8Array };
+const nodeBuffer = (globalThis as { Buffer?: NodeBuffer }).Buffer;
+/** Every byte of a slab is written before it is handed out, so Node's unzeroed allocation is safe. */
+const newSlab = (): ArrayBuffer => (nodeBuffer ? nodeBuffer.allocUnsafeSlow(SLAB_BYTES).buffer as ArrayBuffer : new ArrayBuffer(SLAB_BYTES));
+
+/**
+ * The Uint8Arrays reads resolve with. Small ones are views into a shared 256 KiB ArrayBuffer (freed
+ * when no view of it is left), as Buffer.allocUnsafe does with Node's pool: an ArrayBuffer per 4 KiB
+ * read is most of a read's garbage. Each view covers only its own bytes.
+ */
+export class ResultBytes {
+  private slab = new ArrayBuffer(0);
+  private at = 0;
+
+  take(length: number): Uint8Array {
+    if (length > SLAB_MAX_CUT) return new Uint8Array(length);
+    if (this.at + length > this.slab.byteLength) {
+      this.slab = newSlab();
+      this.at = 0;
+    }
+    const out = new Uint8Array(this.slab, this.at, length);
+    this.at += (length + 7) & ~7;     // keep the next view 8-byte aligned
+    return out;
+  }
+}
+
+export const enum IoOp { Read = 0, Write = 1, Unmap = 2, WriteZeroes = 3 }
+const VERBS = ['reading', 'writing', 'unmapping', 'zeroing'];
+
+/** What a BlobIo needs from the handle that issued it. */
+export interface IoIssuer {
+  readonly id: bigint;
+  /** Its I/O ended (any outcome): leave the blob's I/O gate. */
+  ioEnded(): void;
+}
+
+/**
+ * One blob I/O in flight: registered with the engine as a pending request, settled by it with the
+ * reactor that ran it (success) or an error. Returns its staging buffer on every outcome.
+ * Reads resolve with a new Uint8Array, or fill `into` (readv) and resolve with undefined.
+ */
+export class BlobIo implements PendingRequest {
+  reportSeq = 0;
+  constructor(
+    private readonly issuer: IoIssuer,
+    private readonly io: BlobIoPath,
+    readonly op: IoOp,
+    readonly ptr: number,
+    private readonly length: number,
+    private readonly into: Uint8Array[] | null,
+    private readonly done: (value: Uint8Array | undefined) => void,
+    private readonly failed: (e: Error) => void,
+  ) {}
+
+  get what(): string { return `${VERBS[this.op]} blob ${this.issuer.id}`; }
+
+  resolve(ranOn: number): void {
+    let result: Uint8Array | undefined;
+    if (this.op === IoOp.Read) {
+      const src = this.io.staging.bytes(this.ptr, this.length);
+      if (this.into === null) {
+        result = this.io.results.take(this.length);
+        result.set(src);
+      } else {
+        let at = 0;
+        for (const b of this.into) { b.set(src.subarray(at, at + b.length)); at += b.length; }
+      }
+    }
+    this.release();
+    this.io.completedOn(ranOn);
+    this.done(result);
+  }
+
+  reject(e: Error): void {
+    this.release();
+    this.failed(e);
+  }
+
+  private release(): void {
+    if (this.ptr !== 0) this.io.staging.give(this.ptr);
+    this.issuer.ioEnded();
+  }
+}
+
+/** The engine-wide parts of the data path: buffers, and which reactor's I/O thread runs the next I/O. */
+export class BlobIoPath {
+  readonly staging: StagingBuffers;
+  readonly results = new ResultBytes();
+  /** Per reactor: the core's I/O thread for blob I/O (created on first use), or 0. */
+  private readonly ioThreads: number[];
+  private readonly completed: number[];
+  private nextReactor = 0;
+
+  constructor(private readonly engine: Engine) {
+    this.staging = new StagingBuffers(engine);
+    this.ioThreads = new Array<number>(engine.reactorCount).fill(0);
+    this.completed = new Array<number>(engine.reactorCount).fill(0);
+  }
+
+  /** How many blob I/Os have completed on each reactor. */
+  get perReactor(): readonly number[] { return this.completed; }
+
+  completedOn(reactor: number): void {
+    if (reactor >= 0 && reactor < this.completed.length) this.completed[reactor]++;
+  }
+
+  /** The I/O thread of the next reactor in turn (made on first use); 0 when there is no memory for it. */
+  nextIoThread(): number {
+    const reactor = this.nextReactor;
+    this.nextReactor = reactor + 1 === this.ioThreads.length ? 0 : reactor + 1;
+    if (this.ioThreads[reactor] === 0) {
+      this.ioThreads[reactor] = (this.engine.core as unknown as Core).bs_io_thread_create(reactor) >>> 0;
+    }
+    return this.ioThreads[reactor];
+  }
+
+  /** Every I/O thread made so far. */
+  threads(): number[] { return this.ioThreads.filter((iot) => iot !== 0); }
+}
