@@ -1,7 +1,7 @@
 // core.wasm's exports: the small integer-only interface the host calls. Every reactor worker and the
 // host's control instance instantiate this same module over one shared memory.
 
-import { heapAttach, heapLiveBlocks, heapLiveBlocksAll, pagesInUse, pagesInit } from "./runtime";
+import { heapAttach, heapLiveBlocks, heapLiveBlocksAll, pagesInUse, pagesInit, pagesAlloc, pagesFree, PAGE_SIZE } from "./runtime";
 import {
   registryInit, reactorsCreate, reactorBind, reactorRun, reactorRequestStop, reactorStat, reactorSetIdlePolicy,
   registryThreadCount, reactorSleepInKernel,
@@ -223,10 +223,20 @@ export function bdev_resize(id: u32, blockCount: f64): i32 {
 
 // ---- file bdevs through io_uring ----
 import { uringBdevCreate, uringBdevFd } from "./bdev/uring";
-/** A file bdev on an fd the host opened. Bdev id or -errno. */
-export function bdev_uring_create(name: usize, fd: i32, blockSize: u32, blockCount: f64, direct: u32): i32 {
-  const b = uringBdevCreate(name, fd, blockSize, <u64>blockCount, direct != 0);
+/** A file bdev on an fd the host opened (and mapped at `map`, or 0). Bdev id or -errno. */
+export function bdev_uring_create(name: usize, fd: i32, blockSize: u32, blockCount: f64, direct: u32, map: usize): i32 {
+  const b = uringBdevCreate(name, fd, blockSize, <u64>blockCount, direct != 0, map);
   return b == 0 ? -22 : <i32>changetype<Bdev>(b).id;
+}
+/** Reserve whole pages for `bytes` (a file the host maps there): the address, or 0 when there is no room. */
+export function pages_reserve(bytes: f64): usize {
+  const pages = Math.ceil(bytes / <f64>PAGE_SIZE);
+  if (!(pages >= 1 && pages <= 65535)) return 0;
+  return pagesAlloc(<u32>pages);
+}
+/** Give back what pages_reserve(bytes) returned (after the host unmapped it). */
+export function pages_release(base: usize, bytes: f64): void {
+  pagesFree(base, <u32>Math.ceil(bytes / <f64>PAGE_SIZE));
 }
 /** The fd behind file bdev `id` (the host closes it once the bdev is deleted), or -1. */
 export function bdev_uring_fd(id: u32): i32 {

@@ -11,8 +11,11 @@
 // and the other side; medians and ratios are printed.
 // lmdb and better-sqlite3 are not installed by `npm ci`: `npm run bench:blob-compare` installs them
 // into bench/compare (better-sqlite3 compiles SQLite, about a minute) and runs all three.
+// wstor's store file is a file bdev mapped into the engine's memory by default (--mode mmap: reads
+// and writes are copies through the page cache, as lmdb's reads are); --mode buffered uses io_uring
+// on the page cache, --mode direct O_DIRECT.
 // Usage: node build/bench/blob-vs-fs.js [--against fs,lmdb,sqlite] [--rounds N] [--seconds S]
-//        [--dir DIR] [--reactors N (default 1)]
+//        [--dir DIR] [--reactors N (default 1)] [--mode mmap|buffered|direct]
 import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
@@ -27,6 +30,8 @@ const rounds = Number(arg('--rounds', '3'));
 const seconds = Number(arg('--seconds', '3'));
 const reactors = Number(arg('--reactors', '1'));
 const against = arg('--against', 'fs').split(',');
+const mode = arg('--mode', 'mmap');
+if (!['mmap', 'buffered', 'direct'].includes(mode)) throw new Error(`--mode ${mode}: use mmap, buffered or direct`);
 const dir = fs.mkdtempSync(path.join(arg('--dir', '/var/tmp'), 'wstor-vs-'));
 const QD = 32;
 const BLOBS = 64;
@@ -137,10 +142,11 @@ async function main() {
   // wstor: a blobstore on one file bdev, 64 thick blobs of 16 MiB.
   const storeFile = path.join(dir, 'store.img');
   fs.writeFileSync(storeFile, '');
-  fs.truncateSync(storeFile, BLOBS * BLOB_BYTES + (256 << 20));
-  const engine = await Engine.start({ reactors, memoryBytes: 512 << 20, logLevel: 'error' });
+  fs.truncateSync(storeFile, BLOBS * BLOB_BYTES + (256 << 20));   // storeBytes
+  const storeBytes = BLOBS * BLOB_BYTES + (256 << 20);
+  const engine = await Engine.start({ reactors, memoryBytes: (mode === 'mmap' ? storeBytes : 0) + (512 << 20), logLevel: 'error' });
   try {
-    engine.bdev.createFile('f0', { path: storeFile });
+    engine.bdev.createFile('f0', { path: storeFile, mmap: mode === 'mmap', direct: mode === 'direct' });
     const bs = await engine.blobstore.init('f0', { clusterSize: 1 << 20 });
     const blobs: BlobHandle[] = [];
     for (let i = 0; i < BLOBS; i++) {
@@ -153,7 +159,7 @@ async function main() {
       read: () => blobs[randomIndex()].read(randomBlock() * IO, IO),
     };
     console.log(`4 KiB random I/O into 1 GiB (${BLOBS} blobs of ${BLOB_BYTES >> 20} MiB), QD ${QD} in flight, ${seconds} s per run, ` +
-      `${reactors} reactor(s), ${os.cpus().length} CPUs, Node ${process.versions.node}:`);
+      `${reactors} reactor(s), store file ${mode}, ${os.cpus().length} CPUs, Node ${process.versions.node}:`);
     for (const a of against) {
       const other = await SIDES[a]();
       const r = { oW: [] as number[], wW: [] as number[], oR: [] as number[], wR: [] as number[] };

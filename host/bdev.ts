@@ -19,6 +19,8 @@ export interface BdevInfo {
   claimed: boolean;
   /** The file behind a file bdev; the base bdev of a pass-through. */
   path?: string; base?: string; direct?: boolean;
+  /** A file bdev mapped into the engine's memory (createFile's `mmap`). */
+  mmap?: boolean;
 }
 
 export interface BdevStats {
@@ -41,6 +43,8 @@ function checkName(name: string): void {
 
 /** How many 1 ms looks forgetRemoved takes for bdevs that are on their way out. */
 const REMOVAL_SETTLE_ROUNDS = 1000;
+/** The host page (x86-64, and arm64's usual kernels): a mapping's length is a multiple of it. */
+const HOST_PAGE_BYTES = 4096;
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -58,7 +62,11 @@ function checkGeometry(blockSize: number, blockCount: number): void {
   if (!Number.isInteger(blockCount) || blockCount < 1) throw new WstorError('EINVAL', `block count ${blockCount} must be a positive integer`);
 }
 
-interface BdevRecord { name: string; kind: BdevKind; aliases: string[]; uuid: string; fd?: number; path?: string; base?: string; direct?: boolean }
+interface BdevRecord {
+  name: string; kind: BdevKind; aliases: string[]; uuid: string; fd?: number; path?: string; base?: string; direct?: boolean;
+  /** A mapped file bdev: where its file is mapped into the memory, and how many bytes. */
+  map?: { offset: number; bytes: number };
+}
 
 export class BdevApi {
   private readonly bdevs = new Map<number, BdevRecord>();
@@ -175,21 +183,69 @@ export class BdevApi {
   /**
    * A regular file or block device through io_uring. `direct` asks for O_DIRECT; where the file system
    * refuses it, the bdev is buffered and the returned `direct` says so.
+   * `mmap` maps a regular file into the engine's memory (shared, its blocks allocated first): reads
+   * and writes are memory copies through the page cache, as lmdb's are, and flush is fdatasync.
+   * The memory must have room for the whole file (memoryBytes, at most 4 GiB in all). What it costs:
+   * a read of a page not in the page cache blocks its reactor for the device's latency, and a read
+   * error of the device is a SIGBUS that ends the process, not an I/O error; the file must not be
+   * truncated by anyone while the bdev exists (the same SIGBUS).
    */
-  createFile(name: string, opts: { path: string; direct?: boolean; blockSize?: number; uuid?: string }): { id: number; direct: boolean } {
+  createFile(name: string, opts: { path: string; direct?: boolean; mmap?: boolean; blockSize?: number; uuid?: string }): { id: number; direct: boolean } {
     checkName(name); this.nameExists(name);
     const blockSize = opts.blockSize ?? 4096;
     checkGeometry(blockSize, 1);
     const files = this.engine.platform.files;
     if (!files) throw new WstorError('ENOTSUP', `file bdevs are not available on ${this.engine.platform.name}`);
+    if (opts.mmap && opts.direct) throw new WstorError('EINVAL', `${name}: mmap and direct exclude each other (a mapping goes through the page cache)`);
     const { fd, bytes, direct } = files.open(opts.path, opts.direct ?? false);
-    const blockCount = Math.floor(bytes / blockSize);
-    if (blockCount < 1) { files.close(fd); throw new WstorError('EINVAL', `${opts.path} is smaller than one ${blockSize}-byte block`); }
+    let blockCount = Math.floor(bytes / blockSize);
+    let map: BdevRecord['map'];
+    try {
+      if (blockCount < 1) throw new WstorError('EINVAL', `${opts.path} is smaller than one ${blockSize}-byte block`);
+      if (opts.mmap) {
+        map = this.mapFile(opts.path, fd, blockCount * blockSize);
+        blockCount = Math.floor(map.bytes / blockSize);
+      }
+    } catch (err) {
+      files.close(fd);
+      throw err;
+    }
     const str = writeCoreString(this.engine.core, this.engine.memory, name);
-    const rc = this.core.bdev_uring_create(str, fd, blockSize, blockCount, direct ? 1 : 0);
-    if (rc < 0) files.close(fd);
-    const id = this.created(rc, 'creating file bdev', { name, kind: 'file', aliases: [], uuid: newUuid(opts.uuid), fd, path: opts.path, direct });
+    const rc = this.core.bdev_uring_create(str, fd, blockSize, blockCount, direct ? 1 : 0, map?.offset ?? 0);
+    const record: BdevRecord = { name, kind: 'file', aliases: [], uuid: newUuid(opts.uuid), fd, path: opts.path, direct, map };
+    if (rc < 0) this.release(record);
+    const id = this.created(rc, 'creating file bdev', record);
     return { id, direct };
+  }
+
+  /** Reserve room in the memory for a file's first `bytes` (whole host pages) and map it there. */
+  private mapFile(path: string, fd: number, bytes: number): { offset: number; bytes: number } {
+    const files = this.engine.platform.files!;
+    if (!files.map) throw new WstorError('ENOTSUP', `mapped file bdevs are not available on ${this.engine.platform.name}`);
+    const mapped = Math.floor(bytes / HOST_PAGE_BYTES) * HOST_PAGE_BYTES;
+    if (mapped === 0) throw new WstorError('EINVAL', `${path} is smaller than one ${HOST_PAGE_BYTES}-byte page: too small to map`);
+    const offset = this.core.pages_reserve(mapped) >>> 0;
+    if (offset === 0) {
+      throw new WstorError('ENOMEM', `the engine's memory has no room to map ${mapped} bytes of ${path}: start it with ` +
+        `memoryBytes larger by at least that (at most 4 GiB in all), or create the bdev without mmap`);
+    }
+    try {
+      files.map(this.engine.memory, offset, mapped, fd, path);
+    } catch (err) {
+      this.core.pages_release(offset, mapped);
+      throw err;
+    }
+    return { offset, bytes: mapped };
+  }
+
+  /** What a file bdev held once the core is done with it: its mapping, its pages, its fd. */
+  private release(r: BdevRecord): void {
+    if (r.map) {
+      this.engine.platform.files!.unmap!(this.engine.memory, r.map.offset, r.map.bytes);
+      this.core.pages_release(r.map.offset, r.map.bytes);
+      r.map = undefined;
+    }
+    if (r.fd !== undefined) this.engine.platform.files?.close(r.fd);
   }
 
   private async passthrough(name: string, base: string, kind: BdevKind, post: (reqId: number, str: number, baseId: number) => number, uuid?: string): Promise<number> {
@@ -251,7 +307,7 @@ export class BdevApi {
     if (kind !== undefined && r.kind !== kind) throw new WstorError('ENODEV', `${name} is a ${r.kind} bdev, not a ${kind} bdev`);
     await this.engine.request(`deleting ${name}`, (req) => this.core.bdev_delete(req, id));
     this.forget(id);
-    if (r.fd !== undefined) this.engine.platform.files?.close(r.fd);
+    this.release(r);
     await this.forgetRemoved();
   }
 
@@ -265,7 +321,7 @@ export class BdevApi {
       for (const [id, r] of this.bdevs) {
         if (!Number.isNaN(this.core.bdev_info(id, 0))) { pending ||= this.core.bdev_info(id, 5) === 1; continue; }
         this.forget(id);
-        if (r.fd !== undefined) this.engine.platform.files?.close(r.fd);
+        this.release(r);
       }
       if (!pending) return;
       await new Promise((resolve) => setTimeout(resolve, 1));
@@ -291,6 +347,7 @@ export class BdevApi {
   rescan(name: string): number {
     const r = this.record(name);
     if (r.fd === undefined || r.path === undefined) throw new WstorError('ENOTSUP', `${name} is a ${r.kind} bdev, not a file bdev`);
+    if (r.map) throw new WstorError('ENOTSUP', `${name} is mapped into the engine's memory at its size when created: delete and create it again to take a new size`);
     const info = this.info(name);
     const blocks = Math.floor(this.engine.platform.files!.size(r.fd, r.path) / info.blockSize);
     if (blocks !== info.blockCount) {
@@ -309,6 +366,7 @@ export class BdevApi {
       ioTypes: IO_TYPES.filter((_, i) => (mask >> i) & 1), openDescriptors: this.core.bdev_info(id, 3), claimed: this.core.bdev_info(id, 4) === 1,
     };
     if (r.path !== undefined) { info.path = r.path; info.direct = r.direct; }
+    if (r.map) info.mmap = true;
     if (r.base !== undefined) info.base = r.base;
     return info;
   }

@@ -67,6 +67,29 @@ function openFile(path: string, direct: boolean): { fd: number; bytes: number; d
   }
 }
 
+function mapFile(memory: WebAssembly.Memory, offset: number, bytes: number, fd: number, path: string): void {
+  const native = loadNative();
+  if (!native) throw new WstorError('ENOTSUP', `mapping ${path} needs the native addon (npm run build:native)`);
+  let rc = native.fileAllocate(fd, bytes);
+  if (rc < 0) {
+    throw WstorError.fromErrno(rc, `giving every block of ${path} disk space first (fallocate), which a mapped file bdev needs ` +
+      `so that a full disk never faults a store through the mapping; create it without mmap on this file system`);
+  }
+  rc = native.mapIntoMemory(memory, offset, bytes, fd, 0);
+  if (rc < 0) throw WstorError.fromErrno(rc, `mapping ${path} into the engine's memory`);
+  // Block I/O is random: fault single pages, never large read-ahead folios (vhost.c, adviseRandom).
+  rc = native.adviseRandom(memory, offset, bytes);
+  if (rc < 0) {
+    native.unmapFromMemory(memory, offset, bytes);
+    throw WstorError.fromErrno(rc, `advising random access over the mapping of ${path}`);
+  }
+}
+
+function unmapFile(memory: WebAssembly.Memory, offset: number, bytes: number): void {
+  const rc = loadNative()!.unmapFromMemory(memory, offset, bytes);
+  if (rc < 0) throw WstorError.fromErrno(rc, `unmapping a file from the engine's memory at ${offset}`);
+}
+
 export const nodePlatform: Platform = {
   name: 'node',
   async loadCore(variant: string): Promise<Uint8Array<ArrayBuffer>> {
@@ -107,5 +130,5 @@ export const nodePlatform: Platform = {
   allowedCpus: processCpus,
   probeBlockIo: probeUring,
   wakeFds: nodeWakeFds(),
-  files: { open: openFile, close: (fd) => fs.closeSync(fd), size: (fd, path) => deviceBytes(fs.fstatSync(fd), path) },
+  files: { open: openFile, close: (fd) => fs.closeSync(fd), size: (fd, path) => deviceBytes(fs.fstatSync(fd), path), map: mapFile, unmap: unmapFile },
 };

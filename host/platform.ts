@@ -44,6 +44,14 @@ export interface Platform {
     close(fd: number): void;
     /** Current size in bytes of an open file or block device (after it grew: bdev_uring_rescan). */
     size(fd: number, path: string): number;
+    /**
+     * Map [0, bytes) of an open regular file shared into the memory at `offset` (both multiples of the
+     * host page), after giving every byte disk blocks: a store through the mapping must never need
+     * an allocation that a full disk would refuse with SIGBUS. Throws a WstorError saying why not.
+     */
+    map?(memory: WebAssembly.Memory, offset: number, bytes: number, fd: number, path: string): void;
+    /** Undo map(): the range holds zero pages again. */
+    unmap?(memory: WebAssembly.Memory, offset: number, bytes: number): void;
   };
   /**
    * Eventfds that wake reactors sleeping in the kernel (Node with the addon). Made before the workers

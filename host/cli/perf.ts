@@ -43,7 +43,7 @@ const MAX_QUEUE_DEPTH = 4096;
 const ENGINE_MIN_MEMORY_BYTES = 8 << 20;
 
 const SPECS: FlagSpec[] = [
-  { name: 'bdev', short: 'b', kind: 'string', help: 'target: null:SIZE[:BLOCK], malloc:SIZE[:BLOCK] or file:PATH[:direct]' },
+  { name: 'bdev', short: 'b', kind: 'string', help: 'target: null:SIZE[:BLOCK], malloc:SIZE[:BLOCK] or file:PATH[:direct|:mmap]' },
   { name: 'workload', short: 'w', kind: 'string', help: 'randread, randwrite, read, write, rw or verify', default: 'randread' },
   { name: 'rwmixread', short: 'M', kind: 'integer', help: 'with -w rw: percentage of reads, 0 to 100 (default 50)' },
   { name: 'queue-depth', short: 'q', kind: 'integer', help: 'I/Os in flight per job', default: 128 },

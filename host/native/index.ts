@@ -88,6 +88,8 @@ export interface NativeAddon {
    * read-only: V8's grow would make it writable again, or abort the process (vhost.c says why).
    */
   mapIntoMemory(memory: VhostMemory, offset: number, length: number, fd: number, fdOffset: number): number;
+  /** madvise(MADV_RANDOM) over memory [offset, offset + length) (a mapped file: no read-ahead into large folios): 0 or -errno. */
+  adviseRandom(memory: VhostMemory, offset: number, length: number): number;
   /** Zero pages, read-write, back over memory [offset, offset + length): 0, -EINVAL or -EFAULT as above. */
   unmapFromMemory(memory: VhostMemory, offset: number, length: number): number;
   /** A memfd of `bytes` whose size is sealed (no shrink, no grow), or -errno (-ENAMETOOLONG: > 249 bytes). */
@@ -102,6 +104,8 @@ export interface NativeAddon {
   eventfdRead(fd: number): number;
   /** The unit of mapIntoMemory's offsets and lengths (4096 on x86-64). */
   hostPageSize(): number;
+  /** Disk blocks for every byte of [0, bytes) of the file (fallocate mode 0): 0, or -errno (-EOPNOTSUPP). */
+  fileAllocate(fd: number, bytes: number): number;
 }
 
 /** What the vhost functions accept as the Wasm memory. ArrayBuffer only because TypeScript types a

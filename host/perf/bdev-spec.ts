@@ -1,4 +1,4 @@
-// The target of `wstor perf --bdev`: parsing null:SIZE[:BLOCK], malloc:SIZE[:BLOCK] and file:PATH[:direct],
+// The target of `wstor perf --bdev`: parsing null:SIZE[:BLOCK], malloc:SIZE[:BLOCK] and file:PATH[:direct|:mmap],
 // how much shared memory a run on it needs, and creating the bdev in the core (opening the file for it).
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,6 +19,8 @@ export interface BdevSpec {
   /** file only: the path, and whether to open it with O_DIRECT. */
   path?: string;
   direct?: boolean;
+  /** file: mapped into the engine's memory (BdevApi.createFile's mmap). */
+  mmap?: boolean;
 }
 
 /** null and malloc: 512-byte blocks unless the spec names one (as SPDK's bdev_malloc_create examples). */
@@ -32,7 +34,7 @@ export const MEMORY_MAX_BYTES = 4 * 1024 * 1024 * 1024;
 /** The malloc module's own limit (assembly/bdev/malloc: the data must fit below the 4 GiB address space). */
 export const MALLOC_MAX_BYTES = 0xf0000000;
 
-const SPEC_FORMS = 'use null:SIZE[:BLOCK], malloc:SIZE[:BLOCK] or file:PATH[:direct], e.g. null:1GiB, malloc:64MiB, file:/dev/nvme0n1:direct';
+const SPEC_FORMS = 'use null:SIZE[:BLOCK], malloc:SIZE[:BLOCK] or file:PATH[:direct|:mmap], e.g. null:1GiB, malloc:64MiB, file:/dev/nvme0n1:direct';
 
 /** A byte count (4096, 4k, 64MiB, 1GiB) that must be a positive safe integer. */
 export function parseBytes(text: string, what: string): number {
@@ -78,8 +80,9 @@ export function parseBdevSpec(text: string): BdevSpec {
 }
 
 function parseFileSpec(text: string, rest: string): BdevSpec {
-  const direct = rest.endsWith(':direct');
-  const filePath = direct ? rest.slice(0, -':direct'.length) : rest;
+  const mode = /:(direct|mmap)$/.exec(rest)?.[1];
+  const direct = mode === 'direct', mmap = mode === 'mmap';
+  const filePath = mode === undefined ? rest : rest.slice(0, -(mode.length + 1));
   if (filePath === '') throw new UsageError(`--bdev ${text}: a path is missing (${SPEC_FORMS})`);
   let stat: fs.Stats;
   try {
@@ -102,7 +105,8 @@ function parseFileSpec(text: string, rest: string): BdevSpec {
   if (blockCount < 1) {
     throw new UsageError(`--bdev ${text}: ${filePath} holds ${sizeBytes} bytes, less than one ${FILE_BLOCK_SIZE_BYTES}-byte block`);
   }
-  return { kind: 'file', text, blockSizeBytes: FILE_BLOCK_SIZE_BYTES, blockCount, path: filePath, direct };
+  if (mmap && !stat.isFile()) throw new UsageError(`--bdev ${text}: only a regular file can be mapped (${filePath} is a block device)`);
+  return { kind: 'file', text, blockSizeBytes: FILE_BLOCK_SIZE_BYTES, blockCount, path: filePath, direct, mmap };
 }
 
 export function bdevSizeBytes(spec: BdevSpec): number {
@@ -119,7 +123,7 @@ export interface MemoryNeed {
 
 /** Shared memory a run needs: the malloc bdev's data, every in-flight I/O's buffers, and headroom. */
 export function memoryNeededBytes(spec: BdevSpec, need: MemoryNeed): number {
-  const data = spec.kind === 'malloc' ? bdevSizeBytes(spec) : 0;
+  const data = spec.kind === 'malloc' || spec.mmap ? bdevSizeBytes(spec) : 0;
   const buffers = need.queueDepth * need.ioBytes * need.reactors * need.buffersPerIo;
   const total = data + buffers + MEMORY_HEADROOM_BYTES;
   return Math.ceil(total / (1 << 20)) * (1 << 20);
@@ -148,7 +152,7 @@ export function createBdev(engine: Engine, spec: BdevSpec): OpenedBdev {
     return { id, name };
   }
   const name = 'Uring0';
-  const { id, direct } = engine.bdev.createFile(name, { path: spec.path as string, direct: spec.direct, blockSize: spec.blockSizeBytes });
+  const { id, direct } = engine.bdev.createFile(name, { path: spec.path as string, direct: spec.direct, mmap: spec.mmap, blockSize: spec.blockSizeBytes });
   if (spec.direct && !direct) {
     process.stderr.write(`wstor perf: ${spec.path}: this file system refuses O_DIRECT (tmpfs?); running buffered\n`);
   }

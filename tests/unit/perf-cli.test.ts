@@ -87,8 +87,10 @@ test('--bdev specs: kinds, sizes, block sizes and files', () => {
   const file = path.join(tmp, 'eight-blocks.img');
   fs.writeFileSync(file, Buffer.alloc(8 * 4096 + 100));
   assert.deepEqual(parseBdevSpec(`file:${file}:direct`),
-    { kind: 'file', text: `file:${file}:direct`, blockSizeBytes: 4096, blockCount: 8, path: file, direct: true });
+    { kind: 'file', text: `file:${file}:direct`, blockSizeBytes: 4096, blockCount: 8, path: file, direct: true, mmap: false });
   assert.equal(parseBdevSpec(`file:${file}`).direct, false);
+  assert.deepEqual([parseBdevSpec(`file:${file}:mmap`).mmap, parseBdevSpec(`file:${file}:mmap`).path], [true, file]);
+  assert.equal(parseBdevSpec(`file:${file}`).mmap, false);
   assert.throws(() => parseBdevSpec('file:'), /a path is missing/);
   assert.throws(() => parseBdevSpec('file::direct'), /a path is missing/);
   assert.throws(() => parseBdevSpec('null:1MiB:512:9'), /too many fields/);

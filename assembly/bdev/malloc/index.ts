@@ -7,6 +7,7 @@ import { heapAlloc, heapFree } from "../../runtime";
 import { BdevModule, BdevIo, Bdev, IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET, IO_SUCCESS } from "../types";
 import { bdevAlloc, bdevRegister } from "../bdev";
 import { deferRegister, deferComplete, moduleChannelOf } from "../defer";
+import { memCopyIo } from "../memcopy";
 
 const MALLOC_KEY = memory.data(MODULE_KEY_BYTES);
 function mallocModule(): BdevModule { return moduleTable(MALLOC_KEY, "malloc", mallocSubmit, mallocChannelKey, mallocDestruct, null); }
@@ -22,21 +23,14 @@ function mallocSubmit(ioPtr: usize): void {
 function mallocMoveData(ioPtr: usize): i32 {
   const io = changetype<BdevIo>(ioPtr);
   const b = changetype<Bdev>(io.bdev);
-  let at = b.ctx + <usize>(io.offsetBlocks << b.blockShift);
   switch (io.type) {
     case IO_READ:
-    case IO_WRITE: {
-      for (let i: u32 = 0; i < io.iovcnt; i++) {
-        const buf = <usize>load<u32>(io.iovs + (<usize>i << 3));
-        const len = <usize>load<u32>(io.iovs + (<usize>i << 3), 4);
-        if (io.type == IO_READ) memory.copy(buf, at, len); else memory.copy(at, buf, len);
-        at += len;
-      }
+    case IO_WRITE:
+      memCopyIo(io, b.ctx);
       break;
-    }
     case IO_UNMAP:
     case IO_WRITE_ZEROES:
-      memory.fill(at, 0, <usize>(io.numBlocks << b.blockShift));
+      memory.fill(b.ctx + <usize>(io.offsetBlocks << b.blockShift), 0, <usize>(io.numBlocks << b.blockShift));
       break;
     default:
       break;                   // flush, reset: nothing volatile, nothing in flight

@@ -11,6 +11,7 @@ import { BdevModule, BdevIo, Bdev, BdevChannel, IO_READ, IO_WRITE, IO_FLUSH, IO_
 import { bdevIoComplete } from "../io";
 import { bdevAlloc, bdevRegister } from "../bdev";
 import * as wire from "./wire";
+import { memCopyIo } from "../memcopy";
 
 /** Descriptors staged per thread before a submit (and completions reaped per poll). */
 const STAGE_SLOTS: u32 = 256;
@@ -18,6 +19,7 @@ const STAGE_SLOTS: u32 = 256;
 @unmanaged class UringFile {
   fd: i32;
   direct: u32;
+  map: usize;          // where the host mapped the file into this memory (0: not mapped)
 }
 
 /** Per-thread group: staged descriptors, the ios behind them, completions, the poller. */
@@ -69,7 +71,9 @@ function stage(g: UringGroup, ioPtr: usize): bool {
       break;
     }
     case IO_FLUSH: op = wire.OP_FDATASYNC; break;
-    case IO_UNMAP: op = wire.OP_PUNCH_HOLE; store<u32>(d + wire.DESC_LEN_OFF, bytes); break;
+    // A mapped file keeps its blocks (zeroed, not punched): a store into a hole through the mapping
+    // would allocate at fault time, and a full disk there is a SIGBUS.
+    case IO_UNMAP: op = f.map != 0 ? wire.OP_ZERO_RANGE : wire.OP_PUNCH_HOLE; store<u32>(d + wire.DESC_LEN_OFF, bytes); break;
     case IO_WRITE_ZEROES: op = wire.OP_ZERO_RANGE; store<u32>(d + wire.DESC_LEN_OFF, bytes); break;
     default: break;
   }
@@ -89,6 +93,15 @@ function uringSubmit(ioPtr: usize): void {
   const io = changetype<BdevIo>(ioPtr);
   if (io.type == IO_RESET) { bdevIoComplete(ioPtr, IO_SUCCESS); return; }   // the layer drained it already
   const g = groupOf(ioPtr);
+  const map = changetype<UringFile>(changetype<Bdev>(io.bdev).ctx).map;
+  if (map != 0 && (io.type == IO_READ || io.type == IO_WRITE)) {
+    // Through the mapping: the page cache's bytes are this memory's. Complete from the poller (never
+    // inside submit), on the list other threads' reaps use; the "result" is the whole transfer.
+    memCopyIo(io, map);
+    io.aux = <u32>(io.numBlocks << changetype<Bdev>(io.bdev).blockShift);
+    queueReaped(g, ioPtr, <i32>io.aux);
+    return;
+  }
   if (g.backlog == 0 && stage(g, ioPtr)) return;
   io.next = 0;
   if (g.backlogTail == 0) g.backlog = ioPtr; else changetype<BdevIo>(g.backlogTail).next = ioPtr;
@@ -145,10 +158,7 @@ function uringPoll(ctx: usize): i32 {
       assert(owner.inFlight > 0);
       owner.inFlight--;
       if (owner == g) { completeOne(ioPtr, load<i32>(c + wire.CQE_RES_OFF)); continue; }
-      changetype<BdevIo>(ioPtr).moduleData = <usize><u32>load<i32>(c + wire.CQE_RES_OFF);   // the result, until its thread polls
-      changetype<BdevIo>(ioPtr).next = 0;
-      if (owner.reapedTail == 0) owner.reaped = ioPtr; else changetype<BdevIo>(owner.reapedTail).next = ioPtr;
-      owner.reapedTail = ioPtr;
+      queueReaped(owner, ioPtr, load<i32>(c + wire.CQE_RES_OFF));
     }
     work += n;
   }
@@ -158,7 +168,15 @@ function uringPoll(ctx: usize): i32 {
   return work > 0 || waiting || g.staged > 0 || g.reaped != 0 ? POLLER_BUSY : POLLER_IDLE;
 }
 
-/** Complete the ios another thread reaped for us. Returns how many. */
+/** `io` of group `g` ended with `res`: completed on g's thread at its next poll. */
+function queueReaped(g: UringGroup, ioPtr: usize, res: i32): void {
+  changetype<BdevIo>(ioPtr).moduleData = <usize><u32>res;     // the result, until its thread polls
+  changetype<BdevIo>(ioPtr).next = 0;
+  if (g.reapedTail == 0) g.reaped = ioPtr; else changetype<BdevIo>(g.reapedTail).next = ioPtr;
+  g.reapedTail = ioPtr;
+}
+
+/** Complete the ios another thread reaped for us (or a mapped file's copies). Returns how many. */
 function completeReaped(g: UringGroup): i32 {
   let n = 0;
   let io = g.reaped;
@@ -211,10 +229,12 @@ function uringAbortBacklog(moduleChannel: usize, _bdev: usize): void {
 
 /**
  * A file bdev over `fd` (opened by the host; with O_DIRECT when `direct`). O_DIRECT needs buffers aligned
- * to the block size: the bdev layer bounces the others (bounce.ts). Returns the bdev or 0.
+ * to the block size: the bdev layer bounces the others (bounce.ts). With `map` (where the host mapped
+ * the whole file, shared, into this memory; never with O_DIRECT) reads and writes are copies through
+ * the mapping and only flush, unmap and write_zeroes go to io_uring. Returns the bdev or 0.
  */
-export function uringBdevCreate(name: usize, fd: i32, blockSize: u32, blockCount: u64, direct: bool): usize {
-  if (fd < 0) return 0;
+export function uringBdevCreate(name: usize, fd: i32, blockSize: u32, blockCount: u64, direct: bool, map: usize): usize {
+  if (fd < 0 || (direct && map != 0)) return 0;
   if (atomic.cmpxchg<u32>(URING_KEY, 0, 1) == 0) {
     if (ioDeviceRegister(URING_KEY, groupCreate, groupDestroy, <u32>offsetof<UringGroup>(), "bdev_uring") != 0) return 0;
   }
@@ -222,6 +242,7 @@ export function uringBdevCreate(name: usize, fd: i32, blockSize: u32, blockCount
   if (changetype<usize>(f) == 0) return 0;
   f.fd = fd;
   f.direct = direct ? 1 : 0;
+  f.map = map;
   const bdev = bdevAlloc(uringModule(), name, blockSize, blockCount, changetype<usize>(f));
   if (bdev == 0) { heapFree(changetype<usize>(f)); return 0; }
   const b = changetype<Bdev>(bdev);

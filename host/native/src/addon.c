@@ -1,6 +1,7 @@
 /* wstor's native addon: the few things the host cannot do from JavaScript. Registration only. */
 #include <node_api.h>
 #include "affinity.h"
+#include "file.h"
 #include "uring.h"
 #include "vhost.h"
 
@@ -26,12 +27,14 @@ static napi_value init(napi_env env, napi_value exports) {
         { "closeFd", NULL, wstor_vhost_close_fd, NULL, NULL, NULL, napi_default, NULL },
         { "mapIntoMemory", NULL, wstor_vhost_map_into_memory, NULL, NULL, NULL, napi_default, NULL },
         { "unmapFromMemory", NULL, wstor_vhost_unmap_from_memory, NULL, NULL, NULL, napi_default, NULL },
+        { "adviseRandom", NULL, wstor_vhost_advise_random, NULL, NULL, NULL, napi_default, NULL },
         { "memfdCreate", NULL, wstor_vhost_memfd_create, NULL, NULL, NULL, napi_default, NULL },
         { "fdSize", NULL, wstor_vhost_fd_size, NULL, NULL, NULL, napi_default, NULL },
         { "eventfdCreate", NULL, wstor_vhost_eventfd_create, NULL, NULL, NULL, napi_default, NULL },
         { "eventfdWrite", NULL, wstor_vhost_eventfd_write, NULL, NULL, NULL, napi_default, NULL },
         { "eventfdRead", NULL, wstor_vhost_eventfd_read, NULL, NULL, NULL, napi_default, NULL },
         { "hostPageSize", NULL, wstor_vhost_host_page_size, NULL, NULL, NULL, napi_default, NULL },
+        { "fileAllocate", NULL, wstor_file_allocate, NULL, NULL, NULL, napi_default, NULL },
     };
     napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
     return exports;

@@ -455,6 +455,23 @@ napi_value wstor_vhost_map_into_memory(napi_env env, napi_callback_info info) {
     return number(env, 0);
 }
 
+/*
+ * adviseRandom(memory, offset, length): madvise(MADV_RANDOM) over a mapped range: 0, or -errno as above.
+ * A file mapped for random 4 KiB I/O then faults single pages in instead of reading ahead into large
+ * folios; a store into a clean large folio makes the file system walk (and dirty) the whole folio,
+ * which measured ~30 us per 4 KiB write fault on ext4 (Linux 6.18).
+ */
+napi_value wstor_vhost_advise_random(napi_env env, napi_callback_info info) {
+    size_t argc = 3;
+    napi_value argv[3];
+    struct map_range r;
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    int rc = map_range_args(env, argv, "adviseRandom", &r);
+    if (rc == 1) return NULL;
+    if (rc < 0) return number(env, rc);
+    return number(env, madvise(r.base + r.offset, r.length, MADV_RANDOM) == 0 ? 0 : -errno);
+}
+
 /* unmapFromMemory(memory, offset, length): 0, or -EINVAL (misaligned, 0) / -EFAULT (outside the memory).
  * The range then reads as zeroes, whatever was there. */
 napi_value wstor_vhost_unmap_from_memory(napi_env env, napi_callback_info info) {

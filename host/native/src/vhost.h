@@ -45,6 +45,7 @@ napi_value wstor_vhost_map_into_memory(napi_env env, napi_callback_info info);
 napi_value wstor_vhost_unmap_from_memory(napi_env env, napi_callback_info info);
 napi_value wstor_vhost_memfd_create(napi_env env, napi_callback_info info);
 napi_value wstor_vhost_fd_size(napi_env env, napi_callback_info info);
+napi_value wstor_vhost_advise_random(napi_env env, napi_callback_info info);
 napi_value wstor_vhost_eventfd_create(napi_env env, napi_callback_info info);
 napi_value wstor_vhost_eventfd_write(napi_env env, napi_callback_info info);
 napi_value wstor_vhost_eventfd_read(napi_env env, napi_callback_info info);
