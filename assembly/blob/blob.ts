@@ -164,8 +164,8 @@ function blobNew(s: Store, md: BlobMd, page: u32): Blob {
 
 /** Free an in-memory blob that is not (or no longer) on the open list. */
 function blobDrop(b: Blob): void {
-  // Whoever freezes a blob holds it open, and queued I/O has not completed: neither can outlive it.
-  assert(b.frozen == 0 && b.queueCount == 0 && b.restartPoller == 0 && b.mdBusy == 0, "blob freed while frozen, with I/O held back, or owned by an md op");
+  // Whoever freezes a blob holds it open, and I/O held back has not completed: neither outlives it.
+  assert(b.frozen == 0 && b.queueCount == 0 && b.restartPoller == 0, "blob freed while frozen or with I/O held back");
   mdFree(changetype<BlobMd>(b.md));
   heapFree(b.chain);
   heapFree(changetype<usize>(b));

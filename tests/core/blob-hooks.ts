@@ -176,7 +176,7 @@ export function hbs_snapshot_marked(blob: usize): u32 {
   return xattrFind(changetype<BlobMd>(changetype<Blob>(blob).md), XATTR_SNAPSHOT_OF, XATTR_SNAPSHOT_OF_BYTES, true) != 0 ? 1 : 0;
 }
 
-// ---- the blob I/O freeze (tests/unit/blob-freeze.test.ts, tests/integration/blob-freeze-reactors.test.ts) ----
+// ---- the blob I/O freeze (tests/unit/blob-freeze.test.ts, tests/integration/blobstore-reactors.test.ts) ----
 
 /** I/Os admitted on the blob and not completed / held back by a freeze. */
 export function hbs_blob_inflight(blob: usize): u32 { return atomic.load<u32>(blob + offsetof<Blob>("ioInflight")); }
