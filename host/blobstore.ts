@@ -261,6 +261,12 @@ export class BlobStore {
     return BigInt(await this.engine.request(`cloning snapshot ${snapshotId}`, (r) => this.core.blob_clone(r, this.ptr, Number(snapshotId))));
   }
 
+  /**
+   * Delete a blob no handle holds open. A snapshot may go while its one clone is open and busy: the
+   * core freezes the clone's I/O while the clone takes the snapshot's clusters, and its handles keep
+   * working, reading through the snapshot's parent (or nothing) after. EBUSY: open, or a snapshot
+   * with more than one clone.
+   */
   async delete(id: bigint): Promise<void> {
     this.check();
     await this.engine.request(`deleting blob ${id}`, (r) => this.core.blob_delete(r, this.ptr, Number(id)));

@@ -2,7 +2,7 @@
 // writes the chain's later pages to fresh md pages first, flushes, then rewrites the first page in
 // place and flushes again: a crash leaves either the old chain or the new one, never a mix.
 
-import { heapAlloc, heapAllocZeroed, heapFree, spinLock, spinUnlock, report, LEVEL_ERROR, EINVAL, ENOMEM, ENOSPC, EBUSY, EPERM, ENOENT, EIO } from "../runtime";
+import { heapAlloc, heapAllocZeroed, heapFree, spinInit, spinLock, spinUnlock, report, LEVEL_ERROR, EINVAL, ENOMEM, ENOSPC, EBUSY, EPERM, ENOENT, EIO } from "../runtime";
 import { threadGet } from "../thread";
 import * as F from "./format";
 import { bitSet, bitTest, bitFindClear, bitClear } from "./bitmap";
@@ -10,7 +10,7 @@ import {
   BlobMd, mdNew, mdFree, mdResize, mdCluster, mdSetCluster, mdEncode, mdDecodePage, mdNextPage, mdPagesNeeded,
   xattrSet, xattrRemove, xattrFind, Xattr, MD_OK,
 } from "./md";
-import { Store, Blob, BsOpCb, storeLock } from "./types";
+import { Store, Blob, BsOpCb, storeLock, blobFreezeLock } from "./types";
 import { pageIo, storeFlush } from "./store";
 import { snapshotDeleteStart } from "./snapshot-delete";
 
@@ -35,7 +35,7 @@ const MAX_CHAIN: u32 = 64;
   saved: usize;        // snapshot: the origin's cluster map before, to restore if its sync fails
   savedParent: u64;
   savedFlags: u64;
-  kind: u32;           // inflate.ts: BLOB_INFLATE or BLOB_DECOUPLE
+  kind: u32;           // inflate.ts: BLOB_INFLATE or BLOB_DECOUPLE; snapshot-delete.ts: what it holds of the clone
   newParent: usize;    // inflate.ts: the open Blob read through once the md is durable (0: none)
   rc: i32;             // a result held while the op finishes something else (unmark: the sync's)
 }
@@ -62,6 +62,18 @@ function openForOp(s: Store, id: u64, cb: BsOpCb, ctx: usize, next: BsOpCb): voi
 }
 
 export function onMdThread(s: Store): bool { return threadGet() == s.mdThread; }
+
+/**
+ * -EBUSY (reported) while a multi-step md op owns the blob's md (Blob.mdBusy: a snapshot of it, an
+ * inflate or decouple, a snapshot delete moving clusters into it), else 0. Such an op keeps a copy of
+ * the map to put back if its sync fails, and changes it in steps: a resize or another such op between
+ * two steps would be lost or torn.
+ */
+export function refuseIfMdBusy(blob: Blob): i32 {
+  if (blob.mdBusy == 0) return 0;
+  report(LEVEL_ERROR, -EBUSY, "blob %d is busy with a snapshot, inflate, decouple or snapshot delete: retry when that ends", 0, 0, <f64>blob.id);
+  return -EBUSY;
+}
 
 // ---- clusters ----
 
@@ -146,11 +158,14 @@ function blobNew(s: Store, md: BlobMd, page: u32): Blob {
   b.chain = heapAlloc(<usize>MAX_CHAIN << 2);
   store<u32>(b.chain, page);
   b.chainLen = 1;
+  spinInit(blobFreezeLock(b), "blob_freeze");
   return b;
 }
 
 /** Free an in-memory blob that is not (or no longer) on the open list. */
 function blobDrop(b: Blob): void {
+  // Whoever freezes a blob holds it open, and I/O held back has not completed: neither outlives it.
+  assert(b.frozen == 0 && b.queueCount == 0 && b.restartPoller == 0, "blob freed while frozen or with I/O held back");
   mdFree(changetype<BlobMd>(b.md));
   heapFree(b.chain);
   heapFree(changetype<usize>(b));
@@ -439,6 +454,8 @@ export function blobResize(blob: Blob, clusters: u64): i32 {
   const s = changetype<Store>(blob.store);
   if (!onMdThread(s)) return -EPERM;
   if (blob.readOnly != 0) return -EPERM;
+  const busy = refuseIfMdBusy(blob);
+  if (busy != 0) return busy;
   const md = changetype<BlobMd>(blob.md);
   const old = md.numClusters;
   if (clusters < old) {
@@ -515,12 +532,25 @@ export function blobAllocatedClusters(blob: Blob): u64 {
 
 // ---- delete ----
 
-/** Delete a closed blob: its clusters and md pages are freed, its first page zeroed. cb(ctx, rc, 0). */
+/** How many open blobs read through `blob` directly (each holds one reference on it). */
+function openChildren(s: Store, blob: Blob): u32 {
+  let n: u32 = 0;
+  for (let b = s.openBlobs; b != 0; b = changetype<Blob>(b).next) if (changetype<Blob>(b).parent == changetype<usize>(blob)) n++;
+  return n;
+}
+
+/**
+ * Delete a blob no one holds open: its clusters and md pages are freed, its first page zeroed. A
+ * snapshot held open only by the blobs reading through it may go too; its one clone, open or not,
+ * takes its clusters (snapshot-delete.ts). cb(ctx, rc, 0).
+ */
 export function blobDelete(s: Store, id: u64, cb: BsOpCb, ctx: usize): void {
   if (!onMdThread(s)) { cb(ctx, -EPERM, 0); return; }
   if (s.readOnly != 0) { cb(ctx, -EPERM, 0); return; }
   for (let b = s.openBlobs; b != 0; b = changetype<Blob>(b).next) {
-    if (changetype<Blob>(b).id != id) continue;
+    const open = changetype<Blob>(b);
+    if (open.id != id) continue;
+    if (blobIsSnapshot(open) && open.openRef == openChildren(s, open)) break;
     report(LEVEL_ERROR, -EBUSY, "blob %d is open, or a blob that reads through it is: close them first", 0, 0, <f64>id);
     cb(ctx, -EBUSY, 0);
     return;
@@ -533,7 +563,8 @@ function deleteOpened(opPtr: usize, rc: i32, blobPtr: u64): void {
   if (rc != 0) { opFinish(op, rc, 0); return; }
   op.blob = <usize>blobPtr;
   const blob = changetype<Blob>(op.blob);
-  if (blob.openRef != 1) {                     // opened by someone else while this open was reading it
+  // Opened by someone else while this open was reading it (its children's references are expected).
+  if (blob.openRef != 1 + openChildren(changetype<Store>(op.store), blob)) {
     report(LEVEL_ERROR, -EBUSY, "blob %d was opened while it was to be deleted: close it first", 0, 0, <f64>blob.id);
     releaseRef(blob);
     opFinish(op, -EBUSY, 0);
@@ -566,6 +597,7 @@ function deleteFlushed(opPtr: usize, ok: bool): void {
   const s = changetype<Store>(op.store);
   const blob = changetype<Blob>(op.blob);
   if (!ok) { releaseRef(blob); opFinish(op, -EIO, 0); return; }
+  assert(blob.openRef == 1, "a deleted blob is held by its delete alone");
   const md = changetype<BlobMd>(blob.md);
   releaseClusters(s, md, 0, md.numClusters);
   for (let i: u32 = 0; i < blob.chainLen; i++) bitClear(s.usedMd, <u64>load<u32>(blob.chain + (<usize>i << 2)));
@@ -592,7 +624,7 @@ export function blobSnapshot(origin: Blob, cb: BsOpCb, ctx: usize): void {
   const s = changetype<Store>(origin.store);
   if (!onMdThread(s)) { cb(ctx, -EPERM, 0); return; }
   if (origin.readOnly != 0 || s.readOnly != 0) { cb(ctx, -EPERM, 0); return; }
-  if (origin.syncing != 0) { cb(ctx, -EBUSY, 0); return; }
+  if (origin.syncing != 0 || refuseIfMdBusy(origin) != 0) { cb(ctx, -EBUSY, 0); return; }
   const page = bitFindClear(s.usedMd, 0, <u64>s.mdLen);
   if (page < 0) { cb(ctx, -ENOSPC, 0); return; }
   const om = changetype<BlobMd>(origin.md);
@@ -620,6 +652,7 @@ export function blobSnapshot(origin: Blob, cb: BsOpCb, ctx: usize): void {
   op.origin = changetype<usize>(origin);
   op.snap = changetype<usize>(snap);
   op.id = sid;
+  origin.mdBusy = 1;                           // until snapshotAbandon or snapshotOpened
   syncStart(op, snapshotWritten);
 }
 
@@ -628,6 +661,7 @@ function snapshotAbandon(op: BlobOp, rc: i32): void {
   bitClear(s.usedMd, <u64>F.mdPageOf(op.id));
   bitClear(s.usedIds, <u64>F.mdPageOf(op.id));
   blobDrop(changetype<Blob>(op.snap));
+  changetype<Blob>(op.origin).mdBusy = 0;
   opFinish(op, rc, 0);
 }
 
@@ -680,6 +714,7 @@ function snapshotUnmarked(op: BlobOp, _rc: i32): void {
 function snapshotOpened(opPtr: usize, rc: i32, snap: u64): void {
   const op = changetype<BlobOp>(opPtr);
   const origin = changetype<Blob>(op.origin);
+  origin.mdBusy = 0;
   if (rc != 0) { opFinish(op, rc, 0); return; }
   // The origin now reads through the snapshot, which holds the old parent open in its place.
   const oldParent = origin.parent;

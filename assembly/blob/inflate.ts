@@ -13,7 +13,7 @@ import { forEachThread } from "../thread";
 import * as F from "./format";
 import { BlobMd } from "./md";
 import { Store, Blob, BsOpCb } from "./types";
-import { BlobOp, opNew, opFinish, onMdThread, syncStart, releaseRef } from "./blob";
+import { BlobOp, opNew, opFinish, onMdThread, syncStart, releaseRef, refuseIfMdBusy } from "./blob";
 import { blobOp, BLOB_INFLATE, BLOB_DECOUPLE } from "./io";
 
 /** Give the blob every cluster (copied from its ancestors, or zeroed): thick, no parent. cb(ctx, rc, 0). */
@@ -33,21 +33,27 @@ function copyUp(blob: Blob, kind: u32, cb: BsOpCb, ctx: usize): void {
   const s = changetype<Store>(blob.store);
   const md = changetype<BlobMd>(blob.md);
   if (!onMdThread(s) || blob.readOnly != 0 || s.readOnly != 0) { cb(ctx, -EPERM, 0); return; }
-  if (blob.syncing != 0) { cb(ctx, -EBUSY, 0); return; }
+  if (blob.syncing != 0 || refuseIfMdBusy(blob) != 0) { cb(ctx, -EBUSY, 0); return; }
   if (kind == BLOB_DECOUPLE && blob.parent == 0) { cb(ctx, -EINVAL, 0); return; }
   const op = opNew(s, changetype<usize>(blob), cb, ctx);
   if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
   op.kind = kind;
+  blob.mdBusy = 1;                             // until copyUpFinish
   if (md.numClusters == 0) { copiedUp(changetype<usize>(op), 0); return; }
   const rc = blobOp(blob, s.mdChannel, kind, 0, 0, md.numClusters * <u64>s.unitsPerCluster, copiedUp, changetype<usize>(op));
-  if (rc != 0) opFinish(op, rc, 0);
+  if (rc != 0) copyUpFinish(op, rc);
+}
+
+function copyUpFinish(op: BlobOp, rc: i32): void {
+  changetype<Blob>(op.blob).mdBusy = 0;
+  opFinish(op, rc, 0);
 }
 
 /** Every cluster needed is the blob's own now (in memory): make the new parent durable with them. */
 function copiedUp(opPtr: usize, rc: i32): void {
   const op = changetype<BlobOp>(opPtr);
   // A failed copy-up keeps the clusters it did claim: they hold the ancestor's data, so reads are the same.
-  if (rc != 0) { opFinish(op, rc, 0); return; }
+  if (rc != 0) { copyUpFinish(op, rc); return; }
   const blob = changetype<Blob>(op.blob);
   const md = changetype<BlobMd>(blob.md);
   const parent = blob.parent;
@@ -67,7 +73,7 @@ function parentSwitched(op: BlobOp, rc: i32): void {
     md.parentId = op.savedParent;
     md.flagsInvalid = op.savedFlags;
     if (op.newParent != 0) releaseRef(changetype<Blob>(op.newParent));
-    opFinish(op, rc, 0);
+    copyUpFinish(op, rc);
     return;
   }
   const old = blob.parent;
@@ -78,7 +84,7 @@ function parentSwitched(op: BlobOp, rc: i32): void {
     report(LEVEL_WARN, -ENOMEM, "blob %d: no memory to defer letting go of its old parent; released at once", 0, 0, <f64>blob.id);
     releaseOldParent(old);
   }
-  opFinish(op, 0, 0);
+  copyUpFinish(op, 0);
 }
 
 /** On each thread: nothing; reaching it means any chain walk that thread was in has ended. */

@@ -2,7 +2,8 @@
 // bdev. An I/O is split at cluster boundaries. Reading a cluster that is not allocated gives zeroes.
 // Writing one (thin provisioning) claims a free cluster under the store's spinlock, zeroes it on the
 // device, and has the md thread record it in the blob by message before the data is written: a
-// cluster is never visible to a reader before it holds zeroes or data.
+// cluster is never visible to a reader before it holds zeroes or data. Every I/O passes the blob's
+// freeze (freeze.ts) before it reads the cluster map, and counts in flight until it completes.
 
 import { heapAlloc, heapFree, spinLock, spinUnlock, EINVAL, EPERM, ENOMEM, ENOSPC, EIO } from "../runtime";
 import { sendMsg, threadGet } from "../thread";
@@ -10,6 +11,7 @@ import { bdevRead, bdevWrite, bdevUnmap, bdevWriteZeroes, bdevFreeIo, bdevQueueI
 import { bitFindClear, bitSet, bitClear } from "./bitmap";
 import { BlobMd } from "./md";
 import { Store, Blob, storeLock } from "./types";
+import { freezeAdmit, freezeIoDone } from "./freeze";
 
 /** (ctx, rc) when a blob I/O is done, on the thread that submitted it. */
 export type BlobIoCb = (ctx: usize, rc: i32) => void;
@@ -147,9 +149,18 @@ function start(blob: Blob, channel: usize, kind: u32, buf: usize, iovs: usize, i
   r.pending = 1;
   r.cb = changetype<usize>(cb);
   r.ctx = ctx;
-  issue(r);
+  const admitted = freezeAdmit(blob, changetype<usize>(r), r.thread, resumeAdmitted);
+  if (admitted < 0) {
+    if (r.scratch != 0) heapFree(r.scratch);
+    heapFree(changetype<usize>(r));
+    return admitted;
+  }
+  if (admitted == 1) issue(r);                // else held by a freeze: resumeAdmitted runs after it
   return 0;
 }
+
+/** A request held back by a freeze, restarted on its own thread (already counted in flight). */
+function resumeAdmitted(reqPtr: usize): void { issue(changetype<BlobIoReq>(reqPtr)); }
 
 /**
  * Write into `out` the pieces of the request's buffers that hold bytes [from, from + bytes) of its
@@ -267,9 +278,10 @@ function release(r: BlobIoReq): void {
   r.pending--;
   if (r.pending != 0) return;
   if (r.offset < r.end && r.rc == 0) return;   // a claim is outstanding and holds the request
-  const cb = r.cb, ctx = r.ctx, rc = r.rc;
+  const cb = r.cb, ctx = r.ctx, rc = r.rc, blob = changetype<Blob>(r.blob);
   if (r.scratch != 0) heapFree(r.scratch);
   heapFree(changetype<usize>(r));
+  freezeIoDone(blob);                          // before the callback: a freeze may complete from here on
   changetype<BlobIoCb>(cb)(ctx, rc);
 }
 

@@ -9,16 +9,31 @@
 //      snapshot, and the clone owns the merged clusters;
 //   3. the snapshot's chain head zeroed (blob.ts deleteBlobHead), its other clusters and pages freed.
 //
-// Clones of the snapshot are found on disk: a clone holds its snapshot open while it is open itself,
-// and blobDelete refuses an open blob, so every clone is closed here and its first md page is current.
+// The clone may be open, with I/O in flight on any thread (SPDK allows it too). Its I/O is frozen
+// (freeze.ts) from before its map takes the snapshot's clusters until it reads through the new parent:
+// had a write claimed a cluster meanwhile, putting the map back after a failed sync would lose it.
+// While the delete works on the clone it owns the clone's md (Blob.mdBusy): no snapshot, inflate,
+// decouple or resize of it can interleave. Blobs that read through the clone (when it is a snapshot
+// itself) walk its map without the freeze; they see each cell before or after the merge, the same
+// cluster either way, and the snapshot is let go only after every thread has passed a message.
+//
+// Clones of the snapshot are found on disk: every clone's first md page names its parent, and a
+// blob's parent changes only by a sync of it, which the ops owning its md (mdBusy) do; the one found is
+// checked in memory once open.
 
-import { heapAlloc, heapAllocZeroed, heapFree, report, LEVEL_ERROR, EBUSY, EIO, ENOMEM } from "../runtime";
+import { heapAlloc, heapAllocZeroed, heapFree, report, LEVEL_ERROR, LEVEL_WARN, EBUSY, EIO, ENOMEM } from "../runtime";
+import { sendMsg, forEachThread } from "../thread";
 import * as F from "./format";
 import { bitTest } from "./bitmap";
 import { BlobMd, mdNew, mdFree, mdDecodePage, mdCluster, mdSetCluster, xattrSet, MD_OK } from "./md";
 import { Store, Blob } from "./types";
 import { pageIo } from "./store";
 import { BlobOp, opFinish, syncStart, releaseRef, releaseSyncBuffers, deleteBlobHead, blobOpen, blobClose } from "./blob";
+import { blobFreeze, blobUnfreeze } from "./freeze";
+
+// What the delete holds of the clone (BlobOp.kind), to give back on every way out.
+const HOLDS_MD: u32 = 1;            // clone.mdBusy is this delete's
+const HOLDS_FREEZE: u32 = 2;        // one freeze of the clone's I/O is this delete's
 
 /** op.blob is the snapshot, open (the delete's own reference). Ends in deleteBlobHead or opFinish. */
 export function snapshotDeleteStart(op: BlobOp): void {
@@ -64,7 +79,17 @@ function scanned(op: BlobOp): void {
   const snap = changetype<Blob>(op.blob);
   heapFree(op.pages);
   op.pages = 0;
-  if (op.used == 0) { deleteBlobHead(op); return; }
+  if (op.used == 0) {
+    // No clone on disk, so nothing should read through it: a reference beyond the delete's is a blob
+    // whose md names it only in memory (an op on it under way).
+    if (snap.openRef != 1) {
+      report(LEVEL_ERROR, -EBUSY, "snapshot %d is read through by a blob being changed: retry the delete when that ends", 0, 0, <f64>snap.id);
+      fail(op, -EBUSY);
+      return;
+    }
+    deleteBlobHead(op);
+    return;
+  }
   if (op.used > 1) {
     report(LEVEL_ERROR, -EBUSY, "blob %d is a snapshot with %d clones: delete or inflate all but one of them first", 0, 0, <f64>snap.id, <f64>op.used);
     fail(op, -EBUSY);
@@ -82,29 +107,43 @@ function cloneOpened(opPtr: usize, rc: i32, clonePtr: u64): void {
   const op = changetype<BlobOp>(opPtr);
   if (rc != 0) { fail(op, rc); return; }
   op.origin = <usize>clonePtr;                     // the clone, open; op.blob stays the snapshot
+  op.kind = 0;
   const snap = changetype<Blob>(op.blob);
+  const clone = changetype<Blob>(op.origin);
   snap.deleting = 1;
-  // This delete's references only: the snapshot held by it and by the clone, the clone by it. A user's
-  // handle on either, taken while the clone was being opened, could see the clusters move under it.
-  if (snap.openRef != 2 || changetype<Blob>(op.origin).openRef != 1) {
-    report(LEVEL_ERROR, -EBUSY, "snapshot %d or its clone %d was opened while the snapshot was being deleted: close it first",
-      0, 0, <f64>snap.id, <f64>changetype<Blob>(op.origin).id);
+  // The snapshot is held by this delete and its clone only: a user's handle on it, taken while the
+  // clone was being opened, would see its clusters go. The clone may be open: it is frozen below.
+  if (snap.openRef != 2 || clone.parent != changetype<usize>(snap) || changetype<BlobMd>(clone.md).parentId != snap.id) {
+    report(LEVEL_ERROR, -EBUSY, "snapshot %d was opened, or its clone %d changed parent, while the snapshot was being deleted: close it, then retry",
+      0, 0, <f64>snap.id, <f64>clone.id);
     cloneFailed(op, -EBUSY);
     return;
   }
+  if (clone.mdBusy != 0) {
+    report(LEVEL_ERROR, -EBUSY, "blob %d, the clone of snapshot %d, is busy with a snapshot, inflate or decouple: retry the delete when that ends",
+      0, 0, <f64>clone.id, <f64>snap.id);
+    cloneFailed(op, -EBUSY);
+    return;
+  }
+  clone.mdBusy = 1;
+  op.kind |= HOLDS_MD;
   const mark = heapAlloc(8);
   if (mark == 0) { cloneFailed(op, -ENOMEM); return; }
-  store<u64>(mark, changetype<Blob>(op.origin).id);
+  store<u64>(mark, clone.id);
   const setRc = xattrSet(changetype<BlobMd>(snap.md), F.XATTR_SNAPSHOT_OF, F.XATTR_SNAPSHOT_OF_BYTES, mark, 8, true);
   heapFree(mark);
   if (setRc != 0) { cloneFailed(op, setRc); return; }
   syncStart(op, snapshotMarked);
 }
 
-/** Give back the clone and the snapshot, then finish with rc (the snapshot is still whole on disk). */
+/** Give back what the delete holds of the clone, then the snapshot; finish with rc (the snapshot is still whole on disk). */
 function cloneFailed(op: BlobOp, rc: i32): void {
+  const clone = changetype<Blob>(op.origin);
   op.rc = rc;
-  blobClose(changetype<Blob>(op.origin), cloneClosedAfterFailure, changetype<usize>(op));
+  if ((op.kind & HOLDS_FREEZE) != 0) blobUnfreeze(clone);
+  if ((op.kind & HOLDS_MD) != 0) clone.mdBusy = 0;
+  op.kind = 0;
+  blobClose(clone, cloneClosedAfterFailure, changetype<usize>(op));
 }
 
 function cloneClosedAfterFailure(opPtr: usize, _rc: i32, _v: u64): void {
@@ -112,14 +151,33 @@ function cloneClosedAfterFailure(opPtr: usize, _rc: i32, _v: u64): void {
   fail(op, op.rc);
 }
 
-// ---- step 2: the clone takes the clusters and the snapshot's parent ----
+// ---- step 2: the clone, frozen, takes the clusters and the snapshot's parent ----
 
 function snapshotMarked(op: BlobOp, rc: i32): void {
   releaseSyncBuffers(op);
   // A failed mark sync leaves the snapshot kept at any later load (its clone still points at it).
   if (rc != 0) { cloneFailed(op, rc); return; }
+  blobFreeze(changetype<Blob>(op.origin), cloneFrozen, changetype<usize>(op));
+}
+
+/** No I/O of the clone is in flight, new I/O waits: its map may change and, on failure, go back exactly. */
+function cloneFrozen(opPtr: usize, rc: i32, _v: u64): void {
+  const op = changetype<BlobOp>(opPtr);
+  if (rc != 0) { cloneFailed(op, rc); return; }
+  op.kind |= HOLDS_FREEZE;
+  mergeWhenIdle(opPtr);
+}
+
+/** The merge and its sync, once no other sync of the clone (a flush's, an xattr's) is writing its md. */
+function mergeWhenIdle(opPtr: usize): void {
+  const op = changetype<BlobOp>(opPtr);
   const snap = changetype<Blob>(op.blob);
   const clone = changetype<Blob>(op.origin);
+  if (clone.syncing != 0) {
+    // Come back after the messages queued behind this one (the other sync's completions among them).
+    if (sendMsg(changetype<Store>(op.store).mdThread, mergeWhenIdle, opPtr) != 0) cloneFailed(op, -ENOMEM);
+    return;
+  }
   const sm = changetype<BlobMd>(snap.md), cm = changetype<BlobMd>(clone.md);
   op.saved = heapAllocZeroed((<usize>cm.numClusters << 2) + 4);
   if (op.saved == 0) { cloneFailed(op, -ENOMEM); return; }
@@ -139,28 +197,50 @@ function cloneMoved(op: BlobOp, rc: i32): void {
   releaseSyncBuffers(op);
   const clone = changetype<Blob>(op.blob);
   const snap = changetype<Blob>(op.origin);
-  const cm = changetype<BlobMd>(clone.md), sm = changetype<BlobMd>(snap.md);
+  const cm = changetype<BlobMd>(clone.md);
   op.blob = op.origin;
   op.origin = changetype<usize>(clone);
   if (rc != 0) {
-    // Back as it was in memory; on disk the clone holds either version, and recovery resolves both.
+    // Back as it was in memory (frozen: no claim landed meanwhile); on disk the clone holds either
+    // version, and recovery resolves both.
     memory.copy(cm.clusters, op.saved, <usize>cm.numClusters << 2);
     cm.parentId = op.savedParent;
     cloneFailed(op, rc);
     return;
   }
-  // The clone reads through the snapshot's parent now; the snapshot keeps only what the clone did not take.
+  // The clone reads through the snapshot's parent now, with the merged map: its I/O may flow again.
   if (snap.parent != 0) changetype<Blob>(snap.parent).openRef++;
   clone.parent = snap.parent;
+  blobUnfreeze(clone);
+  op.kind &= ~HOLDS_FREEZE;
+  // A blob reading through the clone may be walking into the snapshot on another thread right now;
+  // walks never span a message boundary, so once every thread has run one, none is left.
+  if (forEachThread(passedBy, changetype<usize>(op), snapshotUnreachable) != 0) {
+    report(LEVEL_WARN, -ENOMEM, "deleting snapshot %d: no memory to wait for readers through it to pass; going on at once", 0, 0, <f64>snap.id);
+    snapshotUnreachable(changetype<usize>(op));
+  }
+}
+
+/** On each thread: nothing; reaching it means any chain walk that thread was in has ended. */
+function passedBy(_opPtr: usize): void {}
+
+// ---- step 3: the snapshot goes ----
+
+/** Nothing reads through the snapshot: it keeps only what the clone did not take, and goes. */
+function snapshotUnreachable(opPtr: usize): void {
+  const op = changetype<BlobOp>(opPtr);
+  const snap = changetype<Blob>(op.blob);
+  const clone = changetype<Blob>(op.origin);
+  const sm = changetype<BlobMd>(snap.md), cm = changetype<BlobMd>(clone.md);
   releaseRef(snap);                                // the clone's reference (the delete's own remains)
   const shared = min(sm.numClusters, cm.numClusters);
   for (let i: u64 = 0; i < shared; i++) {
     if (mdCluster(cm, i) == mdCluster(sm, i)) mdSetCluster(sm, i, 0);
   }
-  blobClose(clone, cloneClosed, changetype<usize>(op));
+  clone.mdBusy = 0;
+  op.kind = 0;
+  blobClose(clone, cloneClosed, opPtr);
 }
-
-// ---- step 3: the snapshot goes ----
 
 function cloneClosed(opPtr: usize, rc: i32, _v: u64): void {
   const op = changetype<BlobOp>(opPtr);

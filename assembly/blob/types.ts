@@ -54,4 +54,18 @@ export function storeLock(s: Store): SpinLock { return changetype<SpinLock>(chan
   next: usize;              // store's open list
   deleting: u32;            // 1 while a delete is under way: opens are refused (blob.ts, snapshot-delete.ts)
   parent: usize;            // the open Blob this one reads unallocated clusters from (clones, snapshots' origins)
+  mdBusy: u32;              // a multi-step md op (snapshot, inflate, decouple, a snapshot delete merging into it)
+                            // owns this blob's md: others that would change it are refused (EBUSY)
+  // ---- I/O freeze (freeze.ts) ----
+  frozen: u32;              // nested freezes (md thread writes, I/O threads read: atomic)
+  ioInflight: u32;          // blob I/Os admitted and not yet completed (atomic)
+  queueHead: usize;         // I/O started while frozen, in arrival order (under freezeLock)
+  queueTail: usize;
+  queueCount: u32;          // under freezeLock
+  restartPoller: usize;     // md thread: retries restarting queued I/O a full message ring refused
+  // SpinLock (16 bytes) inline, as in Store
+  freezeLock0: u64;
+  freezeLock1: u64;
 }
+
+export function blobFreezeLock(b: Blob): SpinLock { return changetype<SpinLock>(changetype<usize>(b) + offsetof<Blob>("freezeLock0")); }

@@ -6,6 +6,7 @@ import {
   Store, Blob, storeInit, storeLoad, storeUnload, storeAbandon, storeGetChannel, storeFreeClusters, blobCreate, blobOpen,
   blobClose, blobSync, blobResize, blobDelete, blobSetXattr, blobGetXattr, blobRemoveXattr, blobClusters,
   blobAllocatedClusters, xattrValueBytes, blobIo, blobOpv, blobSnapshot, blobClone, blobInflate, blobDecouple,
+  blobFreeze, blobUnfreeze,
 } from "../../assembly/blob";
 
 // ctx words: 0 op, 1 rc, 2 completions, 3 store, 4 blob, 5 id lo, 6 id hi, 7..10 args, 11 value lo,
@@ -14,7 +15,7 @@ const OP_INIT: u32 = 1, OP_LOAD: u32 = 2, OP_UNLOAD: u32 = 3, OP_CREATE: u32 = 4
   OP_SYNC: u32 = 7, OP_RESIZE: u32 = 8, OP_DELETE: u32 = 9, OP_SET_XATTR: u32 = 10, OP_GET_XATTR: u32 = 11,
   OP_REMOVE_XATTR: u32 = 12, OP_READ: u32 = 13, OP_WRITE: u32 = 14, OP_ABANDON: u32 = 15, OP_CHANNEL: u32 = 16,
   OP_SNAPSHOT: u32 = 17, OP_CLONE: u32 = 18, OP_INFLATE: u32 = 19, OP_DECOUPLE: u32 = 20, OP_READV: u32 = 21,
-  OP_WRITEV: u32 = 22;
+  OP_WRITEV: u32 = 22, OP_FREEZE: u32 = 23, OP_UNFREEZE: u32 = 24;
 
 function w(ctx: usize, i: u32): u32 { return load<u32>(ctx + (<usize>i << 2)); }
 function set(ctx: usize, i: u32, v: u32): void { store<u32>(ctx + (<usize>i << 2), v); }
@@ -45,6 +46,8 @@ function opMsg(ctx: usize): void {
     case OP_CLONE: blobClone(s, id(ctx), done, ctx); return;
     case OP_INFLATE: blobInflate(b, done, ctx); return;
     case OP_DECOUPLE: blobDecouple(b, done, ctx); return;
+    case OP_FREEZE: blobFreeze(b, done, ctx); return;
+    case OP_UNFREEZE: blobUnfreeze(b); break;
     case OP_RESIZE: rc = blobResize(b, <u64>w(ctx, 7)); break;
     case OP_SET_XATTR: rc = blobSetXattr(b, w(ctx, 7), w(ctx, 8), w(ctx, 9), w(ctx, 10), false); break;
     case OP_REMOVE_XATTR: rc = blobRemoveXattr(b, w(ctx, 7), w(ctx, 8), false); break;
@@ -89,6 +92,7 @@ import { EVENT_TEST } from "../../assembly/app/events";
 @unmanaged class BlobWorker {
   store: usize; blob: usize; channel: usize; buf: usize;
   start: u32; units: u32; next: u32; phase: u32; errors: u32; seed: u32; tag: u32;
+  passes: u32;          // write-then-verify passes left after this one
 }
 
 function pattern(w: BlobWorker, unit: u32): u32 { return (unit * 2654435761) ^ w.seed; }
@@ -97,6 +101,7 @@ function workerStep(ctx: usize): void {
   const w = changetype<BlobWorker>(ctx);
   if (w.next == w.units) {
     if (w.phase == 0) { w.phase = 1; w.next = 0; }
+    else if (w.passes > 0) { w.passes--; w.phase = 0; w.next = 0; w.seed += 0x9e3779b9; }
     else {
       putIoChannel(w.channel);
       heapFree(w.buf);
@@ -133,10 +138,13 @@ function workerStart(ctx: usize): void {
   workerStep(ctx);
 }
 
-/** On reactor `reactor`: write then verify units [start, start + units) of an open blob (4 KiB units). */
-export function t_blob_worker(store: usize, blob: usize, reactor: i32, start: u32, units: u32, seed: u32, tag: u32): i32 {
+/**
+ * On reactor `reactor`: write then verify units [start, start + units) of an open blob (4 KiB units),
+ * `passes` times (a new pattern each pass; 0 counts as 1).
+ */
+export function t_blob_worker(store: usize, blob: usize, reactor: i32, start: u32, units: u32, seed: u32, tag: u32, passes: u32): i32 {
   const w = changetype<BlobWorker>(heapAllocZeroed(offsetof<BlobWorker>()));
-  w.store = store; w.blob = blob; w.start = start; w.units = units; w.seed = seed; w.tag = tag;
+  w.store = store; w.blob = blob; w.start = start; w.units = units; w.seed = seed; w.tag = tag; w.passes = passes > 0 ? passes - 1 : 0;
   w.buf = heapAlloc(4096);
   const t = threadCreateOn(reactor, "blob_worker");
   if (t == 0) return -12;
@@ -167,3 +175,35 @@ export function hbs_mark_snapshot(blob: usize, origin: f64): void {
 export function hbs_snapshot_marked(blob: usize): u32 {
   return xattrFind(changetype<BlobMd>(changetype<Blob>(blob).md), XATTR_SNAPSHOT_OF, XATTR_SNAPSHOT_OF_BYTES, true) != 0 ? 1 : 0;
 }
+
+// ---- the blob I/O freeze (tests/unit/blob-freeze.test.ts, tests/integration/blobstore-reactors.test.ts) ----
+
+/** I/Os admitted on the blob and not completed / held back by a freeze. */
+export function hbs_blob_inflight(blob: usize): u32 { return atomic.load<u32>(blob + offsetof<Blob>("ioInflight")); }
+export function hbs_blob_queued(blob: usize): u32 { return atomic.load<u32>(blob + offsetof<Blob>("queueCount")); }
+
+@unmanaged class FreezeHook { blob: usize; tag: u32; }
+
+function freezeHookDone(ctx: usize, rc: i32, _v: u64): void {
+  const f = changetype<FreezeHook>(ctx);
+  // What the freeze saw when it completed: nothing of the blob's I/O may be in flight.
+  host_event(EVENT_TEST, <f64>f.tag, <f64>rc, <f64>hbs_blob_inflight(f.blob));
+  heapFree(ctx);
+}
+function freezeHookMsg(ctx: usize): void { blobFreeze(changetype<Blob>(changetype<FreezeHook>(ctx).blob), freezeHookDone, ctx); }
+function unfreezeHookMsg(ctx: usize): void {
+  const f = changetype<FreezeHook>(ctx);
+  const queued = hbs_blob_queued(f.blob);
+  blobUnfreeze(changetype<Blob>(f.blob));
+  host_event(EVENT_TEST, <f64>f.tag, 0, <f64>queued);
+  heapFree(ctx);
+}
+function sendFreezeHook(blob: usize, tag: u32, fn: (ctx: usize) => void): i32 {
+  const f = changetype<FreezeHook>(heapAlloc(offsetof<FreezeHook>()));
+  f.blob = blob; f.tag = tag;
+  return sendMsg(changetype<Store>(changetype<Blob>(blob).store).mdThread, fn, changetype<usize>(f));
+}
+/** On the store's md thread: freeze the blob; EVENT_TEST(tag, rc, I/Os in flight then) once it holds. */
+export function t_blob_freeze(blob: usize, tag: u32): i32 { return sendFreezeHook(blob, tag, freezeHookMsg); }
+/** On the store's md thread: lift one freeze; EVENT_TEST(tag, 0, I/Os it held back). */
+export function t_blob_unfreeze(blob: usize, tag: u32): i32 { return sendFreezeHook(blob, tag, unfreezeHookMsg); }

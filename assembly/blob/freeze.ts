@@ -1,0 +1,179 @@
+// The blob-level I/O freeze (SPDK's frozen_refcnt). While a blob is frozen, I/O started on it from any
+// thread waits in the blob's queue instead of reaching the device; a freeze completes once the I/O
+// admitted before it has completed. A metadata op that must change what I/O reads without a lock (a
+// cluster map cell that may go back, the parent pointer: snapshot-delete.ts) does so frozen. Freezes
+// nest; the last unfreeze restarts the queued I/O, in the order it was queued, each on its own thread.
+//
+// Admission takes no lock on the fast path: an I/O counts itself in flight, then reads `frozen`; a
+// freeze writes `frozen`, then reads the count. Wasm atomics are sequentially consistent, so one of
+// the two sees the other: the I/O backs off into the queue, or the freeze waits for it.
+//
+// As everywhere in the blobstore (and SPDK), the submitter orders overlapping I/O: a new I/O started
+// while the restarts are on their way to its thread may run before them.
+
+import { heapAlloc, heapFree, spinLock, spinUnlock, report, LEVEL_ERROR, EBUSY, ENOMEM } from "../runtime";
+import { threadGet, sendMsg, pollerRegister, pollerUnregister, POLLER_BUSY, POLLER_IDLE } from "../thread";
+import { Store, Blob, BsOpCb, blobFreezeLock } from "./types";
+
+/**
+ * The most I/Os one frozen blob holds back (a freeze lasts one md sync; SPDK's default channel depth is
+ * 512 per thread). The next one is refused at submission with -EBUSY: nothing is lost, the caller retries.
+ */
+export const FREEZE_QUEUE_MAX: u32 = 4096;
+/** How often the md thread retries restarting queued I/O when a thread's message ring was full. */
+const RESTART_RETRY_US: u64 = 100;
+
+/** Restart a queued I/O; runs on the thread that started it (its channel belongs to that thread). */
+export type FrozenResumeFn = (req: usize) => void;
+
+/** One I/O held back, in the blob's queue. */
+@unmanaged class QueuedIo {
+  next: usize;
+  req: usize;
+  thread: usize;
+  resume: usize;        // FrozenResumeFn
+}
+
+/** One freeze waiting for the I/O in flight to drain (a poller on the md thread). */
+@unmanaged class FreezeWait {
+  blob: usize;
+  cb: usize;
+  ctx: usize;
+  poller: usize;
+}
+
+function inflightAt(blob: Blob): usize { return changetype<usize>(blob) + offsetof<Blob>("ioInflight"); }
+function frozenAt(blob: Blob): usize { return changetype<usize>(blob) + offsetof<Blob>("frozen"); }
+
+function assertMdThread(blob: Blob): void {
+  assert(threadGet() == changetype<Store>(blob.store).mdThread, "blob freezes are made and lifted on the md thread");
+}
+
+/**
+ * Freeze the blob's I/O (md thread): from now on I/O started on it waits; cb(ctx, 0, 0) runs on this
+ * thread, never before this returns, once every I/O admitted earlier has completed. -ENOMEM: not frozen.
+ */
+export function blobFreeze(blob: Blob, cb: BsOpCb, ctx: usize): void {
+  assertMdThread(blob);
+  const w = changetype<FreezeWait>(heapAlloc(offsetof<FreezeWait>()));
+  if (changetype<usize>(w) == 0) { cb(ctx, -ENOMEM, 0); return; }
+  w.blob = changetype<usize>(blob);
+  w.cb = changetype<usize>(cb);
+  w.ctx = ctx;
+  w.poller = pollerRegister(drainPoll, changetype<usize>(w), 0, "blob_freeze_drain");
+  if (w.poller == 0) { heapFree(changetype<usize>(w)); cb(ctx, -ENOMEM, 0); return; }
+  // Under the lock: a slow-path admission either counted itself before this, or sees the freeze.
+  spinLock(blobFreezeLock(blob));
+  atomic.store<u32>(frozenAt(blob), blob.frozen + 1);
+  spinUnlock(blobFreezeLock(blob));
+}
+
+function drainPoll(wPtr: usize): i32 {
+  const w = changetype<FreezeWait>(wPtr);
+  if (atomic.load<u32>(inflightAt(changetype<Blob>(w.blob))) != 0) return POLLER_IDLE;
+  pollerUnregister(w.poller);
+  const cb = w.cb, ctx = w.ctx;
+  heapFree(wPtr);
+  changetype<BsOpCb>(cb)(ctx, 0, 0);
+  return POLLER_BUSY;
+}
+
+/** Lift one freeze (md thread); the last one restarts the queued I/O. */
+export function blobUnfreeze(blob: Blob): void {
+  assertMdThread(blob);
+  spinLock(blobFreezeLock(blob));
+  assert(blob.frozen > 0, "unfreeze of a blob that is not frozen");
+  atomic.store<u32>(frozenAt(blob), blob.frozen - 1);
+  spinUnlock(blobFreezeLock(blob));
+  if (blob.frozen == 0 && blob.restartPoller == 0) restartQueued(blob);
+}
+
+export function blobIsFrozen(blob: Blob): bool { return atomic.load<u32>(frozenAt(blob)) != 0; }
+
+/**
+ * Send each queued I/O back to its thread, counted in flight from here (a new freeze waits for it).
+ * Only the md thread takes entries out of the queue. A full ring leaves the rest queued and a poller
+ * retrying; the blob outlives it, since queued I/O has not completed and so the blob is not closed.
+ * Returns whether the queue is done with (empty, or frozen again: the next unfreeze goes on).
+ */
+function restartQueued(blob: Blob): bool {
+  for (;;) {
+    spinLock(blobFreezeLock(blob));
+    const q = blob.queueHead;
+    if (q == 0 || blob.frozen != 0) { spinUnlock(blobFreezeLock(blob)); return true; }
+    blob.queueHead = changetype<QueuedIo>(q).next;
+    if (blob.queueHead == 0) blob.queueTail = 0;
+    blob.queueCount--;
+    atomic.add<u32>(inflightAt(blob), 1);
+    spinUnlock(blobFreezeLock(blob));
+    if (sendMsg(changetype<QueuedIo>(q).thread, resumeMsg, q) == 0) continue;
+    // Back at the head (only this thread removes entries, others only append), and retry later.
+    spinLock(blobFreezeLock(blob));
+    changetype<QueuedIo>(q).next = blob.queueHead;
+    blob.queueHead = q;
+    if (blob.queueTail == 0) blob.queueTail = q;
+    blob.queueCount++;
+    atomic.sub<u32>(inflightAt(blob), 1);
+    spinUnlock(blobFreezeLock(blob));
+    if (blob.restartPoller == 0) {
+      blob.restartPoller = pollerRegister(restartPoll, changetype<usize>(blob), RESTART_RETRY_US, "blob_unfreeze_retry");
+      if (blob.restartPoller == 0) report(LEVEL_ERROR, -ENOMEM, "blob %d: no memory to retry restarting I/O held by a freeze; it restarts at the next unfreeze", 0, 0, <f64>blob.id);
+    }
+    return false;
+  }
+}
+
+function restartPoll(blobPtr: usize): i32 {
+  const blob = changetype<Blob>(blobPtr);
+  if (!restartQueued(blob)) return POLLER_IDLE;
+  pollerUnregister(blob.restartPoller);
+  blob.restartPoller = 0;
+  return POLLER_BUSY;
+}
+
+function resumeMsg(qPtr: usize): void {
+  const q = changetype<QueuedIo>(qPtr);
+  const req = q.req, resume = q.resume;
+  heapFree(qPtr);
+  changetype<FrozenResumeFn>(resume)(req);
+}
+
+/**
+ * Admission of a new I/O on `thread` (io.ts): 1 to issue it now (it is counted in flight until
+ * freezeIoDone), 0 when it was queued (resume(req) runs on `thread` after the last unfreeze), or
+ * -EBUSY / -ENOMEM when it can be neither (nothing of it was kept).
+ */
+export function freezeAdmit(blob: Blob, req: usize, thread: usize, resume: FrozenResumeFn): i32 {
+  atomic.add<u32>(inflightAt(blob), 1);
+  if (atomic.load<u32>(frozenAt(blob)) == 0) return 1;
+  atomic.sub<u32>(inflightAt(blob), 1);
+  const q = changetype<QueuedIo>(heapAlloc(offsetof<QueuedIo>()));      // outside the lock: the heap has its own
+  if (changetype<usize>(q) == 0) return -ENOMEM;
+  q.next = 0; q.req = req; q.thread = thread; q.resume = changetype<usize>(resume);
+  spinLock(blobFreezeLock(blob));
+  if (blob.frozen == 0) {                      // unfrozen meanwhile
+    atomic.add<u32>(inflightAt(blob), 1);
+    spinUnlock(blobFreezeLock(blob));
+    heapFree(changetype<usize>(q));
+    return 1;
+  }
+  if (blob.queueCount >= FREEZE_QUEUE_MAX) {
+    spinUnlock(blobFreezeLock(blob));
+    heapFree(changetype<usize>(q));
+    report(LEVEL_ERROR, -EBUSY, "blob %d is frozen with %d I/Os already held back: retry this one once the metadata change ends",
+      0, 0, <f64>blob.id, <f64>FREEZE_QUEUE_MAX);
+    return -EBUSY;
+  }
+  if (blob.queueTail == 0) blob.queueHead = changetype<usize>(q);
+  else changetype<QueuedIo>(blob.queueTail).next = changetype<usize>(q);
+  blob.queueTail = changetype<usize>(q);
+  blob.queueCount++;
+  spinUnlock(blobFreezeLock(blob));
+  return 0;
+}
+
+/** An admitted I/O has completed (io.ts, on its thread, before its callback). */
+export function freezeIoDone(blob: Blob): void {
+  const before = atomic.sub<u32>(inflightAt(blob), 1);
+  assert(before > 0, "blob I/O completed that was never admitted");
+}
