@@ -1,7 +1,8 @@
 // Issue 4's comparisons with what a Node user would pick instead: 4 KiB random writes and reads into
 // 1 GiB of data persisted to files, through the blob Node API (one promise per I/O, QD in flight),
 // against:
-//   fs       fs.promises on one file per blob (FileHandle.read/write, the same QD in flight);
+//   fs       fs.promises on one file per blob (FileHandle.read/write, the same QD in flight; both
+//            sides read into buffers the caller reuses: FileHandle.read, blob.readv);
 //   lmdb     lmdb-js: one 4 KiB value per block (async put, QD in flight; get is synchronous);
 //   sqlite   better-sqlite3: one row per 4 KiB block, UPDATE/SELECT by id (synchronous calls).
 //            better-sqlite3 has no incremental BLOB I/O (sqlite3_blob_open is not exposed), so a row
@@ -154,9 +155,12 @@ async function main() {
       for (let off = 0; off < BLOB_BYTES; off += chunk.length) await blob.write(off, chunk);
       blobs.push(blob);
     }
+    // Reads land in caller-owned buffers, as the fs side's do (FileHandle.read into readBuf slots).
+    const readBufs = Array.from({ length: QD }, () => new Uint8Array(IO));
+    let slot = 0;
     const wstor = {
       write: () => blobs[randomIndex()].write(randomBlock() * IO, payload),
-      read: () => blobs[randomIndex()].read(randomBlock() * IO, IO),
+      read: () => blobs[randomIndex()].readv(randomBlock() * IO, [readBufs[slot++ % QD]]),
     };
     console.log(`4 KiB random I/O into 1 GiB (${BLOBS} blobs of ${BLOB_BYTES >> 20} MiB), QD ${QD} in flight, ${seconds} s per run, ` +
       `${reactors} reactor(s), store file ${mode}, ${os.cpus().length} CPUs, Node ${process.versions.node}:`);
