@@ -122,7 +122,7 @@ export class BlobIo implements PendingRequest {
     private readonly io: BlobIoPath,
     readonly op: IoOp,
     readonly ptr: number,
-    private readonly length: number,
+    readonly length: number,
     private readonly into: Uint8Array[] | null,
     private readonly done: (value: Uint8Array | undefined) => void,
     private readonly failed: (e: Error) => void,
@@ -137,6 +137,8 @@ export class BlobIo implements PendingRequest {
       if (this.into === null) {
         result = this.io.results.take(this.length);
         result.set(src);
+      } else if (this.into.length === 1) {
+        this.into[0].set(src);
       } else {
         let at = 0;
         for (const b of this.into) { b.set(src.subarray(at, at + b.length)); at += b.length; }

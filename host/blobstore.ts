@@ -39,7 +39,9 @@ const toBytes = (v: string | Uint8Array) => (typeof v === 'string' ? encoder.enc
 
 function totalLength(buffers: Uint8Array[]): number {
   if (!Array.isArray(buffers) || buffers.length === 0) throw new WstorError('EINVAL', 'readv/writev take a non-empty array of Uint8Arrays');
-  return buffers.reduce((n, b) => n + b.length, 0);
+  let n = 0;
+  for (let i = 0; i < buffers.length; i++) n += buffers[i].length;
+  return n;
 }
 
 /** Host-owned bytes in the shared heap, for one request. */
@@ -288,30 +290,31 @@ export class BlobHandle implements IoIssuer {
     private readonly gate: IoGate, private readonly onClosed: () => void) {}
 
   /**
-   * One I/O on an I/O thread, counted in the blob's gate; `ptr` is its staging buffer (or 0), given
-   * back on every outcome. Not async: the data path makes one promise per I/O (host/blob-io.ts).
+   * One I/O of `length` bytes at `offset` (checked: whole io units) on an I/O thread, counted in the
+   * blob's gate; `ptr` is its staging buffer (or 0), given back on every outcome. Not async: the data
+   * path makes one promise per I/O (host/blob-io.ts).
    */
-  private io(op: IoOp, units: number, count: number, ptr: number, length: number, into: Uint8Array[] | null): Promise<Uint8Array | undefined> {
-    if (!this.gate.tryEnter()) return this.ioAfterGate(op, units, count, ptr, length, into);
-    return new Promise((resolve, reject) => this.post(new BlobIo(this, this.ioPath, op, ptr, length, into, resolve, reject), units, count));
+  private io(op: IoOp, offset: number, length: number, ptr: number, into: Uint8Array[] | null): Promise<Uint8Array | undefined> {
+    if (!this.gate.tryEnter()) return this.ioAfterGate(op, offset, length, ptr, into);
+    return new Promise((resolve, reject) => this.post(new BlobIo(this, this.ioPath, op, ptr, length, into, resolve, reject), offset));
   }
 
   /** The gate is shut (close, resize or snapshot pending): wait, then post unless the blob closed. */
-  private async ioAfterGate(op: IoOp, units: number, count: number, ptr: number, length: number, into: Uint8Array[] | null): Promise<Uint8Array | undefined> {
+  private async ioAfterGate(op: IoOp, offset: number, length: number, ptr: number, into: Uint8Array[] | null): Promise<Uint8Array | undefined> {
     await this.gate.enter();
     if (this.closed) {
       this.gate.leave();
       if (ptr !== 0) this.ioPath.staging.give(ptr);
       this.check();
     }
-    return new Promise((resolve, reject) => this.post(new BlobIo(this, this.ioPath, op, ptr, length, into, resolve, reject), units, count));
+    return new Promise((resolve, reject) => this.post(new BlobIo(this, this.ioPath, op, ptr, length, into, resolve, reject), offset));
   }
 
-  private post(io: BlobIo, units: number, count: number): void {
+  private post(io: BlobIo, offset: number): void {
     const id = this.engine.track(io);
     if (id === 0) return;
     const iot = this.ioPath.nextIoThread();
-    const rc = iot === 0 ? -12 : this.core.blob_io_on(id, iot, this.store, this.ptr, io.op, io.ptr, units, count);
+    const rc = iot === 0 ? -12 : this.core.blob_io_on(id, iot, this.store, this.ptr, io.op, io.ptr, offset / this.ioUnit, io.length / this.ioUnit);
     this.engine.posted(id, rc);
   }
 
@@ -345,12 +348,12 @@ export class BlobHandle implements IoIssuer {
   /** Bytes of clusters allocated so far. */
   get allocatedBytes(): number { this.check(); return this.core.blob_allocated_clusters(this.ptr) * this.clusterSize; }
 
-  private units(offset: number, length: number, verb: string): [number, number] {
+  /** Throws EINVAL unless offset and length are whole io units (length > 0). */
+  private checkUnits(offset: number, length: number, verb: string): void {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0 ||
       offset % this.ioUnit !== 0 || length % this.ioUnit !== 0) {
       throw new WstorError('EINVAL', `${verb} blob ${this.id}: offset ${offset} and length ${length} must be non-negative multiples of the io unit (${this.ioUnit} bytes), length > 0`);
     }
-    return [offset / this.ioUnit, length / this.ioUnit];
   }
 
   // The data methods are not async (one promise per I/O, host/blob-io.ts), so each turns its own
@@ -360,18 +363,18 @@ export class BlobHandle implements IoIssuer {
   read(offset: number, length: number): Promise<Uint8Array> {
     try {
       this.check();
-      const [u, n] = this.units(offset, length, 'reading');
-      return this.io(IoOp.Read, u, n, this.stage(length), length, null) as Promise<Uint8Array>;
+      this.checkUnits(offset, length, 'reading');
+      return this.io(IoOp.Read, offset, length, this.stage(length), null) as Promise<Uint8Array>;
     } catch (e) { return Promise.reject(e); }
   }
 
   write(offset: number, data: Uint8Array): Promise<void> {
     try {
       this.check();
-      const [u, n] = this.units(offset, data.length, 'writing');
+      this.checkUnits(offset, data.length, 'writing');
       const ptr = this.stage(data.length);
       this.ioPath.staging.put(ptr, data);
-      return this.io(IoOp.Write, u, n, ptr, data.length, null) as Promise<undefined>;
+      return this.io(IoOp.Write, offset, data.length, ptr, null) as Promise<undefined>;
     } catch (e) { return Promise.reject(e); }
   }
 
@@ -380,8 +383,8 @@ export class BlobHandle implements IoIssuer {
     try {
       this.check();
       const length = totalLength(buffers);
-      const [u, n] = this.units(offset, length, 'reading');
-      return this.io(IoOp.Read, u, n, this.stage(length), length, buffers) as Promise<undefined>;
+      this.checkUnits(offset, length, 'reading');
+      return this.io(IoOp.Read, offset, length, this.stage(length), buffers) as Promise<undefined>;
     } catch (e) { return Promise.reject(e); }
   }
 
@@ -390,11 +393,11 @@ export class BlobHandle implements IoIssuer {
     try {
       this.check();
       const length = totalLength(buffers);
-      const [u, n] = this.units(offset, length, 'writing');
+      this.checkUnits(offset, length, 'writing');
       const ptr = this.stage(length);
       let at = 0;
       for (const b of buffers) { this.ioPath.staging.put(ptr, b, at); at += b.length; }
-      return this.io(IoOp.Write, u, n, ptr, length, null) as Promise<undefined>;
+      return this.io(IoOp.Write, offset, length, ptr, null) as Promise<undefined>;
     } catch (e) { return Promise.reject(e); }
   }
 
@@ -428,14 +431,14 @@ export class BlobHandle implements IoIssuer {
   /** The range reads as zeroes afterwards (the device may discard it). */
   async unmap(offset: number, length: number): Promise<void> {
     this.check();
-    const [u, n] = this.units(offset, length, 'unmapping');
-    await this.io(IoOp.Unmap, u, n, 0, 0, null);
+    this.checkUnits(offset, length, 'unmapping');
+    await this.io(IoOp.Unmap, offset, length, 0, null);
   }
 
   async writeZeroes(offset: number, length: number): Promise<void> {
     this.check();
-    const [u, n] = this.units(offset, length, 'zeroing');
-    await this.io(IoOp.WriteZeroes, u, n, 0, 0, null);
+    this.checkUnits(offset, length, 'zeroing');
+    await this.io(IoOp.WriteZeroes, offset, length, 0, null);
   }
 
   /** New size in bytes (rounded up to clusters); persisted by the next sync or close. */
