@@ -28,6 +28,11 @@ export interface CompletionCore {
 export class CompletionDrain {
   private readonly block: Int32Array;
   private readonly out: number;
+  /**
+   * The drain buffer's words, viewed once: a shared memory's views stay valid as it grows, and each
+   * read of memory.buffer makes a new SharedArrayBuffer whose bookkeeping only a full GC clears.
+   */
+  private readonly pairs: Uint32Array;
   private stopped = false;
   private readonly done: Promise<void>;
   private readonly safety: ReturnType<typeof setInterval>;
@@ -40,6 +45,7 @@ export class CompletionDrain {
     this.out = core.wstor_alloc(BATCH * 8) >>> 0;
     if (this.out === 0) throw new Error('no memory for the completion queue\'s buffer');
     this.block = new Int32Array(memory.buffer, core.completions_block() >>> 0, 16);
+    this.pairs = new Uint32Array(memory.buffer, this.out, BATCH * 2);
     this.safety = setInterval(() => this.ring(), SAFETY_RING_MS);
     (this.safety as { unref?: () => void }).unref?.();
     this.done = this.run();
@@ -56,8 +62,7 @@ export class CompletionDrain {
     for (;;) {
       const n = this.core.completions_drain(this.out, BATCH);
       if (n === 0) return total;
-      // The memory may have grown since the last batch: a fresh view over the current buffer.
-      const pairs = new Uint32Array(this.memory.buffer, this.out, n * 2);
+      const pairs = this.pairs;
       for (let i = 0; i < n; i++) this.settle(pairs[2 * i], pairs[2 * i + 1]);
       total += n;
     }
