@@ -314,8 +314,11 @@ export class BlobHandle implements IoIssuer {
     const id = this.engine.track(io);
     if (id === 0) return;
     const iot = this.ioPath.nextIoThread();
-    const rc = iot === 0 ? -12 : this.core.blob_io_on(id, iot, this.store, this.ptr, io.op, io.ptr, offset / this.ioUnit, io.length / this.ioUnit);
-    this.engine.posted(id, rc);
+    if (iot === 0) {
+      this.engine.posted(id, -12, 'no memory for a blob I/O thread (start the engine with more memoryBytes)');
+      return;
+    }
+    this.engine.posted(id, this.core.blob_io_on(id, iot, this.store, this.ptr, io.op, io.ptr, offset / this.ioUnit, io.length / this.ioUnit));
   }
 
   /** @internal (IoIssuer) */

@@ -262,11 +262,16 @@ export class Engine {
     return id;
   }
 
-  /** What posting tracked request `id` returned: a negative errno rejects it. @internal */
-  posted(id: number, rc: number): void {
+  /**
+   * What posting tracked request `id` returned: a negative errno rejects it (`why`, when given, says
+   * what to do about it). @internal
+   */
+  posted(id: number, rc: number, why?: string): void {
     if (rc >= 0) return;
     const p = this.takePending(id);
-    p?.reject(WstorError.fromErrno(rc, p.what));
+    if (!p) return;
+    const err = WstorError.fromErrno(rc, p.what);
+    p.reject(why === undefined ? err : new WstorError(err.code, `${err.message}: ${why}`, rc));
   }
 
   /** Request `id` ended (through the completion queue, or as an event); its entry, or undefined. */

@@ -70,6 +70,7 @@ function openFile(path: string, direct: boolean): { fd: number; bytes: number; d
 function mapFile(memory: WebAssembly.Memory, offset: number, bytes: number, fd: number, path: string): void {
   const native = loadNative();
   if (!native) throw new WstorError('ENOTSUP', `mapping ${path} needs the native addon (npm run build:native)`);
+  if (!fs.fstatSync(fd).isFile()) throw new WstorError('ENOTSUP', `only a regular file can be mapped (${path} is not one): create the bdev without mmap`);
   let rc = native.fileAllocate(fd, bytes);
   if (rc < 0) {
     throw WstorError.fromErrno(rc, `giving every block of ${path} disk space first (fallocate), which a mapped file bdev needs ` +
