@@ -38,6 +38,8 @@ export const BLOB_DECOUPLE: u32 = 5;       // the clusters the parent itself hol
   pending: u32;         // segments in flight, plus one while issue() runs
   claimIndex: u64;      // thin: the blob cluster being claimed
   claimCluster: u32;
+  claimFilled: u32;     // 1: the claimed cluster was filled with this write's own data (a whole-cluster segment)
+  claimWon: u32;        // 1: the md thread recorded our claimed cluster (0: another write's got there first)
   cb: usize;
   ctx: usize;
   wait0: u64;           // 16 bytes inline: the queue_io_wait entry when the pool is empty
@@ -131,6 +133,8 @@ function start(blob: Blob, channel: usize, kind: u32, buf: usize, iovs: usize, i
   r.iovcnt = iovcnt;
   r.pieces = 0;
   r.scratch = 0;
+  r.claimFilled = 0;
+  r.claimWon = 0;
   if (iovs != 0) {
     const unitShift = s.clusterShift - s.blockShift;
     const segments = ((offset + units - 1) >> unitShift) - (offset >> unitShift) + 1;
@@ -307,16 +311,38 @@ function claim(r: BlobIoReq, index: u64): void {
 
 /**
  * Fill the claimed cluster before it joins the blob: with the ancestor's data (copy on write), or
- * with zeroes: the rest of the cluster must read as it did before.
+ * with zeroes: the rest of the cluster must read as it did before. A write whose segment covers the
+ * whole cluster fills it with its own data instead (no zeroes, no copy: they would all be
+ * overwritten), still before the cluster joins the blob.
  */
 function zeroClaimed(reqPtr: usize): void {
   const r = changetype<BlobIoReq>(reqPtr);
   const s = changetype<Store>(changetype<Blob>(r.blob).store);
+  if (coversClaimedCluster(r, s)) {
+    const rc = bdevWrite(s.desc, r.channel, r.buf + <usize>((r.offset - r.start) << s.blockShift),
+      <u64>r.claimCluster << s.clusterShift, <u64>s.clusterBytes, claimZeroed, reqPtr);
+    if (rc == 0) { r.claimFilled = 1; return; }
+    if (rc == -ENOMEM && bdevQueueIoWait(r.channel, reqPtr + offsetof<BlobIoReq>("wait0"), zeroClaimed, reqPtr) == 0) return;
+    unclaim(r); r.rc = rc; release(r);
+    return;
+  }
   const source = ancestorCluster(changetype<Blob>(r.blob), r.claimIndex);
   if (source != 0) { copyFromAncestor(r, source); return; }
   const rc = bdevWriteZeroes(s.desc, r.channel, <u64>r.claimCluster << s.clusterShift, <u64>s.clusterBytes, claimZeroed, reqPtr);
   if (rc == -ENOMEM && bdevQueueIoWait(r.channel, reqPtr + offsetof<BlobIoReq>("wait0"), zeroClaimed, reqPtr) == 0) return;
   if (rc != 0) { unclaim(r); r.rc = rc; release(r); }
+}
+
+/**
+ * Whether the segment being claimed for (it starts at r.offset) is a plain write of the whole claimed
+ * cluster from one buffer. Vectored writes fill as usual: their segments' iovec slices are counted
+ * (scratch) and a lost race would need the segment's slice a second time.
+ */
+function coversClaimedCluster(r: BlobIoReq, s: Store): bool {
+  if (r.write != BLOB_WRITE || r.iovs != 0) return false;
+  const unitShift = s.clusterShift - s.blockShift;
+  return (r.offset & ((<u64>1 << unitShift) - 1)) == 0 && r.end - r.offset >= <u64>s.unitsPerCluster &&
+    r.offset >> unitShift == r.claimIndex;
 }
 
 // Copy on write: read the ancestor's cluster into a bounce buffer, write it to the new cluster.
@@ -367,12 +393,25 @@ function recordOnMdThread(reqPtr: usize): void {
   if (atomic.load<u32>(cell) == 0) {
     atomic.store<u32>(cell, r.claimCluster);
     blob.dirty = 1;
+    r.claimWon = 1;
   } else {
     unclaim(r);                                // lost the race: use the winner's cluster
+    r.claimWon = 0;
   }
   if (sendMsg(r.thread, claimRecorded, reqPtr) != 0) claimRecorded(reqPtr);
 }
 
-/** Back on the submitting thread: the claim's hold becomes issue()'s, and the write goes on. */
-function claimRecorded(reqPtr: usize): void { issue(changetype<BlobIoReq>(reqPtr)); }
+/**
+ * Back on the submitting thread: the claim's hold becomes issue()'s, and the write goes on (past the
+ * segment, if its data already filled the cluster that joined the blob; a lost race writes it again
+ * into the winner's cluster).
+ */
+function claimRecorded(reqPtr: usize): void {
+  const r = changetype<BlobIoReq>(reqPtr);
+  if (r.claimFilled != 0) {
+    r.claimFilled = 0;
+    if (r.claimWon != 0) r.offset += <u64>changetype<Store>(changetype<Blob>(r.blob).store).unitsPerCluster;
+  }
+  issue(r);
+}
 

@@ -66,6 +66,7 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
   };
   const value = () => BigInt(h.u32(ctx, 11)) | (BigInt(h.u32(ctx, 12)) << 32n);
   const buf = h.scratch(UNIT);
+  const clusterBuf = h.scratch(UNIT * UNITS_PER_CLUSTER);
   const name = h.scratch(16);
   new TextEncoder().encodeInto('tag', new Uint8Array(h.memory.buffer, name, 16));
   const val = h.scratch(64);
@@ -150,7 +151,13 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
       if (run(OP.open, [], m.id) !== 0) fail(`open of live blob ${m.id}`);
       h.setU32(ctx, Number(value()), 4);
       run(OP.channel);
-      if (choice < 6) {
+      if (choice < 6 && rng.below(4) === 0) {
+        // A whole cluster at once: a thin cluster it claims is filled with this data, not zeroes or a copy.
+        const first = rng.below(m.clusters) * UNITS_PER_CLUSTER;
+        const b = 1 + rng.below(250);
+        new Uint8Array(h.memory.buffer, clusterBuf, UNIT * UNITS_PER_CLUSTER).fill(b);
+        if (run(OP.write, [clusterBuf, first, UNITS_PER_CLUSTER]) === 0) for (let u = 0; u < UNITS_PER_CLUSTER; u++) m.blocks.set(first + u, b);
+      } else if (choice < 6) {
         const unit = rng.below(m.clusters * UNITS_PER_CLUSTER);
         const b = 1 + rng.below(250);
         new Uint8Array(h.memory.buffer, buf, UNIT).fill(b);
