@@ -69,6 +69,7 @@ async function main() {
     await Promise.all(Array.from({ length: 256 }, (_, c) => thin.write(c << 20, chunk)));
     const firstWritesPerSec = 256 / ((performance.now() - t0) / 1000);
     await thin.close();
+    await bs.delete(thinId);                        // its clusters back: the device has room for one such blob
     // Whole-cluster first writes: 1 MiB into each cluster of another fresh thin blob. The claimed
     // cluster is filled with the write's own data (no zeroing first).
     const wholeId = await bs.create({ size: 256 << 20, thin: true });
