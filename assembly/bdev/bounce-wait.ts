@@ -31,7 +31,7 @@ function retryPoller(ctx: usize): i32 {
   return ch.bounceWaitCount < before ? POLLER_BUSY : POLLER_IDLE;
 }
 
-/** Channel creation: a bdev that may bounce (requiredAlign > 1) gets the retry poller. 0 or -ENOMEM. */
+/** Channel creation: a bdev that may bounce (requiredAlign > 1) gets the retry poller. False: no memory for it. */
 export function bounceWaitInit(ch: BdevChannel): bool {
   if (changetype<Bdev>(ch.bdev).requiredAlign <= 1) return true;
   ch.bouncePoller = pollerRegister(retryPoller, changetype<usize>(ch), BOUNCE_IDLE_PERIOD_US, "bdev_bounce_wait");

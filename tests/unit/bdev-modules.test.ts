@@ -502,6 +502,18 @@ test('file bdev with O_DIRECT: a bounced I/O frees its copy however it ends (fai
   }
 });
 
+/** Run `use` on a fresh O_DIRECT file (skipped where /var/tmp refuses O_DIRECT), removed afterwards. */
+async function withDirectFile(t: TestContext, label: string, size: number, use: (f: { file: string; fd: number }) => void | Promise<void>) {
+  const f = directFile(t, label, size);
+  if (!f) return;
+  try {
+    await use(f);
+  } finally {
+    fs.closeSync(f.fd);
+    fs.rmSync(f.file, { force: true });
+  }
+}
+
 /**
  * Take every page of the heap (the harness's memory has a 256 MiB maximum) in blocks of falling size;
  * `room` blocks of 64 KiB are then given back so control paths (messages, walks) still find small blocks
@@ -527,9 +539,7 @@ test('file bdev with O_DIRECT: a misaligned request with no memory for its copy 
       for (let i = 0; i < count; i++) ops.push(new DataView(memory.buffer).getUint8(descs + i * URING_DESC_BYTES));
     },
   });
-  const f = directFile(t, 'bounce-wait', 8 << 20);
-  if (!f) return;
-  try {
+  await withDirectFile(t, 'bounce-wait', 8 << 20, (f) => {
     const id = e.h.core.bdev_uring_create(name(e, 'file0'), f.fd, 4096, 2048, 1);
     const writer = client(e, id);
     const reader = client(e, id);               // the same thread and bdev: the same channel
@@ -572,17 +582,12 @@ test('file bdev with O_DIRECT: a misaligned request with no memory for its copy 
     writer.run(OP.putChannel);
     reader.run(OP.putChannel);
     assert.deepEqual(e.h.messages('error'), [], 'nothing reported');
-  } finally {
-    fs.closeSync(f.fd);
-    fs.rmSync(f.file, { force: true });
-  }
+  });
 });
 
 test('file bdev with O_DIRECT: a request waiting for bounce memory fails on reset, hot remove and channel release', async (t) => {
   const e = await env();
-  const f = directFile(t, 'bounce-wait-abort', 8 << 20);
-  if (!f) return;
-  try {
+  await withDirectFile(t, 'bounce-wait-abort', 8 << 20, (f) => {
     const fileId = e.h.core.bdev_uring_create(name(e, 'file0'), f.fd, 4096, 2048, 1);
     const len = 1 << 20;
     const buf = aligned(e.h, len + 64) + 16;
@@ -633,8 +638,5 @@ test('file bdev with O_DIRECT: a request waiting for bounce memory fails on rese
     settle();
     assert.ok(e.h.events.some((x) => x.kind === EVENT_REQUEST_DONE && x.a === req && x.b === 0), 'the error bdev is gone');
     assert.deepEqual(e.h.messages('error').filter((m) => /not completed and freed/.test(m)), [], 'no io was left behind');
-  } finally {
-    fs.closeSync(f.fd);
-    fs.rmSync(f.file, { force: true });
-  }
+  });
 });
