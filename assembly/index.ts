@@ -1,7 +1,7 @@
 // core.wasm's exports: the small integer-only interface the host calls. Every reactor worker and the
 // host's control instance instantiate this same module over one shared memory.
 
-import { heapAttach, heapLiveBlocks, heapLiveBlocksAll, pagesInUse, pagesInit, pagesAlloc, pagesFree, PAGE_SIZE } from "./runtime";
+import { heapAttach, heapLiveBlocks, heapLiveBlocksAll, pagesInUse, pagesInit, pagesAlloc, pagesFree, pagesSetLimit, PAGE_SIZE } from "./runtime";
 import {
   registryInit, reactorsCreate, reactorBind, reactorRun, reactorRequestStop, reactorStat, reactorSetIdlePolicy,
   registryThreadCount, reactorSleepInKernel,
@@ -15,6 +15,9 @@ export function wstor_attach(arenaId: u32): void {
   heapAttach(arenaId);
   registryInit();
 }
+
+/** The maximum (64 KiB pages) the host created the shared memory with: what the heap can never exceed. */
+export function wstor_memory_limit(pages: u32): void { pagesSetLimit(pages); }
 
 /** Control instance: create the reactors before the workers start. */
 export function wstor_create_reactors(count: u32): i32 { return reactorsCreate(count); }

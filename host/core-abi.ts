@@ -60,6 +60,8 @@ export interface CoreEvent {
 export interface CoreExports {
   _start(): void;
   wstor_attach(arena: number): void;
+  /** The shared memory's maximum in 64 KiB pages, as created (the core cannot read it back). */
+  wstor_memory_limit(pages: number): void;
   wstor_create_reactors(count: number): number;
   reactor_bind(id: number): void;
   reactor_sleep_in_kernel(wakeFd: number): number;

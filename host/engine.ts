@@ -153,6 +153,7 @@ export class Engine {
       event: (kind, a, b, c) => { for (const l of listeners) l({ kind, a, b, c, reactor: 'control' }); },
     });
     core.wstor_attach(CONTROL_ARENA);
+    core.wstor_memory_limit(maxPages);
     const rc = core.wstor_create_reactors(plan.reactors);
     if (rc < 0) throw WstorError.fromErrno(rc, `creating ${plan.reactors} reactors`);
     if (idleSpinUs !== undefined) for (let i = 0; i < plan.reactors; i++) core.reactor_set_idle_policy(i, idleSpinUs, 0);

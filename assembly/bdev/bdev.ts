@@ -15,6 +15,7 @@ import {
 } from "./types";
 import { bdevRegistryAdd, bdevRegistryRemove, descHandleAlloc, descFromHandle, descHandleRelease } from "./registry";
 import { bdevChannelCreate, bdevChannelDestroy, BDEV_CHANNEL_BYTES } from "./channel";
+import { bounceWaitAbort } from "./bounce-wait";
 
 /** bdev_ios per channel unless the module asks otherwise (SPDK's bdev_io_cache_size is 256). */
 export const DEFAULT_POOL_SIZE: u32 = 512;
@@ -136,6 +137,7 @@ function abortQueuedVisit(iter: usize): void {
   const b = changetype<Bdev>(ch.bdev);
   const abort = changetype<BdevModule>(b.module).abortQueued;
   if (abort != 0 && ch.moduleChannel != 0) changetype<AbortQueuedFn>(abort)(ioChannelCtx(ch.moduleChannel), ch.bdev);
+  bounceWaitAbort(ch);
   forEachChannelContinue(iter, 0);
 }
 

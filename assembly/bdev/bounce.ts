@@ -4,16 +4,39 @@
 // aligned copy of its data, which the module works on: gathered from the caller's buffers before a
 // write, scattered back into them after a read. Aligned requests never come here.
 
-import { heapAlloc, heapFree } from "../runtime";
+import { heapAlloc, heapFree, heapCapacityBytes, report, LEVEL_ERROR, ENOMEM } from "../runtime";
 import { Bdev, BdevIo, IO_READ, IO_WRITE } from "./types";
 import { iovGather, iovScatter } from "./iov";
 
 /** What heapAlloc guarantees (runtime/heap.ts): the over-allocation only has to cover alignment beyond it. */
 const HEAP_ALIGN: usize = 16;
 
+/** Bytes over the copy that alignment beyond the heap's own needs. */
+function slackBytes(align: usize): usize { return align > HEAP_ALIGN ? align - HEAP_ALIGN : 0; }
+
+/**
+ * True (with a report) when `io`'s copy could not fit even with every other heap block freed: the
+ * copy plus the caller's largest buffer (live in the heap while the request runs) exceed what the
+ * memory can ever hold. Such a request fails at once instead of waiting for memory that never comes.
+ */
+export function bounceNeverFits(ioPtr: usize): bool {
+  const io = changetype<BdevIo>(ioPtr);
+  const b = changetype<Bdev>(io.bdev);
+  const bytes = io.numBlocks << b.blockShift;
+  let largest: u64 = 0;
+  for (let i: u32 = 0; i < io.iovcnt; i++) largest = max(largest, <u64>load<u32>(io.iovs + (<usize>i << 3), 4));
+  const capacity = heapCapacityBytes();
+  const need = bytes + <u64>slackBytes(<usize>b.requiredAlign);
+  if (need <= <u64>u32.MAX_VALUE && need + largest <= capacity) return false;
+  report(LEVEL_ERROR, -ENOMEM, "bdev %s: a request of %d bytes in buffers not aligned as the bdev requires needs an aligned copy that this memory can never hold; align the buffers to the bdev's block alignment or split the request",
+    b.name, 0, <f64>bytes);
+  return true;
+}
+
 /**
  * Give `io` (filled in by submit, not yet seen by the module) an aligned copy of its data, which the
- * module sees as its single buffer. False when there is no memory for the copy.
+ * module sees as its single buffer. False when there is no memory for the copy now (the caller waits:
+ * bounce-wait.ts); a request bounceNeverFits refuses must not come here.
  */
 export function bounceBegin(ioPtr: usize): bool {
   const io = changetype<BdevIo>(ioPtr);
@@ -23,8 +46,8 @@ export function bounceBegin(ioPtr: usize): bool {
   const align = <usize>b.requiredAlign;
   assert(align != 0 && (align & (align - 1)) == 0, "bounceBegin: requiredAlign is not a power of two");
   const bytes = io.numBlocks << b.blockShift;       // validate() checked the caller's buffers add up to this
-  const slack = align > HEAP_ALIGN ? align - HEAP_ALIGN : 0;
-  if (bytes > <u64>(<usize>u32.MAX_VALUE - slack)) return false;   // no copy that large fits a 32-bit memory
+  const slack = slackBytes(align);
+  assert(bytes <= <u64>(<usize>u32.MAX_VALUE - slack), "bounceBegin: a copy bounceNeverFits refuses");
   const block = heapAlloc(<usize>bytes + slack);
   if (block == 0) return false;
   assert((block & (HEAP_ALIGN - 1)) == 0, "bounceBegin: heap block less aligned than the heap promises");

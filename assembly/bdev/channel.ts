@@ -1,11 +1,13 @@
 // A bdev channel: one per (bdev, thread). It owns a fixed pool of bdev_ios, the queue of callers
-// waiting for one (queue_io_wait), the module's own channel, and statistics.
+// waiting for one (queue_io_wait), the requests waiting for bounce memory (bounce-wait.ts), the module's
+// own channel, and statistics.
 
 import { heapAllocZeroed, heapFree, rawLock, rawUnlock, report, LEVEL_ERROR, HIST_BYTES, histMerge, ENOMEM, EBUSY } from "../runtime";
 import { threadGet, getIoChannel, putIoChannel } from "../thread";
 import {
-  Bdev, BdevModule, BdevChannel, BdevIo, ChannelKeyFn, STATS_HIST_OFF, STATS_LAT_MIN_OFF, STATS_LAT_MAX_OFF,
+  Bdev, BdevModule, BdevChannel, BdevIo, ChannelKeyFn, SubmitFn, STATS_HIST_OFF, STATS_LAT_MIN_OFF, STATS_LAT_MAX_OFF,
 } from "./types";
+import { bounceWaitInit, bounceWaitFini } from "./bounce-wait";
 
 export const BDEV_CHANNEL_BYTES: usize = offsetof<BdevChannel>();
 export const STATS_BLOCK_BYTES: usize = STATS_HIST_OFF + HIST_BYTES;
@@ -26,6 +28,13 @@ export function statsMerge(dst: usize, src: usize): void {
   histMerge(dst + STATS_HIST_OFF, src + STATS_HIST_OFF);
 }
 
+/** Hand a prepared io to the module; a completion inside the call is delivered by message (io.ts). */
+export function channelSubmit(ch: BdevChannel, ioPtr: usize): void {
+  ch.inSubmit++;
+  changetype<SubmitFn>(changetype<BdevModule>(changetype<Bdev>(ch.bdev).module).submit)(ioPtr);
+  ch.inSubmit--;
+}
+
 /** io_device constructor of every bdev (thread/io_channel.ts calls it on first get). */
 export function bdevChannelCreate(bdev: usize, ctx: usize): i32 {
   const b = changetype<Bdev>(bdev);
@@ -42,7 +51,7 @@ export function bdevChannelCreate(bdev: usize, ctx: usize): i32 {
   }
   ch.pool = heapAllocZeroed(<usize>b.poolSize * offsetof<BdevIo>());
   ch.stats = statsAlloc();
-  if (ch.pool == 0 || ch.stats == 0) {
+  if (ch.pool == 0 || ch.stats == 0 || !bounceWaitInit(ch)) {
     heapFree(ch.pool); heapFree(ch.stats);
     if (ch.moduleChannel != 0) putIoChannel(ch.moduleChannel);
     return -ENOMEM;
@@ -64,6 +73,7 @@ export function bdevChannelCreate(bdev: usize, ctx: usize): i32 {
 export function bdevChannelDestroy(bdev: usize, ctx: usize): void {
   const b = changetype<Bdev>(bdev);
   const ch = changetype<BdevChannel>(ctx);
+  bounceWaitFini(ch);
   if (ch.outstanding != 0 || ch.freeCount != b.poolSize) {
     report(LEVEL_ERROR, -EBUSY, "bdev %s: channel released with %d I/Os not completed and freed (a leak)", b.name, 0,
       <f64>(b.poolSize - ch.freeCount));

@@ -1,7 +1,8 @@
 // Submitting and completing bdev I/O. A bdev_io comes from the submitting channel's pool, runs on the
 // submitting thread and completes there through its callback, which returns it with bdevFreeIo.
 // Every bad request is an errno returned to the caller; none reaches the module. A request whose buffers
-// the module cannot take as they are (misaligned) reaches it through a bounce buffer (bounce.ts).
+// the module cannot take as they are (misaligned) reaches it through a bounce buffer (bounce.ts), after
+// waiting in the layer (bounce-wait.ts) while the heap has no room for one.
 
 import { fatal, report, LEVEL_ERROR, histRecord, EINVAL, ENOMEM, ENODEV, EBADF, EPERM, ENOTSUP, EBUSY } from "../runtime";
 import { MsgFn, threadGet, ioChannelCtx, cachedNowNs, sendMsg } from "../thread";
@@ -12,7 +13,9 @@ import {
   STATS_LAT_MAX_OFF, STATS_HIST_OFF,
 } from "./types";
 import { descFromHandle } from "./registry";
-import { bounceBegin, bounceEnd } from "./bounce";
+import { bounceBegin, bounceEnd, bounceNeverFits } from "./bounce";
+import { bounceWaitAdd, bounceWaitRetry } from "./bounce-wait";
+import { channelSubmit } from "./channel";
 
 function isWriteType(type: u32): bool { return type == IO_WRITE || type == IO_UNMAP || type == IO_WRITE_ZEROES; }
 function hasRange(type: u32): bool { return type == IO_READ || type == IO_WRITE || type == IO_UNMAP || type == IO_WRITE_ZEROES; }
@@ -107,18 +110,24 @@ function submit(descPtr: usize, ioChannel: usize, type: u32, iovs: usize, iovcnt
   io.startNs = cachedNowNs();
   io.next = 0;
   io.parent = 0;
-  if (rc == NEEDS_BOUNCE && !bounceBegin(ioPtr)) {
-    // No memory for the aligned copy: the io goes back unused and the caller, told -ENOMEM, may retry.
-    ch.outstanding--;
-    ch.freeCount++;
-    io.next = ch.freeList;
-    ch.freeList = ioPtr;
-    return -ENOMEM;
+  if (rc == NEEDS_BOUNCE) {
+    assert(deliver, "submit: only reads and writes bounce, and those are always delivered");
+    if (bounceNeverFits(ioPtr)) {
+      // No wait would help: the io goes back unused and the caller is told -ENOMEM at once.
+      ch.outstanding--;
+      ch.freeCount++;
+      io.next = ch.freeList;
+      ch.freeList = ioPtr;
+      return -ENOMEM;
+    }
+    // Behind requests already waiting (order), or no memory for the copy now: the layer keeps it.
+    if (ch.bounceWaitHead != 0 || !bounceBegin(ioPtr)) {
+      bounceWaitAdd(ch, ioPtr);
+      return 0;
+    }
   }
   if (deliver) {
-    ch.inSubmit++;
-    changetype<SubmitFn>(changetype<BdevModule>(changetype<Bdev>(desc.bdev).module).submit)(ioPtr);
-    ch.inSubmit--;
+    channelSubmit(ch, ioPtr);
   } else {
     preparedIo = ioPtr;
   }
@@ -135,8 +144,9 @@ export function bdevPrepareIo(descHandle: u32, ioChannel: usize, type: u32, cb: 
  * others). Returns 0 (the callback will run), or a negative errno and no callback:
  * -EBADF closed descriptor or write on a read-only one, -EINVAL bad range/length or a buffer outside
  * the heap, -ENOTSUP type not supported, -ENODEV bdev being removed, -EPERM claimed by another writer,
- * -ENOMEM no free bdev_io on this channel (see bdevQueueIoWait), or no memory for the bounce buffer
- * of a request whose buffers are not aligned as the bdev requires.
+ * -ENOMEM no free bdev_io on this channel (see bdevQueueIoWait), or a request whose buffers are not
+ * aligned as the bdev requires and whose aligned copy the memory can never hold. A misaligned request
+ * that finds no memory for its copy now waits in the layer (bounce-wait.ts) and completes later.
  */
 export function bdevSubmitBlocks(descHandle: u32, ioChannel: usize, type: u32, iovs: usize, iovcnt: u32,
   offsetBlocks: u64, numBlocks: u64, cb: BdevIoCb, arg: usize): i32 {
@@ -203,7 +213,11 @@ function deliver(ioPtr: usize): void {
   const io = changetype<BdevIo>(ioPtr);
   const ch = changetype<BdevChannel>(io.channel);
   const status = io.status;
-  if (io.bounceBlock != 0) bounceEnd(ioPtr, status == IO_SUCCESS);
+  if (io.bounceBlock != 0) {
+    bounceEnd(ioPtr, status == IO_SUCCESS);
+    // Memory just came back on this thread: a request waiting for its copy need not wait for the poller.
+    if (ch.bounceWaitHead != 0) bounceWaitRetry(ch);
+  }
   ch.outstanding--;
   const stats = ch.stats;
   const typeOff = <usize>io.type << 3;

@@ -9,6 +9,7 @@ import {
 } from "../thread";
 import { Bdev, BdevModule, BdevChannel, BdevIo, BdevIoCb, IO_RESET, IO_SUCCESS, SubmitFn, AbortQueuedFn } from "./types";
 import { bdevPrepareIo, preparedIo, bdevIoComplete } from "./io";
+import { bounceWaitAbort } from "./bounce-wait";
 
 @unmanaged class ChannelDrain {
   iter: usize;
@@ -38,6 +39,7 @@ function resetVisit(iter: usize): void {
   if (module.abortQueued != 0 && ch.moduleChannel != 0) {
     changetype<AbortQueuedFn>(module.abortQueued)(ioChannelCtx(ch.moduleChannel), ch.bdev);
   }
+  bounceWaitAbort(ch);                 // waiting for bounce memory counts as queued, not as at the device
   const allowed: u32 = changetype<usize>(ch) == reset.channel ? 1 : 0;
   if (ch.outstanding <= allowed) { forEachChannelContinue(iter, 0); return; }
   const d = changetype<ChannelDrain>(heapAllocZeroed(offsetof<ChannelDrain>()));

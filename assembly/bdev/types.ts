@@ -102,6 +102,13 @@ export const STATS_HIST_OFF: usize = 8 * 22;                // runtime/histogram
   stats: usize;            // statistics block (STATS_*)
   nextInBdev: usize;
   inSubmit: u32;           // > 0 while a module's submit runs on this channel
+  // bounce-wait.ts: ios whose bounce copy found no memory, oldest first (BdevIo.next); each is a pool
+  // io, so there are at most poolSize. The poller (only on bdevs with requiredAlign > 1) retries them.
+  bounceWaitHead: usize;
+  bounceWaitTail: usize;
+  bounceWaitCount: u32;
+  bounceRetrying: u32;     // 1 while bounceWaitRetry runs: a completion inside it must not start another
+  bouncePoller: usize;
 }
 
 @unmanaged export class BdevIoWait {

@@ -13,6 +13,7 @@ import {
 import { Store, Blob, BsOpCb, storeLock, blobFreezeLock } from "./types";
 import { pageIo, storeFlush } from "./store";
 import { snapshotDeleteStart } from "./snapshot-delete";
+import { cloneIndexSetParent, cloneIndexDrop } from "./clone-index";
 
 const MAX_CHAIN: u32 = 64;
 
@@ -602,6 +603,7 @@ function deleteFlushed(opPtr: usize, ok: bool): void {
   releaseClusters(s, md, 0, md.numClusters);
   for (let i: u32 = 0; i < blob.chainLen; i++) bitClear(s.usedMd, <u64>load<u32>(blob.chain + (<usize>i << 2)));
   bitClear(s.usedIds, <u64>F.mdPageOf(blob.id));
+  cloneIndexDrop(s, blob.id);                  // its head is zeroed on disk: it reads through nothing now
   unlinkAndDrop(blob);
   opFinish(op, 0, 0);
 }
@@ -695,6 +697,10 @@ function originRewritten(op: BlobOp, rc: i32): void {
     snapshotAbandon(op, rc);
     return;
   }
+  // The origin points at the snapshot on disk: from here recovery keeps it, so the index has both.
+  const s = changetype<Store>(op.store);
+  cloneIndexSetParent(s, op.id, op.savedParent);
+  cloneIndexSetParent(s, origin.id, op.id);
   const sm = changetype<BlobMd>(changetype<Blob>(op.snap).md);
   xattrRemove(sm, F.XATTR_SNAPSHOT_OF, F.XATTR_SNAPSHOT_OF_BYTES, true);
   changetype<Blob>(op.snap).dirty = 1;
@@ -762,6 +768,8 @@ function cloneWritten(op: BlobOp, rc: i32): void {
   if (rc != 0) {
     bitClear(s.usedMd, <u64>F.mdPageOf(id));
     bitClear(s.usedIds, <u64>F.mdPageOf(id));
+  } else {
+    cloneIndexSetParent(s, id, changetype<Blob>(op.origin).id);
   }
   blobDrop(clone);
   releaseRef(changetype<Blob>(op.origin));

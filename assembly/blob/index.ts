@@ -9,3 +9,4 @@ export {
 export { blobIo, blobOp, blobOpv, BlobIoCb, BLOB_READ, BLOB_WRITE, BLOB_UNMAP, BLOB_WRITE_ZEROES, BLOB_MAX_IOVS } from "./io";
 export { blobInflate, blobDecouple } from "./inflate";
 export { blobFreeze, blobUnfreeze, blobIsFrozen, FREEZE_QUEUE_MAX } from "./freeze";
+export { cloneIndexCount, cloneIndexParent, cloneIndexVerify } from "./clone-index";

@@ -15,6 +15,7 @@ import { BlobMd } from "./md";
 import { Store, Blob, BsOpCb } from "./types";
 import { BlobOp, opNew, opFinish, onMdThread, syncStart, releaseRef, refuseIfMdBusy } from "./blob";
 import { blobOp, BLOB_INFLATE, BLOB_DECOUPLE } from "./io";
+import { cloneIndexSetParent } from "./clone-index";
 
 /** Give the blob every cluster (copied from its ancestors, or zeroed): thick, no parent. cb(ctx, rc, 0). */
 export function blobInflate(blob: Blob, cb: BsOpCb, ctx: usize): void {
@@ -76,6 +77,7 @@ function parentSwitched(op: BlobOp, rc: i32): void {
     copyUpFinish(op, rc);
     return;
   }
+  cloneIndexSetParent(changetype<Store>(op.store), blob.id, md.parentId);   // durable now
   const old = blob.parent;
   blob.parent = op.newParent;
   if (old != 0 && forEachThread(passedBy, old, releaseOldParent) != 0) {

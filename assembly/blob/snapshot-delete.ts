@@ -17,19 +17,18 @@
 // itself) walk its map without the freeze; they see each cell before or after the merge, the same
 // cluster either way, and the snapshot is let go only after every thread has passed a message.
 //
-// Clones of the snapshot are found on disk: every clone's first md page names its parent, and a
-// blob's parent changes only by a sync of it, which the ops owning its md (mdBusy) do; the one found is
-// checked in memory once open.
+// Clones of the snapshot are found in the store's clone index (clone-index.ts), which follows the
+// parents on disk: a blob's parent changes only by a sync of it, which the ops owning its md (mdBusy)
+// do and record in the index once durable; the one found is checked in memory once open.
 
-import { heapAlloc, heapAllocZeroed, heapFree, report, LEVEL_ERROR, LEVEL_WARN, EBUSY, EIO, ENOMEM } from "../runtime";
+import { heapAlloc, heapAllocZeroed, heapFree, report, LEVEL_ERROR, LEVEL_WARN, EBUSY, ENOMEM } from "../runtime";
 import { sendMsg, forEachThread } from "../thread";
 import * as F from "./format";
-import { bitTest } from "./bitmap";
-import { BlobMd, mdNew, mdFree, mdDecodePage, mdCluster, mdSetCluster, xattrSet, MD_OK } from "./md";
+import { BlobMd, mdCluster, mdSetCluster, xattrSet } from "./md";
 import { Store, Blob } from "./types";
-import { pageIo } from "./store";
 import { BlobOp, opFinish, syncStart, releaseRef, releaseSyncBuffers, deleteBlobHead, blobOpen, blobClose } from "./blob";
 import { blobFreeze, blobUnfreeze } from "./freeze";
+import { cloneIndexCount, cloneIndexFirstClone, cloneIndexSetParent } from "./clone-index";
 
 // What the delete holds of the clone (BlobOp.kind), to give back on every way out.
 const HOLDS_MD: u32 = 1;            // clone.mdBusy is this delete's
@@ -37,11 +36,12 @@ const HOLDS_FREEZE: u32 = 2;        // one freeze of the clone's I/O is this del
 
 /** op.blob is the snapshot, open (the delete's own reference). Ends in deleteBlobHead or opFinish. */
 export function snapshotDeleteStart(op: BlobOp): void {
-  op.pages = heapAlloc(F.MD_PAGE_BYTES);          // the scan's page buffer
-  if (op.pages == 0) { fail(op, -ENOMEM); return; }
-  op.readPage = 0;                                 // scan cursor: md page index
-  op.used = 0;                                     // clones found
-  scanNext(op);
+  const s = changetype<Store>(op.store);
+  const snap = changetype<Blob>(op.blob);
+  op.used = cloneIndexCount(s, snap.id);          // clones on disk
+  op.id = op.used == 1 ? cloneIndexFirstClone(s, snap.id) : 0;
+  assert(op.used != 1 || op.id != snap.id, "snapshot delete: a snapshot that is its own clone");
+  clonesFound(op);
 }
 
 function fail(op: BlobOp, rc: i32): void {
@@ -50,35 +50,8 @@ function fail(op: BlobOp, rc: i32): void {
   opFinish(op, rc, 0);
 }
 
-// ---- find the clones: every blob's first md page, in id order ----
-
-function scanNext(op: BlobOp): void {
-  const s = changetype<Store>(op.store);
-  const snapPage = F.mdPageOf(changetype<Blob>(op.blob).id);
-  while (op.readPage < s.mdLen && (!bitTest(s.usedIds, <u64>op.readPage) || op.readPage == snapPage)) op.readPage++;
-  if (op.readPage >= s.mdLen) { scanned(op); return; }
-  pageIo(s, false, <u64>s.mdStart + <u64>op.readPage, 1, op.pages, pageScanned, changetype<usize>(op));
-}
-
-function pageScanned(opPtr: usize, ok: bool): void {
-  const op = changetype<BlobOp>(opPtr);
+function clonesFound(op: BlobOp): void {
   const snap = changetype<Blob>(op.blob);
-  if (!ok) { fail(op, -EIO); return; }
-  const md = mdNew(F.blobIdOf(op.readPage));
-  // The parent descriptor is always on a chain's first page; a page that does not decode is no clone.
-  if (mdDecodePage(md, op.pages, 0) == MD_OK && md.parentId == snap.id) {
-    op.used++;
-    op.id = md.id;
-  }
-  mdFree(md);
-  op.readPage++;
-  scanNext(op);
-}
-
-function scanned(op: BlobOp): void {
-  const snap = changetype<Blob>(op.blob);
-  heapFree(op.pages);
-  op.pages = 0;
   if (op.used == 0) {
     // No clone on disk, so nothing should read through it: a reference beyond the delete's is a blob
     // whose md names it only in memory (an op on it under way).
@@ -208,6 +181,7 @@ function cloneMoved(op: BlobOp, rc: i32): void {
     cloneFailed(op, rc);
     return;
   }
+  cloneIndexSetParent(changetype<Store>(op.store), clone.id, cm.parentId);   // durable: the snapshot lost its clone
   // The clone reads through the snapshot's parent now, with the merged map: its I/O may flow again.
   if (snap.parent != 0) changetype<Blob>(snap.parent).openRef++;
   clone.parent = snap.parent;

@@ -13,6 +13,7 @@ import { bitmapBytes, bitSet, bitTest } from "./bitmap";
 import { BlobMd, mdNew, mdFree, mdDecodePage, mdNextPage, mdCluster, MD_OK, mdErrorOffset, xattrFind, Xattr } from "./md";
 import { Store, BsOpCb, storeLock } from "./types";
 import { blobUnmarkSnapshot } from "./blob";
+import { cloneIndexAlloc, cloneIndexFree, cloneIndexSetParent, cloneIndexBuild } from "./clone-index";
 
 const PAGE: u32 = F.MD_PAGE_BYTES;
 /** md pages read per request during recovery (1 MiB). */
@@ -143,6 +144,7 @@ function storeFree(s: Store): void {
   if (s.mdChannel != 0) putIoChannel(s.mdChannel);
   if (s.desc != 0) bdevClose(s.desc);
   heapFree(s.usedMd); heapFree(s.usedIds); heapFree(s.usedClusters); heapFree(s.sb);
+  cloneIndexFree(s);
   heapFree(changetype<usize>(s));
 }
 
@@ -181,12 +183,17 @@ function deviceBytes(s: Store): u64 { return changetype<Bdev>(s.bdev).blockCount
 
 function pagesFor(bits: u64): u32 { return <u32>((bitmapBytes(bits) + <usize>PAGE - 1) >> F.MD_PAGE_SHIFT); }
 
-/** Allocate the in-memory masks for the geometry in `s`. */
+/** Allocate the in-memory masks and the (empty) clone index for the geometry in `s`. */
 function allocMasks(s: Store): bool {
   s.usedMd = heapAllocZeroed(<usize>pagesFor(<u64>s.mdLen) << F.MD_PAGE_SHIFT);
   s.usedIds = heapAllocZeroed(<usize>pagesFor(<u64>s.mdLen) << F.MD_PAGE_SHIFT);
   s.usedClusters = heapAllocZeroed(<usize>pagesFor(<u64>s.clusterMaskBits) << F.MD_PAGE_SHIFT);
-  return s.usedMd != 0 && s.usedIds != 0 && s.usedClusters != 0;
+  const indexed = cloneIndexAlloc(s);
+  if (!indexed) {
+    report(LEVEL_ERROR, -ENOMEM, "blobstore: no memory for the clone index (8 bytes per md page, %d md pages): give the engine more memory or use fewer md pages",
+      0, 0, <f64>s.mdLen);
+  }
+  return s.usedMd != 0 && s.usedIds != 0 && s.usedClusters != 0 && indexed;
 }
 
 /** The clusters overlapping the super block, masks and md region are used from the start. */
@@ -381,6 +388,18 @@ function loadMasksDone(opPtr: usize, ok: bool): void {
   let used: u64 = 0;
   for (let c: u64 = 0; c < s.totalClusters; c++) if (bitTest(s.usedClusters, c)) used++;
   s.freeClusters = s.totalClusters - used;
+  // The masks say which ids are used; each one's first md page says what it reads through.
+  cloneIndexBuild(s, cleanIndexBuilt, opPtr);
+}
+
+function cleanIndexBuilt(opPtr: usize, rc: i32): void {
+  const op = changetype<StoreOp>(opPtr);
+  if (rc != 0) {
+    report(LEVEL_ERROR, rc, "bdev %s: blobstore load could not build its clone index from the md pages (%d: -12 no memory, -5 read error)",
+      changetype<Bdev>(changetype<Store>(op.store).bdev).name, 0, <f64>rc);
+    failStore(op, rc);
+    return;
+  }
   markDirty(op);
 }
 
@@ -520,6 +539,7 @@ function claimBlob(s: Store, index: u32, md: BlobMd, extraPages: u32, pages: usi
   }
   bitSet(s.usedIds, <u64>index);
   bitSet(s.usedMd, <u64>index);
+  cloneIndexSetParent(s, F.blobIdOf(index), md.parentId);
   return true;
 }
 

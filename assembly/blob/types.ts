@@ -33,6 +33,8 @@ export type BsOpCb = (ctx: usize, rc: i32, value: u64) => void;
   sb: usize;                // 4 KiB copy of the super block
   openBlobs: usize;         // Blob list (md thread)
   busy: u32;                // a store-level operation (unload) is running
+  cloneParents: usize;      // clone-index.ts: per md page, the parent's md page + 1 (0: none), as on disk
+  cloneCounts: usize;       // clone-index.ts: per md page, how many blobs read through it
   // The SpinLock (16 bytes) lives inline here. A field of class type would be a 4-byte pointer, not
   // room for the struct: two u64s reserve the space.
   clusterLock0: u64;

@@ -3,7 +3,7 @@ export * from "./layout";
 export * from "./errno";
 export * from "./host";
 export { heapAttach, heapArenaId, heapAlloc, heapAllocZeroed, heapFree, heapRealloc, heapBlockBytes, heapLiveBlocks, heapLiveBlocksOf, heapLiveBlocksAll } from "./heap";
-export { pagesInit, pagesInUse, pagesFreeCount, pagesAlloc, pagesFree } from "./pages";
+export { pagesInit, pagesInUse, pagesFreeCount, pagesAlloc, pagesFree, pagesSetLimit, heapCapacityBytes } from "./pages";
 export * from "./context";
 export * from "./spinlock";
 export { rawLock, rawTryLock, rawUnlock } from "./rawlock";

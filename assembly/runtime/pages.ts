@@ -14,6 +14,7 @@ import { rawLock, rawUnlock } from "./rawlock";
   pagesInUse: u32;
   pagesFree: u32;
   growFailures: u32;
+  limitPages: u32;     // the memory's maximum as the host created it (0: not told, the module's 4 GiB)
 }
 
 @unmanaged class FreeRun {
@@ -134,4 +135,24 @@ export function pagesFree(base: usize, count: u32): void {
 export function pagesInUse(): u32 { return atomic.load<u32>(PAGE_ROOT + offsetof<PageRoot>("pagesInUse")); }
 export function pagesFreeCount(): u32 { return atomic.load<u32>(PAGE_ROOT + offsetof<PageRoot>("pagesFree")); }
 export function heapStart(): usize { return root().heapStart; }
+
+/** 4 GiB in pages: the most a 32-bit memory can have, and what asc declares as the maximum. */
+const ADDRESS_SPACE_PAGES: u32 = 65536;
+
+/**
+ * The host tells the core the maximum it created the shared memory with (Wasm cannot read it back),
+ * so the heap knows what it can never hold. Any instance may call it; the value is shared.
+ */
+export function pagesSetLimit(pages: u32): void {
+  assert(pages > 0 && pages <= ADDRESS_SPACE_PAGES, "pagesSetLimit: not a Wasm memory size");
+  atomic.store<u32>(PAGE_ROOT + offsetof<PageRoot>("limitPages"), pages);
+}
+
+/** Bytes the heap could hold with everything in it freed: the memory's maximum above heapStart. */
+export function heapCapacityBytes(): u64 {
+  const limit = atomic.load<u32>(PAGE_ROOT + offsetof<PageRoot>("limitPages"));
+  const bytes = <u64>(limit != 0 ? limit : ADDRESS_SPACE_PAGES) << PAGE_SHIFT;
+  const start = <u64>root().heapStart;
+  return bytes > start ? bytes - start : 0;
+}
 export function heapTop(): usize { return atomic.load<usize>(PAGE_ROOT + offsetof<PageRoot>("top")); }

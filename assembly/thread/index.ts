@@ -8,7 +8,7 @@ export {
   threadRequestMove, threadSetExitTimeout, threadId, threadOwner, threadState, threadFreeUnstarted,
   MSG_BATCH, DEFAULT_RING_SIZE, DEFAULT_EXIT_TIMEOUT_US,
 } from "./thread";
-export { pollerRegister, pollerUnregister, pollerSetPeriod } from "./poller";
+export { pollerRegister, pollerUnregister, pollerSetPeriod, pollerReschedule } from "./poller";
 export {
   ioDeviceRegister, ioDeviceUnregister, getIoChannel, putIoChannel, ioChannelCtx, ioChannelThread, ioChannelDevice,
 } from "./io_channel";

@@ -48,6 +48,24 @@ export function pollerSetPeriod(poller: usize, periodUs: u64): void {
   p.periodUs = periodUs;
 }
 
+/**
+ * Give a timed poller a new period starting now: its next run moves to now + periodUs (a poller kept
+ * idle on a long period is woken this way without a new registration, which could fail for memory).
+ * From inside its own run only the period changes: the run's end schedules it with that period.
+ */
+export function pollerReschedule(poller: usize, periodUs: u64): void {
+  const p = changetype<Poller>(poller);
+  pollerSetPeriod(poller, periodUs);
+  if (p.state != POLLER_RUNNING) return;
+  const t = changetype<Thread>(p.thread);
+  let link = changetype<usize>(t) + offsetof<Thread>("timedPollers");
+  while (load<usize>(link) != 0 && load<usize>(link) != poller) link = load<usize>(link) + offsetof<Poller>("next");
+  if (load<usize>(link) == 0) return;          // running now: not in the list until its run ends
+  store<usize>(link, p.next);
+  p.nextRunUs = threadNowUs() + periodUs;
+  insertTimed(t, p);
+}
+
 function appendActive(t: Thread, p: Poller): void {
   p.next = 0;
   let link = changetype<usize>(t) + offsetof<Thread>("activePollers");

@@ -6,7 +6,7 @@ import {
   Store, Blob, storeInit, storeLoad, storeUnload, storeAbandon, storeGetChannel, storeFreeClusters, blobCreate, blobOpen,
   blobClose, blobSync, blobResize, blobDelete, blobSetXattr, blobGetXattr, blobRemoveXattr, blobClusters,
   blobAllocatedClusters, xattrValueBytes, blobIo, blobOpv, blobSnapshot, blobClone, blobInflate, blobDecouple,
-  blobFreeze, blobUnfreeze,
+  blobFreeze, blobUnfreeze, cloneIndexCount, cloneIndexParent, cloneIndexVerify,
 } from "../../assembly/blob";
 
 // ctx words: 0 op, 1 rc, 2 completions, 3 store, 4 blob, 5 id lo, 6 id hi, 7..10 args, 11 value lo,
@@ -15,7 +15,8 @@ const OP_INIT: u32 = 1, OP_LOAD: u32 = 2, OP_UNLOAD: u32 = 3, OP_CREATE: u32 = 4
   OP_SYNC: u32 = 7, OP_RESIZE: u32 = 8, OP_DELETE: u32 = 9, OP_SET_XATTR: u32 = 10, OP_GET_XATTR: u32 = 11,
   OP_REMOVE_XATTR: u32 = 12, OP_READ: u32 = 13, OP_WRITE: u32 = 14, OP_ABANDON: u32 = 15, OP_CHANNEL: u32 = 16,
   OP_SNAPSHOT: u32 = 17, OP_CLONE: u32 = 18, OP_INFLATE: u32 = 19, OP_DECOUPLE: u32 = 20, OP_READV: u32 = 21,
-  OP_WRITEV: u32 = 22, OP_FREEZE: u32 = 23, OP_UNFREEZE: u32 = 24;
+  OP_WRITEV: u32 = 22, OP_FREEZE: u32 = 23, OP_UNFREEZE: u32 = 24,
+  OP_VERIFY_INDEX: u32 = 25;
 
 function w(ctx: usize, i: u32): u32 { return load<u32>(ctx + (<usize>i << 2)); }
 function set(ctx: usize, i: u32, v: u32): void { store<u32>(ctx + (<usize>i << 2), v); }
@@ -48,6 +49,7 @@ function opMsg(ctx: usize): void {
     case OP_DECOUPLE: blobDecouple(b, done, ctx); return;
     case OP_FREEZE: blobFreeze(b, done, ctx); return;
     case OP_UNFREEZE: blobUnfreeze(b); break;
+    case OP_VERIFY_INDEX: cloneIndexVerify(s, done, ctx); return;     // value: differences found
     case OP_RESIZE: rc = blobResize(b, <u64>w(ctx, 7)); break;
     case OP_SET_XATTR: rc = blobSetXattr(b, w(ctx, 7), w(ctx, 8), w(ctx, 9), w(ctx, 10), false); break;
     case OP_REMOVE_XATTR: rc = blobRemoveXattr(b, w(ctx, 7), w(ctx, 8), false); break;
@@ -82,6 +84,9 @@ export function hbs_blob_clusters(blob: usize): f64 { return <f64>blobClusters(c
 export function hbs_blob_allocated(blob: usize): f64 { return <f64>blobAllocatedClusters(changetype<Blob>(blob)); }
 
 export function hbs_used_clusters(store: usize): f64 { const s = changetype<Store>(store); return <f64>(s.totalClusters - s.freeClusters); }
+/** The clone index: blobs reading through blob (hi:lo), and the blob it reads through (0: none). */
+export function hbs_clone_count(store: usize, lo: u32, hi: u32): u32 { return cloneIndexCount(changetype<Store>(store), (<u64>hi << 32) | <u64>lo); }
+export function hbs_clone_parent(store: usize, lo: u32, hi: u32): f64 { return <f64>cloneIndexParent(changetype<Store>(store), (<u64>hi << 32) | <u64>lo); }
 export function hbs_first_data_cluster(store: usize): f64 { return <f64>changetype<Store>(store).firstDataCluster; }
 
 // ---- blob I/O from threads on real reactors (tests/integration/blobstore-reactors.test.ts) ----

@@ -6,7 +6,8 @@ import { newHarness, type Harness } from '../helpers/core.js';
 import { writeCoreString, EVENT_REQUEST_DONE } from '../../host/core-abi.js';
 
 const OP = { init: 1, load: 2, unload: 3, create: 4, open: 5, close: 6, sync: 7, resize: 8, delete: 9,
-  setXattr: 10, getXattr: 11, read: 13, write: 14, abandon: 15, channel: 16, snapshot: 17, clone: 18, inflate: 19, decouple: 20 } as const;
+  setXattr: 10, getXattr: 11, read: 13, write: 14, abandon: 15, channel: 16, snapshot: 17, clone: 18, inflate: 19, decouple: 20,
+  verifyIndex: 25 } as const;
 const UNIT = 4096;
 const UNITS_PER_CLUSTER = 16;          // 64 KiB clusters: many clusters on a small device
 
@@ -180,6 +181,9 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
     }
     opsDone++;
   }
+  // Kept up to date by every op above, the clone index must be what the md pages say (read back
+  // through the crash bdev's cache, so unflushed md counts, as it does for the live store).
+  if (run(OP.verifyIndex) !== 0) fail(`before the cut, the clone index differs from the disk in ${value()} places`);
   // The cut lands between operations, or in the middle of one more write (its outcome may go either way).
   let midOp = '';
   const live = [...current.keys()];
@@ -265,6 +269,9 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
   if (run2(OP.load, [base2]) !== 0) fail2('load after the cut');
   const loaded = Number(value2());
   h2.setU32(ctx2, loaded, 3);
+  // The clone index recovery built must be what the md pages on disk say (rebuilt and compared in the core).
+  const indexChecked = () => { if (run2(OP.verifyIndex) !== 0) fail2(`the clone index differs from the disk in ${value2()} places`); };
+  indexChecked();
   for (const m of durable.values()) {
     if (run2(OP.open, [], m.id) !== 0) fail2(`blob ${m.id} (synced) is missing after recovery`);
     const blob = Number(value2());
@@ -299,6 +306,7 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
   const used = h2.core.hbs_used_clusters(loaded);
   if (used !== referenced) fail2(`${used} clusters marked used, ${referenced} referenced (a leak or a double claim)`);
   if (h2.messages('error').some((x) => /claims cluster/.test(x))) fail2('a cluster claimed by two blobs');
+  indexChecked();
   if (run2(OP.unload) !== 0) fail2('unload after recovery');
   const snapshotsDiscarded = h2.messages('notice').filter((x) => /snapshot at md page \d+ was interrupted/.test(x)).length;
   return { ops: opsDone, cut: `${mode === 0 ? 'drop all unflushed writes' : 'random keep/drop/tear'}${midOp}`, snapshotsDiscarded, copyUps };

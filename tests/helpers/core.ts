@@ -63,7 +63,8 @@ export interface HarnessOptions {
 }
 
 export async function newHarness(options: HarnessOptions = {}): Promise<Harness> {
-  const memory = new WebAssembly.Memory({ initial: 64, maximum: 4096, shared: true });
+  const maximumPages = 4096;
+  const memory = new WebAssembly.Memory({ initial: 64, maximum: maximumPages, shared: true });
   const reports: CapturedReport[] = [];
   const events: Harness['events'] = [];
   const core = await instantiateCore(testModule(), memory, {
@@ -72,6 +73,7 @@ export async function newHarness(options: HarnessOptions = {}): Promise<Harness>
     uring: holdReaps(spyOnSubmit(nodeUringHandlers(memory), memory, options.onUringSubmit), options.holdUringReaps),
   }) as TestCore;
   core.wstor_attach(options.arena ?? CONTROL_ARENA);
+  core.wstor_memory_limit(maximumPages);
   core.h_set_reactor(options.reactor ?? -1);
   core.h_clock_set(options.clockUs ?? 1_000_000);
   const view = () => new DataView(memory.buffer);

@@ -419,7 +419,7 @@ test('file bdev with O_DIRECT: misaligned buffers and iovecs go to the ring as o
   }
 });
 
-test('file bdev with O_DIRECT: a bounced I/O frees its copy however it ends (failure, reset, removal); no memory for one is -ENOMEM', async (t) => {
+test('file bdev with O_DIRECT: a bounced I/O frees its copy however it ends (failure, reset, removal); a copy that can never fit is -ENOMEM', async (t) => {
   const e = await env();
   const f = directFile(t, 'bounce-faults', 128 << 20);
   if (!f) return;
@@ -481,12 +481,15 @@ test('file bdev with O_DIRECT: a bounced I/O frees its copy however it ends (fai
     });
     assert.equal(e.h.core.heap_live_blocks(), live, 'abort by removal: the copy was freed');
 
-    // 100 MiB into a buffer inside a 180 MiB block: with the harness's 256 MiB at most, no room for the copy.
+    // 128 MiB from a buffer of 128 MiB: with the harness's 256 MiB at most, the copy and the buffer can
+    // never both be in the heap. No wait would help: -ENOMEM at once, with a report saying why.
     const direct = client(e, fileId);
-    const hold = e.h.core.h_alloc(180 << 20);
+    const whole = 128 << 20;
+    const hold = e.h.core.h_alloc(whole + 4096);
     assert.ok(hold > 0);
     const liveHeld = e.h.core.heap_live_blocks();
-    assert.equal(direct.run(OP.read, { buf: hold + 16, off: 0, len: 100 << 20 }), -12, 'no memory for the copy: -ENOMEM, the caller may retry');
+    assert.equal(direct.run(OP.read, { buf: hold + 16, off: 0, len: whole }), -12, 'a copy that can never fit: -ENOMEM at once');
+    assert.ok(e.h.messages('error').some((m) => /can never hold/.test(m)), 'the report says the copy can never fit');
     assert.equal(e.h.core.heap_live_blocks(), liveHeld);
     e.h.core.h_free(hold);
     assert.equal(direct.run(OP.read, { buf, off: 0, len: 4096 }), 0, 'the io went back to the pool: the next request is served');
@@ -497,4 +500,143 @@ test('file bdev with O_DIRECT: a bounced I/O frees its copy however it ends (fai
     fs.closeSync(f.fd);
     fs.rmSync(f.file, { force: true });
   }
+});
+
+/** Run `use` on a fresh O_DIRECT file (skipped where /var/tmp refuses O_DIRECT), removed afterwards. */
+async function withDirectFile(t: TestContext, label: string, size: number, use: (f: { file: string; fd: number }) => void | Promise<void>) {
+  const f = directFile(t, label, size);
+  if (!f) return;
+  try {
+    await use(f);
+  } finally {
+    fs.closeSync(f.fd);
+    fs.rmSync(f.file, { force: true });
+  }
+}
+
+/**
+ * Take every page of the heap (the harness's memory has a 256 MiB maximum) in blocks of falling size;
+ * `room` blocks of 64 KiB are then given back so control paths (messages, walks) still find small blocks
+ * while a bounce copy of a MiB still cannot fit. Returns a function that frees the rest.
+ */
+function exhaustHeap(h: Harness, room = 0): () => void {
+  const large: number[] = [];
+  const small: number[] = [];
+  const take = (size: number, into: number[]) => { for (let p = h.core.h_alloc(size); p !== 0; p = h.core.h_alloc(size)) into.push(p); };
+  take(16 << 20, large);
+  take(1 << 20, large);
+  take(64 << 10, small);
+  if (small.length < room) { h.core.h_free(large.pop()!); take(64 << 10, small); }
+  for (let k = 0; k < room; k++) h.core.h_free(small.pop()!);
+  assert.equal(h.core.h_alloc((1 << 20) + 4096), 0, 'the heap has no room for a copy of a MiB');
+  return () => { for (const p of [...large.splice(0), ...small.splice(0)]) h.core.h_free(p); };
+}
+
+test('file bdev with O_DIRECT: a misaligned request with no memory for its copy waits in the layer, in order, and completes once memory is back', async (t) => {
+  const ops: number[] = [];
+  const e = await env({
+    onUringSubmit: (memory, descs, count) => {
+      for (let i = 0; i < count; i++) ops.push(new DataView(memory.buffer).getUint8(descs + i * URING_DESC_BYTES));
+    },
+  });
+  await withDirectFile(t, 'bounce-wait', 8 << 20, (f) => {
+    const id = e.h.core.bdev_uring_create(name(e, 'file0'), f.fd, 4096, 2048, 1);
+    const writer = client(e, id);
+    const reader = client(e, id);               // the same thread and bdev: the same channel
+    const len = 1 << 20;
+    const wbuf = aligned(e.h, len + 64) + 16;
+    const rbuf = aligned(e.h, len + 64) + 48;
+    const data = pattern(len, 9);
+    bytes(e.h, wbuf, len).set(data);
+    // The read covers other blocks (the kernel may run the two at once), written beforehand.
+    const old = pattern(len, 5);
+    const fd = fs.openSync(f.file, 'r+');
+    try { fs.writeSync(fd, old, 0, len, 2 << 20); } finally { fs.closeSync(fd); }
+    const live = e.h.core.heap_live_blocks();
+    const wDone = e.h.u32(writer.ctx, W.done);
+    const rDone = e.h.u32(reader.ctx, W.done);
+    const refill = exhaustHeap(e.h);
+    assert.equal(writer.run(OP.write, { buf: wbuf, off: 65536, len }, false), 0, 'the write is accepted, not refused with -ENOMEM');
+    assert.equal(reader.run(OP.read, { buf: rbuf, off: 2 << 20, len }, false), 0, 'the read is accepted and waits behind the write');
+    let clock = 1_000_000;
+    const pollFor = (us: number) => {
+      for (let i = 0; i < 20; i++) { clock += us / 20; e.h.core.h_clock_set(clock); e.h.core.h_poll(e.thread, 0); }
+    };
+    const sent = ops.length;
+    pollFor(10_000);
+    assert.equal(ops.length, sent, 'nothing reached the file while memory was short');
+    assert.equal(e.h.u32(writer.ctx, W.done), wDone, 'no memory yet: the write still waits');
+    assert.equal(e.h.u32(reader.ctx, W.done), rDone, 'no memory yet: the read still waits');
+    refill();
+    // The file's completions arrive from the kernel in real time: poll until both are in (bounded).
+    const bothDone = () => e.h.u32(writer.ctx, W.done) !== wDone && e.h.u32(reader.ctx, W.done) !== rDone;
+    for (let i = 0; i < 5000 && !bothDone(); i++) pollFor(1000);
+    assert.equal(e.h.u32(writer.ctx, W.done), wDone + 1, 'the write completed once memory was back');
+    assert.ok(writer.lastOk(), 'the write succeeded');
+    assert.deepEqual(ops.slice(sent), [URING_OP_WRITE, URING_OP_READ], 'retried in the order submitted');
+    assert.equal(e.h.u32(reader.ctx, W.done), rDone + 1, 'the read completed once memory was back');
+    assert.ok(reader.lastOk(), 'the read succeeded');
+    assert.ok(fileBytes(f.file, 65536, len).equals(data), 'the file holds what the write carried');
+    assert.ok(Buffer.from(bytes(e.h, rbuf, len)).equals(old), 'the read returned the file\'s data');
+    assert.equal(e.h.core.heap_live_blocks(), live, 'both copies were freed');
+    writer.run(OP.putChannel);
+    reader.run(OP.putChannel);
+    assert.deepEqual(e.h.messages('error'), [], 'nothing reported');
+  });
+});
+
+test('file bdev with O_DIRECT: a request waiting for bounce memory fails on reset, hot remove and channel release', async (t) => {
+  const e = await env();
+  await withDirectFile(t, 'bounce-wait-abort', 8 << 20, (f) => {
+    const fileId = e.h.core.bdev_uring_create(name(e, 'file0'), f.fd, 4096, 2048, 1);
+    const len = 1 << 20;
+    const buf = aligned(e.h, len + 64) + 16;
+    type Client = ReturnType<typeof client>;
+    /** A misaligned write that waits for memory: returns the client's done count before it. */
+    const waitingWrite = (c: Client) => {
+        const before = e.h.u32(c.ctx, W.done);
+      assert.equal(c.run(OP.write, { buf, off: 0, len }, false), 0);
+      for (let i = 0; i < 20; i++) e.h.core.h_poll(e.thread, 0);
+      assert.equal(e.h.u32(c.ctx, W.done), before, 'the write waits for memory');
+      return before;
+    };
+    const settle = () => { for (let k = 0; k < 20; k++) { e.h.drain(e.app); e.h.drain(e.thread); } };
+
+    // Reset: the waiting write fails, then the reset completes.
+    const c = client(e, fileId);
+    let refill = exhaustHeap(e.h, 4);
+    let before = waitingWrite(c);
+    c.run(OP.reset);
+    settle();
+    assert.equal(e.h.u32(c.ctx, W.done), before + 2, 'reset aborted the waiting write, then completed');
+    refill();
+
+    // Channel release: the owner gave the channel back with a write waiting; it fails, with a report.
+    refill = exhaustHeap(e.h, 4);
+    before = waitingWrite(c);
+    c.run(OP.putChannel);
+    settle();
+    assert.equal(e.h.u32(c.ctx, W.done), before + 1, 'release failed the waiting write');
+    assert.ok(!c.lastOk());
+    assert.ok(e.h.messages('error').some((m) => /waiting for bounce memory/.test(m)), 'the release is reported');
+    refill();
+    c.run(OP.close);
+
+    // Hot remove of an error bdev over the file (it takes the file's alignment): the waiting write fails.
+    const errId = request(e, (r) => e.h.core.bdev_error_create(r, name(e, 'err0'), fileId));
+    const d = client(e, errId);
+    refill = exhaustHeap(e.h, 4);
+    before = waitingWrite(d);
+    const req = 1000 + e.h.events.length;
+    assert.equal(e.h.core.bdev_delete(req, errId), 0);
+    settle();
+    assert.equal(e.h.u32(d.ctx, W.done), before + 1, 'removal aborted the waiting write');
+    assert.ok(!d.lastOk());
+    refill();
+    d.run(OP.putChannel);
+    d.run(OP.close);
+    settle();
+    assert.ok(e.h.events.some((x) => x.kind === EVENT_REQUEST_DONE && x.a === req && x.b === 0), 'the error bdev is gone');
+    assert.deepEqual(e.h.messages('error').filter((m) => /not completed and freed/.test(m)), [], 'no io was left behind');
+  });
 });

@@ -6,7 +6,8 @@ import { newHarness, type Harness } from '../helpers/core.js';
 import { writeCoreString, EVENT_REQUEST_DONE } from '../../host/core-abi.js';
 
 const OP = { init: 1, load: 2, unload: 3, create: 4, open: 5, close: 6, sync: 7, resize: 8, delete: 9,
-  setXattr: 10, getXattr: 11, removeXattr: 12, read: 13, write: 14, abandon: 15, channel: 16, clone: 18, readv: 21, writev: 22 } as const;
+  setXattr: 10, getXattr: 11, removeXattr: 12, read: 13, write: 14, abandon: 15, channel: 16, snapshot: 17, clone: 18,
+  inflate: 19, decouple: 20, readv: 21, writev: 22, verifyIndex: 25 } as const;
 const MiB = 1 << 20;
 
 interface Bs { h: Harness; t: number; ctx: number; bdev: number }
@@ -394,5 +395,94 @@ test('recovery keeps a snapshot caught between its last two syncs and finishes i
   ok(b, OP.close);
   openBlob(b, snap);
   ok(b, OP.close);
+  ok(b, OP.unload);
+});
+
+// ---- the clone index (assembly/blob/clone-index.ts): parent -> clones, in memory, exact against the disk ----
+
+/** What the store's clone index says: blob -> [parent (0n: none), blobs reading through it]. */
+function indexOf(b: Bs, ids: bigint[]): Record<string, [bigint, number]> {
+  const store = b.h.u32(b.ctx, 3);
+  const lo = (id: bigint) => Number(id & 0xffffffffn), hi = (id: bigint) => Number(id >> 32n);
+  return Object.fromEntries(ids.map((id) => [String(id),
+    [BigInt(b.h.core.hbs_clone_parent(store, lo(id), hi(id))), b.h.core.hbs_clone_count(store, lo(id), hi(id))]]));
+}
+
+/** The index is what every md page on disk says (rebuilt from disk and compared, in the core). */
+function indexMatchesDisk(b: Bs, when: string) {
+  const rc = op(b, OP.verifyIndex);
+  assert.equal(rc, 0, `${when}: the clone index differs from the disk in ${value(b)} places: ${b.h.messages('error').slice(-4).join('; ')}`);
+}
+
+test('clone index: exact after snapshot, clone, decouple, inflate and delete, after a clean load and after recovery', async () => {
+  const b = await setup();
+  initStore(b);
+  const a = ok(b, OP.create, [4, 1]);
+  const plain = ok(b, OP.create, [1, 0]);
+  openBlob(b, a);
+  const s1 = ok(b, OP.snapshot);
+  const all = [a, plain, s1];
+  assert.deepEqual(indexOf(b, all), { [String(a)]: [s1, 0], [String(plain)]: [0n, 0], [String(s1)]: [0n, 1] }, 'snapshot: the origin reads through it');
+  indexMatchesDisk(b, 'after a snapshot');
+  const s2 = ok(b, OP.snapshot);
+  all.push(s2);
+  assert.deepEqual(indexOf(b, [a, s1, s2]), { [String(a)]: [s2, 0], [String(s1)]: [0n, 1], [String(s2)]: [s1, 1] },
+    'a second snapshot takes the origin\'s old parent, the origin reads through it');
+  const c = ok(b, OP.clone, [], s2);
+  all.push(c);
+  assert.deepEqual(indexOf(b, [c, s2]), { [String(c)]: [s2, 0], [String(s2)]: [s1, 2] }, 'clone: one more reads through the snapshot');
+  indexMatchesDisk(b, 'after a clone');
+  ok(b, OP.decouple);
+  assert.deepEqual(indexOf(b, [a, s1, s2]), { [String(a)]: [s1, 0], [String(s1)]: [0n, 2], [String(s2)]: [s1, 1] }, 'decouple: the origin skips its parent');
+  ok(b, OP.inflate);
+  assert.deepEqual(indexOf(b, [a, s1]), { [String(a)]: [0n, 0], [String(s1)]: [0n, 1] }, 'inflate: the origin reads through nothing');
+  indexMatchesDisk(b, 'after decouple and inflate');
+  ok(b, OP.close);
+  const before = indexOf(b, all);
+  ok(b, OP.unload);
+  assert.equal(loadStore(b), 0);
+  assert.deepEqual(indexOf(b, all), before, 'a clean load rebuilds the same index');
+  indexMatchesDisk(b, 'after a clean load');
+
+  ok(b, OP.delete, [], s2);
+  assert.deepEqual(indexOf(b, [c, s1, s2]), { [String(c)]: [s1, 0], [String(s1)]: [0n, 1], [String(s2)]: [0n, 0] },
+    'snapshot delete: its clone reads through its parent, it is gone');
+  indexMatchesDisk(b, 'after a snapshot delete');
+  ok(b, OP.delete, [], plain);
+  const c2 = ok(b, OP.clone, [], s1);
+  all.push(c2);
+  assert.equal(indexOf(b, [s1])[String(s1)][1], 2);
+  assert.equal(op(b, OP.delete, [], s1), -16, 'two clones: EBUSY');
+  assert.match(b.h.messages('error').join('\n'), /is a snapshot with 2 clones: delete or inflate all but one of them first/);
+  ok(b, OP.delete, [], c2);
+  assert.equal(indexOf(b, [s1])[String(s1)][1], 1, 'a deleted clone no longer reads through its snapshot');
+  const crashed = indexOf(b, all);
+  ok(b, OP.abandon);
+  assert.equal(loadStore(b), 0);
+  assert.match(b.h.messages('notice').join('\n'), /not unloaded cleanly: recovering/);
+  assert.deepEqual(indexOf(b, all), crashed, 'recovery rebuilds the same index');
+  indexMatchesDisk(b, 'after recovery');
+  ok(b, OP.delete, [], s1);
+  assert.deepEqual(indexOf(b, [c, s1]), { [String(c)]: [0n, 0], [String(s1)]: [0n, 0] }, 'the last snapshot went into its clone');
+  indexMatchesDisk(b, 'at the end');
+  ok(b, OP.unload);
+});
+
+test('clone index: deleting a snapshot finds its clone in memory, without reading every md page', async () => {
+  const b = await setup();
+  initStore(b, 64 << 10);                                     // 1,024 md pages
+  const origin = ok(b, OP.create, [2, 1]);
+  openBlob(b, origin);
+  const snap = ok(b, OP.snapshot);
+  ok(b, OP.close);
+  for (let i = 0; i < 64; i++) ok(b, OP.create, [0, 1]);       // blobs a scan would have had to read
+  const stats = b.h.scratch(b.h.core.bdev_stats_bytes());
+  const readBytes = () => { b.h.core.bdev_stats(b.bdev, stats); return Number(new DataView(b.h.memory.buffer).getBigUint64(stats + 6 * 8, true)); };
+  const before = readBytes();
+  ok(b, OP.delete, [], snap);
+  const read = readBytes() - before;
+  assert.ok(read <= 8 * 4096, `the delete read ${read / 4096} md pages (its clone's, not all 66 blobs')`);
+  assert.deepEqual(indexOf(b, [origin, snap]), { [String(origin)]: [0n, 0], [String(snap)]: [0n, 0] });
+  indexMatchesDisk(b, 'after the delete');
   ok(b, OP.unload);
 });
