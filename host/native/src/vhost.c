@@ -455,6 +455,15 @@ napi_value wstor_vhost_map_into_memory(napi_env env, napi_callback_info info) {
     return number(env, 0);
 }
 
+/* The arguments (memory, offset, length) of a call over whole pages of the memory: 1 after a throw, a
+ * negative errno to return, or 0 with `r` filled in. */
+static int range_call_args(napi_env env, napi_callback_info info, const char *fn, struct map_range *r) {
+    size_t argc = 3;
+    napi_value argv[3];
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    return map_range_args(env, argv, fn, r);
+}
+
 /*
  * adviseRandom(memory, offset, length): madvise(MADV_RANDOM) over a mapped range: 0, or -errno as above.
  * A file mapped for random 4 KiB I/O then faults single pages in instead of reading ahead into large
@@ -462,11 +471,8 @@ napi_value wstor_vhost_map_into_memory(napi_env env, napi_callback_info info) {
  * which measured ~30 us per 4 KiB write fault on ext4 (Linux 6.18).
  */
 napi_value wstor_vhost_advise_random(napi_env env, napi_callback_info info) {
-    size_t argc = 3;
-    napi_value argv[3];
     struct map_range r;
-    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-    int rc = map_range_args(env, argv, "adviseRandom", &r);
+    int rc = range_call_args(env, info, "adviseRandom", &r);
     if (rc == 1) return NULL;
     if (rc < 0) return number(env, rc);
     return number(env, madvise(r.base + r.offset, r.length, MADV_RANDOM) == 0 ? 0 : -errno);
@@ -475,11 +481,8 @@ napi_value wstor_vhost_advise_random(napi_env env, napi_callback_info info) {
 /* unmapFromMemory(memory, offset, length): 0, or -EINVAL (misaligned, 0) / -EFAULT (outside the memory).
  * The range then reads as zeroes, whatever was there. */
 napi_value wstor_vhost_unmap_from_memory(napi_env env, napi_callback_info info) {
-    size_t argc = 3;
-    napi_value argv[3];
     struct map_range r;
-    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-    int rc = map_range_args(env, argv, "unmapFromMemory", &r);
+    int rc = range_call_args(env, info, "unmapFromMemory", &r);
     if (rc == 1) return NULL;
     if (rc < 0) return number(env, rc);
     rc = anonymous_over(r.base + r.offset, r.length);
