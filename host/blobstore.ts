@@ -447,6 +447,7 @@ export class BlobHandle implements IoIssuer {
   /** New size in bytes (rounded up to clusters); persisted by the next sync or close. */
   async resize(size: number): Promise<void> {
     this.check();
+    if (!Number.isSafeInteger(size) || size < 0) throw new WstorError('EINVAL', `size ${size} must be a non-negative integer (bytes)`);
     await this.gate.alone(() => this.engine.request(`resizing blob ${this.id}`, (r) => this.core.blob_resize(r, this.ptr, Math.ceil(size / this.clusterSize))));
   }
 

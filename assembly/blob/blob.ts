@@ -7,7 +7,7 @@ import { threadGet } from "../thread";
 import * as F from "./format";
 import { bitSet, bitTest, bitFindClear, bitClear } from "./bitmap";
 import {
-  BlobMd, mdNew, mdFree, mdResize, mdCluster, mdSetCluster, mdEncode, mdDecodePage, mdNextPage, mdPagesNeeded,
+  BlobMd, mdNew, mdFree, mdResize, mdResizeWith, mdGrowBytes, MD_MAX_CLUSTERS, mdCluster, mdSetCluster, mdEncode, mdDecodePage, mdNextPage, mdPagesNeeded,
   xattrSet, xattrRemove, xattrFind, Xattr, MD_OK,
 } from "./md";
 import { Store, Blob, BsOpCb, storeLock, blobFreezeLock } from "./types";
@@ -76,6 +76,31 @@ export function refuseIfMdBusy(blob: Blob): i32 {
   return -EBUSY;
 }
 
+/**
+ * Give `md` a map of `clusters` entries, its memory from the fallible heap: 0, -EINVAL past the most a
+ * blob may have, -ENOMEM (both reported; `md` unchanged). Asked-for sizes come here, never to mdResize,
+ * which is for sizes already known to fit (and would stop the engine when the memory is short).
+ */
+function resizeMap(md: BlobMd, clusters: u64): i32 {
+  if (clusters > MD_MAX_CLUSTERS) {
+    report(LEVEL_ERROR, -EINVAL, "a blob of %d clusters is more than one blob may have (%d clusters: its map must fit the memory)",
+      0, 0, <f64>clusters, <f64>MD_MAX_CLUSTERS);
+    return -EINVAL;
+  }
+  const bytes = mdGrowBytes(md, clusters);
+  let grown: usize = 0;
+  if (bytes != 0) {
+    grown = heapAlloc(bytes);
+    if (grown == 0) {
+      report(LEVEL_ERROR, -ENOMEM, "no memory for the %d-byte cluster map of a %d-cluster blob (start the engine with more memoryBytes)",
+        0, 0, <f64>bytes, <f64>clusters);
+      return -ENOMEM;
+    }
+  }
+  mdResizeWith(md, clusters, grown);
+  return 0;
+}
+
 // ---- clusters ----
 
 /** Take `count` free clusters for blob clusters [from, from + count) of md. All or none (-ENOSPC). */
@@ -121,7 +146,8 @@ export function blobCreate(s: Store, clusters: u64, thin: bool, cb: BsOpCb, ctx:
   if (page < 0) { cb(ctx, -ENOSPC, 0); return; }
   const id = F.blobIdOf(<u32>page);
   const md = mdNew(id);
-  mdResize(md, clusters);
+  const sized = resizeMap(md, clusters);
+  if (sized != 0) { mdFree(md); cb(ctx, sized, 0); return; }
   if (thin) md.flagsInvalid |= F.BLOB_FLAG_THIN;
   if (!thin) {
     const rc = allocClusters(s, md, 0, clusters);
@@ -463,7 +489,8 @@ export function blobResize(blob: Blob, clusters: u64): i32 {
     releaseClusters(s, md, clusters, old);
     mdResize(md, clusters);
   } else if (clusters > old) {
-    mdResize(md, clusters);
+    const sized = resizeMap(md, clusters);
+    if (sized != 0) return sized;
     if ((md.flagsInvalid & F.BLOB_FLAG_THIN) == 0) {
       const rc = allocClusters(s, md, old, clusters - old);
       if (rc != 0) { mdResize(md, old); return rc; }
@@ -632,7 +659,8 @@ export function blobSnapshot(origin: Blob, cb: BsOpCb, ctx: usize): void {
   const om = changetype<BlobMd>(origin.md);
   const sid = F.blobIdOf(<u32>page);
   const sm = mdNew(sid);
-  mdResize(sm, om.numClusters);
+  const sized = resizeMap(sm, om.numClusters);
+  if (sized != 0) { mdFree(sm); cb(ctx, sized, 0); return; }
   memory.copy(sm.clusters, om.clusters, <usize>om.numClusters << 2);
   sm.parentId = om.parentId;
   sm.flagsInvalid = om.flagsInvalid | F.BLOB_FLAG_THIN;
@@ -749,7 +777,8 @@ function cloneParentOpened(opPtr: usize, rc: i32, parentPtr: u64): void {
     return;
   }
   const md = mdNew(F.blobIdOf(<u32>page));
-  mdResize(md, pm.numClusters);
+  const sized = resizeMap(md, pm.numClusters);
+  if (sized != 0) { mdFree(md); releaseRef(parent); opFinish(op, sized, 0); return; }
   md.parentId = parent.id;
   md.flagsInvalid = F.BLOB_FLAG_THIN;
   const clone = blobNew(s, md, <u32>page);

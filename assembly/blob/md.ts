@@ -49,12 +49,34 @@ export function mdFree(md: BlobMd): void {
   heap.free(changetype<usize>(md));
 }
 
-/** Make room for `clusters` entries (new ones unallocated). */
-export function mdResize(md: BlobMd, clusters: u64): void {
+/**
+ * The most clusters one blob may have: its map (a u32 per cluster) must fit this 32-bit memory with
+ * room to spare (256 MiB of map; 64 TiB of blob with 1 MiB clusters). A size past it, asked for or
+ * read from a page, would otherwise wrap the map's byte count and write past the block.
+ */
+export const MD_MAX_CLUSTERS: u64 = 1 << 26;
+
+function capFor(md: BlobMd, clusters: u64): u64 {
+  let cap = md.clustersCap == 0 ? 16 : md.clustersCap;
+  while (cap < clusters) cap <<= 1;
+  return cap;
+}
+
+/** Bytes of the larger map resizing `md` to `clusters` needs (0: the map is large enough). */
+export function mdGrowBytes(md: BlobMd, clusters: u64): usize {
+  assert(clusters <= MD_MAX_CLUSTERS);
+  return clusters > md.clustersCap ? <usize>capFor(md, clusters) << 2 : 0;
+}
+
+/**
+ * Resize to `clusters` entries (new ones unallocated), taking `grown` (mdGrowBytes bytes, allocated
+ * by the caller; 0 when none are needed) as the new map. Cannot fail.
+ */
+export function mdResizeWith(md: BlobMd, clusters: u64, grown: usize): void {
+  assert(clusters <= MD_MAX_CLUSTERS);
   if (clusters > md.clustersCap) {
-    let cap = md.clustersCap == 0 ? 16 : md.clustersCap;
-    while (cap < clusters) cap <<= 1;
-    const grown = heap.alloc(<usize>cap << 2);
+    assert(grown != 0);
+    const cap = capFor(md, clusters);
     memory.fill(grown, 0, <usize>cap << 2);
     if (md.clusters != 0) { memory.copy(grown, md.clusters, <usize>md.numClusters << 2); heap.free(md.clusters); }
     md.clusters = grown;
@@ -62,6 +84,14 @@ export function mdResize(md: BlobMd, clusters: u64): void {
   }
   if (clusters < md.numClusters) memory.fill(md.clusters + (<usize>clusters << 2), 0, <usize>(md.numClusters - clusters) << 2);
   md.numClusters = clusters;
+}
+
+/** Resize to `clusters` entries (new ones unallocated); false past MD_MAX_CLUSTERS (nothing changed). */
+export function mdResize(md: BlobMd, clusters: u64): bool {
+  if (clusters > MD_MAX_CLUSTERS) return false;
+  const bytes = mdGrowBytes(md, clusters);
+  mdResizeWith(md, clusters, bytes == 0 ? 0 : heap.alloc(bytes));
+  return true;
 }
 
 export function mdCluster(md: BlobMd, i: u64): u32 { return load<u32>(md.clusters + (<usize>i << 2)); }
@@ -256,8 +286,7 @@ export function mdDecodePage(md: BlobMd, page: usize, sequence: u32): i32 {
     const body = p + DESC_HEADER_BYTES;
     switch (type) {
       case DESC_SIZE: {
-        if (payload != 8) return MD_BAD_DESCRIPTOR;
-        mdResize(md, load<u64>(body));
+        if (payload != 8 || !mdResize(md, load<u64>(body))) return MD_BAD_DESCRIPTOR;
         break;
       }
       case DESC_FLAGS: {

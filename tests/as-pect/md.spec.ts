@@ -1,9 +1,9 @@
 // A blob's metadata survives encoding into md pages and decoding back; damaged pages are refused.
 import {
   BlobMd, mdNew, mdResize, mdSetCluster, mdCluster, xattrSet, xattrFind, Xattr, mdEncode, mdDecodePage, mdNextPage,
-  MD_OK, MD_BAD_CRC, MD_WRONG_BLOB, MD_WRONG_SEQUENCE, MD_BAD_DESCRIPTOR,
+  MD_OK, MD_BAD_CRC, MD_WRONG_BLOB, MD_WRONG_SEQUENCE, MD_BAD_DESCRIPTOR, MD_MAX_CLUSTERS,
 } from "../../assembly/blob/md";
-import { blobIdOf, MDP_NO_NEXT, MDP_DESCRIPTORS, sealPage } from "../../assembly/blob/format";
+import { blobIdOf, MDP_NO_NEXT, MDP_DESCRIPTORS, DESC_HEADER_BYTES, sealPage } from "../../assembly/blob/format";
 
 function str(s: string): usize {
   const p = heap.alloc(s.length + 1);
@@ -82,5 +82,20 @@ describe("md encoding", () => {
     store<u8>(pages + MDP_DESCRIPTORS, 77);        // first descriptor's type
     sealPage(pages);
     expect(mdDecodePage(mdNew(blobIdOf(2)), pages, 0)).toBe(MD_BAD_DESCRIPTOR);
+  });
+
+  it("refuses a size no blob may have (its map's byte count would wrap the 32-bit memory)", () => {
+    const md = mdNew(blobIdOf(2));
+    mdResize(md, 1);
+    const pages = heap.alloc(4096);
+    const indexes = heap.alloc(4);
+    expect(mdEncode(md, pages, 1, indexes)).toBe(1);
+    store<u64>(pages + MDP_DESCRIPTORS + DESC_HEADER_BYTES, <u64>1 << 40);   // the size descriptor comes first
+    sealPage(pages);
+    const back = mdNew(blobIdOf(2));
+    expect(mdDecodePage(back, pages, 0)).toBe(MD_BAD_DESCRIPTOR);
+    expect(back.numClusters).toBe(0);
+    expect(mdResize(back, MD_MAX_CLUSTERS + 1)).toBe(false);
+    expect(mdResize(back, 1)).toBe(true);
   });
 });

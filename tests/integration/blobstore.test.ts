@@ -127,6 +127,18 @@ test('errors say what was wrong', async () => {
     await assert.rejects(blob.read(100, 4096), /must be non-negative multiples of the io unit \(4096 bytes\)/);
     await assert.rejects(blob.read(1 << 20, 4096), (e: WstorError) => e.code === 'EINVAL', 'past the end');
     await assert.rejects(bs.create({ size: 1 << 30 }), (e: WstorError) => e.code === 'ENOSPC');
+    // Sizes no blob may have, and maps the memory cannot hold: errors, and the reactor goes on (a
+    // 2^52-byte thin blob used to wrap its map's byte count and trap the reactor).
+    const tooBig = (e: WstorError) => e.code === 'EINVAL' && /more than one blob may have/.test(e.message);
+    await assert.rejects(bs.create({ size: 2 ** 52, thin: true }), tooBig);
+    await assert.rejects(blob.resize(2 ** 52), tooBig);
+    await assert.rejects(bs.create({ size: 2 ** 46, thin: true }), (e: WstorError) =>
+      e.code === 'ENOMEM' && /no memory for the .*cluster map .*more memoryBytes/.test(e.message));
+    await assert.rejects(blob.resize(Number.NaN), (e: WstorError) => e.code === 'EINVAL' && /size NaN must be a non-negative integer/.test(e.message));
+    assert.equal(blob.size, 1 << 20, 'a refused resize changed nothing');
+    const thinBig = await bs.open(await bs.create({ size: 2 ** 40, thin: true }));   // 1 TiB thin on a 16 MiB device: allowed
+    assert.equal(thinBig.size, 2 ** 40);
+    await thinBig.close();
     await assert.rejects(bs.unload(), (e: WstorError) => e.code === 'EBUSY', 'a blob is still open');
     await blob.close();
     await assert.rejects(blob.read(0, 4096), /blob .* is closed/);
