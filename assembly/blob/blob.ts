@@ -206,7 +206,12 @@ export function syncStart(op: BlobOp, done: SyncDone): void {
   const s = changetype<Store>(op.store);
   const blob = changetype<Blob>(op.blob);
   const md = changetype<BlobMd>(blob.md);
-  const needed = mdPagesNeeded(md);
+  const scratch = heapAlloc(<usize>MAX_CHAIN << F.MD_PAGE_SHIFT);
+  const scratchIndexes = heapAlloc(<usize>MAX_CHAIN << 2);
+  const needed: u32 = scratch == 0 || scratchIndexes == 0 ? 0 : mdPagesNeeded(md, scratch, scratchIndexes, MAX_CHAIN);
+  heapFree(scratch);
+  heapFree(scratchIndexes);
+  if (scratch == 0 || scratchIndexes == 0) { done(op, -ENOMEM); return; }
   if (needed == 0) { done(op, -ENOSPC); return; }     // more than MAX_CHAIN pages of metadata
   op.pages = heapAlloc(<usize>needed << F.MD_PAGE_SHIFT);
   op.indexes = heapAlloc(<usize>needed << 2);

@@ -245,15 +245,15 @@ export function mdEncode(md: BlobMd, pages: usize, maxPages: u32, pageIndexes: u
   return used;
 }
 
-/** How many pages mdEncode will need (so the caller can find free pages first). */
-export function mdPagesNeeded(md: BlobMd): u32 {
-  const scratch = heap.alloc(<usize>MD_PAGE_BYTES * 64);
-  const indexes = heap.alloc(64 * 4);
-  memory.fill(indexes, 0, 64 * 4);
-  const n = mdEncode(md, scratch, 64, indexes);
-  heap.free(scratch);
-  heap.free(indexes);
-  return n;
+/**
+ * How many pages mdEncode will need (so the caller can find free pages first), by encoding into the
+ * caller's `scratch` (maxPages pages) with `indexes` (maxPages u32, overwritten): 0 if more than
+ * maxPages. The caller allocates both: a quarter MiB of scratch must be able to fail without stopping
+ * the engine.
+ */
+export function mdPagesNeeded(md: BlobMd, scratch: usize, indexes: usize, maxPages: u32): u32 {
+  memory.fill(indexes, 0, <usize>maxPages << 2);
+  return mdEncode(md, scratch, maxPages, indexes);
 }
 
 // ---- decoding ----

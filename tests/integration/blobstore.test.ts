@@ -386,3 +386,26 @@ test('two opens of the same closed blob in flight at once share one blob (one md
     await engine.stop();
   }
 });
+
+test('a sync that finds the shared memory exhausted fails with ENOMEM, and works once memory is back', async () => {
+  const engine = await Engine.start({ reactors: 1, memoryBytes: 96 << 20, logLevel: 'fatal' });
+  const core = engine.core as unknown as { wstor_alloc(n: number): number; wstor_free(p: number): void };
+  const held: number[] = [];
+  try {
+    engine.bdev.createMalloc('mm', { blockCount: 4096 });
+    const bs = await engine.blobstore.init('mm');
+    const blob = await bs.open(await bs.create({ size: 1 << 20, thin: true }));
+    await blob.setXattr('k', 'v');
+    // Take every large block the memory has (a sync's encoding scratch is a quarter MiB): small
+    // allocations, such as the request itself, still find room in their slabs.
+    for (let p = core.wstor_alloc(128 << 10); p !== 0; p = core.wstor_alloc(128 << 10)) held.push(p);
+    await assert.rejects(blob.sync(), (e: WstorError) => e.code === 'ENOMEM');
+    for (const p of held.splice(0)) core.wstor_free(p);
+    await blob.sync();
+    await blob.close();
+    await bs.unload();
+  } finally {
+    for (const p of held) core.wstor_free(p);
+    await engine.stop();
+  }
+});
