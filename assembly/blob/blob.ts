@@ -149,15 +149,17 @@ export function blobCreate(s: Store, clusters: u64, thin: bool, cb: BsOpCb, ctx:
   const sized = resizeMap(md, clusters);
   if (sized != 0) { mdFree(md); cb(ctx, sized, 0); return; }
   if (thin) md.flagsInvalid |= F.BLOB_FLAG_THIN;
+  // Everything that can run out of memory first: a failure then gives back all it took.
+  const blob = blobNew(s, md, <u32>page);
+  if (changetype<usize>(blob) == 0) { mdFree(md); cb(ctx, -ENOMEM, 0); return; }
+  const op = opNew(s, changetype<usize>(blob), cb, ctx);
+  if (changetype<usize>(op) == 0) { blobDrop(blob); cb(ctx, -ENOMEM, 0); return; }
   if (!thin) {
     const rc = allocClusters(s, md, 0, clusters);
-    if (rc != 0) { mdFree(md); cb(ctx, rc, 0); return; }
+    if (rc != 0) { heapFree(changetype<usize>(op)); blobDrop(blob); cb(ctx, rc, 0); return; }
   }
   bitSet(s.usedMd, <u64>page);
   bitSet(s.usedIds, <u64>page);
-  const blob = blobNew(s, md, <u32>page);
-  const op = opNew(s, changetype<usize>(blob), cb, ctx);
-  if (changetype<usize>(blob) == 0 || changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
   op.id = id;
   syncStart(op, createSynced);
 }
@@ -183,6 +185,7 @@ function blobNew(s: Store, md: BlobMd, page: u32): Blob {
   b.md = changetype<usize>(md);
   b.id = md.id;
   b.chain = heapAlloc(<usize>MAX_CHAIN << 2);
+  if (b.chain == 0) { heapFree(changetype<usize>(b)); return changetype<Blob>(0); }   // the caller still owns md
   store<u32>(b.chain, page);
   b.chainLen = 1;
   spinInit(blobFreezeLock(b), "blob_freeze");
@@ -345,9 +348,11 @@ export function blobOpen(s: Store, id: u64, cb: BsOpCb, ctx: usize): void {
   }
   const page = F.mdPageOf(id);
   if (!F.isBlobId(id) || page >= s.mdLen || !bitTest(s.usedIds, <u64>page)) { cb(ctx, -ENOENT, 0); return; }
-  const blob = blobNew(s, mdNew(id), page);
+  const md = mdNew(id);
+  const blob = blobNew(s, md, page);
+  if (changetype<usize>(blob) == 0) { mdFree(md); cb(ctx, -ENOMEM, 0); return; }
   const op = opNew(s, changetype<usize>(blob), cb, ctx);
-  if (changetype<usize>(blob) == 0 || changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
+  if (changetype<usize>(op) == 0) { blobDrop(blob); cb(ctx, -ENOMEM, 0); return; }
   op.pages = heapAlloc(F.MD_PAGE_BYTES);
   if (op.pages == 0) { blobDrop(blob); opFinish(op, -ENOMEM, 0); return; }
   blob.chainLen = 0;
@@ -671,6 +676,7 @@ export function blobSnapshot(origin: Blob, cb: BsOpCb, ctx: usize): void {
   sm.flagsInvalid = om.flagsInvalid | F.BLOB_FLAG_THIN;
   sm.flagsDataRo = F.BLOB_FLAG_READ_ONLY;
   const originId = heapAlloc(8);
+  if (originId == 0) { mdFree(sm); cb(ctx, -ENOMEM, 0); return; }
   store<u64>(originId, origin.id);
   xattrSet(sm, F.XATTR_SNAPSHOT_OF, F.XATTR_SNAPSHOT_OF_BYTES, originId, 8, true);
   heapFree(originId);
