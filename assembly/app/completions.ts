@@ -1,17 +1,17 @@
 // Completions of high-rate host requests (blob I/O) through shared memory. An event per completion
 // is a worker postMessage and a main-thread task each, which bounded the blob Node API near 100 k
 // operations a second. Instead the reactor puts (request id, value) on one MPSC ring the host drains
-// in batches, and rings the host's doorbell only when the host said it is about to wait on it
-// (Atomics.waitAsync): the same announce, re-check, wait pattern as a reactor's sleep.
+// in batches, and rings the host's doorbell (runtime/host-bell.ts: once per reactor turn) only when
+// the host said it is about to wait on it (Atomics.waitAsync): the same announce, re-check, wait
+// pattern as a reactor's sleep.
 // Failures still go as events: the host names each with the report that explains it, and the report
 // travels the same way, in order.
 
-import { HOST_COMPLETIONS, ringCreate, ringEnqueue, ringDequeue, ringOutA, ringOutB, ringCount } from "../runtime";
+import { HOST_COMPLETIONS, hostBellOwe, ringCreate, ringEnqueue, ringDequeue, ringOutA, ringOutB, ringCount } from "../runtime";
 import { requestDone } from "./request";
 
 const RING_OFF: usize = 0;       // usize: the ring, 0 until the host made it
-const BELL_OFF: usize = 4;       // i32: bumped and notified to wake the host
-const WAITING_OFF: usize = 8;    // i32: 1 while the host may be waiting on the bell
+// Words 1 and 2 (i32) are the doorbell and the host's waiting flag: runtime/host-bell.ts.
 const QUEUED_OFF: usize = 16;    // u64: completions that went through the ring (statistics, tests)
 const CAPACITY: u32 = 4096;
 
@@ -35,12 +35,7 @@ export function requestDoneQuick(id: u32, rc: i32, value: u32): void {
   const ring = atomic.load<usize>(HOST_COMPLETIONS + RING_OFF);
   if (rc < 0 || ring == 0 || ringEnqueue(ring, id, value) != 0) { requestDone(id, rc, <f64>value); return; }
   atomic.add<u64>(HOST_COMPLETIONS + QUEUED_OFF, 1);
-  // Enqueued before reading the flag (both sequentially consistent): the host either sees the entry
-  // when it looks again after setting the flag, or we see the flag and wake it.
-  if (atomic.load<i32>(HOST_COMPLETIONS + WAITING_OFF) != 0) {
-    atomic.add<i32>(HOST_COMPLETIONS + BELL_OFF, 1);
-    atomic.notify(HOST_COMPLETIONS + BELL_OFF, 1);
-  }
+  hostBellOwe();
 }
 
 /** Host: move up to `max` completions to `out` as (u32 id, u32 value) pairs; how many. */

@@ -9,6 +9,7 @@
 import {
   REACTOR_TABLE, MAX_REACTORS, heapAllocZeroed, ringCreate, ringEnqueue, ringDequeue, ringOutA, ringOutB, ringCount,
   fatal, report, LEVEL_ERROR, LEVEL_WARN, EINVAL, ENOMEM, ERANGE, host_reactor_wait, host_reactor_wake, host_fd_watch,
+  hostBellRingIfOwed,
 } from "../runtime";
 import { Thread, MsgFn, NO_REACTOR, THREAD_RUNNING } from "./types";
 import { threadPoll, threadAlloc, threadDestroy, threadFreeUnstarted, threadIsExited, threadPending, sendMsg, threadExit, DEFAULT_RING_SIZE } from "./thread";
@@ -301,6 +302,7 @@ export function reactorRun(): i32 {
     const stopping = atomic.load<i32>(rp + offsetof<Reactor>("stopRequested")) != 0;
     const work = drainEvents(r) + pollThreads(r, nowUs, stopping);
     r.loops++;
+    hostBellRingIfOwed();
     if (work > 0) {
       r.busyLoops++;
       r.busyUs += nowUs - prevUs;
