@@ -148,10 +148,10 @@ function storeFree(s: Store): void {
   heapFree(changetype<usize>(s));
 }
 
+/** Let go of the store's bdev, then complete: whoever the completion wakes may open it for write at once. */
 function failStore(op: StoreOp, rc: i32): void {
-  const s = changetype<Store>(op.store);
+  storeFree(changetype<Store>(op.store));
   opFinish(op, rc, 0);
-  storeFree(s);
 }
 
 /** Open and claim the bdev on the current thread, and the md channel. */
@@ -736,8 +736,8 @@ function unloadRelease(opPtr: usize, ok: bool): void {
   const op = changetype<StoreOp>(opPtr);
   const s = changetype<Store>(op.store);
   if (!ok) { s.busy = 0; opFinish(op, -EIO, 0); return; }
+  storeFree(s);                  // before completing: see failStore
   opFinish(op, 0, 0);
-  storeFree(s);
 }
 
 export function storeFreeClusters(s: Store): u64 { return s.freeClusters; }

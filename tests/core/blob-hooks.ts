@@ -2,6 +2,7 @@
 // described by a context block on a harness thread (the md thread); results land in the block.
 import { heapAllocZeroed } from "../../assembly/runtime";
 import { sendMsg } from "../../assembly/thread";
+import { bdevById, Bdev } from "../../assembly/bdev";
 import {
   Store, Blob, storeInit, storeLoad, storeUnload, storeAbandon, storeGetChannel, storeFreeClusters, blobCreate, blobOpen,
   blobClose, blobSync, blobResize, blobDelete, blobSetXattr, blobGetXattr, blobRemoveXattr, blobClusters,
@@ -10,7 +11,8 @@ import {
 } from "../../assembly/blob";
 
 // ctx words: 0 op, 1 rc, 2 completions, 3 store, 4 blob, 5 id lo, 6 id hi, 7..10 args, 11 value lo,
-// 12 value hi, 13 channel
+// 12 value hi, 13 channel, 14 a bdev id to watch (0: none), 15 whether that bdev was claimed when the
+// op completed
 const OP_INIT: u32 = 1, OP_LOAD: u32 = 2, OP_UNLOAD: u32 = 3, OP_CREATE: u32 = 4, OP_OPEN: u32 = 5, OP_CLOSE: u32 = 6,
   OP_SYNC: u32 = 7, OP_RESIZE: u32 = 8, OP_DELETE: u32 = 9, OP_SET_XATTR: u32 = 10, OP_GET_XATTR: u32 = 11,
   OP_REMOVE_XATTR: u32 = 12, OP_READ: u32 = 13, OP_WRITE: u32 = 14, OP_ABANDON: u32 = 15, OP_CHANNEL: u32 = 16,
@@ -23,6 +25,8 @@ function set(ctx: usize, i: u32, v: u32): void { store<u32>(ctx + (<usize>i << 2
 function id(ctx: usize): u64 { return (<u64>w(ctx, 6) << 32) | <u64>w(ctx, 5); }
 
 function done(ctx: usize, rc: i32, value: u64): void {
+  const watched = w(ctx, 14) == 0 ? 0 : bdevById(w(ctx, 14));
+  if (watched != 0) set(ctx, 15, changetype<Bdev>(watched).claimed != 0 ? 1 : 0);
   set(ctx, 1, <u32>rc);
   set(ctx, 11, <u32>value);
   set(ctx, 12, <u32>(value >> 32));

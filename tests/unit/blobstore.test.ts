@@ -56,6 +56,19 @@ async function openThinBlob(clusters: number): Promise<{ b: Bs; id: bigint }> {
   return { b, id };
 }
 
+test('a failed load and an unload let go of the bdev\'s claim before they complete', async () => {
+  // Completing first let a writer that opened the bdev right after (an lvol's first I/O after
+  // examine found no store on it) find it still claimed, now and then, on another reactor.
+  const b = await setup();
+  b.h.setU32(b.ctx, b.bdev, 14);                       // done() records the claim at completion
+  assert.notEqual(loadStore(b), 0, 'an empty bdev holds no store');
+  assert.equal(b.h.u32(b.ctx, 15), 0, 'the failed load released its claim before completing');
+  initStore(b);
+  assert.equal(b.h.u32(b.ctx, 15), 1, 'a loaded store holds the claim');
+  ok(b, OP.unload);
+  assert.equal(b.h.u32(b.ctx, 15), 0, 'the unload released its claim before completing');
+});
+
 test('init, a thick blob written across a cluster boundary, unload, load clean, read back', async () => {
   const b = await setup();
   initStore(b);
