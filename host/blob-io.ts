@@ -9,6 +9,7 @@
 //   and its error text is built only if it fails.
 
 import type { Engine, PendingRequest } from './engine.js';
+import type { EngineBuffer } from './engine-buffers.js';
 
 type Core = Record<string, (...args: number[]) => number>;
 
@@ -112,7 +113,9 @@ export interface IoIssuer {
 
 /**
  * One blob I/O in flight: registered with the engine as a pending request, settled by it with the
- * reactor that ran it (success) or an error. Returns its staging buffer on every outcome.
+ * reactor that ran it (success) or an error. `ptr` is a staging buffer, given back on every outcome,
+ * or (`inPlace`) the caller's engine buffer itself: nothing to copy. `pins` are the caller's engine
+ * buffers the I/O uses (host/engine-buffers.ts), unpinned on every outcome.
  * Reads resolve with a new Uint8Array, or fill `into` (readv) and resolve with undefined.
  */
 export class BlobIo implements PendingRequest {
@@ -124,6 +127,8 @@ export class BlobIo implements PendingRequest {
     readonly ptr: number,
     readonly length: number,
     private readonly into: Uint8Array[] | null,
+    private readonly inPlace: boolean,
+    private readonly pins: EngineBuffer | EngineBuffer[] | null,
     private readonly done: (value: Uint8Array | undefined) => void,
     private readonly failed: (e: Error) => void,
   ) {}
@@ -132,7 +137,7 @@ export class BlobIo implements PendingRequest {
 
   resolve(ranOn: number): void {
     let result: Uint8Array | undefined;
-    if (this.op === IoOp.Read) {
+    if (this.op === IoOp.Read && !this.inPlace) {
       const src = this.io.staging.bytes(this.ptr, this.length);
       if (this.into === null) {
         result = this.io.results.take(this.length);
@@ -155,7 +160,8 @@ export class BlobIo implements PendingRequest {
   }
 
   private release(): void {
-    if (this.ptr !== 0) this.io.staging.give(this.ptr);
+    if (!this.inPlace && this.ptr !== 0) this.io.staging.give(this.ptr);
+    if (this.pins !== null) this.io.unpin(this.pins);
     this.issuer.ioEnded();
   }
 }
@@ -164,6 +170,7 @@ export class BlobIo implements PendingRequest {
 export class BlobIoPath {
   readonly staging: StagingBuffers;
   readonly results = new ResultBytes();
+  readonly buffers: Engine['buffers'];
   /** Per reactor: the core's I/O thread for blob I/O (created on first use), or 0. */
   private readonly ioThreads: number[];
   private readonly completed: number[];
@@ -171,8 +178,15 @@ export class BlobIoPath {
 
   constructor(private readonly engine: Engine) {
     this.staging = new StagingBuffers(engine);
+    this.buffers = engine.buffers;
     this.ioThreads = new Array<number>(engine.reactorCount).fill(0);
     this.completed = new Array<number>(engine.reactorCount).fill(0);
+  }
+
+  /** Unpin what an I/O pinned (engine buffers it used). */
+  unpin(pins: EngineBuffer | EngineBuffer[]): void {
+    if (Array.isArray(pins)) for (const b of pins) this.buffers.unpin(b);
+    else this.buffers.unpin(pins);
   }
 
   /** How many blob I/Os have completed on each reactor. */

@@ -5,6 +5,7 @@
 import type { Engine } from './engine.js';
 import { WstorError } from './errors.js';
 import { BlobIo, BlobIoPath, IoOp, type IoIssuer } from './blob-io.js';
+import type { EngineBuffer } from './engine-buffers.js';
 
 type Core = Record<string, (...args: number[]) => number>;
 
@@ -36,6 +37,12 @@ export interface CreateOptions {
 
 const encoder = new TextEncoder();
 const toBytes = (v: string | Uint8Array) => (typeof v === 'string' ? encoder.encode(v) : v);
+
+/** A blob I/O's arguments while it waits for the blob's gate. */
+class BlobIoArgs {
+  constructor(readonly op: IoOp, readonly offset: number, readonly length: number, readonly ptr: number,
+    readonly into: Uint8Array[] | null, readonly inPlace: boolean, readonly pins: EngineBuffer | EngineBuffer[] | null) {}
+}
 
 function totalLength(buffers: Uint8Array[]): number {
   if (!Array.isArray(buffers) || buffers.length === 0) throw new WstorError('EINVAL', 'readv/writev take a non-empty array of Uint8Arrays');
@@ -291,23 +298,27 @@ export class BlobHandle implements IoIssuer {
 
   /**
    * One I/O of `length` bytes at `offset` (checked: whole io units) on an I/O thread, counted in the
-   * blob's gate; `ptr` is its staging buffer (or 0), given back on every outcome. Not async: the data
-   * path makes one promise per I/O (host/blob-io.ts).
+   * blob's gate. `ptr` is its staging buffer (given back on every outcome), or with `inPlace` the
+   * caller's engine buffer; `pins` are engine buffers it uses (unpinned on every outcome). Not
+   * async: the data path makes one promise per I/O (host/blob-io.ts).
    */
-  private io(op: IoOp, offset: number, length: number, ptr: number, into: Uint8Array[] | null): Promise<Uint8Array | undefined> {
-    if (!this.gate.tryEnter()) return this.ioAfterGate(op, offset, length, ptr, into);
-    return new Promise((resolve, reject) => this.post(new BlobIo(this, this.ioPath, op, ptr, length, into, resolve, reject), offset));
+  private io(op: IoOp, offset: number, length: number, ptr: number, into: Uint8Array[] | null,
+    inPlace = false, pins: EngineBuffer | EngineBuffer[] | null = null): Promise<Uint8Array | undefined> {
+    if (!this.gate.tryEnter()) return this.ioAfterGate(new BlobIoArgs(op, offset, length, ptr, into, inPlace, pins));
+    return new Promise((resolve, reject) => this.post(new BlobIo(this, this.ioPath, op, ptr, length, into, inPlace, pins, resolve, reject), offset));
   }
 
   /** The gate is shut (close, resize or snapshot pending): wait, then post unless the blob closed. */
-  private async ioAfterGate(op: IoOp, offset: number, length: number, ptr: number, into: Uint8Array[] | null): Promise<Uint8Array | undefined> {
+  private async ioAfterGate(a: BlobIoArgs): Promise<Uint8Array | undefined> {
     await this.gate.enter();
     if (this.closed) {
       this.gate.leave();
-      if (ptr !== 0) this.ioPath.staging.give(ptr);
+      if (!a.inPlace && a.ptr !== 0) this.ioPath.staging.give(a.ptr);
+      if (a.pins !== null) this.ioPath.unpin(a.pins);
       this.check();
     }
-    return new Promise((resolve, reject) => this.post(new BlobIo(this, this.ioPath, op, ptr, length, into, resolve, reject), offset));
+    return new Promise((resolve, reject) =>
+      this.post(new BlobIo(this, this.ioPath, a.op, a.ptr, a.length, a.into, a.inPlace, a.pins, resolve, reject), a.offset));
   }
 
   private post(io: BlobIo, offset: number): void {
@@ -371,37 +382,83 @@ export class BlobHandle implements IoIssuer {
     } catch (e) { return Promise.reject(e); }
   }
 
+  /** Write `data`; a buffer from engine.buffers.alloc is written from in place (no copy). */
   write(offset: number, data: Uint8Array): Promise<void> {
+    let pin: EngineBuffer | null = null;
     try {
       this.check();
       this.checkUnits(offset, data.length, 'writing');
+      pin = this.ioPath.buffers.pin(data);
+      if (pin !== null) return this.io(IoOp.Write, offset, data.length, data.byteOffset, null, true, pin) as Promise<undefined>;
       const ptr = this.stage(data.length);
       this.ioPath.staging.put(ptr, data);
       return this.io(IoOp.Write, offset, data.length, ptr, null) as Promise<undefined>;
-    } catch (e) { return Promise.reject(e); }
+    } catch (e) {
+      if (pin !== null) this.ioPath.unpin(pin);
+      return Promise.reject(e);
+    }
   }
 
-  /** Read into several buffers (any lengths, together a multiple of the io unit) from `offset`. */
+  /**
+   * Read into several buffers (any lengths, together a multiple of the io unit) from `offset`. One
+   * buffer from engine.buffers.alloc is read into in place (no copy).
+   */
   readv(offset: number, buffers: Uint8Array[]): Promise<void> {
+    let pins: EngineBuffer | EngineBuffer[] | null = null;
     try {
       this.check();
       const length = totalLength(buffers);
       this.checkUnits(offset, length, 'reading');
-      return this.io(IoOp.Read, offset, length, this.stage(length), buffers) as Promise<undefined>;
-    } catch (e) { return Promise.reject(e); }
+      pins = this.pinAll(buffers);
+      if (pins !== null && !Array.isArray(pins)) return this.io(IoOp.Read, offset, length, buffers[0].byteOffset, null, true, pins) as Promise<undefined>;
+      return this.io(IoOp.Read, offset, length, this.stage(length), buffers, false, pins) as Promise<undefined>;
+    } catch (e) {
+      if (pins !== null) this.ioPath.unpin(pins);
+      return Promise.reject(e);
+    }
   }
 
-  /** Write several buffers (any lengths, together a multiple of the io unit) back to back from `offset`. */
+  /**
+   * Write several buffers (any lengths, together a multiple of the io unit) back to back from
+   * `offset`. One buffer from engine.buffers.alloc is written from in place (no copy).
+   */
   writev(offset: number, buffers: Uint8Array[]): Promise<void> {
+    let pins: EngineBuffer | EngineBuffer[] | null = null;
     try {
       this.check();
       const length = totalLength(buffers);
       this.checkUnits(offset, length, 'writing');
+      pins = this.pinAll(buffers);
+      if (pins !== null && !Array.isArray(pins)) return this.io(IoOp.Write, offset, length, buffers[0].byteOffset, null, true, pins) as Promise<undefined>;
       const ptr = this.stage(length);
       let at = 0;
       for (const b of buffers) { this.ioPath.staging.put(ptr, b, at); at += b.length; }
-      return this.io(IoOp.Write, offset, length, ptr, null) as Promise<undefined>;
-    } catch (e) { return Promise.reject(e); }
+      return this.io(IoOp.Write, offset, length, ptr, null, false, pins) as Promise<undefined>;
+    } catch (e) {
+      if (pins !== null) this.ioPath.unpin(pins);
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Pin the engine buffers among `buffers` for one I/O: the one buffer itself when it is the only
+   * buffer (the I/O runs in place), a list when several are (the I/O copies through staging, into
+   * them at completion for a read, so they must not go back to the heap meanwhile), or null.
+   */
+  private pinAll(buffers: Uint8Array[]): EngineBuffer | EngineBuffer[] | null {
+    const engineBuffers = this.ioPath.buffers;
+    if (buffers.length === 1) return engineBuffers.pin(buffers[0]);
+    let pins: EngineBuffer[] | null = null;
+    try {
+      for (const b of buffers) {
+        const pin = engineBuffers.pin(b);
+        if (pin !== null) (pins ??= []).push(pin);
+      }
+    } catch (e) {
+      if (pins !== null) this.ioPath.unpin(pins);
+      throw e;
+    }
+    return pins;
   }
 
   /**

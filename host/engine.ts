@@ -13,6 +13,7 @@ import { planCpus } from './cpus.js';
 import { WstorError } from './errors.js';
 import { BdevApi } from './bdev.js';
 import { BlobstoreApi } from './blobstore.js';
+import { EngineBuffers } from './engine-buffers.js';
 import { LvolApi } from './lvol.js';
 import { VhostApi } from './vhost.js';
 
@@ -343,6 +344,15 @@ export class Engine {
   }
 
   private bdevApi: BdevApi | null = null;
+  private buffersApi: EngineBuffers | null = null;
+  /**
+   * Buffers in the engine's memory (SPDK's DMA buffers): blob readv into one and write from one skip
+   * the copy through a staging buffer. `alloc(bytes)` -> Uint8Array, `free(buffer)`.
+   */
+  get buffers(): EngineBuffers {
+    this.buffersApi ??= new EngineBuffers(this);
+    return this.buffersApi;
+  }
   private blobstoreApi: BlobstoreApi | null = null;
   /** Blobstores on bdevs: init, load, then blobs. */
   get blobstore(): BlobstoreApi {

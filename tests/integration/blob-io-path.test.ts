@@ -3,21 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Engine, WstorError } from '../../host/index.js';
-import type { BlobHandle } from '../../host/index.js';
+import { withBlob } from '../helpers/blob.js';
 
-async function withBlob(fn: (blob: BlobHandle, engine: Engine) => Promise<void>, reactors = 2): Promise<void> {
-  const engine = await Engine.start({ reactors, memoryBytes: 128 << 20, logLevel: 'fatal' });
-  try {
-    engine.bdev.createMalloc('m0', { blockCount: 8192 });
-    const bs = await engine.blobstore.init('m0', { clusterSize: 1 << 20 });
-    const blob = await bs.open(await bs.create({ size: 16 << 20 }));
-    await fn(blob, engine);
-    await blob.close();
-    await bs.unload();
-  } finally {
-    await engine.stop();
-  }
-}
 
 const block = (n: number, size = 4096) => new Uint8Array(size).map((_, i) => (n * 7 + i * 13) & 0xff);
 
@@ -108,5 +95,5 @@ test('the staging buffers are reused: 20 000 I/Os leave the shared heap as they 
     const before = core.heap_live_blocks_all();
     for (let i = 0; i < 312; i++) await round();
     assert.equal(core.heap_live_blocks_all(), before);
-  }, 1);
+  }, { reactors: 1 });
 });
