@@ -15,8 +15,11 @@
 // wstor's store file is a file bdev mapped into the engine's memory by default (--mode mmap: reads
 // and writes are copies through the page cache, as lmdb's reads are); --mode buffered uses io_uring
 // on the page cache, --mode direct O_DIRECT.
+// wstor reads into and writes from buffers in the engine's memory by default (--buffers engine:
+// engine.buffers.alloc, no staging copy, as an SPDK program uses DMA buffers); --buffers node uses
+// ordinary Uint8Arrays, which the data path copies through staging buffers.
 // Usage: node build/bench/blob-vs-fs.js [--against fs,lmdb,sqlite] [--rounds N] [--seconds S]
-//        [--dir DIR] [--reactors N (default 1)] [--mode mmap|buffered|direct]
+//        [--dir DIR] [--reactors N (default 1)] [--mode mmap|buffered|direct] [--buffers engine|node]
 import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
@@ -33,6 +36,8 @@ const reactors = Number(arg('--reactors', '1'));
 const against = arg('--against', 'fs').split(',');
 const mode = arg('--mode', 'mmap');
 if (!['mmap', 'buffered', 'direct'].includes(mode)) throw new Error(`--mode ${mode}: use mmap, buffered or direct`);
+const buffers = arg('--buffers', 'engine');
+if (!['engine', 'node'].includes(buffers)) throw new Error(`--buffers ${buffers}: use engine or node`);
 const dir = fs.mkdtempSync(path.join(arg('--dir', '/var/tmp'), 'wstor-vs-'));
 const QD = 32;
 const BLOBS = 64;
@@ -156,14 +161,17 @@ async function main() {
       blobs.push(blob);
     }
     // Reads land in caller-owned buffers, as the fs side's do (FileHandle.read into readBuf slots).
-    const readBufs = Array.from({ length: QD }, () => new Uint8Array(IO));
+    const callerBuffer = () => (buffers === 'engine' ? engine.buffers.alloc(IO) : new Uint8Array(IO));
+    const readBufs = Array.from({ length: QD }, callerBuffer);
+    const wstorPayload = callerBuffer();
+    wstorPayload.set(payload);
     let slot = 0;
     const wstor = {
-      write: () => blobs[randomIndex()].write(randomBlock() * IO, payload),
+      write: () => blobs[randomIndex()].write(randomBlock() * IO, wstorPayload),
       read: () => blobs[randomIndex()].readv(randomBlock() * IO, [readBufs[slot++ % QD]]),
     };
     console.log(`4 KiB random I/O into 1 GiB (${BLOBS} blobs of ${BLOB_BYTES >> 20} MiB), QD ${QD} in flight, ${seconds} s per run, ` +
-      `${reactors} reactor(s), store file ${mode}, ${os.cpus().length} CPUs, Node ${process.versions.node}:`);
+      `${reactors} reactor(s), store file ${mode}, ${buffers} buffers, ${os.cpus().length} CPUs, Node ${process.versions.node}:`);
     for (const a of against) {
       const other = await SIDES[a]();
       const r = { oW: [] as number[], wW: [] as number[], oR: [] as number[], wR: [] as number[] };
