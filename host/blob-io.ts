@@ -26,9 +26,12 @@ export class StagingBuffers {
   /** Buffers taken from the heap one by one (larger than a slot, or every slot in use). */
   private readonly oneOff = new Set<number>();
   private view: Uint8Array;
+  /** The addon's memcpy (V8 copies shared memory word by word), when the platform has it. */
+  private readonly copy: Engine['platform']['memoryCopy'];
 
   constructor(private readonly engine: Engine) {
     this.view = new Uint8Array(engine.memory.buffer);
+    this.copy = engine.platform.memoryCopy;
   }
 
   private get core(): Core { return this.engine.core as unknown as Core; }
@@ -50,16 +53,24 @@ export class StagingBuffers {
     else this.free.push(ptr);
   }
 
-  /** Bytes [ptr, ptr + length) of the shared memory (the view follows the memory's growth). */
-  bytes(ptr: number, length: number): Uint8Array {
-    if (ptr + length > this.view.length) this.view = new Uint8Array(this.engine.memory.buffer);
-    return this.view.subarray(ptr, ptr + length);
+  /** The whole shared memory, viewed again after it grew past `end`. */
+  private memoryTo(end: number): Uint8Array {
+    if (end > this.view.length) this.view = new Uint8Array(this.engine.memory.buffer);
+    return this.view;
   }
 
-  /** Copy `data` into the shared memory at `ptr`. */
+  /** Copy `data` into the shared memory at `ptr + at`. */
   put(ptr: number, data: Uint8Array, at = 0): void {
-    if (ptr + at + data.length > this.view.length) this.view = new Uint8Array(this.engine.memory.buffer);
-    this.view.set(data, ptr + at);
+    const memory = this.memoryTo(ptr + at + data.length);
+    if (this.copy) this.copy.into(memory, ptr + at, data);
+    else memory.set(data, ptr + at);
+  }
+
+  /** Fill `target` from the shared memory at `ptr`. */
+  get(ptr: number, target: Uint8Array): void {
+    const memory = this.memoryTo(ptr + target.length);
+    if (this.copy) this.copy.from(memory, ptr, target);
+    else target.set(memory.subarray(ptr, ptr + target.length));
   }
 
   private addChunk(): void {
@@ -138,15 +149,13 @@ export class BlobIo implements PendingRequest {
   resolve(ranOn: number): void {
     let result: Uint8Array | undefined;
     if (this.op === IoOp.Read && !this.inPlace) {
-      const src = this.io.staging.bytes(this.ptr, this.length);
+      const staging = this.io.staging;
       if (this.into === null) {
         result = this.io.results.take(this.length);
-        result.set(src);
-      } else if (this.into.length === 1) {
-        this.into[0].set(src);
+        staging.get(this.ptr, result);
       } else {
-        let at = 0;
-        for (const b of this.into) { b.set(src.subarray(at, at + b.length)); at += b.length; }
+        let at = this.ptr;
+        for (const b of this.into) { staging.get(at, b); at += b.length; }
       }
     }
     this.release();

@@ -19,6 +19,12 @@ export function coreWasmPath(variant: string): string {
   return variant.endsWith('.wasm') ? path.resolve(variant) : path.join(buildDir, `${variant}.wasm`);
 }
 
+/** The addon's memcpy to and from the shared memory, when the addon is built. */
+function nodeMemoryCopy(): Platform['memoryCopy'] {
+  const native = loadNative();
+  return native ? { from: native.copyFromMemory, into: native.copyIntoMemory } : undefined;
+}
+
 function processCpus(): number[] {
   const native = loadNative();
   if (native) return native.getThreadAffinity();
@@ -131,5 +137,6 @@ export const nodePlatform: Platform = {
   allowedCpus: processCpus,
   probeBlockIo: probeUring,
   wakeFds: nodeWakeFds(),
+  memoryCopy: nodeMemoryCopy(),
   files: { open: openFile, close: (fd) => fs.closeSync(fd), size: (fd, path) => deviceBytes(fs.fstatSync(fd), path), map: mapFile, unmap: unmapFile },
 };

@@ -64,6 +64,15 @@ export interface Platform {
     write(fd: number): number;
     close(fd: number): void;
   };
+  /**
+   * memcpy between a view of the whole shared memory and an ordinary Uint8Array (Node with the addon):
+   * V8 copies to and from a SharedArrayBuffer word by word. Each returns 0, or -EFAULT (nothing
+   * copied) when the range leaves `memory`. Absent: the data path uses TypedArray.set.
+   */
+  memoryCopy?: {
+    from(memory: Uint8Array, offset: number, target: Uint8Array): number;
+    into(memory: Uint8Array, offset: number, source: Uint8Array): number;
+  };
   /** How file bdevs will do I/O here (announced once at start when it is not io_uring). */
   probeBlockIo?(memory: WebAssembly.Memory): { mode: string; reason?: string };
 }

@@ -106,6 +106,13 @@ export interface NativeAddon {
   hostPageSize(): number;
   /** Disk blocks for every byte of [0, bytes) of the file (fallocate mode 0): 0, or -errno (-EOPNOTSUPP). */
   fileAllocate(fd: number, bytes: number): number;
+  /**
+   * memcpy from `memory` (a Uint8Array, normally over the whole shared memory) at `offset` into
+   * `target` / from `source` into `memory` at `offset` (host/native/src/copy.c): 0, or -EFAULT when
+   * the range leaves `memory` (nothing copied). Wrong argument types throw EINVAL.
+   */
+  copyFromMemory(memory: Uint8Array, offset: number, target: Uint8Array): number;
+  copyIntoMemory(memory: Uint8Array, offset: number, source: Uint8Array): number;
 }
 
 /** What the vhost functions accept as the Wasm memory. ArrayBuffer only because TypeScript types a

@@ -1,6 +1,7 @@
 /* wstor's native addon: the few things the host cannot do from JavaScript. Registration only. */
 #include <node_api.h>
 #include "affinity.h"
+#include "copy.h"
 #include "file.h"
 #include "uring.h"
 #include "vhost.h"
@@ -35,6 +36,8 @@ static napi_value init(napi_env env, napi_value exports) {
         { "eventfdRead", NULL, wstor_vhost_eventfd_read, NULL, NULL, NULL, napi_default, NULL },
         { "hostPageSize", NULL, wstor_vhost_host_page_size, NULL, NULL, NULL, napi_default, NULL },
         { "fileAllocate", NULL, wstor_file_allocate, NULL, NULL, NULL, napi_default, NULL },
+        { "copyFromMemory", NULL, wstor_copy_from_memory, NULL, NULL, NULL, napi_default, NULL },
+        { "copyIntoMemory", NULL, wstor_copy_into_memory, NULL, NULL, NULL, napi_default, NULL },
     };
     napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
     return exports;
