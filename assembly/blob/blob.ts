@@ -423,10 +423,7 @@ function openAttached(op: BlobOp): void {
   const s = changetype<Store>(op.store);
   const blob = changetype<Blob>(op.blob);
   let rc: i32 = 0;
-  let winner: usize = 0;
-  for (let b = s.openBlobs; b != 0; b = changetype<Blob>(b).next) {
-    if (changetype<Blob>(b).id == blob.id) { winner = b; break; }
-  }
+  const winner = openBlobById(s, blob.id);
   if (winner == 0 && !bitTest(s.usedIds, <u64>F.mdPageOf(blob.id))) rc = -ENOENT;      // deleted meanwhile
   else if (winner != 0 && changetype<Blob>(winner).deleting != 0) rc = -EBUSY;
   if (rc != 0 || winner != 0) {
@@ -442,6 +439,12 @@ function openAttached(op: BlobOp): void {
   blob.next = s.openBlobs;
   s.openBlobs = changetype<usize>(blob);
   opFinish(op, 0, <u64>changetype<usize>(blob));
+}
+
+/** The blob `id` on the open list, or 0. */
+function openBlobById(s: Store, id: u64): usize {
+  for (let b = s.openBlobs; b != 0; b = changetype<Blob>(b).next) if (changetype<Blob>(b).id == id) return b;
+  return 0;
 }
 
 function openParentDone(opPtr: usize, rc: i32, parent: u64): void {
@@ -722,7 +725,7 @@ export function blobSnapshot(origin: Blob, cb: BsOpCb, ctx: usize): void {
   op.origin = changetype<usize>(origin);
   op.snap = changetype<usize>(snap);
   op.id = sid;
-  origin.mdBusy = 1;                           // until snapshotAbandon or snapshotOpened
+  origin.mdBusy = 1;                           // until snapshotAbandon or snapshotUnmarked
   syncStart(op, snapshotWritten);
 }
 
@@ -741,6 +744,12 @@ function snapshotWritten(op: BlobOp, rc: i32): void {
   const om = changetype<BlobMd>(origin.md);
   // Remember the origin as it was, then hand its clusters to the snapshot.
   op.saved = heapAlloc((<usize>om.numClusters << 2) + 4);
+  if (op.saved == 0) {
+    // Nothing of the origin changed yet: the marked snapshot is discarded at the next load.
+    report(LEVEL_ERROR, -ENOMEM, "blob %d: no memory to keep its cluster map while it is snapshotted: not snapshotted", 0, 0, <f64>origin.id);
+    snapshotAbandon(op, -ENOMEM);
+    return;
+  }
   memory.copy(op.saved, om.clusters, <usize>om.numClusters << 2);
   op.savedParent = om.parentId;
   op.savedFlags = om.flagsInvalid;
@@ -777,23 +786,35 @@ function originRewritten(op: BlobOp, rc: i32): void {
   syncStart(op, snapshotUnmarked);
 }
 
+/**
+ * The origin reads through the snapshot on disk: from here nothing may fail, or in memory it would go
+ * on reading through its old parent. So the snapshot built in memory is opened as it is (reopening it
+ * from disk would need memory), taking over the origin's reference to the old parent; an open of its
+ * id that got there first is shared instead.
+ */
 function snapshotUnmarked(op: BlobOp, _rc: i32): void {
   // Even if this sync failed the snapshot is complete on disk (the origin points at it); the mark
-  // only costs the next load a look at the origin.
-  blobDrop(changetype<Blob>(op.snap));
-  op.snap = 0;
-  blobOpen(changetype<Store>(op.store), op.id, snapshotOpened, changetype<usize>(op));
-}
-
-function snapshotOpened(opPtr: usize, rc: i32, snap: u64): void {
-  const op = changetype<BlobOp>(opPtr);
+  // only costs the next load a look at the origin, and the snapshot stays dirty for its close.
+  const s = changetype<Store>(op.store);
   const origin = changetype<Blob>(op.origin);
-  origin.mdBusy = 0;
-  if (rc != 0) { opFinish(op, rc, 0); return; }
-  // The origin now reads through the snapshot, which holds the old parent open in its place.
+  const snap = changetype<Blob>(op.snap);
   const oldParent = origin.parent;
-  origin.parent = <usize>snap;
-  if (oldParent != 0) releaseRef(changetype<Blob>(oldParent));
+  const shared = openBlobById(s, op.id);
+  op.snap = 0;
+  if (shared != 0) {
+    blobDrop(snap);
+    changetype<Blob>(shared).openRef++;
+    origin.parent = shared;
+    if (oldParent != 0) releaseRef(changetype<Blob>(oldParent));
+  } else {
+    snap.parent = oldParent;
+    snap.readOnly = 1;                         // a snapshot (its md's data-read-only flag)
+    snap.openRef = 1;
+    snap.next = s.openBlobs;
+    s.openBlobs = changetype<usize>(snap);
+    origin.parent = changetype<usize>(snap);
+  }
+  origin.mdBusy = 0;
   opFinish(op, 0, op.id);
 }
 
