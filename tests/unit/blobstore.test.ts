@@ -567,6 +567,17 @@ test('blob md without memory: create, open, xattr set, snapshot and clone fail w
   ok(b, OP.read, [buf, 0, 1]);
   assert.ok(same(b.h, buf, 4096, 7), 'the clone reads the snapshot');
   ok(b, OP.close);
+  // A snapshot with one clone left goes into it: its open, the clone's, the mark.
+  ok(b, OP.delete, [], clone);
+  assert.ok(refusedAtEachMdAllocation(b, 'snapshot delete', () => op(b, OP.delete, [], snap)) >= 6);
+  assert.ok(b.h.messages('error').some((m) => /deleting snapshot .* no memory to mark it with its clone/.test(m)), 'the mark was refused too');
+  assert.deepEqual(indexOf(b, [id, snap]), { [String(id)]: [0n, 0], [String(snap)]: [0n, 0] });
+  openBlob(b, id);
+  channel(b);
+  ok(b, OP.read, [buf, 0, 1]);
+  assert.ok(same(b.h, buf, 4096, 7), 'the origin took its data back from the deleted snapshot');
+  ok(b, OP.close);
+  indexMatchesDisk(b, 'after refused and done snapshot deletes');
   ok(b, OP.unload);
 });
 
