@@ -7,6 +7,7 @@ import {
   registryThreadCount, reactorSleepInKernel,
 } from "./thread";
 import { demoStart } from "./app/demo";
+import { blobAttach } from "./blob";
 import { completionsCreate, completionsBlock, completionsDrain, completionsPending, completionsQueued } from "./app/completions";
 
 /** Attach this instance to the shared memory as arena `arenaId` (reactor i uses arena i). */
@@ -14,6 +15,7 @@ export function wstor_attach(arenaId: u32): void {
   pagesInit();
   heapAttach(arenaId);
   registryInit();
+  blobAttach();
 }
 
 /** The maximum (64 KiB pages) the host created the shared memory with: what the heap can never exceed. */

@@ -7,8 +7,8 @@ import { threadGet } from "../thread";
 import * as F from "./format";
 import { bitSet, bitTest, bitFindClear, bitClear } from "./bitmap";
 import {
-  BlobMd, mdNew, mdFree, mdResize, mdResizeWith, mdGrowBytes, MD_MAX_CLUSTERS, mdCluster, mdSetCluster, mdEncode, mdDecodePage, mdNextPage, mdPagesNeeded,
-  xattrSet, xattrRemove, xattrFind, Xattr, MD_OK,
+  BlobMd, mdNew, mdFree, mdResize, mdGrowBytes, MD_MAX_CLUSTERS, mdCluster, mdSetCluster, mdEncode, mdDecodePage, mdNextPage, mdPagesNeeded,
+  xattrSet, xattrRemove, xattrFind, Xattr, MD_OK, MD_NO_MEMORY, mdDecodeError,
 } from "./md";
 import { Store, Blob, BsOpCb, storeLock, blobFreezeLock } from "./types";
 import { pageIo, storeFlush } from "./store";
@@ -77,28 +77,41 @@ export function refuseIfMdBusy(blob: Blob): i32 {
 }
 
 /**
- * Give `md` a map of `clusters` entries, its memory from the fallible heap: 0, -EINVAL past the most a
- * blob may have, -ENOMEM (both reported; `md` unchanged). Asked-for sizes come here, never to mdResize,
- * which is for sizes already known to fit (and would stop the engine when the memory is short).
+ * Give `md` a map of `clusters` entries: 0, -EINVAL past the most a blob may have, -ENOMEM (both
+ * reported; `md` unchanged).
  */
 function resizeMap(md: BlobMd, clusters: u64): i32 {
-  if (clusters > MD_MAX_CLUSTERS) {
+  const rc = mdResize(md, clusters);
+  if (rc == -EINVAL) {
     report(LEVEL_ERROR, -EINVAL, "a blob of %d clusters is more than one blob may have (%d clusters: its map must fit the memory)",
       0, 0, <f64>clusters, <f64>MD_MAX_CLUSTERS);
-    return -EINVAL;
+  } else if (rc == -ENOMEM) {
+    report(LEVEL_ERROR, -ENOMEM, "no memory for the %d-byte cluster map of a %d-cluster blob (start the engine with more memoryBytes)",
+      0, 0, <f64>mdGrowBytes(md, clusters), <f64>clusters);
   }
-  const bytes = mdGrowBytes(md, clusters);
-  let grown: usize = 0;
-  if (bytes != 0) {
-    grown = heapAlloc(bytes);
-    if (grown == 0) {
-      report(LEVEL_ERROR, -ENOMEM, "no memory for the %d-byte cluster map of a %d-cluster blob (start the engine with more memoryBytes)",
-        0, 0, <f64>bytes, <f64>clusters);
-      return -ENOMEM;
-    }
+  return rc;
+}
+
+/** A new md for blob `id` sized to `clusters`, or null (as 0; reported) with why in mdSizedError: -EINVAL or -ENOMEM. */
+function mdSized(id: u64, clusters: u64): BlobMd {
+  const md = mdNew(id);
+  if (changetype<usize>(md) == 0) {
+    report(LEVEL_ERROR, -ENOMEM, "no memory for the metadata of blob %d (start the engine with more memoryBytes)", 0, 0, <f64>id);
+    mdSizedError = -ENOMEM;
+    return md;
   }
-  mdResizeWith(md, clusters, grown);
-  return 0;
+  const sized = resizeMap(md, clusters);
+  if (sized != 0) { mdFree(md); mdSizedError = sized; return changetype<BlobMd>(0); }
+  return md;
+}
+/** Why the last mdSized returned 0. */
+let mdSizedError: i32 = 0;
+
+/** Shrink `md`'s map to `clusters` entries: never allocates, so never fails. */
+function shrinkMap(md: BlobMd, clusters: u64): void {
+  assert(clusters <= md.numClusters);
+  const rc = mdResize(md, clusters);
+  assert(rc == 0, "shrinking a cluster map failed");
 }
 
 // ---- clusters ----
@@ -145,9 +158,8 @@ export function blobCreate(s: Store, clusters: u64, thin: bool, cb: BsOpCb, ctx:
   const page = bitFindClear(s.usedMd, 0, <u64>s.mdLen);
   if (page < 0) { cb(ctx, -ENOSPC, 0); return; }
   const id = F.blobIdOf(<u32>page);
-  const md = mdNew(id);
-  const sized = resizeMap(md, clusters);
-  if (sized != 0) { mdFree(md); cb(ctx, sized, 0); return; }
+  const md = mdSized(id, clusters);
+  if (changetype<usize>(md) == 0) { cb(ctx, mdSizedError, 0); return; }
   if (thin) md.flagsInvalid |= F.BLOB_FLAG_THIN;
   // Everything that can run out of memory first: a failure then gives back all it took.
   const blob = blobNew(s, md, <u32>page);
@@ -349,8 +361,8 @@ export function blobOpen(s: Store, id: u64, cb: BsOpCb, ctx: usize): void {
   const page = F.mdPageOf(id);
   if (!F.isBlobId(id) || page >= s.mdLen || !bitTest(s.usedIds, <u64>page)) { cb(ctx, -ENOENT, 0); return; }
   const md = mdNew(id);
-  const blob = blobNew(s, md, page);
-  if (changetype<usize>(blob) == 0) { mdFree(md); cb(ctx, -ENOMEM, 0); return; }
+  const blob = changetype<usize>(md) == 0 ? changetype<Blob>(0) : blobNew(s, md, page);
+  if (changetype<usize>(blob) == 0) { if (changetype<usize>(md) != 0) mdFree(md); cb(ctx, -ENOMEM, 0); return; }
   const op = opNew(s, changetype<usize>(blob), cb, ctx);
   if (changetype<usize>(op) == 0) { blobDrop(blob); cb(ctx, -ENOMEM, 0); return; }
   op.pages = heapAlloc(F.MD_PAGE_BYTES);
@@ -366,8 +378,15 @@ function openPageRead(opPtr: usize, ok: bool): void {
   const blob = changetype<Blob>(op.blob);
   if (!ok) { blobDrop(blob); opFinish(op, -EIO, 0); return; }
   const rc = mdDecodePage(changetype<BlobMd>(blob.md), op.pages, blob.chainLen);
+  if (rc == MD_NO_MEMORY) {
+    report(LEVEL_ERROR, -ENOMEM, "blob %d: no memory to read its md page %d (%s): not opened; free memory or start the engine with more memoryBytes",
+      changetype<usize>(mdDecodeError(rc)), 0, <f64>blob.id, <f64>op.readPage);
+    blobDrop(blob);
+    opFinish(op, -ENOMEM, 0);
+    return;
+  }
   if (rc != MD_OK) {
-    report(LEVEL_ERROR, -EIO, "blob %d: md page %d is damaged (bad CRC or descriptor): cannot open it", 0, 0, <f64>blob.id, <f64>op.readPage);
+    report(LEVEL_ERROR, -EIO, "blob %d: md page %d is damaged (%s): cannot open it", changetype<usize>(mdDecodeError(rc)), 0, <f64>blob.id, <f64>op.readPage);
     blobDrop(blob);
     opFinish(op, -EIO, 0);
     return;
@@ -404,10 +423,7 @@ function openAttached(op: BlobOp): void {
   const s = changetype<Store>(op.store);
   const blob = changetype<Blob>(op.blob);
   let rc: i32 = 0;
-  let winner: usize = 0;
-  for (let b = s.openBlobs; b != 0; b = changetype<Blob>(b).next) {
-    if (changetype<Blob>(b).id == blob.id) { winner = b; break; }
-  }
+  const winner = openBlobById(s, blob.id);
   if (winner == 0 && !bitTest(s.usedIds, <u64>F.mdPageOf(blob.id))) rc = -ENOENT;      // deleted meanwhile
   else if (winner != 0 && changetype<Blob>(winner).deleting != 0) rc = -EBUSY;
   if (rc != 0 || winner != 0) {
@@ -423,6 +439,12 @@ function openAttached(op: BlobOp): void {
   blob.next = s.openBlobs;
   s.openBlobs = changetype<usize>(blob);
   opFinish(op, 0, <u64>changetype<usize>(blob));
+}
+
+/** The blob `id` on the open list, or 0. */
+function openBlobById(s: Store, id: u64): usize {
+  for (let b = s.openBlobs; b != 0; b = changetype<Blob>(b).next) if (changetype<Blob>(b).id == id) return b;
+  return 0;
 }
 
 function openParentDone(opPtr: usize, rc: i32, parent: u64): void {
@@ -497,24 +519,29 @@ export function blobResize(blob: Blob, clusters: u64): i32 {
   const old = md.numClusters;
   if (clusters < old) {
     releaseClusters(s, md, clusters, old);
-    mdResize(md, clusters);
+    shrinkMap(md, clusters);
   } else if (clusters > old) {
     const sized = resizeMap(md, clusters);
     if (sized != 0) return sized;
     if ((md.flagsInvalid & F.BLOB_FLAG_THIN) == 0) {
       const rc = allocClusters(s, md, old, clusters - old);
-      if (rc != 0) { mdResize(md, old); return rc; }
+      if (rc != 0) { shrinkMap(md, old); return rc; }
     }
   }
   blob.dirty = 1;
   return 0;
 }
 
+/** Set (replace) an xattr in memory: 0, -EINVAL past the limits, -ENOMEM (reported; the old value stays). */
 export function blobSetXattr(blob: Blob, name: usize, nameBytes: u32, value: usize, valueBytes: u32, internal: bool): i32 {
   if (!onMdThread(changetype<Store>(blob.store))) return -EPERM;
   if (changetype<Store>(blob.store).readOnly != 0) return -EPERM;
   const rc = xattrSet(changetype<BlobMd>(blob.md), name, nameBytes, value, valueBytes, internal);
   if (rc == 0) blob.dirty = 1;
+  if (rc == -ENOMEM) {
+    report(LEVEL_ERROR, -ENOMEM, "blob %d: no memory for a %d-byte xattr (its old value, if any, is kept); free memory or start the engine with more memoryBytes",
+      0, 0, <f64>blob.id, <f64>(nameBytes + valueBytes));
+  }
   return rc;
 }
 
@@ -668,18 +695,23 @@ export function blobSnapshot(origin: Blob, cb: BsOpCb, ctx: usize): void {
   if (page < 0) { cb(ctx, -ENOSPC, 0); return; }
   const om = changetype<BlobMd>(origin.md);
   const sid = F.blobIdOf(<u32>page);
-  const sm = mdNew(sid);
-  const sized = resizeMap(sm, om.numClusters);
-  if (sized != 0) { mdFree(sm); cb(ctx, sized, 0); return; }
+  const sm = mdSized(sid, om.numClusters);
+  if (changetype<usize>(sm) == 0) { cb(ctx, mdSizedError, 0); return; }
   memory.copy(sm.clusters, om.clusters, <usize>om.numClusters << 2);
   sm.parentId = om.parentId;
   sm.flagsInvalid = om.flagsInvalid | F.BLOB_FLAG_THIN;
   sm.flagsDataRo = F.BLOB_FLAG_READ_ONLY;
   const originId = heapAlloc(8);
-  if (originId == 0) { mdFree(sm); cb(ctx, -ENOMEM, 0); return; }
-  store<u64>(originId, origin.id);
-  xattrSet(sm, F.XATTR_SNAPSHOT_OF, F.XATTR_SNAPSHOT_OF_BYTES, originId, 8, true);
+  if (originId != 0) store<u64>(originId, origin.id);
+  const marked = originId == 0 ? -ENOMEM : xattrSet(sm, F.XATTR_SNAPSHOT_OF, F.XATTR_SNAPSHOT_OF_BYTES, originId, 8, true);
   heapFree(originId);
+  assert(marked == 0 || marked == -ENOMEM, "the snapshot mark is within the xattr limits");
+  if (marked != 0) {
+    report(LEVEL_ERROR, marked, "blob %d: no memory to mark its new snapshot: not snapshotted", 0, 0, <f64>origin.id);
+    mdFree(sm);
+    cb(ctx, marked, 0);
+    return;
+  }
   const snap = blobNew(s, sm, <u32>page);
   const op = opNew(s, changetype<usize>(snap), cb, ctx);
   if (changetype<usize>(snap) == 0 || changetype<usize>(op) == 0) {
@@ -693,7 +725,7 @@ export function blobSnapshot(origin: Blob, cb: BsOpCb, ctx: usize): void {
   op.origin = changetype<usize>(origin);
   op.snap = changetype<usize>(snap);
   op.id = sid;
-  origin.mdBusy = 1;                           // until snapshotAbandon or snapshotOpened
+  origin.mdBusy = 1;                           // until snapshotAbandon or snapshotUnmarked
   syncStart(op, snapshotWritten);
 }
 
@@ -712,6 +744,12 @@ function snapshotWritten(op: BlobOp, rc: i32): void {
   const om = changetype<BlobMd>(origin.md);
   // Remember the origin as it was, then hand its clusters to the snapshot.
   op.saved = heapAlloc((<usize>om.numClusters << 2) + 4);
+  if (op.saved == 0) {
+    // Nothing of the origin changed yet: the marked snapshot is discarded at the next load.
+    report(LEVEL_ERROR, -ENOMEM, "blob %d: no memory to keep its cluster map while it is snapshotted: not snapshotted", 0, 0, <f64>origin.id);
+    snapshotAbandon(op, -ENOMEM);
+    return;
+  }
   memory.copy(op.saved, om.clusters, <usize>om.numClusters << 2);
   op.savedParent = om.parentId;
   op.savedFlags = om.flagsInvalid;
@@ -748,23 +786,35 @@ function originRewritten(op: BlobOp, rc: i32): void {
   syncStart(op, snapshotUnmarked);
 }
 
+/**
+ * The origin reads through the snapshot on disk: from here nothing may fail, or in memory it would go
+ * on reading through its old parent. So the snapshot built in memory is opened as it is (reopening it
+ * from disk would need memory), taking over the origin's reference to the old parent; an open of its
+ * id that got there first is shared instead.
+ */
 function snapshotUnmarked(op: BlobOp, _rc: i32): void {
   // Even if this sync failed the snapshot is complete on disk (the origin points at it); the mark
-  // only costs the next load a look at the origin.
-  blobDrop(changetype<Blob>(op.snap));
-  op.snap = 0;
-  blobOpen(changetype<Store>(op.store), op.id, snapshotOpened, changetype<usize>(op));
-}
-
-function snapshotOpened(opPtr: usize, rc: i32, snap: u64): void {
-  const op = changetype<BlobOp>(opPtr);
+  // only costs the next load a look at the origin, and the snapshot stays dirty for its close.
+  const s = changetype<Store>(op.store);
   const origin = changetype<Blob>(op.origin);
-  origin.mdBusy = 0;
-  if (rc != 0) { opFinish(op, rc, 0); return; }
-  // The origin now reads through the snapshot, which holds the old parent open in its place.
+  const snap = changetype<Blob>(op.snap);
   const oldParent = origin.parent;
-  origin.parent = <usize>snap;
-  if (oldParent != 0) releaseRef(changetype<Blob>(oldParent));
+  const shared = openBlobById(s, op.id);
+  op.snap = 0;
+  if (shared != 0) {
+    blobDrop(snap);
+    changetype<Blob>(shared).openRef++;
+    origin.parent = shared;
+    if (oldParent != 0) releaseRef(changetype<Blob>(oldParent));
+  } else {
+    snap.parent = oldParent;
+    snap.readOnly = 1;                         // a snapshot (its md's data-read-only flag)
+    snap.openRef = 1;
+    snap.next = s.openBlobs;
+    s.openBlobs = changetype<usize>(snap);
+    origin.parent = changetype<usize>(snap);
+  }
+  origin.mdBusy = 0;
   opFinish(op, 0, op.id);
 }
 
@@ -787,9 +837,8 @@ function cloneParentOpened(opPtr: usize, rc: i32, parentPtr: u64): void {
     opFinish(op, page < 0 ? -ENOSPC : -EINVAL, 0);   // clones are made of snapshots (read-only blobs)
     return;
   }
-  const md = mdNew(F.blobIdOf(<u32>page));
-  const sized = resizeMap(md, pm.numClusters);
-  if (sized != 0) { mdFree(md); releaseRef(parent); opFinish(op, sized, 0); return; }
+  const md = mdSized(F.blobIdOf(<u32>page), pm.numClusters);
+  if (changetype<usize>(md) == 0) { releaseRef(parent); opFinish(op, mdSizedError, 0); return; }
   md.parentId = parent.id;
   md.flagsInvalid = F.BLOB_FLAG_THIN;
   const clone = blobNew(s, md, <u32>page);

@@ -14,7 +14,7 @@
 import { heapAllocZeroed, heapAlloc, heapFree, report, LEVEL_ERROR, EIO, ENOMEM } from "../runtime";
 import * as F from "./format";
 import { bitTest } from "./bitmap";
-import { mdNew, mdFree, mdDecodePage, MD_OK } from "./md";
+import { mdNew, mdFree, mdDecodePage, MD_OK, MD_NO_MEMORY } from "./md";
 import { Store, BsOpCb } from "./types";
 import { pageIo } from "./store";
 
@@ -163,10 +163,11 @@ function scanChunkRead(scanPtr: usize, ok: bool): void {
     const md = mdNew(F.blobIdOf(page));
     if (changetype<usize>(md) == 0) { scanFinish(scan, -ENOMEM); return; }
     // The parent descriptor is always on a chain's first page (md.ts writes it before the rest).
-    if (mdDecodePage(md, scan.buf + (<usize>i << F.MD_PAGE_SHIFT), 0) == MD_OK) {
-      setEntry(scan.parents, scan.counts, page, parentEntry(s, md.parentId));
-    }
+    const rc = mdDecodePage(md, scan.buf + (<usize>i << F.MD_PAGE_SHIFT), 0);
+    if (rc == MD_OK) setEntry(scan.parents, scan.counts, page, parentEntry(s, md.parentId));
     mdFree(md);
+    // A page left out for want of memory would leave its blob's parent out of the index.
+    if (rc == MD_NO_MEMORY) { scanFinish(scan, -ENOMEM); return; }
   }
   scan.cursor += n;
   scanNextChunk(scan);

@@ -1,6 +1,6 @@
 // The Blobstore's public surface (SPDK's include/spdk/blob.h, in wstor's names).
 export { Store, Blob, BsOpCb } from "./types";
-export { storeInit, storeLoad, storeUnload, storeAbandon, storeGetChannel, storeFreeClusters, storeTotalClusters, storeSetSuper, storeGetSuper, storeGrow } from "./store";
+export { blobAttach, storeInit, storeLoad, storeUnload, storeAbandon, storeGetChannel, storeFreeClusters, storeTotalClusters, storeSetSuper, storeGetSuper, storeGrow } from "./store";
 export {
   blobCreate, blobOpen, blobClose, blobSync, blobResize, blobDelete, blobSetXattr, blobGetXattr, blobRemoveXattr,
   blobClusters, blobAllocatedClusters, blobIsThin, xattrValueBytes, blobXattrNames, xattrNamesBytes, blobSnapshot, blobClone, blobParentId, blobIsSnapshot,

@@ -1,11 +1,15 @@
 // A blob's metadata in memory and its encoding as a chain of md pages (format.ts). Pure: no I/O, no
-// threads, so the encoding is tested on its own (tests/as-pect/md.spec.ts).
+// threads, so the encoding is tested on its own (tests/as-pect/md.spec.ts). Every block it takes
+// comes through one allocator seam (mdUseAllocator) and may be refused: callers get -ENOMEM or
+// MD_NO_MEMORY, with everything as it was before the call.
 
 import {
   MD_PAGE_BYTES, MDP_DESCRIPTOR_BYTES, MDP_BLOB_ID, MDP_SEQUENCE, MDP_DESCRIPTORS, MDP_NEXT, MDP_NO_NEXT, DESC_HEADER_BYTES, DESC_END,
   DESC_SIZE, DESC_EXTENTS, DESC_XATTR, DESC_XATTR_INTERNAL, DESC_FLAGS, DESC_PARENT, descriptorBytes, sealPage,
   pageCrcOk,
 } from "./format";
+// Constants only: md.ts must not link the engine's runtime (as-pect builds it with the stock one).
+import { ENOMEM, EINVAL } from "../runtime/errno";
 
 export const XATTR_NAME_MAX: u32 = 255;
 export const XATTR_VALUE_MAX: u32 = 3072;
@@ -30,23 +34,59 @@ export const XATTR_VALUE_MAX: u32 = 3072;
   xattrs: usize;
 }
 
+// ---- memory: the one seam every block of md.ts goes through ----
+
+/** `bytes` bytes, not zeroed, or 0 when the memory cannot give them. */
+export type MdAllocFn = (bytes: usize) => usize;
+/** Give back a block the MdAllocFn gave (never 0). */
+export type MdFreeFn = (ptr: usize) => void;
+
+// The stock runtime's heap, which as-pect links. In the engine heap.alloc stops the engine when the
+// memory is short, so the engine installs its fallible heap in every instance (blob store.ts).
+function stockAlloc(bytes: usize): usize { return heap.alloc(bytes); }
+function stockFree(ptr: usize): void { heap.free(ptr); }
+
+// Per-instance globals (not in the shared memory): each instance installs its own at start.
+let allocFn: MdAllocFn = stockAlloc;
+let freeFn: MdFreeFn = stockFree;
+let allocatorInstalled = false;
+
+/** Take md.ts's memory from `alloc`/`free` from now on, in this instance. */
+export function mdUseAllocator(alloc: MdAllocFn, free: MdFreeFn): void {
+  allocFn = alloc;
+  freeFn = free;
+  allocatorInstalled = true;
+}
+
+/** Whether this instance installed an allocator (the engine must: the stock one stops it on exhaustion). */
+export function mdAllocatorInstalled(): bool { return allocatorInstalled; }
+
+function mdAlloc(bytes: usize): usize { return allocFn(bytes); }
+function mdRelease(ptr: usize): void { if (ptr != 0) freeFn(ptr); }
+
+/** Empty md for blob `id`, or null (as 0) when the memory cannot hold it. */
 export function mdNew(id: u64): BlobMd {
-  const md = changetype<BlobMd>(heap.alloc(offsetof<BlobMd>()));
+  const md = changetype<BlobMd>(mdAlloc(offsetof<BlobMd>()));
+  if (changetype<usize>(md) == 0) return md;
   memory.fill(changetype<usize>(md), 0, offsetof<BlobMd>());
   md.id = id;
   return md;
+}
+
+function xattrFree(x: Xattr): void {
+  mdRelease(x.data);
+  mdRelease(changetype<usize>(x));
 }
 
 export function mdFree(md: BlobMd): void {
   let x = md.xattrs;
   while (x != 0) {
     const next = changetype<Xattr>(x).next;
-    heap.free(changetype<Xattr>(x).data);
-    heap.free(x);
+    xattrFree(changetype<Xattr>(x));
     x = next;
   }
-  if (md.clusters != 0) heap.free(md.clusters);
-  heap.free(changetype<usize>(md));
+  mdRelease(md.clusters);
+  mdRelease(changetype<usize>(md));
 }
 
 /**
@@ -68,17 +108,14 @@ export function mdGrowBytes(md: BlobMd, clusters: u64): usize {
   return clusters > md.clustersCap ? <usize>capFor(md, clusters) << 2 : 0;
 }
 
-/**
- * Resize to `clusters` entries (new ones unallocated), taking `grown` (mdGrowBytes bytes, allocated
- * by the caller; 0 when none are needed) as the new map. Cannot fail.
- */
-export function mdResizeWith(md: BlobMd, clusters: u64, grown: usize): void {
+/** Take `grown` (mdGrowBytes bytes; 0 when the map is large enough) as the map for `clusters` entries. */
+function resizeWith(md: BlobMd, clusters: u64, grown: usize): void {
   assert(clusters <= MD_MAX_CLUSTERS);
   if (clusters > md.clustersCap) {
     assert(grown != 0);
     const cap = capFor(md, clusters);
     memory.fill(grown, 0, <usize>cap << 2);
-    if (md.clusters != 0) { memory.copy(grown, md.clusters, <usize>md.numClusters << 2); heap.free(md.clusters); }
+    if (md.clusters != 0) { memory.copy(grown, md.clusters, <usize>md.numClusters << 2); mdRelease(md.clusters); }
     md.clusters = grown;
     md.clustersCap = cap;
   }
@@ -86,12 +123,17 @@ export function mdResizeWith(md: BlobMd, clusters: u64, grown: usize): void {
   md.numClusters = clusters;
 }
 
-/** Resize to `clusters` entries (new ones unallocated); false past MD_MAX_CLUSTERS (nothing changed). */
-export function mdResize(md: BlobMd, clusters: u64): bool {
-  if (clusters > MD_MAX_CLUSTERS) return false;
+/**
+ * Resize to `clusters` entries (new ones unallocated): 0, -EINVAL past MD_MAX_CLUSTERS, -ENOMEM when
+ * the larger map cannot be had (`md` unchanged on both). Shrinking never fails.
+ */
+export function mdResize(md: BlobMd, clusters: u64): i32 {
+  if (clusters > MD_MAX_CLUSTERS) return -EINVAL;
   const bytes = mdGrowBytes(md, clusters);
-  mdResizeWith(md, clusters, bytes == 0 ? 0 : heap.alloc(bytes));
-  return true;
+  const grown: usize = bytes == 0 ? 0 : mdAlloc(bytes);
+  if (bytes != 0 && grown == 0) return -ENOMEM;
+  resizeWith(md, clusters, grown);
+  return 0;
 }
 
 export function mdCluster(md: BlobMd, i: u64): u32 { return load<u32>(md.clusters + (<usize>i << 2)); }
@@ -106,17 +148,22 @@ export function xattrFind(md: BlobMd, name: usize, nameBytes: u32, internal: boo
   return 0;
 }
 
-/** Set (replace) an xattr. -EINVAL (as -22) past the size limits. */
+/**
+ * Set (replace) an xattr: 0, -EINVAL past the size limits, -ENOMEM when the memory cannot hold it.
+ * Both blocks are taken before the old value goes, so a refusal leaves the md as it was.
+ */
 export function xattrSet(md: BlobMd, name: usize, nameBytes: u32, value: usize, valueBytes: u32, internal: bool): i32 {
-  if (nameBytes == 0 || nameBytes > XATTR_NAME_MAX || valueBytes > XATTR_VALUE_MAX) return -22;
-  xattrRemove(md, name, nameBytes, internal);
-  const x = changetype<Xattr>(heap.alloc(offsetof<Xattr>()));
+  if (nameBytes == 0 || nameBytes > XATTR_NAME_MAX || valueBytes > XATTR_VALUE_MAX) return -EINVAL;
+  const x = changetype<Xattr>(mdAlloc(offsetof<Xattr>()));
+  if (changetype<usize>(x) == 0) return -ENOMEM;
+  x.data = mdAlloc(<usize>nameBytes + <usize>valueBytes + 1);
+  if (x.data == 0) { mdRelease(changetype<usize>(x)); return -ENOMEM; }
   x.internal = internal ? 1 : 0;
   x.nameBytes = nameBytes;
   x.valueBytes = valueBytes;
-  x.data = heap.alloc(<usize>nameBytes + <usize>valueBytes + 1);
   memory.copy(x.data, name, nameBytes);
   memory.copy(x.data + nameBytes, value, valueBytes);
+  xattrRemove(md, name, nameBytes, internal);
   x.next = md.xattrs;
   md.xattrs = changetype<usize>(x);
   return 0;
@@ -129,8 +176,7 @@ export function xattrRemove(md: BlobMd, name: usize, nameBytes: u32, internal: b
     const a = changetype<Xattr>(load<usize>(link));
     if (a.internal == (internal ? 1 : 0) && a.nameBytes == nameBytes && memory.compare(a.data, name, nameBytes) == 0) {
       store<usize>(link, a.next);
-      heap.free(a.data);
-      heap.free(changetype<usize>(a));
+      xattrFree(a);
       return 0;
     }
     link = changetype<usize>(a) + offsetof<Xattr>("next");
@@ -140,35 +186,36 @@ export function xattrRemove(md: BlobMd, name: usize, nameBytes: u32, internal: b
 
 // ---- encoding ----
 
-/** Writes descriptors into consecutive pages, moving to the next page when one is full. */
-@unmanaged class Writer {
-  pages: usize;         // consecutive 4 KiB buffers
-  maxPages: u32;
-  page: u32;            // current page
-  at: u32;              // offset in the current page
-}
+// The encoder's cursor over consecutive 4 KiB page buffers. Per-instance globals, not an allocated
+// struct: an encode runs from start to end without yielding, so one cursor per instance serves, and
+// an encode needs no memory of its own (it cannot fail for want of it).
+let encPages: usize = 0;
+let encMaxPages: u32 = 0;
+let encPage: u32 = 0;         // current page
+let encAt: u32 = 0;           // offset in the current page
 
-function beginPage(w: Writer): void {
-  const p = w.pages + (<usize>w.page << 12);
-  memory.fill(p, 0, MD_PAGE_BYTES);
-  w.at = <u32>MDP_DESCRIPTORS;
+function pageAt(page: u32): usize { return encPages + (<usize>page << 12); }
+
+function beginPage(): void {
+  memory.fill(pageAt(encPage), 0, MD_PAGE_BYTES);
+  encAt = <u32>MDP_DESCRIPTORS;
 }
 
 /** Room for a descriptor of `payload` bytes: on this page, or a fresh one. False if out of pages. */
-function reserve(w: Writer, payload: u32): bool {
+function reserve(payload: u32): bool {
   const need = descriptorBytes(payload);
-  if (w.at + need <= <u32>MDP_NEXT) return true;
-  if (w.page + 1 >= w.maxPages) return false;
-  w.page++;
-  beginPage(w);
-  return w.at + need <= <u32>MDP_NEXT;
+  if (encAt + need <= <u32>MDP_NEXT) return true;
+  if (encPage + 1 >= encMaxPages) return false;
+  encPage++;
+  beginPage();
+  return encAt + need <= <u32>MDP_NEXT;
 }
 
-function putHeader(w: Writer, type: u8, payload: u32): usize {
-  const p = w.pages + (<usize>w.page << 12) + w.at;
+function putHeader(type: u8, payload: u32): usize {
+  const p = pageAt(encPage) + encAt;
   store<u8>(p, type);
   store<u32>(p + 4, payload);
-  w.at += descriptorBytes(payload);
+  encAt += descriptorBytes(payload);
   return p + DESC_HEADER_BYTES;
 }
 
@@ -181,28 +228,28 @@ const MAX_PAIRS_PER_DESC: u32 = (MDP_DESCRIPTOR_BYTES - DESC_HEADER_BYTES - 8) /
  * metadata needs more than maxPages.
  */
 export function mdEncode(md: BlobMd, pages: usize, maxPages: u32, pageIndexes: usize): u32 {
-  const w = changetype<Writer>(heap.alloc(offsetof<Writer>()));
-  w.pages = pages; w.maxPages = maxPages; w.page = 0;
-  beginPage(w);
-  let ok = reserve(w, 8);
-  if (ok) store<u64>(putHeader(w, DESC_SIZE, 8), md.numClusters);
+  assert(maxPages > 0);
+  encPages = pages; encMaxPages = maxPages; encPage = 0;
+  beginPage();
+  let ok = reserve(8);
+  if (ok) store<u64>(putHeader(DESC_SIZE, 8), md.numClusters);
   if (ok && (md.flagsInvalid | md.flagsDataRo | md.flagsMdRo) != 0) {
-    ok = reserve(w, 24);
+    ok = reserve(24);
     if (ok) {
-      const p = putHeader(w, DESC_FLAGS, 24);
+      const p = putHeader(DESC_FLAGS, 24);
       store<u64>(p, md.flagsInvalid); store<u64>(p, md.flagsDataRo, 8); store<u64>(p, md.flagsMdRo, 16);
     }
   }
   if (ok && md.parentId != 0) {
-    ok = reserve(w, 8);
-    if (ok) store<u64>(putHeader(w, DESC_PARENT, 8), md.parentId);
+    ok = reserve(8);
+    if (ok) store<u64>(putHeader(DESC_PARENT, 8), md.parentId);
   }
   for (let x = md.xattrs; ok && x != 0; x = changetype<Xattr>(x).next) {
     const a = changetype<Xattr>(x);
     const payload = 8 + a.nameBytes + a.valueBytes;
-    ok = reserve(w, payload);
+    ok = reserve(payload);
     if (!ok) break;
-    const p = putHeader(w, a.internal != 0 ? DESC_XATTR_INTERNAL : DESC_XATTR, payload);
+    const p = putHeader(a.internal != 0 ? DESC_XATTR_INTERNAL : DESC_XATTR, payload);
     store<u16>(p, <u16>a.nameBytes);
     store<u32>(p, a.valueBytes, 4);
     memory.copy(p + 8, a.data, <usize>a.nameBytes + <usize>a.valueBytes);
@@ -211,11 +258,11 @@ export function mdEncode(md: BlobMd, pages: usize, maxPages: u32, pageIndexes: u
   let i: u64 = 0;
   while (ok && i < md.numClusters) {
     // Fill the rest of this page (or a fresh one) with one descriptor.
-    if (!reserve(w, 8 + 8)) { ok = false; break; }
-    const room = (<u32>MDP_NEXT - w.at - DESC_HEADER_BYTES - 8) / 8;
+    if (!reserve(8 + 8)) { ok = false; break; }
+    const room = (<u32>MDP_NEXT - encAt - DESC_HEADER_BYTES - 8) / 8;
     const maxPairs = min(room, MAX_PAIRS_PER_DESC);
     const first = i;
-    const pairsAt = w.pages + (<usize>w.page << 12) + w.at + DESC_HEADER_BYTES + 8;
+    const pairsAt = pageAt(encPage) + encAt + DESC_HEADER_BYTES + 8;
     let pairs: u32 = 0;
     while (i < md.numClusters && pairs < maxPairs) {
       const start = mdCluster(md, i);
@@ -230,10 +277,10 @@ export function mdEncode(md: BlobMd, pages: usize, maxPages: u32, pageIndexes: u
       pairs++;
       i += <u64>count;
     }
-    const p = putHeader(w, DESC_EXTENTS, 8 + pairs * 8);
+    const p = putHeader(DESC_EXTENTS, 8 + pairs * 8);
     store<u64>(p, first);
   }
-  const used = ok ? w.page + 1 : 0;
+  const used = ok ? encPage + 1 : 0;
   for (let pg: u32 = 0; pg < used; pg++) {
     const p = pages + (<usize>pg << 12);
     store<u64>(p + MDP_BLOB_ID, md.id);
@@ -241,7 +288,6 @@ export function mdEncode(md: BlobMd, pages: usize, maxPages: u32, pageIndexes: u
     store<u32>(p + MDP_NEXT, pg + 1 < used ? load<u32>(pageIndexes + (<usize>(pg + 1) << 2)) : MDP_NO_NEXT);
     sealPage(p);
   }
-  heap.free(changetype<usize>(w));
   return used;
 }
 
@@ -263,13 +309,37 @@ export const MD_WRONG_BLOB: i32 = 2;
 export const MD_WRONG_SEQUENCE: i32 = 3;
 export const MD_BAD_DESCRIPTOR: i32 = 4;
 export const MD_EXTENT_PAST_SIZE: i32 = 5;
+/** Not a fault of the page: the memory could not hold its map or an xattr (ENOMEM, not damage). */
+export const MD_NO_MEMORY: i32 = 6;
+
+/** Why mdDecodePage refused a page, for the messages that report it. */
+export function mdDecodeError(rc: i32): string {
+  switch (rc) {
+    case MD_OK: return "no error";
+    case MD_BAD_CRC: return "it fails its CRC";
+    case MD_WRONG_BLOB: return "it belongs to another blob";
+    case MD_WRONG_SEQUENCE: return "it is out of order in its chain";
+    case MD_BAD_DESCRIPTOR: return "it holds a bad descriptor";
+    case MD_EXTENT_PAST_SIZE: return "an extent runs past the blob's size";
+    case MD_NO_MEMORY: return "no memory for its cluster map or xattrs";
+    default: return "unknown decode result";
+  }
+}
+
+/** MD_NO_MEMORY for -ENOMEM, else `invalid`: an md.ts refusal turned into a decode result. */
+function decodeResult(rc: i32, invalid: i32): i32 {
+  assert(rc == -ENOMEM || rc == -EINVAL);
+  return rc == -ENOMEM ? MD_NO_MEMORY : invalid;
+}
 
 /** Where a decode failed (descriptor offset in the page), for the error message. */
 export let mdErrorOffset: u32 = 0;
 
 /**
  * Apply one page of a chain to `md` (which starts with id set and everything else empty). Checks the
- * CRC, the blob id and the sequence number; returns MD_OK or why the page is refused.
+ * CRC, the blob id and the sequence number; returns MD_OK or why the page is refused. MD_NO_MEMORY is
+ * the memory's fault, not the page's: the caller fails with ENOMEM instead of refusing the blob. On
+ * any refusal `md` may hold part of the page; it stays the caller's to free.
  */
 export function mdDecodePage(md: BlobMd, page: usize, sequence: u32): i32 {
   if (!pageCrcOk(page)) return MD_BAD_CRC;
@@ -286,7 +356,9 @@ export function mdDecodePage(md: BlobMd, page: usize, sequence: u32): i32 {
     const body = p + DESC_HEADER_BYTES;
     switch (type) {
       case DESC_SIZE: {
-        if (payload != 8 || !mdResize(md, load<u64>(body))) return MD_BAD_DESCRIPTOR;
+        if (payload != 8) return MD_BAD_DESCRIPTOR;
+        const sized = mdResize(md, load<u64>(body));
+        if (sized != 0) return decodeResult(sized, MD_BAD_DESCRIPTOR);
         break;
       }
       case DESC_FLAGS: {
@@ -305,7 +377,8 @@ export function mdDecodePage(md: BlobMd, page: usize, sequence: u32): i32 {
         const nameBytes = <u32>load<u16>(body);
         const valueBytes = load<u32>(body, 4);
         if (<u64>8 + <u64>nameBytes + <u64>valueBytes != <u64>payload) return MD_BAD_DESCRIPTOR;
-        if (xattrSet(md, body + 8, nameBytes, body + 8 + nameBytes, valueBytes, type == DESC_XATTR_INTERNAL) != 0) return MD_BAD_DESCRIPTOR;
+        const set = xattrSet(md, body + 8, nameBytes, body + 8 + nameBytes, valueBytes, type == DESC_XATTR_INTERNAL);
+        if (set != 0) return decodeResult(set, MD_BAD_DESCRIPTOR);
         break;
       }
       case DESC_EXTENTS: {

@@ -101,11 +101,15 @@ function cloneOpened(opPtr: usize, rc: i32, clonePtr: u64): void {
   clone.mdBusy = 1;
   op.kind |= HOLDS_MD;
   const mark = heapAlloc(8);
-  if (mark == 0) { cloneFailed(op, -ENOMEM); return; }
-  store<u64>(mark, clone.id);
-  const setRc = xattrSet(changetype<BlobMd>(snap.md), F.XATTR_SNAPSHOT_OF, F.XATTR_SNAPSHOT_OF_BYTES, mark, 8, true);
+  if (mark != 0) store<u64>(mark, clone.id);
+  // A refused mark leaves the snapshot's md as it was (xattrSet replaces only once it has the memory).
+  const setRc = mark == 0 ? -ENOMEM : xattrSet(changetype<BlobMd>(snap.md), F.XATTR_SNAPSHOT_OF, F.XATTR_SNAPSHOT_OF_BYTES, mark, 8, true);
   heapFree(mark);
-  if (setRc != 0) { cloneFailed(op, setRc); return; }
+  if (setRc != 0) {
+    report(LEVEL_ERROR, setRc, "deleting snapshot %d: no memory to mark it with its clone %d: not deleted", 0, 0, <f64>snap.id, <f64>clone.id);
+    cloneFailed(op, setRc);
+    return;
+  }
   syncStart(op, snapshotMarked);
 }
 

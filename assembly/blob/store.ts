@@ -10,7 +10,10 @@ import { threadGet, getIoChannel, putIoChannel } from "../thread";
 import { bdevById, bdevOpen, bdevClaim, bdevClose, bdevRead, bdevWrite, bdevFlush, bdevWriteZeroes, bdevFreeIo, bdevQueueIoWait, Bdev } from "../bdev";
 import * as F from "./format";
 import { bitmapBytes, bitSet, bitTest } from "./bitmap";
-import { BlobMd, mdNew, mdFree, mdDecodePage, mdNextPage, mdCluster, MD_OK, mdErrorOffset, xattrFind, Xattr } from "./md";
+import {
+  BlobMd, mdNew, mdFree, mdDecodePage, mdNextPage, mdCluster, MD_OK, MD_NO_MEMORY, mdErrorOffset, xattrFind, Xattr, mdUseAllocator,
+  mdAllocatorInstalled,
+} from "./md";
 import { Store, BsOpCb, storeLock } from "./types";
 import { blobUnmarkSnapshot } from "./blob";
 import { cloneIndexAlloc, cloneIndexFree, cloneIndexSetParent, cloneIndexBuild } from "./clone-index";
@@ -154,8 +157,16 @@ function failStore(op: StoreOp, rc: i32): void {
   opFinish(op, rc, 0);
 }
 
+/**
+ * Blob metadata (md.ts) takes its memory from the engine's heap, which says 0 when it is exhausted,
+ * instead of the stock heap.alloc, which stops the engine. Globals are per instance: every instance
+ * runs this when it attaches to the memory (wstor_attach).
+ */
+export function blobAttach(): void { mdUseAllocator(heapAlloc, heapFree); }
+
 /** Open and claim the bdev on the current thread, and the md channel. */
 function storeOpenBdev(bdevId: u32, write: bool): Store {
+  assert(mdAllocatorInstalled(), "blob md would use the stock heap, which stops the engine when short: blobAttach was not run in this instance");
   const s = changetype<Store>(heapAllocZeroed(offsetof<Store>()));
   if (changetype<usize>(s) == 0) return s;
   const bdev = bdevById(bdevId);
@@ -440,7 +451,10 @@ function recoverChunkRead(opPtr: usize, ok: bool): void {
     }
     if (load<u32>(page + F.MDP_SEQUENCE) != 0) continue;
     if (load<u64>(page + F.MDP_BLOB_ID) != F.blobIdOf(index)) continue;
-    if (recoverBlobHead(op, index, page)) { if (mdNextPage(page) == F.MDP_NO_NEXT) op.recovered++; } else op.skipped++;
+    const taken = recoverBlobHead(op, index, page);
+    if (taken == -ENOMEM) { failStore(op, -ENOMEM); return; }
+    if (taken == HEAD_REFUSED) op.skipped++;
+    else if (mdNextPage(page) == F.MDP_NO_NEXT) op.recovered++;
   }
   op.cursor += n;
   op.damaged += damaged;
@@ -462,18 +476,37 @@ function pushHead(op: StoreOp, index: u32): bool {
   return true;
 }
 
-/** A one-page blob is claimed at once; a longer chain is finished in the second pass. */
-function recoverBlobHead(op: StoreOp, index: u32, page: usize): bool {
+const HEAD_REFUSED: i32 = 0;
+const HEAD_TAKEN: i32 = 1;          // claimed, kept for the third pass (marked) or for the second (a longer chain)
+
+/**
+ * A one-page blob is claimed at once; a longer chain is finished in the second pass. HEAD_TAKEN,
+ * HEAD_REFUSED (reported), or -ENOMEM (reported; the load must fail).
+ */
+function recoverBlobHead(op: StoreOp, index: u32, page: usize): i32 {
   const s = changetype<Store>(op.store);
-  if (mdNextPage(page) != F.MDP_NO_NEXT) return pushHead(op, index);
+  if (mdNextPage(page) != F.MDP_NO_NEXT) return pushHead(op, index) ? HEAD_TAKEN : recoveryNoMemory(index);
   const md = mdNew(F.blobIdOf(index));
+  if (changetype<usize>(md) == 0) return recoveryNoMemory(index);
   const rc = mdDecodePage(md, page, 0);
-  let ok = rc == MD_OK;
-  if (!ok) reportBadPage(index, index, rc);
-  if (ok && snapshotOrigin(md) != 0) return deferSnapshot(op, index, md, 0, 0);   // keeps md
-  if (ok) ok = claimBlob(s, index, md, 0, 0);
+  let taken = HEAD_REFUSED;
+  if (rc == MD_NO_MEMORY) taken = recoveryNoMemory(index);
+  else if (rc != MD_OK) reportBadPage(index, index, rc);
+  else if (snapshotOrigin(md) == 0) taken = claimBlob(s, index, md, 0, 0) ? HEAD_TAKEN : HEAD_REFUSED;
+  else if (deferSnapshot(op, index, md, 0, 0)) return HEAD_TAKEN;       // the record owns md now
+  else taken = recoveryNoMemory(index);
   mdFree(md);
-  return ok;
+  return taken;
+}
+
+/**
+ * Recovery cannot hold a blob's md: -ENOMEM, said so. The load fails rather than go on without the
+ * blob, whose clusters would otherwise be handed out again; nothing was written yet.
+ */
+function recoveryNoMemory(index: u32): i32 {
+  report(LEVEL_ERROR, -ENOMEM, "blobstore recovery: no memory to hold the md of the blob at md page %d: load failed, nothing written; free memory or start the engine with more memoryBytes",
+    0, 0, <f64>index);
+  return -ENOMEM;
 }
 
 /** The origin a snapshot-in-progress names in its mark, or 0 for a blob without the mark. */
@@ -482,11 +515,12 @@ function snapshotOrigin(md: BlobMd): u64 {
   return v == 0 ? 0 : load<u64>(v);
 }
 
+/** Keep a marked snapshot's md for the third pass; false (md still the caller's) when out of memory. */
 function deferSnapshot(op: StoreOp, index: u32, md: BlobMd, extraLen: u32, extra: usize): bool {
   if (op.snapsLen == op.snapsCap) {
     const cap = op.snapsCap == 0 ? 8 : op.snapsCap * 2;
     const grown = heapAllocZeroed(<usize>cap * offsetof<SnapRecord>());
-    if (grown == 0) { mdFree(md); return false; }
+    if (grown == 0) return false;
     if (op.snaps != 0) { memory.copy(grown, op.snaps, <usize>op.snapsLen * offsetof<SnapRecord>()); heapFree(op.snaps); }
     op.snaps = grown;
     op.snapsCap = cap;
@@ -498,14 +532,15 @@ function deferSnapshot(op: StoreOp, index: u32, md: BlobMd, extraLen: u32, extra
   rec.extra = 0;
   if (extraLen > 0) {
     rec.extra = heapAlloc(<usize>extraLen << 2);
-    if (rec.extra == 0) { mdFree(md); rec.md = 0; return false; }
+    if (rec.extra == 0) { rec.md = 0; return false; }
     memory.copy(rec.extra, extra, <usize>extraLen << 2);
   }
   op.snapsLen++;
   return true;
 }
 
-function reportBadPage(head: u32, page: u32, _rc: i32): void {
+function reportBadPage(head: u32, page: u32, rc: i32): void {
+  assert(rc != MD_NO_MEMORY, "a page refused for want of memory reported as damaged");
   report(LEVEL_ERROR, -EIO, "blobstore recovery: blob at md page %d skipped: its md page %d is damaged (bad CRC or descriptor) or belongs to another chain",
     0, 0, <f64>head, <f64>page);
 }
@@ -567,6 +602,7 @@ function recoverNextChain(op: StoreOp): void {
   const head = load<u32>(op.heads + (<usize>op.headIdx << 2));
   if (op.md != 0) mdFree(changetype<BlobMd>(op.md));
   op.md = changetype<usize>(mdNew(F.blobIdOf(head)));
+  if (op.md == 0) { failStore(op, recoveryNoMemory(head)); return; }
   op.chainLen = 0;
   op.chainPage = head;
   pageIo(s, false, <u64>s.mdStart + <u64>head, 1, op.buf, recoverChainPage, changetype<usize>(op));
@@ -579,6 +615,7 @@ function recoverChainPage(opPtr: usize, ok: bool): void {
   const head = load<u32>(op.heads + (<usize>op.headIdx << 2));
   const md = changetype<BlobMd>(op.md);
   const rc = mdDecodePage(md, op.buf, op.chainLen);
+  if (rc == MD_NO_MEMORY) { failStore(op, recoveryNoMemory(head)); return; }
   const next = mdNextPage(op.buf);
   const tooLong = op.chainLen >= 63;
   if (rc != MD_OK || tooLong || (next != F.MDP_NO_NEXT && next >= s.mdLen)) {
@@ -597,7 +634,8 @@ function recoverChainPage(opPtr: usize, ok: bool): void {
   }
   if (snapshotOrigin(md) != 0) {
     // Decided after every other blob, by its origin's md; the record owns the md now.
-    if (deferSnapshot(op, head, md, op.chainLen - 1, op.chainPages)) op.md = 0;
+    if (!deferSnapshot(op, head, md, op.chainLen - 1, op.chainPages)) { failStore(op, recoveryNoMemory(head)); return; }
+    op.md = 0;
   } else if (claimBlob(s, head, md, op.chainLen - 1, op.chainPages)) op.recovered++; else op.skipped++;
   op.headIdx++;
   recoverNextChain(op);
@@ -620,9 +658,13 @@ function originRead(opPtr: usize, ok: bool): void {
   const rec = changetype<SnapRecord>(op.snaps + <usize>op.snapIdx * offsetof<SnapRecord>());
   const snapMd = changetype<BlobMd>(rec.md);
   const originMd = mdNew(snapshotOrigin(snapMd));
+  if (changetype<usize>(originMd) == 0) { failStore(op, recoveryNoMemory(F.mdPageOf(snapshotOrigin(snapMd)))); return; }
   // The parent descriptor is always on a chain's first page (md.ts writes it before xattrs and extents).
-  const points = mdDecodePage(originMd, op.buf, 0) == MD_OK && originMd.parentId == snapMd.id;
+  const rc = mdDecodePage(originMd, op.buf, 0);
+  const points = rc == MD_OK && originMd.parentId == snapMd.id;
   mdFree(originMd);
+  // Without the memory to read the origin, the snapshot cannot be judged: discarding it could lose data.
+  if (rc == MD_NO_MEMORY) { failStore(op, recoveryNoMemory(F.mdPageOf(snapshotOrigin(snapMd)))); return; }
   snapshotDecided(op, rec, points);
 }
 

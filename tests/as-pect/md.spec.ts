@@ -1,9 +1,33 @@
 // A blob's metadata survives encoding into md pages and decoding back; damaged pages are refused.
 import {
-  BlobMd, mdNew, mdResize, mdSetCluster, mdCluster, xattrSet, xattrFind, Xattr, mdEncode, mdDecodePage, mdNextPage,
-  MD_OK, MD_BAD_CRC, MD_WRONG_BLOB, MD_WRONG_SEQUENCE, MD_BAD_DESCRIPTOR, MD_MAX_CLUSTERS,
+  BlobMd, mdNew, mdFree, mdResize, mdSetCluster, mdCluster, xattrSet, xattrFind, xattrRemove, Xattr, mdEncode, mdDecodePage, mdNextPage,
+  mdUseAllocator, MD_OK, MD_BAD_CRC, MD_WRONG_BLOB, MD_WRONG_SEQUENCE, MD_BAD_DESCRIPTOR, MD_NO_MEMORY, MD_MAX_CLUSTERS,
 } from "../../assembly/blob/md";
 import { blobIdOf, MDP_NO_NEXT, MDP_DESCRIPTORS, DESC_HEADER_BYTES, sealPage } from "../../assembly/blob/format";
+
+const ENOMEM: i32 = -12;
+
+// An allocator for md.ts that refuses once `allocsLeft` allocations have succeeded (-1: never), and
+// counts the blocks md.ts holds, so each entry point is seen to give back all it took when refused.
+let allocsLeft: i32 = -1;
+let allocCalls: i32 = 0;
+let liveBlocks: i32 = 0;
+function failingAlloc(bytes: usize): usize {
+  allocCalls++;
+  if (allocsLeft == 0) return 0;
+  if (allocsLeft > 0) allocsLeft--;
+  liveBlocks++;
+  return heap.alloc(bytes);
+}
+function countingFree(ptr: usize): void {
+  assert(ptr != 0);
+  liveBlocks--;
+  heap.free(ptr);
+}
+mdUseAllocator(failingAlloc, countingFree);
+
+/** Let `n` more md.ts allocations succeed, then refuse them all (-1: no limit). */
+function allowAllocs(n: i32): void { allocsLeft = n; allocCalls = 0; }
 
 function str(s: string): usize {
   const p = heap.alloc(s.length + 1);
@@ -95,7 +119,113 @@ describe("md encoding", () => {
     const back = mdNew(blobIdOf(2));
     expect(mdDecodePage(back, pages, 0)).toBe(MD_BAD_DESCRIPTOR);
     expect(back.numClusters).toBe(0);
-    expect(mdResize(back, MD_MAX_CLUSTERS + 1)).toBe(false);
-    expect(mdResize(back, 1)).toBe(true);
+    expect(mdResize(back, MD_MAX_CLUSTERS + 1)).toBe(-22);
+    expect(mdResize(back, 1)).toBe(0);
+  });
+});
+
+/** A one-page encoding of an md with a size, two xattrs and a run of clusters: 5 blocks to decode. */
+function encodedPage(id: u64): usize {
+  const md = mdNew(id);
+  mdResize(md, 8);
+  for (let i: u64 = 0; i < 8; i++) mdSetCluster(md, i, 40 + <u32>i);
+  xattrSet(md, str("name"), 4, str("value"), 5, false);
+  xattrSet(md, str("lvol"), 4, str("x"), 1, true);
+  const page = heap.alloc(4096);
+  const indexes = heap.alloc(4);
+  expect(mdEncode(md, page, 1, indexes)).toBe(1);
+  mdFree(md);
+  return page;
+}
+
+describe("md allocation failures", () => {
+  beforeEach(() => { allowAllocs(-1); liveBlocks = 0; });
+
+  it("mdNew: null, nothing held", () => {
+    allowAllocs(0);
+    expect(changetype<usize>(mdNew(blobIdOf(1)))).toBe(0);
+    expect(liveBlocks).toBe(0);
+  });
+
+  it("mdResize: -ENOMEM when the map cannot grow; size and clusters as they were", () => {
+    const md = mdNew(blobIdOf(1));
+    expect(mdResize(md, 10)).toBe(0);
+    mdSetCluster(md, 9, 77);
+    allowAllocs(0);
+    expect(mdResize(md, 1000)).toBe(ENOMEM);
+    expect(md.numClusters).toBe(10);
+    expect(mdCluster(md, 9)).toBe(77);
+    expect(mdResize(md, 5)).toBe(0);            // shrinking takes nothing
+    expect(allocCalls).toBe(1);
+    mdFree(md);
+    expect(liveBlocks).toBe(0);
+  });
+
+  it("xattrSet: -ENOMEM at either of its two blocks; the old value stays, nothing held", () => {
+    const md = mdNew(blobIdOf(1));
+    expect(xattrSet(md, str("name"), 4, str("old"), 3, false)).toBe(0);
+    const held = liveBlocks;
+    for (let n: i32 = 0; n < 2; n++) {
+      allowAllocs(n);
+      expect(xattrSet(md, str("name"), 4, str("new value"), 9, false)).toBe(ENOMEM);
+      expect(allocCalls).toBe(n + 1);
+      expect(liveBlocks).toBe(held);
+      const x = xattrFind(md, str("name"), 4, false);
+      expect(x).not.toBe(0);
+      expect(changetype<Xattr>(x).valueBytes).toBe(3);
+    }
+    allowAllocs(-1);
+    expect(xattrSet(md, str("name"), 4, str("new value"), 9, false)).toBe(0);
+    expect(liveBlocks).toBe(held);              // the new value replaced the old one
+    expect(xattrRemove(md, str("name"), 4, false)).toBe(0);
+    mdFree(md);
+    expect(liveBlocks).toBe(0);
+  });
+
+  it("mdEncode takes no memory at all", () => {
+    const md = mdNew(blobIdOf(1));
+    mdResize(md, 3000);
+    for (let i: u64 = 0; i < 3000; i++) mdSetCluster(md, i, <u32>(i * 2 + 100));
+    xattrSet(md, str("name"), 4, str("value"), 5, false);
+    const pages = heap.alloc(16 << 12);
+    const indexes = heap.alloc(16 << 2);
+    allowAllocs(0);
+    expect(mdEncode(md, pages, 16, indexes)).toBeGreaterThan(1);
+    expect(allocCalls).toBe(0);
+    allowAllocs(-1);
+    mdFree(md);
+    expect(liveBlocks).toBe(0);
+  });
+
+  it("mdDecodePage: MD_NO_MEMORY (not a bad descriptor) at each of its blocks; the caller's mdFree gives all back", () => {
+    const page = encodedPage(blobIdOf(4));
+    let needed: i32 = 0;
+    for (let n: i32 = 0; ; n++) {
+      const back = mdNew(blobIdOf(4));
+      allowAllocs(n);
+      const rc = mdDecodePage(back, page, 0);
+      allowAllocs(-1);
+      mdFree(back);
+      expect(liveBlocks).toBe(0);
+      if (rc == MD_OK) { needed = n; break; }
+      expect(rc).toBe(MD_NO_MEMORY);
+    }
+    expect(needed).toBe(5);                     // the map, then two blocks per xattr
+  });
+
+  it("mdDecodePage: a size the memory cannot hold is MD_NO_MEMORY; past what a blob may have stays MD_BAD_DESCRIPTOR", () => {
+    const page = encodedPage(blobIdOf(2));
+    store<u64>(page + MDP_DESCRIPTORS + DESC_HEADER_BYTES, MD_MAX_CLUSTERS);   // the size descriptor comes first
+    sealPage(page);
+    const back = mdNew(blobIdOf(2));
+    allowAllocs(0);
+    expect(mdDecodePage(back, page, 0)).toBe(MD_NO_MEMORY);
+    expect(back.numClusters).toBe(0);
+    store<u64>(page + MDP_DESCRIPTORS + DESC_HEADER_BYTES, MD_MAX_CLUSTERS + 1);
+    sealPage(page);
+    expect(mdDecodePage(back, page, 0)).toBe(MD_BAD_DESCRIPTOR);
+    allowAllocs(-1);
+    mdFree(back);
+    expect(liveBlocks).toBe(0);
   });
 });

@@ -216,3 +216,28 @@ function sendFreezeHook(blob: usize, tag: u32, fn: (ctx: usize) => void): i32 {
 export function t_blob_freeze(blob: usize, tag: u32): i32 { return sendFreezeHook(blob, tag, freezeHookMsg); }
 /** On the store's md thread: lift one freeze; EVENT_TEST(tag, 0, I/Os it held back). */
 export function t_blob_unfreeze(blob: usize, tag: u32): i32 { return sendFreezeHook(blob, tag, unfreezeHookMsg); }
+
+// ---- blob md allocations refused on demand (tests/unit/blobstore.test.ts) ----
+import { mdUseAllocator } from "../../assembly/blob/md";
+
+/** md.ts allocations that still succeed before it is refused (-1: all); per instance, as the seam. */
+let mdAllocsLeft: i32 = -1;
+let mdAllocsRefused: u32 = 0;
+
+function mdAllocLimited(bytes: usize): usize {
+  if (mdAllocsLeft == 0) { mdAllocsRefused++; return 0; }
+  if (mdAllocsLeft > 0) mdAllocsLeft--;
+  return heapAlloc(bytes);
+}
+
+/**
+ * Let `n` more md.ts allocations of this instance succeed, then refuse them (-1: never refuse). The
+ * engine heap is still behind it, so the other allocations of an operation go on as usual.
+ */
+export function hbs_md_allocs_allow(n: i32): void {
+  mdAllocsLeft = n;
+  mdAllocsRefused = 0;
+  mdUseAllocator(mdAllocLimited, heapFree);
+}
+/** md.ts allocations refused since the last hbs_md_allocs_allow. */
+export function hbs_md_allocs_refused(): u32 { return mdAllocsRefused; }

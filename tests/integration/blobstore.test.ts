@@ -387,6 +387,53 @@ test('two opens of the same closed blob in flight at once share one blob (one md
   }
 });
 
+test('an xattr set or a blob open that finds the memory full gets ENOMEM (the old value kept), and works once memory is back', async () => {
+  const engine = await Engine.start({ reactors: 1, memoryBytes: 96 << 20, logLevel: 'fatal' });
+  const core = engine.core as unknown as { wstor_alloc(n: number): number; wstor_free(p: number): void };
+  const held: number[] = [];
+  const noMemory = (pattern: RegExp) => (e: WstorError) => e.code === 'ENOMEM' && pattern.test(e.message);
+  try {
+    engine.bdev.createMalloc('mx', { blockCount: 4096 });
+    const bs = await engine.blobstore.init('mx');
+    const big = new Uint8Array(3000).fill(7);
+    const other = await bs.create({ size: 1 << 20, thin: true, xattrs: { big } });
+    const blob = await bs.open(await bs.create({ size: 1 << 20, thin: true }));
+    await blob.setXattr('k', 'old');
+    // Every free page of the memory taken, so no new slab can be made: what is left of each size is
+    // what the arenas hold already. The host's own buffers of the value's size come from a block it
+    // used (and freed) just before.
+    await blob.setXattr('warm', big);
+    await blob.removeXattr('warm');
+    for (const size of [128 << 10, 16 << 10]) for (let p = core.wstor_alloc(size); p !== 0; p = core.wstor_alloc(size)) held.push(p);
+    // Then xattrs of that size use up the md thread's blocks of it, until one finds none.
+    let filled = 0;
+    let refused: unknown;
+    for (; filled < 1000 && refused === undefined; filled++) await blob.setXattr(`fill${filled}`, big).catch((e) => { refused = e; });
+    assert.ok(refused !== undefined, 'the memory ran out');
+    assert.ok(noMemory(/no memory for a .*-byte xattr/)(refused as WstorError), `ENOMEM that says why, not ${String(refused)}`);
+    await assert.rejects(blob.setXattr('k', big), noMemory(/its old value, if any, is kept/));
+    assert.equal(new TextDecoder().decode(await blob.getXattr('k')), 'old', 'a refused set changed nothing');
+    await assert.rejects(bs.open(other), noMemory(/no memory to read its md page/));
+    for (const p of held.splice(0)) core.wstor_free(p);
+    await blob.setXattr('k', big);
+    for (let i = 0; i < filled - 1; i++) await blob.removeXattr(`fill${i}`);
+    const o = await bs.open(other);
+    assert.deepEqual(await o.getXattr('big'), big);
+    await o.close();
+    await blob.close();
+    await bs.unload();
+    const again = await engine.blobstore.load('mx');
+    const back = await again.open(blob.id);
+    assert.deepEqual(await back.getXattr('k'), big, 'the set that worked is durable');
+    assert.deepEqual(await back.xattrNames(), ['k']);
+    await back.close();
+    await again.unload();
+  } finally {
+    for (const p of held) core.wstor_free(p);
+    await engine.stop();
+  }
+});
+
 test('a sync that finds the shared memory exhausted fails with ENOMEM, and works once memory is back', async () => {
   const engine = await Engine.start({ reactors: 1, memoryBytes: 96 << 20, logLevel: 'fatal' });
   const core = engine.core as unknown as { wstor_alloc(n: number): number; wstor_free(p: number): void };

@@ -499,3 +499,131 @@ test('clone index: deleting a snapshot finds its clone in memory, without readin
   indexMatchesDisk(b, 'after the delete');
   ok(b, OP.unload);
 });
+
+// ---- blob md allocations refused (assembly/blob/md.ts's allocator seam, hbs_md_allocs_allow) ----
+
+const ENOMEM = -12;
+
+/**
+ * Run `run` with md.ts allowed 0, 1, 2... allocations until it succeeds. Each refusal must be ENOMEM
+ * and leave the heap and the store's clusters as they were. Returns the md allocations it needed.
+ */
+function refusedAtEachMdAllocation(b: Bs, what: string, run: () => number, check: (n: number) => void = () => {}): number {
+  const store = () => b.h.u32(b.ctx, 3);
+  const settle = () => { for (let i = 0; i < 8; i++) b.h.core.h_poll(b.t, 0); };   // deferred releases (io channels) run
+  for (let n = 0; n < 200; n++) {
+    settle();
+    const live = b.h.core.heap_live_blocks();
+    const freeClusters = store() === 0 ? 0 : b.h.core.hbs_free_clusters(store());
+    b.h.core.hbs_md_allocs_allow(n);
+    const rc = run();
+    const refused = b.h.core.hbs_md_allocs_refused();
+    b.h.core.hbs_md_allocs_allow(-1);
+    if (rc === 0 && refused === 0) return n;
+    settle();
+    assert.equal(rc, ENOMEM, `${what}, md allocation ${n} refused: ENOMEM, not ${rc} (${b.h.messages('error').slice(-2).join('; ')})`);
+    assert.equal(b.h.core.heap_live_blocks(), live, `${what}, md allocation ${n} refused: every block given back`);
+    if (store() !== 0) assert.equal(b.h.core.hbs_free_clusters(store()), freeClusters, `${what}, md allocation ${n} refused: no cluster kept`);
+    check(n);
+  }
+  assert.fail(`${what} never succeeded`);
+}
+
+function encodeInto(b: Bs, text: string, bytes = text.length): number {
+  const p = b.h.scratch(bytes);
+  new TextEncoder().encodeInto(text, new Uint8Array(b.h.memory.buffer, p, bytes));
+  return p;
+}
+
+test('blob md without memory: create, open, xattr set, snapshot and clone fail with ENOMEM at each md allocation, give back all they took, then work', async () => {
+  const b = await setup();
+  initStore(b);
+  const name = encodeInto(b, 'owner'), val = encodeInto(b, 'wstor-test'), other = encodeInto(b, 'a longer replacement');
+  const id = ok(b, OP.create, [2, 0]);
+  openBlob(b, id);
+  channel(b);
+  const buf = b.h.scratch(4096);
+  fill(b.h, buf, 4096, 7);
+  ok(b, OP.write, [buf, 0, 1]);
+  ok(b, OP.setXattr, [name, 5, val, 10]);
+  ok(b, OP.close);
+  // Each md.ts entry point: mdNew, its map, then two blocks an xattr.
+  assert.equal(refusedAtEachMdAllocation(b, 'create', () => op(b, OP.create, [3, 0])), 2);
+  const opened = refusedAtEachMdAllocation(b, 'open', () => op(b, OP.open, [], id), (n) => {
+    if (n >= 2) assert.match(b.h.messages('error').at(-1)!, /no memory to read its md page .*no memory for its cluster map or xattrs/);
+  });
+  assert.equal(opened, 4, 'the md, its map, its xattr');
+  b.h.setU32(b.ctx, Number(value(b)), 4);
+  channel(b);
+  for (const n of [0, 1]) {
+    b.h.core.hbs_md_allocs_allow(n);
+    assert.equal(op(b, OP.setXattr, [name, 5, other, 20]), ENOMEM);
+    b.h.core.hbs_md_allocs_allow(-1);
+    assert.match(b.h.messages('error').at(-1)!, /no memory for a 25-byte xattr \(its old value, if any, is kept\)/);
+    const got = ok(b, OP.getXattr, [name, 5]);
+    assert.equal(new TextDecoder().decode(new Uint8Array(b.h.memory.buffer, Number(got & 0xffffffffn), Number(got >> 32n)).slice()), 'wstor-test');
+  }
+  assert.equal(refusedAtEachMdAllocation(b, 'snapshot', () => op(b, OP.snapshot)), 4, 'the md, its map, its mark');
+  const snap = value(b);
+  new Uint8Array(b.h.memory.buffer, buf, 4096).fill(0);
+  ok(b, OP.read, [buf, 0, 1]);
+  assert.ok(same(b.h, buf, 4096, 7), 'the origin reads its data through the snapshot');
+  assert.equal(refusedAtEachMdAllocation(b, 'clone', () => op(b, OP.clone, [], snap)), 2);
+  const clone = value(b);
+  ok(b, OP.close);
+  indexMatchesDisk(b, 'after refused and done snapshots and clones');
+  ok(b, OP.unload);
+  assert.equal(loadStore(b), 0);
+  assert.deepEqual(indexOf(b, [id, snap, clone]), { [String(id)]: [snap, 0], [String(snap)]: [0n, 2], [String(clone)]: [snap, 0] });
+  openBlob(b, clone);
+  channel(b);
+  ok(b, OP.read, [buf, 0, 1]);
+  assert.ok(same(b.h, buf, 4096, 7), 'the clone reads the snapshot');
+  ok(b, OP.close);
+  // A snapshot with one clone left goes into it: its open, the clone's, the mark.
+  ok(b, OP.delete, [], clone);
+  assert.ok(refusedAtEachMdAllocation(b, 'snapshot delete', () => op(b, OP.delete, [], snap)) >= 6);
+  assert.ok(b.h.messages('error').some((m) => /deleting snapshot .* no memory to mark it with its clone/.test(m)), 'the mark was refused too');
+  assert.deepEqual(indexOf(b, [id, snap]), { [String(id)]: [0n, 0], [String(snap)]: [0n, 0] });
+  openBlob(b, id);
+  channel(b);
+  ok(b, OP.read, [buf, 0, 1]);
+  assert.ok(same(b.h, buf, 4096, 7), 'the origin took its data back from the deleted snapshot');
+  ok(b, OP.close);
+  indexMatchesDisk(b, 'after refused and done snapshot deletes');
+  ok(b, OP.unload);
+});
+
+test('load without memory for blob md: ENOMEM (not a damaged blob) at each md allocation, clean or recovering; then every blob is there', async () => {
+  const b = await setup();
+  initStore(b);
+  const name = encodeInto(b, 'big'), big = b.h.scratch(3000);
+  const single = ok(b, OP.create, [1, 0]);
+  const chained = ok(b, OP.create, [2, 1]);
+  openBlob(b, chained);
+  for (let i = 0; i < 3; i++) {
+    new Uint8Array(b.h.memory.buffer, name + 3, 1)[0] = 48 + i;     // big0, big1, big2: one md page each
+    ok(b, OP.setXattr, [name, 4, big, 3000]);
+  }
+  const snap = ok(b, OP.snapshot);                                   // the chained blob reads through it
+  ok(b, OP.close);
+  const used = b.h.core.hbs_used_clusters(b.h.u32(b.ctx, 3));
+  ok(b, OP.unload);
+  const forget = () => b.h.setU32(b.ctx, 0, 3);                    // no store until a load succeeds
+  const loads = (what: string) => refusedAtEachMdAllocation(b, what, () => loadStore(b), () => {
+    const errors = b.h.messages('error');
+    assert.ok(errors.some((m) => /no memory/.test(m)), `${what}: said why`);
+    assert.ok(!errors.some((m) => /damaged|skipped/.test(m)), `${what}: no blob called damaged or skipped`);
+  });
+  forget();
+  assert.ok(loads('clean load') > 0, 'the clone index reads each first md page');
+  assert.equal(b.h.core.hbs_used_clusters(b.h.u32(b.ctx, 3)), used);
+  ok(b, OP.abandon);
+  forget();
+  assert.ok(loads('recovery') > 0);
+  assert.match(b.h.messages('notice').join('\n'), /3 blobs recovered, 0 refused or damaged/);
+  assert.equal(b.h.core.hbs_used_clusters(b.h.u32(b.ctx, 3)), used, 'recovery claimed the same clusters');
+  assert.deepEqual(indexOf(b, [single, chained, snap]), { [String(single)]: [0n, 0], [String(chained)]: [snap, 0], [String(snap)]: [0n, 1] });
+  indexMatchesDisk(b, 'after recovery');
+  ok(b, OP.unload);
+});
