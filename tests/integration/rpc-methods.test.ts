@@ -18,12 +18,23 @@ const SPDK = JSON.parse(fs.readFileSync(path.resolve(here, '..', '..', '..', 'te
   { methods: { name: string; params: { name: string; type: string; required?: boolean }[] }[] };
 
 /** Parameters wstor adds to SPDK methods (each documented in its method's description). */
-const WSTOR_EXTENSIONS: Record<string, string[]> = { vhost_delete_controller: ['force'] };
+const WSTOR_EXTENSIONS: Record<string, string[]> = {
+  vhost_delete_controller: ['force'], bdev_uring_create: ['direct', 'mmap'], bdev_aio_create: ['direct', 'mmap'],
+};
 
 async function newTarget(opts: { waitForRpc?: boolean } = {}): Promise<{ engine: Engine; target: Target; table: MethodTable }> {
   const engine = await Engine.start({ reactors: 2, memoryBytes: 256 << 20, logLevel: 'fatal' });
   const target = new Target(engine, opts);
   return { engine, target, table: new MethodTable(target) };
+}
+
+/** A new sparse file of `bytes` in a new temporary directory (remove the directory afterwards). */
+function sparseFile(prefix: string, bytes: number): { dir: string; file: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const file = path.join(dir, 'disk.img');
+  fs.writeFileSync(file, Buffer.alloc(0));
+  fs.truncateSync(file, bytes);
+  return { dir, file };
 }
 
 const rpcCode = (code: number, message?: RegExp) => (e: RpcError) => e.code === code && (message === undefined || message.test(e.message));
@@ -100,10 +111,7 @@ test('bdev methods: create, list in SPDK\'s shape, statistics, delete, and each 
 
 test('bdev_uring_rescan takes a grown file\'s size; vhost controllers are in framework_get_config', async () => {
   const { engine, table } = await newTarget();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-rescan-'));
-  const file = path.join(dir, 'grow.img');
-  fs.writeFileSync(file, Buffer.alloc(0));
-  fs.truncateSync(file, 4 << 20);
+  const { dir, file } = sparseFile('wstor-rescan-', 4 << 20);
   engine.vhost.socketDir = dir;
   try {
     await table.call('bdev_uring_create', { name: 'g', filename: file });
@@ -121,6 +129,27 @@ test('bdev_uring_rescan takes a grown file\'s size; vhost controllers are in fra
     await assert.rejects(table.call('vhost_create_blk_controller', { ctrlr: 'vc', dev_name: 'g' }), rpcCode(-17));
     await assert.rejects(table.call('vhost_create_blk_controller', { ctrlr: 'bad/name', dev_name: 'g' }), rpcCode(-22));
     assert.equal(await table.call('vhost_delete_controller', { ctrlr: 'vc' }), true);
+  } finally {
+    await engine.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('bdev_uring_create and bdev_aio_create take wstor\'s direct and mmap; framework_get_config keeps them', async () => {
+  const { engine, table } = await newTarget();
+  const { dir, file } = sparseFile('wstor-mmap-rpc-', 4 << 20);
+  try {
+    await table.call('bdev_uring_create', { name: 'm', filename: file, mmap: true });
+    const [m] = await table.call('bdev_get_bdevs', { name: 'm' }) as Any[];
+    assert.deepEqual(m.driver_specific.uring, { filename: file, direct: false, mmap: true });
+    assert.equal(engine.bdev.info('m').mmap, true, 'the file is mapped into the engine\'s memory');
+    await assert.rejects(table.call('bdev_aio_create', { name: 'x', filename: file, mmap: true, direct: true }), rpcCode(-22), 'mmap and direct exclude each other');
+    await assert.rejects(table.call('bdev_uring_create', { name: 'y', filename: file, mmap: 'yes' }), rpcCode(-32602), 'mmap is a boolean');
+    const config = await table.call('framework_get_config', { name: 'bdev' }) as Any[];
+    const entry = config.find((e) => e.params.name === 'm');
+    assert.equal(entry.method, 'bdev_uring_create');
+    assert.equal(entry.params.mmap, true, 'a saved config maps the file again');
+    assert.equal(await table.call('bdev_uring_delete', { name: 'm' }), true);
   } finally {
     await engine.stop();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -36,7 +36,7 @@ function describe(t: Target, b: BdevInfo): Record<string, unknown> {
     },
     driver_specific: {},
   };
-  if (b.kind === 'file') out.driver_specific = { uring: { filename: b.path, direct: b.direct } };
+  if (b.kind === 'file') out.driver_specific = { uring: { filename: b.path, direct: b.direct, ...(b.mmap ? { mmap: true } : {}) } };
   if (b.kind === 'lvol') {
     const l = t.engine.lvol.lvolOfBdev(b.name);
     if (l) {
@@ -67,12 +67,19 @@ async function deleteOf(t: Target, bdev: string, kind: BdevInfo['kind']): Promis
   return true;
 }
 
+/** wstor's own parameters of the file bdev methods (not SPDK's): how the file is reached. */
+const fileAccess = [
+  { name: 'direct', type: 'boolean', description: 'wstor: O_DIRECT where the file system allows it (buffered otherwise)' },
+  { name: 'mmap', type: 'boolean', description: 'wstor: map the file into the engine\'s memory (copies through the page cache; the file must fit in the memory)' },
+] as const;
+
 function fileCreate(method: 'bdev_uring_create' | 'bdev_aio_create') {
   return (p: Params, t: Target) => {
     if (p.readonly === true) throw new WstorError('ENOTSUP', `${method}: readonly file bdevs are not supported by wstor (omit readonly)`);
     if (p.fallocate === true) throw new WstorError('ENOTSUP', `${method}: fallocate is not supported by wstor (allocate the file beforehand)`);
-    t.engine.bdev.createFile(p.name, { path: p.filename, blockSize: p.block_size, uuid: p.uuid });
-    return made(t, p.name, method, { name: p.name, filename: p.filename, ...(p.block_size ? { block_size: p.block_size } : {}) });
+    const access = { ...(p.direct === true ? { direct: true } : {}), ...(p.mmap === true ? { mmap: true } : {}) };
+    t.engine.bdev.createFile(p.name, { path: p.filename, blockSize: p.block_size, uuid: p.uuid, ...access });
+    return made(t, p.name, method, { name: p.name, filename: p.filename, ...(p.block_size ? { block_size: p.block_size } : {}), ...access });
   };
 }
 
@@ -148,7 +155,7 @@ export const bdevMethods: Method[] = [
   },
   {
     name: 'bdev_uring_create', description: 'A file or block device through io_uring',
-    params: [{ name: 'filename', type: 'string', required: true, description: 'path of the file or block device' }, name('bdev name'), blockSize(false), uuid],
+    params: [{ name: 'filename', type: 'string', required: true, description: 'path of the file or block device' }, name('bdev name'), blockSize(false), uuid, ...fileAccess],
     run: fileCreate('bdev_uring_create'),
   },
   { name: 'bdev_uring_delete', description: 'Delete a file bdev', params: [name('file bdev')], run: (p, t) => deleteOf(t, p.name, 'file') },
@@ -159,7 +166,7 @@ export const bdevMethods: Method[] = [
   {
     name: 'bdev_aio_create', description: 'A file or block device (served by the io_uring module)',
     params: [name('bdev name'), { name: 'filename', type: 'string', required: true, description: 'path of the file or block device' }, blockSize(false),
-      { name: 'readonly', type: 'boolean', description: 'not supported' }, { name: 'fallocate', type: 'boolean', description: 'not supported' }, uuid],
+      { name: 'readonly', type: 'boolean', description: 'not supported' }, { name: 'fallocate', type: 'boolean', description: 'not supported' }, uuid, ...fileAccess],
     run: fileCreate('bdev_aio_create'),
   },
   { name: 'bdev_aio_delete', description: 'Delete a file bdev', params: [name('file bdev')], run: (p, t) => deleteOf(t, p.name, 'file') },
