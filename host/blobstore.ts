@@ -206,12 +206,18 @@ export class BlobStore {
     const id = await this.engine.request('creating a blob', (r) => this.core.blob_create(r, this.ptr, clusters, opts.thin ? 1 : 0));
     const blobId = BigInt(id);
     if (opts.xattrs && Object.keys(opts.xattrs).length > 0) {
-      const blob = await this.open(blobId);
       try {
-        for (const [k, v] of Object.entries(opts.xattrs)) await blob.setXattr(k, v);
-        await blob.sync();
-      } finally {
-        await blob.close();
+        const blob = await this.open(blobId);
+        try {
+          for (const [k, v] of Object.entries(opts.xattrs)) await blob.setXattr(k, v);
+          await blob.sync();
+        } finally {
+          await blob.close();
+        }
+      } catch (err) {
+        // All or nothing: a blob without the xattrs asked for is not what the caller created.
+        await this.delete(blobId).catch(() => undefined);
+        throw err;
       }
     }
     return blobId;

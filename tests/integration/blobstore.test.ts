@@ -127,6 +127,9 @@ test('errors say what was wrong', async () => {
     await assert.rejects(blob.read(100, 4096), /must be non-negative multiples of the io unit \(4096 bytes\)/);
     await assert.rejects(blob.read(1 << 20, 4096), (e: WstorError) => e.code === 'EINVAL', 'past the end');
     await assert.rejects(bs.create({ size: 1 << 30 }), (e: WstorError) => e.code === 'ENOSPC');
+    const before = (await bs.list()).length;
+    await assert.rejects(bs.create({ size: 1 << 20, xattrs: { ok: 'fine', big: new Uint8Array(4000) } }), (e: WstorError) => e.code === 'EINVAL');
+    assert.equal((await bs.list()).length, before, 'a create whose xattrs were refused leaves no blob behind');
     // Sizes no blob may have, and maps the memory cannot hold: errors, and the reactor goes on (a
     // 2^52-byte thin blob used to wrap its map's byte count and trap the reactor).
     const tooBig = (e: WstorError) => e.code === 'EINVAL' && /more than one blob may have/.test(e.message);
