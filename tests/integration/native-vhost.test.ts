@@ -327,8 +327,11 @@ describe('guest memory mapped into the Wasm memory', () => {
       const view = new Uint8Array(workerData.memory.buffer, workerData.at, 11);
       parentPort.postMessage(Buffer.from(view).toString());
       view[0] = 'A'.charCodeAt(0);`, { eval: true, workerData: { memory, at: MAP_AT } });
+    // Listen for the exit first: a worker that ends at once has its message delivered while Node
+    // handles its exit, and 'exit' follows in the same turn, before an await could listen for it.
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
     const seen = await new Promise<string>((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject); });
-    await new Promise((resolve) => worker.once('exit', resolve));
+    await exited;
     assert.equal(seen, 'after grow!');
     const back = Buffer.alloc(1);
     fs.readSync(fd, back, 0, 1, 0);
