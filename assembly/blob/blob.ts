@@ -344,6 +344,14 @@ function readOnlySynced(op: BlobOp, rc: i32): void {
 
 // ---- open: read the chain ----
 
+const OPEN_NO_MEMORY = "blob %d: no memory to open it (free memory or start the engine with more memoryBytes)";
+
+/** An open that found no memory for the blob or its op: said, then ENOMEM. */
+function openNoMemory(id: u64, cb: BsOpCb, ctx: usize): void {
+  report(LEVEL_ERROR, -ENOMEM, OPEN_NO_MEMORY, 0, 0, <f64>id);
+  cb(ctx, -ENOMEM, 0);
+}
+
 /** Open blob `id` (or share it if already open). cb(ctx, rc, blob pointer). */
 export function blobOpen(s: Store, id: u64, cb: BsOpCb, ctx: usize): void {
   if (!onMdThread(s)) { cb(ctx, -EPERM, 0); return; }
@@ -362,11 +370,11 @@ export function blobOpen(s: Store, id: u64, cb: BsOpCb, ctx: usize): void {
   if (!F.isBlobId(id) || page >= s.mdLen || !bitTest(s.usedIds, <u64>page)) { cb(ctx, -ENOENT, 0); return; }
   const md = mdNew(id);
   const blob = changetype<usize>(md) == 0 ? changetype<Blob>(0) : blobNew(s, md, page);
-  if (changetype<usize>(blob) == 0) { if (changetype<usize>(md) != 0) mdFree(md); cb(ctx, -ENOMEM, 0); return; }
+  if (changetype<usize>(blob) == 0) { if (changetype<usize>(md) != 0) mdFree(md); openNoMemory(id, cb, ctx); return; }
   const op = opNew(s, changetype<usize>(blob), cb, ctx);
-  if (changetype<usize>(op) == 0) { blobDrop(blob); cb(ctx, -ENOMEM, 0); return; }
+  if (changetype<usize>(op) == 0) { blobDrop(blob); openNoMemory(id, cb, ctx); return; }
   op.pages = heapAlloc(F.MD_PAGE_BYTES);
-  if (op.pages == 0) { blobDrop(blob); opFinish(op, -ENOMEM, 0); return; }
+  if (op.pages == 0) { blobDrop(blob); report(LEVEL_ERROR, -ENOMEM, OPEN_NO_MEMORY, 0, 0, <f64>id); opFinish(op, -ENOMEM, 0); return; }
   blob.chainLen = 0;
   op.readPage = page;
   pageIo(s, false, <u64>s.mdStart + <u64>page, 1, op.pages, openPageRead, changetype<usize>(op));

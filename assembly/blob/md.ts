@@ -9,7 +9,7 @@ import {
   pageCrcOk,
 } from "./format";
 // Constants only: md.ts must not link the engine's runtime (as-pect builds it with the stock one).
-import { ENOMEM, EINVAL } from "../runtime/errno";
+import { ENOMEM, EINVAL, ENOENT } from "../runtime/errno";
 
 export const XATTR_NAME_MAX: u32 = 255;
 export const XATTR_VALUE_MAX: u32 = 3072;
@@ -181,7 +181,7 @@ export function xattrRemove(md: BlobMd, name: usize, nameBytes: u32, internal: b
     }
     link = changetype<usize>(a) + offsetof<Xattr>("next");
   }
-  return -2;
+  return -ENOENT;
 }
 
 // ---- encoding ----

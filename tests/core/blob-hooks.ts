@@ -25,7 +25,7 @@ function set(ctx: usize, i: u32, v: u32): void { store<u32>(ctx + (<usize>i << 2
 function id(ctx: usize): u64 { return (<u64>w(ctx, 6) << 32) | <u64>w(ctx, 5); }
 
 function done(ctx: usize, rc: i32, value: u64): void {
-  const watched = w(ctx, 14) == 0 ? 0 : bdevById(w(ctx, 14));
+  const watched: usize = w(ctx, 14) == 0 ? <usize>0 : bdevById(w(ctx, 14));
   if (watched != 0) set(ctx, 15, changetype<Bdev>(watched).claimed != 0 ? 1 : 0);
   set(ctx, 1, <u32>rc);
   set(ctx, 11, <u32>value);

@@ -550,6 +550,7 @@ test('blob md without memory: create, open, xattr set, snapshot and clone fail w
   // Each md.ts entry point: mdNew, its map, then two blocks an xattr.
   assert.equal(refusedAtEachMdAllocation(b, 'create', () => op(b, OP.create, [3, 0])), 2);
   const opened = refusedAtEachMdAllocation(b, 'open', () => op(b, OP.open, [], id), (n) => {
+    if (n === 0) assert.match(b.h.messages('error').at(-1)!, /blob \d+: no memory to open it/);
     if (n >= 2) assert.match(b.h.messages('error').at(-1)!, /no memory to read its md page .*no memory for its cluster map or xattrs/);
   });
   assert.equal(opened, 4, 'the md, its map, its xattr');
