@@ -409,37 +409,29 @@ export class BlobHandle implements IoIssuer {
    * Read into several buffers (any lengths, together a multiple of the io unit) from `offset`. One
    * buffer from engine.buffers.alloc is read into in place (no copy).
    */
-  readv(offset: number, buffers: Uint8Array[]): Promise<void> {
-    let pins: EngineBuffer | EngineBuffer[] | null = null;
-    try {
-      this.check();
-      const length = totalLength(buffers);
-      this.checkUnits(offset, length, 'reading');
-      pins = this.pinAll(buffers);
-      if (pins !== null && !Array.isArray(pins)) return this.io(IoOp.Read, offset, length, buffers[0].byteOffset, null, true, pins) as Promise<undefined>;
-      return this.io(IoOp.Read, offset, length, this.stage(length), buffers, false, pins) as Promise<undefined>;
-    } catch (e) {
-      if (pins !== null) this.ioPath.unpin(pins);
-      return Promise.reject(e);
-    }
-  }
+  readv(offset: number, buffers: Uint8Array[]): Promise<void> { return this.vectored(IoOp.Read, offset, buffers); }
 
   /**
    * Write several buffers (any lengths, together a multiple of the io unit) back to back from
    * `offset`. One buffer from engine.buffers.alloc is written from in place (no copy).
    */
-  writev(offset: number, buffers: Uint8Array[]): Promise<void> {
+  writev(offset: number, buffers: Uint8Array[]): Promise<void> { return this.vectored(IoOp.Write, offset, buffers); }
+
+  /** readv and writev: in place on one engine buffer, else through a staging buffer. */
+  private vectored(op: IoOp.Read | IoOp.Write, offset: number, buffers: Uint8Array[]): Promise<void> {
     let pins: EngineBuffer | EngineBuffer[] | null = null;
     try {
       this.check();
       const length = totalLength(buffers);
-      this.checkUnits(offset, length, 'writing');
+      this.checkUnits(offset, length, op === IoOp.Read ? 'reading' : 'writing');
       pins = this.pinAll(buffers);
-      if (pins !== null && !Array.isArray(pins)) return this.io(IoOp.Write, offset, length, buffers[0].byteOffset, null, true, pins) as Promise<undefined>;
+      if (pins !== null && !Array.isArray(pins)) return this.io(op, offset, length, buffers[0].byteOffset, null, true, pins) as Promise<undefined>;
       const ptr = this.stage(length);
-      let at = 0;
-      for (const b of buffers) { this.ioPath.staging.put(ptr, b, at); at += b.length; }
-      return this.io(IoOp.Write, offset, length, ptr, null, false, pins) as Promise<undefined>;
+      if (op === IoOp.Write) {
+        let at = 0;
+        for (const b of buffers) { this.ioPath.staging.put(ptr, b, at); at += b.length; }
+      }
+      return this.io(op, offset, length, ptr, op === IoOp.Read ? buffers : null, false, pins) as Promise<undefined>;
     } catch (e) {
       if (pins !== null) this.ioPath.unpin(pins);
       return Promise.reject(e);
