@@ -46,6 +46,15 @@ function fill(h: Harness, ptr: number, n: number, seed: number) { new Uint8Array
 function same(h: Harness, ptr: number, n: number, seed: number) { return new Uint8Array(h.memory.buffer, ptr, n).every((v, i) => v === ((i * 7 + seed) & 0xff)); }
 const zeroes = (h: Harness, ptr: number, n: number) => new Uint8Array(h.memory.buffer, ptr, n).every((v) => v === 0);
 
+/** Open blob `id`, read its first io unit into `buf`, check it holds pattern `seed`, close it. */
+function firstUnitIs(b: Bs, id: bigint, buf: number, seed: number, what: string) {
+  openBlob(b, id);
+  channel(b);
+  ok(b, OP.read, [buf, 0, 1]);
+  assert.ok(same(b.h, buf, 4096, seed), what);
+  ok(b, OP.close);
+}
+
 /** A new store with one open thin blob of `clusters` clusters and a channel to do I/O through. */
 async function openThinBlob(clusters: number): Promise<{ b: Bs; id: bigint }> {
   const b = await setup();
@@ -353,11 +362,7 @@ test('snapshots and clones: the origin reads through its snapshot, writes copy o
   assert.match(b.h.messages('error').at(-1) ?? '', /is a snapshot with 2 clones: delete or inflate all but one/);
   ok(b, OP.unload);
   assert.equal(loadStore(b), 0);
-  openBlob(b, clone);
-  channel(b);
-  ok(b, OP.read, [buf, 0, 1]);
-  assert.ok(same(b.h, buf, 4096, 11), 'after unload and load, the clone still reads through the snapshot');
-  ok(b, OP.close);
+  firstUnitIs(b, clone, buf, 11, 'after unload and load, the clone still reads through the snapshot');
   // With one clone left, the snapshot can go: the clone takes the clusters it had none of.
   ok(b, OP.delete, [], id);
   const storeNow = b.h.u32(b.ctx, 3);
@@ -576,21 +581,13 @@ test('blob md without memory: create, open, xattr set, snapshot and clone fail w
   ok(b, OP.unload);
   assert.equal(loadStore(b), 0);
   assert.deepEqual(indexOf(b, [id, snap, clone]), { [String(id)]: [snap, 0], [String(snap)]: [0n, 2], [String(clone)]: [snap, 0] });
-  openBlob(b, clone);
-  channel(b);
-  ok(b, OP.read, [buf, 0, 1]);
-  assert.ok(same(b.h, buf, 4096, 7), 'the clone reads the snapshot');
-  ok(b, OP.close);
+  firstUnitIs(b, clone, buf, 7, 'the clone reads the snapshot');
   // A snapshot with one clone left goes into it: its open, the clone's, the mark.
   ok(b, OP.delete, [], clone);
   assert.ok(refusedAtEachMdAllocation(b, 'snapshot delete', () => op(b, OP.delete, [], snap)) >= 6);
   assert.ok(b.h.messages('error').some((m) => /deleting snapshot .* no memory to mark it with its clone/.test(m)), 'the mark was refused too');
   assert.deepEqual(indexOf(b, [id, snap]), { [String(id)]: [0n, 0], [String(snap)]: [0n, 0] });
-  openBlob(b, id);
-  channel(b);
-  ok(b, OP.read, [buf, 0, 1]);
-  assert.ok(same(b.h, buf, 4096, 7), 'the origin took its data back from the deleted snapshot');
-  ok(b, OP.close);
+  firstUnitIs(b, id, buf, 7, 'the origin took its data back from the deleted snapshot');
   indexMatchesDisk(b, 'after refused and done snapshot deletes');
   ok(b, OP.unload);
 });
