@@ -112,6 +112,14 @@ export class ResultBytes {
   }
 }
 
+/**
+ * Whether an I/O with these pins runs in place: on its one buffer, an engine buffer (pinAll in
+ * host/blobstore.ts pins the buffer itself then; several buffers are pinned as a list and staged).
+ */
+export function inPlace(pins: EngineBuffer | EngineBuffer[] | null): pins is EngineBuffer {
+  return pins !== null && !Array.isArray(pins);
+}
+
 export const enum IoOp { Read = 0, Write = 1, Unmap = 2, WriteZeroes = 3 }
 const VERBS = ['reading', 'writing', 'unmapping', 'zeroing'];
 
@@ -125,8 +133,8 @@ export interface IoIssuer {
 /**
  * One blob I/O in flight: registered with the engine as a pending request, settled by it with the
  * reactor that ran it (success) or an error. `ptr` is a staging buffer, given back on every outcome,
- * or (`inPlace`) the caller's engine buffer itself: nothing to copy. `pins` are the caller's engine
- * buffers the I/O uses (host/engine-buffers.ts), unpinned on every outcome.
+ * or the caller's one engine buffer itself when the I/O runs in place (see inPlace): nothing to copy.
+ * `pins` are the caller's engine buffers the I/O uses (host/engine-buffers.ts), unpinned on every outcome.
  * Reads resolve with a new Uint8Array, or fill `into` (readv) and resolve with undefined.
  */
 export class BlobIo implements PendingRequest {
@@ -138,7 +146,6 @@ export class BlobIo implements PendingRequest {
     readonly ptr: number,
     readonly length: number,
     private readonly into: Uint8Array[] | null,
-    private readonly inPlace: boolean,
     private readonly pins: EngineBuffer | EngineBuffer[] | null,
     private readonly done: (value: Uint8Array | undefined) => void,
     private readonly failed: (e: Error) => void,
@@ -148,7 +155,7 @@ export class BlobIo implements PendingRequest {
 
   resolve(ranOn: number): void {
     let result: Uint8Array | undefined;
-    if (this.op === IoOp.Read && !this.inPlace) {
+    if (this.op === IoOp.Read && !inPlace(this.pins)) {
       const staging = this.io.staging;
       if (this.into === null) {
         result = this.io.results.take(this.length);
@@ -169,8 +176,7 @@ export class BlobIo implements PendingRequest {
   }
 
   private release(): void {
-    if (!this.inPlace && this.ptr !== 0) this.io.staging.give(this.ptr);
-    if (this.pins !== null) this.io.unpin(this.pins);
+    this.io.giveBack(this.ptr, this.pins);
     this.issuer.ioEnded();
   }
 }
@@ -190,6 +196,12 @@ export class BlobIoPath {
     this.buffers = engine.buffers;
     this.ioThreads = new Array<number>(engine.reactorCount).fill(0);
     this.completed = new Array<number>(engine.reactorCount).fill(0);
+  }
+
+  /** What an I/O held, on any outcome: its staging buffer (none when it ran in place) and its pins. */
+  giveBack(ptr: number, pins: EngineBuffer | EngineBuffer[] | null): void {
+    if (!inPlace(pins) && ptr !== 0) this.staging.give(ptr);
+    if (pins !== null) this.unpin(pins);
   }
 
   /** Unpin what an I/O pinned (engine buffers it used). */

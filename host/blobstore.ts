@@ -4,7 +4,7 @@
 // shared memory through staging buffers the host reuses (host/blob-io.ts: the data path).
 import type { Engine } from './engine.js';
 import { WstorError } from './errors.js';
-import { BlobIo, BlobIoPath, IoOp, type IoIssuer } from './blob-io.js';
+import { BlobIo, BlobIoPath, IoOp, inPlace, type IoIssuer } from './blob-io.js';
 import type { EngineBuffer } from './engine-buffers.js';
 
 type Core = Record<string, (...args: number[]) => number>;
@@ -41,7 +41,7 @@ const toBytes = (v: string | Uint8Array) => (typeof v === 'string' ? encoder.enc
 /** A blob I/O's arguments while it waits for the blob's gate. */
 class BlobIoArgs {
   constructor(readonly op: IoOp, readonly offset: number, readonly length: number, readonly ptr: number,
-    readonly into: Uint8Array[] | null, readonly inPlace: boolean, readonly pins: EngineBuffer | EngineBuffer[] | null) {}
+    readonly into: Uint8Array[] | null, readonly pins: EngineBuffer | EngineBuffer[] | null) {}
 }
 
 function totalLength(buffers: Uint8Array[]): number {
@@ -304,14 +304,14 @@ export class BlobHandle implements IoIssuer {
 
   /**
    * One I/O of `length` bytes at `offset` (checked: whole io units) on an I/O thread, counted in the
-   * blob's gate. `ptr` is its staging buffer (given back on every outcome), or with `inPlace` the
-   * caller's engine buffer; `pins` are engine buffers it uses (unpinned on every outcome). Not
+   * blob's gate. `ptr` is its staging buffer (given back on every outcome), or the caller's engine
+   * buffer when `pins` is that one buffer (in place); `pins` are unpinned on every outcome. Not
    * async: the data path makes one promise per I/O (host/blob-io.ts).
    */
   private io(op: IoOp, offset: number, length: number, ptr: number, into: Uint8Array[] | null,
-    inPlace = false, pins: EngineBuffer | EngineBuffer[] | null = null): Promise<Uint8Array | undefined> {
-    if (!this.gate.tryEnter()) return this.ioAfterGate(new BlobIoArgs(op, offset, length, ptr, into, inPlace, pins));
-    return new Promise((resolve, reject) => this.post(new BlobIo(this, this.ioPath, op, ptr, length, into, inPlace, pins, resolve, reject), offset));
+    pins: EngineBuffer | EngineBuffer[] | null = null): Promise<Uint8Array | undefined> {
+    if (!this.gate.tryEnter()) return this.ioAfterGate(new BlobIoArgs(op, offset, length, ptr, into, pins));
+    return new Promise((resolve, reject) => this.post(new BlobIo(this, this.ioPath, op, ptr, length, into, pins, resolve, reject), offset));
   }
 
   /** The gate is shut (close, resize or snapshot pending): wait, then post unless the blob closed. */
@@ -319,12 +319,11 @@ export class BlobHandle implements IoIssuer {
     await this.gate.enter();
     if (this.closed) {
       this.gate.leave();
-      if (!a.inPlace && a.ptr !== 0) this.ioPath.staging.give(a.ptr);
-      if (a.pins !== null) this.ioPath.unpin(a.pins);
+      this.ioPath.giveBack(a.ptr, a.pins);
       this.check();
     }
     return new Promise((resolve, reject) =>
-      this.post(new BlobIo(this, this.ioPath, a.op, a.ptr, a.length, a.into, a.inPlace, a.pins, resolve, reject), a.offset));
+      this.post(new BlobIo(this, this.ioPath, a.op, a.ptr, a.length, a.into, a.pins, resolve, reject), a.offset));
   }
 
   private post(io: BlobIo, offset: number): void {
@@ -395,7 +394,7 @@ export class BlobHandle implements IoIssuer {
       this.check();
       this.checkUnits(offset, data.length, 'writing');
       pin = this.ioPath.buffers.pin(data);
-      if (pin !== null) return this.io(IoOp.Write, offset, data.length, data.byteOffset, null, true, pin) as Promise<undefined>;
+      if (pin !== null) return this.io(IoOp.Write, offset, data.length, data.byteOffset, null, pin) as Promise<undefined>;
       const ptr = this.stage(data.length);
       this.ioPath.staging.put(ptr, data);
       return this.io(IoOp.Write, offset, data.length, ptr, null) as Promise<undefined>;
@@ -425,13 +424,13 @@ export class BlobHandle implements IoIssuer {
       const length = totalLength(buffers);
       this.checkUnits(offset, length, op === IoOp.Read ? 'reading' : 'writing');
       pins = this.pinAll(buffers);
-      if (pins !== null && !Array.isArray(pins)) return this.io(op, offset, length, buffers[0].byteOffset, null, true, pins) as Promise<undefined>;
+      if (inPlace(pins)) return this.io(op, offset, length, buffers[0].byteOffset, null, pins) as Promise<undefined>;
       const ptr = this.stage(length);
       if (op === IoOp.Write) {
         let at = 0;
         for (const b of buffers) { this.ioPath.staging.put(ptr, b, at); at += b.length; }
       }
-      return this.io(op, offset, length, ptr, op === IoOp.Read ? buffers : null, false, pins) as Promise<undefined>;
+      return this.io(op, offset, length, ptr, op === IoOp.Read ? buffers : null, pins) as Promise<undefined>;
     } catch (e) {
       if (pins !== null) this.ioPath.unpin(pins);
       return Promise.reject(e);
