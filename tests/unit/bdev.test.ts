@@ -57,6 +57,22 @@ test('malloc: write, read back, unmap and write_zeroes read as zeroes, flush suc
   assert.equal(c.h.u32(c.ctx, W.ok), 6);
 });
 
+test('malloc: the data starts on a 4 KiB boundary (no block straddles two of the OS\'s pages) and its pages go back on removal', async () => {
+  const h = await newHarness();
+  const pagesBefore = h.core.h_pages_in_use();
+  const bdev = h.core.hb_malloc_create(4096, 300);          // 1.2 MiB: whole 64 KiB runtime pages, rounded up
+  assert.ok(bdev > 0);
+  assert.equal(h.core.hb_malloc_data(bdev) % 4096, 0, `data at ${h.core.hb_malloc_data(bdev)}`);
+  assert.equal(h.core.h_pages_in_use() - pagesBefore >= 19, true, 'the data took its pages');
+  const c: Client = { h, thread: h.core.h_thread_create(1, -1, 1024), ctx: h.core.hb_ctx_new() };
+  h.setU32(c.ctx, bdev, W.bdev);
+  const pagesWithThread = h.core.h_pages_in_use();
+  assert.equal(run(c, OP.unregister), 0);
+  for (let i = 0; i < 10; i++) h.core.h_poll(c.thread, 0);
+  assert.equal(h.core.hb_exists(bdev), 0);
+  assert.ok(pagesWithThread - h.core.h_pages_in_use() >= 19, 'the data\'s 19 pages were freed');
+});
+
 test('readv gathers into several buffers', async () => {
   const c = await setup('malloc');
   openWithChannel(c);
