@@ -127,7 +127,7 @@ function start(blob: Blob, channel: usize, kind: u32, buf: usize, iovs: usize, i
   const total = changetype<BlobMd>(blob.md).numClusters * <u64>s.unitsPerCluster;
   if (units == 0 || offset >= total || units > total - offset) return -EINVAL;
   if (write && blob.readOnly != 0) return -EPERM;
-  const r = changetype<BlobIoReq>(heapAlloc(offsetof<BlobIoReq>()));
+  const r = reqGet();
   if (changetype<usize>(r) == 0) return -ENOMEM;
   r.iovs = iovs;
   r.iovcnt = iovcnt;
@@ -139,7 +139,7 @@ function start(blob: Blob, channel: usize, kind: u32, buf: usize, iovs: usize, i
     const unitShift = s.clusterShift - s.blockShift;
     const segments = ((offset + units - 1) >> unitShift) - (offset >> unitShift) + 1;
     r.scratch = heapAlloc(<usize>(<u64>iovcnt + segments) << 3);
-    if (r.scratch == 0) { heapFree(changetype<usize>(r)); return -ENOMEM; }
+    if (r.scratch == 0) { reqPut(r); return -ENOMEM; }
   }
   r.blob = changetype<usize>(blob);
   r.channel = channel;
@@ -156,11 +156,38 @@ function start(blob: Blob, channel: usize, kind: u32, buf: usize, iovs: usize, i
   const admitted = freezeAdmit(blob, changetype<usize>(r), r.thread, resumeAdmitted);
   if (admitted < 0) {
     if (r.scratch != 0) heapFree(r.scratch);
-    heapFree(changetype<usize>(r));
+    reqPut(r);
     return admitted;
   }
   if (admitted == 1) issue(r);                // else held by a freeze: resumeAdmitted runs after it
   return 0;
+}
+
+// ---- requests: recycled per reactor ----
+// A heap block per I/O cost ~15 ns of a cached 4 KiB read's ~240 (the free's atomic claim above all), so
+// a finished request waits on a short free list for the next I/O; I/O also goes on with the heap full
+// once its reactor has run some. The list is per instance, that is per reactor: its threads run one at
+// a time, so no lock. A request ends on the thread that started it, but a thread that moved reactors
+// meanwhile puts it on its new reactor's list: harmless (a heap block may be freed from any instance).
+// At most REQ_CACHE_MAX are kept (~9 KiB per reactor, held until the engine stops); beyond that they
+// go back to the heap.
+const REQ_CACHE_MAX: u32 = 64;
+let cachedReqs: usize = 0;                   // linked through BlobIoReq.blob
+let cachedReqCount: u32 = 0;
+
+function reqGet(): BlobIoReq {
+  const r = cachedReqs;
+  if (r == 0) return changetype<BlobIoReq>(heapAlloc(offsetof<BlobIoReq>()));
+  cachedReqs = changetype<BlobIoReq>(r).blob;
+  cachedReqCount--;
+  return changetype<BlobIoReq>(r);
+}
+
+function reqPut(r: BlobIoReq): void {
+  if (cachedReqCount >= REQ_CACHE_MAX) { heapFree(changetype<usize>(r)); return; }
+  r.blob = cachedReqs;
+  cachedReqs = changetype<usize>(r);
+  cachedReqCount++;
 }
 
 /** A request held back by a freeze, restarted on its own thread (already counted in flight). */
@@ -284,7 +311,7 @@ function release(r: BlobIoReq): void {
   if (r.offset < r.end && r.rc == 0) return;   // a claim is outstanding and holds the request
   const cb = r.cb, ctx = r.ctx, rc = r.rc, blob = changetype<Blob>(r.blob);
   if (r.scratch != 0) heapFree(r.scratch);
-  heapFree(changetype<usize>(r));
+  reqPut(r);
   freezeIoDone(blob);                          // before the callback: a freeze may complete from here on
   changetype<BlobIoCb>(cb)(ctx, rc);
 }

@@ -118,3 +118,31 @@ export function expectFatal(h: Harness, fn: () => void): CapturedReport {
   if (!fatal) throw new Error(`trapped without a fatal report; reports: ${JSON.stringify(h.reports)}`);
   return fatal;
 }
+
+/**
+ * Take every page of the heap (the harness's memory has a 256 MiB maximum) in blocks of falling size;
+ * `room` blocks of 64 KiB are then given back so control paths (messages, walks) still find small blocks
+ * while a bounce copy of a MiB still cannot fit. Returns a function that frees the rest.
+ */
+export function exhaustHeap(h: Harness, room = 0): () => void {
+  const large: number[] = [];
+  const small: number[] = [];
+  const take = (size: number, into: number[]) => { for (let p = h.core.h_alloc(size); p !== 0; p = h.core.h_alloc(size)) into.push(p); };
+  take(16 << 20, large);
+  take(1 << 20, large);
+  take(64 << 10, small);
+  if (small.length < room) { h.core.h_free(large.pop()!); take(64 << 10, small); }
+  for (let k = 0; k < room; k++) h.core.h_free(small.pop()!);
+  if (h.core.h_alloc((1 << 20) + 4096) !== 0) throw new Error('exhaustHeap: the heap still has room for a MiB');
+  return () => { for (const p of [...large.splice(0), ...small.splice(0)]) h.core.h_free(p); };
+}
+
+/**
+ * After exhaustHeap: also take the free cells left in the slabs of every small size class, so that
+ * no allocation at all can succeed. Returns a function that frees them.
+ */
+export function exhaustSmallBlocks(h: Harness): () => void {
+  const taken: number[] = [];
+  for (let size = 8192; size >= 16; size -= 16) for (let p = h.core.h_alloc(size); p !== 0; p = h.core.h_alloc(size)) taken.push(p);
+  return () => { for (const p of taken.splice(0)) h.core.h_free(p); };
+}

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { newHarness, type Harness, type HarnessOptions } from '../helpers/core.js';
+import { newHarness, exhaustHeap, type Harness, type HarnessOptions } from '../helpers/core.js';
 import { writeCoreString, EVENT_REQUEST_DONE } from '../../host/core-abi.js';
 
 const OP = { open: 1, close: 2, getChannel: 3, putChannel: 4, read: 5, write: 6, unmap: 7, writeZeroes: 8,
@@ -512,24 +512,6 @@ async function withDirectFile(t: TestContext, label: string, size: number, use: 
     fs.closeSync(f.fd);
     fs.rmSync(f.file, { force: true });
   }
-}
-
-/**
- * Take every page of the heap (the harness's memory has a 256 MiB maximum) in blocks of falling size;
- * `room` blocks of 64 KiB are then given back so control paths (messages, walks) still find small blocks
- * while a bounce copy of a MiB still cannot fit. Returns a function that frees the rest.
- */
-function exhaustHeap(h: Harness, room = 0): () => void {
-  const large: number[] = [];
-  const small: number[] = [];
-  const take = (size: number, into: number[]) => { for (let p = h.core.h_alloc(size); p !== 0; p = h.core.h_alloc(size)) into.push(p); };
-  take(16 << 20, large);
-  take(1 << 20, large);
-  take(64 << 10, small);
-  if (small.length < room) { h.core.h_free(large.pop()!); take(64 << 10, small); }
-  for (let k = 0; k < room; k++) h.core.h_free(small.pop()!);
-  assert.equal(h.core.h_alloc((1 << 20) + 4096), 0, 'the heap has no room for a copy of a MiB');
-  return () => { for (const p of [...large.splice(0), ...small.splice(0)]) h.core.h_free(p); };
 }
 
 test('file bdev with O_DIRECT: a misaligned request with no memory for its copy waits in the layer, in order, and completes once memory is back', async (t) => {

@@ -2,7 +2,7 @@
 // init, load (clean and after a crash), blobs, thin provisioning, xattrs, resize, delete, damage.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { newHarness, type Harness } from '../helpers/core.js';
+import { newHarness, exhaustHeap, exhaustSmallBlocks, type Harness } from '../helpers/core.js';
 import { writeCoreString, EVENT_REQUEST_DONE } from '../../host/core-abi.js';
 
 const OP = { init: 1, load: 2, unload: 3, create: 4, open: 5, close: 6, sync: 7, resize: 8, delete: 9,
@@ -104,6 +104,32 @@ test('init, a thick blob written across a cluster boundary, unload, load clean, 
   new Uint8Array(b.h.memory.buffer, buf, 3 * 4096).fill(0);
   ok(b, OP.read, [buf, 255, 3]);
   assert.ok(same(b.h, buf, 3 * 4096, 1), 'data survived unload and load');
+  ok(b, OP.close);
+  ok(b, OP.unload);
+});
+
+test('blob I/O goes on with the heap full: a finished request waits on its reactor for the next I/O', async () => {
+  const b = await setup();
+  initStore(b);
+  const id = ok(b, OP.create, [4, 0]);
+  openBlob(b, id);
+  channel(b);
+  const buf = b.h.scratch(4096);
+  fill(b.h, buf, 4096, 5);
+  ok(b, OP.write, [buf, 7, 1]);                  // its request is kept for the next I/O
+  const refillPages = exhaustHeap(b.h);
+  const refillSmall = exhaustSmallBlocks(b.h);
+  try {
+    for (let i = 0; i < 100; i++) {
+      new Uint8Array(b.h.memory.buffer, buf, 4096).fill(0);
+      ok(b, OP.read, [buf, 7, 1]);
+      assert.ok(same(b.h, buf, 4096, 5), `read ${i}`);
+    }
+    ok(b, OP.write, [buf, 8, 1]);
+  } finally {
+    refillSmall();
+    refillPages();
+  }
   ok(b, OP.close);
   ok(b, OP.unload);
 });
