@@ -138,15 +138,21 @@ function resumeMsg(qPtr: usize): void {
   changetype<FrozenResumeFn>(resume)(req);
 }
 
+/** Admit an I/O if the blob is not frozen (counted in flight: true), else nothing (false). */
+export function freezeTryAdmit(blob: Blob): bool {
+  atomic.add<u32>(inflightAt(blob), 1);
+  if (atomic.load<u32>(frozenAt(blob)) == 0) return true;
+  atomic.sub<u32>(inflightAt(blob), 1);
+  return false;
+}
+
 /**
  * Admission of a new I/O on `thread` (io.ts): 1 to issue it now (it is counted in flight until
  * freezeIoDone), 0 when it was queued (resume(req) runs on `thread` after the last unfreeze), or
  * -EBUSY / -ENOMEM when it can be neither (nothing of it was kept).
  */
 export function freezeAdmit(blob: Blob, req: usize, thread: usize, resume: FrozenResumeFn): i32 {
-  atomic.add<u32>(inflightAt(blob), 1);
-  if (atomic.load<u32>(frozenAt(blob)) == 0) return 1;
-  atomic.sub<u32>(inflightAt(blob), 1);
+  if (freezeTryAdmit(blob)) return 1;
   const q = changetype<QueuedIo>(heapAlloc(offsetof<QueuedIo>()));      // outside the lock: the heap has its own
   if (changetype<usize>(q) == 0) return -ENOMEM;
   q.next = 0; q.req = req; q.thread = thread; q.resume = changetype<usize>(resume);

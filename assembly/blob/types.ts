@@ -56,6 +56,7 @@ export function storeLock(s: Store): SpinLock { return changetype<SpinLock>(chan
   next: usize;              // store's open list
   deleting: u32;            // 1 while a delete is under way: opens are refused (blob.ts, snapshot-delete.ts)
   parent: usize;            // the open Blob this one reads unallocated clusters from (clones, snapshots' origins)
+  claims: usize;            // io.ts: writes claiming a cluster for this blob now (BlobIoReq list, under the store lock)
   mdBusy: u32;              // a multi-step md op (snapshot, inflate, decouple, a snapshot delete merging into it)
                             // owns this blob's md: others that would change it are refused (EBUSY)
   // ---- I/O freeze (freeze.ts) ----

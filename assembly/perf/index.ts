@@ -1,5 +1,6 @@
 // bdevperf for wstor: one job per reactor, each a thread keeping `queueDepth` I/Os in flight against a
-// bdev for a duration, with per-job counters and a latency histogram the host reads while it runs.
+// bdev (or an open blob, through the same job code) for a duration, with per-job counters and a latency
+// histogram the host reads while it runs.
 // The verify workload writes a pattern derived from (offset, pass) and reads it back, counting every
 // mismatch and remembering the first.
 
@@ -8,8 +9,9 @@ import {
   threadCreateOn, sendMsg, threadExit, threadGet, getIoChannel, putIoChannel, cachedNowNs, cachedNowUs, threadNowUs,
   reactorCount,
 } from "../thread";
-import { bdevById, bdevOpen, bdevClose, bdevRead, bdevWrite, bdevFreeIo, Bdev, BdevIo } from "../bdev";
+import { bdevById, bdevOpen, bdevClose, bdevRead, bdevWrite, bdevFreeIo, Bdev } from "../bdev";
 import { EVENT_PERF_JOB_DONE } from "../app/events";
+import { Blob, Store, blobIo, blobClusters, storeGetChannel } from "../blob";
 
 export const WL_RANDREAD: u32 = 0;
 export const WL_RANDWRITE: u32 = 1;
@@ -22,6 +24,8 @@ const BUF_ALIGN: usize = 4096;         // O_DIRECT-friendly buffers
 
 @unmanaged class PerfRun {
   bdevId: u32;
+  blob: usize;          // an open Blob the jobs target instead of the bdev (0: the bdev)
+  unitShift: u32;       // blob target: log2 of the store's io unit
   jobCount: u32;
   workload: u32;
   readPercent: u32;
@@ -29,7 +33,7 @@ const BUF_ALIGN: usize = 4096;         // O_DIRECT-friendly buffers
   ioBytes: u32;
   durationUs: u64;
   seed: u32;
-  bdevBytes: u64;
+  bdevBytes: u64;       // of the target (bdev or blob)
   stop: u32;            // atomic: host asked to stop early
   jobsDone: u32;        // atomic
   jobs: usize;          // PerfJob pointers
@@ -74,6 +78,8 @@ const BUF_ALIGN: usize = 4096;         // O_DIRECT-friendly buffers
   offset: u64;          // bytes
   verifyPhase: u32;     // 0 writing, 1 reading back
   pass: u32;
+  startNs: u64;         // when the I/O in flight was submitted
+  read: u32;            // whether it is a read
 }
 
 function rand(job: PerfJob): u32 {
@@ -137,6 +143,18 @@ function timeIsUp(job: PerfJob, run: PerfRun): bool {
   return atomic.load<u32>(changetype<usize>(run) + offsetof<PerfRun>("stop")) != 0 || cachedNowUs() - job.startUs >= run.durationUs;
 }
 
+/** Submit the task's I/O (at task.offset, of run.ioBytes, into or from task.buf) to the run's target. */
+function submitTask(job: PerfJob, run: PerfRun, task: PerfTask, read: bool): i32 {
+  task.startNs = cachedNowNs();
+  task.read = read ? 1 : 0;
+  if (run.blob != 0) {
+    return blobIo(changetype<Blob>(run.blob), job.channel, !read, task.buf, task.offset >> run.unitShift,
+      <u64>(run.ioBytes >> run.unitShift), blobTaskDone, changetype<usize>(task));
+  }
+  return read ? bdevRead(job.desc, job.channel, task.buf, task.offset, run.ioBytes, bdevTaskDone, changetype<usize>(task))
+    : bdevWrite(job.desc, job.channel, task.buf, task.offset, run.ioBytes, bdevTaskDone, changetype<usize>(task));
+}
+
 /** Start the next I/O of a task; false if none was started (time is up or the submit failed). */
 function startTask(task: PerfTask): bool {
   const job = changetype<PerfJob>(task.job);
@@ -148,34 +166,35 @@ function startTask(task: PerfTask): bool {
       task.offset = nextOffset(job, run, task);
       task.pass++;
       fillPattern(task.buf, run.ioBytes, task.offset, task.pass);
-      rc = bdevWrite(job.desc, job.channel, task.buf, task.offset, run.ioBytes, taskDone, changetype<usize>(task));
+      rc = submitTask(job, run, task, false);
     } else {
       memory.fill(task.buf, 0, run.ioBytes);
-      rc = bdevRead(job.desc, job.channel, task.buf, task.offset, run.ioBytes, taskDone, changetype<usize>(task));
+      rc = submitTask(job, run, task, true);
     }
   } else {
     task.offset = nextOffset(job, run, task);
-    rc = isRead(job, run)
-      ? bdevRead(job.desc, job.channel, task.buf, task.offset, run.ioBytes, taskDone, changetype<usize>(task))
-      : bdevWrite(job.desc, job.channel, task.buf, task.offset, run.ioBytes, taskDone, changetype<usize>(task));
+    rc = submitTask(job, run, task, isRead(job, run));
   }
   if (rc != 0) { job.errors++; return false; }
   job.inFlight++;
   return true;
 }
 
-function taskDone(ioPtr: usize, success: bool, arg: usize): void {
-  const task = changetype<PerfTask>(arg);
+function bdevTaskDone(ioPtr: usize, success: bool, arg: usize): void {
+  bdevFreeIo(ioPtr);
+  taskDone(changetype<PerfTask>(arg), success);
+}
+
+function blobTaskDone(arg: usize, rc: i32): void { taskDone(changetype<PerfTask>(arg), rc == 0); }
+
+function taskDone(task: PerfTask, success: bool): void {
   const job = changetype<PerfJob>(task.job);
   const run = runOf(job);
-  const io = changetype<BdevIo>(ioPtr);
   const now = cachedNowNs();
-  const lat = now > io.startNs ? now - io.startNs : 0;
-  const wasRead = io.type == 0;
-  bdevFreeIo(ioPtr);
+  const lat = now > task.startNs ? now - task.startNs : 0;
   job.inFlight--;
   job.ios++;
-  if (wasRead) job.reads++; else job.writes++;
+  if (task.read != 0) job.reads++; else job.writes++;
   job.latSum += lat;
   if (lat < job.latMin) job.latMin = lat;
   if (lat > job.latMax) job.latMax = lat;
@@ -201,8 +220,8 @@ function finishJob(job: PerfJob): void {
   if (job.finished != 0) return;
   job.finished = 1;
   putIoChannel(job.channel);
-  bdevClose(job.desc);
   const run = runOf(job);
+  if (run.blob == 0) bdevClose(job.desc);
   atomic.add<u32>(changetype<usize>(run) + offsetof<PerfRun>("jobsDone"), 1);
   host_event(EVENT_PERF_JOB_DONE, <f64>changetype<usize>(run), <f64>job.index, <f64>(job.errors + job.mismatches));
   threadExit();
@@ -252,12 +271,18 @@ function startJobMsg(ctx: usize): void {
   if (changetype<usize>(job) == 0) { jobFailedToStart(run, index, job); return; }
   job.thread = threadGet();
   atomic.store<usize>(run.jobs + (<usize>index << 2), changetype<usize>(job));
-  const bdev = bdevById(run.bdevId);
-  const write = run.workload != WL_RANDREAD && run.workload != WL_READ;
-  const desc = bdev == 0 ? -ENODEV : bdevOpen(bdev, write, null, 0);
-  if (desc < 0) { jobFailedToStart(run, index, job); return; }
-  job.desc = <u32>desc;
-  job.channel = getIoChannel(bdev);
+  if (run.blob != 0) {
+    job.channel = storeGetChannel(changetype<Store>(changetype<Blob>(run.blob).store));
+  } else {
+    const bdev = bdevById(run.bdevId);
+    const write = run.workload != WL_RANDREAD && run.workload != WL_READ;
+    const desc = bdev == 0 ? -ENODEV : bdevOpen(bdev, write, null, 0);
+    if (desc < 0) { jobFailedToStart(run, index, job); return; }
+    job.desc = <u32>desc;
+    job.channel = getIoChannel(bdev);
+    if (job.channel == 0) bdevClose(job.desc);
+  }
+  if (job.channel == 0) { jobFailedToStart(run, index, job); return; }
   job.startUs = threadNowUs();
   job.endUs = job.startUs;
   job.started = 1;
@@ -284,17 +309,36 @@ export function perfStart(bdevId: u32, reactors: u32, workload: u32, readPercent
   const bdev = bdevById(bdevId);
   if (bdev == 0) return -ENODEV;
   const b = changetype<Bdev>(bdev);
+  return startRun(bdevId, 0, b.blockShift, b.blockCount << b.blockShift, reactors, workload, readPercent, queueDepth,
+    ioBytes, durationMs, seed);
+}
+
+/**
+ * The same jobs against an open blob, through blob I/O (each job on a channel of the blob's store):
+ * what the blob layer adds is then measured by the very code that measures a bdev. The blob must stay
+ * open until the run is done; writes to a read-only blob count as errors.
+ */
+export function perfStartBlob(blob: Blob, reactors: u32, workload: u32, readPercent: u32, queueDepth: u32,
+  ioBytes: u32, durationMs: u32, seed: u32): i32 {
+  const s = changetype<Store>(blob.store);
+  return startRun(0, changetype<usize>(blob), s.blockShift, blobClusters(blob) << s.clusterShift, reactors, workload,
+    readPercent, queueDepth, ioBytes, durationMs, seed);
+}
+
+function startRun(bdevId: u32, blob: usize, unitShift: u32, targetBytes: u64, reactors: u32, workload: u32, readPercent: u32,
+  queueDepth: u32, ioBytes: u32, durationMs: u32, seed: u32): i32 {
   if (workload > WL_VERIFY || readPercent > 100 || queueDepth == 0 || queueDepth > 4096 || durationMs == 0) return -EINVAL;
-  if (ioBytes == 0 || (ioBytes & (b.blockSize - 1)) != 0 || (ioBytes & 7) != 0) return -EINVAL;
+  if (ioBytes == 0 || (ioBytes & ((1 << unitShift) - 1)) != 0 || (ioBytes & 7) != 0) return -EINVAL;
   if (reactors == 0 || reactors > reactorCount()) return -ERANGE;
-  const totalIos = (b.blockCount << b.blockShift) / <u64>ioBytes;
+  const totalIos = targetBytes / <u64>ioBytes;
   // Every job needs room for its queue (verify gives each in-flight task offsets of its own).
   if (totalIos < <u64>reactors * <u64>queueDepth) return -EINVAL;
   const run = changetype<PerfRun>(heapAllocZeroed(offsetof<PerfRun>()));
   if (changetype<usize>(run) == 0) return -ENOMEM;
-  run.bdevId = bdevId; run.jobCount = reactors; run.workload = workload; run.readPercent = readPercent;
+  run.bdevId = bdevId; run.blob = blob; run.unitShift = unitShift;
+  run.jobCount = reactors; run.workload = workload; run.readPercent = readPercent;
   run.queueDepth = queueDepth; run.ioBytes = ioBytes; run.durationUs = <u64>durationMs * 1000; run.seed = seed;
-  run.bdevBytes = b.blockCount << b.blockShift;
+  run.bdevBytes = targetBytes;
   run.jobs = heapAllocZeroed(<usize>reactors << 2);
   if (run.jobs == 0) { heapFree(changetype<usize>(run)); return -ENOMEM; }
   // Jobs allocate their own state on their reactors (startJobMsg): no two reactors share a line.

@@ -1,6 +1,6 @@
-// Drive a bdev with the core's perf jobs (one per reactor) from a test: a verify run writes patterns
-// at random offsets and reads each back, counting mismatches.
-import type { Engine } from '../../host/index.js';
+// Drive a bdev, or an open blob, with the core's perf jobs (one per reactor) from a test: a verify run
+// writes patterns at random offsets and reads each back, counting mismatches.
+import type { Engine, BlobHandle } from '../../host/index.js';
 import { EVENT_PERF_JOB_DONE } from '../../host/core-abi.js';
 
 type Core = Record<string, (...args: number[]) => number>;
@@ -9,11 +9,19 @@ const STAT = { ios: 0, errors: 2, mismatches: 6 } as const;
 
 export interface PerfTotals { ios: number; errors: number; mismatches: number }
 
-export async function runPerf(engine: Engine, bdev: string, opts: { workload?: keyof typeof WORKLOAD; seconds?: number; queueDepth?: number; ioBytes?: number } = {}): Promise<PerfTotals> {
-  await engine.bdev.waitForExamine();      // examine holds a new bdev's claim for a moment
+/** `target`: a bdev's name, or an open blob (perf_start_blob: the jobs go through blob I/O). */
+export async function runPerf(engine: Engine, target: string | BlobHandle, opts: { workload?: keyof typeof WORKLOAD; seconds?: number; queueDepth?: number; ioBytes?: number } = {}): Promise<PerfTotals> {
   const core = engine.core as unknown as Core;
   const jobs = engine.reactorCount;
-  const id = engine.bdev.info(bdev).id;
+  let start: (...args: number[]) => number;
+  if (typeof target === 'string') {
+    await engine.bdev.waitForExamine();    // examine holds a new bdev's claim for a moment
+    const id = engine.bdev.info(target).id;
+    start = (...args) => core.perf_start(id, ...args);
+  } else {
+    const blob = (target as unknown as { ptr: number }).ptr;
+    start = (...args) => core.perf_start_blob(blob, ...args);
+  }
   const workload = WORKLOAD[opts.workload ?? 'verify'];
   const done = new Set<number>();
   let run = 0;
@@ -24,9 +32,9 @@ export async function runPerf(engine: Engine, bdev: string, opts: { workload?: k
       if (done.size === jobs) { unlisten(); resolve(); }
     });
   });
-  run = core.perf_start(id, jobs, workload, workload === WORKLOAD.verify ? 50 : 0, opts.queueDepth ?? 16, opts.ioBytes ?? 4096,
+  run = start(jobs, workload, workload === WORKLOAD.verify ? 50 : 0, opts.queueDepth ?? 16, opts.ioBytes ?? 4096,
     (opts.seconds ?? 1) * 1000, 7);
-  if (run <= 0) throw new Error(`perf_start on ${bdev} failed: ${run}`);
+  if (run <= 0) throw new Error(`perf start on ${typeof target === 'string' ? target : `blob ${target.id}`} failed: ${run}`);
   await finished;
   const totals: PerfTotals = { ios: 0, errors: 0, mismatches: 0 };
   for (let j = 0; j < jobs; j++) {
