@@ -1,6 +1,6 @@
 // Issue 4's first figure: 4 KiB random writes and reads into a thick 1 GiB blob on a malloc bdev,
-// against the same I/O on the raw malloc bdev (bdevperf's job), same reactor, same queue depth,
-// alternating. Also the rates of the Node API's metadata operations.
+// against the same I/O on the raw malloc bdev, both driven by wstor perf's job (the blob through
+// perf_start_blob), same reactor, same queue depth, alternating. Also the rates of the Node API's metadata operations.
 //
 // Where a bdev's memory lies matters on this machine: of two 1 GiB malloc bdevs, the one created first
 // reads ~5 % slower, whichever it is. So the comparison runs in two engines, the blob's bdev created
@@ -8,7 +8,7 @@
 // Usage: node build/bench/blob.js [--rounds N per placement] [--seconds S]
 import os from 'node:os';
 import { Engine, type BlobStore } from '../host/index.js';
-import { EVENT_TEST, EVENT_PERF_JOB_DONE } from '../host/core-abi.js';
+import { EVENT_PERF_JOB_DONE } from '../host/core-abi.js';
 
 type Core = Record<string, (...a: number[]) => number>;
 const args = process.argv.slice(2);
@@ -23,7 +23,7 @@ interface Rates { rw: number[]; bw: number[]; rr: number[]; br: number[] }
 
 /** One engine, its two bdevs created in the given order; the I/O rounds, then `more` on its store. */
 async function placement(blobFirst: boolean, more?: (bs: BlobStore) => Promise<void>): Promise<Rates> {
-  const engine = await Engine.start({ reactors: 1, memoryBytes: 3000 * 2 ** 20, core: 'core-test' });
+  const engine = await Engine.start({ reactors: 1, memoryBytes: 3000 * 2 ** 20 });
   const core = engine.core as unknown as Core;
   const events: Event[] = [];
   engine.onEvent((e) => events.push(e));
@@ -43,20 +43,18 @@ async function placement(blobFirst: boolean, more?: (bs: BlobStore) => Promise<v
     const bs = await engine.blobstore.init('m0', { clusterSize: 1 << 20 });
     const id = await bs.create({ size: 1 << 30 });
     const blob = await bs.open(id);
-    const storePtr = (bs as unknown as { ptr: number }).ptr;
     const blobPtr = (blob as unknown as { ptr: number }).ptr;
-    const raw = async (workload: number) => {
-      const run = core.perf_start(bdevId, 1, workload, 0, QD, 4096, seconds * 1000, 1);
-      await next((e) => e.kind === EVENT_PERF_JOB_DONE);
+    // One driver for both sides: wstor perf's job, on the bdev or through blob I/O on the blob.
+    const perf = async (start: (workload: number) => number, workload: number) => {
+      const run = start(workload);
+      if (run <= 0) throw new Error(`perf start failed: ${run}`);
+      await next((e) => e.kind === EVENT_PERF_JOB_DONE && e.a === run);
       const iops = core.perf_stat(run, 0, 0) / (core.perf_stat(run, 0, 11) / 1e6);
       core.perf_free(run);
       return iops;
     };
-    const viaBlob = async (write: number) => {
-      core.b_blob(storePtr, blobPtr, (1 << 30) / 4096, QD, seconds * 1000, write);
-      const e = await next((x) => x.kind === EVENT_TEST && x.a === 6);
-      return e.c / (e.b / 1e6);
-    };
+    const raw = (workload: number) => perf((w) => core.perf_start(bdevId, 1, w, 0, QD, 4096, seconds * 1000, 1), workload);
+    const viaBlob = (workload: number) => perf((w) => core.perf_start_blob(blobPtr, 1, w, 0, QD, 4096, seconds * 1000, 1), workload);
     const rates: Rates = { rw: [], bw: [], rr: [], br: [] };
     const { rw, bw, rr, br } = rates;
     for (let r = 0; r < rounds; r++) {
