@@ -94,6 +94,9 @@ test('the staging buffers are reused: 20 000 I/Os leave the shared heap as they 
     await round();                                 // the pool takes its slots here
     const before = core.heap_live_blocks_all();
     for (let i = 0; i < 312; i++) await round();
-    assert.equal(core.heap_live_blocks_all(), before);
+    // The reactor keeps up to 64 finished blob requests for reuse (assembly/blob/io.ts): more may stay
+    // than after the first round, never more than that, whatever the number of I/Os.
+    const grown = core.heap_live_blocks_all() - before;
+    assert.ok(grown >= 0 && grown <= 64, `${grown} more blocks live after 20 000 I/Os`);
   }, { reactors: 1 });
 });
