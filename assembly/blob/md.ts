@@ -64,6 +64,14 @@ export function mdAllocatorInstalled(): bool { return allocatorInstalled; }
 function mdAlloc(bytes: usize): usize { return allocFn(bytes); }
 function mdRelease(ptr: usize): void { if (ptr != 0) freeFn(ptr); }
 
+/**
+ * Memory a metadata operation holds while it runs (recovery's lists of chain heads and of snapshots
+ * caught mid-creation), from the same seam as blob md, so a test refusing md memory reaches it too.
+ * 0 when refused; freeing 0 does nothing.
+ */
+export function mdScratchAlloc(bytes: usize): usize { return mdAlloc(bytes); }
+export function mdScratchFree(ptr: usize): void { mdRelease(ptr); }
+
 /** Empty md for blob `id`, or null (as 0) when the memory cannot hold it. */
 export function mdNew(id: u64): BlobMd {
   const md = changetype<BlobMd>(mdAlloc(offsetof<BlobMd>()));

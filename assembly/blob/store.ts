@@ -12,7 +12,7 @@ import * as F from "./format";
 import { bitmapBytes, bitSet, bitTest } from "./bitmap";
 import {
   BlobMd, mdNew, mdFree, mdDecodePage, mdNextPage, mdCluster, MD_OK, MD_NO_MEMORY, mdErrorOffset, xattrFind, Xattr, mdUseAllocator,
-  mdAllocatorInstalled,
+  mdAllocatorInstalled, mdScratchAlloc, mdScratchFree,
 } from "./md";
 import { Store, BsOpCb, storeLock } from "./types";
 import { blobUnmarkSnapshot } from "./blob";
@@ -129,14 +129,14 @@ function opNew(s: Store, cb: BsOpCb, ctx: usize): StoreOp {
 function opFinish(op: StoreOp, rc: i32, value: u64): void {
   const cb = op.cb, ctx = op.ctx;
   heapFree(op.buf);
-  heapFree(op.heads);
+  mdScratchFree(op.heads);
   heapFree(op.chainPages);
   for (let i: u32 = 0; i < op.snapsLen; i++) {
     const rec = changetype<SnapRecord>(op.snaps + <usize>i * offsetof<SnapRecord>());
     if (rec.md != 0) mdFree(changetype<BlobMd>(rec.md));
-    heapFree(rec.extra);
+    mdScratchFree(rec.extra);
   }
-  heapFree(op.snaps);
+  mdScratchFree(op.snaps);
   if (op.md != 0) mdFree(changetype<BlobMd>(op.md));
   heapFree(changetype<usize>(op));
   changetype<BsOpCb>(cb)(ctx, rc, value);
@@ -454,7 +454,7 @@ function recoverChunkRead(opPtr: usize, ok: bool): void {
     const taken = recoverBlobHead(op, index, page);
     if (taken == -ENOMEM) { failStore(op, -ENOMEM); return; }
     if (taken == HEAD_REFUSED) op.skipped++;
-    else if (mdNextPage(page) == F.MDP_NO_NEXT) op.recovered++;
+    else if (taken == HEAD_TAKEN && mdNextPage(page) == F.MDP_NO_NEXT) op.recovered++;
   }
   op.cursor += n;
   op.damaged += damaged;
@@ -465,9 +465,9 @@ function recoverChunkRead(opPtr: usize, ok: bool): void {
 function pushHead(op: StoreOp, index: u32): bool {
   if (op.headsLen == op.headsCap) {
     const cap = op.headsCap == 0 ? 64 : op.headsCap * 2;
-    const grown = heapAlloc(<usize>cap << 2);
+    const grown = mdScratchAlloc(<usize>cap << 2);
     if (grown == 0) return false;
-    if (op.heads != 0) { memory.copy(grown, op.heads, <usize>op.headsLen << 2); heapFree(op.heads); }
+    if (op.heads != 0) { memory.copy(grown, op.heads, <usize>op.headsLen << 2); mdScratchFree(op.heads); }
     op.heads = grown;
     op.headsCap = cap;
   }
@@ -477,11 +477,12 @@ function pushHead(op: StoreOp, index: u32): bool {
 }
 
 const HEAD_REFUSED: i32 = 0;
-const HEAD_TAKEN: i32 = 1;          // claimed, kept for the third pass (marked) or for the second (a longer chain)
+const HEAD_TAKEN: i32 = 1;          // claimed, or kept for the second pass (a longer chain)
+const HEAD_DEFERRED: i32 = 2;       // a marked snapshot, kept for the third pass (which counts it)
 
 /**
  * A one-page blob is claimed at once; a longer chain is finished in the second pass. HEAD_TAKEN,
- * HEAD_REFUSED (reported), or -ENOMEM (reported; the load must fail).
+ * HEAD_DEFERRED, HEAD_REFUSED (reported), or -ENOMEM (reported; the load must fail).
  */
 function recoverBlobHead(op: StoreOp, index: u32, page: usize): i32 {
   const s = changetype<Store>(op.store);
@@ -493,7 +494,7 @@ function recoverBlobHead(op: StoreOp, index: u32, page: usize): i32 {
   if (rc == MD_NO_MEMORY) taken = recoveryNoMemory(index);
   else if (rc != MD_OK) reportBadPage(index, index, rc);
   else if (snapshotOrigin(md) == 0) taken = claimBlob(s, index, md, 0, 0) ? HEAD_TAKEN : HEAD_REFUSED;
-  else if (deferSnapshot(op, index, md, 0, 0)) return HEAD_TAKEN;       // the record owns md now
+  else if (deferSnapshot(op, index, md, 0, 0)) return HEAD_DEFERRED;    // the record owns md now
   else taken = recoveryNoMemory(index);
   mdFree(md);
   return taken;
@@ -519,9 +520,10 @@ function snapshotOrigin(md: BlobMd): u64 {
 function deferSnapshot(op: StoreOp, index: u32, md: BlobMd, extraLen: u32, extra: usize): bool {
   if (op.snapsLen == op.snapsCap) {
     const cap = op.snapsCap == 0 ? 8 : op.snapsCap * 2;
-    const grown = heapAllocZeroed(<usize>cap * offsetof<SnapRecord>());
+    const grown = mdScratchAlloc(<usize>cap * offsetof<SnapRecord>());
     if (grown == 0) return false;
-    if (op.snaps != 0) { memory.copy(grown, op.snaps, <usize>op.snapsLen * offsetof<SnapRecord>()); heapFree(op.snaps); }
+    memory.fill(grown, 0, <usize>cap * offsetof<SnapRecord>());
+    if (op.snaps != 0) { memory.copy(grown, op.snaps, <usize>op.snapsLen * offsetof<SnapRecord>()); mdScratchFree(op.snaps); }
     op.snaps = grown;
     op.snapsCap = cap;
   }
@@ -531,7 +533,7 @@ function deferSnapshot(op: StoreOp, index: u32, md: BlobMd, extraLen: u32, extra
   rec.extraLen = extraLen;
   rec.extra = 0;
   if (extraLen > 0) {
-    rec.extra = heapAlloc(<usize>extraLen << 2);
+    rec.extra = mdScratchAlloc(<usize>extraLen << 2);
     if (rec.extra == 0) { rec.md = 0; return false; }
     memory.copy(rec.extra, extra, <usize>extraLen << 2);
   }
@@ -726,8 +728,16 @@ function unmarkKept(op: StoreOp): void {
 function snapshotUnmarked(opPtr: usize, rc: i32, _value: u64): void {
   const op = changetype<StoreOp>(opPtr);
   const rec = changetype<SnapRecord>(op.snaps + <usize>(op.snapIdx - 1) * offsetof<SnapRecord>());
-  // The store is sound either way: a snapshot still marked is judged again at the next dirty load.
-  if (rc != 0) report(LEVEL_ERROR, rc, "blobstore recovery: could not drop the in-progress mark of the snapshot at md page %d; it will be judged again at the next dirty load", 0, 0, <f64>rec.index);
+  // Left marked, the snapshot would be judged again at a later dirty load, against an origin that may
+  // have moved on by then, and discarded under its clones. So the load fails instead, as recovery does
+  // whenever it lacks memory: the super block still says dirty, and the next load judges the same
+  // snapshots the same way (their origins have not changed) and tries again.
+  if (rc != 0) {
+    report(LEVEL_ERROR, rc, "blobstore recovery: could not drop the in-progress mark of the snapshot at md page %d: load failed, nothing lost; free memory (or mend the device) and load again",
+      0, 0, <f64>rec.index);
+    failStore(op, rc);
+    return;
+  }
   unmarkKept(op);
 }
 
