@@ -16,7 +16,7 @@ import {
 } from "./md";
 import { Store, BsOpCb, storeLock } from "./types";
 import { blobUnmarkSnapshot } from "./blob";
-import { cloneIndexAlloc, cloneIndexFree, cloneIndexSetParent, cloneIndexBuild } from "./clone-index";
+import { cloneIndexAlloc, cloneIndexFree, cloneIndexSetParent, cloneIndexBuild, cloneIndexCount } from "./clone-index";
 
 const PAGE: u32 = F.MD_PAGE_BYTES;
 /** md pages read per request during recovery (1 MiB). */
@@ -650,13 +650,17 @@ function recoverNextSnapshot(op: StoreOp): void {
   if (op.snapIdx >= op.snapsLen) { recoveryFinished(op); return; }
   const rec = changetype<SnapRecord>(op.snaps + <usize>op.snapIdx * offsetof<SnapRecord>());
   const origin = snapshotOrigin(changetype<BlobMd>(rec.md));
-  if (!F.isBlobId(origin) || F.mdPageOf(origin) >= s.mdLen) { snapshotDecided(op, rec, false); return; }
+  if (!F.isBlobId(origin) || F.mdPageOf(origin) >= s.mdLen) {
+    snapshotDecided(op, rec, cloneIndexCount(s, changetype<BlobMd>(rec.md).id) > 0);    // as originRead judges
+    return;
+  }
   pageIo(s, false, <u64>s.mdStart + <u64>F.mdPageOf(origin), 1, op.buf, originRead, changetype<usize>(op));
 }
 
 function originRead(opPtr: usize, ok: bool): void {
   const op = changetype<StoreOp>(opPtr);
   if (!ok) { failStore(op, -EIO); return; }
+  const s = changetype<Store>(op.store);
   const rec = changetype<SnapRecord>(op.snaps + <usize>op.snapIdx * offsetof<SnapRecord>());
   const snapMd = changetype<BlobMd>(rec.md);
   const originMd = mdNew(snapshotOrigin(snapMd));
@@ -667,7 +671,10 @@ function originRead(opPtr: usize, ok: bool): void {
   mdFree(originMd);
   // Without the memory to read the origin, the snapshot cannot be judged: discarding it could lose data.
   if (rc == MD_NO_MEMORY) { failStore(op, recoveryNoMemory(F.mdPageOf(snapshotOrigin(snapMd)))); return; }
-  snapshotDecided(op, rec, points);
+  // Nothing reads through a snapshot interrupted in the making or the deleting. One that some blob
+  // reads through (a clone made after a failed unmarking sync, its origin since deleted) is complete,
+  // whatever its origin says now: every blob recovered so far is in the clone index.
+  snapshotDecided(op, rec, points || cloneIndexCount(s, snapMd.id) > 0);
 }
 
 function snapshotDecided(op: StoreOp, rec: SnapRecord, keep: bool): void {

@@ -78,6 +78,19 @@ test('a failed load and an unload let go of the bdev\'s claim before they comple
   assert.equal(b.h.u32(b.ctx, 15), 0, 'the unload released its claim before completing');
 });
 
+/** A new store with an open thick blob of `clusters` clusters, io unit `unit` written with pattern `seed` from `buf`. */
+async function openBlobWithUnit(clusters: number, unit: number, seed: number): Promise<{ b: Bs; id: bigint; buf: number }> {
+  const b = await setup();
+  initStore(b);
+  const id = ok(b, OP.create, [clusters, 0]);
+  openBlob(b, id);
+  channel(b);
+  const buf = b.h.scratch(4096);
+  fill(b.h, buf, 4096, seed);
+  ok(b, OP.write, [buf, unit, 1]);
+  return { b, id, buf };
+}
+
 test('init, a thick blob written across a cluster boundary, unload, load clean, read back', async () => {
   const b = await setup();
   initStore(b);
@@ -109,14 +122,7 @@ test('init, a thick blob written across a cluster boundary, unload, load clean, 
 });
 
 test('blob I/O goes on with the heap full: a finished request waits on its reactor for the next I/O', async () => {
-  const b = await setup();
-  initStore(b);
-  const id = ok(b, OP.create, [4, 0]);
-  openBlob(b, id);
-  channel(b);
-  const buf = b.h.scratch(4096);
-  fill(b.h, buf, 4096, 5);
-  ok(b, OP.write, [buf, 7, 1]);                  // its request is kept for the next I/O
+  const { b, buf } = await openBlobWithUnit(4, 7, 5);    // the write's request is kept for the next I/O
   const refillPages = exhaustHeap(b.h);
   const refillSmall = exhaustSmallBlocks(b.h);
   try {
@@ -439,6 +445,23 @@ test('recovery keeps a snapshot caught between its last two syncs and finishes i
   ok(b, OP.close);
   openBlob(b, snap);
   ok(b, OP.close);
+  ok(b, OP.unload);
+});
+
+test('a snapshot left marked (its unmarking sync failed) that a clone reads through survives its origin\'s delete and a crash', async () => {
+  const { b, id: origin, buf } = await openBlobWithUnit(2, 0, 21);
+  const snap = ok(b, OP.snapshot);
+  ok(b, OP.close);
+  const clone = ok(b, OP.clone, [], snap);
+  ok(b, OP.delete, [], origin);
+  // As if the snapshot's unmarking sync had failed and nothing synced it since: the mark names an
+  // origin that no longer reads through it, but the clone does.
+  b.h.core.hbs_mark_snapshot(openBlob(b, snap), Number(origin));
+  ok(b, OP.close);
+  ok(b, OP.abandon);
+  assert.equal(loadStore(b), 0);
+  assert.doesNotMatch(b.h.messages('notice').join('\n'), /was interrupted/, 'kept: the clone reads through it');
+  firstUnitIs(b, clone, buf, 21, 'the clone still reads the snapshot\'s data');
   ok(b, OP.unload);
 });
 
