@@ -3,7 +3,7 @@
 // place and flushes again: a crash leaves either the old chain or the new one, never a mix.
 
 import { heapAlloc, heapAllocZeroed, heapFree, spinInit, spinLock, spinUnlock, report, LEVEL_ERROR, EINVAL, ENOMEM, ENOSPC, EBUSY, EPERM, ENOENT, EIO } from "../runtime";
-import { threadGet } from "../thread";
+import { threadGet, sendMsg } from "../thread";
 import * as F from "./format";
 import { bitSet, bitTest, bitFindClear, bitClear } from "./bitmap";
 import {
@@ -14,6 +14,7 @@ import { Store, Blob, BsOpCb, storeLock, blobFreezeLock } from "./types";
 import { pageIo, storeFlush } from "./store";
 import { snapshotDeleteStart } from "./snapshot-delete";
 import { cloneIndexSetParent, cloneIndexDrop } from "./clone-index";
+import { blobFreeze, blobUnfreeze } from "./freeze";
 
 const MAX_CHAIN: u32 = 64;
 
@@ -31,7 +32,7 @@ const MAX_CHAIN: u32 = 64;
   readPage: u32;       // open: chain position; sync: next page to write
   id: u64;
   syncDone: usize;     // SyncDone: what to run when this op's sync ends
-  origin: usize;       // snapshot: the blob being snapshotted (open)
+  origin: usize;       // snapshot: the blob being snapshotted (open); inflate.ts: the old parent until let go
   snap: usize;         // snapshot: the new snapshot's in-memory Blob
   saved: usize;        // snapshot: the origin's cluster map before, to restore if its sync fails
   savedParent: u64;
@@ -699,12 +700,50 @@ export function blobSnapshot(origin: Blob, cb: BsOpCb, ctx: usize): void {
   if (!onMdThread(s)) { cb(ctx, -EPERM, 0); return; }
   if (origin.readOnly != 0 || s.readOnly != 0) { cb(ctx, -EPERM, 0); return; }
   if (origin.syncing != 0 || refuseIfMdBusy(origin) != 0) { cb(ctx, -EBUSY, 0); return; }
+  const op = opNew(s, 0, cb, ctx);
+  if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
+  op.origin = changetype<usize>(origin);
+  origin.mdBusy = 1;                           // until snapshotAbandon or snapshotUnmarked
+  // A write in flight would land in a cluster the snapshot takes, and a thin claim recorded after the
+  // map is copied would belong to neither blob (its data lost, its cluster leaked). So the origin's
+  // I/O is frozen from before the copy until its new md is durable, as SPDK freezes it.
+  blobFreeze(origin, snapshotFrozen, changetype<usize>(op));
+}
+
+function snapshotFrozen(opPtr: usize, rc: i32, _v: u64): void {
+  const op = changetype<BlobOp>(opPtr);
+  if (rc != 0) {
+    changetype<Blob>(op.origin).mdBusy = 0;
+    opFinish(op, rc, 0);
+    return;
+  }
+  snapshotWhenIdle(opPtr);
+}
+
+/** Not frozen any more, nothing taken: the origin as it was. */
+function snapshotRefused(op: BlobOp, rc: i32): void {
+  const origin = changetype<Blob>(op.origin);
+  blobUnfreeze(origin);
+  origin.mdBusy = 0;
+  opFinish(op, rc, 0);
+}
+
+/** The snapshot's md, once no other sync of the origin (a flush's) is writing the origin's md. */
+function snapshotWhenIdle(opPtr: usize): void {
+  const op = changetype<BlobOp>(opPtr);
+  const s = changetype<Store>(op.store);
+  const origin = changetype<Blob>(op.origin);
+  if (origin.syncing != 0) {
+    // Come back after the messages queued behind this one (the other sync's completions among them).
+    if (sendMsg(s.mdThread, snapshotWhenIdle, opPtr) != 0) snapshotRefused(op, -ENOMEM);
+    return;
+  }
   const page = bitFindClear(s.usedMd, 0, <u64>s.mdLen);
-  if (page < 0) { cb(ctx, -ENOSPC, 0); return; }
+  if (page < 0) { snapshotRefused(op, -ENOSPC); return; }
   const om = changetype<BlobMd>(origin.md);
   const sid = F.blobIdOf(<u32>page);
   const sm = mdSized(sid, om.numClusters);
-  if (changetype<usize>(sm) == 0) { cb(ctx, mdSizedError, 0); return; }
+  if (changetype<usize>(sm) == 0) { snapshotRefused(op, mdSizedError); return; }
   memory.copy(sm.clusters, om.clusters, <usize>om.numClusters << 2);
   sm.parentId = om.parentId;
   sm.flagsInvalid = om.flagsInvalid | F.BLOB_FLAG_THIN;
@@ -717,23 +756,16 @@ export function blobSnapshot(origin: Blob, cb: BsOpCb, ctx: usize): void {
   if (marked != 0) {
     report(LEVEL_ERROR, marked, "blob %d: no memory to mark its new snapshot: not snapshotted", 0, 0, <f64>origin.id);
     mdFree(sm);
-    cb(ctx, marked, 0);
+    snapshotRefused(op, marked);
     return;
   }
   const snap = blobNew(s, sm, <u32>page);
-  const op = opNew(s, changetype<usize>(snap), cb, ctx);
-  if (changetype<usize>(snap) == 0 || changetype<usize>(op) == 0) {
-    if (changetype<usize>(snap) != 0) blobDrop(snap); else mdFree(sm);
-    heapFree(changetype<usize>(op));
-    cb(ctx, -ENOMEM, 0);
-    return;
-  }
+  if (changetype<usize>(snap) == 0) { mdFree(sm); snapshotRefused(op, -ENOMEM); return; }
   bitSet(s.usedMd, <u64>page);
   bitSet(s.usedIds, <u64>page);
-  op.origin = changetype<usize>(origin);
+  op.blob = changetype<usize>(snap);
   op.snap = changetype<usize>(snap);
   op.id = sid;
-  origin.mdBusy = 1;                           // until snapshotAbandon or snapshotUnmarked
   syncStart(op, snapshotWritten);
 }
 
@@ -742,8 +774,7 @@ function snapshotAbandon(op: BlobOp, rc: i32): void {
   bitClear(s.usedMd, <u64>F.mdPageOf(op.id));
   bitClear(s.usedIds, <u64>F.mdPageOf(op.id));
   blobDrop(changetype<Blob>(op.snap));
-  changetype<Blob>(op.origin).mdBusy = 0;
-  opFinish(op, rc, 0);
+  snapshotRefused(op, rc);
 }
 
 function snapshotWritten(op: BlobOp, rc: i32): void {
@@ -795,8 +826,9 @@ function originRewritten(op: BlobOp, rc: i32): void {
 }
 
 /**
- * The origin reads through the snapshot on disk: from here nothing may fail, or in memory it would go
- * on reading through its old parent. So the snapshot built in memory is opened as it is (reopening it
+ * The origin reads through the snapshot on disk (its I/O still frozen: its map is empty but it reads
+ * through its old parent until here): from here nothing may fail, or in memory it would go on reading
+ * through its old parent. So the snapshot built in memory is opened as it is (reopening it
  * from disk would need memory), taking over the origin's reference to the old parent; an open of its
  * id that got there first is shared instead.
  */
@@ -822,6 +854,8 @@ function snapshotUnmarked(op: BlobOp, _rc: i32): void {
     s.openBlobs = changetype<usize>(snap);
     origin.parent = changetype<usize>(snap);
   }
+  // The origin's empty map and its parent are the snapshot's in memory too: its I/O may flow again.
+  blobUnfreeze(origin);
   origin.mdBusy = 0;
   opFinish(op, 0, op.id);
 }

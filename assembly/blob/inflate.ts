@@ -80,16 +80,23 @@ function parentSwitched(op: BlobOp, rc: i32): void {
   cloneIndexSetParent(changetype<Store>(op.store), blob.id, md.parentId);   // durable now
   const old = blob.parent;
   blob.parent = op.newParent;
-  if (old != 0 && forEachThread(passedBy, old, releaseOldParent) != 0) {
+  if (old == 0) { copyUpFinish(op, 0); return; }
+  // The op ends only once the old parent is let go: deleting it right after must not find it held.
+  op.origin = old;
+  if (forEachThread(passedBy, changetype<usize>(op), oldParentPassed) != 0) {
     // No heap for the walk. Keeping the reference would keep the store from unloading (EBUSY) for
     // good; a walk on another reactor at this instant is far less likely than that: let go now.
     report(LEVEL_WARN, -ENOMEM, "blob %d: no memory to defer letting go of its old parent; released at once", 0, 0, <f64>blob.id);
-    releaseOldParent(old);
+    oldParentPassed(changetype<usize>(op));
   }
-  copyUpFinish(op, 0);
 }
 
 /** On each thread: nothing; reaching it means any chain walk that thread was in has ended. */
-function passedBy(oldParent: usize): void {}
+function passedBy(_opPtr: usize): void {}
 
-function releaseOldParent(oldParent: usize): void { releaseRef(changetype<Blob>(oldParent)); }
+function oldParentPassed(opPtr: usize): void {
+  const op = changetype<BlobOp>(opPtr);
+  releaseRef(changetype<Blob>(op.origin));
+  op.origin = 0;
+  copyUpFinish(op, 0);
+}
