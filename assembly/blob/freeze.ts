@@ -140,6 +140,9 @@ function resumeMsg(qPtr: usize): void {
 
 /** Admit an I/O if the blob is not frozen (counted in flight: true), else nothing (false). */
 export function freezeTryAdmit(blob: Blob): bool {
+  // Frozen already: stay off the count. An attempt that adds and takes back would make the count
+  // show an I/O in flight that was never admitted (and bounce the count's line between reactors).
+  if (atomic.load<u32>(frozenAt(blob)) != 0) return false;
   atomic.add<u32>(inflightAt(blob), 1);
   if (atomic.load<u32>(frozenAt(blob)) == 0) return true;
   atomic.sub<u32>(inflightAt(blob), 1);

@@ -184,7 +184,7 @@ function admitAndIssue(r: BlobIoReq): i32 {
 
 /**
  * Most I/O is a read or write of one buffer inside one cluster the blob holds, on a blob not frozen:
- * that goes straight to the bdev with a request holding only what its completion needs (~15 ns less
+ * that goes straight to the bdev with a request holding only what its completion needs (~10 ns less
  * per I/O than the general path). Anything else (a freeze, a cluster not allocated, a refused submit)
  * fills in the rest of the request and goes the general way, which handles it as usual.
  */

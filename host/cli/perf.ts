@@ -41,9 +41,13 @@ const MAX_SECONDS = 7 * 24 * 3600;
 const MAX_QUEUE_DEPTH = 4096;
 /** The smallest shared memory an engine accepts (Engine.start). */
 const ENGINE_MIN_MEMORY_BYTES = 8 << 20;
+/** --blob: the blobstore's cluster size, and the least bdev it is worth making one on. */
+const BLOB_CLUSTER_BYTES = 1 << 20;
+const BLOB_MIN_BDEV_BYTES = 16 << 20;
 
 const SPECS: FlagSpec[] = [
   { name: 'bdev', short: 'b', kind: 'string', help: 'target: null:SIZE[:BLOCK], malloc:SIZE[:BLOCK] or file:PATH[:direct|:mmap]' },
+  { name: 'blob', kind: 'string', help: 'run the jobs through blob I/O on one blob filling the bdev (a new blobstore, 1 MiB clusters, on it): thick or thin' },
   { name: 'workload', short: 'w', kind: 'string', help: 'randread, randwrite, read, write, rw or verify', default: 'randread' },
   { name: 'rwmixread', short: 'M', kind: 'integer', help: 'with -w rw: percentage of reads, 0 to 100 (default 50)' },
   { name: 'queue-depth', short: 'q', kind: 'integer', help: 'I/Os in flight per job', default: 128 },
@@ -65,10 +69,13 @@ export const perfUsage = usageText('perf --bdev BDEV [options]',
   'MiB/s and latency (avg, min, max, p50, p99, p99.9). -w verify writes a pattern, reads it back, and\n' +
   'fails with the first mismatching offset. Ctrl-C stops the jobs and prints what they did so far.\n' +
   'Examples: wstor perf --bdev null:1GiB -q 128 -o 4k -t 10 -r 2\n' +
-  '          wstor perf --bdev file:/dev/nvme0n1:direct -w rw -M 70 --json', SPECS);
+  '          wstor perf --bdev file:/dev/nvme0n1:direct -w rw -M 70 --json\n' +
+  '          wstor perf --bdev malloc:1GiB --blob thick -w randread   (the blob layer\'s cost: compare without --blob)', SPECS);
 
 interface PerfOptions {
   bdev: BdevSpec;
+  /** Through a blob filling the bdev (thick or thin), or on the bdev itself (null). */
+  blob: 'thick' | 'thin' | null;
   workload: WorkloadName;
   readPercent: number;
   queueDepth: number;
@@ -117,6 +124,12 @@ export function parsePerfArgs(argv: string[]): PerfOptions | null {
   const bdevText = stringFlag(flags, 'bdev');
   if (bdevText === undefined) throw new UsageError('--bdev is required (e.g. --bdev null:1GiB)');
   const bdev = parseBdevSpec(bdevText);
+  const blobText = stringFlag(flags, 'blob');
+  if (blobText !== undefined && blobText !== 'thick' && blobText !== 'thin') throw new UsageError(`--blob must be thick or thin (got "${blobText}")`);
+  const blob = blobText ?? null;
+  if (blob !== null && bdevSizeBytes(bdev) < BLOB_MIN_BDEV_BYTES) {
+    throw new UsageError(`--blob needs a bdev of at least ${BLOB_MIN_BDEV_BYTES >> 20} MiB (its metadata and some 1 MiB clusters); got ${bdevSizeBytes(bdev)} bytes`);
+  }
   const { workload, readPercent } = parseWorkload(flags);
   const queueDepth = checkRange(flags['queue-depth'] as number, 1, MAX_QUEUE_DEPTH, '-q (queue depth)');
   const seconds = checkRange(flags.time as number, 1, MAX_SECONDS, '-t (seconds)');
@@ -147,12 +160,14 @@ export function parsePerfArgs(argv: string[]): PerfOptions | null {
   if (sleep !== 'kernel' && sleep !== 'doorbell') throw new UsageError(`--sleep must be kernel or doorbell (got "${sleep}")`);
   const idleSpinUs = flags['idle-spin-us'] as number | undefined;
   if (idleSpinUs !== undefined) checkRange(idleSpinUs, 0, 1_000_000, '--idle-spin-us');
-  return { bdev, workload, readPercent, queueDepth, ioBytes, seconds, reactors, json: flags.json === true,
+  return { bdev, blob, workload, readPercent, queueDepth, ioBytes, seconds, reactors, json: flags.json === true,
     histogramPath, memoryBytes, seed: flags.seed as number, sleep, idleSpinUs };
 }
 
 interface PerfExports {
   perf_start(bdev: number, reactors: number, workload: number, readPercent: number, queueDepth: number,
+    ioBytes: number, durationMs: number, seed: number): number;
+  perf_start_blob(blob: number, reactors: number, workload: number, readPercent: number, queueDepth: number,
     ioBytes: number, durationMs: number, seed: number): number;
   perf_stat(run: number, job: number, field: number): number;
   perf_hist(run: number, job: number): number;
@@ -162,7 +177,7 @@ interface PerfExports {
   hist_buckets(): number;
   hist_bucket_start(bucket: number): number;
 }
-const PERF_EXPORTS = ['perf_start', 'perf_stat', 'perf_hist', 'perf_stop', 'perf_jobs_done', 'perf_free',
+const PERF_EXPORTS = ['perf_start', 'perf_start_blob', 'perf_stat', 'perf_hist', 'perf_stop', 'perf_jobs_done', 'perf_free',
   'hist_buckets', 'hist_bucket_start'] as const;
 
 interface RunResult {
@@ -181,7 +196,13 @@ export async function perfCommand(argv: string[]): Promise<number> {
   try {
     const core = requireCoreExports<PerfExports>(engine.core, PERF_EXPORTS, 'wstor perf');
     bdev = createBdev(engine, opts.bdev);
-    result = await runJobs(engine, core, bdev.id, opts);
+    const bdevId = bdev.id;
+    if (opts.blob === null) {
+      result = await runJobs(engine, core, (...args) => core.perf_start(bdevId, ...args), opts);
+    } else {
+      result = await onNewBlob(engine, bdev.name, opts.blob === 'thin',
+        (blobPtr) => runJobs(engine, core, (...args) => core.perf_start_blob(blobPtr, ...args), opts));
+    }
   } catch (err) {
     failure = err;
   }
@@ -214,8 +235,34 @@ function readHistogram(core: PerfExports, memory: WebAssembly.Memory, run: numbe
   return { bucketStartNs, counts };
 }
 
+/**
+ * --blob: a blobstore on the bdev and one blob filling it, open while `run` uses it (its core pointer);
+ * closed and the store unloaded after, whatever `run` did.
+ */
+async function onNewBlob(engine: Engine, bdevName: string, thin: boolean, run: (blobPtr: number) => Promise<RunResult>): Promise<RunResult> {
+  const store = await engine.blobstore.init(bdevName, { clusterSize: BLOB_CLUSTER_BYTES });
+  try {
+    const blob = await store.open(await store.create({ size: store.freeClusters * BLOB_CLUSTER_BYTES, thin }));
+    try {
+      return await run((blob as unknown as { ptr: number }).ptr);
+    } finally {
+      await blob.close();
+    }
+  } finally {
+    await store.unload();
+  }
+}
+
+/** What the jobs run on, for the report: the bdev, or a blob on it. */
+function targetText(opts: PerfOptions): string {
+  return opts.blob === null ? opts.bdev.text : `a ${opts.blob} blob on ${opts.bdev.text}`;
+}
+
+type StartRun = (reactors: number, workload: number, readPercent: number, queueDepth: number, ioBytes: number,
+  durationMs: number, seed: number) => number;
+
 /** Start the run, report progress each second until every job is done, then collect what they counted. */
-async function runJobs(engine: Engine, core: PerfExports, bdevId: number, opts: PerfOptions): Promise<RunResult> {
+async function runJobs(engine: Engine, core: PerfExports, start: StartRun, opts: PerfOptions): Promise<RunResult> {
   const jobs = engine.reactorCount;
   const done = new Set<number>();
   let run = 0;
@@ -232,9 +279,8 @@ async function runJobs(engine: Engine, core: PerfExports, bdevId: number, opts: 
     core.perf_stop(run);
   };
   try {
-    run = core.perf_start(bdevId, jobs, WORKLOADS[opts.workload].code, opts.readPercent, opts.queueDepth,
-      opts.ioBytes, opts.seconds * 1000, opts.seed);
-    if (run <= 0) throw WstorError.fromErrno(run < 0 ? run : -22, `starting ${opts.workload} on ${opts.bdev.text}`);
+    run = start(jobs, WORKLOADS[opts.workload].code, opts.readPercent, opts.queueDepth, opts.ioBytes, opts.seconds * 1000, opts.seed);
+    if (run <= 0) throw WstorError.fromErrno(run < 0 ? run : -22, `starting ${opts.workload} on ${targetText(opts)}`);
     process.once('SIGINT', onSigint);
     const allDone = () => done.size === jobs || core.perf_jobs_done(run) === jobs;
     const startedMs = performance.now();
@@ -314,7 +360,7 @@ function finish(opts: PerfOptions, result: RunResult): number {
 
 function reportObject(opts: PerfOptions, jobs: JobSummary[], total: TotalSummary, interrupted: boolean): object {
   return {
-    bdev: opts.bdev.text, workload: opts.workload, readPercent: opts.readPercent, queueDepth: opts.queueDepth,
+    bdev: opts.bdev.text, blob: opts.blob, workload: opts.workload, readPercent: opts.readPercent, queueDepth: opts.queueDepth,
     ioBytes: opts.ioBytes, seconds: opts.seconds, reactors: opts.reactors, interrupted, jobs, total,
   };
 }
@@ -334,7 +380,7 @@ function reportTable(opts: PerfOptions, jobs: JobSummary[], total: TotalSummary,
   };
   const mix = opts.workload === 'rw' ? ` (${opts.readPercent}% reads)` : '';
   const ran = interrupted ? `interrupted after ${total.seconds.toFixed(1)} of ${opts.seconds} s` : `${opts.seconds} s`;
-  let text = `${opts.workload}${mix} on ${opts.bdev.text}: queue depth ${opts.queueDepth}, ${opts.ioBytes}-byte I/Os, ` +
+  let text = `${opts.workload}${mix} on ${targetText(opts)}: queue depth ${opts.queueDepth}, ${opts.ioBytes}-byte I/Os, ` +
     `${ran}, ${opts.reactors} reactor${opts.reactors === 1 ? '' : 's'}\n\n`;
   text += row(head);
   for (const j of jobs) text += cells(j, String(j.job), String(j.reactor));
@@ -346,7 +392,7 @@ function histogramSvg(opts: PerfOptions, hist: Histogram, total: TotalSummary, c
   const maxNs = Math.max(0, ...counters.filter((c) => c.ios > 0).map((c) => c.latencyMaxNs));
   const markers = total.ios === 0 ? [] : PERCENTILES.map((p) => ({ label: p.label, ns: percentileNs(hist, p.numerator, p.denominator, maxNs) }));
   const mix = opts.workload === 'rw' ? ` (${opts.readPercent}% reads)` : '';
-  const title = `wstor perf: ${opts.workload}${mix} on ${opts.bdev.text}, qd ${opts.queueDepth}, ${opts.ioBytes}-byte I/Os, ` +
+  const title = `wstor perf: ${opts.workload}${mix} on ${targetText(opts)}, qd ${opts.queueDepth}, ${opts.ioBytes}-byte I/Os, ` +
     `${opts.reactors} reactor${opts.reactors === 1 ? '' : 's'}`;
   const marks = markers.map((m) => `${m.label} ${formatDurationNs(m.ns)}`).join(', ');
   const subtitle = total.ios === 0 ? 'no I/O completed'

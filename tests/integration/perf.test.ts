@@ -72,6 +72,19 @@ test('malloc bdev, -w verify: every block read back matches, exit 0, mismatches 
   assert.doesNotMatch(r.stderr, /verify failed/);
 });
 
+test('--blob: the jobs run through a blob filling the bdev (thin, 2 reactors, verify): data checks out, the report says so', async () => {
+  const r = await perf(['--bdev', 'malloc:64MiB', '--blob', 'thin', '-w', 'verify', '-t', '1', '-q', '32', '-r', '2', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout);
+  assert.equal(report.blob, 'thin');
+  for (const j of report.jobs) assert.ok(j.ios > 0, `job ${j.job} did I/O`);
+  assert.equal(report.total.errors, 0);
+  assert.equal(report.total.mismatches, 0);
+  const table = await perf(['--bdev', 'malloc:64MiB', '--blob', 'thick', '-t', '1', '-q', '8']);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /^randread on a thick blob on malloc:64MiB: queue depth 8, 4096-byte I\/Os, 1 s, 1 reactor$/m);
+});
+
 test('verify fails loudly when data does not read back: a null bdev returns zeroes (exit 1, offset named)', async () => {
   const r = await perf(['--bdev', 'null:64MiB', '-w', 'verify', '-t', '1', '-q', '4', '--json']);
   assert.equal(r.code, 1, r.stderr);
