@@ -68,7 +68,7 @@ function run(req: usize): void {
     case K_CLOSE: blobClose(b, finish, req); return;
     case K_SYNC: blobSync(b, finish, req); return;
     case K_DELETE: blobDelete(s, r.a, finish, req); return;
-    case K_RESIZE: rc = blobResize(b, r.a); break;
+    case K_RESIZE: blobResize(b, r.a, finish, req); return;
     case K_SET_XATTR: rc = blobSetXattr(b, r.buf, r.len, r.buf2, r.len2, false); break;
     case K_REMOVE_XATTR: rc = blobRemoveXattr(b, r.buf, r.len, false); break;
     case K_GET_XATTR: {

@@ -39,6 +39,7 @@ const MAX_CHAIN: u32 = 64;
   savedFlags: u64;
   kind: u32;           // inflate.ts: BLOB_INFLATE or BLOB_DECOUPLE; snapshot-delete.ts: what it holds of the clone
   newParent: usize;    // inflate.ts: the open Blob read through once the md is durable (0: none)
+  clusters: u64;       // resize: the new size
   rc: i32;             // a result held while the op finishes something else (unmark: the sync's)
 }
 
@@ -517,13 +518,38 @@ export function releaseRef(blob: Blob): void {
 
 // ---- resize, xattrs (in memory until the next sync) ----
 
-/** New size in clusters; a thick blob gets its new clusters now. -ENOSPC leaves it unchanged. */
-export function blobResize(blob: Blob, clusters: u64): i32 {
+/**
+ * New size in clusters; a thick blob gets its new clusters now. cb(ctx, rc, 0): -EPERM, -EBUSY (another
+ * md op owns the blob), -EINVAL past the most a blob may have, -ENOMEM, -ENOSPC (each leaves it
+ * unchanged). The blob's I/O is frozen meanwhile: growing may move its cluster map and shrinking frees
+ * clusters, under I/O threads that read the map without a lock.
+ */
+export function blobResize(blob: Blob, clusters: u64, cb: BsOpCb, ctx: usize): void {
   const s = changetype<Store>(blob.store);
-  if (!onMdThread(s)) return -EPERM;
-  if (blob.readOnly != 0) return -EPERM;
+  if (!onMdThread(s)) { cb(ctx, -EPERM, 0); return; }
+  if (blob.readOnly != 0) { cb(ctx, -EPERM, 0); return; }
   const busy = refuseIfMdBusy(blob);
-  if (busy != 0) return busy;
+  if (busy != 0) { cb(ctx, busy, 0); return; }
+  const op = opNew(s, changetype<usize>(blob), cb, ctx);
+  if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
+  op.clusters = clusters;
+  blob.mdBusy = 1;
+  blobFreeze(blob, resizeFrozen, changetype<usize>(op));
+}
+
+function resizeFrozen(opPtr: usize, rc: i32, _v: u64): void {
+  const op = changetype<BlobOp>(opPtr);
+  const blob = changetype<Blob>(op.blob);
+  if (rc == 0) {
+    rc = resizeNow(blob, op.clusters);
+    blobUnfreeze(blob);
+  }
+  blob.mdBusy = 0;
+  opFinish(op, rc, 0);
+}
+
+function resizeNow(blob: Blob, clusters: u64): i32 {
+  const s = changetype<Store>(blob.store);
   const md = changetype<BlobMd>(blob.md);
   const old = md.numClusters;
   if (clusters < old) {

@@ -54,7 +54,7 @@ function opMsg(ctx: usize): void {
     case OP_FREEZE: blobFreeze(b, done, ctx); return;
     case OP_UNFREEZE: blobUnfreeze(b); break;
     case OP_VERIFY_INDEX: cloneIndexVerify(s, done, ctx); return;     // value: differences found
-    case OP_RESIZE: rc = blobResize(b, <u64>w(ctx, 7)); break;
+    case OP_RESIZE: blobResize(b, <u64>w(ctx, 7), done, ctx); return;
     case OP_SET_XATTR: rc = blobSetXattr(b, w(ctx, 7), w(ctx, 8), w(ctx, 9), w(ctx, 10), false); break;
     case OP_REMOVE_XATTR: rc = blobRemoveXattr(b, w(ctx, 7), w(ctx, 8), false); break;
     case OP_GET_XATTR: {

@@ -126,3 +126,27 @@ test('a freeze completes only once the I/O in flight has completed; I/O started 
   assert.equal(run(f, f.io, io1, OP.read, [out, 600, 1]), 0);
   assert.ok(holds(h, out, 4096, 2), 'both writes landed');
 });
+
+for (const [name, code, args] of [['resize', 8, [8]], ['snapshot', 17, []]] as const) {
+  test(`${name} waits for the blob's I/O in flight (its map may move or change hands), then lets I/O go on`, async () => {
+    const f = await setup();
+    const { h } = f;
+    const io1 = ioCtx(f);
+    const a = h.scratch(4096);
+    fillUnits(h, a, 4096, 3);
+    const w1 = send(h, f.io, io1, OP.write, [a, 300, 1]);        // a thin first write: stays in flight
+    for (let i = 0; i < 50; i++) h.core.h_poll(f.io, 0);
+    assert.equal(h.core.hbs_blob_inflight(f.blob), 1, 'the write is in flight');
+    const op = send(h, f.md, f.mdCtx, code, [...args]);
+    for (let i = 0; i < 200; i++) h.core.h_poll(f.md, 0);
+    assert.ok(!doneSince(h, f.mdCtx, op), `the ${name} waits for the write in flight`);
+    for (let i = 0; i < 1000 && !doneSince(h, f.mdCtx, op); i++) pollBoth(f, 1);
+    assert.ok(doneSince(h, f.mdCtx, op) && doneSince(h, io1, w1), 'both completed');
+    assert.equal(h.i32(f.mdCtx, 1), 0, `${name}: ${h.messages('error').join('; ')}`);
+    assert.equal(h.i32(io1, 1), 0);
+    assert.equal(h.core.hbs_blob_queued(f.blob), 0);
+    const out = h.scratch(4096);
+    assert.equal(run(f, f.io, io1, OP.read, [out, 300, 1]), 0, 'I/O goes on');
+    assert.ok(holds(h, out, 4096, 3), 'the write landed before the map changed');
+  });
+}
