@@ -732,7 +732,8 @@ export function blobSnapshot(origin: Blob, cb: BsOpCb, ctx: usize): void {
   origin.mdBusy = 1;                           // until snapshotAbandon or snapshotUnmarked
   // A write in flight would land in a cluster the snapshot takes, and a thin claim recorded after the
   // map is copied would belong to neither blob (its data lost, its cluster leaked). So the origin's
-  // I/O is frozen from before the copy until its new md is durable, as SPDK freezes it.
+  // I/O is frozen, as SPDK freezes it, from before the copy until it reads through the snapshot in
+  // memory (snapshotUnmarked, after the third sync).
   blobFreeze(origin, snapshotFrozen, changetype<usize>(op));
 }
 

@@ -651,7 +651,7 @@ function recoverNextSnapshot(op: StoreOp): void {
   const rec = changetype<SnapRecord>(op.snaps + <usize>op.snapIdx * offsetof<SnapRecord>());
   const origin = snapshotOrigin(changetype<BlobMd>(rec.md));
   if (!F.isBlobId(origin) || F.mdPageOf(origin) >= s.mdLen) {
-    snapshotDecided(op, rec, cloneIndexCount(s, changetype<BlobMd>(rec.md).id) > 0);    // as originRead judges
+    snapshotDecided(op, rec, false);
     return;
   }
   pageIo(s, false, <u64>s.mdStart + <u64>F.mdPageOf(origin), 1, op.buf, originRead, changetype<usize>(op));
@@ -660,7 +660,6 @@ function recoverNextSnapshot(op: StoreOp): void {
 function originRead(opPtr: usize, ok: bool): void {
   const op = changetype<StoreOp>(opPtr);
   if (!ok) { failStore(op, -EIO); return; }
-  const s = changetype<Store>(op.store);
   const rec = changetype<SnapRecord>(op.snaps + <usize>op.snapIdx * offsetof<SnapRecord>());
   const snapMd = changetype<BlobMd>(rec.md);
   const originMd = mdNew(snapshotOrigin(snapMd));
@@ -671,16 +670,19 @@ function originRead(opPtr: usize, ok: bool): void {
   mdFree(originMd);
   // Without the memory to read the origin, the snapshot cannot be judged: discarding it could lose data.
   if (rc == MD_NO_MEMORY) { failStore(op, recoveryNoMemory(F.mdPageOf(snapshotOrigin(snapMd)))); return; }
-  // Nothing reads through a snapshot interrupted in the making or the deleting. One that some blob
-  // reads through (a clone made after a failed unmarking sync, its origin since deleted) is complete,
-  // whatever its origin says now: every blob recovered so far is in the clone index.
-  snapshotDecided(op, rec, points || cloneIndexCount(s, snapMd.id) > 0);
+  snapshotDecided(op, rec, points);
 }
 
-function snapshotDecided(op: StoreOp, rec: SnapRecord, keep: bool): void {
+/**
+ * Keep a marked snapshot if the blob its mark names reads through it (`originPoints`) or any blob does.
+ * Nothing reads through a snapshot interrupted in the making or the deleting; one that some blob reads
+ * through (a clone made after a failed unmarking sync, its origin since deleted) is complete, whatever
+ * its origin says now: every blob recovered so far is in the clone index.
+ */
+function snapshotDecided(op: StoreOp, rec: SnapRecord, originPoints: bool): void {
   const s = changetype<Store>(op.store);
   const md = changetype<BlobMd>(rec.md);
-  if (keep) {
+  if (originPoints || cloneIndexCount(s, md.id) > 0) {
     if (claimBlob(s, rec.index, md, rec.extraLen, rec.extra)) { op.recovered++; rec.kept = 1; } else op.skipped++;
   } else {
     // Made, not yet taken up by its origin; or deleted, already handed to its clone: gone either way.

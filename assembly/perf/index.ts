@@ -33,7 +33,7 @@ const BUF_ALIGN: usize = 4096;         // O_DIRECT-friendly buffers
   ioBytes: u32;
   durationUs: u64;
   seed: u32;
-  bdevBytes: u64;       // of the target (bdev or blob)
+  targetBytes: u64;     // of the bdev, or of the blob
   stop: u32;            // atomic: host asked to stop early
   jobsDone: u32;        // atomic
   jobs: usize;          // PerfJob pointers
@@ -235,7 +235,7 @@ function allocJob(run: PerfRun, index: u32): PerfJob {
   job.index = index;
   job.reactor = <i32>index;
   job.rng = (run.seed ^ (index * 0x9e3779b9)) | 1;
-  const share = ((run.bdevBytes / <u64>run.ioBytes) / <u64>run.jobCount);
+  const share = ((run.targetBytes / <u64>run.ioBytes) / <u64>run.jobCount);
   job.regionStart = share * <u64>index;
   job.regionIos = share;
   job.latMin = u64.MAX_VALUE;
@@ -338,7 +338,7 @@ function startRun(bdevId: u32, blob: usize, unitShift: u32, targetBytes: u64, re
   run.bdevId = bdevId; run.blob = blob; run.unitShift = unitShift;
   run.jobCount = reactors; run.workload = workload; run.readPercent = readPercent;
   run.queueDepth = queueDepth; run.ioBytes = ioBytes; run.durationUs = <u64>durationMs * 1000; run.seed = seed;
-  run.bdevBytes = targetBytes;
+  run.targetBytes = targetBytes;
   run.jobs = heapAllocZeroed(<usize>reactors << 2);
   if (run.jobs == 0) { heapFree(changetype<usize>(run)); return -ENOMEM; }
   // Jobs allocate their own state on their reactors (startJobMsg): no two reactors share a line.
