@@ -30,7 +30,7 @@ const SMALL_MAX_BYTES: u32 = 1024;
   finished: u32;
   thread: usize;
   poller: usize;
-  workers: usize;      // StressWorker* per index
+  workers: usize;      // StressWorker* per index, then the start gate (u32)
   live: usize;         // LIVE_SLOTS block pointers
   sentSeq: usize;      // u32 per peer
   recvSeq: usize;      // u32 per sender
@@ -143,8 +143,12 @@ function finish(w: StressWorker): void {
   threadExit();
 }
 
+/** Nonzero once every worker's begin message is queued (see t_stress_start). */
+function startGate(w: StressWorker): usize { return w.workers + (<usize>w.workerCount << 2); }
+
 function stressPoller(ctx: usize): i32 {
   const w = changetype<StressWorker>(ctx);
+  if (atomic.load<u32>(startGate(w)) == 0) return POLLER_BUSY;   // busy: an idle reactor could sleep through the gate opening
   for (let i: u32 = 0; i < OPS_PER_POLL && w.ops < w.opsTarget; i++) { oneOp(w); w.ops++; }
   if (w.ops < w.opsTarget) return POLLER_BUSY;
   // Done with work: tell every peer how many messages it should have had from us.
@@ -165,9 +169,11 @@ function beginMsg(ctx: usize): void {
 /**
  * Start one stress worker per reactor, each doing opsPerWorker operations. Each emits
  * EVENT_TEST(index, errors, ops) when done. Returns the run handle (array of workers) or 0.
+ * No worker sends anything before the gate opens: a worker started early could fill a peer's ring
+ * (its reactor slow to poll) before that peer's begin message is queued, which then fails.
  */
 export function t_stress_start(reactors: u32, opsPerWorker: u32, seed: u32): usize {
-  const workers = heapAllocZeroed(<usize>reactors << 2);
+  const workers = heapAllocZeroed((<usize>reactors + 1) << 2);
   for (let i: u32 = 0; i < reactors; i++) {
     const w = changetype<StressWorker>(heapAllocZeroed(offsetof<StressWorker>()));
     w.index = i;
@@ -185,6 +191,7 @@ export function t_stress_start(reactors: u32, opsPerWorker: u32, seed: u32): usi
     const w = changetype<StressWorker>(load<usize>(workers + (<usize>i << 2)));
     if (w.thread == 0 || sendMsg(w.thread, beginMsg, changetype<usize>(w)) != 0) return 0;
   }
+  atomic.store<u32>(workers + (<usize>reactors << 2), 1);
   return workers;
 }
 

@@ -18,7 +18,7 @@ for (const reactors of [2, 4]) {
       const seed = Number(process.env.WSTOR_STRESS_SEED ?? Date.now() % 1e9);
       const started = performance.now();
       const run = t.core.t_stress_start(reactors, perWorker, seed);
-      assert.notEqual(run, 0, 'stress run started');
+      assert.notEqual(run, 0, `stress run started (reports: ${JSON.stringify(t.reports)})`);
       const done = await t.nextEvents(reactors, () => true, 300_000);
       const seconds = (performance.now() - started) / 1000;
       let sent = 0, received = 0, awayBlocks = 0;
