@@ -11,8 +11,8 @@ import { iovGather, iovScatter } from "./iov";
 /** What heapAlloc guarantees (runtime/heap.ts): the over-allocation only has to cover alignment beyond it. */
 const HEAP_ALIGN: usize = 16;
 
-/** Bytes over the copy that alignment beyond the heap's own needs. */
-function slackBytes(align: usize): usize { return align > HEAP_ALIGN ? align - HEAP_ALIGN : 0; }
+/** Bytes over a buffer that alignment beyond the heap's own needs (bounce copies, lend.ts). */
+export function slackBytes(align: usize): usize { return align > HEAP_ALIGN ? align - HEAP_ALIGN : 0; }
 
 /**
  * True (with a report) when `io`'s copy could not fit even with every other heap block freed: the

@@ -16,6 +16,7 @@ import { descFromHandle } from "./registry";
 import { bounceBegin, bounceEnd, bounceNeverFits } from "./bounce";
 import { bounceWaitAdd, bounceWaitRetry } from "./bounce-wait";
 import { channelSubmit } from "./channel";
+import { lendPrepare, lendRelease } from "./lend";
 
 function isWriteType(type: u32): bool { return type == IO_WRITE || type == IO_UNMAP || type == IO_WRITE_ZEROES; }
 function hasRange(type: u32): bool { return type == IO_READ || type == IO_WRITE || type == IO_UNMAP || type == IO_WRITE_ZEROES; }
@@ -34,10 +35,11 @@ const NEEDS_BOUNCE: i32 = 1;
 
 /**
  * Check a request against the descriptor and the bdev; 0, NEEDS_BOUNCE or the errno to return. Cheap
- * enough for every I/O: a handful of loads and compares. Data is either iovs[iovcnt] or the single (base, len).
+ * enough for every I/O: a handful of loads and compares. Data is either iovs[iovcnt] or the single (base, len);
+ * a read without a buffer (`lent`: lend.ts) has base 0 and no buffer to check.
  */
 function validate(desc: BdevDesc, ch: BdevChannel, type: u32, iovs: usize, iovcnt: u32, base: u32, len: u32,
-  offsetBlocks: u64, numBlocks: u64): i32 {
+  offsetBlocks: u64, numBlocks: u64, lent: bool): i32 {
   const b = changetype<Bdev>(desc.bdev);
   if (ch.bdev != desc.bdev) return -EINVAL;
   if (atomic.load<u32>(desc.bdev + offsetof<Bdev>("state")) != BDEV_ACTIVE) return -ENODEV;
@@ -54,7 +56,9 @@ function validate(desc: BdevDesc, ch: BdevChannel, type: u32, iovs: usize, iovcn
     const alignMask = b.requiredAlign - 1;
     let total: u64 = 0;
     let misaligned: u32 = 0;           // the address and length bits below the alignment, of every buffer
-    if (iovs == 0) {
+    if (lent) {
+      total = len;
+    } else if (iovs == 0) {
       if (!inHeap(base, len)) return -EINVAL;
       misaligned = (base | len) & alignMask;
       total = len;
@@ -78,11 +82,11 @@ function validate(desc: BdevDesc, ch: BdevChannel, type: u32, iovs: usize, iovcn
 export let preparedIo: usize = 0;
 
 function submit(descPtr: usize, ioChannel: usize, type: u32, iovs: usize, iovcnt: u32, base: u32, len: u32,
-  offsetBlocks: u64, numBlocks: u64, cb: BdevIoCb, arg: usize, deliver: bool = true): i32 {
+  offsetBlocks: u64, numBlocks: u64, cb: BdevIoCb, arg: usize, deliver: bool = true, lent: bool = false): i32 {
   if (descPtr == 0) return -EBADF;
   const desc = changetype<BdevDesc>(descPtr);
   const ch = bdevChannelOf(ioChannel);
-  const rc = validate(desc, ch, type, iovs, iovcnt, base, len, offsetBlocks, numBlocks);
+  const rc = validate(desc, ch, type, iovs, iovcnt, base, len, offsetBlocks, numBlocks, lent);
   if (rc < 0) return rc;
   const ioPtr = ch.freeList;
   if (ioPtr == 0) return -ENOMEM;
@@ -110,16 +114,11 @@ function submit(descPtr: usize, ioChannel: usize, type: u32, iovs: usize, iovcnt
   io.startNs = cachedNowNs();
   io.next = 0;
   io.parent = 0;
+  if (lent && !lendPrepare(ioPtr)) { unuse(ch, ioPtr); return -ENOMEM; }
   if (rc == NEEDS_BOUNCE) {
     assert(deliver, "submit: only reads and writes bounce, and those are always delivered");
-    if (bounceNeverFits(ioPtr)) {
-      // No wait would help: the io goes back unused and the caller is told -ENOMEM at once.
-      ch.outstanding--;
-      ch.freeCount++;
-      io.next = ch.freeList;
-      ch.freeList = ioPtr;
-      return -ENOMEM;
-    }
+    // No wait would help: the io goes back unused and the caller is told -ENOMEM at once.
+    if (bounceNeverFits(ioPtr)) { unuse(ch, ioPtr); return -ENOMEM; }
     // Behind requests already waiting (order), or no memory for the copy now: the layer keeps it.
     if (ch.bounceWaitHead != 0 || !bounceBegin(ioPtr)) {
       bounceWaitAdd(ch, ioPtr);
@@ -132,6 +131,14 @@ function submit(descPtr: usize, ioChannel: usize, type: u32, iovs: usize, iovcnt
     preparedIo = ioPtr;
   }
   return 0;
+}
+
+/** Give back an io that submit took but did not submit: it never counted as outstanding. */
+function unuse(ch: BdevChannel, ioPtr: usize): void {
+  ch.outstanding--;
+  ch.freeCount++;
+  changetype<BdevIo>(ioPtr).next = ch.freeList;
+  ch.freeList = ioPtr;
 }
 
 /** Take an io for `type` with the usual checks but do not pass it to the module (reset.ts). */
@@ -159,6 +166,19 @@ export function bdevRead(desc: u32, ioChannel: usize, buf: usize, offset: u64, l
   return submitBytes(desc, ioChannel, IO_READ, buf, offset, len, cb, arg);
 }
 
+/**
+ * Read `len` bytes at byte `offset` without a buffer of the caller's (SPDK: a read with a NULL buffer):
+ * on success bdevIoData(io) is where the data is, read-only, valid until bdevFreeIo. Null and malloc
+ * bdevs lend their own bytes (no copy); others read into a buffer the layer gives the io (lend.ts).
+ * Errors as bdevRead, and -ENOMEM when no memory is free for that buffer.
+ */
+export function bdevReadLent(desc: u32, ioChannel: usize, offset: u64, len: u64, cb: BdevIoCb, arg: usize): i32 {
+  return submitBytes(desc, ioChannel, IO_READ, 0, offset, len, cb, arg, true);
+}
+
+/** Where a completed read without a buffer (bdevReadLent) has its data; 0 if it failed before any was lent. */
+export function bdevIoData(ioPtr: usize): usize { return <usize>changetype<BdevIo>(ioPtr).inlineBase; }
+
 export function bdevWrite(desc: u32, ioChannel: usize, buf: usize, offset: u64, len: u64, cb: BdevIoCb, arg: usize): i32 {
   return submitBytes(desc, ioChannel, IO_WRITE, buf, offset, len, cb, arg);
 }
@@ -175,7 +195,8 @@ export function bdevFlush(desc: u32, ioChannel: usize, cb: BdevIoCb, arg: usize)
   return submit(descFromHandle(desc), ioChannel, IO_FLUSH, 0, 0, 0, 0, 0, 0, cb, arg);
 }
 
-function submitBytes(descHandle: u32, ioChannel: usize, type: u32, buf: usize, offset: u64, len: u64, cb: BdevIoCb, arg: usize): i32 {
+function submitBytes(descHandle: u32, ioChannel: usize, type: u32, buf: usize, offset: u64, len: u64, cb: BdevIoCb, arg: usize,
+  lent: bool = false): i32 {
   const descPtr = descFromHandle(descHandle);
   if (descPtr == 0) return -EBADF;
   const b = changetype<Bdev>(changetype<BdevDesc>(descPtr).bdev);
@@ -183,7 +204,8 @@ function submitBytes(descHandle: u32, ioChannel: usize, type: u32, buf: usize, o
   if ((offset & mask) != 0 || (len & mask) != 0 || len == 0 || len > 0xffffffff) {
     return -EINVAL;            // misaligned or zero length: whole blocks only
   }
-  return submit(descPtr, ioChannel, type, 0, 0, <u32>buf, <u32>len, offset >> b.blockShift, len >> b.blockShift, cb, arg);
+  return submit(descPtr, ioChannel, type, 0, 0, <u32>buf, <u32>len, offset >> b.blockShift, len >> b.blockShift, cb, arg,
+    true, lent);
 }
 
 /**
@@ -242,6 +264,7 @@ export function bdevFreeIo(ioPtr: usize): void {
   const io = changetype<BdevIo>(ioPtr);
   const ch = changetype<BdevChannel>(io.channel);
   assert(io.status != IO_PENDING, "bdevFreeIo of an io that has not completed");
+  if (io.lentBlock != 0) lendRelease(io);
   io.next = ch.freeList;
   ch.freeList = ioPtr;
   ch.freeCount++;

@@ -53,6 +53,7 @@ export const BDEV_REMOVING: u32 = 1;
   writeCache: u32;         // 1: has a volatile write cache, FLUSH is meaningful
   ioTypes: u32;            // bit per IO_* type the module supports
   requiredAlign: u32;      // buffer alignment the module needs (bytes, power of two; 1 = any)
+  lendMax: u32;            // lend.ts: bytes of a read the module can lend its own buffer for (0: none)
   descs: usize;            // open descriptors (BdevDesc.next), under the bdev lock
   openCount: u32;
   claimed: usize;          // descriptor holding the exclusive write claim, 0 if none
@@ -148,4 +149,5 @@ export const IO_MAX_IOVS: u32 = 16;
   bounceLen: u32;
   callerIovs: usize;
   callerIovcnt: u32;
+  lentBlock: usize;        // lend.ts: heap block the layer gave a read without a buffer, freed with the io
 }

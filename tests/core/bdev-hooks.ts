@@ -7,6 +7,7 @@ import { sendMsg, getIoChannel, putIoChannel } from "../../assembly/thread";
 import {
   bdevOpen, bdevClose, bdevClaim, bdevSubmitBlocks, bdevRead, bdevWrite, bdevUnmap, bdevWriteZeroes, bdevFlush,
   bdevFreeIo, bdevQueueIoWait, bdevIoStatus, bdevReset, bdevUnregister, bdevById, Bdev, IO_READ, IO_WRITE,
+  bdevReadLent, bdevIoData,
 } from "../../assembly/bdev";
 import { nullBdevCreate } from "../../assembly/bdev/null";
 import { mallocBdevCreate } from "../../assembly/bdev/malloc";
@@ -26,6 +27,7 @@ export function hb_exists(id: u32): i32 { return bdevById(id) != 0 ? 1 : 0; }
 //  5 completions   6 successes   7 failures   8 last status   9 remove events
 // 10 buf  11 offset (bytes, low)  12 len  13 flag (write / count)  14 unregister done  15 io-wait callbacks
 // 16 pending retries (queue-wait test)  17 in-flight  18..25 io-wait entry (16 bytes) + spare
+// 26 where a read without a buffer found its data (the data is copied to `buf` before the io is freed)
 const OP_OPEN: u32 = 1;
 const OP_CLOSE: u32 = 2;
 const OP_GET_CHANNEL: u32 = 3;
@@ -41,6 +43,7 @@ const OP_CLAIM: u32 = 12;
 const OP_READ_MANY: u32 = 13;     // submit `flag` reads of one block; on -ENOMEM wait for a free io and retry
 const OP_READV: u32 = 14;         // buf points at iov pairs, flag = iovcnt, len = total
 const OP_WRITEV: u32 = 15;        // as OP_READV
+const OP_READ_LENT: u32 = 16;     // bdevReadLent of len at offset; the data is copied to buf at completion
 
 function w(ctx: usize, i: u32): u32 { return load<u32>(ctx + (<usize>i << 2)); }
 function set(ctx: usize, i: u32, v: u32): void { store<u32>(ctx + (<usize>i << 2), v); }
@@ -51,6 +54,13 @@ function ioDone(io: usize, success: bool, ctx: usize): void {
   set(ctx, 8, <u32>bdevIoStatus(io));
   set(ctx, 17, w(ctx, 17) - 1);
   bdevFreeIo(io);
+}
+
+function lentDone(io: usize, success: bool, ctx: usize): void {
+  const data = bdevIoData(io);
+  set(ctx, 26, <u32>data);
+  if (success) memory.copy(<usize>w(ctx, 10), data, <usize>w(ctx, 12));
+  ioDone(io, success, ctx);
 }
 
 function onEvent(_event: u32, _bdev: usize, ctx: usize): void { set(ctx, 9, w(ctx, 9) + 1); }
@@ -97,6 +107,7 @@ function opMsg(ctx: usize): void {
     }
     case OP_PUT_CHANNEL: putIoChannel(ch); break;
     case OP_READ: rc = bdevRead(desc, ch, buf, off, len, ioDone, ctx); break;
+    case OP_READ_LENT: rc = bdevReadLent(desc, ch, off, len, lentDone, ctx); break;
     case OP_WRITE: rc = bdevWrite(desc, ch, buf, off, len, ioDone, ctx); break;
     case OP_UNMAP: rc = bdevUnmap(desc, ch, off, len, ioDone, ctx); break;
     case OP_WRITE_ZEROES: rc = bdevWriteZeroes(desc, ch, off, len, ioDone, ctx); break;
@@ -113,7 +124,7 @@ function opMsg(ctx: usize): void {
     }
     default: rc = -22;
   }
-  if (op >= OP_READ && op <= OP_RESET || op == OP_READV || op == OP_WRITEV) { if (rc == 0) set(ctx, 17, w(ctx, 17) + 1); }
+  if (op >= OP_READ && op <= OP_RESET || op == OP_READV || op == OP_WRITEV || op == OP_READ_LENT) { if (rc == 0) set(ctx, 17, w(ctx, 17) + 1); }
   set(ctx, 4, <u32>rc);
 }
 

@@ -1,6 +1,7 @@
 // The malloc bdev (SPDK's bdev_malloc): a RAM disk in the shared memory. Data moves with memory.copy;
 // unmap and write_zeroes fill with zeroes; flush has nothing to do. Completions are deferred to the
-// thread's poller like the null bdev's.
+// thread's poller like the null bdev's. A read without a buffer (bdevReadLent) is lent the blocks
+// themselves: no copy.
 
 import { moduleTable, MODULE_KEY_BYTES, isModule } from "../module";
 import { heapFree, pagesAlloc, pagesFree } from "../../runtime";
@@ -9,6 +10,7 @@ import { BdevModule, BdevIo, Bdev, IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRI
 import { bdevAlloc, bdevRegister } from "../bdev";
 import { deferRegister, deferComplete, moduleChannelOf } from "../defer";
 import { memCopyIo } from "../memcopy";
+import { wantsLentBuffer, lendBuffer } from "../lend";
 
 const MALLOC_KEY = memory.data(MODULE_KEY_BYTES);
 function mallocModule(): BdevModule { return moduleTable(MALLOC_KEY, "malloc", mallocSubmit, mallocChannelKey, mallocDestruct, null); }
@@ -34,6 +36,9 @@ function mallocMoveData(ioPtr: usize): i32 {
   const b = changetype<Bdev>(io.bdev);
   switch (io.type) {
     case IO_READ:
+      if (wantsLentBuffer(io)) lendBuffer(io, b.ctx + <usize>(io.offsetBlocks << b.blockShift));
+      else memCopyIo(io, b.ctx);
+      break;
     case IO_WRITE:
       memCopyIo(io, b.ctx);
       break;
@@ -58,6 +63,7 @@ export function mallocBdevCreate(name: usize, blockSize: u32, blockCount: u64): 
   const bdev = bdevAlloc(mallocModule(), name, blockSize, blockCount, data);
   if (bdev == 0) { pagesFree(data, dataPages(bytes)); return 0; }
   changetype<Bdev>(bdev).ioTypes = (1 << IO_READ) | (1 << IO_WRITE) | (1 << IO_FLUSH) | (1 << IO_UNMAP) | (1 << IO_WRITE_ZEROES) | (1 << IO_RESET);
+  changetype<Bdev>(bdev).lendMax = u32.MAX_VALUE;
   if (bdevRegister(bdev) != 0) { pagesFree(data, dataPages(bytes)); heapFree(bdev); return 0; }
   return bdev;
 }

@@ -1,0 +1,127 @@
+// Reads without a buffer (bdevReadLent, SPDK's read with a NULL buffer): malloc lends its blocks, null a
+// shared region of zeroes, every other bdev reads into a buffer of the layer's that goes with the io.
+// The hook copies the data out at completion, before freeing the io, and records where it was.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { exhaustHeap, exhaustSmallBlocks } from '../helpers/core.js';
+import { OP, W, IO, env, request, name, client, bytes, aligned } from '../helpers/bdev-env.js';
+
+const EINVAL = -22, ENOMEM = -12;
+const pattern = (i: number) => (i * 29 + 5) & 0xff;
+
+test('malloc lends its own blocks: no copy, no allocation, the data is what was written', async () => {
+  const e = await env();
+  const id = e.h.core.hb_malloc_create(4096, 64);
+  const c = client(e, id);
+  const buf = e.h.scratch(8192);
+  bytes(e.h, buf, 8192).forEach((_, i, a) => { a[i] = pattern(i); });
+  assert.equal(c.run(OP.write, { buf, off: 4096 * 5, len: 8192 }), 0);
+  bytes(e.h, buf, 8192).fill(0);
+  const live = e.h.core.heap_live_blocks();
+  assert.equal(c.run(OP.readLent, { buf, off: 4096 * 5, len: 8192 }), 0);
+  assert.ok(c.lastOk());
+  assert.equal(e.h.u32(c.ctx, W.lentAt), e.h.core.hb_malloc_data(id) + 4096 * 5, 'the data is the bdev\'s own blocks');
+  assert.ok(bytes(e.h, buf, 8192).every((v, i) => v === pattern(i)), 'what was written');
+  assert.equal(e.h.core.heap_live_blocks(), live, 'nothing was allocated for it');
+});
+
+test('null lends one shared region of zeroes; a read longer than it gets a zero-filled buffer of the layer\'s', async () => {
+  const e = await env();
+  const id = e.h.core.hb_null_create(4096, 1024);
+  const c = client(e, id);
+  const buf = e.h.scratch(256 << 10);
+  const live = e.h.core.heap_live_blocks();
+  const lentAt: number[] = [];
+  for (const off of [0, 4096 * 100]) {
+    bytes(e.h, buf, 4096).fill(0x5a);
+    assert.equal(c.run(OP.readLent, { buf, off, len: 4096 }), 0);
+    assert.ok(c.lastOk());
+    assert.ok(bytes(e.h, buf, 4096).every((v) => v === 0), 'zeroes');
+    lentAt.push(e.h.u32(c.ctx, W.lentAt));
+  }
+  assert.equal(lentAt[0], lentAt[1], 'both reads were lent the same zeroes');
+  assert.equal(e.h.core.heap_live_blocks(), live, 'nothing was allocated for them');
+  bytes(e.h, buf, 256 << 10).fill(0x5a);
+  assert.equal(c.run(OP.readLent, { buf, off: 0, len: 256 << 10 }), 0);
+  assert.ok(c.lastOk());
+  assert.notEqual(e.h.u32(c.ctx, W.lentAt), lentAt[0], 'longer than the shared zeroes: a buffer of its own');
+  assert.ok(bytes(e.h, buf, 256 << 10).every((v) => v === 0), 'which the null bdev zero-filled');
+  assert.equal(e.h.core.heap_live_blocks(), live, 'and which went with the io');
+});
+
+test('a pass-through (error bdev) reads into a buffer of the layer\'s, freed with the io, on success and on failure', async () => {
+  const e = await env();
+  const base = e.h.core.hb_malloc_create(4096, 64);
+  const id = request(e, (r) => e.h.core.bdev_error_create(r, name(e, 'err_lent'), base));
+  const c = client(e, id);
+  const buf = e.h.scratch(4096);
+  bytes(e.h, buf, 4096).forEach((_, i, a) => { a[i] = pattern(i); });
+  assert.equal(c.run(OP.write, { buf, off: 4096 * 3, len: 4096 }), 0);
+  bytes(e.h, buf, 4096).fill(0);
+  const live = e.h.core.heap_live_blocks();
+  assert.equal(c.run(OP.readLent, { buf, off: 4096 * 3, len: 4096 }), 0);
+  assert.ok(c.lastOk());
+  const at = e.h.u32(c.ctx, W.lentAt);
+  assert.ok(at !== 0 && at !== e.h.core.hb_malloc_data(base) + 4096 * 3, 'not the base bdev\'s blocks: a copy');
+  assert.ok(bytes(e.h, buf, 4096).every((v, i) => v === pattern(i)), 'holding what was written');
+  assert.equal(e.h.core.heap_live_blocks(), live, 'the buffer went with the io');
+  assert.equal(e.h.core.bdev_error_inject(id, IO.read, 1, 1), 0);
+  assert.equal(c.run(OP.readLent, { buf, off: 0, len: 4096 }), 0);
+  assert.equal(c.lastOk(), false, 'the injected failure');
+  assert.equal(e.h.core.heap_live_blocks(), live, 'a failed read\'s buffer went with the io too');
+});
+
+test('bad reads without a buffer are refused as reads with one are; no memory for the layer\'s buffer is -ENOMEM', async () => {
+  const e = await env();
+  const base = e.h.core.hb_malloc_create(4096, 64);
+  const id = request(e, (r) => e.h.core.bdev_error_create(r, name(e, 'err_nomem'), base));
+  const c = client(e, id);
+  const onMalloc = client(e, base, false);     // read-only: the error bdev holds its write claim
+  const buf = e.h.scratch(4096);
+  assert.equal(c.run(OP.readLent, { buf, off: 4096 * 64, len: 4096 }), EINVAL, 'past the end');
+  assert.equal(c.run(OP.readLent, { buf, off: 100, len: 4096 }), EINVAL, 'misaligned offset');
+  assert.equal(c.run(OP.readLent, { buf, off: 0, len: 0 }), EINVAL, 'zero length');
+  const releaseLarge = exhaustHeap(e.h);
+  const releaseSmall = exhaustSmallBlocks(e.h);
+  try {
+    // More refusals than the channel has bdev_ios: each must give its io back (the read after shows it).
+    for (let i = 0; i < 600; i++) assert.equal(c.run(OP.readLent, { buf, off: 0, len: 4096 }), ENOMEM, 'no memory for a buffer of the layer\'s');
+    assert.equal(onMalloc.run(OP.readLent, { buf, off: 0, len: 4096 }), 0, 'a lending bdev needs no memory');
+    assert.ok(onMalloc.lastOk());
+  } finally {
+    releaseSmall();
+    releaseLarge();
+  }
+  assert.equal(c.run(OP.readLent, { buf, off: 0, len: 4096 }), 0, 'with memory back, it reads: no refused read kept its io');
+  assert.ok(c.lastOk());
+});
+
+test('O_DIRECT file: the layer\'s buffer is aligned as the bdev requires, and holds what the file holds', async () => {
+  const e = await env();
+  const file = path.join(os.tmpdir(), `wstor-lent-${process.pid}.img`);
+  fs.writeFileSync(file, Buffer.alloc(0));
+  fs.truncateSync(file, 1 << 20);
+  let fd: number;
+  let direct = true;
+  try { fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_DIRECT); } catch { direct = false; fd = fs.openSync(file, fs.constants.O_RDWR); }
+  try {
+    const id = e.h.core.bdev_uring_create(name(e, 'file_lent'), fd, 4096, 256, direct ? 1 : 0);
+    assert.ok(id > 0);
+    const c = client(e, id);
+    const buf = aligned(e.h, 8192);
+    bytes(e.h, buf, 8192).forEach((_, i, a) => { a[i] = pattern(i); });
+    assert.equal(c.run(OP.write, { buf, off: 8192, len: 8192 }), 0);
+    assert.ok(c.lastOk());
+    bytes(e.h, buf, 8192).fill(0);
+    assert.equal(c.run(OP.readLent, { buf, off: 8192, len: 8192 }), 0);
+    assert.ok(c.lastOk(), `read: ${e.h.messages('error').join('; ')}`);
+    if (direct) assert.equal(e.h.u32(c.ctx, W.lentAt) % 4096, 0, 'aligned for O_DIRECT');
+    assert.ok(bytes(e.h, buf, 8192).every((v, i) => v === pattern(i)), 'the file\'s data');
+  } finally {
+    fs.closeSync(fd);
+    fs.rmSync(file, { force: true });
+  }
+});
