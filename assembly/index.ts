@@ -85,9 +85,12 @@ export function bdev_stats_bytes(): u32 { return <u32>STATS_BLOCK_BYTES; }
 // ---- perf (bdevperf) ----
 import { perfStart, perfStartBlob, perfStop, perfJobsDone, perfStat, perfHist, perfFree, lastPerfRun } from "./perf";
 import { HIST_BUCKETS, histBucketStart } from "./runtime";
-/** Run handle (a positive number: the run's address, which may exceed 2^31) or a negative errno. */
-export function perf_start(bdevId: u32, reactors: u32, workload: u32, readPercent: u32, queueDepth: u32, ioBytes: u32, durationMs: u32, seed: u32): f64 {
-  const rc = perfStart(bdevId, reactors, workload, readPercent, queueDepth, ioBytes, durationMs, seed);
+/**
+ * Run handle (a positive number: the run's address, which may exceed 2^31) or a negative errno.
+ * flags: 1 = reads without a buffer (the bdev lends its own: bdevperf's -Z).
+ */
+export function perf_start(bdevId: u32, reactors: u32, workload: u32, readPercent: u32, queueDepth: u32, ioBytes: u32, durationMs: u32, seed: u32, flags: u32): f64 {
+  const rc = perfStart(bdevId, reactors, workload, readPercent, queueDepth, ioBytes, durationMs, seed, flags);
   return rc < 0 ? <f64>rc : <f64>changetype<usize>(lastPerfRun);
 }
 /** perf_start's jobs against an open blob (its handle) instead of a bdev. */

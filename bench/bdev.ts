@@ -1,6 +1,8 @@
 // Issue 3's figures, each side by side with its comparison in the same run, alternating:
-//  - null bdev, 4 KiB, qd 128: 1 reactor, and 2 reactors against 1; randread next to memory.fill of 4 KiB into
-//    one of 128 buffers (the zero-fill every null read does), which bounds it from above;
+//  - null bdev, 4 KiB, qd 128: 1 reactor, and 2 reactors against 1. Randread twice: into perf's buffers
+//    (each read zero-fills one: shown next to memory.fill of 4 KiB into one of 128 buffers, which bounds it
+//    from above) and with -Z, reads without a buffer that the null bdev lends its zeroes (as SPDK's does):
+//    the bdev layer's own cost;
 //  - malloc bdev, 4 KiB randread over 1 GiB, against memory.copy of random 4 KiB blocks of the same span;
 //  - file bdev, 4 KiB randread qd 32, 1 reactor, O_DIRECT and buffered hot-cache, against fio's io_uring
 //    engine on the same file. The two take turns going first, round by round (the virtual disk drifts).
@@ -23,13 +25,13 @@ const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); retu
 const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'host', 'cli.js');
 
 /** One perf run in this process, on a fresh engine: total IOPS. */
-async function perfIops(kind: 'null' | 'malloc', reactors: number, workload: number): Promise<number> {
+async function perfIops(kind: 'null' | 'malloc', reactors: number, workload: number, zcopy = false): Promise<number> {
   const engine = await Engine.start({ reactors, memoryBytes: kind === 'malloc' ? 1200 << 20 : 256 << 20 });
   try {
     const id = kind === 'null' ? engine.bdev.createNull('b', { blockCount: 262144 }) : engine.bdev.createMalloc('b', { blockCount: 262144 });
     const core = engine.core as unknown as Core;
     const done = new Promise<void>((resolve) => { let n = 0; engine.onEvent((e) => { if (e.kind === EVENT_PERF_JOB_DONE && ++n === reactors) resolve(); }); });
-    const run = core.perf_start(id, reactors, workload, 0, 128, 4096, seconds * 1000, 1);
+    const run = core.perf_start(id, reactors, workload, 0, 128, 4096, seconds * 1000, 1, zcopy ? 1 : 0);
     await done;
     let iops = 0;
     for (let j = 0; j < reactors; j++) iops += core.perf_stat(run, j, 0) / (core.perf_stat(run, j, 11) / 1e6);
@@ -98,16 +100,20 @@ async function main() {
   console.log(`${os.cpus().length} x ${os.cpus()[0]?.model}, Node ${process.version}, ${rounds} rounds of ${seconds} s, medians`);
   const rows: string[] = [];
   const nullRead1: number[] = [], nullRead2: number[] = [], nullWrite1: number[] = [], nullWrite2: number[] = [];
+  const nullLent1: number[] = [], nullLent2: number[] = [];
   const mallocRead: number[] = [], copy: number[] = [], fill: number[] = [];
   for (let r = 0; r < rounds && !args.includes('--file-only'); r++) {
     nullRead1.push(await perfIops('null', 1, 0));
     nullRead2.push(await perfIops('null', 2, 0));
+    nullLent1.push(await perfIops('null', 1, 0, true));
+    nullLent2.push(await perfIops('null', 2, 0, true));
     nullWrite1.push(await perfIops('null', 1, 1));
     nullWrite2.push(await perfIops('null', 2, 1));
     mallocRead.push(await perfIops('malloc', 1, 0));
     copy.push(await memcopyRate());
     fill.push(await memfillRate());
     console.log(`  round ${r + 1}: null read ${(nullRead1.at(-1)! / 1e6).toFixed(2)}/${(nullRead2.at(-1)! / 1e6).toFixed(2)} M, ` +
+      `-Z ${(nullLent1.at(-1)! / 1e6).toFixed(2)}/${(nullLent2.at(-1)! / 1e6).toFixed(2)} M, ` +
       `null write ${(nullWrite1.at(-1)! / 1e6).toFixed(2)}/${(nullWrite2.at(-1)! / 1e6).toFixed(2)} M, ` +
       `malloc read ${(mallocRead.at(-1)! / 1e6).toFixed(2)} M vs memory.copy ${(copy.at(-1)! / 1e6).toFixed(2)} M, ` +
       `4 KiB fill ${(fill.at(-1)! / 1e6).toFixed(2)} M/s`);
@@ -115,6 +121,7 @@ async function main() {
   if (!args.includes('--file-only')) {
   const ns = (perSecond: number) => (1e9 / perSecond).toFixed(0);
   rows.push(`null randread 4 KiB qd128, 1 reactor: ${(median(nullRead1) / 1e6).toFixed(2)} M IOPS (${ns(median(nullRead1))} ns/IO); 2 reactors ${(median(nullRead2) / 1e6).toFixed(2)} M (${(median(nullRead2) / median(nullRead1)).toFixed(2)} x)`);
+  rows.push(`null randread -Z (the bdev lends its zeroes) 4 KiB qd128, 1 reactor: ${(median(nullLent1) / 1e6).toFixed(2)} M IOPS (${ns(median(nullLent1))} ns/IO); 2 reactors ${(median(nullLent2) / 1e6).toFixed(2)} M (${(median(nullLent2) / median(nullLent1)).toFixed(2)} x)`);
   rows.push(`null randwrite 4 KiB qd128, 1 reactor: ${(median(nullWrite1) / 1e6).toFixed(2)} M IOPS (${ns(median(nullWrite1))} ns/IO); 2 reactors ${(median(nullWrite2) / 1e6).toFixed(2)} M (${(median(nullWrite2) / median(nullWrite1)).toFixed(2)} x)`);
   rows.push(`4 KiB memory.fill into 1 of 128 buffers (each null read does one): ${(median(fill) / 1e6).toFixed(2)} M/s (${ns(median(fill))} ns); null randread / fill ${median(nullRead1.map((x, i) => x / fill[i])).toFixed(2)} x`);
   rows.push(`malloc randread 4 KiB over 1 GiB: ${(median(mallocRead) / 1e6).toFixed(2)} M IOPS vs memory.copy ${(median(copy) / 1e6).toFixed(2)} M/s (${median(mallocRead.map((x, i) => x / copy[i])).toFixed(2)} x)`);

@@ -53,7 +53,7 @@ async function placement(blobFirst: boolean, more?: (bs: BlobStore) => Promise<v
       core.perf_free(run);
       return iops;
     };
-    const raw = (workload: number) => perf((w) => core.perf_start(bdevId, 1, w, 0, QD, 4096, seconds * 1000, 1), workload);
+    const raw = (workload: number) => perf((w) => core.perf_start(bdevId, 1, w, 0, QD, 4096, seconds * 1000, 1, 0), workload);
     const viaBlob = (workload: number) => perf((w) => core.perf_start_blob(blobPtr, 1, w, 0, QD, 4096, seconds * 1000, 1), workload);
     const rates: Rates = { rw: [], bw: [], rr: [], br: [] };
     const { rw, bw, rr, br } = rates;

@@ -9,7 +9,7 @@ import {
   threadCreateOn, sendMsg, threadExit, threadGet, getIoChannel, putIoChannel, cachedNowNs, cachedNowUs, threadNowUs,
   reactorCount,
 } from "../thread";
-import { bdevById, bdevOpen, bdevClose, bdevRead, bdevWrite, bdevFreeIo, Bdev } from "../bdev";
+import { bdevById, bdevOpen, bdevClose, bdevRead, bdevReadLent, bdevIoData, bdevWrite, bdevFreeIo, Bdev } from "../bdev";
 import { EVENT_PERF_JOB_DONE } from "../app/events";
 import { Blob, Store, blobIo, blobClusters, storeGetChannel } from "../blob";
 
@@ -19,6 +19,9 @@ export const WL_READ: u32 = 2;
 export const WL_WRITE: u32 = 3;
 export const WL_RW: u32 = 4;
 export const WL_VERIFY: u32 = 5;
+
+/** perf_start's flags. Lent reads: reads take the bdev's own buffer (bdevReadLent; bdevperf's -Z). */
+export const PERF_LENT_READS: u32 = 1;
 
 const BUF_ALIGN: usize = 4096;         // O_DIRECT-friendly buffers
 
@@ -33,6 +36,7 @@ const BUF_ALIGN: usize = 4096;         // O_DIRECT-friendly buffers
   ioBytes: u32;
   durationUs: u64;
   seed: u32;
+  lentReads: u32;       // PERF_LENT_READS: reads without a buffer (bdev targets only)
   targetBytes: u64;     // of the bdev, or of the blob
   stop: u32;            // atomic: host asked to stop early
   jobsDone: u32;        // atomic
@@ -151,6 +155,7 @@ function submitTask(job: PerfJob, run: PerfRun, task: PerfTask, read: bool): i32
     return blobIo(changetype<Blob>(run.blob), job.channel, !read, task.buf, task.offset >> run.unitShift,
       <u64>(run.ioBytes >> run.unitShift), blobTaskDone, changetype<usize>(task));
   }
+  if (read && run.lentReads != 0) return bdevReadLent(job.desc, job.channel, task.offset, run.ioBytes, bdevTaskDone, changetype<usize>(task));
   return read ? bdevRead(job.desc, job.channel, task.buf, task.offset, run.ioBytes, bdevTaskDone, changetype<usize>(task))
     : bdevWrite(job.desc, job.channel, task.buf, task.offset, run.ioBytes, bdevTaskDone, changetype<usize>(task));
 }
@@ -168,6 +173,8 @@ function startTask(task: PerfTask): bool {
       fillPattern(task.buf, run.ioBytes, task.offset, task.pass);
       rc = submitTask(job, run, task, false);
     } else {
+      // The read must put every byte there; with lent reads the check must look at the lent data, and
+      // this buffer, cleared, holds no pattern a mistaken check could pass on.
       memory.fill(task.buf, 0, run.ioBytes);
       rc = submitTask(job, run, task, true);
     }
@@ -181,13 +188,22 @@ function startTask(task: PerfTask): bool {
 }
 
 function bdevTaskDone(ioPtr: usize, success: bool, arg: usize): void {
+  const task = changetype<PerfTask>(arg);
+  // A lent read's data lives in the io's buffer, which goes with the io: check it before freeing.
+  const lent = task.read != 0 && runOf(changetype<PerfJob>(task.job)).lentReads != 0;
+  taskCount(task, success, lent ? bdevIoData(ioPtr) : task.buf);
   bdevFreeIo(ioPtr);
-  taskDone(changetype<PerfTask>(arg), success);
+  taskNext(task);
 }
 
-function blobTaskDone(arg: usize, rc: i32): void { taskDone(changetype<PerfTask>(arg), rc == 0); }
+function blobTaskDone(arg: usize, rc: i32): void {
+  const task = changetype<PerfTask>(arg);
+  taskCount(task, rc == 0, task.buf);
+  taskNext(task);
+}
 
-function taskDone(task: PerfTask, success: bool): void {
+/** Account a finished I/O (its read data, if any, at `data`) and check a verify read-back. */
+function taskCount(task: PerfTask, success: bool, data: usize): void {
   const job = changetype<PerfJob>(task.job);
   const run = runOf(job);
   const now = cachedNowNs();
@@ -204,7 +220,7 @@ function taskDone(task: PerfTask, success: bool): void {
   } else {
     job.bytes += run.ioBytes;
     if (run.workload == WL_VERIFY && task.verifyPhase == 1) {
-      const at = checkPattern(task.buf, run.ioBytes, task.offset, task.pass);
+      const at = checkPattern(data, run.ioBytes, task.offset, task.pass);
       if (at >= 0) {
         if (job.mismatches == 0) job.firstMismatch = <i64>task.offset + at;
         job.mismatches++;
@@ -213,6 +229,11 @@ function taskDone(task: PerfTask, success: bool): void {
   }
   if (run.workload == WL_VERIFY) task.verifyPhase ^= 1;
   job.endUs = cachedNowUs();
+}
+
+/** The task's next I/O, or the job's end once time is up and nothing is in flight. */
+function taskNext(task: PerfTask): void {
+  const job = changetype<PerfJob>(task.job);
   if (!startTask(task) && job.inFlight == 0) finishJob(job);
 }
 
@@ -301,16 +322,18 @@ function freeJob(job: PerfJob): void {
 export let lastPerfRun: usize = 0;
 
 /**
- * Start a run: one job per reactor 0..reactors-1, each on its own share of the bdev. Returns 0 (the run
- * is lastPerfRun) or a negative errno (-ENODEV no bdev, -EINVAL bad parameters, -ENOMEM).
+ * Start a run: one job per reactor 0..reactors-1, each on its own share of the bdev. `flags`: 0 or
+ * PERF_LENT_READS. Returns 0 (the run is lastPerfRun) or a negative errno (-ENODEV no bdev, -EINVAL bad
+ * parameters, -ENOMEM).
  */
 export function perfStart(bdevId: u32, reactors: u32, workload: u32, readPercent: u32, queueDepth: u32,
-  ioBytes: u32, durationMs: u32, seed: u32): i32 {
+  ioBytes: u32, durationMs: u32, seed: u32, flags: u32): i32 {
   const bdev = bdevById(bdevId);
   if (bdev == 0) return -ENODEV;
+  if ((flags & ~PERF_LENT_READS) != 0) return -EINVAL;
   const b = changetype<Bdev>(bdev);
   return startRun(bdevId, 0, b.blockShift, b.blockCount << b.blockShift, reactors, workload, readPercent, queueDepth,
-    ioBytes, durationMs, seed);
+    ioBytes, durationMs, seed, flags);
 }
 
 /**
@@ -322,11 +345,11 @@ export function perfStartBlob(blob: Blob, reactors: u32, workload: u32, readPerc
   ioBytes: u32, durationMs: u32, seed: u32): i32 {
   const s = changetype<Store>(blob.store);
   return startRun(0, changetype<usize>(blob), s.blockShift, blobClusters(blob) << s.clusterShift, reactors, workload,
-    readPercent, queueDepth, ioBytes, durationMs, seed);
+    readPercent, queueDepth, ioBytes, durationMs, seed, 0);
 }
 
 function startRun(bdevId: u32, blob: usize, unitShift: u32, targetBytes: u64, reactors: u32, workload: u32, readPercent: u32,
-  queueDepth: u32, ioBytes: u32, durationMs: u32, seed: u32): i32 {
+  queueDepth: u32, ioBytes: u32, durationMs: u32, seed: u32, flags: u32): i32 {
   if (workload > WL_VERIFY || readPercent > 100 || queueDepth == 0 || queueDepth > 4096 || durationMs == 0) return -EINVAL;
   if (ioBytes == 0 || (ioBytes & ((1 << unitShift) - 1)) != 0 || (ioBytes & 7) != 0) return -EINVAL;
   if (reactors == 0 || reactors > reactorCount()) return -ERANGE;
@@ -338,6 +361,7 @@ function startRun(bdevId: u32, blob: usize, unitShift: u32, targetBytes: u64, re
   run.bdevId = bdevId; run.blob = blob; run.unitShift = unitShift;
   run.jobCount = reactors; run.workload = workload; run.readPercent = readPercent;
   run.queueDepth = queueDepth; run.ioBytes = ioBytes; run.durationUs = <u64>durationMs * 1000; run.seed = seed;
+  run.lentReads = flags & PERF_LENT_READS;
   run.targetBytes = targetBytes;
   run.jobs = heapAllocZeroed(<usize>reactors << 2);
   if (run.jobs == 0) { heapFree(changetype<usize>(run)); return -ENOMEM; }

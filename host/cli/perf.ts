@@ -16,6 +16,9 @@ import {
 } from '../perf/report.js';
 import { formatDurationNs, latencyHistogramSvg } from '../perf/svg.js';
 
+/** perf_start's flag for reads without a buffer (assembly/perf: PERF_LENT_READS). */
+const PERF_LENT_READS = 1;
+
 /** perf_stat fields, in the core's order. */
 const STAT = {
   ios: 0, bytes: 1, errors: 2, latencySumNs: 3, latencyMinNs: 4, latencyMaxNs: 5, mismatches: 6,
@@ -48,6 +51,7 @@ const BLOB_MIN_BDEV_BYTES = 16 << 20;
 const SPECS: FlagSpec[] = [
   { name: 'bdev', short: 'b', kind: 'string', help: 'target: null:SIZE[:BLOCK], malloc:SIZE[:BLOCK] or file:PATH[:direct|:mmap]' },
   { name: 'blob', kind: 'string', help: 'run the jobs through blob I/O on one blob filling the bdev (a new blobstore, 1 MiB clusters, on it): thick or thin' },
+  { name: 'zcopy', short: 'Z', kind: 'boolean', help: 'reads take the bdev\'s own buffer, as bdevperf -Z: no copy at all on null and malloc; other bdevs read into a buffer of the bdev layer\'s' },
   { name: 'workload', short: 'w', kind: 'string', help: 'randread, randwrite, read, write, rw or verify', default: 'randread' },
   { name: 'rwmixread', short: 'M', kind: 'integer', help: 'with -w rw: percentage of reads, 0 to 100 (default 50)' },
   { name: 'queue-depth', short: 'q', kind: 'integer', help: 'I/Os in flight per job', default: 128 },
@@ -70,12 +74,15 @@ export const perfUsage = usageText('perf --bdev BDEV [options]',
   'fails with the first mismatching offset. Ctrl-C stops the jobs and prints what they did so far.\n' +
   'Examples: wstor perf --bdev null:1GiB -q 128 -o 4k -t 10 -r 2\n' +
   '          wstor perf --bdev file:/dev/nvme0n1:direct -w rw -M 70 --json\n' +
-  '          wstor perf --bdev malloc:1GiB --blob thick -w randread   (the blob layer\'s cost: compare without --blob)', SPECS);
+  '          wstor perf --bdev malloc:1GiB --blob thick -w randread   (the blob layer\'s cost: compare without --blob)\n' +
+  '          wstor perf --bdev null:1GiB -Z   (the bdev layer alone: the null bdev lends its zeroes, as in SPDK)', SPECS);
 
 interface PerfOptions {
   bdev: BdevSpec;
   /** Through a blob filling the bdev (thick or thin), or on the bdev itself (null). */
   blob: 'thick' | 'thin' | null;
+  /** Reads without a buffer of perf's: the bdev lends its own (perf_start flag 1). */
+  zcopy: boolean;
   workload: WorkloadName;
   readPercent: number;
   queueDepth: number;
@@ -130,6 +137,8 @@ export function parsePerfArgs(argv: string[]): PerfOptions | null {
   if (blob !== null && bdevSizeBytes(bdev) < BLOB_MIN_BDEV_BYTES) {
     throw new UsageError(`--blob needs a bdev of at least ${BLOB_MIN_BDEV_BYTES >> 20} MiB (its metadata and some 1 MiB clusters); got ${bdevSizeBytes(bdev)} bytes`);
   }
+  const zcopy = flags.zcopy === true;
+  if (zcopy && blob !== null) throw new UsageError('-Z (zero-copy reads) works on a bdev, not through --blob');
   const { workload, readPercent } = parseWorkload(flags);
   const queueDepth = checkRange(flags['queue-depth'] as number, 1, MAX_QUEUE_DEPTH, '-q (queue depth)');
   const seconds = checkRange(flags.time as number, 1, MAX_SECONDS, '-t (seconds)');
@@ -160,13 +169,13 @@ export function parsePerfArgs(argv: string[]): PerfOptions | null {
   if (sleep !== 'kernel' && sleep !== 'doorbell') throw new UsageError(`--sleep must be kernel or doorbell (got "${sleep}")`);
   const idleSpinUs = flags['idle-spin-us'] as number | undefined;
   if (idleSpinUs !== undefined) checkRange(idleSpinUs, 0, 1_000_000, '--idle-spin-us');
-  return { bdev, blob, workload, readPercent, queueDepth, ioBytes, seconds, reactors, json: flags.json === true,
+  return { bdev, blob, zcopy, workload, readPercent, queueDepth, ioBytes, seconds, reactors, json: flags.json === true,
     histogramPath, memoryBytes, seed: flags.seed as number, sleep, idleSpinUs };
 }
 
 interface PerfExports {
   perf_start(bdev: number, reactors: number, workload: number, readPercent: number, queueDepth: number,
-    ioBytes: number, durationMs: number, seed: number): number;
+    ioBytes: number, durationMs: number, seed: number, flags: number): number;
   perf_start_blob(blob: number, reactors: number, workload: number, readPercent: number, queueDepth: number,
     ioBytes: number, durationMs: number, seed: number): number;
   perf_stat(run: number, job: number, field: number): number;
@@ -198,7 +207,8 @@ export async function perfCommand(argv: string[]): Promise<number> {
     bdev = createBdev(engine, opts.bdev);
     const bdevId = bdev.id;
     if (opts.blob === null) {
-      result = await runJobs(engine, core, (...args) => core.perf_start(bdevId, ...args), opts);
+      const flags = opts.zcopy ? PERF_LENT_READS : 0;
+      result = await runJobs(engine, core, (...args) => core.perf_start(bdevId, ...args, flags), opts);
     } else {
       result = await onNewBlob(engine, bdev.name, opts.blob === 'thin',
         (blobPtr) => runJobs(engine, core, (...args) => core.perf_start_blob(blobPtr, ...args), opts));
@@ -255,7 +265,8 @@ async function onNewBlob(engine: Engine, bdevName: string, thin: boolean, run: (
 
 /** What the jobs run on, for the report: the bdev, or a blob on it. */
 function targetText(opts: PerfOptions): string {
-  return opts.blob === null ? opts.bdev.text : `a ${opts.blob} blob on ${opts.bdev.text}`;
+  if (opts.blob !== null) return `a ${opts.blob} blob on ${opts.bdev.text}`;
+  return opts.zcopy ? `${opts.bdev.text} (zero-copy reads)` : opts.bdev.text;
 }
 
 type StartRun = (reactors: number, workload: number, readPercent: number, queueDepth: number, ioBytes: number,
@@ -360,7 +371,7 @@ function finish(opts: PerfOptions, result: RunResult): number {
 
 function reportObject(opts: PerfOptions, jobs: JobSummary[], total: TotalSummary, interrupted: boolean): object {
   return {
-    bdev: opts.bdev.text, blob: opts.blob, workload: opts.workload, readPercent: opts.readPercent, queueDepth: opts.queueDepth,
+    bdev: opts.bdev.text, blob: opts.blob, zcopy: opts.zcopy, workload: opts.workload, readPercent: opts.readPercent, queueDepth: opts.queueDepth,
     ioBytes: opts.ioBytes, seconds: opts.seconds, reactors: opts.reactors, interrupted, jobs, total,
   };
 }

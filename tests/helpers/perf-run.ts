@@ -10,14 +10,15 @@ const STAT = { ios: 0, errors: 2, mismatches: 6 } as const;
 export interface PerfTotals { ios: number; errors: number; mismatches: number }
 
 /** `target`: a bdev's name, or an open blob (perf_start_blob: the jobs go through blob I/O). */
-export async function runPerf(engine: Engine, target: string | BlobHandle, opts: { workload?: keyof typeof WORKLOAD; seconds?: number; queueDepth?: number; ioBytes?: number } = {}): Promise<PerfTotals> {
+/** `zcopy`: reads without a buffer of perf's (the bdev lends its own; bdev targets only). */
+export async function runPerf(engine: Engine, target: string | BlobHandle, opts: { workload?: keyof typeof WORKLOAD; seconds?: number; queueDepth?: number; ioBytes?: number; zcopy?: boolean } = {}): Promise<PerfTotals> {
   const core = engine.core as unknown as Core;
   const jobs = engine.reactorCount;
   let start: (...args: number[]) => number;
   if (typeof target === 'string') {
     await engine.bdev.waitForExamine();    // examine holds a new bdev's claim for a moment
     const id = engine.bdev.info(target).id;
-    start = (...args) => core.perf_start(id, ...args);
+    start = (...args) => core.perf_start(id, ...args, opts.zcopy ? 1 : 0);
   } else {
     const blob = (target as unknown as { ptr: number }).ptr;
     start = (...args) => core.perf_start_blob(blob, ...args);

@@ -33,7 +33,7 @@ test('hot remove while two reactors do I/O: the I/O stops with errors, nothing h
       let n = 0;
       engine.onEvent((e) => { if (e.kind === EVENT_PERF_JOB_DONE && ++n === 2) resolve(); });
     });
-    const run = core.perf_start(id, 2, 4, 50, 64, 4096, 60_000, 3);
+    const run = core.perf_start(id, 2, 4, 50, 64, 4096, 60_000, 3, 0);
     assert.ok(run > 0);
     await new Promise((r) => setTimeout(r, 200));
     const before = core.perf_stat(run, 0, 0) + core.perf_stat(run, 1, 0);
@@ -58,7 +58,7 @@ test('statistics of a bdev through the Node API', async () => {
     assert.deepEqual(engine.bdev.info('file0').ioTypes, ['read', 'write', 'flush', 'unmap', 'write_zeroes', 'reset']);
     const core = engine.core as unknown as Record<string, (...a: number[]) => number>;
     const done = new Promise<void>((resolve) => engine.onEvent((e) => { if (e.kind === EVENT_PERF_JOB_DONE) resolve(); }));
-    const run = core.perf_start(id, 1, 1, 0, 8, 4096, 300, 1);
+    const run = core.perf_start(id, 1, 1, 0, 8, 4096, 300, 1, 0);
     await done;
     const ios = core.perf_stat(run, 0, 0);
     const s = engine.bdev.stats('file0');

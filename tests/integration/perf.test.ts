@@ -72,6 +72,24 @@ test('malloc bdev, -w verify: every block read back matches, exit 0, mismatches 
   assert.doesNotMatch(r.stderr, /verify failed/);
 });
 
+test('-Z: reads take the bdev\'s own buffer; verify through it on malloc (2 reactors) and on a file checks out', async () => {
+  const file = path.join(tmp, 'zcopy.img');
+  fs.writeFileSync(file, Buffer.alloc(0));
+  fs.truncateSync(file, 16 << 20);
+  for (const bdev of ['malloc:64MiB', `file:${file}`]) {
+    const r = await perf(['--bdev', bdev, '-Z', '-w', 'verify', '-t', '1', '-q', '16', '-r', '2', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.zcopy, true);
+    for (const j of report.jobs) assert.ok(j.ios > 0, `${bdev}: job ${j.job} did I/O`);
+    assert.equal(report.total.errors, 0, bdev);
+    assert.equal(report.total.mismatches, 0, bdev);
+  }
+  const table = await perf(['--bdev', 'null:64MiB', '-Z', '-t', '1', '-q', '8']);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /^randread on null:64MiB \(zero-copy reads\): queue depth 8, 4096-byte I\/Os, 1 s, 1 reactor$/m);
+});
+
 test('--blob: the jobs run through a blob filling the bdev (thin, 2 reactors, verify): data checks out, the report says so', async () => {
   const r = await perf(['--bdev', 'malloc:64MiB', '--blob', 'thin', '-w', 'verify', '-t', '1', '-q', '32', '-r', '2', '--json']);
   assert.equal(r.code, 0, r.stderr);

@@ -24,7 +24,7 @@ for (const reactors of [2, 4]) {
         let n = 0;
         engine.onEvent((e) => { if (e.kind === EVENT_PERF_JOB_DONE && ++n === reactors) resolve(); });
       });
-      const run = core.perf_start(id, reactors, 5, 50, 32, 4096, 120_000, 7);
+      const run = core.perf_start(id, reactors, 5, 50, 32, 4096, 120_000, 7, 0);
       assert.ok(run > 0, `perf_start: ${run}`);
       const total = () => Array.from({ length: reactors }, (_, j) => core.perf_stat(run, j, 0)).reduce((a, b) => a + b, 0);
       const started = performance.now();

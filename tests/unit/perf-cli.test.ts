@@ -55,6 +55,7 @@ const BAD: { args: string[]; message: RegExp }[] = [
   { args: ['--bdev', 'null:64MiB', '--histogram', path.join(missing, 'h.svg')], message: /--histogram .*: directory .* does not exist/ },
   { args: ['--bdev', 'malloc:64MiB', '--blob', 'fat'], message: /--blob must be thick or thin \(got "fat"\)/ },
   { args: ['--bdev', 'malloc:4MiB', '--blob', 'thin'], message: /--blob needs a bdev of at least 16 MiB/ },
+  { args: ['--bdev', 'malloc:64MiB', '--blob', 'thick', '-Z'], message: /-Z \(zero-copy reads\) works on a bdev, not through --blob/ },
   { args: ['--bdev', 'null:64MiB', '--sleep', 'nap'], message: /--sleep must be kernel or doorbell \(got "nap"\)/ },
   { args: ['--bdev', 'null:64MiB', '--idle-spin-us', '2000000'], message: /--idle-spin-us must be from 0 to 1000000 \(got 2000000\)/ },
 ];
