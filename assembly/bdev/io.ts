@@ -133,7 +133,7 @@ function submit(descPtr: usize, ioChannel: usize, type: u32, iovs: usize, iovcnt
   return 0;
 }
 
-/** Give back an io that submit took but did not submit: it never counted as outstanding. */
+/** Give back an io that submit took but never handed on: back in the pool, no longer counted as outstanding. */
 function unuse(ch: BdevChannel, ioPtr: usize): void {
   ch.outstanding--;
   ch.freeCount++;

@@ -136,6 +136,7 @@ export const IO_MAX_IOVS: u32 = 16;
   cbArg: usize;
   startNs: u64;
   next: usize;             // module queues / free list
+  lentBlock: usize;        // lend.ts: heap block the layer gave a read without a buffer, freed with the io (beside `next`: bdevFreeIo reads both)
   moduleData: usize;       // scratch owned by the module while the io is submitted
   deadlineUs: u64;         // delay module
   // Single-buffer I/O points iovs at this inline pair.
@@ -149,5 +150,4 @@ export const IO_MAX_IOVS: u32 = 16;
   bounceLen: u32;
   callerIovs: usize;
   callerIovcnt: u32;
-  lentBlock: usize;        // lend.ts: heap block the layer gave a read without a buffer, freed with the io
 }

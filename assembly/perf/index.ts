@@ -189,23 +189,23 @@ function startTask(task: PerfTask): bool {
 
 function bdevTaskDone(ioPtr: usize, success: bool, arg: usize): void {
   const task = changetype<PerfTask>(arg);
+  const job = changetype<PerfJob>(task.job);
+  const run = runOf(job);
   // A lent read's data lives in the io's buffer, which goes with the io: check it before freeing.
-  const lent = task.read != 0 && runOf(changetype<PerfJob>(task.job)).lentReads != 0;
-  taskCount(task, success, lent ? bdevIoData(ioPtr) : task.buf);
+  taskCount(task, job, run, success, (run.lentReads & task.read) != 0 ? bdevIoData(ioPtr) : task.buf);
   bdevFreeIo(ioPtr);
-  taskNext(task);
+  taskNext(task, job);
 }
 
 function blobTaskDone(arg: usize, rc: i32): void {
   const task = changetype<PerfTask>(arg);
-  taskCount(task, rc == 0, task.buf);
-  taskNext(task);
+  const job = changetype<PerfJob>(task.job);
+  taskCount(task, job, runOf(job), rc == 0, task.buf);
+  taskNext(task, job);
 }
 
-/** Account a finished I/O (its read data, if any, at `data`) and check a verify read-back. */
-function taskCount(task: PerfTask, success: bool, data: usize): void {
-  const job = changetype<PerfJob>(task.job);
-  const run = runOf(job);
+/** Account a finished I/O of `job` (its read data, if any, at `data`) and check a verify read-back. */
+function taskCount(task: PerfTask, job: PerfJob, run: PerfRun, success: bool, data: usize): void {
   const now = cachedNowNs();
   const lat = now > task.startNs ? now - task.startNs : 0;
   job.inFlight--;
@@ -232,8 +232,7 @@ function taskCount(task: PerfTask, success: bool, data: usize): void {
 }
 
 /** The task's next I/O, or the job's end once time is up and nothing is in flight. */
-function taskNext(task: PerfTask): void {
-  const job = changetype<PerfJob>(task.job);
+function taskNext(task: PerfTask, job: PerfJob): void {
   if (!startTask(task) && job.inFlight == 0) finishJob(job);
 }
 
