@@ -140,10 +140,12 @@ export function b_alloc(t: usize, count: u32, size: u32): i32 {
 
 export function b_current_thread(): usize { return threadGet(); }
 
-// ---- the malloc bdev's comparison: memory.copy of 4 KiB blocks at random over the same span ----
+// ---- the malloc bdev's comparison: memory.copy of 4 KiB blocks at random over the same span, into one
+// buffer (the issue's comparison) or into `buffers` buffers in turn (as a perf job at that queue depth
+// reads into one buffer per I/O in flight) ----
 import { bdevById, Bdev } from "../../assembly/bdev";
 const BENCH_MEMCOPY: f64 = 5;
-@unmanaged class CopyRun { base: usize; blocks: u32; count: u32; buf: usize; }
+@unmanaged class CopyRun { base: usize; blocks: u32; count: u32; buf: usize; buffers: u32; }
 
 function copyLoop(ctx: usize): void {
   const run = changetype<CopyRun>(ctx);
@@ -151,19 +153,22 @@ function copyLoop(ctx: usize): void {
   const start = host_clock_us();
   for (let i: u32 = 0; i < run.count; i++) {
     x ^= x << 13; x ^= x >> 17; x ^= x << 5;
-    memory.copy(run.buf, run.base + (<usize>(x % run.blocks) << 12), 4096);
+    memory.copy(run.buf + (<usize>(i % run.buffers) << 12), run.base + (<usize>(x % run.blocks) << 12), 4096);
   }
   host_event(EVENT_TEST, BENCH_MEMCOPY, host_clock_us() - start, <f64>run.count);
+  heapFree(run.buf);
+  heapFree(ctx);
 }
 
-/** `count` random 4 KiB copies out of malloc bdev `bdevId`'s memory, on thread t. */
-export function b_memcopy(t: usize, bdevId: u32, count: u32): i32 {
+/** `count` random 4 KiB copies out of malloc bdev `bdevId`'s memory into `buffers` buffers in turn, on thread t. */
+export function b_memcopy(t: usize, bdevId: u32, count: u32, buffers: u32): i32 {
   const b = changetype<Bdev>(bdevById(bdevId));
   const run = changetype<CopyRun>(heapAllocZeroed(offsetof<CopyRun>()));
   run.base = b.ctx;
   run.blocks = <u32>((b.blockCount << b.blockShift) >> 12);
   run.count = count;
-  run.buf = heapAlloc(4096);
+  run.buffers = buffers;
+  run.buf = heapAlloc(<usize>buffers << 12);
   return sendMsg(t, copyLoop, changetype<usize>(run));
 }
 
