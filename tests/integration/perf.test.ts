@@ -72,11 +72,11 @@ test('malloc bdev, -w verify: every block read back matches, exit 0, mismatches 
   assert.doesNotMatch(r.stderr, /verify failed/);
 });
 
-test('-Z: reads take the bdev\'s own buffer; verify through it on malloc (2 reactors) and on a file checks out', async () => {
+test('-Z: reads take the bdev\'s own buffer; verify through it on malloc (2 reactors), a file and a mapped file checks out', async () => {
   const file = path.join(tmp, 'zcopy.img');
   fs.writeFileSync(file, Buffer.alloc(0));
   fs.truncateSync(file, 16 << 20);
-  for (const bdev of ['malloc:64MiB', `file:${file}`]) {
+  for (const bdev of ['malloc:64MiB', `file:${file}`, `file:${file}:mmap`]) {
     const r = await perf(['--bdev', bdev, '-Z', '-w', 'verify', '-t', '1', '-q', '16', '-r', '2', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const report = JSON.parse(r.stdout);

@@ -12,6 +12,7 @@ import { bdevIoComplete } from "../io";
 import { bdevAlloc, bdevRegister } from "../bdev";
 import * as wire from "./wire";
 import { memCopyIo } from "../memcopy";
+import { wantsLentBuffer, lendBuffer } from "../lend";
 
 /** Descriptors staged per thread before a submit (and completions reaped per poll). */
 const STAGE_SLOTS: u32 = 256;
@@ -95,9 +96,11 @@ function uringSubmit(ioPtr: usize): void {
   const g = groupOf(ioPtr);
   const map = changetype<UringFile>(changetype<Bdev>(io.bdev).ctx).map;
   if (map != 0 && (io.type == IO_READ || io.type == IO_WRITE)) {
-    // Through the mapping: the page cache's bytes are this memory's. Complete from the poller (never
-    // inside submit), on the list other threads' reaps use; the "result" is the whole transfer.
-    memCopyIo(io, map);
+    // Through the mapping: the page cache's bytes are this memory's (a read without a buffer is lent
+    // them). Complete from the poller (never inside submit), on the list other threads' reaps use; the
+    // "result" is the whole transfer.
+    if (wantsLentBuffer(io)) lendBuffer(io, map + <usize>(io.offsetBlocks << changetype<Bdev>(io.bdev).blockShift));
+    else memCopyIo(io, map);
     io.aux = <u32>(io.numBlocks << changetype<Bdev>(io.bdev).blockShift);
     queueReaped(g, ioPtr, <i32>io.aux);
     return;
@@ -262,6 +265,7 @@ export function uringBdevCreate(name: usize, fd: i32, blockSize: u32, blockCount
   b.ioTypes = (1 << IO_READ) | (1 << IO_WRITE) | (1 << IO_FLUSH) | (1 << IO_UNMAP) | (1 << IO_WRITE_ZEROES) | (1 << IO_RESET);
   b.writeCache = 1;
   b.requiredAlign = direct ? blockSize : 1;
+  if (map != 0) b.lendMax = u32.MAX_VALUE;          // reads without a buffer get the mapped bytes
   if (bdevRegister(bdev) != 0) { heapFree(changetype<usize>(f)); heapFree(bdev); return 0; }
   return bdev;
 }
