@@ -176,8 +176,14 @@ export function bdevReadLent(desc: u32, ioChannel: usize, offset: u64, len: u64,
   return submitBytes(desc, ioChannel, IO_READ, 0, offset, len, cb, arg, true);
 }
 
-/** Where a completed read without a buffer (bdevReadLent) has its data; 0 if it failed before any was lent. */
-export function bdevIoData(ioPtr: usize): usize { return <usize>changetype<BdevIo>(ioPtr).inlineBase; }
+/**
+ * Where a completed read without a buffer (bdevReadLent) has its data; 0 if it failed before any was
+ * lent, or if the io carried the caller's buffers (a vector: its data is where the caller put it).
+ */
+export function bdevIoData(ioPtr: usize): usize {
+  const io = changetype<BdevIo>(ioPtr);
+  return io.iovs == ioPtr + offsetof<BdevIo>("inlineBase") ? <usize>io.inlineBase : 0;
+}
 
 export function bdevWrite(desc: u32, ioChannel: usize, buf: usize, offset: u64, len: u64, cb: BdevIoCb, arg: usize): i32 {
   return submitBytes(desc, ioChannel, IO_WRITE, buf, offset, len, cb, arg);

@@ -27,7 +27,8 @@ export function hb_exists(id: u32): i32 { return bdevById(id) != 0 ? 1 : 0; }
 //  5 completions   6 successes   7 failures   8 last status   9 remove events
 // 10 buf  11 offset (bytes, low)  12 len  13 flag (write / count)  14 unregister done  15 io-wait callbacks
 // 16 pending retries (queue-wait test)  17 in-flight  18..25 io-wait entry (16 bytes) + spare
-// 26 where a read without a buffer found its data (the data is copied to `buf` before the io is freed)
+// 26 bdevIoData of the last completed io (a read without a buffer: where its data was, copied to `buf`
+//    before the io is freed)
 const OP_OPEN: u32 = 1;
 const OP_CLOSE: u32 = 2;
 const OP_GET_CHANNEL: u32 = 3;
@@ -49,6 +50,7 @@ function w(ctx: usize, i: u32): u32 { return load<u32>(ctx + (<usize>i << 2)); }
 function set(ctx: usize, i: u32, v: u32): void { store<u32>(ctx + (<usize>i << 2), v); }
 
 function ioDone(io: usize, success: bool, ctx: usize): void {
+  set(ctx, 26, <u32>bdevIoData(io));
   set(ctx, 5, w(ctx, 5) + 1);
   if (success) set(ctx, 6, w(ctx, 6) + 1); else set(ctx, 7, w(ctx, 7) + 1);
   set(ctx, 8, <u32>bdevIoStatus(io));
@@ -57,9 +59,7 @@ function ioDone(io: usize, success: bool, ctx: usize): void {
 }
 
 function lentDone(io: usize, success: bool, ctx: usize): void {
-  const data = bdevIoData(io);
-  set(ctx, 26, <u32>data);
-  if (success) memory.copy(<usize>w(ctx, 10), data, <usize>w(ctx, 12));
+  if (success) memory.copy(<usize>w(ctx, 10), bdevIoData(io), <usize>w(ctx, 12));
   ioDone(io, success, ctx);
 }
 

@@ -99,6 +99,20 @@ test('bad reads without a buffer are refused as reads with one are; no memory fo
   assert.ok(c.lastOk());
 });
 
+test('bdevIoData is 0 for a read that brought its own buffers: their data is where the caller put it', async () => {
+  const e = await env();
+  const c = client(e, e.h.core.hb_malloc_create(4096, 64));
+  const bufs = e.h.scratch(8192);
+  const iovs = e.h.scratch(16);
+  e.h.setU32(iovs, bufs, 0); e.h.setU32(iovs, 4096, 1); e.h.setU32(iovs, bufs + 4096, 2); e.h.setU32(iovs, 4096, 3);
+  // A read without a buffer first: the pool hands the same bdev_io out again, its inline pair still set.
+  assert.equal(c.run(OP.readLent, { buf: bufs, off: 0, len: 4096 }), 0);
+  assert.notEqual(e.h.u32(c.ctx, W.lentAt), 0, 'a read without a buffer has its data somewhere');
+  assert.equal(c.run(OP.readv, { buf: iovs, flag: 2, off: 0, len: 8192 }), 0);
+  assert.ok(c.lastOk());
+  assert.equal(e.h.u32(c.ctx, W.lentAt), 0);
+});
+
 test('O_DIRECT file: the layer\'s buffer is aligned as the bdev requires, and holds what the file holds', async () => {
   const e = await env();
   const file = path.join(os.tmpdir(), `wstor-lent-${process.pid}.img`);
