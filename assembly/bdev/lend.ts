@@ -1,9 +1,10 @@
 // Reads without a buffer (SPDK: spdk_bdev_read with a NULL buffer, which the module or the layer fills
 // in). The caller gets the data where it already is: a module that holds its blocks in this memory lends
-// them (malloc: its data; null: a shared region of zeroes), so a read moves no bytes at all. For any
-// other bdev, or a read longer than the module can lend, the layer gives the io a buffer of its own
-// (aligned as the bdev requires) that lives until bdevFreeIo. Either way the data is read-only to the
-// caller: it may be the bdev's own blocks or shared with every other reader.
+// them (malloc: its data; a file mapped into the memory: the mapped bytes; null: a shared region of
+// zeroes), so a read moves no bytes at all. For any other bdev, or a read longer than the module can
+// lend, the layer gives the io a buffer of its own (aligned as the bdev requires) that lives until
+// bdevFreeIo. Either way the data is read-only to the caller: it may be the bdev's own blocks or shared
+// with every other reader.
 
 import { heapAlloc, heapFree } from "../runtime";
 import { Bdev, BdevIo, IO_READ } from "./types";
