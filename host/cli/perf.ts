@@ -51,7 +51,7 @@ const BLOB_MIN_BDEV_BYTES = 16 << 20;
 const SPECS: FlagSpec[] = [
   { name: 'bdev', short: 'b', kind: 'string', help: 'target: null:SIZE[:BLOCK], malloc:SIZE[:BLOCK] or file:PATH[:direct|:mmap]' },
   { name: 'blob', kind: 'string', help: 'run the jobs through blob I/O on one blob filling the bdev (a new blobstore, 1 MiB clusters, on it): thick or thin' },
-  { name: 'zcopy', short: 'Z', kind: 'boolean', help: 'reads take the bdev\'s own buffer, as bdevperf -Z: no copy at all on null and malloc; other bdevs read into a buffer of the bdev layer\'s' },
+  { name: 'zcopy', short: 'Z', kind: 'boolean', help: 'reads take the bdev\'s own buffer, as bdevperf -Z: no copy at all on null, malloc and mapped files; other bdevs read into a buffer of the bdev layer\'s' },
   { name: 'workload', short: 'w', kind: 'string', help: 'randread, randwrite, read, write, rw or verify', default: 'randread' },
   { name: 'rwmixread', short: 'M', kind: 'integer', help: 'with -w rw: percentage of reads, 0 to 100 (default 50)' },
   { name: 'queue-depth', short: 'q', kind: 'integer', help: 'I/Os in flight per job', default: 128 },

@@ -37,6 +37,9 @@ test('lvols are bdevs: thick and thin lvols verified from two reactors, then lis
       assert.equal(r.errors, 0, `${name}: no errors`);
       assert.equal(r.mismatches, 0, `${name}: every block read back as written`);
     }
+    // Reads without a buffer through an lvol: the bdev layer gives each one a buffer the blob reads into.
+    const z = await runPerf(engine, 'lvs0/thick', { seconds: 1, queueDepth: 8, zcopy: true });
+    assert.ok(z.ios > 100 && z.errors === 0 && z.mismatches === 0, `lvs0/thick, reads without a buffer: ${JSON.stringify(z)}`);
     const lvols = engine.lvol.list();
     const t = lvols.find((l) => l.name === 'thin')!;
     assert.equal(t.thin, true);
