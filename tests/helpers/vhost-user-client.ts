@@ -18,6 +18,8 @@ const USER_BASE = 0x7f00_0000_0000n;           // where "QEMU" has guest memory 
 const MSG_AT = 0;                              // message buffer in our memory
 const FDS_AT = 8192;
 const GUEST_AT = MiB;                          // guest memory mapped here in our memory
+const SLOTS_PER_QUEUE = 32;                    // data slots of one queue (slot(q))
+const SLOT_BYTES = 72 * 1024;                  // header page, 64 KiB of data, status page
 
 export interface Desc { addr: bigint; len: number; flags: number; next: number }
 
@@ -40,7 +42,8 @@ export class VhostUserClient {
   readonly kicks: number[] = [];
   private eventIdx = false;
   private availIdx: number[] = [];
-  private nextSlot = 0;
+  /** Per queue: requests submitted so far, which picks each one's data slot. */
+  private nextSlot: number[] = [];
   /** Bytes of guest memory. */
   readonly guestBytes: number;
 
@@ -272,7 +275,18 @@ export class VhostUserClient {
   }
 
   /** A data slot in guest memory: a page for the header, 64 KiB of data, a page for the status; round robin. */
-  private slot(): number { return 4 * MiB + (this.nextSlot++ % 32) * (72 * 1024); }
+  /**
+   * Queue q's next data slot (header, up to 64 KiB of data, status): each queue has 32 of its own, so
+   * a request's slot is not reused before 32 more on its queue, however fast another queue runs (a
+   * shared ring let a quick queue lap a slow one and write 0xee over a status not yet read).
+   */
+  private slot(q: number): number {
+    const n = this.nextSlot[q] ?? 0;
+    this.nextSlot[q] = n + 1;
+    const at = 4 * MiB + (q * SLOTS_PER_QUEUE + (n % SLOTS_PER_QUEUE)) * SLOT_BYTES;
+    if (at + SLOT_BYTES > this.guestBytes) throw new Error(`queue ${q}: its data slots do not fit in ${this.guestBytes} bytes of guest memory`);
+    return at;
+  }
 
   /**
    * One virtio-blk request on queue q: header, data (`data` to write, or `readBytes` to read), status.
@@ -287,7 +301,7 @@ export class VhostUserClient {
 
   /** Put a request on the ring without waiting: its head and where its status and data are. */
   submit(q: number, type: number, sector: bigint, opts: { data?: Uint8Array; readBytes?: number; segments?: number } = {}): { head: number; status: number; dataAt: number; len: number } {
-    const base = this.slot();
+    const base = this.slot(q);
     const hdr = base, dataAt = base + 4096, len = opts.data?.length ?? opts.readBytes ?? 0, status = base + 4096 + 65536;
     this.view.setUint32(this.at(hdr), type, true);
     this.view.setUint32(this.at(hdr) + 4, 0, true);
