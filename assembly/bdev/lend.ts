@@ -42,6 +42,11 @@ export function lendBuffer(io: BdevIo, base: usize): void {
   io.inlineBase = <u32>base;
 }
 
+/** A module whose blocks sit in this memory from `deviceBase` lends the read's own blocks. */
+export function lendBlocks(io: BdevIo, deviceBase: usize): void {
+  lendBuffer(io, deviceBase + <usize>(io.offsetBlocks << changetype<Bdev>(io.bdev).blockShift));
+}
+
 /** bdevFreeIo, for an io holding a buffer of the layer's: the buffer goes with the io. */
 export function lendRelease(io: BdevIo): void {
   heapFree(io.lentBlock);

@@ -7,23 +7,35 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { exhaustHeap, exhaustSmallBlocks } from '../helpers/core.js';
-import { OP, W, IO, env, request, name, client, bytes, aligned } from '../helpers/bdev-env.js';
+import { OP, W, IO, env, request, name, client, bytes, aligned, type Env } from '../helpers/bdev-env.js';
 
 const EINVAL = -22, ENOMEM = -12;
 const pattern = (i: number) => (i * 29 + 5) & 0xff;
+type Client = ReturnType<typeof client>;
+
+/** Write pattern() at `off`, then clear `buf`: what a read puts there can only have come from the bdev. */
+function writePattern(e: Env, c: Client, buf: number, off: number, len: number): void {
+  bytes(e.h, buf, len).forEach((_, i, a) => { a[i] = pattern(i); });
+  assert.equal(c.run(OP.write, { buf, off, len }), 0);
+  assert.ok(c.lastOk(), 'the pattern was written');
+  bytes(e.h, buf, len).fill(0);
+}
+
+/** A successful read without a buffer of `len` at `off`: where its data was (the hook copied it to `buf`). */
+function readLent(e: Env, c: Client, buf: number, off: number, len: number): number {
+  assert.equal(c.run(OP.readLent, { buf, off, len }), 0);
+  assert.ok(c.lastOk(), `read without a buffer: ${e.h.messages('error').join('; ')}`);
+  return e.h.u32(c.ctx, W.lentAt);
+}
 
 test('malloc lends its own blocks: no copy, no allocation, the data is what was written', async () => {
   const e = await env();
   const id = e.h.core.hb_malloc_create(4096, 64);
   const c = client(e, id);
   const buf = e.h.scratch(8192);
-  bytes(e.h, buf, 8192).forEach((_, i, a) => { a[i] = pattern(i); });
-  assert.equal(c.run(OP.write, { buf, off: 4096 * 5, len: 8192 }), 0);
-  bytes(e.h, buf, 8192).fill(0);
+  writePattern(e, c, buf, 4096 * 5, 8192);
   const live = e.h.core.heap_live_blocks();
-  assert.equal(c.run(OP.readLent, { buf, off: 4096 * 5, len: 8192 }), 0);
-  assert.ok(c.lastOk());
-  assert.equal(e.h.u32(c.ctx, W.lentAt), e.h.core.hb_malloc_data(id) + 4096 * 5, 'the data is the bdev\'s own blocks');
+  assert.equal(readLent(e, c, buf, 4096 * 5, 8192), e.h.core.hb_malloc_data(id) + 4096 * 5, 'the data is the bdev\'s own blocks');
   assert.ok(bytes(e.h, buf, 8192).every((v, i) => v === pattern(i)), 'what was written');
   assert.equal(e.h.core.heap_live_blocks(), live, 'nothing was allocated for it');
 });
@@ -37,17 +49,13 @@ test('null lends one shared region of zeroes; a read longer than it gets a zero-
   const lentAt: number[] = [];
   for (const off of [0, 4096 * 100]) {
     bytes(e.h, buf, 4096).fill(0x5a);
-    assert.equal(c.run(OP.readLent, { buf, off, len: 4096 }), 0);
-    assert.ok(c.lastOk());
+    lentAt.push(readLent(e, c, buf, off, 4096));
     assert.ok(bytes(e.h, buf, 4096).every((v) => v === 0), 'zeroes');
-    lentAt.push(e.h.u32(c.ctx, W.lentAt));
   }
   assert.equal(lentAt[0], lentAt[1], 'both reads were lent the same zeroes');
   assert.equal(e.h.core.heap_live_blocks(), live, 'nothing was allocated for them');
   bytes(e.h, buf, 256 << 10).fill(0x5a);
-  assert.equal(c.run(OP.readLent, { buf, off: 0, len: 256 << 10 }), 0);
-  assert.ok(c.lastOk());
-  assert.notEqual(e.h.u32(c.ctx, W.lentAt), lentAt[0], 'longer than the shared zeroes: a buffer of its own');
+  assert.notEqual(readLent(e, c, buf, 0, 256 << 10), lentAt[0], 'longer than the shared zeroes: a buffer of its own');
   assert.ok(bytes(e.h, buf, 256 << 10).every((v) => v === 0), 'which the null bdev zero-filled');
   assert.equal(e.h.core.heap_live_blocks(), live, 'and which went with the io');
 });
@@ -58,13 +66,9 @@ test('a pass-through (error bdev) reads into a buffer of the layer\'s, freed wit
   const id = request(e, (r) => e.h.core.bdev_error_create(r, name(e, 'err_lent'), base));
   const c = client(e, id);
   const buf = e.h.scratch(4096);
-  bytes(e.h, buf, 4096).forEach((_, i, a) => { a[i] = pattern(i); });
-  assert.equal(c.run(OP.write, { buf, off: 4096 * 3, len: 4096 }), 0);
-  bytes(e.h, buf, 4096).fill(0);
+  writePattern(e, c, buf, 4096 * 3, 4096);
   const live = e.h.core.heap_live_blocks();
-  assert.equal(c.run(OP.readLent, { buf, off: 4096 * 3, len: 4096 }), 0);
-  assert.ok(c.lastOk());
-  const at = e.h.u32(c.ctx, W.lentAt);
+  const at = readLent(e, c, buf, 4096 * 3, 4096);
   assert.ok(at !== 0 && at !== e.h.core.hb_malloc_data(base) + 4096 * 3, 'not the base bdev\'s blocks: a copy');
   assert.ok(bytes(e.h, buf, 4096).every((v, i) => v === pattern(i)), 'holding what was written');
   assert.equal(e.h.core.heap_live_blocks(), live, 'the buffer went with the io');
@@ -126,13 +130,9 @@ test('O_DIRECT file: the layer\'s buffer is aligned as the bdev requires, and ho
     assert.ok(id > 0);
     const c = client(e, id);
     const buf = aligned(e.h, 8192);
-    bytes(e.h, buf, 8192).forEach((_, i, a) => { a[i] = pattern(i); });
-    assert.equal(c.run(OP.write, { buf, off: 8192, len: 8192 }), 0);
-    assert.ok(c.lastOk());
-    bytes(e.h, buf, 8192).fill(0);
-    assert.equal(c.run(OP.readLent, { buf, off: 8192, len: 8192 }), 0);
-    assert.ok(c.lastOk(), `read: ${e.h.messages('error').join('; ')}`);
-    if (direct) assert.equal(e.h.u32(c.ctx, W.lentAt) % 4096, 0, 'aligned for O_DIRECT');
+    writePattern(e, c, buf, 8192, 8192);
+    const at = readLent(e, c, buf, 8192, 8192);
+    if (direct) assert.equal(at % 4096, 0, 'aligned for O_DIRECT');
     assert.ok(bytes(e.h, buf, 8192).every((v, i) => v === pattern(i)), 'the file\'s data');
   } finally {
     fs.closeSync(fd);

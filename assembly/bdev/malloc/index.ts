@@ -10,7 +10,7 @@ import { BdevModule, BdevIo, Bdev, IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRI
 import { bdevAlloc, bdevRegister } from "../bdev";
 import { deferRegister, deferComplete, moduleChannelOf } from "../defer";
 import { memCopyIo } from "../memcopy";
-import { wantsLentBuffer, lendBuffer } from "../lend";
+import { wantsLentBuffer, lendBlocks } from "../lend";
 
 const MALLOC_KEY = memory.data(MODULE_KEY_BYTES);
 function mallocModule(): BdevModule { return moduleTable(MALLOC_KEY, "malloc", mallocSubmit, mallocChannelKey, mallocDestruct, null); }
@@ -36,7 +36,7 @@ function mallocMoveData(ioPtr: usize): i32 {
   const b = changetype<Bdev>(io.bdev);
   switch (io.type) {
     case IO_READ:
-      if (wantsLentBuffer(io)) lendBuffer(io, b.ctx + <usize>(io.offsetBlocks << b.blockShift));
+      if (wantsLentBuffer(io)) lendBlocks(io, b.ctx);
       else memCopyIo(io, b.ctx);
       break;
     case IO_WRITE:

@@ -12,7 +12,7 @@ import { bdevIoComplete } from "../io";
 import { bdevAlloc, bdevRegister } from "../bdev";
 import * as wire from "./wire";
 import { memCopyIo } from "../memcopy";
-import { wantsLentBuffer, lendBuffer } from "../lend";
+import { wantsLentBuffer, lendBlocks } from "../lend";
 
 /** Descriptors staged per thread before a submit (and completions reaped per poll). */
 const STAGE_SLOTS: u32 = 256;
@@ -99,7 +99,7 @@ function uringSubmit(ioPtr: usize): void {
     // Through the mapping: the page cache's bytes are this memory's (a read without a buffer is lent
     // them). Complete from the poller (never inside submit), on the list other threads' reaps use; the
     // "result" is the whole transfer.
-    if (wantsLentBuffer(io)) lendBuffer(io, map + <usize>(io.offsetBlocks << changetype<Bdev>(io.bdev).blockShift));
+    if (wantsLentBuffer(io)) lendBlocks(io, map);
     else memCopyIo(io, map);
     io.aux = <u32>(io.numBlocks << changetype<Bdev>(io.bdev).blockShift);
     queueReaped(g, ioPtr, <i32>io.aux);
