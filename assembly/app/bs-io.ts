@@ -47,9 +47,8 @@ function post(kind: u32, id: u32, iot: usize, store: usize, blob: usize, buf: us
   const r = changetype<IoReq>(heapAlloc(offsetof<IoReq>()));
   if (changetype<usize>(r) == 0) return -ENOMEM;
   r.id = id; r.kind = kind; r.iot = iot; r.store = store; r.blob = blob; r.buf = buf; r.offset = offset; r.units = units;
-  const rc = sendMsg(changetype<IoThread>(iot).thread, run, changetype<usize>(r));
-  if (rc != 0) heapFree(changetype<usize>(r));
-  return rc;
+  sendMsg(changetype<IoThread>(iot).thread, run, changetype<usize>(r));
+  return 0;
 }
 
 function finish(req: usize, rc: i32): void {

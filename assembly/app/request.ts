@@ -27,9 +27,10 @@ export function requestDone(id: u32, rc: i32, value: f64): void {
   host_event(EVENT_REQUEST_DONE, <f64>id, <f64>rc, value);
 }
 
-/** Run fn(ctx) on the app thread; -EINVAL if there is none yet, or the send's errno. */
+/** Run fn(ctx) on the app thread; -EINVAL if there is none yet. */
 export function onAppThread(fn: MsgFn, ctx: usize): i32 {
   const t = appThread();
   if (t == 0) return -EINVAL;
-  return sendMsg(t, fn, ctx);
+  sendMsg(t, fn, ctx);
+  return 0;
 }

@@ -174,9 +174,7 @@ export function bdevUnregister(bdev: usize, cb: MsgFn | null, ctx: usize): i32 {
     const desc = changetype<BdevDesc>(d);
     if (desc.removeNotified == 0 && desc.eventCb != 0 && desc.thread != 0) {
       desc.removeNotified = 1;
-      if (sendMsg(desc.thread, removeEventMsg, d) != 0) {
-        report(LEVEL_ERROR, -ENOMEM, "bdev %s: remove event could not be queued", b.name);
-      }
+      sendMsg(desc.thread, removeEventMsg, d);
     }
   }
   b.removeWalk = 1;
@@ -235,9 +233,7 @@ export function bdevResize(bdev: usize, blockCount: u64): i32 {
   atomic.store<u64>(bdev + offsetof<Bdev>("blockCount"), blockCount);
   for (let d = b.descs; d != 0; d = changetype<BdevDesc>(d).next) {
     const desc = changetype<BdevDesc>(d);
-    if (desc.eventCb != 0 && desc.thread != 0 && sendMsg(desc.thread, resizeEventMsg, d) != 0) {
-      report(LEVEL_ERROR, -ENOMEM, "bdev %s: resize event could not be queued", b.name);
-    }
+    if (desc.eventCb != 0 && desc.thread != 0) sendMsg(desc.thread, resizeEventMsg, d);
   }
   rawUnlock(lock);
   report(LEVEL_INFO, 0, "bdev %s: now %d blocks", b.name, 0, <f64>blockCount);

@@ -226,7 +226,7 @@ export function bdevIoComplete(ioPtr: usize, status: i32): void {
   }
   assert(io.status == IO_PENDING, "bdev_io completed twice");
   io.status = status;
-  if (ch.inSubmit != 0 && sendMsg(ch.thread, deliverLater, ioPtr) == 0) return;
+  if (ch.inSubmit != 0) { sendMsg(ch.thread, deliverLater, ioPtr); return; }
   deliver(ioPtr);
 }
 

@@ -3,7 +3,7 @@
 // place and flushes again: a crash leaves either the old chain or the new one, never a mix.
 
 import { heapAlloc, heapAllocZeroed, heapFree, spinInit, spinLock, spinUnlock, report, LEVEL_ERROR, EINVAL, ENOMEM, ENOSPC, EBUSY, EPERM, ENOENT, EIO } from "../runtime";
-import { threadGet, sendMsg } from "../thread";
+import { threadGet, sendMsg, threadWalkFree } from "../thread";
 import * as F from "./format";
 import { bitSet, bitTest, bitFindClear, bitClear } from "./bitmap";
 import {
@@ -41,6 +41,7 @@ const MAX_CHAIN: u32 = 64;
   newParent: usize;    // inflate.ts: the open Blob read through once the md is durable (0: none)
   clusters: u64;       // resize: the new size
   rc: i32;             // a result held while the op finishes something else (unmark: the sync's)
+  walk: usize;         // a thread walk taken ahead for a step that must not fail (inflate, snapshot delete)
 }
 
 export function opNew(s: Store, blob: usize, cb: BsOpCb, ctx: usize): BlobOp {
@@ -52,6 +53,7 @@ export function opNew(s: Store, blob: usize, cb: BsOpCb, ctx: usize): BlobOp {
 export function opFinish(op: BlobOp, rc: i32, value: u64): void {
   const cb = op.cb, ctx = op.ctx;
   heapFree(op.pages); heapFree(op.indexes); heapFree(op.oldChain); heapFree(op.saved);
+  if (op.walk != 0) threadWalkFree(op.walk);
   heapFree(changetype<usize>(op));
   changetype<BsOpCb>(cb)(ctx, rc, value);
 }
@@ -209,7 +211,7 @@ function blobNew(s: Store, md: BlobMd, page: u32): Blob {
 /** Free an in-memory blob that is not (or no longer) on the open list. */
 function blobDrop(b: Blob): void {
   // Whoever freezes a blob holds it open, and I/O held back has not completed: neither outlives it.
-  assert(b.frozen == 0 && b.queueCount == 0 && b.restartPoller == 0, "blob freed while frozen or with I/O held back");
+  assert(b.frozen == 0 && b.queueCount == 0, "blob freed while frozen or with I/O held back");
   mdFree(changetype<BlobMd>(b.md));
   heapFree(b.chain);
   heapFree(changetype<usize>(b));
@@ -762,7 +764,7 @@ function snapshotWhenIdle(opPtr: usize): void {
   const origin = changetype<Blob>(op.origin);
   if (origin.syncing != 0) {
     // Come back after the messages queued behind this one (the other sync's completions among them).
-    if (sendMsg(s.mdThread, snapshotWhenIdle, opPtr) != 0) snapshotRefused(op, -ENOMEM);
+    sendMsg(s.mdThread, snapshotWhenIdle, opPtr);
     return;
   }
   const page = bitFindClear(s.usedMd, 0, <u64>s.mdLen);

@@ -21,7 +21,6 @@ import { Store, Blob, BsOpCb, blobFreezeLock } from "./types";
  */
 export const FREEZE_QUEUE_MAX: u32 = 4096;
 /** How often the md thread retries restarting queued I/O when a thread's message ring was full. */
-const RESTART_RETRY_US: u64 = 100;
 
 /** Restart a queued I/O; runs on the thread that started it (its channel belongs to that thread). */
 export type FrozenResumeFn = (req: usize) => void;
@@ -85,50 +84,27 @@ export function blobUnfreeze(blob: Blob): void {
   assert(blob.frozen > 0, "unfreeze of a blob that is not frozen");
   atomic.store<u32>(frozenAt(blob), blob.frozen - 1);
   spinUnlock(blobFreezeLock(blob));
-  if (blob.frozen == 0 && blob.restartPoller == 0) restartQueued(blob);
+  if (blob.frozen == 0) restartQueued(blob);
 }
 
 export function blobIsFrozen(blob: Blob): bool { return atomic.load<u32>(frozenAt(blob)) != 0; }
 
 /**
  * Send each queued I/O back to its thread, counted in flight from here (a new freeze waits for it).
- * Only the md thread takes entries out of the queue. A full ring leaves the rest queued and a poller
- * retrying; the blob outlives it, since queued I/O has not completed and so the blob is not closed.
- * Returns whether the queue is done with (empty, or frozen again: the next unfreeze goes on).
+ * Only the md thread takes entries out of the queue; a freeze that comes back meanwhile keeps the rest.
  */
-function restartQueued(blob: Blob): bool {
+function restartQueued(blob: Blob): void {
   for (;;) {
     spinLock(blobFreezeLock(blob));
     const q = blob.queueHead;
-    if (q == 0 || blob.frozen != 0) { spinUnlock(blobFreezeLock(blob)); return true; }
+    if (q == 0 || blob.frozen != 0) { spinUnlock(blobFreezeLock(blob)); return; }
     blob.queueHead = changetype<QueuedIo>(q).next;
     if (blob.queueHead == 0) blob.queueTail = 0;
     blob.queueCount--;
     atomic.add<u32>(inflightAt(blob), 1);
     spinUnlock(blobFreezeLock(blob));
-    if (sendMsg(changetype<QueuedIo>(q).thread, resumeMsg, q) == 0) continue;
-    // Back at the head (only this thread removes entries, others only append), and retry later.
-    spinLock(blobFreezeLock(blob));
-    changetype<QueuedIo>(q).next = blob.queueHead;
-    blob.queueHead = q;
-    if (blob.queueTail == 0) blob.queueTail = q;
-    blob.queueCount++;
-    atomic.sub<u32>(inflightAt(blob), 1);
-    spinUnlock(blobFreezeLock(blob));
-    if (blob.restartPoller == 0) {
-      blob.restartPoller = pollerRegister(restartPoll, changetype<usize>(blob), RESTART_RETRY_US, "blob_unfreeze_retry");
-      if (blob.restartPoller == 0) report(LEVEL_ERROR, -ENOMEM, "blob %d: no memory to retry restarting I/O held by a freeze; it restarts at the next unfreeze", 0, 0, <f64>blob.id);
-    }
-    return false;
+    sendMsg(changetype<QueuedIo>(q).thread, resumeMsg, q);
   }
-}
-
-function restartPoll(blobPtr: usize): i32 {
-  const blob = changetype<Blob>(blobPtr);
-  if (!restartQueued(blob)) return POLLER_IDLE;
-  pollerUnregister(blob.restartPoller);
-  blob.restartPoller = 0;
-  return POLLER_BUSY;
 }
 
 function resumeMsg(qPtr: usize): void {

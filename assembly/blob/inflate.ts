@@ -8,8 +8,8 @@
 // switch: an I/O on another reactor may be walking the ancestor chain (io.ts ancestorCluster) right now,
 // and walks never span a message boundary.
 
-import { report, LEVEL_WARN, EBUSY, EINVAL, ENOMEM, EPERM } from "../runtime";
-import { forEachThread } from "../thread";
+import { EBUSY, EINVAL, ENOMEM, EPERM } from "../runtime";
+import { threadWalkAlloc, forEachThreadWith } from "../thread";
 import * as F from "./format";
 import { BlobMd } from "./md";
 import { Store, Blob, BsOpCb } from "./types";
@@ -38,6 +38,9 @@ function copyUp(blob: Blob, kind: u32, cb: BsOpCb, ctx: usize): void {
   if (kind == BLOB_DECOUPLE && blob.parent == 0) { cb(ctx, -EINVAL, 0); return; }
   const op = opNew(s, changetype<usize>(blob), cb, ctx);
   if (changetype<usize>(op) == 0) { cb(ctx, -ENOMEM, 0); return; }
+  // Letting go of the old parent waits for every thread, after the md is durable: no failing then.
+  op.walk = threadWalkAlloc();
+  if (op.walk == 0) { opFinish(op, -ENOMEM, 0); return; }
   op.kind = kind;
   blob.mdBusy = 1;                             // until copyUpFinish
   if (md.numClusters == 0) { copiedUp(changetype<usize>(op), 0); return; }
@@ -83,12 +86,9 @@ function parentSwitched(op: BlobOp, rc: i32): void {
   if (old == 0) { copyUpFinish(op, 0); return; }
   // The op ends only once the old parent is let go: deleting it right after must not find it held.
   op.origin = old;
-  if (forEachThread(passedBy, changetype<usize>(op), oldParentPassed) != 0) {
-    // No heap for the walk. Keeping the reference would keep the store from unloading (EBUSY) for
-    // good; a walk on another reactor at this instant is far less likely than that: let go now.
-    report(LEVEL_WARN, -ENOMEM, "blob %d: no memory to defer letting go of its old parent; released at once", 0, 0, <f64>blob.id);
-    oldParentPassed(changetype<usize>(op));
-  }
+  const walk = op.walk;
+  op.walk = 0;
+  forEachThreadWith(walk, passedBy, changetype<usize>(op), oldParentPassed);
 }
 
 /** On each thread: nothing; reaching it means any chain walk that thread was in has ended. */

@@ -371,7 +371,7 @@ function release(r: BlobIoReq): void {
   if (r.offset < r.end && r.rc == 0) return;   // a claim is outstanding and holds the request
   // Done inside the caller's own blobIo() (an error, or nothing to read): calling back from there would
   // let a caller that starts its next I/O from its callback recurse without bound.
-  if (r.starting != 0 && sendMsg(r.thread, finishLater, changetype<usize>(r)) == 0) return;
+  if (r.starting != 0) { sendMsg(r.thread, finishLater, changetype<usize>(r)); return; }
   finish(r);
 }
 
@@ -530,7 +530,7 @@ function claimZeroed(io: usize, success: bool, reqPtr: usize): void {
   const r = changetype<BlobIoReq>(reqPtr);
   const s = changetype<Store>(changetype<Blob>(r.blob).store);
   if (!success) { claimFailed(r, -EIO); return; }
-  if (sendMsg(s.mdThread, recordOnMdThread, reqPtr) != 0) claimFailed(r, -ENOMEM);
+  sendMsg(s.mdThread, recordOnMdThread, reqPtr);
 }
 
 /** On the md thread: the blob's map takes the cluster, unless another write got there first. */
@@ -546,7 +546,7 @@ function recordOnMdThread(reqPtr: usize): void {
     unclaim(r);                                // lost the race: use the winner's cluster
     r.claimWon = 0;
   }
-  if (sendMsg(r.thread, claimRecorded, reqPtr) != 0) claimRecorded(reqPtr);
+  sendMsg(r.thread, claimRecorded, reqPtr);
 }
 
 /**

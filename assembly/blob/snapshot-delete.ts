@@ -21,8 +21,8 @@
 // parents on disk: a blob's parent changes only by a sync of it, which the ops owning its md (mdBusy)
 // do and record in the index once durable; the one found is checked in memory once open.
 
-import { heapAlloc, heapAllocZeroed, heapFree, report, LEVEL_ERROR, LEVEL_WARN, EBUSY, ENOMEM } from "../runtime";
-import { sendMsg, forEachThread } from "../thread";
+import { heapAlloc, heapAllocZeroed, heapFree, report, LEVEL_ERROR, EBUSY, ENOMEM } from "../runtime";
+import { sendMsg, threadWalkAlloc, forEachThreadWith } from "../thread";
 import * as F from "./format";
 import { BlobMd, mdCluster, mdSetCluster, xattrSet } from "./md";
 import { Store, Blob } from "./types";
@@ -68,6 +68,9 @@ function clonesFound(op: BlobOp): void {
     fail(op, -EBUSY);
     return;
   }
+  // Step 3 waits for every thread after step 2 is durable: its walk is taken now, so it cannot fail then.
+  op.walk = threadWalkAlloc();
+  if (op.walk == 0) { fail(op, -ENOMEM); return; }
   // The clone's open opens its ancestors, this snapshot among them: let that one through. Whoever
   // else opens the snapshot meanwhile is caught in cloneOpened.
   snap.deleting = 0;
@@ -152,7 +155,7 @@ function mergeWhenIdle(opPtr: usize): void {
   const clone = changetype<Blob>(op.origin);
   if (clone.syncing != 0) {
     // Come back after the messages queued behind this one (the other sync's completions among them).
-    if (sendMsg(changetype<Store>(op.store).mdThread, mergeWhenIdle, opPtr) != 0) cloneFailed(op, -ENOMEM);
+    sendMsg(changetype<Store>(op.store).mdThread, mergeWhenIdle, opPtr);
     return;
   }
   const sm = changetype<BlobMd>(snap.md), cm = changetype<BlobMd>(clone.md);
@@ -193,10 +196,9 @@ function cloneMoved(op: BlobOp, rc: i32): void {
   op.kind &= ~HOLDS_FREEZE;
   // A blob reading through the clone may be walking into the snapshot on another thread right now;
   // walks never span a message boundary, so once every thread has run one, none is left.
-  if (forEachThread(passedBy, changetype<usize>(op), snapshotUnreachable) != 0) {
-    report(LEVEL_WARN, -ENOMEM, "deleting snapshot %d: no memory to wait for readers through it to pass; going on at once", 0, 0, <f64>snap.id);
-    snapshotUnreachable(changetype<usize>(op));
-  }
+  const walk = op.walk;
+  op.walk = 0;
+  forEachThreadWith(walk, passedBy, changetype<usize>(op), snapshotUnreachable);
 }
 
 /** On each thread: nothing; reaching it means any chain walk that thread was in has ended. */

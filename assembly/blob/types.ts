@@ -65,7 +65,6 @@ export function storeLock(s: Store): SpinLock { return changetype<SpinLock>(chan
   queueHead: usize;         // I/O started while frozen, in arrival order (under freezeLock)
   queueTail: usize;
   queueCount: u32;          // under freezeLock
-  restartPoller: usize;     // md thread: retries restarting queued I/O a full message ring refused
   // SpinLock (16 bytes) inline, as in Store
   freezeLock0: u64;
   freezeLock1: u64;

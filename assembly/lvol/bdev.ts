@@ -113,7 +113,7 @@ function deviceFlushed(child: usize, success: bool, ioPtr: usize): void {
     complete(ioPtr, IO_SUCCESS);
     return;
   }
-  if (sendMsg(changetype<Store>(blob.store).mdThread, waitForSync, ioPtr) != 0) complete(ioPtr, IO_FAILED);
+  sendMsg(changetype<Store>(blob.store).mdThread, waitForSync, ioPtr);
 }
 
 /** On the md thread: the flush joins the next sync (one sync answers every flush waiting for it). */
@@ -129,7 +129,9 @@ function startRound(lvolPtr: usize): void {
   if (changetype<Blob>(l.blob).syncing != 0) {
     // Someone else's sync (a resize, an xattr) is writing pages encoded before our claims may have
     // been recorded: ours must follow it. Come back after the messages queued behind this one.
-    if (sendMsg(changetype<Store>(l.store).mdThread, startRound, lvolPtr) == 0) { l.syncing = 1; return; }
+    sendMsg(changetype<Store>(l.store).mdThread, startRound, lvolPtr);
+    l.syncing = 1;
+    return;
   }
   l.round = l.waiting;
   l.waiting = 0;
@@ -146,7 +148,7 @@ function roundSynced(lvolPtr: usize, rc: i32, _value: u64): void {
     const next = changetype<BdevIo>(io).next;
     changetype<BdevIo>(io).aux = rc == 0 ? <u32>IO_SUCCESS : <u32>IO_FAILED;
     const thread = changetype<BdevChannel>(changetype<BdevIo>(io).channel).thread;
-    if (sendMsg(thread, flushAnswered, io) != 0) flushAnswered(io);   // ring full: answer from here (same memory)
+    sendMsg(thread, flushAnswered, io);
     io = next;
   }
   if (l.waiting != 0) startRound(lvolPtr);

@@ -2,10 +2,10 @@
 // the thread that started the walk. The walk keeps a thread id, not a pointer, so threads may come and
 // go meanwhile; a visited thread holds a reference (forEachRefs) so it cannot exit under the message.
 
-import { heapAllocZeroed, heapFree, contextThread, fatal, report, LEVEL_ERROR, EINVAL, ENOMEM, ENOENT } from "../runtime";
+import { heapAlloc, heapAllocZeroed, heapFree, contextThread, fatal, report, LEVEL_ERROR, EINVAL, ENOMEM, ENOENT } from "../runtime";
 import { Thread, IoDevice, MsgFn } from "./types";
 import { registryLock, registryUnlock, registryThreadAfterLocked, registryFindDeviceLocked } from "./registry";
-import { sendMsg } from "./thread";
+import { sendMsg, threadIsExited } from "./thread";
 import { threadChannelFor } from "./io_channel";
 
 /** (iterator) => void: called on each thread; must end with forEachChannelContinue(iter, status). */
@@ -25,14 +25,11 @@ export type ChannelIterDoneFn = (iter: usize, status: i32) => void;
   status: i32;
 }
 
-function startWalk(fn: usize, ctx: usize, done: usize, device: usize, key: usize): Walk {
+function initWalk(w: Walk, fn: usize, ctx: usize, done: usize, device: usize, key: usize): void {
   const origin = contextThread();
   if (origin == 0) fatal(-EINVAL, "for_each called outside a lightweight thread");
-  const w = changetype<Walk>(heapAllocZeroed(offsetof<Walk>()));
-  if (changetype<usize>(w) != 0) {
-    w.fn = fn; w.ctx = ctx; w.done = done; w.origin = origin; w.device = device; w.key = key;
-  }
-  return w;
+  memory.fill(changetype<usize>(w), 0, offsetof<Walk>());
+  w.fn = fn; w.ctx = ctx; w.done = done; w.origin = origin; w.device = device; w.key = key;
 }
 
 /**
@@ -42,7 +39,7 @@ function startWalk(fn: usize, ctx: usize, done: usize, device: usize, key: usize
 function nextStop(w: Walk): usize {
   registryLock();
   let t = registryThreadAfterLocked(w.lastId);
-  while (t != 0 && w.device != 0 && threadChannelFor(t, w.key) == 0) {
+  while (t != 0 && (threadIsExited(t) || (w.device != 0 && threadChannelFor(t, w.key) == 0))) {
     t = registryThreadAfterLocked(changetype<Thread>(t).id);
   }
   if (t != 0) {
@@ -58,22 +55,18 @@ function releaseStop(w: Walk): void {
   w.current = 0;
 }
 
-/** Move to the next thread, or complete. */
+/** Move to the next thread, or complete. Sends cannot fail, so a walk ends early only by a visit's status. */
 function advance(w: Walk): void {
   releaseStop(w);
   if (w.status == 0) {
     const t = nextStop(w);
     if (t != 0) {
       w.current = t;
-      const rc = sendMsg(t, visitMsg, changetype<usize>(w));
-      if (rc == 0) return;
-      releaseStop(w);
-      w.status = rc;
-      report(LEVEL_ERROR, rc, "for_each: message to thread %s failed; the walk ends early", changetype<Thread>(t).name);
+      sendMsg(t, visitMsg, changetype<usize>(w));
+      return;
     }
   }
-  const rc = sendMsg(w.origin, completeMsg, changetype<usize>(w));
-  if (rc != 0) fatal(rc, "for_each: completion to thread %s could not be sent", changetype<Thread>(w.origin).name);
+  sendMsg(w.origin, completeMsg, changetype<usize>(w));
 }
 
 function visitMsg(walk: usize): void {
@@ -101,12 +94,33 @@ function completeMsg(walk: usize): void {
   heapFree(walk);
 }
 
-/** fn(ctx) on every thread, one at a time, then done(ctx) on this thread. */
+/**
+ * fn(ctx) on every thread that has not exited when its turn comes, one at a time, then done(ctx) on
+ * this thread. Everything the walk needs is allocated here: -ENOMEM (nothing visited) is the only
+ * failure, and once started a thread walk always visits every thread (it has no early end).
+ */
 export function forEachThread(fn: MsgFn, ctx: usize, done: MsgFn): i32 {
-  const w = startWalk(changetype<usize>(fn), ctx, changetype<usize>(done), 0, 0);
-  if (changetype<usize>(w) == 0) return -ENOMEM;
-  advance(w);
+  const walk = threadWalkAlloc();
+  if (walk == 0) return -ENOMEM;
+  forEachThreadWith(walk, fn, ctx, done);
   return 0;
+}
+
+/**
+ * A thread walk's memory, taken ahead by an operation that will walk at a step where it can no longer
+ * fail (after a durable change, say). 0 if out of memory. Give it to forEachThreadWith or threadWalkFree.
+ */
+export function threadWalkAlloc(): usize { return heapAllocZeroed(offsetof<Walk>()); }
+
+/** Free a walk taken with threadWalkAlloc and never started. */
+export function threadWalkFree(walk: usize): void { heapFree(walk); }
+
+/** forEachThread on a walk taken ahead: cannot fail. The walk frees itself when done(ctx) has run. */
+export function forEachThreadWith(walk: usize, fn: MsgFn, ctx: usize, done: MsgFn): void {
+  assert(walk != 0, "forEachThreadWith: no walk");
+  const w = changetype<Walk>(walk);
+  initWalk(w, changetype<usize>(fn), ctx, changetype<usize>(done), 0, 0);
+  advance(w);
 }
 
 /** fn(iter) on every thread holding a channel for `key`, then done(iter, status) on this thread. */
@@ -119,13 +133,14 @@ export function forEachChannel(key: usize, fn: ChannelIterFn, ctx: usize, done: 
     report(LEVEL_ERROR, -ENOENT, "for_each_channel: io_device %d is not registered", 0, 0, <f64>key);
     return -ENOENT;
   }
-  const w = startWalk(changetype<usize>(fn), ctx, changetype<usize>(done), dev, key);
+  const w = changetype<Walk>(heapAlloc(offsetof<Walk>()));
   if (changetype<usize>(w) == 0) {
     registryLock();
     changetype<IoDevice>(dev).forEachCount--;
     registryUnlock();
     return -ENOMEM;
   }
+  initWalk(w, changetype<usize>(fn), ctx, changetype<usize>(done), dev, key);
   advance(w);
   return 0;
 }

@@ -4,8 +4,8 @@ export {
   THREAD_RUNNING, THREAD_EXITING, THREAD_EXITED, Thread,
 } from "./types";
 export {
-  threadAlloc, threadGet, sendMsg, sendMsgs, threadPoll, threadExit, threadDestroy, threadIsExited, threadPending,
-  threadRequestMove, threadSetExitTimeout, threadId, threadOwner, threadState, threadFreeUnstarted,
+  threadAlloc, threadGet, sendMsg, sendMsgs, threadPoll, threadExit, threadDestroy, threadIsExited, threadPending, threadOverflowTotal,
+  threadRequestMove, threadSetExitTimeout, threadId, threadOwner, threadState,
   MSG_BATCH, DEFAULT_RING_SIZE, DEFAULT_EXIT_TIMEOUT_US,
 } from "./thread";
 export { pollerRegister, pollerUnregister, pollerSetPeriod, pollerReschedule } from "./poller";
@@ -13,7 +13,7 @@ export {
   ioDeviceRegister, ioDeviceUnregister, getIoChannel, putIoChannel, ioChannelCtx, ioChannelThread, ioChannelDevice,
 } from "./io_channel";
 export {
-  forEachThread, forEachChannel, forEachChannelContinue, forEachChannelCtx, forEachChannelIoChannel,
+  forEachThread, threadWalkAlloc, threadWalkFree, forEachThreadWith, forEachChannel, forEachChannelContinue, forEachChannelCtx, forEachChannelIoChannel,
   ChannelIterFn, ChannelIterDoneFn,
 } from "./for_each";
 export {

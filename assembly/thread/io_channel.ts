@@ -70,8 +70,7 @@ export function ioDeviceUnregister(key: usize, cb: MsgFn, ctx: usize): i32 {
 
 function finishUnregister(dev: IoDevice): void {
   if (dev.unregisterCb != 0) {
-    const rc = sendMsg(dev.unregisterThread, changetype<MsgFn>(dev.unregisterCb), dev.unregisterCtx);
-    if (rc != 0) report(LEVEL_ERROR, rc, "io_device %s: unregister completion could not be sent", dev.name);
+    sendMsg(dev.unregisterThread, changetype<MsgFn>(dev.unregisterCb), dev.unregisterCtx);
   }
   heapFree(changetype<usize>(dev));
 }
@@ -134,9 +133,7 @@ export function putIoChannel(channel: usize): void {
   ch.refs--;
   if (ch.refs == 0 && ch.destroyQueued == 0) {
     ch.destroyQueued = 1;
-    const rc = sendMsg(ch.thread, destroyChannelMsg, channel);
-    // A full ring: destroy now rather than leak (the deferral only serves re-gets in this call stack).
-    if (rc != 0) destroyChannelMsg(channel);
+    sendMsg(ch.thread, destroyChannelMsg, channel);
   }
 }
 

@@ -7,12 +7,12 @@
 // Liftoff can lose a wake-up of a wait whose result is ignored).
 
 import {
-  REACTOR_TABLE, MAX_REACTORS, heapAllocZeroed, ringCreate, ringEnqueue, ringDequeue, ringOutA, ringOutB, ringCount,
-  fatal, report, LEVEL_ERROR, LEVEL_WARN, EINVAL, ENOMEM, ERANGE, host_reactor_wait, host_reactor_wake, host_fd_watch,
+  REACTOR_TABLE, MAX_REACTORS, heapAllocZeroed, ringCreate, ringPost, ringDequeue, ringOutA, ringOutB, ringCount,
+  fatal, report, LEVEL_ERROR, EINVAL, ENOMEM, ERANGE, host_reactor_wait, host_reactor_wake, host_fd_watch,
   hostBellRingIfOwed,
 } from "../runtime";
 import { Thread, MsgFn, NO_REACTOR, THREAD_RUNNING } from "./types";
-import { threadPoll, threadAlloc, threadDestroy, threadFreeUnstarted, threadIsExited, threadPending, sendMsg, threadExit, DEFAULT_RING_SIZE } from "./thread";
+import { threadPoll, threadAlloc, threadDestroy, threadIsExited, threadPending, sendMsg, threadExit, DEFAULT_RING_SIZE } from "./thread";
 import { nextTimedDeadline } from "./poller";
 import { clockTick } from "./clock";
 import { registrySetReactorCount, registryReactorCount } from "./registry";
@@ -140,13 +140,12 @@ export function reactorSleeping(id: i32): bool {
   return r != 0 && atomic.load<i32>(r + offsetof<Reactor>("sleeping")) != 0;
 }
 
-/** Run fn(ctx) on reactor `id`, outside any thread. -ENOMEM if its event ring is full. */
-export function reactorSendEvent(id: i32, fn: MsgFn, ctx: usize): i32 {
+/** Run fn(ctx) on reactor `id`, outside any thread; cannot fail (the event ring overflows in order). */
+export function reactorSendEvent(id: i32, fn: MsgFn, ctx: usize): void {
   const r = reactorAt(id);
-  if (r == 0) return -EINVAL;
-  const rc = ringEnqueue(changetype<Reactor>(r).events, <u32>changetype<usize>(fn), <u32>ctx);
-  if (rc == 0) reactorWake(id);
-  return rc;
+  assert(r != 0, "reactorSendEvent: no such reactor");
+  ringPost(changetype<Reactor>(r).events, <u32>changetype<usize>(fn), <u32>ctx);
+  reactorWake(id);
 }
 
 function adoptThreadEvent(thread: usize): void {
@@ -169,11 +168,7 @@ export function threadCreateOn(reactorId: i32, name: string, ringSize: u32 = DEF
   }
   const t = threadAlloc(name, reactorId, ringSize);
   if (t == 0) return 0;
-  if (reactorSendEvent(reactorId, adoptThreadEvent, t) != 0) {
-    report(LEVEL_ERROR, -ENOMEM, "thread %s: reactor %d's event ring is full", changetype<usize>(name), 0, <f64>reactorId);
-    threadFreeUnstarted(t);
-    return 0;
-  }
+  reactorSendEvent(reactorId, adoptThreadEvent, t);
   return t;
 }
 
@@ -202,7 +197,8 @@ function pollThreads(r: Reactor, nowUs: u64, stopping: bool): i32 {
     const t = changetype<Thread>(cur);
     const next = t.nextLocal;
     if (stopping && t.state == THREAD_RUNNING && t.exitRequested == 0) {
-      if (sendMsg(cur, exitMsg, 0) == 0) t.exitRequested = 1;
+      sendMsg(cur, exitMsg, 0);
+      t.exitRequested = 1;
     }
     const rc = threadPoll(cur, 0, nowUs);
     if (rc > 0) work += rc;
@@ -215,15 +211,10 @@ function pollThreads(r: Reactor, nowUs: u64, stopping: bool): i32 {
       const target = t.moveTarget;
       t.moveTarget = NO_REACTOR;
       atomic.store<i32>(cur + offsetof<Thread>("owner"), target);
-      if (reactorSendEvent(target, adoptThreadEvent, cur) == 0) {
-        store<usize>(link, next);
-        r.threadCount--;
-        work++;
-      } else {
-        atomic.store<i32>(cur + offsetof<Thread>("owner"), myReactorId);   // target busy: try next loop
-        t.moveTarget = target;
-        link = cur + offsetof<Thread>("nextLocal");
-      }
+      reactorSendEvent(target, adoptThreadEvent, cur);
+      store<usize>(link, next);
+      r.threadCount--;
+      work++;
     } else {
       link = cur + offsetof<Thread>("nextLocal");
     }

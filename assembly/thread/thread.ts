@@ -3,12 +3,12 @@
 // put_io_channel -> threadExit -> (thread becomes exited) -> threadDestroy -> io_device_unregister.
 
 import {
-  heapAllocZeroed, heapFree, heapArenaId, ringCreate, ringDestroy, ringEnqueue, ringEnqueueBatch, ringDequeue, ringOutA, ringOutB, ringCount,
+  heapAllocZeroed, heapFree, heapArenaId, ringCreate, ringDestroy, ringPost, ringPostBatch, ringDequeue, ringOverflowTotal, ringOutA, ringOutB, ringCount,
   contextSwitchTo, contextThread, spinCheckOffCpu, fatal, report, LEVEL_ERROR, LEVEL_WARN,
-  EINVAL, EIO, EPERM, EBUSY, ENOMEM,
+  EINVAL, EIO, EPERM, EBUSY,
 } from "../runtime";
 import { Thread, MsgFn, THREAD_RUNNING, THREAD_EXITING, THREAD_EXITED, NO_REACTOR } from "./types";
-import { registryAddThread, registryRemoveThread } from "./registry";
+import { registryAddThread, registryRemoveThread, registryLock, registryUnlock } from "./registry";
 import { runActivePollers, runTimedPollers, livePollerCount, reportLivePollers, freeAllPollers } from "./poller";
 import { channelCount, reportLiveChannels, detachAllChannels } from "./io_channel";
 import { cachedNowUs } from "./clock";
@@ -42,11 +42,14 @@ export function threadAlloc(name: string, owner: i32, ringSize: u32): usize {
 /** The thread running on this instance right now, or 0. */
 export function threadGet(): usize { return contextThread(); }
 
-/** -EIO if the thread has exited (SPDK refuses sends to an exited thread), else 0. */
-function checkSendable(thread: usize): i32 {
-  if (atomic.load<u32>(thread + offsetof<Thread>("state")) != THREAD_EXITED) return 0;
-  report(LEVEL_ERROR, -EIO, "send_msg: thread %s is marked as exited", changetype<Thread>(thread).name);
-  return -EIO;
+/**
+ * A send to an exited thread is a bug of the sender's (SPDK's send_msg fails it with "thread is marked
+ * as exited"; here its memory may already be reused): stop with the thread's name.
+ */
+function checkSendable(thread: usize): void {
+  if (atomic.load<u32>(thread + offsetof<Thread>("state")) == THREAD_EXITED) {
+    fatal(-EIO, "send_msg: thread %s is marked as exited (a message to it would be lost)", changetype<Thread>(thread).name);
+  }
 }
 
 /** Wake the reactor that owns the thread, if it sleeps. Read after the enqueue (see reactor.ts). */
@@ -56,25 +59,23 @@ function wakeOwner(thread: usize): void {
 }
 
 /**
- * Queue fn(ctx) on `thread`. 0, -ENOMEM when its ring is full (the caller retries or fails), or -EIO
- * when the thread has exited.
+ * Queue fn(ctx) on `thread`. Delivery cannot fail: a full ring overflows in order (runtime/ring.ts), so
+ * no caller needs a fallback. The thread must not have exited.
  */
-export function sendMsg(thread: usize, fn: MsgFn, ctx: usize): i32 {
-  let rc = checkSendable(thread);
-  if (rc == 0) rc = ringEnqueue(changetype<Thread>(thread).ring, <u32>changetype<usize>(fn), <u32>ctx);
-  if (rc == 0) wakeOwner(thread);
-  return rc;
+export function sendMsg(thread: usize, fn: MsgFn, ctx: usize): void {
+  checkSendable(thread);
+  ringPost(changetype<Thread>(thread).ring, <u32>changetype<usize>(fn), <u32>ctx);
+  wakeOwner(thread);
 }
 
 /**
- * Queue fn(ctxs[i]) for i < n on `thread` in one claim of its ring: all or none (-ENOMEM). Cheaper than
- * n sendMsg calls when a producer has a burst for one thread (completions, for instance).
+ * Queue fn(ctxs[i]) for i < n on `thread`, in order, with one claim of its ring when they fit. Cheaper
+ * than n sendMsg calls when a producer has a burst for one thread (completions, for instance).
  */
-export function sendMsgs(thread: usize, fn: MsgFn, ctxs: usize, n: u32): i32 {
-  let rc = checkSendable(thread);
-  if (rc == 0) rc = ringEnqueueBatch(changetype<Thread>(thread).ring, <u32>changetype<usize>(fn), ctxs, n);
-  if (rc == 0) wakeOwner(thread);
-  return rc;
+export function sendMsgs(thread: usize, fn: MsgFn, ctxs: usize, n: u32): void {
+  checkSendable(thread);
+  ringPostBatch(changetype<Thread>(thread).ring, <u32>changetype<usize>(fn), ctxs, n);
+  wakeOwner(thread);
 }
 
 /**
@@ -146,7 +147,14 @@ function checkExit(t: Thread, nowUs: u64): void {
     reportLivePollers(t, LEVEL_ERROR);
     reportLiveChannels(t, LEVEL_ERROR);
   }
-  atomic.store<u32>(changetype<usize>(t) + offsetof<Thread>("state"), THREAD_EXITED);
+  // A for_each walk takes its reference under the registry lock and skips exited threads, so the
+  // last look at the references and the state change happen under it too: no walk can choose this
+  // thread after the look and then message it once it has exited. A walk's visit is one message away,
+  // so even a forced exit waits for it.
+  registryLock();
+  const walked = atomic.load<u32>(changetype<usize>(t) + offsetof<Thread>("forEachRefs")) != 0;
+  if (!walked) atomic.store<u32>(changetype<usize>(t) + offsetof<Thread>("state"), THREAD_EXITED);
+  registryUnlock();
 }
 
 /**
@@ -173,18 +181,12 @@ export function threadDestroy(thread: usize): i32 {
   return 0;
 }
 
-/** Undo threadAlloc for a thread that was never polled (its reactor could not take it). */
-export function threadFreeUnstarted(thread: usize): void {
-  const t = changetype<Thread>(thread);
-  assert(t.activePollers == 0 && t.timedPollers == 0 && t.channels == 0, "threadFreeUnstarted: thread already ran");
-  registryRemoveThread(t);
-  ringDestroy(t.ring);
-  heapFree(thread);
-}
-
 export function threadIsExited(thread: usize): bool {
   return atomic.load<u32>(thread + offsetof<Thread>("state")) == THREAD_EXITED;
 }
+
+/** Messages that ever went through the ring's overflow (statistics, tests). */
+export function threadOverflowTotal(thread: usize): u32 { return ringOverflowTotal(changetype<Thread>(thread).ring); }
 
 /** Messages waiting in the thread's ring (for the reactor's sleep decision). */
 export function threadPending(thread: usize): u32 { return ringCount(changetype<Thread>(thread).ring); }

@@ -150,7 +150,8 @@ export function vhostCtrlrCreate(req: u32, name: usize, bdevId: u32, listenFd: i
   c.reactor = reactor;
   c.createReq = req;
   c.thread = threadCreateOn(reactor, "vhost_ctrlr");
-  if (c.thread == 0 || sendMsg(c.thread, startOnThread, changetype<usize>(c)) != 0) { heapFree(changetype<usize>(c)); return -ENOMEM; }
+  if (c.thread == 0) { heapFree(changetype<usize>(c)); return -ENOMEM; }
+  sendMsg(c.thread, startOnThread, changetype<usize>(c));
   return 0;
 }
 
@@ -283,9 +284,8 @@ export function vhostCtrlrDelete(req: u32, ctrlr: usize, force: bool): i32 {
   m.ctrlr = ctrlr;
   m.req = req;
   m.force = force ? 1 : 0;
-  const rc = sendMsg(changetype<Ctrlr>(ctrlr).thread, deleteOnThread, changetype<usize>(m));
-  if (rc != 0) heapFree(changetype<usize>(m));
-  return rc;
+  sendMsg(changetype<Ctrlr>(ctrlr).thread, deleteOnThread, changetype<usize>(m));
+  return 0;
 }
 
 /**

@@ -121,7 +121,7 @@ function finishDetaches(w: QueueWorker): void {
       w.detaching--;
       if (prev == 0) pendingHead = next; else changetype<Pending>(prev).next = next;
       heapFree(p);
-      if (sendMsg(w.ctrlrThread, changetype<DetachedFn>(m.done), m.doneCtx) != 0) report(LEVEL_ERROR, -ENOMEM, "vhost: a ring's detach could not be reported");
+      sendMsg(w.ctrlrThread, changetype<DetachedFn>(m.done), m.doneCtx);
       heapFree(changetype<usize>(m));
     } else {
       prev = p;
@@ -171,9 +171,8 @@ function post(w: QueueWorker, fn: (msg: usize) => void, ring: Vring, mem: usize,
   m.mem = mem;
   m.done = done == null ? 0 : changetype<usize>(done);
   m.doneCtx = doneCtx;
-  const rc = sendMsg(w.thread, fn, changetype<usize>(m));
-  if (rc != 0) heapFree(changetype<usize>(m));
-  return rc;
+  sendMsg(w.thread, fn, changetype<usize>(m));
+  return 0;
 }
 
 // ---- the bdev went (hot remove) ----
@@ -194,7 +193,7 @@ function finishDrop(w: QueueWorker): void {
   t.channel = 0;
   const m = changetype<RingMsg>(w.dropMsg);
   w.dropMsg = 0;
-  if (sendMsg(w.ctrlrThread, changetype<DetachedFn>(m.done), m.doneCtx) != 0) report(LEVEL_ERROR, -ENOMEM, "vhost: a worker's channel drop could not be reported");
+  sendMsg(w.ctrlrThread, changetype<DetachedFn>(m.done), m.doneCtx);
   heapFree(changetype<usize>(m));
 }
 
@@ -241,10 +240,11 @@ export function workerCreate(reactor: i32, like: BlkTarget, ctrlrThread: usize):
   w.reactor = reactor;
   w.ctrlrThread = ctrlrThread;
   w.thread = threadCreateOn(reactor, "vhost_queue");
-  if (w.thread == 0 || sendMsg(w.thread, startOnWorker, changetype<usize>(w)) != 0) {
+  if (w.thread == 0) {
     blkTargetFree(t); heapFree(w.rings); heapFree(changetype<usize>(w));
     return changetype<QueueWorker>(0);
   }
+  sendMsg(w.thread, startOnWorker, changetype<usize>(w));
   return w;
 }
 
@@ -264,7 +264,7 @@ function stopOnWorker(ctx: usize): void {
 
 /** End a worker with no rings attached (the controller is going). */
 export function workerStop(w: QueueWorker): void {
-  if (sendMsg(w.thread, stopOnWorker, changetype<usize>(w)) != 0) report(LEVEL_ERROR, -ENOMEM, "vhost: a queue worker could not be stopped");
+  sendMsg(w.thread, stopOnWorker, changetype<usize>(w));
 }
 
 /** The worker's request counters (for vhost_get_controllers). */

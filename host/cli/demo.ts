@@ -64,13 +64,13 @@ export async function demoCommand(argv: string[]): Promise<number> {
   await engine.stop();
   const stats = engine.reactorStats();
   stats.forEach((s, i) => say(`reactor ${i}: ${s.loops} loops, ${s.sleeps} sleeps, ${s.wakesNotified} doorbell wakes`));
-  if (errors !== 0) say(`engine stopped; ${errors} requests failed`);
+  if (errors !== 0) say(`engine stopped; ${errors} answers were wrong`);
   else if (mismatches !== 0) say(`engine stopped; ${mismatches} blob(s) read back something else than was written`);
   else say('engine stopped cleanly');
   return errors === 0 && mismatches === 0 ? 0 : 1;
 }
 
-/** The app thread on reactor 0 sends requests to a worker on the last reactor; resolves with the failed count. */
+/** The app thread on reactor 0 sends requests to a worker on the last reactor; resolves with the count of wrong answers. */
 async function passMessages(engine: Engine, rounds: number, say: (text: string) => void): Promise<number> {
   const worker = engine.reactorCount - 1;
   say(`app_thread runs on reactor 0; demo_worker runs on reactor ${worker}`);

@@ -128,7 +128,7 @@ function opMsg(ctx: usize): void {
   set(ctx, 4, <u32>rc);
 }
 
-export function hb_send_op(thread: usize, ctx: usize): i32 { return sendMsg(thread, opMsg, ctx); }
+export function hb_send_op(thread: usize, ctx: usize): void { sendMsg(thread, opMsg, ctx); }
 export function hb_ctx_new(): usize { return heapAllocZeroed(128); }
 
 

@@ -81,7 +81,7 @@ function opMsg(ctx: usize): void {
   done(ctx, rc, 0);
 }
 
-export function hbs_send(thread: usize, ctx: usize): i32 { return sendMsg(thread, opMsg, ctx); }
+export function hbs_send(thread: usize, ctx: usize): void { sendMsg(thread, opMsg, ctx); }
 export function hbs_ctx_new(): usize { return heapAllocZeroed(64); }
 export function hbs_free_clusters(store: usize): f64 { return <f64>storeFreeClusters(changetype<Store>(store)); }
 export function hbs_blob_clusters(blob: usize): f64 { return <f64>blobClusters(changetype<Blob>(blob)); }
@@ -157,7 +157,8 @@ export function t_blob_worker(store: usize, blob: usize, reactor: i32, start: u3
   w.buf = heapAlloc(4096);
   const t = threadCreateOn(reactor, "blob_worker");
   if (t == 0) return -12;
-  return sendMsg(t, workerStart, changetype<usize>(w));
+  sendMsg(t, workerStart, changetype<usize>(w));
+  return 0;
 }
 /** Open blobs of a store and their references, as id:ref pairs summed into a checksum-free count. */
 export function hbs_open_blobs(store: usize): u32 {
@@ -210,7 +211,8 @@ function unfreezeHookMsg(ctx: usize): void {
 function sendFreezeHook(blob: usize, tag: u32, fn: (ctx: usize) => void): i32 {
   const f = changetype<FreezeHook>(heapAlloc(offsetof<FreezeHook>()));
   f.blob = blob; f.tag = tag;
-  return sendMsg(changetype<Store>(changetype<Blob>(blob).store).mdThread, fn, changetype<usize>(f));
+  sendMsg(changetype<Store>(changetype<Blob>(blob).store).mdThread, fn, changetype<usize>(f));
+  return 0;
 }
 /** On the store's md thread: freeze the blob; EVENT_TEST(tag, rc, I/Os in flight then) once it holds. */
 export function t_blob_freeze(blob: usize, tag: u32): i32 { return sendFreezeHook(blob, tag, freezeHookMsg); }

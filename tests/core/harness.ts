@@ -3,7 +3,7 @@
 
 import {
   heapAlloc, heapFree, heapBlockBytes, heapLiveBlocks, pagesInUse, heapAllocZeroed,
-  ringCreate, ringEnqueue, ringDequeue, ringOutA, ringOutB, ringCount, ringDestroy, ringEnqueueBatch,
+  ringCreate, ringEnqueue, ringDequeue, ringOutA, ringOutB, ringCount, ringDestroy, ringEnqueueBatch, ringPost, ringOverflowing,
   spscCreate, spscEnqueue, spscDequeue, spscOutA, spscOutB,
   poolCreate, poolGet, poolPut, poolFlushCache, poolSharedFree, poolDestroy, poolCachedHere,
   SpinLock, spinInit, spinLock, spinUnlock, spinDestroy, spinHeld, host_event,
@@ -13,7 +13,7 @@ import {
   sendMsg, sendMsgs, pollerRegister, pollerUnregister, POLLER_BUSY, POLLER_IDLE,
   ioDeviceRegister, ioDeviceUnregister, getIoChannel, putIoChannel, ioChannelCtx,
   forEachThread, forEachChannel, forEachChannelContinue, forEachChannelCtx, forEachChannelIoChannel,
-  reactorSetCurrent, clockSetManual, threadNowUs, threadId, currentReactorId,
+  reactorSetCurrent, clockSetManual, threadNowUs, threadId, currentReactorId, Thread,
 } from "../../assembly/thread";
 import { EVENT_TEST } from "../../assembly/app/events";
 
@@ -46,6 +46,8 @@ export function h_ring_dequeue(ring: usize): bool { return ringDequeue(ring); }
 export function h_ring_out_a(): u32 { return ringOutA; }
 export function h_ring_out_b(): u32 { return ringOutB; }
 export function h_ring_count(ring: usize): u32 { return ringCount(ring); }
+export function h_ring_post(ring: usize, a: u32, b: u32): void { ringPost(ring, a, b); }
+export function h_ring_overflowing(ring: usize): bool { return ringOverflowing(ring); }
 export function h_spsc_create(capacity: u32): usize { return spscCreate(capacity); }
 export function h_spsc_enqueue(ring: usize, a: u32, b: u32): bool { return spscEnqueue(ring, a, b); }
 export function h_spsc_dequeue(ring: usize): bool { return spscDequeue(ring); }
@@ -80,16 +82,28 @@ export function h_thread_set_exit_timeout(thread: usize, us: f64): void { thread
 
 /** Message: add 1 to the u32 at ctx. */
 function incrMsg(cell: usize): void { store<u32>(cell, load<u32>(cell) + 1); }
-export function h_send_incr(thread: usize, cell: usize): i32 { return sendMsg(thread, incrMsg, cell); }
+export function h_send_incr(thread: usize, cell: usize): void { sendMsg(thread, incrMsg, cell); }
 /** n messages in one claim: each adds 1 to the u32 whose address is in cells[i]. */
-export function h_send_incr_batch(thread: usize, cells: usize, n: u32): i32 { return sendMsgs(thread, incrMsg, cells, n); }
+export function h_send_incr_batch(thread: usize, cells: usize, n: u32): void { sendMsgs(thread, incrMsg, cells, n); }
+
+/** Message: ctx is {u32 log, u32 value}; appends value to the log ({u32 count, u32 values[]}). */
+function appendMsg(ctx: usize): void {
+  const log = <usize>load<u32>(ctx);
+  const n = load<u32>(log);
+  store<u32>(log + 4 + (<usize>n << 2), load<u32>(ctx, 4));
+  store<u32>(log, n + 1);
+}
+export function h_send_append(thread: usize, record: usize): void { sendMsg(thread, appendMsg, record); }
+/** n records in one send: records[i] is the address of record i. */
+export function h_send_append_batch(thread: usize, records: usize, n: u32): void { sendMsgs(thread, appendMsg, records, n); }
+export function h_thread_overflowing(thread: usize): bool { return ringOverflowing(changetype<Thread>(thread).ring); }
 
 /** Message: record the running thread's id and the thread pointer in ctx[0], ctx[4]. */
 function whoMsg(ctx: usize): void { store<u32>(ctx, threadId(threadGet())); store<usize>(ctx, threadGet(), 4); }
-export function h_send_who(thread: usize, ctx: usize): i32 { return sendMsg(thread, whoMsg, ctx); }
+export function h_send_who(thread: usize, ctx: usize): void { sendMsg(thread, whoMsg, ctx); }
 
 function exitMsg(ctx: usize): void { store<i32>(ctx, threadExit()); }
-export function h_send_exit(thread: usize, result: usize): i32 { return sendMsg(thread, exitMsg, result); }
+export function h_send_exit(thread: usize, result: usize): void { sendMsg(thread, exitMsg, result); }
 
 // ---- pollers ----
 // A test poller's ctx: [0] runs, [4] 1 = report busy, [8] poller ptr, [12] 1 = unregister itself on next run,
@@ -103,9 +117,9 @@ function registerMsg(ctx: usize): void {
   const name = load<u32>(ctx, 24) == 0 ? "test_poller" : "timed_poller";
   store<usize>(ctx, pollerRegister(testPoller, ctx, load<u64>(ctx, 16), name), 8);
 }
-export function h_send_register_poller(thread: usize, ctx: usize): i32 { return sendMsg(thread, registerMsg, ctx); }
+export function h_send_register_poller(thread: usize, ctx: usize): void { sendMsg(thread, registerMsg, ctx); }
 function unregisterMsg(ctx: usize): void { pollerUnregister(load<usize>(ctx, 8)); }
-export function h_send_unregister_poller(thread: usize, ctx: usize): i32 { return sendMsg(thread, unregisterMsg, ctx); }
+export function h_send_unregister_poller(thread: usize, ctx: usize): void { sendMsg(thread, unregisterMsg, ctx); }
 
 // ---- io_devices / channels ----
 // A test device is a block: [0] channels created, [4] destroyed, [8] unregister done, [12] 1 = create fails,
@@ -128,18 +142,18 @@ function getChannelMsg(ctx: usize): void {
   store<usize>(ctx, ch, 4);
   store<u32>(ctx, ch == 0 ? 0 : load<u32>(ioChannelCtx(ch)), 8);
 }
-export function h_send_get_channel(thread: usize, ctx: usize): i32 { return sendMsg(thread, getChannelMsg, ctx); }
+export function h_send_get_channel(thread: usize, ctx: usize): void { sendMsg(thread, getChannelMsg, ctx); }
 function putChannelMsg(ctx: usize): void { putIoChannel(load<usize>(ctx, 4)); }
-export function h_send_put_channel(thread: usize, ctx: usize): i32 { return sendMsg(thread, putChannelMsg, ctx); }
+export function h_send_put_channel(thread: usize, ctx: usize): void { sendMsg(thread, putChannelMsg, ctx); }
 /** Put then get again in the same message: the deferred destroy must not destroy a revived channel. */
 function putGetMsg(ctx: usize): void {
   putIoChannel(load<usize>(ctx, 4));
   store<usize>(ctx, getIoChannel(load<usize>(ctx)), 4);
 }
-export function h_send_put_get_channel(thread: usize, ctx: usize): i32 { return sendMsg(thread, putGetMsg, ctx); }
+export function h_send_put_get_channel(thread: usize, ctx: usize): void { sendMsg(thread, putGetMsg, ctx); }
 function unregisterDone(dev: usize): void { store<u32>(dev, load<u32>(dev, 8) + 1, 8); }
 function unregisterDeviceMsg(ctx: usize): void { store<i32>(ctx, ioDeviceUnregister(load<usize>(ctx), unregisterDone, load<usize>(ctx)), 8); }
-export function h_send_unregister_device(thread: usize, ctx: usize): i32 { return sendMsg(thread, unregisterDeviceMsg, ctx); }
+export function h_send_unregister_device(thread: usize, ctx: usize): void { sendMsg(thread, unregisterDeviceMsg, ctx); }
 /** Unregister with no thread: must be refused, not crash. */
 export function h_unregister_device_outside(dev: usize): i32 { return ioDeviceUnregister(dev, unregisterDone, dev); }
 
@@ -151,7 +165,7 @@ function visitThread(ctx: usize): void {
 }
 function walkDone(ctx: usize): void { store<u32>(ctx, load<u32>(ctx, 4) + 1, 4); }
 function forEachThreadMsg(ctx: usize): void { store<i32>(ctx, forEachThread(visitThread, ctx, walkDone), 8); }
-export function h_send_for_each_thread(thread: usize, ctx: usize): i32 { return sendMsg(thread, forEachThreadMsg, ctx); }
+export function h_send_for_each_thread(thread: usize, ctx: usize): void { sendMsg(thread, forEachThreadMsg, ctx); }
 
 function visitChannel(iter: usize): void {
   const ctx = forEachChannelCtx(iter);
@@ -169,7 +183,7 @@ function forEachChannelMsg(ctx: usize): void {
   const rc = forEachChannel(load<usize>(ctx, 12) & 0x7fffffff, visitChannel, ctx, channelWalkDone);
   if (rc != 0) { store<i32>(ctx, rc, 8); }
 }
-export function h_send_for_each_channel(thread: usize, ctx: usize): i32 { return sendMsg(thread, forEachChannelMsg, ctx); }
+export function h_send_for_each_channel(thread: usize, ctx: usize): void { sendMsg(thread, forEachChannelMsg, ctx); }
 
 // ---- spinlock misuse: each case runs as a message on `thread` (or outside any thread) ----
 const CASE_OK: u32 = 0;
@@ -203,7 +217,7 @@ function spinCaseMsg(ctx: usize): void {
     default: break;
   }
 }
-export function h_send_spin_case(thread: usize, ctx: usize): i32 { return sendMsg(thread, spinCaseMsg, ctx); }
+export function h_send_spin_case(thread: usize, ctx: usize): void { sendMsg(thread, spinCaseMsg, ctx); }
 /** A spinlock taken outside any lightweight thread. */
 export function h_spin_outside_thread(ctx: usize): void {
   const lock = changetype<SpinLock>(ctx + 16);
@@ -219,7 +233,7 @@ export function t_thread_create(reactor: i32): usize { return threadCreateOn(rea
 
 /** Message: emit EVENT_TEST(seq, reactor, thread id). */
 function pingMsg(seq: usize): void { host_event(EVENT_TEST, <f64>seq, <f64>currentReactorId(), <f64>threadId(threadGet())); }
-export function t_ping(thread: usize, seq: u32): i32 { return sendMsg(thread, pingMsg, seq); }
+export function t_ping(thread: usize, seq: u32): void { sendMsg(thread, pingMsg, seq); }
 
 // Mover: hops from reactor to reactor `hops` times, reporting where each hop ran.
 // ctx: [0] hops left, [4] step
@@ -239,7 +253,8 @@ export function t_mover_start(hops: u32): i32 {
   if (t == 0) return -12;
   const ctx = heapAllocZeroed(16);
   store<u32>(ctx, hops);
-  return sendMsg(t, hopMsg, ctx);
+  sendMsg(t, hopMsg, ctx);
+  return 0;
 }
 
 // The wrong pattern (LESSONS 3): a thread on reactor 0 polls a thread that reactor 1 owns.
@@ -252,7 +267,8 @@ function wrongPollMsg(ctx: usize): void {
 export function t_wrong_poll(app: usize, victim: usize): i32 {
   const ctx = heapAllocZeroed(16);
   store<usize>(ctx, victim);
-  return sendMsg(app, wrongPollMsg, ctx);
+  sendMsg(app, wrongPollMsg, ctx);
+  return 0;
 }
 
 /** Is reactor `id` asleep right now (for the wake regression test)? */
@@ -262,7 +278,7 @@ export function t_reactor_wake(id: i32): void { reactorWake(id); }
 
 /** Message: trap (a reactor crash the engine must survive and report). */
 function trapMsg(_ctx: usize): void { unreachable(); }
-export function t_trap(thread: usize): i32 { return sendMsg(thread, trapMsg, 0); }
+export function t_trap(thread: usize): void { sendMsg(thread, trapMsg, 0); }
 
 /** Message: take a spinlock and return holding it (the engine must stop with the lock's name). */
 function holdLockMsg(ctx: usize): void {
@@ -270,9 +286,9 @@ function holdLockMsg(ctx: usize): void {
   spinInit(lock, "held_lock");
   spinLock(lock);
 }
-export function t_hold_lock(thread: usize): i32 { return sendMsg(thread, holdLockMsg, heapAllocZeroed(32)); }
+export function t_hold_lock(thread: usize): void { sendMsg(thread, holdLockMsg, heapAllocZeroed(32)); }
 
 /** Message: register a poller that never unregisters, then exit (the leak report must name it). */
 function leakyPoller(_ctx: usize): i32 { return POLLER_IDLE; }
 function leakMsg(_ctx: usize): void { pollerRegister(leakyPoller, 0, 0, "leaky_poller"); threadSetExitTimeout(threadGet(), 200_000); }
-export function t_leak_poller(thread: usize): i32 { return sendMsg(thread, leakMsg, 0); }
+export function t_leak_poller(thread: usize): void { sendMsg(thread, leakMsg, 0); }

@@ -4,7 +4,7 @@
 
 import { heapAlloc, heapAllocZeroed, heapFree, heapBlockBytes, heapLiveBlocksOf, host_event, MAX_ARENAS } from "../../assembly/runtime";
 import {
-  threadCreateOn, sendMsg, pollerRegister, pollerUnregister, threadExit, POLLER_BUSY,
+  threadCreateOn, sendMsg, pollerRegister, pollerUnregister, threadExit, threadOverflowTotal, POLLER_BUSY,
 } from "../../assembly/thread";
 import { EVENT_TEST } from "../../assembly/app/events";
 
@@ -13,6 +13,11 @@ const OPS_PER_POLL: u32 = 64;
 const LARGE_EVERY: u32 = 128;        // one allocation in this many takes the large (page run) path
 const LARGE_MAX_BYTES: u32 = 40000;
 const SMALL_MAX_BYTES: u32 = 1024;
+// Messages a worker may have sent a peer that the peer has not yet run. Each poll sends more than a
+// poll receives (8 messages, SPDK's batch), so without a bound the queues (and the blocks they carry)
+// would grow until memory ran out: real senders are bounded by their request pools the same way. Twice
+// the default ring, so both the ring and its overflow carry messages.
+const SEND_WINDOW: u32 = 8192;
 
 @unmanaged class StressWorker {
   index: u32;
@@ -28,6 +33,8 @@ const SMALL_MAX_BYTES: u32 = 1024;
   finsSent: u32;
   finsReceived: u32;
   finished: u32;
+  overflowed: u32;     // messages to this worker that went through its ring's overflow (read at its finish)
+  heldBack: u32;       // data messages not sent: the peer had SEND_WINDOW of ours still to run
   thread: usize;
   poller: usize;
   workers: usize;      // StressWorker* per index, then the start gate (u32)
@@ -74,8 +81,19 @@ function peerOf(w: StressWorker, r: u32): u32 {
 
 function workerAt(w: StressWorker, i: u32): StressWorker { return changetype<StressWorker>(load<usize>(w.workers + (<usize>i << 2))); }
 
-/** Send a message (optionally carrying `block`) to peer; on a full ring the block is freed here. */
+/**
+ * Send a message (optionally carrying `block`) to peer. A data message past the send window, or one
+ * there is no memory for, is not sent (its block is freed here).
+ */
 function sendTo(w: StressWorker, peer: u32, block: usize, fin: bool): bool {
+  if (!fin) {
+    const ran = atomic.load<u32>(workerAt(w, peer).recvSeq + (<usize>w.index << 2));
+    if (load<u32>(w.sentSeq + (<usize>peer << 2)) - ran >= SEND_WINDOW) {
+      w.heldBack++;
+      if (block != 0) checkAndFree(w, block);
+      return false;
+    }
+  }
   const msg = changetype<StressMsg>(heapAlloc(offsetof<StressMsg>()));
   if (changetype<usize>(msg) == 0) { w.allocFailures++; if (block != 0) checkAndFree(w, block); return false; }
   const seqCell = w.sentSeq + (<usize>peer << 2);
@@ -84,11 +102,7 @@ function sendTo(w: StressWorker, peer: u32, block: usize, fin: bool): bool {
   msg.seq = load<u32>(seqCell);
   msg.block = block;
   msg.fin = fin ? 1 : 0;
-  if (sendMsg(workerAt(w, peer).thread, receiveMsg, changetype<usize>(msg)) != 0) {
-    heapFree(changetype<usize>(msg));
-    if (block != 0) checkAndFree(w, block);
-    return false;
-  }
+  sendMsg(workerAt(w, peer).thread, receiveMsg, changetype<usize>(msg));
   if (!fin) store<u32>(seqCell, msg.seq + 1);
   w.msgsSent++;
   if (block != 0) w.blocksSentAway++;
@@ -104,7 +118,7 @@ function receiveMsg(ctx: usize): void {
     w.finsReceived++;
   } else {
     if (msg.seq != load<u32>(seqCell)) w.errors++;      // lost, duplicated or reordered
-    store<u32>(seqCell, msg.seq + 1);
+    atomic.store<u32>(seqCell, msg.seq + 1);            // the sender reads it for its window
     w.msgsReceived++;
   }
   if (msg.block != 0) checkAndFree(w, msg.block);
@@ -138,6 +152,7 @@ function finish(w: StressWorker): void {
   heapFree(w.live);
   w.live = 0;
   w.finished = 1;
+  w.overflowed = threadOverflowTotal(w.thread);
   pollerUnregister(w.poller);
   host_event(EVENT_TEST, <f64>w.index, <f64>w.errors, <f64>w.ops);
   threadExit();
@@ -154,7 +169,7 @@ function stressPoller(ctx: usize): i32 {
   // Done with work: tell every peer how many messages it should have had from us.
   while (w.finsSent < w.workerCount) {
     if (w.finsSent == w.index) { w.finsSent++; continue; }
-    if (!sendTo(w, w.finsSent, 0, true)) return POLLER_BUSY;   // ring full: retry next poll
+    if (!sendTo(w, w.finsSent, 0, true)) return POLLER_BUSY;   // no memory for the message: retry next poll
     w.finsSent++;
   }
   if (w.finsReceived == w.workerCount - 1 && w.finished == 0) finish(w);
@@ -169,10 +184,11 @@ function beginMsg(ctx: usize): void {
 /**
  * Start one stress worker per reactor, each doing opsPerWorker operations. Each emits
  * EVENT_TEST(index, errors, ops) when done. Returns the run handle (array of workers) or 0.
- * No worker sends anything before the gate opens: a worker started early could fill a peer's ring
- * (its reactor slow to poll) before that peer's begin message is queued, which then fails.
+ * No worker sends anything before the gate opens, so every worker does its work alongside the others.
+ * `ringSize` (0: the default) sizes each worker's message ring: a tiny one sends most messages through
+ * the ring's overflow, whose order the per-sender sequence numbers check.
  */
-export function t_stress_start(reactors: u32, opsPerWorker: u32, seed: u32): usize {
+export function t_stress_start(reactors: u32, opsPerWorker: u32, seed: u32, ringSize: u32): usize {
   const workers = heapAllocZeroed((<usize>reactors + 1) << 2);
   for (let i: u32 = 0; i < reactors; i++) {
     const w = changetype<StressWorker>(heapAllocZeroed(offsetof<StressWorker>()));
@@ -184,18 +200,22 @@ export function t_stress_start(reactors: u32, opsPerWorker: u32, seed: u32): usi
     w.live = heapAllocZeroed(<usize>LIVE_SLOTS << 2);
     w.sentSeq = heapAllocZeroed(<usize>reactors << 2);
     w.recvSeq = heapAllocZeroed(<usize>reactors << 2);
-    w.thread = threadCreateOn(<i32>i, "stress_worker");
+    w.thread = ringSize == 0 ? threadCreateOn(<i32>i, "stress_worker") : threadCreateOn(<i32>i, "stress_worker", ringSize);
     store<usize>(workers + (<usize>i << 2), changetype<usize>(w));
   }
   for (let i: u32 = 0; i < reactors; i++) {
     const w = changetype<StressWorker>(load<usize>(workers + (<usize>i << 2)));
-    if (w.thread == 0 || sendMsg(w.thread, beginMsg, changetype<usize>(w)) != 0) return 0;
+    if (w.thread == 0) return 0;
+    sendMsg(w.thread, beginMsg, changetype<usize>(w));
   }
   atomic.store<u32>(workers + (<usize>reactors << 2), 1);
   return workers;
 }
 
-/** A counter of worker `index` (after it finished): 0 errors, 1 ops, 2 sent, 3 received, 4 blocks sent away, 5 alloc failures. */
+/**
+ * A counter of worker `index` (after it finished): 0 errors, 1 ops, 2 sent, 3 received, 4 blocks sent
+ * away, 5 alloc failures, 6 messages to it that went through its ring's overflow.
+ */
 export function t_stress_counter(run: usize, index: u32, which: u32): u32 {
   const w = changetype<StressWorker>(load<usize>(run + (<usize>index << 2)));
   switch (which) {
@@ -204,7 +224,8 @@ export function t_stress_counter(run: usize, index: u32, which: u32): u32 {
     case 2: return w.msgsSent;
     case 3: return w.msgsReceived;
     case 4: return w.blocksSentAway;
-    default: return w.allocFailures;
+    case 5: return w.allocFailures;
+    default: return w.overflowed;
   }
 }
 

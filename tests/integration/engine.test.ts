@@ -60,7 +60,7 @@ test(`a reactor sleeping ${mode === 'kernel' ? 'in the kernel' : 'on its doorbel
   // A sleep begun before the new policy still has the default cap and may end by it on a loaded
   // machine: wake the reactor once, then count from there.
   const WARM_UP = 1_000_000;
-  assert.equal(t.core.t_ping(thread, WARM_UP), 0);
+  t.core.t_ping(thread, WARM_UP);
   await t.nextEvents(1, (x) => x.a === WARM_UP, 5_000);
   const timedOutBefore = t.engine.reactorStats()[1].wakesTimedOut;
   let slowest = 0;
@@ -68,7 +68,7 @@ test(`a reactor sleeping ${mode === 'kernel' ? 'in the kernel' : 'on its doorbel
     for (let i = 0; i < 200 && t.core.t_reactor_sleeping(1) === 0; i++) await sleep(1);
     assert.equal(t.core.t_reactor_sleeping(1), 1, 'reactor 1 went to sleep');
     const sent = performance.now();
-    assert.equal(t.core.t_ping(thread, seq), 0);
+    t.core.t_ping(thread, seq);
     const [e] = await t.nextEvents(1, (x) => x.a === seq, 5_000);
     assert.equal(e.b, 1);
     slowest = Math.max(slowest, performance.now() - sent);

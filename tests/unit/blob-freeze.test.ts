@@ -14,7 +14,7 @@ function send(h: Harness, thread: number, ctx: number, code: number, args: numbe
   h.setU32(ctx, code, 0);
   args.forEach((v, i) => h.setU32(ctx, v >>> 0, 7 + i));
   const before = h.u32(ctx, 2);
-  assert.equal(h.core.hbs_send(thread, ctx), 0);
+  h.core.hbs_send(thread, ctx);
   return before;
 }
 const doneSince = (h: Harness, ctx: number, before: number) => h.u32(ctx, 2) !== before;

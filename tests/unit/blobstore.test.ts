@@ -26,7 +26,7 @@ function op(b: Bs, code: number, args: number[] = [], idOf?: bigint): number {
   args.forEach((v, i) => h.setU32(ctx, v >>> 0, 7 + i));
   if (idOf !== undefined) { h.setU32(ctx, Number(idOf & 0xffffffffn), 5); h.setU32(ctx, Number(idOf >> 32n), 6); }
   const before = h.u32(ctx, 2);
-  assert.equal(h.core.hbs_send(b.t, ctx), 0);
+  h.core.hbs_send(b.t, ctx);
   for (let i = 0; i < 100_000 && h.u32(ctx, 2) === before; i++) h.core.h_poll(b.t, 0);
   assert.notEqual(h.u32(ctx, 2), before, `op ${code} never completed; ${h.messages('error').join('; ')}`);
   return h.i32(ctx, 1);
@@ -179,8 +179,8 @@ test('a thin claim recorded while a sync is writing its pages stays dirty, and t
   h.setU32(w, OP.write, 0);
   [buf, 2 * 256, 1].forEach((v, i) => h.setU32(w, v, 7 + i));
   h.setU32(b.ctx, OP.sync, 0);
-  assert.equal(h.core.hbs_send(b.t, b.ctx), 0);
-  assert.equal(h.core.hbs_send(b.t, w), 0);
+  h.core.hbs_send(b.t, b.ctx);
+  h.core.hbs_send(b.t, w);
   for (let i = 0; i < 10_000 && (h.u32(b.ctx, 2) === 0 || h.u32(w, 2) === 0); i++) h.core.h_poll(b.t, 0);
   assert.equal(h.i32(b.ctx, 1), 0, 'the sync completed');
   assert.equal(h.i32(w, 1), 0, 'the write completed');

@@ -12,7 +12,7 @@ async function runCase(which: number) {
   const thread = h.core.h_thread_create(1, -1, 64);
   const ctx = h.scratch(64);
   h.setU32(ctx, which);
-  assert.equal(h.core.h_send_spin_case(thread, ctx), 0);
+  h.core.h_send_spin_case(thread, ctx);
   return { h, thread, ctx };
 }
 

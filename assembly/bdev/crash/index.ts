@@ -202,7 +202,7 @@ function finishDestage(d: usize, success: bool): void {
     const next = f.next;
     f.aux = <u32>(success ? IO_SUCCESS : IO_FAILED);
     const owner = changetype<BdevChannel>(f.channel).thread;
-    if (owner == threadGet() || sendMsg(owner, completeFlushMsg, io) != 0) completeFlushMsg(io);
+    if (owner == threadGet()) completeFlushMsg(io); else sendMsg(owner, completeFlushMsg, io);
     io = next;
   }
   heapFree(d);
