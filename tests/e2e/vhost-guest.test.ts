@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Engine, WstorError } from '../../host/index.js';
+import { skipIfMissing } from '../helpers/skip.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const HARNESS = process.env.WSTOR_HARNESS ?? path.resolve(ROOT, '..', 'shared', 'harness');
@@ -73,7 +74,8 @@ function tempFile(dir: string, mib: number): string {
   return file;
 }
 
-test('an ext file system survives a guest power-off and a wstor restart; fio verifies writes on 2 queues with flushes and a discard', { skip: skipReason() ?? false }, async () => {
+test('an ext file system survives a guest power-off and a wstor restart; fio verifies writes on 2 queues with flushes and a discard', async (t) => {
+  if (skipIfMissing(t, skipReason() !== null, skipReason() ?? '')) return;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-e2e-'));
   const file = tempFile(dir, 512);
   try {
@@ -107,7 +109,8 @@ test('an ext file system survives a guest power-off and a wstor restart; fio ver
   }
 });
 
-test('LESSONS 2: two controllers on one reactor; deleting B (refused, then forced) never stops the guest\'s I/O on A', { skip: skipReason() ?? false }, async () => {
+test('LESSONS 2: two controllers on one reactor; deleting B (refused, then forced) never stops the guest\'s I/O on A', async (t) => {
+  if (skipIfMissing(t, skipReason() !== null, skipReason() ?? '')) return;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-e2e-'));
   const file = tempFile(dir, 256);
   const engine = await startEngine(dir);
@@ -162,7 +165,8 @@ async function serveFile(sock: string, file: string): Promise<ChildProcess> {
   return child;
 }
 
-test('wstor serve killed under the guest\'s verified writes and started again: QEMU reconnects and no write is lost', { skip: skipReason() ?? false }, async () => {
+test('wstor serve killed under the guest\'s verified writes and started again: QEMU reconnects and no write is lost', async (t) => {
+  if (skipIfMissing(t, skipReason() !== null, skipReason() ?? '')) return;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-e2e-'));
   const file = tempFile(dir, 256);
   const sock = path.join(dir, 'vb0');

@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import os from 'node:os';
+import { skipIfMissing } from '../helpers/skip.js';
 
 const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'host', 'cli.js');
 const script = (body: string) => `
@@ -32,7 +33,8 @@ test('a core mask outside the process affinity is refused with a message saying 
   assert.match(r.stderr, /CPU 1 is outside this process's CPU affinity \(0\); choose CPUs within it/);
 });
 
-test('a core mask inside the affinity pins each reactor to its CPU', { skip: os.cpus().length < 2 && 'needs 2 CPUs' }, () => {
+test('a core mask inside the affinity pins each reactor to its CPU', (t) => {
+  if (skipIfMissing(t, os.cpus().length < 2, 'needs 2 CPUs')) return;
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script(`
     const e = await Engine.start({ cpus: '0x3', memoryBytes: 64 << 20 });
     const { readFileSync } = await import('node:fs');

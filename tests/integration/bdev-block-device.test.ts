@@ -9,13 +9,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OP, env, name, client, bytes, aligned } from '../helpers/bdev-env.js';
+import { skipIfMissing } from '../helpers/skip.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'host', 'cli.js');
 const DEVICE_BYTES = 64 << 20;
 
 /** A loop device over a fresh sparse file, detached after the test; null (with the test skipped) where there is none to be had. */
 function loopDevice(t: TestContext): { device: string; backing: string } | null {
-  if (process.getuid?.() !== 0) { t.skip('needs root to attach a loop device'); return null; }
+  if (process.getuid?.() !== 0) { skipIfMissing(t, true, 'needs root to attach a loop device'); return null; }
   const dir = fs.mkdtempSync(path.join(fs.existsSync('/var/tmp') ? '/var/tmp' : os.tmpdir(), 'wstor-loop-'));
   const backing = path.join(dir, 'backing.img');
   fs.writeFileSync(backing, '');
@@ -25,7 +26,7 @@ function loopDevice(t: TestContext): { device: string; backing: string } | null 
     device = execFileSync('losetup', ['--find', '--show', backing], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   } catch (err) {
     fs.rmSync(dir, { recursive: true, force: true });
-    t.skip(`losetup could not attach a loop device: ${(err as Error).message.split('\n')[0]}`);
+    skipIfMissing(t, true, `losetup could not attach a loop device: ${(err as Error).message.split('\n')[0]}`);
     return null;
   }
   t.after(() => {

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Engine, WstorError } from '../../host/index.js';
+import { skipIfMissing } from '../helpers/skip.js';
 
 const index = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'host', 'index.js');
 
@@ -67,7 +68,7 @@ test('a blobstore on an O_DIRECT file: its metadata and data buffers are not blo
   fs.truncateSync(file, 16 << 20);
   const engine = await Engine.start({ reactors: 2, memoryBytes: 128 << 20, logLevel: 'error' });
   try {
-    if (!engine.bdev.createFile('d0', { path: file, direct: true }).direct) { t.skip('/var/tmp refuses O_DIRECT'); return; }
+    if (!engine.bdev.createFile('d0', { path: file, direct: true }).direct) { skipIfMissing(t, true, '/var/tmp refuses O_DIRECT'); return; }
     let bs = await engine.blobstore.init('d0', { clusterSize: 1 << 20 });
     const unit = bs.ioUnitSize;
     const id = await bs.create({ size: 3 << 20 });

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadNative, type NativeAddon } from '../../host/native/index.js';
+import { skipIfMissing } from '../helpers/skip.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const addonPath = path.join(root, 'host', 'native', 'build', 'Release', 'wstor_native.node');
@@ -185,7 +186,7 @@ for (const mode of ['io_uring', 'fallback'] as const) {
         fd = tempFile(0, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_DIRECT);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
-        t.skip(`${os.tmpdir()} refuses O_DIRECT`);
+        skipIfMissing(t, true, `${os.tmpdir()} refuses O_DIRECT`);
         return;
       }
       fillPattern(r.u8, BUF_AT, 4 * BLOCK, 99);
@@ -255,7 +256,7 @@ for (const mode of ['io_uring', 'fallback'] as const) {
         fs.writeSync(fd, Buffer.alloc(4 * BLOCK, 0xff), 0, 4 * BLOCK, 0);
         const res = r.run([{ op, fd, len: 2 * BLOCK, offset: BigInt(BLOCK), userData: 1 }]);
         if (res.get(1) === -EOPNOTSUPP) {
-          t.skip(`${os.tmpdir()} does not support ${name}`);
+          skipIfMissing(t, true, `${os.tmpdir()} does not support ${name}`);
           return;
         }
         assert.equal(res.get(1), 0);

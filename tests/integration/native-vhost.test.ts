@@ -12,6 +12,7 @@ import path from 'node:path';
 import { loadNative, VHOST_RECV, type NativeAddon } from '../../host/native/index.js';
 import { VhostNative, decodeRecv } from '../../host/vhost-host.js';
 import { WstorError } from '../../host/errors.js';
+import { skipIfMissing } from '../helpers/skip.js';
 
 const loaded = loadNative();
 assert.ok(loaded, 'the native addon is built; run npm run build:native');
@@ -206,7 +207,8 @@ describe('messages with fds', () => {
   });
 
   for (const count of [9, 200]) {
-    test(`a peer that sends ${count} fds (MSG_CTRUNC): every fd closed, data delivered, FDS_REFUSED`, { skip: !havePython && 'python3 is not installed' }, () => {
+    test(`a peer that sends ${count} fds (MSG_CTRUNC): every fd closed, data delivered, FDS_REFUSED`, (t) => {
+      if (skipIfMissing(t, !havePython, 'python3 (with os.memfd_create) is not installed')) return;
       const memory = newMemory();
       const p = socketPath();
       const listener = fdOf(addon.unixListen(p), 'listen');
@@ -411,7 +413,8 @@ describe('guest memory mapped into the Wasm memory', () => {
     closeAll(fd, ev, listener, client, server);
   });
 
-  test('an mmap that fails after the checks (a write-sealed memfd: -EPERM) leaves zero pages, not a hole', { skip: !havePython && 'python3 is not installed' }, () => {
+  test('an mmap that fails after the checks (a write-sealed memfd: -EPERM) leaves zero pages, not a hole', (t) => {
+    if (skipIfMissing(t, !havePython, 'python3 (with os.memfd_create) is not installed')) return;
     const memory = newMemory();
     const p = socketPath();
     const listener = fdOf(addon.unixListen(p), 'listen');

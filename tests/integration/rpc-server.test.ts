@@ -9,6 +9,7 @@ import {
 } from '../../host/rpc/index.js';
 import { FakeDispatcher, RawClient, request, startServer, tempDir, until, type LogLine } from '../helpers/rpc.js';
 import fs from 'node:fs';
+import { skipIfMissing } from '../helpers/skip.js';
 
 const dir = tempDir('wstor-rpc-server-');
 let server: RpcServer;
@@ -187,7 +188,7 @@ test('clients that vanish mid-request or before their answer do not disturb the 
 
 test('python3 speaking as SPDK\'s rpc.py (no newline, read until the bytes parse) gets its answer', async (t) => {
   if (spawnSync('python3', ['--version']).error) {
-    t.skip('python3 is not installed: the rpc.py compatibility check did not run');
+    skipIfMissing(t, true, 'python3 is not installed: the rpc.py compatibility check did not run');
     return;
   }
   // The loop of scripts/rpc.py's JSONRPCClient: sendall the dumped request, then recv and json.loads until it parses.

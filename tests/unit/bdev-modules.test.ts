@@ -8,6 +8,7 @@ import path from 'node:path';
 import { exhaustHeap, type Harness } from '../helpers/core.js';
 import { EVENT_REQUEST_DONE } from '../../host/core-abi.js';
 import { OP, W, IO, env, request, name, client, bytes, aligned, type Env } from '../helpers/bdev-env.js';
+import { skipIfMissing } from '../helpers/skip.js';
 
 
 test('error bdev: fails the next N reads, holds a write until reset, corrupts a read', async () => {
@@ -236,7 +237,7 @@ test('file bdev: O_DIRECT descriptors ask to reach the device at once, page-cach
       fd = fs.openSync(file, fs.constants.O_RDWR | (direct ? fs.constants.O_DIRECT : 0));
     } catch {
       fs.rmSync(file, { force: true });
-      t.skip(`${os.tmpdir()} refuses O_DIRECT`);
+      skipIfMissing(t, true, `${os.tmpdir()} refuses O_DIRECT`);
       return;
     }
     try {
@@ -264,7 +265,7 @@ function directFile(t: TestContext, label: string, bytes: number): { file: strin
     return { file, fd: fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_DIRECT) };
   } catch {
     fs.rmSync(file, { force: true });
-    t.skip('/var/tmp refuses O_DIRECT');
+    skipIfMissing(t, true, '/var/tmp refuses O_DIRECT');
     return undefined;
   }
 }
