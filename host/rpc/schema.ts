@@ -3,6 +3,9 @@
 // to clients (`wstor rpc METHOD --help`), and the tests hold it against SPDK's schema.
 import { RpcError, INVALID_PARAMS } from './errors.js';
 
+/** SPDK's code for a value wstor does not support (-ENOTSUP). */
+const ENOTSUP = -95;
+
 export type ParamType = 'string' | 'boolean' | 'int32' | 'uint32' | 'uint64' | 'int64' | 'uint8' | 'number' | 'uuid' | 'enum' | 'array' | 'object';
 
 export interface ParamSpec {
@@ -12,6 +15,11 @@ export interface ParamSpec {
   description: string;
   /** enum: the accepted values. */
   values?: string[];
+  /**
+   * A parameter of SPDK's for a feature wstor lacks: only these values (SPDK's defaults, which SPDK's
+   * own rpc.py sends unasked) are accepted; any other is refused with ENOTSUP and `lacking`.
+   */
+  only?: { values: readonly (number | boolean | string)[]; lacking: string };
 }
 
 /** What `rpc_get_method_params` returns for a method. */
@@ -69,6 +77,10 @@ export function checkParams(schema: MethodSchema, params: unknown): Record<strin
       continue;
     }
     checkValue(method, p, v);
+    if (p.only && !p.only.values.includes(v as number | boolean | string)) {
+      const accepted = p.only.values.map((x) => JSON.stringify(x)).join(' or ');
+      throw new RpcError(ENOTSUP, `${method}: ${p.name} ${JSON.stringify(v)}: ${p.only.lacking} (omit it or send ${accepted})`);
+    }
   }
   return given;
 }

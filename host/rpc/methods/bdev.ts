@@ -18,6 +18,18 @@ const name = (description: string, required = true): ParamSpec => ({ name: 'name
 const uuid: ParamSpec = { name: 'uuid', type: 'uuid', description: 'the bdev\'s UUID (random if not given)' };
 const blockSize = (required: boolean): ParamSpec => ({ name: 'block_size', type: 'uint32', required, description: 'bytes per block: 512 or 4096' });
 
+/** A parameter of SPDK's for a feature wstor lacks: accepted at its default values only. */
+const lacking = (name: string, type: ParamSpec['type'], values: readonly (number | boolean)[], why: string): ParamSpec =>
+  ({ name, type, description: `not supported: ${why}`, only: { values, lacking: why } });
+const NO_METADATA = 'metadata (md, DIF/DIX) is not supported by wstor';
+/** SPDK's md/DIF parameters of malloc and null bdevs. */
+const metadataParams = [
+  lacking('md_size', 'uint32', [0], NO_METADATA), lacking('dif_type', 'int32', [0], NO_METADATA),
+  lacking('dif_is_head_of_md', 'boolean', [false], NO_METADATA), lacking('dif_pi_format', 'uint32', [0], NO_METADATA),
+];
+/** physical_block_size: 0 (the block size) only: wstor reports no separate physical block size. */
+const physicalBlockSize = lacking('physical_block_size', 'uint32', [0], 'a physical block size other than the block size is not supported');
+
 /** Wait for bdevs being examined (lvols appear that way) before looking a base up by name. */
 async function existing(t: Target, bdev: string): Promise<void> {
   await t.engine.bdev.waitForExamine();
@@ -75,10 +87,9 @@ const fileAccess = [
 
 function fileCreate(method: 'bdev_uring_create' | 'bdev_aio_create') {
   return (p: Params, t: Target) => {
-    if (p.readonly === true) throw new WstorError('ENOTSUP', `${method}: readonly file bdevs are not supported by wstor (omit readonly)`);
-    if (p.fallocate === true) throw new WstorError('ENOTSUP', `${method}: fallocate is not supported by wstor (allocate the file beforehand)`);
     const access = { ...(p.direct === true ? { direct: true } : {}), ...(p.mmap === true ? { mmap: true } : {}) };
-    t.engine.bdev.createFile(p.name, { path: p.filename, blockSize: p.block_size, uuid: p.uuid, ...access });
+    // block_size 0 is SPDK's "take the device's" (what rpc.py sends when none is given).
+    t.engine.bdev.createFile(p.name, { path: p.filename, blockSize: p.block_size || undefined, uuid: p.uuid, ...access });
     return made(t, p.name, method, { name: p.name, filename: p.filename, ...(p.block_size ? { block_size: p.block_size } : {}), ...access });
   };
 }
@@ -96,9 +107,11 @@ export const bdevMethods: Method[] = [
   },
   {
     name: 'bdev_get_iostat', description: 'I/O counts, bytes and latency per bdev (ticks are ns)',
-    params: [{ name: 'names', type: 'array', description: 'bdev names (default: all)' }, { name: 'per_channel', type: 'boolean', description: 'not supported: totals only' }],
+    params: [{ name: 'names', type: 'array', description: 'bdev names (default: all)' },
+      lacking('per_channel', 'boolean', [false], 'per-channel statistics are not kept (totals only)'),
+      { name: 'reset_mode', type: 'enum', values: ['none', 'all', 'maxmin'], only: { values: ['none'], lacking: 'resetting statistics is not supported' },
+        description: 'not supported: statistics are never reset' }],
     run: (p, t) => {
-      if (p.per_channel) throw new WstorError('ENOTSUP', 'bdev_get_iostat: per_channel statistics are not kept (totals only)');
       const given = (p.names ?? []) as unknown[];
       if (given.some((n) => typeof n !== 'string')) throw new WstorError('EINVAL', 'bdev_get_iostat: names must be an array of bdev names');
       const names = given.length === 0 ? t.engine.bdev.list().map((b) => b.name) : (given as string[]).map((n) => t.engine.bdev.info(n).name);
@@ -123,9 +136,10 @@ export const bdevMethods: Method[] = [
   {
     name: 'bdev_malloc_create', description: 'A RAM disk in the engine\'s shared memory',
     params: [name('bdev name (default MallocN)', false), blockSize(true), { name: 'num_blocks', type: 'uint64', required: true, description: 'size in blocks' }, uuid,
-      { name: 'optimal_io_boundary', type: 'uint32', description: 'not supported: must be 0' }],
+      lacking('optimal_io_boundary', 'uint32', [0], 'splitting I/O at a boundary is not supported'),
+      ...metadataParams, lacking('md_interleave', 'boolean', [false], NO_METADATA), physicalBlockSize,
+      lacking('numa_id', 'int32', [-1], 'NUMA placement is not supported (-1: any node)')],
     run: (p, t) => {
-      if (p.optimal_io_boundary) throw new WstorError('ENOTSUP', 'bdev_malloc_create: optimal_io_boundary is not supported (omit it or give 0)');
       let bdev = p.name as string | undefined;
       while (bdev === undefined || (p.name === undefined && t.engine.bdev.exists(bdev))) bdev = `Malloc${mallocCount++}`;
       t.engine.bdev.createMalloc(bdev, { blockSize: p.block_size, blockCount: p.num_blocks, uuid: p.uuid });
@@ -135,7 +149,10 @@ export const bdevMethods: Method[] = [
   { name: 'bdev_malloc_delete', description: 'Delete a malloc bdev', params: [name('malloc bdev')], run: (p, t) => deleteOf(t, p.name, 'malloc') },
   {
     name: 'bdev_null_create', description: 'Reads return zeroes, writes are dropped (measures overhead)',
-    params: [name('bdev name'), blockSize(true), { name: 'num_blocks', type: 'uint64', required: true, description: 'size in blocks' }, uuid],
+    params: [name('bdev name'), blockSize(true), { name: 'num_blocks', type: 'uint64', required: true, description: 'size in blocks' }, uuid,
+      ...metadataParams, physicalBlockSize,
+      ...['preferred_write_granularity', 'preferred_write_alignment', 'optimal_write_size', 'preferred_unmap_granularity', 'preferred_unmap_alignment']
+        .map((n) => lacking(n, 'uint32', [0], 'write and unmap size hints are not supported'))],
     run: (p, t) => {
       t.engine.bdev.createNull(p.name, { blockSize: p.block_size, blockCount: p.num_blocks, uuid: p.uuid });
       return made(t, p.name, 'bdev_null_create', { name: p.name, block_size: p.block_size, num_blocks: p.num_blocks });
@@ -166,7 +183,9 @@ export const bdevMethods: Method[] = [
   {
     name: 'bdev_aio_create', description: 'A file or block device (served by the io_uring module)',
     params: [name('bdev name'), { name: 'filename', type: 'string', required: true, description: 'path of the file or block device' }, blockSize(false),
-      { name: 'readonly', type: 'boolean', description: 'not supported' }, { name: 'fallocate', type: 'boolean', description: 'not supported' }, uuid, ...fileAccess],
+      lacking('readonly', 'boolean', [false], 'read-only file bdevs are not supported'),
+      lacking('fallocate', 'boolean', [false], 'fallocate at create is not supported (allocate the file beforehand)'),
+      lacking('nowait', 'boolean', [false], 'RWF_NOWAIT submission is not supported'), uuid, ...fileAccess],
     run: fileCreate('bdev_aio_create'),
   },
   { name: 'bdev_aio_delete', description: 'Delete a file bdev', params: [name('file bdev')], run: (p, t) => deleteOf(t, p.name, 'file') },
@@ -186,7 +205,12 @@ export const bdevMethods: Method[] = [
     params: [name('error bdev'),
       { name: 'io_type', type: 'enum', required: true, values: ['all', 'read', 'write', 'flush', 'unmap', 'write_zeroes', 'reset'], description: 'which I/Os' },
       { name: 'error_type', type: 'enum', required: true, values: ['failure', 'pending', 'corrupt_data'], description: 'what happens to them' },
-      { name: 'num', type: 'uint32', description: 'how many (default 1; 0 clears)' }],
+      { name: 'num', type: 'uint32', description: 'how many (default 1; 0 clears)' },
+      lacking('nvme_sct', 'uint32', [0], 'NVMe status codes are not injected (the error bdev fails I/O as a whole)'),
+      lacking('nvme_sc', 'uint32', [0], 'NVMe status codes are not injected (the error bdev fails I/O as a whole)'),
+      lacking('queue_depth', 'uint64', [0], 'the nomem error type is not supported'),
+      lacking('corrupt_offset', 'uint64', [0], 'corrupt_data corrupts wstor\'s own choice of byte'),
+      lacking('corrupt_value', 'uint8', [0], 'corrupt_data corrupts wstor\'s own choice of byte')],
     run: (p, t) => { t.engine.bdev.injectError(p.name, p.io_type, p.error_type, p.num ?? 1); return true; },
   },
   {

@@ -24,14 +24,14 @@ export const lvolMethods: Method[] = [
     params: [str('bdev_name', 'the base bdev'), str('lvs_name', 'a name for the lvstore'),
       { name: 'cluster_sz', type: 'uint32', description: 'cluster size in bytes (default 4 MiB)' },
       { name: 'clear_method', type: 'enum', values: CLEAR_METHODS, description: 'only none is supported' },
-      { name: 'num_md_pages_per_cluster_ratio', type: 'uint32', description: 'not supported: one md page per cluster' }],
+      { name: 'num_md_pages_per_cluster_ratio', type: 'uint32', description: 'not supported: one md page per cluster',
+        only: { values: [100], lacking: 'the md region is fixed at one md page per cluster' } },
+      { name: 'md_page_size', type: 'uint32', description: 'not supported: md pages are 4096 bytes',
+        only: { values: [0, 4096], lacking: 'md pages are 4096 bytes' } }],
     run: async (p, t) => {
       clearMethod(p, 'bdev_lvol_create_lvstore');
-      if (p.num_md_pages_per_cluster_ratio !== undefined && p.num_md_pages_per_cluster_ratio !== 100) {
-        throw new WstorError('ENOTSUP', 'bdev_lvol_create_lvstore: num_md_pages_per_cluster_ratio is fixed at 100 (one md page per cluster)');
-      }
       await t.engine.bdev.waitForExamine();
-      return t.engine.lvol.createLvstore(p.bdev_name, p.lvs_name, { clusterSize: p.cluster_sz });
+      return t.engine.lvol.createLvstore(p.bdev_name, p.lvs_name, { clusterSize: p.cluster_sz || undefined });   // 0: the default, as in SPDK
     },
   },
   {
