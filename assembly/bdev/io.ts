@@ -86,6 +86,10 @@ function submit(descPtr: usize, ioChannel: usize, type: u32, iovs: usize, iovcnt
   if (descPtr == 0) return -EBADF;
   const desc = changetype<BdevDesc>(descPtr);
   const ch = bdevChannelOf(ioChannel);
+  // An I/O runs start to finish on the thread that owns its channel (completion checks the same).
+  if (threadGet() != ch.thread) {
+    fatal(-EINVAL, "bdev %s: I/O submitted from a thread other than the one that owns the channel", changetype<Bdev>(ch.bdev).name);
+  }
   const rc = validate(desc, ch, type, iovs, iovcnt, base, len, offsetBlocks, numBlocks, lent);
   if (rc < 0) return rc;
   const ioPtr = ch.freeList;

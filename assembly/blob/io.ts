@@ -366,6 +366,7 @@ function segmentDone(io: usize, success: bool, reqPtr: usize): void {
 
 /** Drop one hold on the request; the last one completes it. */
 function release(r: BlobIoReq): void {
+  assert(r.pending > 0, "blob I/O request released more often than it was held");
   r.pending--;
   if (r.pending != 0) return;
   if (r.offset < r.end && r.rc == 0) return;   // a claim is outstanding and holds the request

@@ -2,7 +2,7 @@
 // case, queue-when-empty, reset, hot remove during I/O, statistics.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { newHarness, type Harness } from '../helpers/core.js';
+import { newHarness, expectFatal, type Harness } from '../helpers/core.js';
 
 const OP = { open: 1, close: 2, getChannel: 3, putChannel: 4, read: 5, write: 6, unmap: 7, writeZeroes: 8,
   flush: 9, reset: 10, unregister: 11, claim: 12, readMany: 13, readv: 14 } as const;
@@ -213,4 +213,18 @@ test('statistics count operations, bytes, errors and latency', async () => {
   assert.equal(v[6], 3n * 4096n, 'bytes read');
   assert.equal(v[7], 5n * 8192n, 'bytes written');
   assert.equal(c.h.core.bdev_stats(9999, out), ENODEV);
+});
+
+test('an I/O submitted from a thread other than its channel\'s stops with the bdev named (completion is checked the same way)', async () => {
+  const c = await setup('malloc');
+  openWithChannel(c);
+  const other = c.h.core.h_thread_create(2, -1, 64);
+  const buf = c.h.scratch(4096);
+  c.h.setU32(c.ctx, OP.read, W.op);
+  c.h.setU32(c.ctx, buf, W.buf);
+  c.h.setU32(c.ctx, 0, W.off);
+  c.h.setU32(c.ctx, 4096, W.len);
+  c.h.core.hb_send_op(other, c.ctx);        // the channel in ctx is the first thread's
+  const fatal = expectFatal(c.h, () => c.h.core.h_poll(other, 0));
+  assert.match(fatal.message, /bdev .*: I\/O submitted from a thread other than the one that owns the channel/);
 });
