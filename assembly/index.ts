@@ -3,7 +3,7 @@
 
 import { heapAttach, heapLiveBlocks, heapLiveBlocksAll, pagesInUse, pagesInit, pagesAlloc, pagesFree, pagesSetLimit, PAGE_SIZE } from "./runtime";
 import {
-  registryInit, reactorsCreate, reactorBind, reactorRun, reactorRequestStop, reactorStat, reactorSetIdlePolicy,
+  registryInit, threadSetDefaultRingSize, reactorsCreate, reactorBind, reactorRun, reactorRequestStop, reactorStat, reactorSetIdlePolicy,
   registryThreadCount, reactorSleepInKernel,
 } from "./thread";
 import { demoStart } from "./app/demo";
@@ -20,6 +20,9 @@ export function wstor_attach(arenaId: u32): void {
 
 /** The maximum (64 KiB pages) the host created the shared memory with: what the heap can never exceed. */
 export function wstor_memory_limit(pages: u32): void { pagesSetLimit(pages); }
+
+/** Control instance, before any thread exists: the message ring size of threads (0 or -EINVAL). */
+export function thread_set_default_ring_size(entries: u32): i32 { return threadSetDefaultRingSize(entries); }
 
 /** Control instance: create the reactors before the workers start. */
 export function wstor_create_reactors(count: u32): i32 { return reactorsCreate(count); }

@@ -63,6 +63,7 @@ export interface CoreExports {
   /** The shared memory's maximum in 64 KiB pages, as created (the core cannot read it back). */
   wstor_memory_limit(pages: number): void;
   wstor_create_reactors(count: number): number;
+  thread_set_default_ring_size(entries: number): number;
   reactor_bind(id: number): void;
   reactor_sleep_in_kernel(wakeFd: number): number;
   reactor_run(): number;

@@ -47,6 +47,11 @@ export interface EngineOptions {
    * a few µs of syscalls).
    */
   idleSpinUs?: number;
+  /**
+   * Messages each lightweight thread's ring holds before further messages overflow (in order, to the
+   * heap) (default 4096; a power of two from 2 to 1048576). Small rings exercise the overflow (tests).
+   */
+  messageRingSize?: number;
 }
 
 /** A request in flight: settled by the engine when the core ends it. */
@@ -155,6 +160,9 @@ export class Engine {
     });
     core.wstor_attach(CONTROL_ARENA);
     core.wstor_memory_limit(maxPages);
+    if (options.messageRingSize !== undefined && core.thread_set_default_ring_size(options.messageRingSize) !== 0) {
+      throw new WstorError('EINVAL', `messageRingSize must be a power of two from 2 to 1048576 (got ${options.messageRingSize})`);
+    }
     const rc = core.wstor_create_reactors(plan.reactors);
     if (rc < 0) throw WstorError.fromErrno(rc, `creating ${plan.reactors} reactors`);
     if (idleSpinUs !== undefined) for (let i = 0; i < plan.reactors; i++) core.reactor_set_idle_policy(i, idleSpinUs, 0);

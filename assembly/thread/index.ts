@@ -17,7 +17,7 @@ export {
   ChannelIterFn, ChannelIterDoneFn,
 } from "./for_each";
 export {
-  Reactor, reactorsCreate, reactorCount, reactorBind, reactorRun, reactorRequestStop, reactorWake, reactorSendEvent,
+  Reactor, reactorsCreate, reactorCount, reactorBind, reactorRun, reactorRequestStop, reactorWake, reactorSendEvent, threadSetDefaultRingSize,
   threadCreateOn, currentReactorId, reactorSleeping, reactorSetCurrent, reactorStat, reactorSetIdlePolicy,
   reactorSleepInKernel, reactorSleepsInKernel, reactorIdleSpinUs,
 } from "./reactor";

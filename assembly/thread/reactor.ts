@@ -7,7 +7,7 @@
 // Liftoff can lose a wake-up of a wait whose result is ignored).
 
 import {
-  REACTOR_TABLE, MAX_REACTORS, heapAllocZeroed, ringCreate, ringPost, ringDequeue, ringOutA, ringOutB, ringCount,
+  REACTOR_TABLE, MAX_REACTORS, heapAllocZeroed, ringCreate, ringPost, ringDequeue, ringCapacityValid, ringOutA, ringOutB, ringCount,
   fatal, report, LEVEL_ERROR, EINVAL, ENOMEM, ERANGE, host_reactor_wait, host_reactor_wake, host_fd_watch,
   hostBellRingIfOwed,
 } from "../runtime";
@@ -15,7 +15,7 @@ import { Thread, MsgFn, NO_REACTOR, THREAD_RUNNING } from "./types";
 import { threadPoll, threadAlloc, threadDestroy, threadIsExited, threadPending, sendMsg, threadExit, DEFAULT_RING_SIZE } from "./thread";
 import { nextTimedDeadline } from "./poller";
 import { clockTick } from "./clock";
-import { registrySetReactorCount, registryReactorCount } from "./registry";
+import { registrySetReactorCount, registryReactorCount, registryMsgRingSize, registrySetMsgRingSize } from "./registry";
 
 // As in Thread: what other instances read on every send (sleeping, events) is kept off the lines the
 // reactor writes on every loop (its statistics).
@@ -158,10 +158,22 @@ function adoptThreadEvent(thread: usize): void {
 }
 
 /**
+ * Every thread created from now on without a ring size gets rings of `entries` (a power of two, 2 to
+ * RING_MAX_CAPACITY): the host sets it before start-up (a test of the overflow sets it tiny). -EINVAL otherwise.
+ */
+export function threadSetDefaultRingSize(entries: u32): i32 {
+  if (ringCapacityValid(entries) != 0) return -EINVAL;
+  registrySetMsgRingSize(entries);
+  return 0;
+}
+
+/**
  * Create a thread and give it to reactor `reactorId` (from any instance). Returns the thread or 0.
  * Messages may be sent to it at once: they wait in its ring until the reactor adopts it.
  */
-export function threadCreateOn(reactorId: i32, name: string, ringSize: u32 = DEFAULT_RING_SIZE): usize {
+export function threadCreateOn(reactorId: i32, name: string, ringSize: u32 = 0): usize {
+  if (ringSize == 0) ringSize = registryMsgRingSize();
+  if (ringSize == 0) ringSize = DEFAULT_RING_SIZE;
   if (reactorAt(reactorId) == 0) {
     report(LEVEL_ERROR, -EINVAL, "thread %s: no reactor %d to run it", changetype<usize>(name), 0, <f64>reactorId);
     return 0;

@@ -13,6 +13,7 @@ import { Thread, IoDevice } from "./types";
   nextThreadId: u32;
   devicesHead: usize;
   reactorCount: u32;
+  msgRingSize: u32;       // message ring of threads created without a size (0: DEFAULT_RING_SIZE)
 }
 
 // @ts-ignore: decorator
@@ -32,6 +33,10 @@ export function registryInit(): void {
   }
   while (atomic.load<i32>(stateAddr) != 2) {}
 }
+
+/** Size the message ring of threads created from now on without one (the host, before start-up). */
+export function registrySetMsgRingSize(entries: u32): void { atomic.store<u32>(REGISTRY_ROOT + offsetof<RegistryRoot>("msgRingSize"), entries); }
+export function registryMsgRingSize(): u32 { return atomic.load<u32>(REGISTRY_ROOT + offsetof<RegistryRoot>("msgRingSize")); }
 
 export function registryLock(): void { rawLock(REGISTRY_ROOT); }
 export function registryUnlock(): void { rawUnlock(REGISTRY_ROOT); }
