@@ -29,11 +29,13 @@ import {
   onBdev: u32;          // requests handed to the bdev layer (submitted or waiting for a bdev_io), not finished
 }
 
+/** One chain being served. Cleared when a chain takes it: nothing of a slot's last request survives. */
 @unmanaged class BlkReq {
   vring: usize;
   target: usize;
   head: u32;
-  status: u32;          // where the status byte is (wasm address)
+  status: u32;          // where this chain's status byte is (wasm address), when hasStatus
+  hasStatus: u32;       // the chain ends in a writable byte, translated for this chain: answer there
   usedLen: u32;         // bytes the device wrote into the chain, for the used element
   type: u32;
   offset: u64;          // bytes
@@ -79,14 +81,19 @@ export function blkTargetFree(t: BlkTarget): void {
   heapFree(changetype<usize>(t));
 }
 
+/**
+ * Answer the chain: `status` in its status byte and the used element, then the slot is free. A chain
+ * refused before its status byte was found goes back with used length 0 and nothing written.
+ */
 function finish(r: BlkReq, status: u8): void {
   const v = changetype<Vring>(r.vring);
   const t = changetype<BlkTarget>(r.target);
-  store<u8>(<usize>r.status, status);
+  assert(r.hasStatus != 0 || (status != BLK_S_OK && r.onBdev == 0), "a chain without a status byte was served");
+  if (r.hasStatus != 0) store<u8>(<usize>r.status, status);
   if (status != BLK_S_OK) t.failed++;
   t.done++;
   if (r.onBdev != 0) { r.onBdev = 0; assert(t.onBdev > 0); t.onBdev--; }
-  returnChain(v, r.head, status == BLK_S_OK ? r.usedLen : 1);
+  returnChain(v, r.head, r.hasStatus == 0 ? 0 : status == BLK_S_OK ? r.usedLen : 1);
   r.next = v.freeReqs;
   v.freeReqs = changetype<usize>(r);
 }
@@ -126,16 +133,19 @@ function submit(reqPtr: usize): void {
 }
 
 /**
- * Set up `r` from the walked chain: the header from the first readable bytes, the status as the last
- * writable byte, the data in between. Returns the status to answer at once (IOERR/UNSUPP, or OK for
- * GET_ID, already served), or 0xff to submit.
+ * Set up `r` from the walked chain: the status as the last writable byte (found first, so a refusal
+ * can be answered there), the header from the first readable bytes, the data in between. Returns the
+ * status to answer at once (IOERR/UNSUPP, or OK for GET_ID, already served), or 0xff to submit.
  */
 function prepare(t: BlkTarget, r: BlkReq, c: usize): u8 {
   const n = load<u32>(c + 4);                        // Chain.count
-  if (n < 2 || pieceLen(c, 0) < BLK_OUTHDR_BYTES || pieceWritable(c, 0)) return BLK_S_IOERR;
+  if (n == 0) return BLK_S_IOERR;
   const last = n - 1;
-  if (!pieceWritable(c, last)) return BLK_S_IOERR;
-  r.status = pieceAddr(c, last) + pieceLen(c, last) - 1;
+  if (pieceWritable(c, last)) {                      // pieces are never empty (vring.ts drops them)
+    r.status = pieceAddr(c, last) + pieceLen(c, last) - 1;
+    r.hasStatus = 1;
+  }
+  if (n < 2 || r.hasStatus == 0 || pieceLen(c, 0) < BLK_OUTHDR_BYTES || pieceWritable(c, 0)) return BLK_S_IOERR;
   const hdr = <usize>pieceAddr(c, 0);
   r.type = load<u32>(hdr);
   const sector = load<u64>(hdr, 8);
@@ -209,18 +219,15 @@ const WALK_REPORTS_MAX: u32 = 16;       // a hostile guest cannot flood the log
 function startHead(t: BlkTarget, v: Vring, head: u32): void {
   const r = changetype<BlkReq>(v.freeReqs);
   v.freeReqs = r.next;
+  // Addresses a slot held for its last chain may lie in memory the guest has since given back.
+  memory.fill(changetype<usize>(r), 0, offsetof<BlkReq>());
   r.vring = changetype<usize>(v);
   r.target = changetype<usize>(t);
   r.head = head;
   const why = vringWalk(v, changetype<MemTable>(t.mem), head, t.chain);
   if (why != null) {
     if (walkReports++ < WALK_REPORTS_MAX) report(LEVEL_ERROR, -EINVAL, "vhost: vring %d: chain refused: %s", changetype<usize>(why), 0, <f64>v.index);
-    // No status byte can be trusted: give the head back with nothing written.
-    r.status = 0;
-    returnChain(v, head, 0);
-    t.failed++;
-    r.next = v.freeReqs;
-    v.freeReqs = changetype<usize>(r);
+    finish(r, BLK_S_IOERR);                          // no status byte can be trusted: nothing written
     return;
   }
   const status = prepare(t, r, t.chain);

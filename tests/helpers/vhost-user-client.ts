@@ -8,13 +8,14 @@ import { loadNative, VHOST_RECV, type NativeAddon } from '../../host/native/inde
 export const MSG = {
   GET_FEATURES: 1, SET_FEATURES: 2, SET_OWNER: 3, SET_MEM_TABLE: 5, SET_VRING_NUM: 8, SET_VRING_ADDR: 9, SET_VRING_BASE: 10,
   GET_VRING_BASE: 11, SET_VRING_KICK: 12, SET_VRING_CALL: 13, GET_PROTOCOL_FEATURES: 15, SET_PROTOCOL_FEATURES: 16,
-  GET_QUEUE_NUM: 17, SET_VRING_ENABLE: 18, GET_CONFIG: 24, GET_INFLIGHT_FD: 31, SET_INFLIGHT_FD: 32,
+  GET_QUEUE_NUM: 17, SET_VRING_ENABLE: 18, GET_CONFIG: 24, GET_INFLIGHT_FD: 31, SET_INFLIGHT_FD: 32, ADD_MEM_REG: 37,
+  REM_MEM_REG: 38, SET_STATUS: 39,
 } as const;
 export const BLK = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8, DISCARD: 11, WRITE_ZEROES: 13 } as const;
 const F_EVENT_IDX = 1n << 29n, F_PROTOCOL = 1n << 30n, PF_REPLY_ACK = 1n << 3n, PF_CONFIG = 1n << 9n, PF_MQ = 1n, PF_INFLIGHT = 1n << 12n;
 const DESC_NEXT = 1, DESC_WRITE = 2;
 const MiB = 1 << 20;
-const USER_BASE = 0x7f00_0000_0000n;           // where "QEMU" has guest memory in its address space
+export const USER_BASE = 0x7f00_0000_0000n;    // where "QEMU" has guest memory in its address space
 const MSG_AT = 0;                              // message buffer in our memory
 const FDS_AT = 8192;
 const GUEST_AT = MiB;                          // guest memory mapped here in our memory
@@ -218,6 +219,24 @@ export class VhostUserClient {
     this.kicks[q] = 0;
     this.callFds[q] = call;
     await ok(MSG.SET_VRING_ENABLE, le([q, 4], [1, 4]));
+  }
+
+  /** GET_VRING_BASE: the ring stops (its requests drain first); resolves with where the backend stopped. */
+  async stopQueue(q: number): Promise<number> {
+    this.send(MSG.GET_VRING_BASE, VhostUserClient.le([q, 4], [0, 4]));
+    const p = await this.reply(MSG.GET_VRING_BASE);
+    if (!p) throw new Error(`connection closed after GET_VRING_BASE on queue ${q}`);
+    return new DataView(p.buffer).getUint32(4, true);
+  }
+
+  /** Start a stopped queue again as it was (size, base and addresses kept): a new kick fd, then enable. */
+  async restartQueue(q: number): Promise<void> {
+    const le = VhostUserClient.le;
+    const kick = this.native.eventfdCreate();
+    if (await this.acked(MSG.SET_VRING_KICK, le([q, 8]), [kick]) !== 0n) throw new Error(`SET_VRING_KICK on queue ${q}`);
+    this.native.closeFd(this.kickFds[q]);
+    this.kickFds[q] = kick;
+    if (await this.acked(MSG.SET_VRING_ENABLE, le([q, 4], [1, 4])) !== 0n) throw new Error(`SET_VRING_ENABLE on queue ${q}`);
   }
 
   // ---- the driver ----

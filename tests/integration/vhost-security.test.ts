@@ -10,10 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { Engine } from '../../host/index.js';
 import type { Report } from '../../host/index.js';
-import { VhostUserClient, MSG, BLK } from '../helpers/vhost-user-client.js';
+import { VhostUserClient, MSG, BLK, USER_BASE } from '../helpers/vhost-user-client.js';
 
 const MiB = 1 << 20;
-const OK = 0;
+const OK = 0, IOERR = 1;
 
 interface Target { engine: Engine; dir: string; reports: Report[]; stop(): Promise<void> }
 
@@ -50,5 +50,63 @@ test('SET_FEATURES, SET_PROTOCOL_FEATURES and SET_STATUS of the wrong size close
     }
     const wrongSize = t.reports.filter((r) => /a payload of the wrong size \(message (2|16|39)\)/.test(r.message));
     assert.equal(wrongSize.length, 18, 'each one is reported as a payload of the wrong size');
+  } finally { await t.stop(); }
+});
+
+/** Every byte of a bdev, read through a guest of its own controller (64 KiB at a time). */
+async function readWhole(c: VhostUserClient, bytes: number): Promise<Uint8Array> {
+  const out = new Uint8Array(bytes);
+  for (let at = 0; at < bytes; at += 64 * 1024) {
+    const r = await c.request(0, BLK.IN, BigInt(at / 512), { readBytes: 64 * 1024 });
+    assert.equal(r.status, OK, `read at ${at}`);
+    out.set(r.data, at);
+  }
+  return out;
+}
+
+const nonZero = (b: Uint8Array) => [...b.keys()].filter((i) => b[i] !== 0).slice(0, 8);
+
+test('a refused chain writes no status through the address its request slot held before: another bdev keeps every byte', async () => {
+  const t = await target();
+  try {
+    t.engine.bdev.createMalloc('m0', { blockCount: (16 * MiB) / 4096 });
+    await t.engine.vhost.createBlk('A', 'm0', { cpumask: '0x1' });
+    const a = await VhostUserClient.connect(path.join(t.dir, 'A'), { guestBytes: 8 * MiB });
+    await a.setup();
+    // A fresh pool: the first chain is refused (one descriptor) before any request used the slot.
+    const controlByte = new Uint8Array(t.engine.memory.buffer)[0];
+    a.writeDesc(0, 100, { addr: 0x300000n, len: 16, flags: 0, next: 0 });
+    a.publish(0, 100);
+    assert.deepEqual(await a.used(0), { id: 100, len: 0 }, 'a chain without a writable last byte comes back with nothing written');
+    assert.equal(new Uint8Array(t.engine.memory.buffer)[0], controlByte, 'the engine\'s byte 0 is untouched');
+    // A good request: its slot's status byte is at 4 MiB + 68 KiB of guest memory.
+    assert.equal((await a.request(0, BLK.OUT, 0n, { data: new Uint8Array(4096).fill(7) })).status, OK);
+    // A smaller memory table (first 4 MiB): the old region's tail goes back to the engine, and a
+    // new malloc bdev takes it, so the old status address now lies in another tenant's data.
+    await a.stopQueue(0);
+    const half = le([1, 4], [0, 4], [0, 8], [4 * MiB, 8], [USER_BASE, 8], [0, 8]);
+    assert.equal(await a.acked(MSG.SET_MEM_TABLE, half, [a.memfd]), 0n);
+    t.engine.bdev.createMalloc('m1', { blockCount: (4 * MiB) / 4096 });
+    await a.restartQueue(0);
+    // Refused early, each in its own way: one descriptor; a header under 16 bytes with a status
+    // byte; a chain whose last descriptor is readable.
+    a.writeDesc(0, 100, { addr: 0x300000n, len: 16, flags: 0, next: 0 });
+    a.publish(0, 100);
+    assert.deepEqual(await a.used(0), { id: 100, len: 0 });
+    a.bytes(0x310000, 1)[0] = 0xee;
+    a.writeDesc(0, 101, { addr: 0x300000n, len: 8, flags: 1, next: 102 });
+    a.writeDesc(0, 102, { addr: 0x310000n, len: 1, flags: 2, next: 0 });
+    a.publish(0, 101);
+    assert.deepEqual(await a.used(0), { id: 101, len: 1 }, 'a short header with a status byte is answered there');
+    assert.equal(a.bytes(0x310000, 1)[0], IOERR, 'IOERR in this chain\'s own status byte');
+    a.writeDesc(0, 103, { addr: 0x300000n, len: 16, flags: 1, next: 104 });
+    a.writeDesc(0, 104, { addr: 0x301000n, len: 512, flags: 0, next: 0 });
+    a.publish(0, 103);
+    assert.deepEqual(await a.used(0), { id: 103, len: 0 }, 'a readable last descriptor: nothing written');
+    await t.engine.vhost.createBlk('B', 'm1', { cpumask: '0x2' });
+    const b = await VhostUserClient.connect(path.join(t.dir, 'B'));
+    await b.setup();
+    assert.deepEqual(nonZero(await readWhole(b, 4 * MiB)), [], 'no byte of m1 changed (offsets of the bytes that did)');
+    a.close(); b.close();
   } finally { await t.stop(); }
 });
