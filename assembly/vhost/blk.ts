@@ -10,6 +10,8 @@ import {
 import { MemTable } from "./mem";
 import { Vring, vringWalk, vringTakeHead, vringPending, vringPutUsed, vringReady, CHAIN_BYTES, pieceAddr, pieceLen, pieceWritable } from "./vring";
 import { inflightTake, inflightBeforeUsed, inflightAfterUsed, inflightNextResubmit } from "./inflight";
+import { LogLimit, logLimitTake } from "./loglimit";
+import { cachedNowUs } from "../thread";
 import {
   BLK_T_IN, BLK_T_OUT, BLK_T_FLUSH, BLK_T_GET_ID, BLK_T_DISCARD, BLK_T_WRITE_ZEROES, BLK_S_OK, BLK_S_IOERR, BLK_S_UNSUPP,
   BLK_OUTHDR_BYTES, BLK_ID_BYTES, BLK_DISCARD_SEG_BYTES, SECTOR_SHIFT,
@@ -27,6 +29,8 @@ import {
   failed: u64;          // requests answered IOERR/UNSUPP (for tests and reports)
   done: u64;
   onBdev: u32;          // requests handed to the bdev layer (submitted or waiting for a bdev_io), not finished
+  name: usize;          // the controller's name, for reports (the host keeps the string)
+  refusedLog: usize;    // LogLimit for refused chains, the controller's (shared by its queue workers)
 }
 
 /** One chain being served. Cleared when a chain takes it: nothing of a slot's last request survives. */
@@ -212,8 +216,15 @@ function prepare(t: BlkTarget, r: BlkReq, c: usize): u8 {
   }
 }
 
-let walkReports: u32 = 0;
-const WALK_REPORTS_MAX: u32 = 16;       // a hostile guest cannot flood the log
+/** A refused chain is reported within the controller's limit: a noisy guest neither floods the log nor hides another's. */
+function reportRefused(t: BlkTarget, v: Vring, why: string): void {
+  const before = logLimitTake(changetype<LogLimit>(t.refusedLog), cachedNowUs());
+  if (before == 0) report(LEVEL_ERROR, -EINVAL, "vhost %s: vring %d: chain refused: %s", t.name, changetype<usize>(why), <f64>v.index);
+  else if (before > 0) {
+    report(LEVEL_ERROR, -EINVAL, "vhost %s: vring %d: chain refused: %s (and %d more not reported since the last report)",
+      t.name, changetype<usize>(why), <f64>v.index, <f64>before);
+  }
+}
 
 /** Start the request whose chain begins at `head` (taken from the ring, or in flight before a reconnect). */
 function startHead(t: BlkTarget, v: Vring, head: u32): void {
@@ -226,7 +237,7 @@ function startHead(t: BlkTarget, v: Vring, head: u32): void {
   r.head = head;
   const why = vringWalk(v, changetype<MemTable>(t.mem), head, t.chain);
   if (why != null) {
-    if (walkReports++ < WALK_REPORTS_MAX) report(LEVEL_ERROR, -EINVAL, "vhost: vring %d: chain refused: %s", changetype<usize>(why), 0, <f64>v.index);
+    reportRefused(t, v, why);
     finish(r, BLK_S_IOERR);                          // no status byte can be trusted: nothing written
     return;
   }

@@ -10,6 +10,7 @@ import { Bdev, bdevById, bdevOpen, bdevClose, IO_UNMAP, IO_WRITE_ZEROES, IO_MAX_
 import { requestDone } from "../app/request";
 import * as W from "./wire";
 import { BlkTarget, blkTargetNew, blkTargetFree } from "./blk";
+import { logLimitNew } from "./loglimit";
 import { Session, sessionNew, sessionFree, sessionReceive, sessionInflight, sessionStopRings, sessionAnswerBase, MAX_QUEUES } from "./session";
 import { QueueWorker, workerCreate, workerStop, workerTarget, workerDropChannel } from "./worker";
 import { reactorCount } from "../thread";
@@ -51,6 +52,7 @@ const SEGMENT_MAX_BYTES: u32 = 128 << 10;
   coalesceIops: u32;
   lastActiveUs: u64;      // when a message, a connection or a delete last came (msgPoll's period)
   lastSession: usize;     // the session msgPoll saw last (a new one is activity)
+  refusedLog: usize;      // LogLimit for its guest's refused chains (every queue worker reports through it)
 }
 
 function bdevEvent(event: u32, _bdev: usize, ctx: usize): void {
@@ -101,11 +103,14 @@ function startOnThread(ctx: usize): void {
   c.desc = <u32>rc;
   const t = blkTargetNew();
   c.config = heapAllocZeroed(W.CONFIG_BYTES);
-  if (changetype<usize>(t) == 0 || c.config == 0) { if (changetype<usize>(t) != 0) blkTargetFree(t); failStart(c, -ENOMEM); return; }
+  c.refusedLog = changetype<usize>(logLimitNew());
+  if (changetype<usize>(t) == 0 || c.config == 0 || c.refusedLog == 0) { if (changetype<usize>(t) != 0) blkTargetFree(t); failStart(c, -ENOMEM); return; }
   c.target = changetype<usize>(t);
   t.bdev = bdev;
   t.desc = c.desc;
   t.readOnly = c.readOnly;
+  t.name = c.name;
+  t.refusedLog = c.refusedLog;
   // GET_ID answers the controller's name (at most 20 bytes, zero-padded).
   const name = changetype<string>(c.name);
   for (let i = 0; i < min(name.length, <i32>W.BLK_ID_BYTES); i++) store<u8>(t.id + <usize>i, <u8>name.charCodeAt(i));
@@ -131,6 +136,7 @@ function failStart(c: Ctrlr, rc: i32): void {
   report(LEVEL_ERROR, rc, "vhost %s: could not open its bdev", c.name);
   if (c.desc != 0) bdevClose(c.desc);
   if (c.config != 0) heapFree(c.config);
+  if (c.refusedLog != 0) heapFree(c.refusedLog);
   requestDone(c.createReq, rc, 0);
   heapFree(changetype<usize>(c));
   threadExit();
@@ -270,6 +276,7 @@ function finishDelete(c: Ctrlr): void {
   host_fd_close(c.listenFd);
   blkTargetFree(changetype<BlkTarget>(c.target));
   heapFree(c.config);
+  heapFree(c.refusedLog);                   // the workers report through it only while they serve rings: none now
   report(LEVEL_NOTICE, 0, "vhost %s: deleted", c.name);
   heapFree(changetype<usize>(c));
   requestDone(req, 0, 0);

@@ -236,6 +236,8 @@ export function workerCreate(reactor: i32, like: BlkTarget, ctrlrThread: usize):
   t.bdev = like.bdev;
   t.desc = like.desc;
   t.readOnly = like.readOnly;
+  t.name = like.name;
+  t.refusedLog = like.refusedLog;
   memory.copy(t.id, like.id, 20);
   w.target = changetype<usize>(t);
   w.reactor = reactor;

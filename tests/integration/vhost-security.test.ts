@@ -110,3 +110,37 @@ test('a refused chain writes no status through the address its request slot held
     a.close(); b.close();
   } finally { await t.stop(); }
 });
+
+test('refused chains are reported within a limit per controller: a noisy guest does not silence another on the same reactor', async () => {
+  const t = await target();
+  try {
+    t.engine.bdev.createMalloc('m0', { blockCount: 1024 });
+    t.engine.bdev.createMalloc('m1', { blockCount: 1024 });
+    await t.engine.vhost.createBlk('A', 'm0', { cpumask: '0x1' });
+    await t.engine.vhost.createBlk('B', 'm1', { cpumask: '0x1' });   // both rings' workers on reactor 0
+    const a = await VhostUserClient.connect(path.join(t.dir, 'A'));
+    const b = await VhostUserClient.connect(path.join(t.dir, 'B'));
+    await a.setup();
+    await b.setup();
+    const refusals = () => t.reports.filter((r) => /chain refused/.test(r.message));
+    for (let i = 0; i < 40; i++) {
+      a.publish(0, 5000);                      // a head index past the queue
+      assert.equal((await a.used(0)).len, 0);
+    }
+    const fromA = refusals().length;
+    assert.ok(fromA >= 1 && fromA <= 20, `a noisy guest's 40 refusals within a second are not all logged (${fromA} were)`);
+    b.publish(0, 6000);
+    assert.equal((await b.used(0)).len, 0);
+    await new Promise((r) => setTimeout(r, 50));
+    const after = refusals();
+    assert.equal(after.length, fromA + 1, 'the other guest\'s refusal is still logged');
+    assert.match(after[after.length - 1].message, /^vhost B: vring 0: chain refused: head index past the queue$/, 'naming its controller');
+    await new Promise((r) => setTimeout(r, 1100));      // the next second
+    a.publish(0, 5000);
+    assert.equal((await a.used(0)).len, 0);
+    await new Promise((r) => setTimeout(r, 50));
+    const last = refusals()[refusals().length - 1];
+    assert.match(last.message, new RegExp(`^vhost A: vring 0: chain refused: head index past the queue \\(and ${40 - fromA} more not reported since the last report\\)$`));
+    a.close(); b.close();
+  } finally { await t.stop(); }
+});
