@@ -26,6 +26,20 @@ export class VhostApi {
   private readonly controllers = new Map<string, Controller>();
   /** Where controller sockets go (`wstor serve -S DIR`; default: the working directory, as SPDK). */
   socketDir = process.cwd();
+  private mode = 0o600;
+
+  /**
+   * Permissions of the sockets of controllers created from now on (`wstor serve --vhost-socket-mode`),
+   * exactly, whatever the umask. 0600 by default: whoever may connect is trusted with a disk. SPDK's
+   * RPC has no such parameter (its sockets follow the umask); this is wstor's own.
+   */
+  get socketMode(): number { return this.mode; }
+  set socketMode(mode: number) {
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+      throw new WstorError('EINVAL', `vhost socket mode ${Number.isInteger(mode) && mode >= 0 ? `0${mode.toString(8)}` : mode} must be a permission mode from 0000 to 0777 (e.g. 0o660 for a group)`);
+    }
+    this.mode = mode;
+  }
 
   constructor(private readonly engine: Engine) {}
 
@@ -53,7 +67,7 @@ export class VhostApi {
     const info = this.engine.bdev.info(bdev);
     const reactor = this.reactorOf(opts.cpumask);
     const socket = path.join(this.socketDir, name);
-    const fd = native.listen(socket);               // errors say what to do (another server there, …)
+    const fd = native.listen(socket, this.mode);    // errors say what to do (another server there, …)
     const str = writeCoreString(this.engine.core, this.engine.memory, name);
     let ptr: number;
     try {

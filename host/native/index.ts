@@ -59,9 +59,10 @@ export interface NativeAddon {
   // `memory` is the shared WebAssembly.Memory, its SharedArrayBuffer, or a Uint8Array over all of it;
   // every range is checked against its length as this thread sees it now (-EFAULT when outside).
   // Fds made here are CLOEXEC; sockets and eventfds are nonblocking.
-  /** Listening unix stream socket at `path`, replacing a stale socket nobody answers on. -EADDRINUSE: a
-   *  listener answers there; -EEXIST: the path is not a socket (never replaced); -ENAMETOOLONG: ≥ 108 bytes. */
-  unixListen(path: string): number;
+  /** Listening unix stream socket at `path` whose file has exactly `mode` (default 0600) whatever the umask,
+   *  replacing a stale socket nobody answers on. -EADDRINUSE: a listener answers there; -EEXIST: the path is
+   *  not a socket (never replaced); -ENAMETOOLONG: ≥ 108 bytes; -EINVAL: a mode outside 0..0777. */
+  unixListen(path: string, mode?: number): number;
   /** A connection from the listener's queue, or -EAGAIN when none waits. */
   unixAccept(listenFd: number): number;
   /** A connected socket, or -ENOENT / -ECONNREFUSED / -EAGAIN (the listener's backlog is full). */

@@ -168,6 +168,21 @@ describe('unix sockets', () => {
     assert.equal(addon.unixConnect(path.join(tmp, 'nothing-here.sock')), -E.ENOENT);
     assert.equal(addon.unixAccept(-1), -E.EBADF);
     assert.throws(() => addon.unixListen(42 as unknown as string), { code: 'EINVAL', message: /path must be a string/ });
+    assert.equal(addon.unixListen(socketPath(), 0o1000), -E.EINVAL, 'a mode past 0777');
+    assert.equal(addon.unixListen(socketPath(), -1), -E.EINVAL);
+    assert.throws(() => addon.unixListen(socketPath(), 1.5), { code: 'EINVAL', message: /mode must be an integer/ });
+  });
+
+  test('the socket file has exactly the mode asked for (0600 by default), whatever the umask', () => {
+    const umask = process.umask(0o077);
+    try {
+      for (const [mode, want] of [[undefined, 0o600], [0o660, 0o660], [0o600, 0o600], [0, 0]] as const) {
+        const p = socketPath();
+        const listener = fdOf(addon.unixListen(p, mode), `listen with mode ${mode}`);
+        assert.equal(fs.statSync(p).mode & 0o777, want, `mode ${mode?.toString(8)} under umask 077`);
+        closeAll(listener);
+      }
+    } finally { process.umask(umask); }
   });
 });
 

@@ -8,7 +8,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Engine } from '../../host/index.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Engine, WstorError } from '../../host/index.js';
+import { RpcClient } from '../../host/rpc/index.js';
 import type { Report } from '../../host/index.js';
 import { VhostUserClient, MSG, BLK, USER_BASE } from '../helpers/vhost-user-client.js';
 
@@ -143,4 +146,63 @@ test('refused chains are reported within a limit per controller: a noisy guest d
     assert.match(last.message, new RegExp(`^vhost A: vring 0: chain refused: head index past the queue \\(and ${40 - fromA} more not reported since the last report\\)$`));
     a.close(); b.close();
   } finally { await t.stop(); }
+});
+
+const modeOf = (file: string) => fs.statSync(file).mode & 0o777;
+
+test('vhost sockets are 0600 whatever the umask, unless another mode is configured; a bad mode is refused by name', async () => {
+  const t = await target();
+  const umask = process.umask(0);
+  try {
+    t.engine.bdev.createMalloc('m0', { blockCount: 1024 });
+    await t.engine.vhost.createBlk('vb0', 'm0');
+    assert.equal(modeOf(path.join(t.dir, 'vb0')).toString(8), '600', 'under umask 000 the socket is still 0600');
+    t.engine.vhost.socketMode = 0o660;
+    await t.engine.vhost.createBlk('vb1', 'm0');
+    assert.equal(modeOf(path.join(t.dir, 'vb1')).toString(8), '660', 'the configured mode, exactly');
+    for (const bad of [0o1777, -1, 1.5, Number.NaN]) {
+      assert.throws(() => { t.engine.vhost.socketMode = bad; }, (e: WstorError) => e.code === 'EINVAL' && /vhost socket mode/.test(e.message) && /0000 to 0777/.test(e.message));
+    }
+    assert.equal(t.engine.vhost.socketMode, 0o660, 'a refused mode changes nothing');
+  } finally {
+    process.umask(umask);
+    await t.stop();
+  }
+});
+
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'host', 'cli.js');
+
+/** `wstor serve` under umask 000 with `args`; resolves once it is ready, with its RPC socket. */
+async function serveUnderUmask0(dir: string, args: string[]): Promise<{ rpc: string; stop(): Promise<void> }> {
+  const rpc = path.join(dir, 'rpc.sock');
+  const child = spawn('/bin/sh', ['-c', 'umask 000 && exec "$0" "$@"', process.execPath, CLI, 'serve', '-r', rpc, '--mem', '128MiB', '--no-config', '-S', dir, ...args],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d) => { err += d; });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  for (let i = 0; i < 300 && !/ready on/.test(err) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.match(err, /ready on/, `serve started (stderr: ${err})`);
+  return { rpc, async stop() { child.kill('SIGTERM'); assert.equal(await exited, 0, err); } };
+}
+
+test('wstor serve: vhost sockets 0600 under umask 000; --vhost-socket-mode sets another; a bad one stops start-up naming it', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-vhost-mode-'));
+  try {
+    for (const [args, want] of [[[], '600'], [['--vhost-socket-mode', '0660'], '660']] as const) {
+      const s = await serveUnderUmask0(dir, [...args]);
+      const c = await RpcClient.connect({ socket: s.rpc });
+      await c.call('bdev_malloc_create', { name: 'm0', num_blocks: 256, block_size: 4096 });
+      await c.call('vhost_create_blk_controller', { ctrlr: 'vb', dev_name: 'm0' });
+      assert.equal(modeOf(path.join(dir, 'vb')).toString(8), want, `serve ${args.join(' ')}`);
+      c.close();
+      await s.stop();
+    }
+    for (const bad of ['999', '0o600', 'rw-------', '01777']) {
+      const r = spawnSync(process.execPath, [CLI, 'serve', '-r', path.join(dir, 'x.sock'), '--no-config', '--vhost-socket-mode', bad], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(r.status, 2, `--vhost-socket-mode ${bad} is a usage error (stderr: ${r.stderr})`);
+      assert.match(r.stderr, new RegExp(`--vhost-socket-mode must be an octal mode from 0000 to 0777, e\\.g\\. 0660 \\(got "${bad}"\\)`));
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

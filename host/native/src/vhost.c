@@ -141,12 +141,19 @@ static int close_failed(int fd) {
     return -err;
 }
 
-/* A listening socket bound at addr, or -errno (nothing left open, nothing left on disk). */
-static int listen_once(const struct sockaddr_un *addr) {
+/*
+ * A listening socket bound at addr with permissions `mode`, or -errno (nothing left open, nothing left on
+ * disk). Whoever may connect is trusted with a disk, so the file is never looser than `mode`, whatever the
+ * umask: Linux creates a socket file with the socket inode's mode less the umask, so the fchmod before
+ * bind is what it is created with; the chmod after it puts back bits the umask took, before listen()
+ * (until then a connect is refused, so nobody gets in under the narrower mode either).
+ */
+static int listen_once(const struct sockaddr_un *addr, mode_t mode) {
     int fd = unix_socket();
     if (fd < 0) return fd;
+    if (fchmod(fd, mode) != 0) return close_failed(fd);
     if (bind(fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0) return close_failed(fd);
-    if (listen(fd, WSTOR_VHOST_LISTEN_BACKLOG) != 0) {
+    if (fchmodat(AT_FDCWD, addr->sun_path, mode, AT_SYMLINK_NOFOLLOW) != 0 || listen(fd, WSTOR_VHOST_LISTEN_BACKLOG) != 0) {
         int rc = close_failed(fd);
         unlink(addr->sun_path);
         return rc;
@@ -178,34 +185,43 @@ static int path_in_use(const struct sockaddr_un *addr) {
     return fd;
 }
 
-/* The path argument of unixListen/unixConnect as an address: 0, a negative errno, or 1 after a throw. */
-static int address_arg(napi_env env, napi_callback_info info, const char *fn, struct sockaddr_un *addr) {
-    size_t argc = 1, length;
-    napi_value argv[1];
+/* The path argument of unixListen/unixConnect as an address (argv gets up to argc arguments): 0, a negative
+ * errno, or 1 after a throw. */
+static int address_arg(napi_env env, napi_callback_info info, const char *fn, size_t argc, napi_value *argv,
+                       struct sockaddr_un *addr) {
+    size_t length;
     char path[sizeof(addr->sun_path)];
     napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
     if (!arg_string(env, argv[0], fn, "path", path, sizeof(path), &length)) return 1;
     return unix_address(path, length, addr);
 }
 
-/* unixListen(path): listening fd, or -errno (-EADDRINUSE: someone answers there; -EEXIST: not a socket). */
+/* unixListen(path, mode = 0600): listening fd, or -errno (-EADDRINUSE: someone answers there; -EEXIST: not a
+ * socket; -EINVAL: a mode outside 0..0777). The file has exactly `mode`, whatever the umask. */
 napi_value wstor_vhost_unix_listen(napi_env env, napi_callback_info info) {
     struct sockaddr_un addr;
-    int rc = address_arg(env, info, "unixListen", &addr);
+    napi_value argv[2] = { NULL, NULL };
+    int rc = address_arg(env, info, "unixListen", 2, argv, &addr);
     if (rc == 1) return NULL;
+    double mode = WSTOR_VHOST_SOCKET_MODE;
+    napi_valuetype type = napi_undefined;
+    if (argv[1] != NULL) napi_typeof(env, argv[1], &type);
+    if (type != napi_undefined && !arg_integer(env, argv[1], "unixListen", "mode", &mode)) return NULL;
     if (rc < 0) return number(env, rc);
-    rc = listen_once(&addr);
+    if (mode < 0 || mode > 0777) return number(env, -EINVAL);
+    rc = listen_once(&addr, (mode_t)mode);
     if (rc != -EADDRINUSE) return number(env, rc);
     int in_use = path_in_use(&addr);
     if (in_use != 0) return number(env, in_use > 0 ? -EADDRINUSE : in_use);
     if (unlink(addr.sun_path) != 0 && errno != ENOENT) return number(env, -errno);
-    return number(env, listen_once(&addr)); /* -EADDRINUSE again if another process won the race */
+    return number(env, listen_once(&addr, (mode_t)mode)); /* -EADDRINUSE again if another process won the race */
 }
 
 /* unixConnect(path): connected fd, or -errno (-ECONNREFUSED, -ENOENT, -EAGAIN when the backlog is full). */
 napi_value wstor_vhost_unix_connect(napi_env env, napi_callback_info info) {
     struct sockaddr_un addr;
-    int rc = address_arg(env, info, "unixConnect", &addr);
+    napi_value argv[1];
+    int rc = address_arg(env, info, "unixConnect", 1, argv, &addr);
     if (rc == 1) return NULL;
     return number(env, rc < 0 ? rc : connect_once(&addr));
 }

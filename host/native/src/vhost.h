@@ -17,6 +17,7 @@
 /* vhost-user's own limit: SET_MEM_TABLE carries at most 8 regions, one fd each [vhost-user.rst]. */
 #define WSTOR_VHOST_FDS_MAX 8
 #define WSTOR_VHOST_LISTEN_BACKLOG 16
+#define WSTOR_VHOST_SOCKET_MODE 0600 /* unixListen's default: whoever connects is trusted with a disk */
 #define WSTOR_VHOST_EINTR_RETRIES 16
 #define WSTOR_VHOST_MEMFD_NAME_MAX 249 /* memfd_create(2): longer names are EINVAL */
 
