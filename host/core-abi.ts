@@ -140,6 +140,8 @@ export interface VhostHandlers {
   unmap(offset: number, length: number): number;
   eventfdWrite(fd: number): number;
   memfdCreate(bytes: number): number;
+  /** VHOST_FD_KIND (host/native/index.ts) of an fd a guest sent, or -errno. */
+  fdKind(fd: number): number;
 }
 
 /** The block-I/O seam: descriptors and completions in Wasm memory (bdev/uring/wire.ts). */
@@ -202,6 +204,7 @@ export function coreImports(memory: WebAssembly.Memory, handlers: ImportHandlers
       vu_unmap: (offset: number, length: number) => (handlers.vhost ? handlers.vhost.unmap(offset >>> 0, length) : ENOSYS),
       eventfd_write: (fd: number) => (handlers.vhost ? handlers.vhost.eventfdWrite(fd) : ENOSYS),
       memfd_create: (bytes: number) => (handlers.vhost ? handlers.vhost.memfdCreate(bytes) : ENOSYS),
+      vu_fd_kind: (fd: number) => (handlers.vhost ? handlers.vhost.fdKind(fd) : ENOSYS),
     },
   };
 }

@@ -28,6 +28,7 @@ export function nodeVhostHandlers(memory: WebAssembly.Memory): VhostHandlers | u
     unmap: (offset, length) => native.unmapFromMemory(memory, offset, length),
     eventfdWrite: (fd) => native.eventfdWrite(fd, 1),
     memfdCreate: (bytes) => native.memfdCreate('wstor-vhost-inflight', bytes),
+    fdKind: (fd) => native.fdKind(fd),
   };
 }
 

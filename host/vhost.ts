@@ -13,6 +13,8 @@ import { VhostNative } from './vhost-host.js';
 export interface VhostControllerInfo {
   name: string; bdev: string; socket: string; readOnly: boolean; reactor: number; cpumask: string;
   connected: boolean; sessions: number; refused: number; requests: number; failedRequests: number;
+  /** Notifications the guest's call fds did not take (full, as a pipe nobody reads, or broken): dropped, never waited for. */
+  droppedNotifications: number;
   delayBaseUs: number; iopsThreshold: number;
   /** The queue workers: ring i is served by workers[i % workers.length]. */
   workers: { reactor: number; requests: number }[];
@@ -127,7 +129,7 @@ export class VhostApi {
       return {
         name: c.name, bdev: c.bdev, socket: c.socket, readOnly: c.readOnly, reactor: c.reactor,
         cpumask: `0x${(2 ** (this.engine.pins ? this.engine.pins[c.reactor] : c.reactor)).toString(16)}`,
-        connected: info(0) === 1, sessions: info(1), refused: info(2), requests: info(4), failedRequests: info(5),
+        connected: info(0) === 1, sessions: info(1), refused: info(2), requests: info(4), failedRequests: info(5), droppedNotifications: info(7),
         delayBaseUs: c.delayBaseUs, iopsThreshold: c.iopsThreshold,
         workers: Array.from({ length: info(6) }, (_, i) => ({ reactor: info(200 + i), requests: info(100 + i) })),
       };

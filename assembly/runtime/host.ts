@@ -126,6 +126,16 @@ export declare function host_vu_unmap(offset: usize, length: f64): i32;
 @external("host", "eventfd_write")
 export declare function host_eventfd_write(fd: i32): i32;
 
+/** What an fd a guest handed over is: one of FD_KIND_* (the addon's numbers: host/native/src/vhost.h), or -errno. */
+// @ts-ignore: decorator
+@external("host", "vu_fd_kind")
+export declare function host_vu_fd_kind(fd: i32): i32;
+export const FD_KIND_EVENTFD: i32 = 1;
+export const FD_KIND_PIPE: i32 = 2;        // a pipe or FIFO
+export const FD_KIND_FILE: i32 = 3;        // a regular file (memfd, tmpfs, hugetlbfs, ...)
+export const FD_KIND_SOCKET: i32 = 4;
+export const FD_KIND_OTHER: i32 = 5;
+
 /** A memfd of `bytes` (zero-filled, size sealed) the core may map and hand to QEMU; fd or -errno. */
 // @ts-ignore: decorator
 @external("host", "memfd_create")

@@ -3,12 +3,14 @@
 // with iovecs that point straight into guest memory. The status byte and the used element are
 // written when the bdev completes. A request the device cannot do gets UNSUPP, a bad one IOERR.
 
-import { heapAllocZeroed, heapFree, report, LEVEL_ERROR, ENOMEM, EINVAL } from "../runtime";
+import { heapAllocZeroed, heapFree, report, LEVEL_ERROR, LEVEL_WARN, ENOMEM, EINVAL } from "../runtime";
 import {
   Bdev, IO_READ, IO_WRITE, IO_UNMAP, IO_WRITE_ZEROES, IO_FLUSH, IO_MAX_IOVS, bdevSubmitBlocks, bdevFlush, bdevFreeIo, bdevQueueIoWait,
 } from "../bdev";
 import { MemTable } from "./mem";
-import { Vring, vringWalk, vringTakeHead, vringPending, vringPutUsed, vringReady, CHAIN_BYTES, pieceAddr, pieceLen, pieceWritable } from "./vring";
+import {
+  Vring, vringWalk, vringTakeHead, vringPending, vringPutUsed, vringReady, vringSignal, CHAIN_BYTES, pieceAddr, pieceLen, pieceWritable,
+} from "./vring";
 import { inflightTake, inflightBeforeUsed, inflightAfterUsed, inflightNextResubmit } from "./inflight";
 import { LogLimit, logLimitTake } from "./loglimit";
 import { cachedNowUs } from "../thread";
@@ -31,6 +33,8 @@ import {
   onBdev: u32;          // requests handed to the bdev layer (submitted or waiting for a bdev_io), not finished
   name: usize;          // the controller's name, for reports (the host keeps the string)
   refusedLog: usize;    // LogLimit for refused chains, the controller's (shared by its queue workers)
+  droppedLog: usize;    // LogLimit for dropped notifications, the controller's too
+  callsDropped: u64;    // notifications the guest's call fds did not take (vhost_get_controllers)
 }
 
 /** One chain being served. Cleared when a chain takes it: nothing of a slot's last request survives. */
@@ -223,6 +227,20 @@ function reportRefused(t: BlkTarget, v: Vring, why: string): void {
   else if (before > 0) {
     report(LEVEL_ERROR, -EINVAL, "vhost %s: vring %d: chain refused: %s (and %d more not reported since the last report)",
       t.name, changetype<usize>(why), <f64>v.index, <f64>before);
+  }
+}
+
+/**
+ * Signal the ring's used chains (vringSignal); a notification its call fd did not take is counted
+ * and warned about within the controller's limit. The guest that passed such an fd misses it.
+ */
+export function blkSignal(t: BlkTarget, v: Vring): void {
+  const rc = vringSignal(v);
+  if (rc == 0) return;
+  t.callsDropped++;
+  if (logLimitTake(changetype<LogLimit>(t.droppedLog), cachedNowUs()) >= 0) {
+    report(LEVEL_WARN, rc, "vhost %s: vring %d: a notification was dropped: its call fd is full or broken (%d dropped on this ring so far)",
+      t.name, 0, <f64>v.index, <f64>v.callsDropped);
   }
 }
 

@@ -4,11 +4,14 @@
 // (wrong size, unknown request, bad ring numbers, memory that does not check out) ends the session;
 // the controller keeps listening for the next one.
 
-import { heapAllocZeroed, heapFree, report, LEVEL_ERROR, LEVEL_NOTICE, LEVEL_INFO, host_vu_recv, host_vu_send, host_fd_close, EAGAIN, EINVAL, EPROTO } from "../runtime";
+import {
+  heapAllocZeroed, heapFree, report, LEVEL_ERROR, LEVEL_NOTICE, LEVEL_INFO, host_vu_recv, host_vu_send, host_fd_close, host_vu_fd_kind,
+  FD_KIND_EVENTFD, FD_KIND_PIPE, EAGAIN, EINVAL, EPROTO,
+} from "../runtime";
 import * as W from "./wire";
 import { MemTable, memTableNew, memTableFree, regionCheck, regionAdd, regionRemove, memUnmapAll, MAX_REGIONS } from "./mem";
-import { Vring, vringInit, vringReset, setFd, vringSetNum, vringTranslate, vringSignal, vringSuppressKicks, vringFreePool } from "./vring";
-import { BlkTarget, blkProcess, blkPoolCreate } from "./blk";
+import { Vring, vringInit, vringReset, setFd, vringSetNum, vringTranslate, vringSuppressKicks, vringFreePool } from "./vring";
+import { BlkTarget, blkPoolCreate, blkSignal } from "./blk";
 import { Inflight, inflightCreate, inflightMap, inflightUnmap, inflightQueue, inflightRecover } from "./inflight";
 import { QueueWorker, workerAttach, workerDetach } from "./worker";
 
@@ -17,6 +20,7 @@ export const MAX_QUEUES: u32 = 8;
 const MSG_BYTES: u32 = W.HDR_BYTES + W.MAX_PAYLOAD;
 
 @unmanaged export class Session {
+  name: usize;            // the controller's name, for reports (the host keeps the string)
   fd: i32;
   closed: u32;            // the protocol was broken or the peer went: the controller drops the session
   features: u64;          // acked by SET_FEATURES
@@ -49,6 +53,7 @@ export function sessionNew(fd: i32, target: BlkTarget, offered: u64, config: usi
   const s = changetype<Session>(heapAllocZeroed(offsetof<Session>()));
   if (changetype<usize>(s) == 0) return s;
   s.fd = fd;
+  s.name = target.name;
   s.target = changetype<usize>(target);
   s.offeredFeatures = offered;
   s.configBytes = config;
@@ -122,7 +127,7 @@ function closeUnused(s: Session): void {
 }
 
 function fail(s: Session, why: string, request: u32): void {
-  report(LEVEL_ERROR, -EPROTO, "vhost: %s (message %d); closing the connection", changetype<usize>(why), 0, <f64>request);
+  report(LEVEL_ERROR, -EPROTO, "vhost %s: %s (message %d); closing the connection", s.name, changetype<usize>(why), <f64>request);
   s.closed = 1;
 }
 
@@ -137,7 +142,7 @@ function send(s: Session, request: u32, size: u32, fd: i32 = -1): void {
   store<u32>(out, size, W.HDR_SIZE);
   store<i32>(out + REPLY_BYTES - 4, fd);
   const rc = host_vu_send(s.fd, out, W.HDR_BYTES + size, out + REPLY_BYTES - 4, fd >= 0 ? 1 : 0);
-  if (rc != <i32>(W.HDR_BYTES + size)) { report(LEVEL_ERROR, rc, "vhost: a reply could not be sent"); s.closed = 1; }
+  if (rc != <i32>(W.HDR_BYTES + size)) { report(LEVEL_ERROR, rc, "vhost %s: a reply could not be sent", s.name); s.closed = 1; }
 }
 
 function replyU64(s: Session, request: u32, value: u64): void {
@@ -166,8 +171,8 @@ export function sessionReceive(s: Session): bool {
     if (want > 0) {
       const rc = host_vu_recv(s.fd, s.buf + s.have, want, s.fds + (<usize>s.nfds << 2), W.MAX_FDS - s.nfds);
       if (rc == -EAGAIN) return any;
-      if (rc == 0) { report(LEVEL_NOTICE, 0, "vhost: the guest disconnected"); s.closed = 1; return true; }
-      if (rc < 0) { report(LEVEL_ERROR, rc, "vhost: receiving from the guest failed"); s.closed = 1; return true; }
+      if (rc == 0) { report(LEVEL_NOTICE, 0, "vhost %s: the guest disconnected", s.name); s.closed = 1; return true; }
+      if (rc < 0) { report(LEVEL_ERROR, rc, "vhost %s: receiving from the guest failed", s.name); s.closed = 1; return true; }
       any = true;
       s.have += <u32>rc & 0xffff;
       s.nfds += <u32>rc >> 16;
@@ -259,7 +264,7 @@ function inflightFd(s: Session, request: u32, flags: u32, size: u32, p: usize): 
   if (request == W.GET_INFLIGHT_FD) {
     if (s.nfds != 0) { fail(s, "GET_INFLIGHT_FD with an fd", request); return; }
     const fd = inflightCreate(f, queues, queueSize);
-    if (fd < 0) { report(LEVEL_ERROR, fd, "vhost: no inflight region for %d queues", 0, 0, <f64>queues); s.closed = 1; return; }
+    if (fd < 0) { report(LEVEL_ERROR, fd, "vhost %s: no inflight region for %d queues", s.name, 0, <f64>queues); s.closed = 1; return; }
     const out = s.reply + W.HDR_BYTES;
     memory.fill(out, 0, W.INFLIGHT_BYTES);
     store<u64>(out, f.bytes);
@@ -271,7 +276,7 @@ function inflightFd(s: Session, request: u32, flags: u32, size: u32, p: usize): 
   }
   if (s.nfds != 1) { fail(s, "SET_INFLIGHT_FD without exactly one fd", request); return; }
   const rc = inflightMap(f, takeFd(s, 0), load<u64>(p), load<u64>(p, 8), queues, queueSize);
-  if (rc != 0) { report(LEVEL_ERROR, rc, "vhost: the inflight region could not be mapped"); ack(s, request, flags, false); return; }
+  if (rc != 0) { report(LEVEL_ERROR, rc, "vhost %s: the inflight region could not be mapped", s.name); ack(s, request, flags, false); return; }
   ack(s, request, flags, true);
 }
 
@@ -290,7 +295,7 @@ function retranslate(s: Session): void {
     const v = vringOf(s, i);
     if (v.descUva == 0) continue;
     if (vringTranslate(v, changetype<MemTable>(s.mem)) != 0) {
-      report(LEVEL_ERROR, -EINVAL, "vhost: vring %d no longer lies in guest memory after a memory change; stopped", 0, 0, <f64>i);
+      report(LEVEL_ERROR, -EINVAL, "vhost %s: vring %d no longer lies in guest memory after a memory change; stopped", s.name, 0, <f64>i);
       v.broken = 1;
     }
   }
@@ -312,7 +317,7 @@ function setMemTable(s: Session, request: u32, flags: u32, size: u32, p: usize):
     if (rc != 0) { report(LEVEL_ERROR, rc, "vhost: guest memory region %d could not be mapped", 0, 0, <f64>i); s.closed = 1; return; }
   }
   retranslate(s);
-  report(LEVEL_INFO, 0, "vhost: guest memory mapped (%d regions)", 0, 0, <f64>n);
+  report(LEVEL_INFO, 0, "vhost %s: guest memory mapped (%d regions)", s.name, 0, <f64>n);
   ack(s, request, flags, true);
 }
 
@@ -372,7 +377,7 @@ export function sessionAnswerBase(s: Session): void {
   if (s.waitBase < 0) return;
   const v = vringOf(s, <u32>s.waitBase);
   if (v.owner != 0) return;                    // its worker has not let it go yet
-  vringSignal(v);
+  blkSignal(changetype<BlkTarget>(s.target), v);
   store<u32>(s.reply + W.HDR_BYTES, v.index);
   store<u32>(s.reply + W.HDR_BYTES, v.lastAvail, 4);
   s.waitBase = -1;
@@ -405,13 +410,18 @@ function vringFd(s: Session, request: u32, flags: u32, size: u32, p: usize): voi
   // A running ring's kick fd is watched by its worker's reactor, which must stop watching it before
   // it is closed (GET_VRING_BASE stops the ring; QEMU sends the kick only to start one).
   if (which == 0 && v.owner != 0) { fail(s, "SET_VRING_KICK on a running ring", request); return; }
+  if (!noFd && !notifierFd(load<i32>(s.fds))) {
+    fail(s, which == 0 ? "SET_VRING_KICK with an fd that is neither an eventfd nor a pipe" :
+      which == 1 ? "SET_VRING_CALL with an fd that is neither an eventfd nor a pipe" : "SET_VRING_ERR with an fd that is neither an eventfd nor a pipe", request);
+    return;
+  }
   const fd = noFd ? -1 : takeFd(s, 0);
   setFd(v, which, fd);
   if (which == 0) {
     // The kick starts the ring. Without PROTOCOL_FEATURES it is enabled too; with them it waits for
     // SET_VRING_ENABLE (and a kick never disables it: rust-vmm/vhost#227).
     if (v.num == 0 || v.desc == 0) { fail(s, "SET_VRING_KICK before the ring's size and addresses", request); return; }
-    if (blkPoolCreate(v) != 0) { report(LEVEL_ERROR, -12, "vhost: no memory for a vring's requests"); ack(s, request, flags, false); return; }
+    if (blkPoolCreate(v) != 0) { report(LEVEL_ERROR, -12, "vhost %s: no memory for a vring's requests", s.name); ack(s, request, flags, false); return; }
     v.started = 1;
     v.broken = 0;
     v.eventIdx = (s.features & W.F_EVENT_IDX) != 0 ? 1 : 0;
@@ -420,13 +430,19 @@ function vringFd(s: Session, request: u32, flags: u32, size: u32, p: usize): voi
     inflightRecover(v, inflightQueue(changetype<Inflight>(s.inflight), v.index, v.num), s.features);
     if (v.owner == 0) {
       const w = load<usize>(s.workers + (<usize>(v.index % s.workerCount) << 2));
-      if (workerAttach(changetype<QueueWorker>(w), v, s.mem) != 0) { report(LEVEL_ERROR, -12, "vhost: a ring could not be handed to its worker"); ack(s, request, flags, false); return; }
+      if (workerAttach(changetype<QueueWorker>(w), v, s.mem) != 0) { report(LEVEL_ERROR, -12, "vhost %s: a ring could not be handed to its worker", s.name); ack(s, request, flags, false); return; }
       v.owner = w;
     }
     if ((s.features & W.F_PROTOCOL_FEATURES) == 0) v.enabled = 1;
     vringSuppressKicks(v);
   }
   ack(s, request, flags, true);
+}
+
+/** Kick, call and err fds are eventfds (QEMU's) or pipes: 8 bytes in or out, never a file, socket or device. */
+function notifierFd(fd: i32): bool {
+  const kind = host_vu_fd_kind(fd);
+  return kind == FD_KIND_EVENTFD || kind == FD_KIND_PIPE;
 }
 
 function getConfig(s: Session, request: u32, size: u32, p: usize): void {

@@ -58,7 +58,7 @@ export interface NativeAddon {
   // and never throws: bad values (ranges, alignment, fds, counts) and every OS error. EINTR is retried.
   // `memory` is the shared WebAssembly.Memory, its SharedArrayBuffer, or a Uint8Array over all of it;
   // every range is checked against its length as this thread sees it now (-EFAULT when outside).
-  // Fds made here are CLOEXEC; sockets and eventfds are nonblocking.
+  // Fds made here are CLOEXEC; sockets and eventfds are nonblocking; fds received are made nonblocking.
   /** Listening unix stream socket at `path` whose file has exactly `mode` (default 0600) whatever the umask,
    *  replacing a stale socket nobody answers on. -EADDRINUSE: a listener answers there; -EEXIST: the path is
    *  not a socket (never replaced); -ENAMETOOLONG: ≥ 108 bytes; -EINVAL: a mode outside 0..0777. */
@@ -68,9 +68,10 @@ export interface NativeAddon {
   /** A connected socket, or -ENOENT / -ECONNREFUSED / -EAGAIN (the listener's backlog is full). */
   unixConnect(path: string): number;
   /**
-   * One recvmsg into memory [ptr, ptr + cap); fds (SCM_RIGHTS) stored as i32 at fdsPtr. Result ≥ 0:
-   * bytes + fds * 2^32 + flags * 2^36 (decode with VHOST_RECV); 0 = the peer closed. A peer that sent more
-   * than maxFds fds (or more than 8: MSG_CTRUNC) gets flag FDS_REFUSED and every fd closed; MSG_TRUNC gets
+   * One recvmsg into memory [ptr, ptr + cap); fds (SCM_RIGHTS) stored as i32 at fdsPtr, each made
+   * O_NONBLOCK. Result ≥ 0: bytes + fds * 2^32 + flags * 2^36 (decode with VHOST_RECV); 0 = the peer closed.
+   * A peer that sent more than maxFds fds (or more than 8: MSG_CTRUNC), or an fd that cannot be made
+   * nonblocking (O_PATH), gets flag FDS_REFUSED and every fd closed; MSG_TRUNC gets
    * DATA_TRUNCATED. Errors: -EAGAIN (nothing there), -EFAULT (a range outside memory), -EINVAL (cap 0,
    * maxFds > 8, ranges overlap), -EBADF, -ENOTSOCK.
    */
@@ -97,6 +98,8 @@ export interface NativeAddon {
   memfdCreate(name: string, bytes: number): number;
   /** Size of a regular file or memfd, -ENODEV for anything else, or -EBADF. */
   fdSize(fd: number): number;
+  /** What the fd is: VHOST_FD_KIND (an eventfd, a pipe or FIFO, a regular file, a socket, other), or -EBADF. */
+  fdKind(fd: number): number;
   /** A nonblocking eventfd (counter 0), or -errno. */
   eventfdCreate(): number;
   /** Adds value (≥ 1) to the counter: 0, -EAGAIN (it would overflow), -EINVAL, -EBADF. Any fd gets 8 bytes. */
@@ -130,6 +133,9 @@ export const VHOST_RECV = {
   /** The message was longer than cap (datagram sockets only). */
   DATA_TRUNCATED: 2,
 } as const;
+
+/** fdKind's answers (host/native/src/vhost.h; the core's host_vu_fd_kind uses the same). */
+export const VHOST_FD_KIND = { EVENTFD: 1, PIPE: 2, FILE: 3, SOCKET: 4, OTHER: 5 } as const;
 
 let cached: NativeAddon | null | undefined;
 

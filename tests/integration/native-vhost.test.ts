@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadNative, VHOST_RECV, type NativeAddon } from '../../host/native/index.js';
+import { loadNative, VHOST_RECV, VHOST_FD_KIND, type NativeAddon } from '../../host/native/index.js';
 import { VhostNative, decodeRecv } from '../../host/vhost-host.js';
 import { WstorError } from '../../host/errors.js';
 
@@ -207,6 +207,30 @@ describe('messages with fds', () => {
       closeAll(...sent, ...received, listener, client, server);
     });
   }
+
+  test('every fd received is made nonblocking (a guest\'s pipe or file never makes a reader or writer wait); fdKind tells them apart', () => {
+    const memory = newMemory();
+    const { listener, client, server } = socketPair();
+    const fifo = path.join(tmp, 'kind.fifo');
+    spawnSync('mkfifo', [fifo]);
+    const file = path.join(tmp, 'kind.file');
+    fs.writeFileSync(file, 'x');
+    const sent = [fs.openSync(fifo, 'r+'), fs.openSync(file, 'r+'), fdOf(addon.eventfdCreate(), 'eventfd'), listener,
+      fs.openSync('/dev/null', 'r+'), fdOf(addon.memfdCreate('kind', PAGE), 'memfd')];
+    assert.equal(fdFlags(sent[0]) & O_NONBLOCK, 0, 'the sender\'s FIFO starts blocking');
+    const len = writeText(memory, PEER_AT, 'fds of every kind');
+    assert.equal(addon.sendMsg(client, memory, PEER_AT, len, sent), len);
+    const got = decodeRecv(addon.recvMsg(server, memory, MSG_AT, 256, FDS_AT, 8));
+    assert.equal(got.fds, sent.length);
+    const received = fdsAt(memory, sent.length);
+    for (const fd of received) assert.equal(fdFlags(fd) & O_NONBLOCK, O_NONBLOCK, `received fd ${fd} (${fdTarget(fd)}) is nonblocking`);
+    const K = VHOST_FD_KIND;
+    assert.deepEqual(received.map((fd) => addon.fdKind(fd)), [K.PIPE, K.FILE, K.EVENTFD, K.SOCKET, K.OTHER, K.FILE]);
+    assert.equal(addon.eventfdRead(received[2]), -E.EAGAIN, 'telling an eventfd changed nothing in it');
+    assert.equal(addon.fdKind(-1), -E.EBADF);
+    for (const fd of [sent[0], sent[1], sent[4]]) fs.closeSync(fd);
+    closeAll(sent[2], sent[5], ...received, listener, client, server);
+  });
 
   test('a message with more fds than maxFds: data delivered, every fd closed, FDS_REFUSED', () => {
     const memory = newMemory();

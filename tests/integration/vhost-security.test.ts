@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Engine, WstorError } from '../../host/index.js';
 import { RpcClient } from '../../host/rpc/index.js';
@@ -204,5 +204,72 @@ test('wstor serve: vhost sockets 0600 under umask 000; --vhost-socket-mode sets 
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Reads whatever a FIFO holds without waiting (opened nonblocking for reading): bytes drained. */
+function drainFifo(fifo: string): number {
+  const fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const buf = Buffer.alloc(65536);
+  let total = 0;
+  try {
+    for (;;) {
+      let n = 0;
+      try { n = fs.readSync(fd, buf); } catch (e) { if ((e as NodeJS.ErrnoException).code === 'EAGAIN') break; throw e; }
+      if (n === 0) break;
+      total += n;
+    }
+  } finally { fs.closeSync(fd); }
+  return total;
+}
+
+test('a call fd nobody reads (a full pipe) never blocks the reactor: notifications are dropped and counted', { timeout: 120_000 }, async () => {
+  const t = await target();
+  const fifo = path.join(t.dir, 'call.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const pipeFd = fs.openSync(fifo, 'r+');            // both ends, blocking, as a careless or hostile guest passes it
+  try {
+    t.engine.bdev.createMalloc('m0', { blockCount: 1024 });
+    t.engine.bdev.createMalloc('m1', { blockCount: 1024 });
+    await t.engine.vhost.createBlk('A', 'm0', { cpumask: '0x1' });
+    await t.engine.vhost.createBlk('B', 'm1', { cpumask: '0x1' });   // served on the same reactor
+    const a = await VhostUserClient.connect(path.join(t.dir, 'A'));
+    const b = await VhostUserClient.connect(path.join(t.dir, 'B'));
+    await a.setup(1, { eventIdx: false });         // every completion interrupts
+    await b.setup();
+    assert.equal(await a.acked(MSG.SET_VRING_CALL, le([0, 8]), [pipeFd]), 0n, 'a pipe is an acceptable call fd');
+    // A pipe holds 64 KiB: 8192 interrupts of 8 bytes. Each request here completes alone: one each.
+    const requests = 10_000;
+    const latencies: number[] = [];
+    for (let i = 0; i < requests; i++) {
+      a.submit(0, BLK.FLUSH, 0n);
+      try { a.usedSync(0, 3000); } catch (e) { throw new Error(`request ${i} of the guest with the full pipe did not complete: its reactor is blocked (${(e as Error).message})`); }
+      if (i % 1000 === 999) {
+        const started = performance.now();
+        assert.equal((await b.request(0, BLK.IN, 0n, { readBytes: 4096 })).status, OK);
+        latencies.push(performance.now() - started);
+      }
+    }
+    assert.ok(Math.max(...latencies) < 500, `the other controller on that reactor kept answering (worst ${Math.max(...latencies).toFixed(1)} ms)`);
+    const [info] = t.engine.vhost.list('A');
+    const delivered = drainFifo(fifo) / 8;
+    assert.ok(delivered <= 8192, `the pipe holds what it can (${delivered})`);
+    assert.equal(info.droppedNotifications, requests - delivered, 'every notification the pipe did not take is counted as dropped');
+    const warnings = t.reports.filter((r) => /^vhost A: vring 0: a notification was dropped/.test(r.message));
+    assert.ok(warnings.length >= 1 && warnings.length <= 40, `warned about, within the limit (${warnings.length} warnings)`);
+    assert.match(warnings[warnings.length - 1].message, /\(\d+ dropped on this ring so far\)/);
+    // An fd that is neither an eventfd nor a pipe is refused as a call fd.
+    const file = path.join(t.dir, 'plain');
+    fs.writeFileSync(file, '');
+    const plain = fs.openSync(file, 'r+');
+    a.send(MSG.SET_VRING_CALL, le([0, 8]), { fds: [plain], needReply: true });
+    fs.closeSync(plain);
+    assert.ok(await a.closedByPeer(), 'a regular file as call fd closes the connection');
+    assert.ok(t.reports.some((r) => /^vhost A: SET_VRING_CALL with an fd that is neither an eventfd nor a pipe/.test(r.message)), 'naming what was wrong');
+    a.close(); b.close();
+  } finally {
+    // Before the fix the reactor sat in write() on the full pipe: reading it lets the engine stop.
+    const drain = setInterval(() => { try { drainFifo(fifo); } catch { /* gone */ } }, 5);
+    try { await t.stop(); } finally { clearInterval(drain); fs.closeSync(pipeFd); }
   }
 });

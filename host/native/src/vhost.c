@@ -266,6 +266,17 @@ union control_buffer {
     char bytes[CMSG_SPACE(sizeof(int) * WSTOR_VHOST_FDS_MAX)];
 };
 
+/* Every fd a peer hands over is made nonblocking before anyone uses it: a write to a pipe it never reads, or a
+ * read of an empty one, must never hold a reactor. The flag is the open file's, so the peer's copy gets it
+ * too; it changes nothing for memory fds. False if one cannot be (an O_PATH fd): refuse them all. */
+static bool all_nonblocking(const int *fds, uint32_t count) {
+    for (uint32_t i = 0; i < count; i++) {
+        int fl = fcntl(fds[i], F_GETFL);
+        if (fl < 0 || ((fl & O_NONBLOCK) == 0 && fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) != 0)) return false;
+    }
+    return true;
+}
+
 /* One recvmsg into [data, data + cap); packs the result as vhost.h says, or -errno. */
 static int64_t recv_into(int fd, uint8_t *data, uint32_t cap, uint8_t *fds_out, uint32_t fds_max) {
     union control_buffer control;
@@ -279,7 +290,7 @@ static int64_t recv_into(int fd, uint8_t *data, uint32_t cap, uint8_t *fds_out, 
     int fds[WSTOR_VHOST_FDS_MAX];
     uint32_t count = collect_fds(&msg, fds);
     uint32_t flags = 0;
-    if ((msg.msg_flags & MSG_CTRUNC) != 0 || count > fds_max) flags |= WSTOR_VHOST_RECV_FDS_REFUSED;
+    if ((msg.msg_flags & MSG_CTRUNC) != 0 || count > fds_max || !all_nonblocking(fds, count)) flags |= WSTOR_VHOST_RECV_FDS_REFUSED;
     if ((msg.msg_flags & MSG_TRUNC) != 0) flags |= WSTOR_VHOST_RECV_DATA_TRUNCATED;
     if (flags != 0) {
         close_all(fds, count);
@@ -528,17 +539,50 @@ napi_value wstor_vhost_memfd_create(napi_env env, napi_callback_info info) {
     return number(env, fd);
 }
 
-/* fdSize(fd): bytes of a regular file or memfd, -ENODEV for anything else, or -errno. */
-napi_value wstor_vhost_fd_size(napi_env env, napi_callback_info info) {
+/* A call that answers from fstat of its one fd argument: `answer`'s number, a negative errno, or a throw. */
+static napi_value fstat_call(napi_env env, napi_callback_info info, const char *fn,
+                             int64_t (*answer)(int fd, const struct stat *st)) {
     napi_value argv[1];
     int fd;
     struct stat st;
-    int rc = fd_first_arg(env, info, "fdSize", 1, argv, &fd);
+    int rc = fd_first_arg(env, info, fn, 1, argv, &fd);
     if (rc == 1) return NULL;
-    if (rc < 0) return number(env, rc);
-    if (fstat(fd, &st) != 0) return number(env, -errno);
-    return number(env, S_ISREG(st.st_mode) ? (int64_t)st.st_size : -ENODEV);
+    if (rc == 0 && fstat(fd, &st) != 0) rc = -errno;
+    return number(env, rc < 0 ? rc : answer(fd, &st));
 }
+
+static int64_t size_of(int fd, const struct stat *st) {
+    (void)fd;
+    return S_ISREG(st->st_mode) ? (int64_t)st->st_size : -ENODEV;
+}
+
+/* An anonymous inode (st_mode has no file type) that is an eventfd. /proc names it; without /proc, a write of 0
+ * tells (an eventfd adds it: nothing changes; the other anonymous fds refuse writes). */
+static bool is_eventfd(int fd) {
+    char link[64], target[32];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, target, sizeof(target) - 1);
+    if (n >= 0) {
+        target[n] = '\0';
+        return strcmp(target, "anon_inode:[eventfd]") == 0;
+    }
+    uint64_t zero = 0;
+    return RETRY_EINTR(write(fd, &zero, sizeof(zero))) == (ssize_t)sizeof(zero);
+}
+
+static int64_t kind_of(int fd, const struct stat *st) {
+    if (S_ISFIFO(st->st_mode)) return WSTOR_VHOST_FD_PIPE;
+    if (S_ISREG(st->st_mode)) return WSTOR_VHOST_FD_FILE;
+    if (S_ISSOCK(st->st_mode)) return WSTOR_VHOST_FD_SOCKET;
+    if ((st->st_mode & S_IFMT) == 0 && is_eventfd(fd)) return WSTOR_VHOST_FD_EVENTFD;
+    return WSTOR_VHOST_FD_OTHER;
+}
+
+/* fdSize(fd): bytes of a regular file or memfd, -ENODEV for anything else, or -errno. */
+napi_value wstor_vhost_fd_size(napi_env env, napi_callback_info info) { return fstat_call(env, info, "fdSize", size_of); }
+
+/* fdKind(fd): WSTOR_VHOST_FD_* (vhost.h), or -errno (-EBADF). */
+napi_value wstor_vhost_fd_kind(napi_env env, napi_callback_info info) { return fstat_call(env, info, "fdKind", kind_of); }
 
 /* ---- eventfds (kick, call, err) ---- */
 
