@@ -7,7 +7,7 @@ import { heapAllocZeroed, heapFree, report, LEVEL_ERROR, LEVEL_WARN, ENOMEM, EIN
 import {
   Bdev, IO_READ, IO_WRITE, IO_UNMAP, IO_WRITE_ZEROES, IO_FLUSH, IO_MAX_IOVS, bdevSubmitBlocks, bdevFlush, bdevFreeIo, bdevQueueIoWait,
 } from "../bdev";
-import { MemTable } from "./mem";
+import { MemTable, memBrokenRegion } from "./mem";
 import {
   Vring, vringWalk, vringTakeHead, vringPending, vringPutUsed, vringReady, vringSignal, CHAIN_BYTES, pieceAddr, pieceLen, pieceWritable,
 } from "./vring";
@@ -266,7 +266,8 @@ function startHead(t: BlkTarget, v: Vring, head: u32): void {
 
 /** Take and start every chain the ring's pool has room for. Returns how many. */
 export function blkProcess(t: BlkTarget, v: Vring): u32 {
-  if (!vringReady(v)) return 0;
+  // A region whose file shrank reads as zeroes now: nothing to take until the session ends.
+  if (!vringReady(v) || memBrokenRegion(changetype<MemTable>(t.mem)) >= 0) return 0;
   let n: u32 = 0;
   // Heads in flight before a reconnect go first, then what the guest made available since.
   while (v.freeReqs != 0) {

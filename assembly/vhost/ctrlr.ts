@@ -11,7 +11,9 @@ import { requestDone } from "../app/request";
 import * as W from "./wire";
 import { BlkTarget, blkTargetNew, blkTargetFree } from "./blk";
 import { logLimitNew } from "./loglimit";
-import { Session, sessionNew, sessionFree, sessionReceive, sessionInflight, sessionStopRings, sessionAnswerBase, MAX_QUEUES } from "./session";
+import {
+  Session, sessionNew, sessionFree, sessionReceive, sessionInflight, sessionStopRings, sessionAnswerBase, sessionMemoryBroke, MAX_QUEUES,
+} from "./session";
 import { QueueWorker, workerCreate, workerStop, workerTarget, workerDropChannel } from "./worker";
 import { reactorCount } from "../thread";
 
@@ -209,7 +211,7 @@ function msgPollOnce(c: Ctrlr): i32 {
   if (c.session == 0) acceptNew(c);
   else {
     const s = changetype<Session>(c.session);
-    if (s.closed == 0) { busy = sessionReceive(s); sessionAnswerBase(s); acceptNew(c); }
+    if (s.closed == 0 && !sessionMemoryBroke(s)) { busy = sessionReceive(s); sessionAnswerBase(s); acceptNew(c); }
     if (s.closed != 0) { reapSession(c); busy = true; }
   }
   if (c.bdevGone != 0 && c.desc != 0 && c.dropsPending == 0) startChannelDrops(c);

@@ -6,10 +6,10 @@
 
 import {
   heapAllocZeroed, heapFree, report, LEVEL_ERROR, LEVEL_NOTICE, LEVEL_INFO, host_vu_recv, host_vu_send, host_fd_close, host_vu_fd_kind,
-  FD_KIND_EVENTFD, FD_KIND_PIPE, EAGAIN, EINVAL, EPROTO,
+  FD_KIND_EVENTFD, FD_KIND_PIPE, EAGAIN, EINVAL, EPROTO, ENODEV, ENXIO, EFAULT,
 } from "../runtime";
 import * as W from "./wire";
-import { MemTable, memTableNew, memTableFree, regionCheck, regionAdd, regionRemove, memUnmapAll, MAX_REGIONS } from "./mem";
+import { MemTable, memTableNew, memTableFree, regionCheck, regionAdd, regionRemove, regionFdShortfall, memUnmapAll, memBrokenRegion, MAX_REGIONS } from "./mem";
 import { Vring, vringInit, vringReset, setFd, vringSetNum, vringTranslate, vringSuppressKicks, vringFreePool } from "./vring";
 import { BlkTarget, blkPoolCreate, blkSignal } from "./blk";
 import { Inflight, inflightCreate, inflightMap, inflightUnmap, inflightQueue, inflightRecover } from "./inflight";
@@ -301,6 +301,43 @@ function retranslate(s: Session): void {
   }
 }
 
+/**
+ * Whether region `i` (wire payload `src`) fits the file it came with (fd slot `fdIndex`); if not, says
+ * why. A file that later shrinks is the guard's business (sessionMemoryBroke).
+ */
+function regionFits(s: Session, i: u32, src: usize, fdIndex: u32): bool {
+  const short = regionFdShortfall(src, load<i32>(s.fds + (<usize>fdIndex << 2)));
+  if (short == 0) return true;
+  if (short == -ENODEV) {
+    report(LEVEL_ERROR, -ENODEV, "vhost %s: guest memory region %d is not a regular file or memfd (guest RAM must be shared: QEMU's memory-backend-memfd, or -file with share=on)",
+      s.name, 0, <f64>i);
+  } else if (short < 0) {
+    report(LEVEL_ERROR, <i32>short, "vhost %s: the file of guest memory region %d could not be sized", s.name, 0, <f64>i);
+  } else {
+    report(LEVEL_ERROR, -ENXIO, "vhost %s: guest memory region %d ends %d bytes past the end of its file (mmap_offset + size is larger than the file); refused",
+      s.name, 0, <f64>i, short);
+  }
+  return false;
+}
+
+/**
+ * A guarded mapping of this session broke (its file shrank; the addon put zero pages there): the
+ * session ends, saying which. The controller looks at every poll. True if it broke.
+ */
+export function sessionMemoryBroke(s: Session): bool {
+  const region = memBrokenRegion(changetype<MemTable>(s.mem));
+  const inflight = atomic.load<u32>(s.inflight + offsetof<Inflight>("broken")) != 0;
+  if (region < 0 && !inflight) return false;
+  if (region >= 0) {
+    report(LEVEL_ERROR, -EFAULT, "vhost %s: the file behind guest memory region %d shrank under its mapping (SIGBUS caught; zero pages put in its place); closing the connection",
+      s.name, 0, <f64>region);
+  } else {
+    report(LEVEL_ERROR, -EFAULT, "vhost %s: the file behind the inflight region shrank under its mapping (SIGBUS caught; zero pages put in its place); closing the connection", s.name);
+  }
+  s.closed = 1;
+  return true;
+}
+
 function setMemTable(s: Session, request: u32, flags: u32, size: u32, p: usize): void {
   if (size < W.MEM_TABLE_HEAD) { fail(s, "a payload of the wrong size", request); return; }
   const n = load<u32>(p);
@@ -313,8 +350,9 @@ function setMemTable(s: Session, request: u32, flags: u32, size: u32, p: usize):
   for (let i: u32 = 0; i < n; i++) {
     const src = p + W.MEM_TABLE_HEAD + i * W.REGION_BYTES;
     if (regionCheck(changetype<MemTable>(s.mem), src) != 0) { fail(s, "a memory region that is empty, wraps or overlaps another", request); return; }
+    if (!regionFits(s, i, src, i)) { s.closed = 1; return; }
     const rc = regionAdd(changetype<MemTable>(s.mem), src, takeFd(s, i));
-    if (rc != 0) { report(LEVEL_ERROR, rc, "vhost: guest memory region %d could not be mapped", 0, 0, <f64>i); s.closed = 1; return; }
+    if (rc != 0) { report(LEVEL_ERROR, rc, "vhost %s: guest memory region %d could not be mapped", s.name, 0, <f64>i); s.closed = 1; return; }
   }
   retranslate(s);
   report(LEVEL_INFO, 0, "vhost %s: guest memory mapped (%d regions)", s.name, 0, <f64>n);
@@ -331,8 +369,9 @@ function memReg(s: Session, request: u32, flags: u32, size: u32, p: usize): void
   }
   if (s.nfds != 1) { fail(s, "ADD_MEM_REG without exactly one fd", request); return; }
   if (regionCheck(changetype<MemTable>(s.mem), src) != 0) { fail(s, "a memory region that is empty, wraps or overlaps another", request); return; }
+  if (!regionFits(s, changetype<MemTable>(s.mem).count, src, 0)) { ack(s, request, flags, false); return; }
   const rc = regionAdd(changetype<MemTable>(s.mem), src, takeFd(s, 0));
-  if (rc != 0) { report(LEVEL_ERROR, rc, "vhost: an added memory region could not be mapped"); ack(s, request, flags, false); return; }
+  if (rc != 0) { report(LEVEL_ERROR, rc, "vhost %s: an added memory region could not be mapped", s.name); ack(s, request, flags, false); return; }
   retranslate(s);
   ack(s, request, flags, true);
 }

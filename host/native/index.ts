@@ -88,8 +88,14 @@ export interface NativeAddon {
    * on hugetlbfs), -EFAULT (outside memory), -EBADF, -ENODEV (not a regular file or memfd), -EACCES (fd not
    * O_RDWR), -ENXIO (past the fd's size), or mmap's own errno (the range then reads as zeroes). Never
    * read-only: V8's grow would make it writable again, or abort the process (vhost.c says why).
+   * With guardOffset (a u32 in memory) and guardValue (≥ 1): a SIGBUS inside the mapping (its file shrank, or
+   * could not fault a page in) puts zero pages over it and guardValue in that word, and the access runs again
+   * (host/native/src/guard.h); -EINVAL for a misaligned word or value 0, -EFAULT outside memory, -ENOSPC when
+   * 4096 mappings are guarded already. Without: such a SIGBUS ends the process.
    */
-  mapIntoMemory(memory: VhostMemory, offset: number, length: number, fd: number, fdOffset: number): number;
+  mapIntoMemory(memory: VhostMemory, offset: number, length: number, fd: number, fdOffset: number, guardOffset?: number, guardValue?: number): number;
+  /** Guarded mappings now (guest memory mapped with a guard word) and SIGBUS repairs since the process started. */
+  guardStats(): { armed: number; repairs: number };
   /** madvise(MADV_RANDOM) over memory [offset, offset + length) (a mapped file: no read-ahead into large folios): 0 or -errno. */
   adviseRandom(memory: VhostMemory, offset: number, length: number): number;
   /** Zero pages, read-write, back over memory [offset, offset + length): 0, -EINVAL or -EFAULT as above. */

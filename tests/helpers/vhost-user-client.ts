@@ -3,6 +3,7 @@
 // it), messages and fds go over the controller's socket through the addon, and virtio-blk requests
 // are built as descriptor chains on split rings. Raw access (messages, descriptors) lets tests act as
 // a hostile guest.
+import fs from 'node:fs';
 import { loadNative, VHOST_RECV, type NativeAddon } from '../../host/native/index.js';
 
 export const MSG = {
@@ -51,7 +52,7 @@ export class VhostUserClient {
   /** Bytes of guest memory. */
   readonly guestBytes: number;
 
-  private constructor(native: NativeAddon, fd: number, guestBytes: number, queueSize: number) {
+  private constructor(native: NativeAddon, fd: number, guestBytes: number, queueSize: number, memoryFile?: string) {
     this.native = native;
     this.fd = fd;
     this.guestBytes = guestBytes;
@@ -59,18 +60,34 @@ export class VhostUserClient {
     const pages = (GUEST_AT + guestBytes) / 65536;
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
     this.view = new DataView(this.memory.buffer);
-    this.memfd = native.memfdCreate('wstor-test-guest', guestBytes);
-    if (this.memfd < 0) throw new Error(`memfdCreate: ${this.memfd}`);
+    if (memoryFile === undefined) {
+      this.memfd = native.memfdCreate('wstor-test-guest', guestBytes);          // sealed: it cannot shrink
+      if (this.memfd < 0) throw new Error(`memfdCreate: ${this.memfd}`);
+    } else {
+      this.memfd = fs.openSync(memoryFile, 'w+');                                // a plain file: it can (shrinkMemory)
+      fs.ftruncateSync(this.memfd, guestBytes);
+    }
     const rc = native.mapIntoMemory(this.memory, GUEST_AT, guestBytes, this.memfd, 0);
     if (rc !== 0) throw new Error(`mapIntoMemory: ${rc}`);
   }
 
-  static async connect(socket: string, opts: { guestBytes?: number; queueSize?: number } = {}): Promise<VhostUserClient> {
+  /** `memoryFile`: guest memory in a plain file made there (unsealed: the guest may shrink it) instead of a sealed memfd. */
+  static async connect(socket: string, opts: { guestBytes?: number; queueSize?: number; memoryFile?: string } = {}): Promise<VhostUserClient> {
     const native = loadNative();
     if (!native) throw new Error('the native addon is not built');
     const fd = native.unixConnect(socket);
     if (fd < 0) throw new Error(`connect ${socket}: ${fd}`);
-    return new VhostUserClient(native, fd, opts.guestBytes ?? 16 * MiB, opts.queueSize ?? 128);
+    return new VhostUserClient(native, fd, opts.guestBytes ?? 16 * MiB, opts.queueSize ?? 128, opts.memoryFile);
+  }
+
+  /**
+   * A hostile guest's move: shrink the file behind guest memory (connect with `memoryFile`) to `bytes`.
+   * Our own view of it is unmapped first, so only the backend's next access finds it gone; this client's
+   * rings and buffers are unusable afterwards.
+   */
+  shrinkMemory(bytes = 0): void {
+    this.native.unmapFromMemory(this.memory, GUEST_AT, this.guestBytes);
+    fs.ftruncateSync(this.memfd, bytes);
   }
 
   // ---- guest memory ----

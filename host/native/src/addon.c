@@ -32,6 +32,7 @@ static napi_value init(napi_env env, napi_value exports) {
         { "memfdCreate", NULL, wstor_vhost_memfd_create, NULL, NULL, NULL, napi_default, NULL },
         { "fdSize", NULL, wstor_vhost_fd_size, NULL, NULL, NULL, napi_default, NULL },
         { "fdKind", NULL, wstor_vhost_fd_kind, NULL, NULL, NULL, napi_default, NULL },
+        { "guardStats", NULL, wstor_vhost_guard_stats, NULL, NULL, NULL, napi_default, NULL },
         { "eventfdCreate", NULL, wstor_vhost_eventfd_create, NULL, NULL, NULL, napi_default, NULL },
         { "eventfdWrite", NULL, wstor_vhost_eventfd_write, NULL, NULL, NULL, napi_default, NULL },
         { "eventfdRead", NULL, wstor_vhost_eventfd_read, NULL, NULL, NULL, napi_default, NULL },

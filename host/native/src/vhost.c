@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "args.h"
+#include "guard.h"
 #include "vhost.h"
 
 #define SAFE_INTEGER_MAX 9007199254740991.0 /* 2^53 - 1: above it a JavaScript number is not exact */
@@ -445,9 +446,35 @@ static int mappable(int fd, uint64_t fd_offset, uint64_t length, uintptr_t at) {
     return 0;
 }
 
+/* Zero pages back over a range that mapped a file (mmap or a guard failed after the range was given up). */
+static void zero_pages_back(uint8_t *at, uint64_t length, int fd, int err, uint64_t offset) {
+    int rc = anonymous_over(at, length);
+    VHOST_ASSERT(rc == 0, "mapping fd %d failed (%s) and zero pages could not be put back at Wasm offset %llu "
+                 "(%s): the Wasm memory would have a hole", fd, strerror(err), (unsigned long long)offset, strerror(-rc));
+}
+
+/* The optional guard of mapIntoMemory: the u32 at guardOffset (inside the memory, aligned) gets guardValue
+ * (at least 1) if the mapping breaks. *flag stays NULL without one. 0, -EINVAL or -EFAULT, or 1 after a throw. */
+static int guard_args(napi_env env, napi_value *argv, const struct map_range *r, uint32_t **flag, uint32_t *value) {
+    static const char fn[] = "mapIntoMemory";
+    napi_valuetype type = napi_undefined;
+    *flag = NULL;
+    napi_typeof(env, argv[5], &type);                  /* napi fills arguments not passed with undefined */
+    if (type == napi_undefined) return 0;
+    uint32_t offset;
+    if (!wstor_arg_u32(env, argv[5], fn, "guardOffset", &offset) || !wstor_arg_u32(env, argv[6], fn, "guardValue", value))
+        return 1;
+    if (offset % sizeof(uint32_t) != 0 || *value == 0) return -EINVAL;
+    if (!range_inside(offset, sizeof(uint32_t), r->mem_bytes)) return -EFAULT;
+    *flag = (uint32_t *)(r->base + offset);
+    return 0;
+}
+
 /*
- * mapIntoMemory(memory, offset, length, fd, fdOffset): 0, or -errno; see index.ts for each. On a failed mmap
- * the range holds zero pages (the kernel may have unmapped it before failing).
+ * mapIntoMemory(memory, offset, length, fd, fdOffset, guardOffset?, guardValue?): 0, or -errno; see index.ts
+ * for each. On a failed mmap the range holds zero pages (the kernel may have unmapped it before failing).
+ * With a guard, a SIGBUS inside the mapping (its file shrank) is repaired instead of ending the process
+ * (guard.h): zero pages over it, guardValue in the guard word. Guest memory is always guarded.
  * Always read-write, never read-only: V8's grow of a shared memory mprotects [base, new length) read-write
  * (BackingStore::GrowWasmMemoryInPlace), which makes a read-only mapping of an O_RDWR fd writable, and
  * aborts the process (a fatal CHECK on mprotect's errno) over one of an O_RDONLY fd: both seen on Node
@@ -455,30 +482,38 @@ static int mappable(int fd, uint64_t fd_offset, uint64_t length, uintptr_t at) {
  */
 napi_value wstor_vhost_map_into_memory(napi_env env, napi_callback_info info) {
     static const char fn[] = "mapIntoMemory";
-    size_t argc = 5;
-    napi_value argv[5];
+    size_t argc = 7;
+    napi_value argv[7];
     struct map_range r;
     int fd;
     uint64_t fd_offset;
+    uint32_t *flag, value = 0;
     napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    if (argc < 5) return wstor_throw_errno(env, EINVAL, "%s: takes memory, offset, length, fd, fdOffset", fn);
     int rc = map_range_args(env, argv, fn, &r);
     if (rc == 1 || !arg_fd(env, argv[3], fn, &fd) || !arg_size(env, argv[4], fn, "fdOffset", &fd_offset))
         return NULL;
     if (rc < 0) return number(env, rc);
+    int guard_rc = guard_args(env, argv, &r, &flag, &value);
+    if (guard_rc == 1) return NULL;
+    if (guard_rc < 0) return number(env, guard_rc);
     if (fd < 0) return number(env, -EBADF);
     uint8_t *at = r.base + r.offset;
     rc = mappable(fd, fd_offset, r.length, (uintptr_t)at);
     if (rc < 0) return number(env, rc);
+    wstor_guard_disarm(at, r.length);                  /* whatever was mapped here is going */
     void *p = mmap(at, r.length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, (off_t)fd_offset);
     if (p == MAP_FAILED) {
         int err = errno;
-        rc = anonymous_over(at, r.length);
-        VHOST_ASSERT(rc == 0, "mmap of fd %d failed (%s) and zero pages could not be put back at Wasm offset %llu "
-                     "(%s): the Wasm memory would have a hole", fd, strerror(err), (unsigned long long)r.offset,
-                     strerror(-rc));
+        zero_pages_back(at, r.length, fd, err, r.offset);
         return number(env, -err);
     }
     VHOST_ASSERT(p == at, "MAP_FIXED mapped at %p, not %p", p, (void *)at);
+    wstor_guard_forget(at, r.length);
+    if (flag != NULL && (rc = wstor_guard_arm(at, r.length, flag, value)) != 0) {
+        zero_pages_back(at, r.length, fd, -rc, r.offset);
+        return number(env, rc);
+    }
     return number(env, 0);
 }
 
@@ -512,10 +547,21 @@ napi_value wstor_vhost_unmap_from_memory(napi_env env, napi_callback_info info) 
     int rc = range_call_args(env, info, "unmapFromMemory", &r);
     if (rc == 1) return NULL;
     if (rc < 0) return number(env, rc);
+    wstor_guard_disarm(r.base + r.offset, r.length);
     rc = anonymous_over(r.base + r.offset, r.length);
     VHOST_ASSERT(rc == 0, "zero pages could not be put at Wasm offset %llu (%s): the Wasm memory would have a hole",
                  (unsigned long long)r.offset, strerror(-rc));
     return number(env, 0);
+}
+
+/* guardStats(): { armed, repairs }: guarded mappings now, SIGBUS repairs since the process started. */
+napi_value wstor_vhost_guard_stats(napi_env env, napi_callback_info info) {
+    (void)info;
+    napi_value out;
+    napi_create_object(env, &out);
+    napi_set_named_property(env, out, "armed", number(env, wstor_guard_armed()));
+    napi_set_named_property(env, out, "repairs", number(env, wstor_guard_repairs()));
+    return out;
 }
 
 /* memfdCreate(name, bytes): fd of a sealed-size memfd (it can neither shrink nor grow, so no peer we hand it

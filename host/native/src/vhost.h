@@ -60,5 +60,6 @@ napi_value wstor_vhost_eventfd_create(napi_env env, napi_callback_info info);
 napi_value wstor_vhost_eventfd_write(napi_env env, napi_callback_info info);
 napi_value wstor_vhost_eventfd_read(napi_env env, napi_callback_info info);
 napi_value wstor_vhost_host_page_size(napi_env env, napi_callback_info info);
+napi_value wstor_vhost_guard_stats(napi_env env, napi_callback_info info);
 
 #endif
