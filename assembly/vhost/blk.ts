@@ -279,6 +279,10 @@ export function blkProcess(t: BlkTarget, v: Vring): u32 {
   }
   if (v.resubmitPos < v.resubmitCount) return n;     // the pool is full: the rest next time
   let pending = vringPending(v);
+  if (pending > v.num) {                             // vringPending stopped the ring
+    report(LEVEL_ERROR, -EINVAL, "vhost %s: vring %d: the avail index jumped %d past the last one taken; ring stopped", t.name, 0, <f64>v.index, <f64>pending);
+    return n;
+  }
   while (pending > 0 && v.freeReqs != 0) {
     pending--;
     const head = vringTakeHead(v);

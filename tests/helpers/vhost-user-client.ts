@@ -8,7 +8,7 @@ import { loadNative, VHOST_RECV, type NativeAddon } from '../../host/native/inde
 
 export const MSG = {
   GET_FEATURES: 1, SET_FEATURES: 2, SET_OWNER: 3, SET_MEM_TABLE: 5, SET_VRING_NUM: 8, SET_VRING_ADDR: 9, SET_VRING_BASE: 10,
-  GET_VRING_BASE: 11, SET_VRING_KICK: 12, SET_VRING_CALL: 13, GET_PROTOCOL_FEATURES: 15, SET_PROTOCOL_FEATURES: 16,
+  GET_VRING_BASE: 11, SET_VRING_KICK: 12, SET_VRING_CALL: 13, SET_VRING_ERR: 14, GET_PROTOCOL_FEATURES: 15, SET_PROTOCOL_FEATURES: 16,
   GET_QUEUE_NUM: 17, SET_VRING_ENABLE: 18, GET_CONFIG: 24, GET_INFLIGHT_FD: 31, SET_INFLIGHT_FD: 32, ADD_MEM_REG: 37,
   REM_MEM_REG: 38, SET_STATUS: 39,
 } as const;
@@ -51,6 +51,8 @@ export class VhostUserClient {
   private nextSlot: number[] = [];
   /** Bytes of guest memory. */
   readonly guestBytes: number;
+  /** Fds that came with replies, oldest first, until taken (GET_INFLIGHT_FD's) or closed. */
+  private received: number[] = [];
 
   private constructor(native: NativeAddon, fd: number, guestBytes: number, queueSize: number, memoryFile?: string) {
     this.native = native;
@@ -70,6 +72,9 @@ export class VhostUserClient {
     const rc = native.mapIntoMemory(this.memory, GUEST_AT, guestBytes, this.memfd, 0);
     if (rc !== 0) throw new Error(`mapIntoMemory: ${rc}`);
   }
+
+  /** Close an fd the addon made (sockets: fs.closeSync does not know them). */
+  static closeFd(fd: number): void { loadNative()?.closeFd(fd); }
 
   /** `memoryFile`: guest memory in a plain file made there (unsealed: the guest may shrink it) instead of a sealed memfd. */
   static async connect(socket: string, opts: { guestBytes?: number; queueSize?: number; memoryFile?: string } = {}): Promise<VhostUserClient> {
@@ -126,6 +131,8 @@ export class VhostUserClient {
       }
       if (r < 0) return null;                  // reset by the peer: closed
       have += r % VHOST_RECV.FDS_SCALE;
+      const fds = Math.floor(r / VHOST_RECV.FDS_SCALE) % (VHOST_RECV.FLAGS_SCALE / VHOST_RECV.FDS_SCALE);
+      this.received.push(...new Int32Array(this.memory.buffer, FDS_AT, fds));
     }
     return new Uint8Array(this.memory.buffer, MSG_AT, n).slice();
   }
@@ -137,6 +144,32 @@ export class VhostUserClient {
     const dv = new DataView(hdr.buffer);
     if (dv.getUint32(0, true) !== request || (dv.getUint32(4, true) & 4) === 0) throw new Error(`reply to ${dv.getUint32(0, true)}, expected ${request}`);
     return (await this.readExactly(dv.getUint32(8, true), timeoutMs)) ?? null;
+  }
+
+  /**
+   * After whatever a hostile session sent: is the backend still answering? GET_FEATURES, then every
+   * answer is read until its own: 'answered'; 'closed' if the connection ends first; 'silent' if
+   * nothing comes within `timeoutMs` (a backend that hangs on a guest). Fds that came are closed.
+   */
+  async liveness(timeoutMs = 3000): Promise<'answered' | 'closed' | 'silent'> {
+    try { this.send(MSG.GET_FEATURES); } catch { return 'closed'; }   // EPIPE / ECONNRESET
+    const until = Date.now() + timeoutMs;
+    try {
+      for (let answers = 0; answers < 256; answers++) {
+        const hdr = await this.readExactly(12, Math.max(1, until - Date.now()));
+        if (!hdr) return 'closed';
+        const dv = new DataView(hdr.buffer);
+        const size = dv.getUint32(8, true);
+        if (size > 4096) return 'silent';                              // no answer of ours is that long
+        if (size > 0 && !(await this.readExactly(size, Math.max(1, until - Date.now())))) return 'closed';
+        if (dv.getUint32(0, true) === MSG.GET_FEATURES && (dv.getUint32(4, true) & 4) !== 0) return 'answered';
+      }
+      return 'silent';
+    } catch {
+      return 'silent';
+    } finally {
+      for (const fd of this.received.splice(0)) this.native.closeFd(fd);
+    }
   }
 
   /** Whether the backend has closed the connection (reads until EOF or timeout). */
@@ -202,8 +235,9 @@ export class VhostUserClient {
       this.send(MSG.GET_INFLIGHT_FD, le([0, 8], [0, 8], [queues | (this.queueSize << 16), 4], [0, 4]));
       const hdr = await this.readExactly(12, 5000);
       if (!hdr) throw new Error('closed on GET_INFLIGHT_FD');
-      const fds = new Int32Array(this.memory.buffer, FDS_AT, 1);
-      this.inflightFd = fds[0];
+      const fd = this.received.shift();
+      if (fd === undefined) throw new Error('GET_INFLIGHT_FD answered without an fd');
+      this.inflightFd = fd;
       const payload = await this.readExactly(new DataView(hdr.buffer).getUint32(8, true), 5000);
       this.inflightPayload = payload;
     }
@@ -280,6 +314,15 @@ export class VhostUserClient {
     if (!this.eventIdx) return (Atomics.load(used, 0) & 1) === 0;     // VRING_USED_F_NO_NOTIFY
     const event = Atomics.load(used, 2 + 4 * this.queueSize);         // avail_event, after the used ring
     return ((fresh - event - 1) & 0xffff) < ((fresh - old) & 0xffff);
+  }
+
+  /** Entries of each queue's descriptor table (and of its rings). */
+  get ringSize(): number { return this.queueSize; }
+
+  /** A hostile driver's move: the avail index jumps `by` entries past what it published (no kick). */
+  jumpAvail(q: number, by: number): void {
+    this.availIdx[q] = (this.availIdx[q] + by) & 0xffff;
+    Atomics.store(new Uint16Array(this.memory.buffer, this.at(this.availAt(q)), 2), 1, this.availIdx[q]);
   }
 
   /** EVENT_IDX: the used index after which the driver wants its next interrupt. */
@@ -387,6 +430,7 @@ export class VhostUserClient {
   statusOf(statusGpa: number): number { return this.bytes(statusGpa, 1)[0]; }
 
   close(): void {
+    for (const fd of this.received.splice(0)) this.native.closeFd(fd);
     for (const fd of this.callFds) if (fd !== undefined) this.native.closeFd(fd);
     for (const fd of this.kickFds) if (fd !== undefined) this.native.closeFd(fd);
     if (this.inflightFd >= 0) this.native.closeFd(this.inflightFd);
