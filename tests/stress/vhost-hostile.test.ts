@@ -6,7 +6,7 @@
 // must be what it wrote, and every hostile session must be closed by the target or still answer it.
 //
 // Replay: WSTOR_VHOST_SOAK_SEED (default 1) and WSTOR_VHOST_SOAK_SESSIONS (hostile sessions in all;
-// default 48, about 15 s; `npm run soak:vhost` runs 2000). A failure names the controller and session:
+// default 300, about 5 s here; `npm run soak:vhost` runs 2000). A failure names the controller and session:
 // each session's actions come from its own generator seeded by (seed, controller, session).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +19,7 @@ import type { Report } from '../../host/index.js';
 import { VhostUserClient, MSG, BLK, USER_BASE } from '../helpers/vhost-user-client.js';
 
 const SEED = Number(process.env.WSTOR_VHOST_SOAK_SEED ?? 1);
-const SESSIONS = Number(process.env.WSTOR_VHOST_SOAK_SESSIONS ?? 48);
+const SESSIONS = Number(process.env.WSTOR_VHOST_SOAK_SESSIONS ?? 300);
 const MiB = 1 << 20;
 const HOSTILE = 4;                         // controllers H0..H3, over both reactors
 const GOOD_BLOCKS = 2048;                  // the good guest's disk: 8 MiB of 4 KiB blocks
