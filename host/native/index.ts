@@ -53,7 +53,8 @@ export interface NativeAddon {
   /** Waits up to timeoutUs for a completion or a watched eventfd: 1 (something is ready) or 0 (timeout). */
   uringWait(handle: number, timeoutUs: number): number;
 
-  // vhost-user's OS seam (host/native/src/vhost.h has the contract). Stateless; any thread may call these.
+  // vhost-user's OS seam (host/native/src/vhost.h has the contract). No state but the lock-free guard table of
+  // guest mappings (guard.h); any thread may call these.
   // Arguments of the wrong JavaScript type throw (code EINVAL); everything else returns a negative errno
   // and never throws: bad values (ranges, alignment, fds, counts) and every OS error. EINTR is retried.
   // `memory` is the shared WebAssembly.Memory, its SharedArrayBuffer, or a Uint8Array over all of it;

@@ -1,6 +1,7 @@
 /*
  * vhost-user's OS seam (vhost.h has the contract): unix sockets with SCM_RIGHTS, guest memory mapped over
- * part of the shared Wasm memory, memfds, eventfds. Stateless: no table, no policy, so any thread may call it.
+ * part of the shared Wasm memory, memfds, eventfds. No policy, and no state but the guard table of guest
+ * mappings (guard.c, lock-free), so any thread may call it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
