@@ -137,10 +137,15 @@ export interface VhostHandlers {
   recv(fd: number, ptr: number, cap: number, fdsPtr: number, maxFds: number): number;
   send(fd: number, ptr: number, len: number, fdsPtr: number, nfds: number): number;
   close(fd: number): void;
-  map(offset: number, length: number, fd: number, fdOffset: number): number;
+  /** `guard` 0: none; else the address of the u32 that gets `guardValue` if the mapping breaks (SIGBUS). */
+  map(offset: number, length: number, fd: number, fdOffset: number, guard: number, guardValue: number): number;
   unmap(offset: number, length: number): number;
   eventfdWrite(fd: number): number;
   memfdCreate(bytes: number): number;
+  /** VHOST_FD_KIND (host/native/index.ts) of an fd a guest sent, or -errno. */
+  fdKind(fd: number): number;
+  /** Bytes of a regular file, or -errno (-ENODEV: not one). */
+  fdBytes(fd: number): number;
 }
 
 /** The block-I/O seam: descriptors and completions in Wasm memory (bdev/uring/wire.ts). */
@@ -198,11 +203,13 @@ export function coreImports(memory: WebAssembly.Memory, handlers: ImportHandlers
       vu_send: (fd: number, ptr: number, len: number, fds: number, nfds: number) =>
         (handlers.vhost ? handlers.vhost.send(fd, ptr >>> 0, len, fds >>> 0, nfds) : ENOSYS),
       fd_close: (fd: number) => { handlers.vhost?.close(fd); },
-      vu_map: (offset: number, length: number, fd: number, fdOffset: number) =>
-        (handlers.vhost ? handlers.vhost.map(offset >>> 0, length, fd, fdOffset) : ENOSYS),
+      vu_map: (offset: number, length: number, fd: number, fdOffset: number, guard: number, guardValue: number) =>
+        (handlers.vhost ? handlers.vhost.map(offset >>> 0, length, fd, fdOffset, guard >>> 0, guardValue >>> 0) : ENOSYS),
       vu_unmap: (offset: number, length: number) => (handlers.vhost ? handlers.vhost.unmap(offset >>> 0, length) : ENOSYS),
       eventfd_write: (fd: number) => (handlers.vhost ? handlers.vhost.eventfdWrite(fd) : ENOSYS),
       memfd_create: (bytes: number) => (handlers.vhost ? handlers.vhost.memfdCreate(bytes) : ENOSYS),
+      vu_fd_kind: (fd: number) => (handlers.vhost ? handlers.vhost.fdKind(fd) : ENOSYS),
+      vu_fd_bytes: (fd: number) => (handlers.vhost ? handlers.vhost.fdBytes(fd) : ENOSYS),
     },
   };
 }

@@ -47,7 +47,7 @@ const LISTEN_HINTS: Hints = {
   EADDRINUSE: 'another process is listening there: stop it, or choose another socket directory (-S)',
   EEXIST: 'the path exists and is not a socket, so it is not replaced: remove it or choose another path',
   ENAMETOOLONG: 'a unix socket path is at most 107 bytes: use a shorter socket directory',
-  EINVAL: 'the path is empty or holds a NUL byte',
+  EINVAL: 'the path is empty or holds a NUL byte, or the mode is outside 0000-0777',
   ENOENT: 'its directory does not exist: create it first',
   EACCES: 'no permission to create it: check the directory\'s permissions',
 };
@@ -119,8 +119,9 @@ export class VhostNative {
     return new VhostNative(native);
   }
 
-  listen(path: string): number {
-    return must(this.native.unixListen(path), () => `cannot listen on ${path}`, LISTEN_HINTS);
+  /** A listening socket at `path` whose file has exactly `mode`, whatever the umask. */
+  listen(path: string, mode = 0o600): number {
+    return must(this.native.unixListen(path, mode), () => `cannot listen on ${path}`, LISTEN_HINTS);
   }
 
   /** A new connection, or null when none waits. */

@@ -24,10 +24,13 @@ export function nodeVhostHandlers(memory: WebAssembly.Memory): VhostHandlers | u
       return native.sendMsg(fd, memory, ptr, len, fds);
     },
     close: (fd) => { native.closeFd(fd); },
-    map: (offset, length, fd, fdOffset) => native.mapIntoMemory(memory, offset, length, fd, fdOffset),
+    map: (offset, length, fd, fdOffset, guard, guardValue) =>
+      (guard === 0 ? native.mapIntoMemory(memory, offset, length, fd, fdOffset) : native.mapIntoMemory(memory, offset, length, fd, fdOffset, guard, guardValue)),
     unmap: (offset, length) => native.unmapFromMemory(memory, offset, length),
     eventfdWrite: (fd) => native.eventfdWrite(fd, 1),
     memfdCreate: (bytes) => native.memfdCreate('wstor-vhost-inflight', bytes),
+    fdKind: (fd) => native.fdKind(fd),
+    fdBytes: (fd) => native.fdSize(fd),
   };
 }
 

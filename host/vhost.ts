@@ -13,6 +13,8 @@ import { VhostNative } from './vhost-host.js';
 export interface VhostControllerInfo {
   name: string; bdev: string; socket: string; readOnly: boolean; reactor: number; cpumask: string;
   connected: boolean; sessions: number; refused: number; requests: number; failedRequests: number;
+  /** Notifications the guest's call fds did not take (full, as a pipe nobody reads, or broken): dropped, never waited for. */
+  droppedNotifications: number;
   delayBaseUs: number; iopsThreshold: number;
   /** The queue workers: ring i is served by workers[i % workers.length]. */
   workers: { reactor: number; requests: number }[];
@@ -26,6 +28,20 @@ export class VhostApi {
   private readonly controllers = new Map<string, Controller>();
   /** Where controller sockets go (`wstor serve -S DIR`; default: the working directory, as SPDK). */
   socketDir = process.cwd();
+  private mode = 0o600;
+
+  /**
+   * Permissions of the sockets of controllers created from now on (`wstor serve --vhost-socket-mode`),
+   * exactly, whatever the umask. 0600 by default: whoever may connect is trusted with a disk. SPDK's
+   * RPC has no such parameter (its sockets follow the umask); this is wstor's own.
+   */
+  get socketMode(): number { return this.mode; }
+  set socketMode(mode: number) {
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+      throw new WstorError('EINVAL', `vhost socket mode ${Number.isInteger(mode) && mode >= 0 ? `0${mode.toString(8)}` : mode} must be a permission mode from 0000 to 0777 (e.g. 0o660 for a group)`);
+    }
+    this.mode = mode;
+  }
 
   constructor(private readonly engine: Engine) {}
 
@@ -53,7 +69,7 @@ export class VhostApi {
     const info = this.engine.bdev.info(bdev);
     const reactor = this.reactorOf(opts.cpumask);
     const socket = path.join(this.socketDir, name);
-    const fd = native.listen(socket);               // errors say what to do (another server there, …)
+    const fd = native.listen(socket, this.mode);    // errors say what to do (another server there, …)
     const str = writeCoreString(this.engine.core, this.engine.memory, name);
     let ptr: number;
     try {
@@ -113,7 +129,7 @@ export class VhostApi {
       return {
         name: c.name, bdev: c.bdev, socket: c.socket, readOnly: c.readOnly, reactor: c.reactor,
         cpumask: `0x${(2 ** (this.engine.pins ? this.engine.pins[c.reactor] : c.reactor)).toString(16)}`,
-        connected: info(0) === 1, sessions: info(1), refused: info(2), requests: info(4), failedRequests: info(5),
+        connected: info(0) === 1, sessions: info(1), refused: info(2), requests: info(4), failedRequests: info(5), droppedNotifications: info(7),
         delayBaseUs: c.delayBaseUs, iopsThreshold: c.iopsThreshold,
         workers: Array.from({ length: info(6) }, (_, i) => ({ reactor: info(200 + i), requests: info(100 + i) })),
       };

@@ -2,7 +2,9 @@
 export const EPERM: i32 = 1;
 export const ENOENT: i32 = 2;
 export const EIO: i32 = 5;
+export const ENXIO: i32 = 6;
 export const EBADF: i32 = 9;
+export const EFAULT: i32 = 14;
 export const EAGAIN: i32 = 11;
 export const ENOMEM: i32 = 12;
 export const EBUSY: i32 = 16;

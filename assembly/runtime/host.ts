@@ -110,11 +110,19 @@ export declare function host_fd_close(fd: i32): void;
 /**
  * Map `length` bytes of `fd` from `fdOffset` over [offset, offset + length) of this memory (shared,
  * writable): guest memory becomes addressable by the core. 0 or -errno (the host refuses any range
- * outside the memory, a misaligned one, or one past the end of the fd).
+ * outside the memory, a misaligned one, or one past the end of the fd). With `guard` (the address of
+ * a u32, 0: none), a SIGBUS inside the mapping (its file shrank) puts zero pages over the whole of it
+ * and `guardValue` in that word, and the access runs again: the core notices the word and ends the
+ * guest's session (host/native/src/guard.h). Guest memory is always mapped with a guard.
  */
 // @ts-ignore: decorator
 @external("host", "vu_map")
-export declare function host_vu_map(offset: usize, length: f64, fd: i32, fdOffset: f64): i32;
+export declare function host_vu_map(offset: usize, length: f64, fd: i32, fdOffset: f64, guard: usize, guardValue: u32): i32;
+
+/** Bytes of the regular file `fd` (a guest's memory), or -errno (-ENODEV: not a regular file). */
+// @ts-ignore: decorator
+@external("host", "vu_fd_bytes")
+export declare function host_vu_fd_bytes(fd: i32): f64;
 
 /** Put zero-filled private pages back over a mapped range. 0 or -errno. */
 // @ts-ignore: decorator
@@ -125,6 +133,16 @@ export declare function host_vu_unmap(offset: usize, length: f64): i32;
 // @ts-ignore: decorator
 @external("host", "eventfd_write")
 export declare function host_eventfd_write(fd: i32): i32;
+
+/** What an fd a guest handed over is: one of FD_KIND_* (the addon's numbers: host/native/src/vhost.h), or -errno. */
+// @ts-ignore: decorator
+@external("host", "vu_fd_kind")
+export declare function host_vu_fd_kind(fd: i32): i32;
+export const FD_KIND_EVENTFD: i32 = 1;
+export const FD_KIND_PIPE: i32 = 2;        // a pipe or FIFO
+export const FD_KIND_FILE: i32 = 3;        // a regular file (memfd, tmpfs, hugetlbfs, ...)
+export const FD_KIND_SOCKET: i32 = 4;
+export const FD_KIND_OTHER: i32 = 5;
 
 /** A memfd of `bytes` (zero-filled, size sealed) the core may map and hand to QEMU; fd or -errno. */
 // @ts-ignore: decorator

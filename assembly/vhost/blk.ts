@@ -3,13 +3,17 @@
 // with iovecs that point straight into guest memory. The status byte and the used element are
 // written when the bdev completes. A request the device cannot do gets UNSUPP, a bad one IOERR.
 
-import { heapAllocZeroed, heapFree, report, LEVEL_ERROR, ENOMEM, EINVAL } from "../runtime";
+import { heapAllocZeroed, heapFree, report, LEVEL_ERROR, LEVEL_WARN, ENOMEM, EINVAL } from "../runtime";
 import {
   Bdev, IO_READ, IO_WRITE, IO_UNMAP, IO_WRITE_ZEROES, IO_FLUSH, IO_MAX_IOVS, bdevSubmitBlocks, bdevFlush, bdevFreeIo, bdevQueueIoWait,
 } from "../bdev";
-import { MemTable } from "./mem";
-import { Vring, vringWalk, vringTakeHead, vringPending, vringPutUsed, vringReady, CHAIN_BYTES, pieceAddr, pieceLen, pieceWritable } from "./vring";
+import { MemTable, memBrokenRegion } from "./mem";
+import {
+  Vring, vringWalk, vringTakeHead, vringPending, vringPutUsed, vringReady, vringSignal, CHAIN_BYTES, pieceAddr, pieceLen, pieceWritable,
+} from "./vring";
 import { inflightTake, inflightBeforeUsed, inflightAfterUsed, inflightNextResubmit } from "./inflight";
+import { LogLimit, logLimitTake } from "./loglimit";
+import { cachedNowUs } from "../thread";
 import {
   BLK_T_IN, BLK_T_OUT, BLK_T_FLUSH, BLK_T_GET_ID, BLK_T_DISCARD, BLK_T_WRITE_ZEROES, BLK_S_OK, BLK_S_IOERR, BLK_S_UNSUPP,
   BLK_OUTHDR_BYTES, BLK_ID_BYTES, BLK_DISCARD_SEG_BYTES, SECTOR_SHIFT,
@@ -27,13 +31,19 @@ import {
   failed: u64;          // requests answered IOERR/UNSUPP (for tests and reports)
   done: u64;
   onBdev: u32;          // requests handed to the bdev layer (submitted or waiting for a bdev_io), not finished
+  name: usize;          // the controller's name, for reports (the host keeps the string)
+  refusedLog: usize;    // LogLimit for refused chains, the controller's (shared by its queue workers)
+  droppedLog: usize;    // LogLimit for dropped notifications, the controller's too
+  callsDropped: u64;    // notifications the guest's call fds did not take (vhost_get_controllers)
 }
 
+/** One chain being served. Cleared when a chain takes it: nothing of a slot's last request survives. */
 @unmanaged class BlkReq {
   vring: usize;
   target: usize;
   head: u32;
-  status: u32;          // where the status byte is (wasm address)
+  status: u32;          // where this chain's status byte is (wasm address), when hasStatus
+  hasStatus: u32;       // the chain ends in a writable byte, translated for this chain: answer there
   usedLen: u32;         // bytes the device wrote into the chain, for the used element
   type: u32;
   offset: u64;          // bytes
@@ -79,14 +89,19 @@ export function blkTargetFree(t: BlkTarget): void {
   heapFree(changetype<usize>(t));
 }
 
+/**
+ * Answer the chain: `status` in its status byte and the used element, then the slot is free. A chain
+ * refused before its status byte was found goes back with used length 0 and nothing written.
+ */
 function finish(r: BlkReq, status: u8): void {
   const v = changetype<Vring>(r.vring);
   const t = changetype<BlkTarget>(r.target);
-  store<u8>(<usize>r.status, status);
+  assert(r.hasStatus != 0 || (status != BLK_S_OK && r.onBdev == 0), "a chain without a status byte was served");
+  if (r.hasStatus != 0) store<u8>(<usize>r.status, status);
   if (status != BLK_S_OK) t.failed++;
   t.done++;
   if (r.onBdev != 0) { r.onBdev = 0; assert(t.onBdev > 0); t.onBdev--; }
-  returnChain(v, r.head, status == BLK_S_OK ? r.usedLen : 1);
+  returnChain(v, r.head, r.hasStatus == 0 ? 0 : status == BLK_S_OK ? r.usedLen : 1);
   r.next = v.freeReqs;
   v.freeReqs = changetype<usize>(r);
 }
@@ -126,16 +141,19 @@ function submit(reqPtr: usize): void {
 }
 
 /**
- * Set up `r` from the walked chain: the header from the first readable bytes, the status as the last
- * writable byte, the data in between. Returns the status to answer at once (IOERR/UNSUPP, or OK for
- * GET_ID, already served), or 0xff to submit.
+ * Set up `r` from the walked chain: the status as the last writable byte (found first, so a refusal
+ * can be answered there), the header from the first readable bytes, the data in between. Returns the
+ * status to answer at once (IOERR/UNSUPP, or OK for GET_ID, already served), or 0xff to submit.
  */
 function prepare(t: BlkTarget, r: BlkReq, c: usize): u8 {
   const n = load<u32>(c + 4);                        // Chain.count
-  if (n < 2 || pieceLen(c, 0) < BLK_OUTHDR_BYTES || pieceWritable(c, 0)) return BLK_S_IOERR;
+  if (n == 0) return BLK_S_IOERR;
   const last = n - 1;
-  if (!pieceWritable(c, last)) return BLK_S_IOERR;
-  r.status = pieceAddr(c, last) + pieceLen(c, last) - 1;
+  if (pieceWritable(c, last)) {                      // pieces are never empty (vring.ts drops them)
+    r.status = pieceAddr(c, last) + pieceLen(c, last) - 1;
+    r.hasStatus = 1;
+  }
+  if (n < 2 || r.hasStatus == 0 || pieceLen(c, 0) < BLK_OUTHDR_BYTES || pieceWritable(c, 0)) return BLK_S_IOERR;
   const hdr = <usize>pieceAddr(c, 0);
   r.type = load<u32>(hdr);
   const sector = load<u64>(hdr, 8);
@@ -202,25 +220,43 @@ function prepare(t: BlkTarget, r: BlkReq, c: usize): u8 {
   }
 }
 
-let walkReports: u32 = 0;
-const WALK_REPORTS_MAX: u32 = 16;       // a hostile guest cannot flood the log
+/** A refused chain is reported within the controller's limit: a noisy guest neither floods the log nor hides another's. */
+function reportRefused(t: BlkTarget, v: Vring, why: string): void {
+  const before = logLimitTake(changetype<LogLimit>(t.refusedLog), cachedNowUs());
+  if (before == 0) report(LEVEL_ERROR, -EINVAL, "vhost %s: vring %d: chain refused: %s", t.name, changetype<usize>(why), <f64>v.index);
+  else if (before > 0) {
+    report(LEVEL_ERROR, -EINVAL, "vhost %s: vring %d: chain refused: %s (and %d more not reported since the last report)",
+      t.name, changetype<usize>(why), <f64>v.index, <f64>before);
+  }
+}
+
+/**
+ * Signal the ring's used chains (vringSignal); a notification its call fd did not take is counted
+ * and warned about within the controller's limit. The guest that passed such an fd misses it.
+ */
+export function blkSignal(t: BlkTarget, v: Vring): void {
+  const rc = vringSignal(v);
+  if (rc == 0) return;
+  t.callsDropped++;
+  if (logLimitTake(changetype<LogLimit>(t.droppedLog), cachedNowUs()) >= 0) {
+    report(LEVEL_WARN, rc, "vhost %s: vring %d: a notification was dropped: its call fd is full or broken (%d dropped on this ring so far)",
+      t.name, 0, <f64>v.index, <f64>v.callsDropped);
+  }
+}
 
 /** Start the request whose chain begins at `head` (taken from the ring, or in flight before a reconnect). */
 function startHead(t: BlkTarget, v: Vring, head: u32): void {
   const r = changetype<BlkReq>(v.freeReqs);
   v.freeReqs = r.next;
+  // Addresses a slot held for its last chain may lie in memory the guest has since given back.
+  memory.fill(changetype<usize>(r), 0, offsetof<BlkReq>());
   r.vring = changetype<usize>(v);
   r.target = changetype<usize>(t);
   r.head = head;
   const why = vringWalk(v, changetype<MemTable>(t.mem), head, t.chain);
   if (why != null) {
-    if (walkReports++ < WALK_REPORTS_MAX) report(LEVEL_ERROR, -EINVAL, "vhost: vring %d: chain refused: %s", changetype<usize>(why), 0, <f64>v.index);
-    // No status byte can be trusted: give the head back with nothing written.
-    r.status = 0;
-    returnChain(v, head, 0);
-    t.failed++;
-    r.next = v.freeReqs;
-    v.freeReqs = changetype<usize>(r);
+    reportRefused(t, v, why);
+    finish(r, BLK_S_IOERR);                          // no status byte can be trusted: nothing written
     return;
   }
   const status = prepare(t, r, t.chain);
@@ -230,7 +266,8 @@ function startHead(t: BlkTarget, v: Vring, head: u32): void {
 
 /** Take and start every chain the ring's pool has room for. Returns how many. */
 export function blkProcess(t: BlkTarget, v: Vring): u32 {
-  if (!vringReady(v)) return 0;
+  // A region whose file shrank reads as zeroes now: nothing to take until the session ends.
+  if (!vringReady(v) || memBrokenRegion(changetype<MemTable>(t.mem)) >= 0) return 0;
   let n: u32 = 0;
   // Heads in flight before a reconnect go first, then what the guest made available since.
   while (v.freeReqs != 0) {
@@ -242,6 +279,10 @@ export function blkProcess(t: BlkTarget, v: Vring): u32 {
   }
   if (v.resubmitPos < v.resubmitCount) return n;     // the pool is full: the rest next time
   let pending = vringPending(v);
+  if (pending > v.num) {                             // vringPending stopped the ring
+    report(LEVEL_ERROR, -EINVAL, "vhost %s: vring %d: the avail index jumped %d past the last one taken; ring stopped", t.name, 0, <f64>v.index, <f64>pending);
+    return n;
+  }
   while (pending > 0 && v.freeReqs != 0) {
     pending--;
     const head = vringTakeHead(v);

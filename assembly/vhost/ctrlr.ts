@@ -10,7 +10,10 @@ import { Bdev, bdevById, bdevOpen, bdevClose, IO_UNMAP, IO_WRITE_ZEROES, IO_MAX_
 import { requestDone } from "../app/request";
 import * as W from "./wire";
 import { BlkTarget, blkTargetNew, blkTargetFree } from "./blk";
-import { Session, sessionNew, sessionFree, sessionReceive, sessionInflight, sessionStopRings, sessionAnswerBase, MAX_QUEUES } from "./session";
+import { logLimitNew } from "./loglimit";
+import {
+  Session, sessionNew, sessionFree, sessionReceive, sessionInflight, sessionStopRings, sessionAnswerBase, sessionMemoryBroke, MAX_QUEUES,
+} from "./session";
 import { QueueWorker, workerCreate, workerStop, workerTarget, workerDropChannel } from "./worker";
 import { reactorCount } from "../thread";
 
@@ -51,6 +54,8 @@ const SEGMENT_MAX_BYTES: u32 = 128 << 10;
   coalesceIops: u32;
   lastActiveUs: u64;      // when a message, a connection or a delete last came (msgPoll's period)
   lastSession: usize;     // the session msgPoll saw last (a new one is activity)
+  refusedLog: usize;      // LogLimit for its guest's refused chains (every queue worker reports through it)
+  droppedLog: usize;      // LogLimit for notifications its guest's call fds did not take
 }
 
 function bdevEvent(event: u32, _bdev: usize, ctx: usize): void {
@@ -101,11 +106,16 @@ function startOnThread(ctx: usize): void {
   c.desc = <u32>rc;
   const t = blkTargetNew();
   c.config = heapAllocZeroed(W.CONFIG_BYTES);
-  if (changetype<usize>(t) == 0 || c.config == 0) { if (changetype<usize>(t) != 0) blkTargetFree(t); failStart(c, -ENOMEM); return; }
+  c.refusedLog = changetype<usize>(logLimitNew());
+  c.droppedLog = changetype<usize>(logLimitNew());
+  if (changetype<usize>(t) == 0 || c.config == 0 || c.refusedLog == 0 || c.droppedLog == 0) { if (changetype<usize>(t) != 0) blkTargetFree(t); failStart(c, -ENOMEM); return; }
   c.target = changetype<usize>(t);
   t.bdev = bdev;
   t.desc = c.desc;
   t.readOnly = c.readOnly;
+  t.name = c.name;
+  t.refusedLog = c.refusedLog;
+  t.droppedLog = c.droppedLog;
   // GET_ID answers the controller's name (at most 20 bytes, zero-padded).
   const name = changetype<string>(c.name);
   for (let i = 0; i < min(name.length, <i32>W.BLK_ID_BYTES); i++) store<u8>(t.id + <usize>i, <u8>name.charCodeAt(i));
@@ -131,6 +141,8 @@ function failStart(c: Ctrlr, rc: i32): void {
   report(LEVEL_ERROR, rc, "vhost %s: could not open its bdev", c.name);
   if (c.desc != 0) bdevClose(c.desc);
   if (c.config != 0) heapFree(c.config);
+  if (c.refusedLog != 0) heapFree(c.refusedLog);
+  if (c.droppedLog != 0) heapFree(c.droppedLog);
   requestDone(c.createReq, rc, 0);
   heapFree(changetype<usize>(c));
   threadExit();
@@ -200,7 +212,7 @@ function msgPollOnce(c: Ctrlr): i32 {
   if (c.session == 0) acceptNew(c);
   else {
     const s = changetype<Session>(c.session);
-    if (s.closed == 0) { busy = sessionReceive(s); sessionAnswerBase(s); acceptNew(c); }
+    if (s.closed == 0 && !sessionMemoryBroke(s)) { busy = sessionReceive(s); sessionAnswerBase(s); acceptNew(c); }
     if (s.closed != 0) { reapSession(c); busy = true; }
   }
   if (c.bdevGone != 0 && c.desc != 0 && c.dropsPending == 0) startChannelDrops(c);
@@ -271,6 +283,8 @@ function finishDelete(c: Ctrlr): void {
   host_fd_close(c.listenFd);
   blkTargetFree(changetype<BlkTarget>(c.target));
   heapFree(c.config);
+  heapFree(c.refusedLog);                   // the workers report through them only while they serve rings: none now
+  heapFree(c.droppedLog);
   report(LEVEL_NOTICE, 0, "vhost %s: deleted", c.name);
   heapFree(changetype<usize>(c));
   requestDone(req, 0, 0);
@@ -290,7 +304,8 @@ export function vhostCtrlrDelete(req: u32, ctrlr: usize, force: bool): i32 {
 
 /**
  * Facts for vhost_get_controllers: 0 connected, 1 sessions so far, 2 refused, 3 reactor, 4 requests
- * done, 5 requests failed, 6 queue workers, 100 + i / 200 + i worker i's requests done / reactor.
+ * done, 5 requests failed, 6 queue workers, 7 notifications dropped (a call fd that did not take
+ * them), 100 + i / 200 + i worker i's requests done / reactor.
  */
 export function vhostCtrlrInfo(ctrlr: usize, which: u32): f64 {
   const c = changetype<Ctrlr>(ctrlr);
@@ -306,6 +321,11 @@ export function vhostCtrlrInfo(ctrlr: usize, which: u32): f64 {
       return <f64>n;
     }
     case 6: return <f64>c.workerCount;
+    case 7: {                                 // the controller's own target signals GET_VRING_BASE answers
+      let n = t.callsDropped;
+      for (let i: u32 = 0; i < c.workerCount; i++) n += workerTarget(workerAt(c, i)).callsDropped;
+      return <f64>n;
+    }
     default:
       // 100 + i: requests done by queue worker i; 200 + i: its reactor.
       if (which >= 100 && which < 100 + c.workerCount) return <f64>workerTarget(workerAt(c, which - 100)).done;

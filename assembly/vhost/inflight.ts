@@ -17,7 +17,10 @@ import { Vring } from "./vring";
   queues: u32;
   queueSize: u32;
   stride: u32;          // bytes per queue
+  broken: u32;          // guard word: 1 once its file shrank under the mapping (SIGBUS repaired): end the session
 }
+
+function guardOf(f: Inflight): usize { return changetype<usize>(f) + offsetof<Inflight>("broken"); }
 
 export function inflightStride(queueSize: u32): u32 {
   return (<u32>W.IF_DESC + queueSize * W.IF_DESC_BYTES + W.IF_ALIGN - 1) & ~(W.IF_ALIGN - 1);
@@ -34,7 +37,7 @@ export function inflightMap(f: Inflight, fd: i32, bytes: u64, offset: u64, queue
   const pages = <u32>((bytes + <u64>PAGE_SIZE - 1) >> PAGE_SHIFT);
   const base = pagesAlloc(pages);
   if (base == 0) { host_fd_close(fd); return -ENOMEM; }
-  const rc = host_vu_map(base, <f64>bytes, fd, <f64>offset);
+  const rc = host_vu_map(base, <f64>bytes, fd, <f64>offset, guardOf(f), 1);
   host_fd_close(fd);
   if (rc != 0) { pagesFree(base, pages); return rc; }
   f.base = base; f.pages = pages; f.bytes = bytes; f.queues = queues; f.queueSize = queueSize; f.stride = inflightStride(queueSize);
@@ -57,7 +60,7 @@ export function inflightCreate(f: Inflight, queues: u32, queueSize: u32): i32 {
   const pages = <u32>((bytes + <u64>PAGE_SIZE - 1) >> PAGE_SHIFT);
   const base = pagesAlloc(pages);
   if (base == 0) { host_fd_close(fd); return -ENOMEM; }
-  const rc = host_vu_map(base, <f64>((bytes + 4095) & ~4095), fd, 0);
+  const rc = host_vu_map(base, <f64>((bytes + 4095) & ~4095), fd, 0, guardOf(f), 1);
   if (rc != 0) { pagesFree(base, pages); host_fd_close(fd); return rc; }
   inflightUnmap(f);
   f.base = base; f.pages = pages; f.bytes = (bytes + 4095) & ~4095; f.queues = queues; f.queueSize = queueSize; f.stride = inflightStride(queueSize);

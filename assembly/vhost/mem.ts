@@ -5,8 +5,8 @@
 // against one region: a hostile guest can only name bytes of its own memory.
 
 import {
-  pagesAlloc, pagesFree, heapAllocZeroed, heapFree, PAGE_SIZE, PAGE_SHIFT, host_vu_map, host_vu_unmap, host_fd_close, report,
-  LEVEL_ERROR, EINVAL, ENOMEM, ENOSPC,
+  pagesAlloc, pagesFree, heapAllocZeroed, heapFree, PAGE_SIZE, PAGE_SHIFT, host_vu_map, host_vu_unmap, host_fd_close, host_vu_fd_kind,
+  host_vu_fd_bytes, report, FD_KIND_FILE, LEVEL_ERROR, EINVAL, ENODEV, ENOMEM, ENOSPC,
 } from "../runtime";
 
 export const MAX_REGIONS: u32 = 8;
@@ -22,8 +22,13 @@ export const MAX_REGIONS: u32 = 8;
 /** `regions` holds MAX_REGIONS Regions inline (offsetof<Region>() bytes each). */
 @unmanaged export class MemTable {
   count: u32;
-  _pad: u32;
+  broken: u32;          // guard word: slot + 1 of a region whose file shrank under us (SIGBUS repaired), 0 if none
   regions: usize;
+}
+
+/** The region (slot) that broke under its mapping, or -1: the session must end (read with an atomic load). */
+export function memBrokenRegion(t: MemTable): i32 {
+  return <i32>atomic.load<u32>(changetype<usize>(t) + offsetof<MemTable>("broken")) - 1;
 }
 
 /** A MemTable with its regions in one block (0 when out of memory). */
@@ -64,6 +69,18 @@ export function regionCheck(t: MemTable, src: usize): i32 {   // src: REGION_BYT
 }
 
 /**
+ * How far the region (`src`, wire payload) runs past the end of its file `fd`: 0 when it fits, > 0 the
+ * bytes missing, -ENODEV when `fd` is not a regular file (memfd, tmpfs, hugetlbfs) at all, or -errno.
+ */
+export function regionFdShortfall(src: usize, fd: i32): f64 {
+  if (host_vu_fd_kind(fd) != FD_KIND_FILE) return -ENODEV;
+  const bytes = host_vu_fd_bytes(fd);
+  if (bytes < 0) return bytes;
+  const end = <f64>load<u64>(src, 24) + <f64>load<u64>(src, 8);   // exact below 2^53; above, past any file anyway
+  return end > bytes ? end - bytes : 0;
+}
+
+/**
  * Reserve pages for a checked region and have the host map `fd` there; the fd is closed either way
  * (the mapping holds the memory). 0, -ENOSPC (table full), -ENOMEM (no room in this memory), or the
  * host's -errno.
@@ -76,7 +93,7 @@ export function regionAdd(t: MemTable, src: usize, fd: i32): i32 {
   const pages = <u32>((size + <u64>PAGE_SIZE - 1) >> PAGE_SHIFT);
   const base = pagesAlloc(pages);
   if (base == 0) { host_fd_close(fd); return -ENOMEM; }
-  const rc = host_vu_map(base, <f64>size, fd, <f64>load<u64>(src, 24));
+  const rc = host_vu_map(base, <f64>size, fd, <f64>load<u64>(src, 24), changetype<usize>(t) + offsetof<MemTable>("broken"), <u32>slot + 1);
   host_fd_close(fd);
   if (rc != 0) { pagesFree(base, pages); return rc; }
   const r = regionAt(t, <u32>slot);

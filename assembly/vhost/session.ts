@@ -4,11 +4,14 @@
 // (wrong size, unknown request, bad ring numbers, memory that does not check out) ends the session;
 // the controller keeps listening for the next one.
 
-import { heapAllocZeroed, heapFree, report, LEVEL_ERROR, LEVEL_NOTICE, LEVEL_INFO, host_vu_recv, host_vu_send, host_fd_close, EAGAIN, EINVAL, EPROTO } from "../runtime";
+import {
+  heapAllocZeroed, heapFree, report, LEVEL_ERROR, LEVEL_NOTICE, LEVEL_INFO, host_vu_recv, host_vu_send, host_fd_close, host_vu_fd_kind,
+  FD_KIND_EVENTFD, FD_KIND_PIPE, EAGAIN, EINVAL, EPROTO, ENODEV, ENXIO, EFAULT,
+} from "../runtime";
 import * as W from "./wire";
-import { MemTable, memTableNew, memTableFree, regionCheck, regionAdd, regionRemove, memUnmapAll, MAX_REGIONS } from "./mem";
-import { Vring, vringInit, vringReset, setFd, vringSetNum, vringTranslate, vringSignal, vringSuppressKicks, vringFreePool } from "./vring";
-import { BlkTarget, blkProcess, blkPoolCreate } from "./blk";
+import { MemTable, memTableNew, memTableFree, regionCheck, regionAdd, regionRemove, regionFdShortfall, memUnmapAll, memBrokenRegion, MAX_REGIONS } from "./mem";
+import { Vring, vringInit, vringReset, setFd, vringSetNum, vringTranslate, vringSuppressKicks, vringFreePool } from "./vring";
+import { BlkTarget, blkPoolCreate, blkSignal } from "./blk";
 import { Inflight, inflightCreate, inflightMap, inflightUnmap, inflightQueue, inflightRecover } from "./inflight";
 import { QueueWorker, workerAttach, workerDetach } from "./worker";
 
@@ -17,6 +20,7 @@ export const MAX_QUEUES: u32 = 8;
 const MSG_BYTES: u32 = W.HDR_BYTES + W.MAX_PAYLOAD;
 
 @unmanaged export class Session {
+  name: usize;            // the controller's name, for reports (the host keeps the string)
   fd: i32;
   closed: u32;            // the protocol was broken or the peer went: the controller drops the session
   features: u64;          // acked by SET_FEATURES
@@ -49,6 +53,7 @@ export function sessionNew(fd: i32, target: BlkTarget, offered: u64, config: usi
   const s = changetype<Session>(heapAllocZeroed(offsetof<Session>()));
   if (changetype<usize>(s) == 0) return s;
   s.fd = fd;
+  s.name = target.name;
   s.target = changetype<usize>(target);
   s.offeredFeatures = offered;
   s.configBytes = config;
@@ -122,7 +127,7 @@ function closeUnused(s: Session): void {
 }
 
 function fail(s: Session, why: string, request: u32): void {
-  report(LEVEL_ERROR, -EPROTO, "vhost: %s (message %d); closing the connection", changetype<usize>(why), 0, <f64>request);
+  report(LEVEL_ERROR, -EPROTO, "vhost %s: %s (message %d); closing the connection", s.name, changetype<usize>(why), <f64>request);
   s.closed = 1;
 }
 
@@ -137,7 +142,7 @@ function send(s: Session, request: u32, size: u32, fd: i32 = -1): void {
   store<u32>(out, size, W.HDR_SIZE);
   store<i32>(out + REPLY_BYTES - 4, fd);
   const rc = host_vu_send(s.fd, out, W.HDR_BYTES + size, out + REPLY_BYTES - 4, fd >= 0 ? 1 : 0);
-  if (rc != <i32>(W.HDR_BYTES + size)) { report(LEVEL_ERROR, rc, "vhost: a reply could not be sent"); s.closed = 1; }
+  if (rc != <i32>(W.HDR_BYTES + size)) { report(LEVEL_ERROR, rc, "vhost %s: a reply could not be sent", s.name); s.closed = 1; }
 }
 
 function replyU64(s: Session, request: u32, value: u64): void {
@@ -166,8 +171,8 @@ export function sessionReceive(s: Session): bool {
     if (want > 0) {
       const rc = host_vu_recv(s.fd, s.buf + s.have, want, s.fds + (<usize>s.nfds << 2), W.MAX_FDS - s.nfds);
       if (rc == -EAGAIN) return any;
-      if (rc == 0) { report(LEVEL_NOTICE, 0, "vhost: the guest disconnected"); s.closed = 1; return true; }
-      if (rc < 0) { report(LEVEL_ERROR, rc, "vhost: receiving from the guest failed"); s.closed = 1; return true; }
+      if (rc == 0) { report(LEVEL_NOTICE, 0, "vhost %s: the guest disconnected", s.name); s.closed = 1; return true; }
+      if (rc < 0) { report(LEVEL_ERROR, rc, "vhost %s: receiving from the guest failed", s.name); s.closed = 1; return true; }
       any = true;
       s.have += <u32>rc & 0xffff;
       s.nfds += <u32>rc >> 16;
@@ -189,6 +194,9 @@ function takeFd(s: Session, i: u32): i32 {
   return load<i32>(s.fds + (<usize>i << 2));
 }
 
+// Every case ends in a return and each handler refuses its own bad sizes: AssemblyScript 0.28.20
+// compiles the statements after a switch whose cases all return as unreachable, even when a case
+// leaves it with a nested `break` (it trapped with -O0 and fell silent with -O3: issue 14, item 5).
 function handle(s: Session): void {
   const request = load<u32>(s.buf + W.HDR_REQUEST);
   const flags = load<u32>(s.buf + W.HDR_FLAGS);
@@ -196,23 +204,10 @@ function handle(s: Session): void {
   const p = s.buf + W.HDR_BYTES;
   switch (request) {
     case W.GET_FEATURES: replyU64(s, request, s.offeredFeatures); return;
-    case W.SET_FEATURES: {
-      if (size != W.U64_BYTES) break;
-      const f = load<u64>(p);
-      if ((f & ~s.offeredFeatures) != 0) { fail(s, "SET_FEATURES with features we did not offer", request); return; }
-      s.features = f;
-      ack(s, request, flags, true);
-      return;
-    }
+    case W.SET_FEATURES:
+    case W.SET_PROTOCOL_FEATURES:
+    case W.SET_STATUS: setU64(s, request, flags, size, p); return;
     case W.GET_PROTOCOL_FEATURES: replyU64(s, request, PROTOCOL_FEATURES); return;
-    case W.SET_PROTOCOL_FEATURES: {
-      if (size != W.U64_BYTES) break;
-      const f = load<u64>(p);
-      if ((f & ~PROTOCOL_FEATURES) != 0) { fail(s, "SET_PROTOCOL_FEATURES with features we did not offer", request); return; }
-      s.protocolFeatures = f;
-      ack(s, request, flags, true);
-      return;
-    }
     case W.SET_OWNER: ack(s, request, flags, true); return;
     case W.RESET_OWNER:
     case W.RESET_DEVICE: resetRings(s); ack(s, request, flags, true); return;
@@ -231,7 +226,6 @@ function handle(s: Session): void {
     case W.SET_VRING_ERR: vringFd(s, request, flags, size, p); return;
     case W.GET_CONFIG: getConfig(s, request, size, p); return;
     case W.SET_CONFIG: ack(s, request, flags, size >= W.CONFIG_HEAD); return;   // nothing in our config is writable
-    case W.SET_STATUS: if (size != W.U64_BYTES) break; s.status = load<u64>(p); ack(s, request, flags, true); return;
     case W.GET_STATUS: replyU64(s, request, s.status); return;
     case W.GET_INFLIGHT_FD:
     case W.SET_INFLIGHT_FD: inflightFd(s, request, flags, size, p); return;
@@ -239,7 +233,21 @@ function handle(s: Session): void {
       fail(s, "a request this backend does not handle", request);
       return;
   }
-  fail(s, "a payload of the wrong size", request);
+}
+
+/** SET_FEATURES, SET_PROTOCOL_FEATURES, SET_STATUS: one u64, features only among those offered. */
+function setU64(s: Session, request: u32, flags: u32, size: u32, p: usize): void {
+  if (size != W.U64_BYTES) { fail(s, "a payload of the wrong size", request); return; }
+  const value = load<u64>(p);
+  if (request == W.SET_STATUS) s.status = value;
+  else if (request == W.SET_FEATURES) {
+    if ((value & ~s.offeredFeatures) != 0) { fail(s, "SET_FEATURES with features we did not offer", request); return; }
+    s.features = value;
+  } else {
+    if ((value & ~PROTOCOL_FEATURES) != 0) { fail(s, "SET_PROTOCOL_FEATURES with features we did not offer", request); return; }
+    s.protocolFeatures = value;
+  }
+  ack(s, request, flags, true);
 }
 
 export const PROTOCOL_FEATURES: u64 = W.PF_MQ | W.PF_REPLY_ACK | W.PF_CONFIG | W.PF_INFLIGHT_SHMFD | W.PF_RESET_DEVICE |
@@ -256,7 +264,7 @@ function inflightFd(s: Session, request: u32, flags: u32, size: u32, p: usize): 
   if (request == W.GET_INFLIGHT_FD) {
     if (s.nfds != 0) { fail(s, "GET_INFLIGHT_FD with an fd", request); return; }
     const fd = inflightCreate(f, queues, queueSize);
-    if (fd < 0) { report(LEVEL_ERROR, fd, "vhost: no inflight region for %d queues", 0, 0, <f64>queues); s.closed = 1; return; }
+    if (fd < 0) { report(LEVEL_ERROR, fd, "vhost %s: no inflight region for %d queues", s.name, 0, <f64>queues); s.closed = 1; return; }
     const out = s.reply + W.HDR_BYTES;
     memory.fill(out, 0, W.INFLIGHT_BYTES);
     store<u64>(out, f.bytes);
@@ -268,7 +276,7 @@ function inflightFd(s: Session, request: u32, flags: u32, size: u32, p: usize): 
   }
   if (s.nfds != 1) { fail(s, "SET_INFLIGHT_FD without exactly one fd", request); return; }
   const rc = inflightMap(f, takeFd(s, 0), load<u64>(p), load<u64>(p, 8), queues, queueSize);
-  if (rc != 0) { report(LEVEL_ERROR, rc, "vhost: the inflight region could not be mapped"); ack(s, request, flags, false); return; }
+  if (rc != 0) { report(LEVEL_ERROR, rc, "vhost %s: the inflight region could not be mapped", s.name); ack(s, request, flags, false); return; }
   ack(s, request, flags, true);
 }
 
@@ -287,10 +295,47 @@ function retranslate(s: Session): void {
     const v = vringOf(s, i);
     if (v.descUva == 0) continue;
     if (vringTranslate(v, changetype<MemTable>(s.mem)) != 0) {
-      report(LEVEL_ERROR, -EINVAL, "vhost: vring %d no longer lies in guest memory after a memory change; stopped", 0, 0, <f64>i);
+      report(LEVEL_ERROR, -EINVAL, "vhost %s: vring %d no longer lies in guest memory after a memory change; stopped", s.name, 0, <f64>i);
       v.broken = 1;
     }
   }
+}
+
+/**
+ * Whether region `i` (wire payload `src`) fits the file it came with (fd slot `fdIndex`); if not, says
+ * why. A file that later shrinks is the guard's business (sessionMemoryBroke).
+ */
+function regionFits(s: Session, i: u32, src: usize, fdIndex: u32): bool {
+  const short = regionFdShortfall(src, load<i32>(s.fds + (<usize>fdIndex << 2)));
+  if (short == 0) return true;
+  if (short == -ENODEV) {
+    report(LEVEL_ERROR, -ENODEV, "vhost %s: guest memory region %d is not a regular file or memfd (guest RAM must be shared: QEMU's memory-backend-memfd, or -file with share=on)",
+      s.name, 0, <f64>i);
+  } else if (short < 0) {
+    report(LEVEL_ERROR, <i32>short, "vhost %s: the file of guest memory region %d could not be sized", s.name, 0, <f64>i);
+  } else {
+    report(LEVEL_ERROR, -ENXIO, "vhost %s: guest memory region %d ends %d bytes past the end of its file (mmap_offset + size is larger than the file); refused",
+      s.name, 0, <f64>i, short);
+  }
+  return false;
+}
+
+/**
+ * A guarded mapping of this session broke (its file shrank; the addon put zero pages there): the
+ * session ends, saying which. The controller looks at every poll. True if it broke.
+ */
+export function sessionMemoryBroke(s: Session): bool {
+  const region = memBrokenRegion(changetype<MemTable>(s.mem));
+  const inflight = atomic.load<u32>(s.inflight + offsetof<Inflight>("broken")) != 0;
+  if (region < 0 && !inflight) return false;
+  if (region >= 0) {
+    report(LEVEL_ERROR, -EFAULT, "vhost %s: the file behind guest memory region %d shrank under its mapping (SIGBUS caught; zero pages put in its place); closing the connection",
+      s.name, 0, <f64>region);
+  } else {
+    report(LEVEL_ERROR, -EFAULT, "vhost %s: the file behind the inflight region shrank under its mapping (SIGBUS caught; zero pages put in its place); closing the connection", s.name);
+  }
+  s.closed = 1;
+  return true;
 }
 
 function setMemTable(s: Session, request: u32, flags: u32, size: u32, p: usize): void {
@@ -305,11 +350,12 @@ function setMemTable(s: Session, request: u32, flags: u32, size: u32, p: usize):
   for (let i: u32 = 0; i < n; i++) {
     const src = p + W.MEM_TABLE_HEAD + i * W.REGION_BYTES;
     if (regionCheck(changetype<MemTable>(s.mem), src) != 0) { fail(s, "a memory region that is empty, wraps or overlaps another", request); return; }
+    if (!regionFits(s, i, src, i)) { s.closed = 1; return; }
     const rc = regionAdd(changetype<MemTable>(s.mem), src, takeFd(s, i));
-    if (rc != 0) { report(LEVEL_ERROR, rc, "vhost: guest memory region %d could not be mapped", 0, 0, <f64>i); s.closed = 1; return; }
+    if (rc != 0) { report(LEVEL_ERROR, rc, "vhost %s: guest memory region %d could not be mapped", s.name, 0, <f64>i); s.closed = 1; return; }
   }
   retranslate(s);
-  report(LEVEL_INFO, 0, "vhost: guest memory mapped (%d regions)", 0, 0, <f64>n);
+  report(LEVEL_INFO, 0, "vhost %s: guest memory mapped (%d regions)", s.name, 0, <f64>n);
   ack(s, request, flags, true);
 }
 
@@ -323,8 +369,9 @@ function memReg(s: Session, request: u32, flags: u32, size: u32, p: usize): void
   }
   if (s.nfds != 1) { fail(s, "ADD_MEM_REG without exactly one fd", request); return; }
   if (regionCheck(changetype<MemTable>(s.mem), src) != 0) { fail(s, "a memory region that is empty, wraps or overlaps another", request); return; }
+  if (!regionFits(s, changetype<MemTable>(s.mem).count, src, 0)) { ack(s, request, flags, false); return; }
   const rc = regionAdd(changetype<MemTable>(s.mem), src, takeFd(s, 0));
-  if (rc != 0) { report(LEVEL_ERROR, rc, "vhost: an added memory region could not be mapped"); ack(s, request, flags, false); return; }
+  if (rc != 0) { report(LEVEL_ERROR, rc, "vhost %s: an added memory region could not be mapped", s.name); ack(s, request, flags, false); return; }
   retranslate(s);
   ack(s, request, flags, true);
 }
@@ -369,7 +416,7 @@ export function sessionAnswerBase(s: Session): void {
   if (s.waitBase < 0) return;
   const v = vringOf(s, <u32>s.waitBase);
   if (v.owner != 0) return;                    // its worker has not let it go yet
-  vringSignal(v);
+  blkSignal(changetype<BlkTarget>(s.target), v);
   store<u32>(s.reply + W.HDR_BYTES, v.index);
   store<u32>(s.reply + W.HDR_BYTES, v.lastAvail, 4);
   s.waitBase = -1;
@@ -402,13 +449,18 @@ function vringFd(s: Session, request: u32, flags: u32, size: u32, p: usize): voi
   // A running ring's kick fd is watched by its worker's reactor, which must stop watching it before
   // it is closed (GET_VRING_BASE stops the ring; QEMU sends the kick only to start one).
   if (which == 0 && v.owner != 0) { fail(s, "SET_VRING_KICK on a running ring", request); return; }
+  if (!noFd && !notifierFd(load<i32>(s.fds))) {
+    fail(s, which == 0 ? "SET_VRING_KICK with an fd that is neither an eventfd nor a pipe" :
+      which == 1 ? "SET_VRING_CALL with an fd that is neither an eventfd nor a pipe" : "SET_VRING_ERR with an fd that is neither an eventfd nor a pipe", request);
+    return;
+  }
   const fd = noFd ? -1 : takeFd(s, 0);
   setFd(v, which, fd);
   if (which == 0) {
     // The kick starts the ring. Without PROTOCOL_FEATURES it is enabled too; with them it waits for
     // SET_VRING_ENABLE (and a kick never disables it: rust-vmm/vhost#227).
     if (v.num == 0 || v.desc == 0) { fail(s, "SET_VRING_KICK before the ring's size and addresses", request); return; }
-    if (blkPoolCreate(v) != 0) { report(LEVEL_ERROR, -12, "vhost: no memory for a vring's requests"); ack(s, request, flags, false); return; }
+    if (blkPoolCreate(v) != 0) { report(LEVEL_ERROR, -12, "vhost %s: no memory for a vring's requests", s.name); ack(s, request, flags, false); return; }
     v.started = 1;
     v.broken = 0;
     v.eventIdx = (s.features & W.F_EVENT_IDX) != 0 ? 1 : 0;
@@ -417,13 +469,19 @@ function vringFd(s: Session, request: u32, flags: u32, size: u32, p: usize): voi
     inflightRecover(v, inflightQueue(changetype<Inflight>(s.inflight), v.index, v.num), s.features);
     if (v.owner == 0) {
       const w = load<usize>(s.workers + (<usize>(v.index % s.workerCount) << 2));
-      if (workerAttach(changetype<QueueWorker>(w), v, s.mem) != 0) { report(LEVEL_ERROR, -12, "vhost: a ring could not be handed to its worker"); ack(s, request, flags, false); return; }
+      if (workerAttach(changetype<QueueWorker>(w), v, s.mem) != 0) { report(LEVEL_ERROR, -12, "vhost %s: a ring could not be handed to its worker", s.name); ack(s, request, flags, false); return; }
       v.owner = w;
     }
     if ((s.features & W.F_PROTOCOL_FEATURES) == 0) v.enabled = 1;
     vringSuppressKicks(v);
   }
   ack(s, request, flags, true);
+}
+
+/** Kick, call and err fds are eventfds (QEMU's) or pipes: 8 bytes in or out, never a file, socket or device. */
+function notifierFd(fd: i32): bool {
+  const kind = host_vu_fd_kind(fd);
+  return kind == FD_KIND_EVENTFD || kind == FD_KIND_PIPE;
 }
 
 function getConfig(s: Session, request: u32, size: u32, p: usize): void {

@@ -4,7 +4,7 @@
 // for is blk.ts's business; a chain that is malformed is returned to the guest unused (len 0) and
 // reported, and a ring whose indexes make no sense is stopped.
 
-import { heapFree, report, LEVEL_ERROR, host_eventfd_write, host_fd_close, EINVAL } from "../runtime";
+import { heapFree, host_eventfd_write, host_fd_close, EINVAL } from "../runtime";
 import { cachedNowUs } from "../thread";
 import { MemTable, gpaToWasm, uvaToWasm } from "./mem";
 import { DESC_BYTES, DESC_F_NEXT, DESC_F_WRITE, DESC_F_INDIRECT, AVAIL_F_NO_INTERRUPT, USED_F_NO_NOTIFY, MAX_QUEUE_SIZE } from "./wire";
@@ -36,6 +36,7 @@ export const MAX_PIECES: u32 = 32;
   owner: usize;          // the queue worker serving it (worker.ts), 0 when detached (controller thread)
   coalesce: usize;       // the controller's Coalescing settings (read with atomics), 0: none
   lastSignalUs: u64;     // when the guest was last interrupted
+  callsDropped: u64;     // notifications its call fd did not take (full or broken)
   windowStartUs: u64;    // completions counted per second, for the IOPS threshold
   windowCount: u32;
   lastRate: u32;
@@ -121,15 +122,14 @@ export function vringReady(v: Vring): bool {
   return v.started != 0 && v.enabled != 0 && v.broken == 0 && v.desc != 0;
 }
 
-/** How many chains the guest has made available and we have not taken (a broken ring: 0). */
+/**
+ * How many chains the guest has made available and we have not taken. More than the queue holds
+ * means the avail index jumped: the ring is stopped (broken) and the count returned for the report.
+ */
 export function vringPending(v: Vring): u32 {
   const idx = <u32>atomic.load<u16>(v.avail + 2);
   const pending = (idx - v.lastAvail) & 0xffff;
-  if (pending > v.num) {
-    report(LEVEL_ERROR, -EINVAL, "vhost: vring %d avail index jumped %d past the last one taken; ring stopped", 0, 0, <f64>v.index, <f64>pending);
-    v.broken = 1;
-    return 0;
-  }
+  if (pending > v.num) v.broken = 1;
   return pending;
 }
 
@@ -231,24 +231,28 @@ function coalesced(v: Vring): bool {
 
 /**
  * Tell the guest (call eventfd) about used chains, unless it asked for no interrupt yet, or
- * coalescing holds it back (it stays pending: the ring's worker polls again).
+ * coalescing holds it back (it stays pending: the ring's worker polls again). 0, or the -errno of a
+ * notification dropped: the call fd is nonblocking (the addon makes every fd it receives so), and
+ * one that is full (a pipe nobody reads) or broken never makes the reactor wait.
  */
-export function vringSignal(v: Vring): void {
-  if (v.signalPending == 0 || coalesced(v)) return;
+export function vringSignal(v: Vring): i32 {
+  if (v.signalPending == 0 || coalesced(v)) return 0;
   v.signalPending = 0;
-  if (v.callFd < 0 || v.used == 0) return;
+  if (v.callFd < 0 || v.used == 0) return 0;
   if (v.eventIdx != 0) {
     // used_event (after the avail ring): interrupt only once the used index passes it (virtio's
     // vring_need_event, in 16-bit arithmetic).
     const event = <u32>atomic.load<u16>(v.avail + 4 + (<usize>v.num << 1));
     const fresh = v.lastUsed, old = v.lastSignalled;
-    if (((fresh - event - 1) & 0xffff) >= ((fresh - old) & 0xffff)) return;
+    if (((fresh - event - 1) & 0xffff) >= ((fresh - old) & 0xffff)) return 0;
   } else if ((atomic.load<u16>(v.avail) & AVAIL_F_NO_INTERRUPT) != 0) {
-    return;
+    return 0;
   }
   v.lastSignalled = v.lastUsed;
   v.lastSignalUs = cachedNowUs();
-  host_eventfd_write(v.callFd);
+  const rc = host_eventfd_write(v.callFd);
+  if (rc < 0) v.callsDropped++;
+  return rc < 0 ? rc : 0;
 }
 
 /**

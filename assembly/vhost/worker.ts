@@ -15,8 +15,8 @@ import {
   threadCreateOn, sendMsg, pollerRegister, pollerUnregister, threadExit, getIoChannel, putIoChannel, POLLER_BUSY, POLLER_IDLE,
   reactorSleepsInKernel, reactorIdleSpinUs, cachedNowUs,
 } from "../thread";
-import { BlkTarget, blkTargetNew, blkTargetFree, blkProcess } from "./blk";
-import { Vring, vringSignal, vringReady, vringEnableKicks, vringSuppressKicks } from "./vring";
+import { BlkTarget, blkTargetNew, blkTargetFree, blkProcess, blkSignal } from "./blk";
+import { Vring, vringReady, vringEnableKicks, vringSuppressKicks } from "./vring";
 
 /** Rings one worker may serve (the session's queue limit). */
 const MAX_RINGS: u32 = 8;
@@ -74,7 +74,7 @@ function poll(ctx: usize): i32 {
     const v = ringAt(w, i);
     const took = blkProcess(t, v);
     n += took + kickPolicy(v, took);
-    vringSignal(v);
+    blkSignal(t, v);
     held += v.signalPending;
     inflight += v.inflight;
   }
@@ -115,7 +115,7 @@ function finishDetaches(w: QueueWorker): void {
     const m = changetype<RingMsg>(changetype<Pending>(p).msg);
     const v = changetype<Vring>(m.ring);
     if (m.worker == changetype<usize>(w) && v.inflight == 0) {
-      vringSignal(v);
+      blkSignal(changetype<BlkTarget>(w.target), v);
       unwatchKicks(v);
       removeRing(w, v);
       w.detaching--;
@@ -235,6 +235,9 @@ export function workerCreate(reactor: i32, like: BlkTarget, ctrlrThread: usize):
   t.bdev = like.bdev;
   t.desc = like.desc;
   t.readOnly = like.readOnly;
+  t.name = like.name;
+  t.refusedLog = like.refusedLog;
+  t.droppedLog = like.droppedLog;
   memory.copy(t.id, like.id, 20);
   w.target = changetype<usize>(t);
   w.reactor = reactor;

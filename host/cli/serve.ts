@@ -23,6 +23,7 @@ const SPECS: FlagSpec[] = [
   { name: 'cpumask', short: 'm', kind: 'string', help: 'reactor CPUs: a core mask (0x3) or list ([0-1]); default: every CPU allowed' },
   { name: 'mem', kind: 'string', help: 'shared memory size, e.g. 512MiB', default: '256MiB' },
   { name: 'vhost-socket-dir', short: 'S', kind: 'string', help: 'directory for vhost-user controller sockets (default: the working directory)' },
+  { name: 'vhost-socket-mode', kind: 'string', help: 'permissions of vhost-user sockets, octal, whatever the umask (whoever may connect is trusted with a disk)', default: '0600' },
   { name: 'wait-for-rpc', kind: 'boolean', help: 'wait for framework_start_init before loading the config' },
   { name: 'log-level', short: 'L', kind: 'string', help: 'lowest level logged: error, warn, notice, info, debug', default: 'notice' },
   { name: 'sleep', kind: 'string', help: 'where idle reactors sleep: kernel (in io_uring: I/O and vhost kicks wake them) or doorbell (they poll)', default: 'kernel' },
@@ -46,7 +47,7 @@ export const DEFAULT_CONFIG: JsonConfig = {
 
 export interface ServeOptions {
   configFile?: string; noConfig: boolean; socket: string; listen?: { host: string; port: number }; listenAny: boolean;
-  cpus?: string; memoryBytes: number; waitForRpc: boolean; logLevel: LevelName; vhostSocketDir?: string;
+  cpus?: string; memoryBytes: number; waitForRpc: boolean; logLevel: LevelName; vhostSocketDir?: string; vhostSocketMode: number;
   sleep: 'kernel' | 'doorbell'; idleSpinUs: number;
 }
 
@@ -63,6 +64,8 @@ export function parseServeArgs(argv: string[]): ServeOptions | null {
   if (sleep !== 'kernel' && sleep !== 'doorbell') throw new UsageError(`--sleep must be kernel or doorbell (got "${sleep}")`);
   const idleSpinUs = flags['idle-spin-us'] as number;
   if (idleSpinUs > 1_000_000) throw new UsageError(`--idle-spin-us must be from 0 to 1000000 (got ${idleSpinUs})`);
+  const mode = flags['vhost-socket-mode'] as string;
+  if (!/^0?[0-7]{3}$/.test(mode)) throw new UsageError(`--vhost-socket-mode must be an octal mode from 0000 to 0777, e.g. 0660 (got "${mode}")`);
   let listen: ServeOptions['listen'];
   if (flags['rpc-listen'] !== undefined) {
     const m = /^(.+):(\d{1,5})$/.exec(flags['rpc-listen'] as string);
@@ -73,7 +76,7 @@ export function parseServeArgs(argv: string[]): ServeOptions | null {
     configFile: flags.config as string | undefined, noConfig: flags['no-config'] === true, socket: flags['rpc-socket'] as string, listen,
     listenAny: flags['rpc-listen-any'] === true, cpus: flags.cpumask as string | undefined,
     memoryBytes: parseSize(flags.mem as string, '--mem'), waitForRpc: flags['wait-for-rpc'] === true, logLevel,
-    vhostSocketDir: flags['vhost-socket-dir'] as string | undefined, sleep, idleSpinUs,
+    vhostSocketDir: flags['vhost-socket-dir'] as string | undefined, vhostSocketMode: parseInt(mode, 8), sleep, idleSpinUs,
   };
 }
 
@@ -110,6 +113,7 @@ export class Serve {
       }
       engine.vhost.socketDir = opts.vhostSocketDir;
     }
+    engine.vhost.socketMode = opts.vhostSocketMode;
     const target = new Target(engine, { waitForRpc: opts.waitForRpc });
     const methods = new MethodTable(target);
     const server = new RpcServer({ call: (m, p) => methods.call(m, p) }, {

@@ -53,23 +53,26 @@ export interface NativeAddon {
   /** Waits up to timeoutUs for a completion or a watched eventfd: 1 (something is ready) or 0 (timeout). */
   uringWait(handle: number, timeoutUs: number): number;
 
-  // vhost-user's OS seam (host/native/src/vhost.h has the contract). Stateless; any thread may call these.
+  // vhost-user's OS seam (host/native/src/vhost.h has the contract). No state but the lock-free guard table of
+  // guest mappings (guard.h); any thread may call these.
   // Arguments of the wrong JavaScript type throw (code EINVAL); everything else returns a negative errno
   // and never throws: bad values (ranges, alignment, fds, counts) and every OS error. EINTR is retried.
   // `memory` is the shared WebAssembly.Memory, its SharedArrayBuffer, or a Uint8Array over all of it;
   // every range is checked against its length as this thread sees it now (-EFAULT when outside).
-  // Fds made here are CLOEXEC; sockets and eventfds are nonblocking.
-  /** Listening unix stream socket at `path`, replacing a stale socket nobody answers on. -EADDRINUSE: a
-   *  listener answers there; -EEXIST: the path is not a socket (never replaced); -ENAMETOOLONG: ≥ 108 bytes. */
-  unixListen(path: string): number;
+  // Fds made here are CLOEXEC; sockets and eventfds are nonblocking; fds received are made nonblocking.
+  /** Listening unix stream socket at `path` whose file has exactly `mode` (default 0600) whatever the umask,
+   *  replacing a stale socket nobody answers on. -EADDRINUSE: a listener answers there; -EEXIST: the path is
+   *  not a socket (never replaced); -ENAMETOOLONG: ≥ 108 bytes; -EINVAL: a mode outside 0..0777. */
+  unixListen(path: string, mode?: number): number;
   /** A connection from the listener's queue, or -EAGAIN when none waits. */
   unixAccept(listenFd: number): number;
   /** A connected socket, or -ENOENT / -ECONNREFUSED / -EAGAIN (the listener's backlog is full). */
   unixConnect(path: string): number;
   /**
-   * One recvmsg into memory [ptr, ptr + cap); fds (SCM_RIGHTS) stored as i32 at fdsPtr. Result ≥ 0:
-   * bytes + fds * 2^32 + flags * 2^36 (decode with VHOST_RECV); 0 = the peer closed. A peer that sent more
-   * than maxFds fds (or more than 8: MSG_CTRUNC) gets flag FDS_REFUSED and every fd closed; MSG_TRUNC gets
+   * One recvmsg into memory [ptr, ptr + cap); fds (SCM_RIGHTS) stored as i32 at fdsPtr, each made
+   * O_NONBLOCK. Result ≥ 0: bytes + fds * 2^32 + flags * 2^36 (decode with VHOST_RECV); 0 = the peer closed.
+   * A peer that sent more than maxFds fds (or more than 8: MSG_CTRUNC), or an fd that cannot be made
+   * nonblocking (O_PATH), gets flag FDS_REFUSED and every fd closed; MSG_TRUNC gets
    * DATA_TRUNCATED. Errors: -EAGAIN (nothing there), -EFAULT (a range outside memory), -EINVAL (cap 0,
    * maxFds > 8, ranges overlap), -EBADF, -ENOTSOCK.
    */
@@ -86,8 +89,14 @@ export interface NativeAddon {
    * on hugetlbfs), -EFAULT (outside memory), -EBADF, -ENODEV (not a regular file or memfd), -EACCES (fd not
    * O_RDWR), -ENXIO (past the fd's size), or mmap's own errno (the range then reads as zeroes). Never
    * read-only: V8's grow would make it writable again, or abort the process (vhost.c says why).
+   * With guardOffset (a u32 in memory) and guardValue (≥ 1): a SIGBUS inside the mapping (its file shrank, or
+   * could not fault a page in) puts zero pages over it and guardValue in that word, and the access runs again
+   * (host/native/src/guard.h); -EINVAL for a misaligned word or value 0, -EFAULT outside memory, -ENOSPC when
+   * 4096 mappings are guarded already. Without: such a SIGBUS ends the process.
    */
-  mapIntoMemory(memory: VhostMemory, offset: number, length: number, fd: number, fdOffset: number): number;
+  mapIntoMemory(memory: VhostMemory, offset: number, length: number, fd: number, fdOffset: number, guardOffset?: number, guardValue?: number): number;
+  /** Guarded mappings now (guest memory mapped with a guard word) and SIGBUS repairs since the process started. */
+  guardStats(): { armed: number; repairs: number };
   /** madvise(MADV_RANDOM) over memory [offset, offset + length) (a mapped file: no read-ahead into large folios): 0 or -errno. */
   adviseRandom(memory: VhostMemory, offset: number, length: number): number;
   /** Zero pages, read-write, back over memory [offset, offset + length): 0, -EINVAL or -EFAULT as above. */
@@ -96,6 +105,8 @@ export interface NativeAddon {
   memfdCreate(name: string, bytes: number): number;
   /** Size of a regular file or memfd, -ENODEV for anything else, or -EBADF. */
   fdSize(fd: number): number;
+  /** What the fd is: VHOST_FD_KIND (an eventfd, a pipe or FIFO, a regular file, a socket, other), or -EBADF. */
+  fdKind(fd: number): number;
   /** A nonblocking eventfd (counter 0), or -errno. */
   eventfdCreate(): number;
   /** Adds value (≥ 1) to the counter: 0, -EAGAIN (it would overflow), -EINVAL, -EBADF. Any fd gets 8 bytes. */
@@ -129,6 +140,9 @@ export const VHOST_RECV = {
   /** The message was longer than cap (datagram sockets only). */
   DATA_TRUNCATED: 2,
 } as const;
+
+/** fdKind's answers (host/native/src/vhost.h; the core's host_vu_fd_kind uses the same). */
+export const VHOST_FD_KIND = { EVENTFD: 1, PIPE: 2, FILE: 3, SOCKET: 4, OTHER: 5 } as const;
 
 let cached: NativeAddon | null | undefined;
 

@@ -46,6 +46,16 @@ export async function startTestEngine(options: EngineOptions = {}): Promise<Test
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * Reports come from the reactors by message, after whatever the test saw on a socket: wait (at most
+ * `timeoutMs`) until `count` of them match `re`; the matches, however many there are by then.
+ */
+export async function reportsMatching(reports: Report[], re: RegExp, count = 1, timeoutMs = 2000): Promise<Report[]> {
+  const until = Date.now() + timeoutMs;
+  while (reports.filter((r) => re.test(r.message)).length < count && Date.now() < until) await sleep(5);
+  return reports.filter((r) => re.test(r.message));
+}
+
+/**
  * Run `body` with a test engine and always stop it, so a failed assertion never leaves workers that
  * keep the test process alive. If the body expects the stop to fail, it stops the engine itself.
  */

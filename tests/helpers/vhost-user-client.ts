@@ -3,18 +3,20 @@
 // it), messages and fds go over the controller's socket through the addon, and virtio-blk requests
 // are built as descriptor chains on split rings. Raw access (messages, descriptors) lets tests act as
 // a hostile guest.
+import fs from 'node:fs';
 import { loadNative, VHOST_RECV, type NativeAddon } from '../../host/native/index.js';
 
 export const MSG = {
   GET_FEATURES: 1, SET_FEATURES: 2, SET_OWNER: 3, SET_MEM_TABLE: 5, SET_VRING_NUM: 8, SET_VRING_ADDR: 9, SET_VRING_BASE: 10,
-  GET_VRING_BASE: 11, SET_VRING_KICK: 12, SET_VRING_CALL: 13, GET_PROTOCOL_FEATURES: 15, SET_PROTOCOL_FEATURES: 16,
-  GET_QUEUE_NUM: 17, SET_VRING_ENABLE: 18, GET_CONFIG: 24, GET_INFLIGHT_FD: 31, SET_INFLIGHT_FD: 32,
+  GET_VRING_BASE: 11, SET_VRING_KICK: 12, SET_VRING_CALL: 13, SET_VRING_ERR: 14, GET_PROTOCOL_FEATURES: 15, SET_PROTOCOL_FEATURES: 16,
+  GET_QUEUE_NUM: 17, SET_VRING_ENABLE: 18, GET_CONFIG: 24, GET_INFLIGHT_FD: 31, SET_INFLIGHT_FD: 32, ADD_MEM_REG: 37,
+  REM_MEM_REG: 38, SET_STATUS: 39,
 } as const;
 export const BLK = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8, DISCARD: 11, WRITE_ZEROES: 13 } as const;
 const F_EVENT_IDX = 1n << 29n, F_PROTOCOL = 1n << 30n, PF_REPLY_ACK = 1n << 3n, PF_CONFIG = 1n << 9n, PF_MQ = 1n, PF_INFLIGHT = 1n << 12n;
 const DESC_NEXT = 1, DESC_WRITE = 2;
 const MiB = 1 << 20;
-const USER_BASE = 0x7f00_0000_0000n;           // where "QEMU" has guest memory in its address space
+export const USER_BASE = 0x7f00_0000_0000n;    // where "QEMU" has guest memory in its address space
 const MSG_AT = 0;                              // message buffer in our memory
 const FDS_AT = 8192;
 const GUEST_AT = MiB;                          // guest memory mapped here in our memory
@@ -22,6 +24,9 @@ const SLOTS_PER_QUEUE = 32;                    // data slots of one queue (slot(
 const SLOT_BYTES = 72 * 1024;                  // header page, 64 KiB of data, status page
 
 export interface Desc { addr: bigint; len: number; flags: number; next: number }
+
+/** Something to Atomics.wait on for a few microseconds between looks at a used index. */
+const SPIN_WAIT = new Int32Array(new SharedArrayBuffer(4));
 
 export class VhostUserClient {
   readonly native: NativeAddon;
@@ -46,8 +51,10 @@ export class VhostUserClient {
   private nextSlot: number[] = [];
   /** Bytes of guest memory. */
   readonly guestBytes: number;
+  /** Fds that came with replies, oldest first, until taken (GET_INFLIGHT_FD's) or closed. */
+  private received: number[] = [];
 
-  private constructor(native: NativeAddon, fd: number, guestBytes: number, queueSize: number) {
+  private constructor(native: NativeAddon, fd: number, guestBytes: number, queueSize: number, memoryFile?: string) {
     this.native = native;
     this.fd = fd;
     this.guestBytes = guestBytes;
@@ -55,18 +62,37 @@ export class VhostUserClient {
     const pages = (GUEST_AT + guestBytes) / 65536;
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
     this.view = new DataView(this.memory.buffer);
-    this.memfd = native.memfdCreate('wstor-test-guest', guestBytes);
-    if (this.memfd < 0) throw new Error(`memfdCreate: ${this.memfd}`);
+    if (memoryFile === undefined) {
+      this.memfd = native.memfdCreate('wstor-test-guest', guestBytes);          // sealed: it cannot shrink
+      if (this.memfd < 0) throw new Error(`memfdCreate: ${this.memfd}`);
+    } else {
+      this.memfd = fs.openSync(memoryFile, 'w+');                                // a plain file: it can (shrinkMemory)
+      fs.ftruncateSync(this.memfd, guestBytes);
+    }
     const rc = native.mapIntoMemory(this.memory, GUEST_AT, guestBytes, this.memfd, 0);
     if (rc !== 0) throw new Error(`mapIntoMemory: ${rc}`);
   }
 
-  static async connect(socket: string, opts: { guestBytes?: number; queueSize?: number } = {}): Promise<VhostUserClient> {
+  /** Close an fd the addon made (sockets: fs.closeSync does not know them). */
+  static closeFd(fd: number): void { loadNative()?.closeFd(fd); }
+
+  /** `memoryFile`: guest memory in a plain file made there (unsealed: the guest may shrink it) instead of a sealed memfd. */
+  static async connect(socket: string, opts: { guestBytes?: number; queueSize?: number; memoryFile?: string } = {}): Promise<VhostUserClient> {
     const native = loadNative();
     if (!native) throw new Error('the native addon is not built');
     const fd = native.unixConnect(socket);
     if (fd < 0) throw new Error(`connect ${socket}: ${fd}`);
-    return new VhostUserClient(native, fd, opts.guestBytes ?? 16 * MiB, opts.queueSize ?? 128);
+    return new VhostUserClient(native, fd, opts.guestBytes ?? 16 * MiB, opts.queueSize ?? 128, opts.memoryFile);
+  }
+
+  /**
+   * A hostile guest's move: shrink the file behind guest memory (connect with `memoryFile`) to `bytes`.
+   * Our own view of it is unmapped first, so only the backend's next access finds it gone; this client's
+   * rings and buffers are unusable afterwards.
+   */
+  shrinkMemory(bytes = 0): void {
+    this.native.unmapFromMemory(this.memory, GUEST_AT, this.guestBytes);
+    fs.ftruncateSync(this.memfd, bytes);
   }
 
   // ---- guest memory ----
@@ -105,6 +131,8 @@ export class VhostUserClient {
       }
       if (r < 0) return null;                  // reset by the peer: closed
       have += r % VHOST_RECV.FDS_SCALE;
+      const fds = Math.floor(r / VHOST_RECV.FDS_SCALE) % (VHOST_RECV.FLAGS_SCALE / VHOST_RECV.FDS_SCALE);
+      this.received.push(...new Int32Array(this.memory.buffer, FDS_AT, fds));
     }
     return new Uint8Array(this.memory.buffer, MSG_AT, n).slice();
   }
@@ -116,6 +144,32 @@ export class VhostUserClient {
     const dv = new DataView(hdr.buffer);
     if (dv.getUint32(0, true) !== request || (dv.getUint32(4, true) & 4) === 0) throw new Error(`reply to ${dv.getUint32(0, true)}, expected ${request}`);
     return (await this.readExactly(dv.getUint32(8, true), timeoutMs)) ?? null;
+  }
+
+  /**
+   * After whatever a hostile session sent: is the backend still answering? GET_FEATURES, then every
+   * answer is read until its own: 'answered'; 'closed' if the connection ends first; 'silent' if
+   * nothing comes within `timeoutMs` (a backend that hangs on a guest). Fds that came are closed.
+   */
+  async liveness(timeoutMs = 3000): Promise<'answered' | 'closed' | 'silent'> {
+    try { this.send(MSG.GET_FEATURES); } catch { return 'closed'; }   // EPIPE / ECONNRESET
+    const until = Date.now() + timeoutMs;
+    try {
+      for (let answers = 0; answers < 256; answers++) {
+        const hdr = await this.readExactly(12, Math.max(1, until - Date.now()));
+        if (!hdr) return 'closed';
+        const dv = new DataView(hdr.buffer);
+        const size = dv.getUint32(8, true);
+        if (size > 4096) return 'silent';                              // no answer of ours is that long
+        if (size > 0 && !(await this.readExactly(size, Math.max(1, until - Date.now())))) return 'closed';
+        if (dv.getUint32(0, true) === MSG.GET_FEATURES && (dv.getUint32(4, true) & 4) !== 0) return 'answered';
+      }
+      return 'silent';
+    } catch {
+      return 'silent';
+    } finally {
+      for (const fd of this.received.splice(0)) this.native.closeFd(fd);
+    }
   }
 
   /** Whether the backend has closed the connection (reads until EOF or timeout). */
@@ -152,11 +206,12 @@ export class VhostUserClient {
   }
 
   /** The handshake QEMU does: features, memory, then each queue's size, base, addresses, call, kick, enable. */
-  async setup(queues = 1, opts: { inflight?: boolean; resume?: boolean } = {}): Promise<{ features: bigint; config: Uint8Array }> {
+  async setup(queues = 1, opts: { inflight?: boolean; resume?: boolean; eventIdx?: boolean } = {}): Promise<{ features: bigint; config: Uint8Array }> {
     const le = VhostUserClient.le;
     const offered = await this.u64(MSG.GET_FEATURES);
     const proto = await this.u64(MSG.GET_PROTOCOL_FEATURES);
-    const features = offered & ((1n << 33n) - 1n) | F_PROTOCOL;
+    // Without EVENT_IDX every poll that completes something interrupts (unless the driver says not to).
+    const features = offered & ((1n << 33n) - 1n) & (opts.eventIdx === false ? ~F_EVENT_IDX : ~0n) | F_PROTOCOL;
     this.eventIdx = (features & F_EVENT_IDX) !== 0n;
     this.send(MSG.SET_FEATURES, le([features, 8]));
     this.send(MSG.SET_PROTOCOL_FEATURES, le([proto & (PF_REPLY_ACK | PF_CONFIG | PF_MQ | (opts.inflight ? PF_INFLIGHT : 0n)), 8]));
@@ -180,8 +235,9 @@ export class VhostUserClient {
       this.send(MSG.GET_INFLIGHT_FD, le([0, 8], [0, 8], [queues | (this.queueSize << 16), 4], [0, 4]));
       const hdr = await this.readExactly(12, 5000);
       if (!hdr) throw new Error('closed on GET_INFLIGHT_FD');
-      const fds = new Int32Array(this.memory.buffer, FDS_AT, 1);
-      this.inflightFd = fds[0];
+      const fd = this.received.shift();
+      if (fd === undefined) throw new Error('GET_INFLIGHT_FD answered without an fd');
+      this.inflightFd = fd;
       const payload = await this.readExactly(new DataView(hdr.buffer).getUint32(8, true), 5000);
       this.inflightPayload = payload;
     }
@@ -220,6 +276,24 @@ export class VhostUserClient {
     await ok(MSG.SET_VRING_ENABLE, le([q, 4], [1, 4]));
   }
 
+  /** GET_VRING_BASE: the ring stops (its requests drain first); resolves with where the backend stopped. */
+  async stopQueue(q: number): Promise<number> {
+    this.send(MSG.GET_VRING_BASE, VhostUserClient.le([q, 4], [0, 4]));
+    const p = await this.reply(MSG.GET_VRING_BASE);
+    if (!p) throw new Error(`connection closed after GET_VRING_BASE on queue ${q}`);
+    return new DataView(p.buffer).getUint32(4, true);
+  }
+
+  /** Start a stopped queue again as it was (size, base and addresses kept): a new kick fd, then enable. */
+  async restartQueue(q: number): Promise<void> {
+    const le = VhostUserClient.le;
+    const kick = this.native.eventfdCreate();
+    if (await this.acked(MSG.SET_VRING_KICK, le([q, 8]), [kick]) !== 0n) throw new Error(`SET_VRING_KICK on queue ${q}`);
+    this.native.closeFd(this.kickFds[q]);
+    this.kickFds[q] = kick;
+    if (await this.acked(MSG.SET_VRING_ENABLE, le([q, 4], [1, 4])) !== 0n) throw new Error(`SET_VRING_ENABLE on queue ${q}`);
+  }
+
   // ---- the driver ----
   /** Put a chain whose head is descriptor `head` (already written) on the avail ring. */
   publish(q: number, head: number): void {
@@ -240,6 +314,15 @@ export class VhostUserClient {
     if (!this.eventIdx) return (Atomics.load(used, 0) & 1) === 0;     // VRING_USED_F_NO_NOTIFY
     const event = Atomics.load(used, 2 + 4 * this.queueSize);         // avail_event, after the used ring
     return ((fresh - event - 1) & 0xffff) < ((fresh - old) & 0xffff);
+  }
+
+  /** Entries of each queue's descriptor table (and of its rings). */
+  get ringSize(): number { return this.queueSize; }
+
+  /** A hostile driver's move: the avail index jumps `by` entries past what it published (no kick). */
+  jumpAvail(q: number, by: number): void {
+    this.availIdx[q] = (this.availIdx[q] + by) & 0xffff;
+    Atomics.store(new Uint16Array(this.memory.buffer, this.at(this.availAt(q)), 2), 1, this.availIdx[q]);
   }
 
   /** EVENT_IDX: the used index after which the driver wants its next interrupt. */
@@ -269,12 +352,30 @@ export class VhostUserClient {
       if (Date.now() > until) throw new Error(`queue ${q}: no used element within ${timeoutMs} ms`);
       await new Promise((res) => setTimeout(res, 1));
     }
+    return this.takeUsed(q);
+  }
+
+  /** The used element at our used index (the backend has written it), and the index moves on. */
+  private takeUsed(q: number): { id: number; len: number } {
     const e = this.at(this.usedAt(q) + 4 + 8 * (this.lastUsed[q] % this.queueSize));
     this.lastUsed[q] = (this.lastUsed[q] + 1) & 0xffff;
     return { id: this.view.getUint32(e, true), len: this.view.getUint32(e + 4, true) };
   }
 
-  /** A data slot in guest memory: a page for the header, 64 KiB of data, a page for the status; round robin. */
+  /**
+   * As used(), but spinning on this thread (no timer between looks): for floods of thousands of
+   * requests. Throws once `timeoutMs` passed with nothing new.
+   */
+  usedSync(q: number, timeoutMs = 5000): { id: number; len: number } {
+    const idxView = new Uint16Array(this.memory.buffer, this.at(this.usedAt(q)), 2);
+    const until = Date.now() + timeoutMs;
+    while (Atomics.load(idxView, 1) === this.lastUsed[q]) {
+      if (Date.now() > until) throw new Error(`queue ${q}: no used element within ${timeoutMs} ms`);
+      Atomics.wait(SPIN_WAIT, 0, 0, 0.02);
+    }
+    return this.takeUsed(q);
+  }
+
   /**
    * Queue q's next data slot (header, up to 64 KiB of data, status): each queue has 32 of its own, so
    * a request's slot is not reused before 32 more on its queue, however fast another queue runs (a
@@ -329,6 +430,7 @@ export class VhostUserClient {
   statusOf(statusGpa: number): number { return this.bytes(statusGpa, 1)[0]; }
 
   close(): void {
+    for (const fd of this.received.splice(0)) this.native.closeFd(fd);
     for (const fd of this.callFds) if (fd !== undefined) this.native.closeFd(fd);
     for (const fd of this.kickFds) if (fd !== undefined) this.native.closeFd(fd);
     if (this.inflightFd >= 0) this.native.closeFd(this.inflightFd);

@@ -9,7 +9,8 @@ import { Worker } from 'node:worker_threads';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadNative, VHOST_RECV, type NativeAddon } from '../../host/native/index.js';
+import { fileURLToPath } from 'node:url';
+import { loadNative, VHOST_RECV, VHOST_FD_KIND, type NativeAddon } from '../../host/native/index.js';
 import { VhostNative, decodeRecv } from '../../host/vhost-host.js';
 import { WstorError } from '../../host/errors.js';
 import { skipIfMissing } from '../helpers/skip.js';
@@ -169,6 +170,21 @@ describe('unix sockets', () => {
     assert.equal(addon.unixConnect(path.join(tmp, 'nothing-here.sock')), -E.ENOENT);
     assert.equal(addon.unixAccept(-1), -E.EBADF);
     assert.throws(() => addon.unixListen(42 as unknown as string), { code: 'EINVAL', message: /path must be a string/ });
+    assert.equal(addon.unixListen(socketPath(), 0o1000), -E.EINVAL, 'a mode past 0777');
+    assert.equal(addon.unixListen(socketPath(), -1), -E.EINVAL);
+    assert.throws(() => addon.unixListen(socketPath(), 1.5), { code: 'EINVAL', message: /mode must be an integer/ });
+  });
+
+  test('the socket file has exactly the mode asked for (0600 by default), whatever the umask', () => {
+    const umask = process.umask(0o077);
+    try {
+      for (const [mode, want] of [[undefined, 0o600], [0o660, 0o660], [0o600, 0o600], [0, 0]] as const) {
+        const p = socketPath();
+        const listener = fdOf(addon.unixListen(p, mode), `listen with mode ${mode}`);
+        assert.equal(fs.statSync(p).mode & 0o777, want, `mode ${mode?.toString(8)} under umask 077`);
+        closeAll(listener);
+      }
+    } finally { process.umask(umask); }
   });
 });
 
@@ -193,6 +209,30 @@ describe('messages with fds', () => {
       closeAll(...sent, ...received, listener, client, server);
     });
   }
+
+  test('every fd received is made nonblocking (a guest\'s pipe or file never makes a reader or writer wait); fdKind tells them apart', () => {
+    const memory = newMemory();
+    const { listener, client, server } = socketPair();
+    const fifo = path.join(tmp, 'kind.fifo');
+    spawnSync('mkfifo', [fifo]);
+    const file = path.join(tmp, 'kind.file');
+    fs.writeFileSync(file, 'x');
+    const sent = [fs.openSync(fifo, 'r+'), fs.openSync(file, 'r+'), fdOf(addon.eventfdCreate(), 'eventfd'), listener,
+      fs.openSync('/dev/null', 'r+'), fdOf(addon.memfdCreate('kind', PAGE), 'memfd')];
+    assert.equal(fdFlags(sent[0]) & O_NONBLOCK, 0, 'the sender\'s FIFO starts blocking');
+    const len = writeText(memory, PEER_AT, 'fds of every kind');
+    assert.equal(addon.sendMsg(client, memory, PEER_AT, len, sent), len);
+    const got = decodeRecv(addon.recvMsg(server, memory, MSG_AT, 256, FDS_AT, 8));
+    assert.equal(got.fds, sent.length);
+    const received = fdsAt(memory, sent.length);
+    for (const fd of received) assert.equal(fdFlags(fd) & O_NONBLOCK, O_NONBLOCK, `received fd ${fd} (${fdTarget(fd)}) is nonblocking`);
+    const K = VHOST_FD_KIND;
+    assert.deepEqual(received.map((fd) => addon.fdKind(fd)), [K.PIPE, K.FILE, K.EVENTFD, K.SOCKET, K.OTHER, K.FILE]);
+    assert.equal(addon.eventfdRead(received[2]), -E.EAGAIN, 'telling an eventfd changed nothing in it');
+    assert.equal(addon.fdKind(-1), -E.EBADF);
+    for (const fd of [sent[0], sent[1], sent[4]]) fs.closeSync(fd);
+    closeAll(sent[2], sent[5], ...received, listener, client, server);
+  });
 
   test('a message with more fds than maxFds: data delivered, every fd closed, FDS_REFUSED', () => {
     const memory = newMemory();
@@ -429,6 +469,87 @@ describe('guest memory mapped into the Wasm memory', () => {
     u8[MAP_AT] = 1;
     assert.equal(probeOn(memory).load(MAP_AT), 1, 'usable by JS and Wasm');
     closeAll(sealed, listener, server);
+  });
+});
+
+describe('guarded guest memory: a file that shrinks under its mapping', () => {
+  const addonPath = fileURLToPath(new URL('../../../host/native/build/Release/wstor_native.node', import.meta.url));
+  /**
+   * A child process maps a file over Wasm memory (guarded or not), writes through it, shrinks the file
+   * to nothing and reads again from `reader` (the main thread, or a worker's Wasm); it prints what it saw.
+   */
+  const shrinkScript = (guard: boolean, reader: 'main' | 'wasm') => `
+    const fs = require('node:fs');
+    const { Worker } = require('node:worker_threads');
+    const addon = require(${JSON.stringify(addonPath)});
+    const PAGE = addon.hostPageSize(), MAP_AT = 0x10000, GUARD_AT = 0x100;
+    const memory = new WebAssembly.Memory({ initial: 16, maximum: 64, shared: true });
+    const file = ${JSON.stringify(path.join(tmp, 'shrinks'))} + process.pid;
+    const fd = fs.openSync(file, 'w+');
+    fs.ftruncateSync(fd, 4 * PAGE);
+    const rc = ${guard} ? addon.mapIntoMemory(memory, MAP_AT, 4 * PAGE, fd, 0, GUARD_AT, 7) : addon.mapIntoMemory(memory, MAP_AT, 4 * PAGE, fd, 0);
+    if (rc !== 0) throw new Error('map ' + rc);
+    const u8 = new Uint8Array(memory.buffer);
+    u8[MAP_AT + PAGE] = 0x5a;
+    fs.ftruncateSync(fd, 0);
+    const done = (seen) => {
+      const guardWord = new Uint32Array(memory.buffer)[GUARD_AT / 4];
+      const stats = addon.guardStats();
+      addon.unmapFromMemory(memory, MAP_AT, 4 * PAGE);
+      console.log(JSON.stringify({ seen, guardWord, repairs: stats.repairs, armedBefore: stats.armed, armedAfter: addon.guardStats().armed }));
+      fs.closeSync(fd); fs.unlinkSync(file);
+    };
+    if (${JSON.stringify(reader)} === 'main') done(u8[MAP_AT + PAGE]);
+    else {
+      // A worker loads the byte in Wasm (i32.load8_u from the shared memory), as a reactor would.
+      const w = new Worker(\`
+        const { parentPort, workerData } = require('node:worker_threads');
+        const probe = new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array(workerData.probe)), { env: { memory: workerData.memory } });
+        parentPort.postMessage(probe.exports.load(workerData.at));
+      \`, { eval: true, workerData: { memory, probe: ${JSON.stringify([...PROBE_WASM])}, at: MAP_AT + PAGE } });
+      w.on('message', (v) => { done(v); w.terminate(); });
+    }
+  `;
+  const run = (guard: boolean, reader: 'main' | 'wasm') => spawnSync(process.execPath, ['-e', shrinkScript(guard, reader)], { encoding: 'utf8', timeout: 30_000 });
+
+  test('unguarded, the next access is a SIGBUS that ends the process (as it did for every guest before)', () => {
+    const r = run(false, 'main');
+    assert.equal(r.signal, 'SIGBUS', `the child died of SIGBUS (status ${r.status}, stderr ${r.stderr})`);
+  });
+
+  for (const reader of ['main', 'wasm'] as const) {
+    test(`guarded, the SIGBUS (${reader === 'main' ? 'JavaScript on the main thread' : 'Wasm on a worker'}) is repaired: zero pages, the guard word set, the process lives`, () => {
+      const r = run(true, reader);
+      assert.equal(r.status, 0, `the child lived (signal ${r.signal}, stderr ${r.stderr})`);
+      assert.deepEqual(JSON.parse(r.stdout), { seen: 0, guardWord: 7, repairs: 1, armedBefore: 1, armedAfter: 0 },
+        'the access read a zero page; the guard word got its value; one repair; unmapping disarmed it');
+      assert.match(r.stderr, /SIGBUS in a guest's memory .*zero pages put in its place/);
+    });
+  }
+
+  test('a SIGBUS outside every guarded mapping still goes to the handler that was there before', () => {
+    const script = `
+      const addon = require(${JSON.stringify(addonPath)});
+      process.on('SIGBUS', () => { console.log('the earlier handler ran'); process.exit(0); });
+      const memory = new WebAssembly.Memory({ initial: 16, maximum: 16, shared: true });
+      const fd = addon.memfdCreate('chain', addon.hostPageSize());
+      if (addon.mapIntoMemory(memory, 0x10000, addon.hostPageSize(), fd, 0, 0x100, 1) !== 0) throw new Error('map');
+      process.kill(process.pid, 'SIGBUS');
+      setTimeout(() => process.exit(3), 5000);
+    `;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, `exit ${r.status} signal ${r.signal} stderr ${r.stderr}`);
+    assert.match(r.stdout, /the earlier handler ran/);
+  });
+
+  test('the guard\'s arguments are checked', () => {
+    const memory = newMemory();
+    const fd = fdOf(addon.memfdCreate('guard-args', PAGE), 'memfd');
+    assert.equal(addon.mapIntoMemory(memory, MAP_AT, PAGE, fd, 0, 0x102, 1), -E.EINVAL, 'a guard word not aligned');
+    assert.equal(addon.mapIntoMemory(memory, MAP_AT, PAGE, fd, 0, 0x100, 0), -E.EINVAL, 'a guard value of 0');
+    assert.equal(addon.mapIntoMemory(memory, MAP_AT, PAGE, fd, 0, memory.buffer.byteLength, 1), -E.EFAULT, 'a guard word outside the memory');
+    assert.throws(() => addon.mapIntoMemory(memory, MAP_AT, PAGE, fd, 0, 0x100), { code: 'EINVAL', message: /guardValue/ });
+    closeAll(fd);
   });
 });
 

@@ -31,6 +31,8 @@ static napi_value init(napi_env env, napi_value exports) {
         { "adviseRandom", NULL, wstor_vhost_advise_random, NULL, NULL, NULL, napi_default, NULL },
         { "memfdCreate", NULL, wstor_vhost_memfd_create, NULL, NULL, NULL, napi_default, NULL },
         { "fdSize", NULL, wstor_vhost_fd_size, NULL, NULL, NULL, napi_default, NULL },
+        { "fdKind", NULL, wstor_vhost_fd_kind, NULL, NULL, NULL, napi_default, NULL },
+        { "guardStats", NULL, wstor_vhost_guard_stats, NULL, NULL, NULL, napi_default, NULL },
         { "eventfdCreate", NULL, wstor_vhost_eventfd_create, NULL, NULL, NULL, napi_default, NULL },
         { "eventfdWrite", NULL, wstor_vhost_eventfd_write, NULL, NULL, NULL, napi_default, NULL },
         { "eventfdRead", NULL, wstor_vhost_eventfd_read, NULL, NULL, NULL, napi_default, NULL },

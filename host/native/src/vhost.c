@@ -1,6 +1,7 @@
 /*
  * vhost-user's OS seam (vhost.h has the contract): unix sockets with SCM_RIGHTS, guest memory mapped over
- * part of the shared Wasm memory, memfds, eventfds. Stateless: no table, no policy, so any thread may call it.
+ * part of the shared Wasm memory, memfds, eventfds. No policy, and no state but the guard table of guest
+ * mappings (guard.c, lock-free), so any thread may call it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "args.h"
+#include "guard.h"
 #include "vhost.h"
 
 #define SAFE_INTEGER_MAX 9007199254740991.0 /* 2^53 - 1: above it a JavaScript number is not exact */
@@ -141,12 +143,19 @@ static int close_failed(int fd) {
     return -err;
 }
 
-/* A listening socket bound at addr, or -errno (nothing left open, nothing left on disk). */
-static int listen_once(const struct sockaddr_un *addr) {
+/*
+ * A listening socket bound at addr with permissions `mode`, or -errno (nothing left open, nothing left on
+ * disk). Whoever may connect is trusted with a disk, so the file is never looser than `mode`, whatever the
+ * umask: Linux creates a socket file with the socket inode's mode less the umask, so the fchmod before
+ * bind is what it is created with; the chmod after it puts back bits the umask took, before listen()
+ * (until then a connect is refused, so nobody gets in under the narrower mode either).
+ */
+static int listen_once(const struct sockaddr_un *addr, mode_t mode) {
     int fd = unix_socket();
     if (fd < 0) return fd;
+    if (fchmod(fd, mode) != 0) return close_failed(fd);
     if (bind(fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0) return close_failed(fd);
-    if (listen(fd, WSTOR_VHOST_LISTEN_BACKLOG) != 0) {
+    if (fchmodat(AT_FDCWD, addr->sun_path, mode, AT_SYMLINK_NOFOLLOW) != 0 || listen(fd, WSTOR_VHOST_LISTEN_BACKLOG) != 0) {
         int rc = close_failed(fd);
         unlink(addr->sun_path);
         return rc;
@@ -178,34 +187,43 @@ static int path_in_use(const struct sockaddr_un *addr) {
     return fd;
 }
 
-/* The path argument of unixListen/unixConnect as an address: 0, a negative errno, or 1 after a throw. */
-static int address_arg(napi_env env, napi_callback_info info, const char *fn, struct sockaddr_un *addr) {
-    size_t argc = 1, length;
-    napi_value argv[1];
+/* The path argument of unixListen/unixConnect as an address (argv gets up to argc arguments): 0, a negative
+ * errno, or 1 after a throw. */
+static int address_arg(napi_env env, napi_callback_info info, const char *fn, size_t argc, napi_value *argv,
+                       struct sockaddr_un *addr) {
+    size_t length;
     char path[sizeof(addr->sun_path)];
     napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
     if (!arg_string(env, argv[0], fn, "path", path, sizeof(path), &length)) return 1;
     return unix_address(path, length, addr);
 }
 
-/* unixListen(path): listening fd, or -errno (-EADDRINUSE: someone answers there; -EEXIST: not a socket). */
+/* unixListen(path, mode = 0600): listening fd, or -errno (-EADDRINUSE: someone answers there; -EEXIST: not a
+ * socket; -EINVAL: a mode outside 0..0777). The file has exactly `mode`, whatever the umask. */
 napi_value wstor_vhost_unix_listen(napi_env env, napi_callback_info info) {
     struct sockaddr_un addr;
-    int rc = address_arg(env, info, "unixListen", &addr);
+    napi_value argv[2] = { NULL, NULL };
+    int rc = address_arg(env, info, "unixListen", 2, argv, &addr);
     if (rc == 1) return NULL;
+    double mode = WSTOR_VHOST_SOCKET_MODE;
+    napi_valuetype type = napi_undefined;
+    if (argv[1] != NULL) napi_typeof(env, argv[1], &type);
+    if (type != napi_undefined && !arg_integer(env, argv[1], "unixListen", "mode", &mode)) return NULL;
     if (rc < 0) return number(env, rc);
-    rc = listen_once(&addr);
+    if (mode < 0 || mode > 0777) return number(env, -EINVAL);
+    rc = listen_once(&addr, (mode_t)mode);
     if (rc != -EADDRINUSE) return number(env, rc);
     int in_use = path_in_use(&addr);
     if (in_use != 0) return number(env, in_use > 0 ? -EADDRINUSE : in_use);
     if (unlink(addr.sun_path) != 0 && errno != ENOENT) return number(env, -errno);
-    return number(env, listen_once(&addr)); /* -EADDRINUSE again if another process won the race */
+    return number(env, listen_once(&addr, (mode_t)mode)); /* -EADDRINUSE again if another process won the race */
 }
 
 /* unixConnect(path): connected fd, or -errno (-ECONNREFUSED, -ENOENT, -EAGAIN when the backlog is full). */
 napi_value wstor_vhost_unix_connect(napi_env env, napi_callback_info info) {
     struct sockaddr_un addr;
-    int rc = address_arg(env, info, "unixConnect", &addr);
+    napi_value argv[1];
+    int rc = address_arg(env, info, "unixConnect", 1, argv, &addr);
     if (rc == 1) return NULL;
     return number(env, rc < 0 ? rc : connect_once(&addr));
 }
@@ -250,6 +268,17 @@ union control_buffer {
     char bytes[CMSG_SPACE(sizeof(int) * WSTOR_VHOST_FDS_MAX)];
 };
 
+/* Every fd a peer hands over is made nonblocking before anyone uses it: a write to a pipe it never reads, or a
+ * read of an empty one, must never hold a reactor. The flag is the open file's, so the peer's copy gets it
+ * too; it changes nothing for memory fds. False if one cannot be (an O_PATH fd): refuse them all. */
+static bool all_nonblocking(const int *fds, uint32_t count) {
+    for (uint32_t i = 0; i < count; i++) {
+        int fl = fcntl(fds[i], F_GETFL);
+        if (fl < 0 || ((fl & O_NONBLOCK) == 0 && fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) != 0)) return false;
+    }
+    return true;
+}
+
 /* One recvmsg into [data, data + cap); packs the result as vhost.h says, or -errno. */
 static int64_t recv_into(int fd, uint8_t *data, uint32_t cap, uint8_t *fds_out, uint32_t fds_max) {
     union control_buffer control;
@@ -263,7 +292,7 @@ static int64_t recv_into(int fd, uint8_t *data, uint32_t cap, uint8_t *fds_out, 
     int fds[WSTOR_VHOST_FDS_MAX];
     uint32_t count = collect_fds(&msg, fds);
     uint32_t flags = 0;
-    if ((msg.msg_flags & MSG_CTRUNC) != 0 || count > fds_max) flags |= WSTOR_VHOST_RECV_FDS_REFUSED;
+    if ((msg.msg_flags & MSG_CTRUNC) != 0 || count > fds_max || !all_nonblocking(fds, count)) flags |= WSTOR_VHOST_RECV_FDS_REFUSED;
     if ((msg.msg_flags & MSG_TRUNC) != 0) flags |= WSTOR_VHOST_RECV_DATA_TRUNCATED;
     if (flags != 0) {
         close_all(fds, count);
@@ -418,9 +447,35 @@ static int mappable(int fd, uint64_t fd_offset, uint64_t length, uintptr_t at) {
     return 0;
 }
 
+/* Zero pages back over a range that mapped a file (mmap or a guard failed after the range was given up). */
+static void zero_pages_back(uint8_t *at, uint64_t length, int fd, int err, uint64_t offset) {
+    int rc = anonymous_over(at, length);
+    VHOST_ASSERT(rc == 0, "mapping fd %d failed (%s) and zero pages could not be put back at Wasm offset %llu "
+                 "(%s): the Wasm memory would have a hole", fd, strerror(err), (unsigned long long)offset, strerror(-rc));
+}
+
+/* The optional guard of mapIntoMemory: the u32 at guardOffset (inside the memory, aligned) gets guardValue
+ * (at least 1) if the mapping breaks. *flag stays NULL without one. 0, -EINVAL or -EFAULT, or 1 after a throw. */
+static int guard_args(napi_env env, napi_value *argv, const struct map_range *r, uint32_t **flag, uint32_t *value) {
+    static const char fn[] = "mapIntoMemory";
+    napi_valuetype type = napi_undefined;
+    *flag = NULL;
+    napi_typeof(env, argv[5], &type);                  /* napi fills arguments not passed with undefined */
+    if (type == napi_undefined) return 0;
+    uint32_t offset;
+    if (!wstor_arg_u32(env, argv[5], fn, "guardOffset", &offset) || !wstor_arg_u32(env, argv[6], fn, "guardValue", value))
+        return 1;
+    if (offset % sizeof(uint32_t) != 0 || *value == 0) return -EINVAL;
+    if (!range_inside(offset, sizeof(uint32_t), r->mem_bytes)) return -EFAULT;
+    *flag = (uint32_t *)(r->base + offset);
+    return 0;
+}
+
 /*
- * mapIntoMemory(memory, offset, length, fd, fdOffset): 0, or -errno; see index.ts for each. On a failed mmap
- * the range holds zero pages (the kernel may have unmapped it before failing).
+ * mapIntoMemory(memory, offset, length, fd, fdOffset, guardOffset?, guardValue?): 0, or -errno; see index.ts
+ * for each. On a failed mmap the range holds zero pages (the kernel may have unmapped it before failing).
+ * With a guard, a SIGBUS inside the mapping (its file shrank) is repaired instead of ending the process
+ * (guard.h): zero pages over it, guardValue in the guard word. Guest memory is always guarded.
  * Always read-write, never read-only: V8's grow of a shared memory mprotects [base, new length) read-write
  * (BackingStore::GrowWasmMemoryInPlace), which makes a read-only mapping of an O_RDWR fd writable, and
  * aborts the process (a fatal CHECK on mprotect's errno) over one of an O_RDONLY fd: both seen on Node
@@ -428,30 +483,38 @@ static int mappable(int fd, uint64_t fd_offset, uint64_t length, uintptr_t at) {
  */
 napi_value wstor_vhost_map_into_memory(napi_env env, napi_callback_info info) {
     static const char fn[] = "mapIntoMemory";
-    size_t argc = 5;
-    napi_value argv[5];
+    size_t argc = 7;
+    napi_value argv[7];
     struct map_range r;
     int fd;
     uint64_t fd_offset;
+    uint32_t *flag, value = 0;
     napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    if (argc < 5) return wstor_throw_errno(env, EINVAL, "%s: takes memory, offset, length, fd, fdOffset", fn);
     int rc = map_range_args(env, argv, fn, &r);
     if (rc == 1 || !arg_fd(env, argv[3], fn, &fd) || !arg_size(env, argv[4], fn, "fdOffset", &fd_offset))
         return NULL;
     if (rc < 0) return number(env, rc);
+    int guard_rc = guard_args(env, argv, &r, &flag, &value);
+    if (guard_rc == 1) return NULL;
+    if (guard_rc < 0) return number(env, guard_rc);
     if (fd < 0) return number(env, -EBADF);
     uint8_t *at = r.base + r.offset;
     rc = mappable(fd, fd_offset, r.length, (uintptr_t)at);
     if (rc < 0) return number(env, rc);
+    wstor_guard_disarm(at, r.length);                  /* whatever was mapped here is going */
     void *p = mmap(at, r.length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, (off_t)fd_offset);
     if (p == MAP_FAILED) {
         int err = errno;
-        rc = anonymous_over(at, r.length);
-        VHOST_ASSERT(rc == 0, "mmap of fd %d failed (%s) and zero pages could not be put back at Wasm offset %llu "
-                     "(%s): the Wasm memory would have a hole", fd, strerror(err), (unsigned long long)r.offset,
-                     strerror(-rc));
+        zero_pages_back(at, r.length, fd, err, r.offset);
         return number(env, -err);
     }
     VHOST_ASSERT(p == at, "MAP_FIXED mapped at %p, not %p", p, (void *)at);
+    wstor_guard_forget(at, r.length);
+    if (flag != NULL && (rc = wstor_guard_arm(at, r.length, flag, value)) != 0) {
+        zero_pages_back(at, r.length, fd, -rc, r.offset);
+        return number(env, rc);
+    }
     return number(env, 0);
 }
 
@@ -485,10 +548,21 @@ napi_value wstor_vhost_unmap_from_memory(napi_env env, napi_callback_info info) 
     int rc = range_call_args(env, info, "unmapFromMemory", &r);
     if (rc == 1) return NULL;
     if (rc < 0) return number(env, rc);
+    wstor_guard_disarm(r.base + r.offset, r.length);
     rc = anonymous_over(r.base + r.offset, r.length);
     VHOST_ASSERT(rc == 0, "zero pages could not be put at Wasm offset %llu (%s): the Wasm memory would have a hole",
                  (unsigned long long)r.offset, strerror(-rc));
     return number(env, 0);
+}
+
+/* guardStats(): { armed, repairs }: guarded mappings now, SIGBUS repairs since the process started. */
+napi_value wstor_vhost_guard_stats(napi_env env, napi_callback_info info) {
+    (void)info;
+    napi_value out;
+    napi_create_object(env, &out);
+    napi_set_named_property(env, out, "armed", number(env, wstor_guard_armed()));
+    napi_set_named_property(env, out, "repairs", number(env, wstor_guard_repairs()));
+    return out;
 }
 
 /* memfdCreate(name, bytes): fd of a sealed-size memfd (it can neither shrink nor grow, so no peer we hand it
@@ -512,17 +586,50 @@ napi_value wstor_vhost_memfd_create(napi_env env, napi_callback_info info) {
     return number(env, fd);
 }
 
-/* fdSize(fd): bytes of a regular file or memfd, -ENODEV for anything else, or -errno. */
-napi_value wstor_vhost_fd_size(napi_env env, napi_callback_info info) {
+/* A call that answers from fstat of its one fd argument: `answer`'s number, a negative errno, or a throw. */
+static napi_value fstat_call(napi_env env, napi_callback_info info, const char *fn,
+                             int64_t (*answer)(int fd, const struct stat *st)) {
     napi_value argv[1];
     int fd;
     struct stat st;
-    int rc = fd_first_arg(env, info, "fdSize", 1, argv, &fd);
+    int rc = fd_first_arg(env, info, fn, 1, argv, &fd);
     if (rc == 1) return NULL;
-    if (rc < 0) return number(env, rc);
-    if (fstat(fd, &st) != 0) return number(env, -errno);
-    return number(env, S_ISREG(st.st_mode) ? (int64_t)st.st_size : -ENODEV);
+    if (rc == 0 && fstat(fd, &st) != 0) rc = -errno;
+    return number(env, rc < 0 ? rc : answer(fd, &st));
 }
+
+static int64_t size_of(int fd, const struct stat *st) {
+    (void)fd;
+    return S_ISREG(st->st_mode) ? (int64_t)st->st_size : -ENODEV;
+}
+
+/* An anonymous inode (st_mode has no file type) that is an eventfd. /proc names it; without /proc, a write of 0
+ * tells (an eventfd adds it: nothing changes; the other anonymous fds refuse writes). */
+static bool is_eventfd(int fd) {
+    char link[64], target[32];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, target, sizeof(target) - 1);
+    if (n >= 0) {
+        target[n] = '\0';
+        return strcmp(target, "anon_inode:[eventfd]") == 0;
+    }
+    uint64_t zero = 0;
+    return RETRY_EINTR(write(fd, &zero, sizeof(zero))) == (ssize_t)sizeof(zero);
+}
+
+static int64_t kind_of(int fd, const struct stat *st) {
+    if (S_ISFIFO(st->st_mode)) return WSTOR_VHOST_FD_PIPE;
+    if (S_ISREG(st->st_mode)) return WSTOR_VHOST_FD_FILE;
+    if (S_ISSOCK(st->st_mode)) return WSTOR_VHOST_FD_SOCKET;
+    if ((st->st_mode & S_IFMT) == 0 && is_eventfd(fd)) return WSTOR_VHOST_FD_EVENTFD;
+    return WSTOR_VHOST_FD_OTHER;
+}
+
+/* fdSize(fd): bytes of a regular file or memfd, -ENODEV for anything else, or -errno. */
+napi_value wstor_vhost_fd_size(napi_env env, napi_callback_info info) { return fstat_call(env, info, "fdSize", size_of); }
+
+/* fdKind(fd): WSTOR_VHOST_FD_* (vhost.h), or -errno (-EBADF). */
+napi_value wstor_vhost_fd_kind(napi_env env, napi_callback_info info) { return fstat_call(env, info, "fdKind", kind_of); }
 
 /* ---- eventfds (kick, call, err) ---- */
 

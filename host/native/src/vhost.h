@@ -8,7 +8,8 @@
  *   memory that is not a shared Wasm memory) are host bugs: they throw an Error with code EINVAL.
  * - Everything else returns a negative errno and throws nothing: values the core computed (ranges,
  *   alignment, fds, counts) and every OS error. EINTR is retried (at most WSTOR_VHOST_EINTR_RETRIES times).
- * - Every fd this file creates is O_CLOEXEC, and sockets and eventfds are nonblocking.
+ * - Every fd this file creates is O_CLOEXEC, and sockets and eventfds are nonblocking. Every fd received
+ *   (recvMsg) is made nonblocking before it is handed on: a peer's fd never makes a reactor wait.
  */
 #ifndef WSTOR_VHOST_H
 #define WSTOR_VHOST_H
@@ -17,6 +18,7 @@
 /* vhost-user's own limit: SET_MEM_TABLE carries at most 8 regions, one fd each [vhost-user.rst]. */
 #define WSTOR_VHOST_FDS_MAX 8
 #define WSTOR_VHOST_LISTEN_BACKLOG 16
+#define WSTOR_VHOST_SOCKET_MODE 0600 /* unixListen's default: whoever connects is trusted with a disk */
 #define WSTOR_VHOST_EINTR_RETRIES 16
 #define WSTOR_VHOST_MEMFD_NAME_MAX 249 /* memfd_create(2): longer names are EINVAL */
 
@@ -35,6 +37,13 @@
 _Static_assert(WSTOR_VHOST_FDS_MAX < (1 << (WSTOR_VHOST_RECV_FLAGS_SHIFT - WSTOR_VHOST_RECV_FDS_SHIFT)),
                "the fd count fits below the flags");
 
+/* fdKind's answers; assembly/runtime/host.ts (host_vu_fd_kind) has the same numbers. */
+#define WSTOR_VHOST_FD_EVENTFD 1
+#define WSTOR_VHOST_FD_PIPE 2   /* a pipe or FIFO */
+#define WSTOR_VHOST_FD_FILE 3   /* a regular file: memfd, tmpfs, hugetlbfs, ... */
+#define WSTOR_VHOST_FD_SOCKET 4
+#define WSTOR_VHOST_FD_OTHER 5  /* a device, a directory, another anonymous inode */
+
 napi_value wstor_vhost_unix_listen(napi_env env, napi_callback_info info);
 napi_value wstor_vhost_unix_accept(napi_env env, napi_callback_info info);
 napi_value wstor_vhost_unix_connect(napi_env env, napi_callback_info info);
@@ -45,10 +54,12 @@ napi_value wstor_vhost_map_into_memory(napi_env env, napi_callback_info info);
 napi_value wstor_vhost_unmap_from_memory(napi_env env, napi_callback_info info);
 napi_value wstor_vhost_memfd_create(napi_env env, napi_callback_info info);
 napi_value wstor_vhost_fd_size(napi_env env, napi_callback_info info);
+napi_value wstor_vhost_fd_kind(napi_env env, napi_callback_info info);
 napi_value wstor_vhost_advise_random(napi_env env, napi_callback_info info);
 napi_value wstor_vhost_eventfd_create(napi_env env, napi_callback_info info);
 napi_value wstor_vhost_eventfd_write(napi_env env, napi_callback_info info);
 napi_value wstor_vhost_eventfd_read(napi_env env, napi_callback_info info);
 napi_value wstor_vhost_host_page_size(napi_env env, napi_callback_info info);
+napi_value wstor_vhost_guard_stats(napi_env env, napi_callback_info info);
 
 #endif
