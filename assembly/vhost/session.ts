@@ -92,10 +92,7 @@ function stopRing(v: Vring): void {
   v.enabled = 0;
   if (v.owner != 0 && v.detachAsked == 0) {
     v.detachAsked = 1;
-    if (workerDetach(changetype<QueueWorker>(v.owner), v, ringDetached, changetype<usize>(v)) != 0) {
-      v.detachAsked = 0;                      // the ring was full: asked again on the next stop
-      report(LEVEL_ERROR, -12, "vhost: a ring could not be detached yet");
-    }
+    workerDetach(changetype<QueueWorker>(v.owner), v, ringDetached, changetype<usize>(v));
   }
 }
 

@@ -41,6 +41,7 @@ export const MAX_PIECES: u32 = 32;
   windowCount: u32;
   lastRate: u32;
   detachAsked: u32;      // a detach is on its way to the owner
+  detachMsg: usize;      // worker.ts: the detach message, taken with the attach so a detach cannot fail
   ifRegion: usize;       // this ring's part of the inflight region (inflight.ts), 0 if none
   ifCounter: u64;        // order in which heads were taken
   resubmit: usize;       // heads to submit again after a reconnect (u32 each), oldest first
@@ -82,6 +83,7 @@ export function vringReset(v: Vring): void {
   if (v.errFd >= 0) host_fd_close(v.errFd);
   assert(v.owner == 0);
   if (v.resubmit != 0) heapFree(v.resubmit);
+  assert(v.detachMsg == 0, "a ring reset with its detach message still held");
   const index = v.index, reqs = v.reqs;
   vringInit(v, index);
   v.reqs = reqs;                               // the pool outlives a reset; blk.ts frees it with the session

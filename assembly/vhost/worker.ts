@@ -41,7 +41,7 @@ function kicksAfterIdleUs(): u64 { return <u64>(reactorIdleSpinUs() >> 1); }
   dropMsg: usize;        // RingMsg of a channel drop waiting for this worker's bdev I/O (the bdev went)
 }
 
-@unmanaged class RingMsg { worker: usize; ring: usize; mem: usize; done: usize; doneCtx: usize; }
+@unmanaged class RingMsg { worker: usize; ring: usize; mem: usize; done: usize; doneCtx: usize; next: usize; }
 
 /** (ctx) on the controller's thread once the worker stopped serving the ring. */
 export type DetachedFn = (ctx: usize) => void;
@@ -105,24 +105,23 @@ function unwatchKicks(v: Vring): void {
 }
 
 // Rings being detached stay in the list (their completions still signal) until their I/O drained.
-@unmanaged class Pending { msg: usize; next: usize; }
-let pendingHead: usize = 0;                    // per instance: this reactor's workers' pending detaches
+// The list links the detach messages themselves: nothing is allocated on the way out.
+let pendingHead: usize = 0;                    // per instance: this reactor's workers' pending detaches (RingMsg)
 
 function finishDetaches(w: QueueWorker): void {
   let prev: usize = 0;
   for (let p = pendingHead; p != 0;) {
-    const next = changetype<Pending>(p).next;
-    const m = changetype<RingMsg>(changetype<Pending>(p).msg);
+    const m = changetype<RingMsg>(p);
+    const next = m.next;
     const v = changetype<Vring>(m.ring);
     if (m.worker == changetype<usize>(w) && v.inflight == 0) {
       blkSignal(changetype<BlkTarget>(w.target), v);
       unwatchKicks(v);
       removeRing(w, v);
       w.detaching--;
-      if (prev == 0) pendingHead = next; else changetype<Pending>(prev).next = next;
-      heapFree(p);
+      if (prev == 0) pendingHead = next; else changetype<RingMsg>(prev).next = next;
       sendMsg(w.ctrlrThread, changetype<DetachedFn>(m.done), m.doneCtx);
-      heapFree(changetype<usize>(m));
+      heapFree(p);
     } else {
       prev = p;
     }
@@ -154,11 +153,8 @@ function attachOnWorker(msg: usize): void {
 function detachOnWorker(msg: usize): void {
   const m = changetype<RingMsg>(msg);
   const w = changetype<QueueWorker>(m.worker);
-  const p = changetype<Pending>(heapAllocZeroed(offsetof<Pending>()));
-  assert(changetype<usize>(p) != 0);
-  p.msg = msg;
-  p.next = pendingHead;
-  pendingHead = changetype<usize>(p);
+  m.next = pendingHead;
+  pendingHead = msg;
   w.detaching++;
   finishDetaches(w);
 }
@@ -206,11 +202,30 @@ export function workerDropChannel(w: QueueWorker, done: DetachedFn, ctx: usize):
 }
 
 /** Serve `ring` (of a session whose memory is `mem`) on worker `w` from its next poll. */
-export function workerAttach(w: QueueWorker, ring: Vring, mem: usize): i32 { return post(w, attachOnWorker, ring, mem, null, 0); }
+/**
+ * Hand `ring` to the worker. Its detach message is taken now too, so workerDetach cannot fail later
+ * (a ring that could not be let go would keep its session forever). -ENOMEM, nothing changed.
+ */
+export function workerAttach(w: QueueWorker, ring: Vring, mem: usize): i32 {
+  assert(ring.detachMsg == 0, "a ring attached twice");
+  const d = changetype<RingMsg>(heapAllocZeroed(offsetof<RingMsg>()));
+  if (changetype<usize>(d) == 0) return -ENOMEM;
+  const rc = post(w, attachOnWorker, ring, mem, null, 0);
+  if (rc != 0) { heapFree(changetype<usize>(d)); return rc; }
+  d.worker = changetype<usize>(w);
+  d.ring = changetype<usize>(ring);
+  ring.detachMsg = changetype<usize>(d);
+  return 0;
+}
 
-/** Stop serving `ring`; `done(ctx)` runs on the controller's thread once its I/O drained. */
-export function workerDetach(w: QueueWorker, ring: Vring, done: DetachedFn, ctx: usize): i32 {
-  return post(w, detachOnWorker, ring, 0, done, ctx);
+/** Stop serving `ring`; `done(ctx)` runs on the controller's thread once its I/O drained. Cannot fail. */
+export function workerDetach(w: QueueWorker, ring: Vring, done: DetachedFn, ctx: usize): void {
+  const d = changetype<RingMsg>(ring.detachMsg);
+  assert(changetype<usize>(d) != 0 && d.worker == changetype<usize>(w), "a detach of a ring this worker was not given");
+  ring.detachMsg = 0;
+  d.done = changetype<usize>(done);
+  d.doneCtx = ctx;
+  sendMsg(w.thread, detachOnWorker, changetype<usize>(d));
 }
 
 // ---- life ----
