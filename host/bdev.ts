@@ -1,5 +1,6 @@
 // The Node API for block devices: create, inspect, fault-inject and delete bdevs. Names live here
 // (the core has ids); every call checks its arguments and turns core errnos into WstorErrors.
+import type { CoreExports } from './core-abi.js';
 import type { Engine } from './engine.js';
 import { writeCoreString } from './core-abi.js';
 import { WstorError } from './errors.js';
@@ -32,7 +33,6 @@ export interface BdevStats {
   histogram: number[];
 }
 
-type Core = Record<string, (...args: number[]) => number>;
 const HIST_OFFSET = 8 * 22;
 
 function checkName(name: string): void {
@@ -98,7 +98,7 @@ export class BdevApi {
     }
   }
 
-  private get core(): Core { return this.engine.core as unknown as Core; }
+  private get core(): CoreExports { return this.engine.core; }
 
   private created(rc: number, what: string, record: BdevRecord): number {
     if (rc < 0) throw WstorError.fromErrno(rc, `${what} ${record.name}`);

@@ -8,10 +8,10 @@
 // - each I/O is one object (BlobIo) that the engine settles directly: one promise, no async layers,
 //   and its error text is built only if it fails.
 
+import type { CoreExports } from './core-abi.js';
 import type { Engine, PendingRequest } from './engine.js';
 import type { EngineBuffer } from './engine-buffers.js';
 
-type Core = Record<string, (...args: number[]) => number>;
 
 /** One staging slot: the common I/O size, and the alignment O_DIRECT wants (so no bounce copy). */
 export const SLOT_BYTES = 4096;
@@ -34,7 +34,7 @@ export class StagingBuffers {
     this.copy = engine.platform.memoryCopy;
   }
 
-  private get core(): Core { return this.engine.core as unknown as Core; }
+  private get core(): CoreExports { return this.engine.core; }
 
   /** A buffer of at least `length` bytes, or 0 when the shared memory is exhausted. */
   take(length: number): number {
@@ -222,7 +222,7 @@ export class BlobIoPath {
     const reactor = this.nextReactor;
     this.nextReactor = reactor + 1 === this.ioThreads.length ? 0 : reactor + 1;
     if (this.ioThreads[reactor] === 0) {
-      this.ioThreads[reactor] = (this.engine.core as unknown as Core).bs_io_thread_create(reactor) >>> 0;
+      this.ioThreads[reactor] = this.engine.core.bs_io_thread_create(reactor) >>> 0;
     }
     return this.ioThreads[reactor];
   }

@@ -2,12 +2,12 @@
 // Metadata calls are requests to the engine's app thread (the store's md thread); blob I/O goes to I/O
 // threads, one per reactor, taken in turn. Any number may be in flight at once. Data crosses into the
 // shared memory through staging buffers the host reuses (host/blob-io.ts: the data path).
+import type { CoreExports } from './core-abi.js';
 import type { Engine } from './engine.js';
 import { WstorError } from './errors.js';
 import { BlobIo, BlobIoPath, IoOp, inPlace, type IoIssuer } from './blob-io.js';
 import type { EngineBuffer } from './engine-buffers.js';
 
-type Core = Record<string, (...args: number[]) => number>;
 
 export interface InitOptions {
   /** Cluster size in bytes: a power of two, at least 4096 (default 1 MiB). */
@@ -55,7 +55,7 @@ function totalLength(buffers: Uint8Array[]): number {
 class HeapBytes {
   readonly ptr: number;
   constructor(private readonly engine: Engine, readonly length: number) {
-    const ptr = (engine.core as unknown as Core).wstor_alloc(Math.max(length, 1)) >>> 0;
+    const ptr = engine.core.wstor_alloc(Math.max(length, 1)) >>> 0;
     if (ptr === 0) throw new WstorError('ENOMEM', `no shared memory for a ${length}-byte buffer (start the engine with more memoryBytes)`);
     this.ptr = ptr;
   }
@@ -64,7 +64,7 @@ class HeapBytes {
     new Uint8Array(engine.memory.buffer, b.ptr, data.length).set(data);
     return b;
   }
-  free(): void { (this.engine.core as unknown as Core).wstor_free(this.ptr); }
+  free(): void { this.engine.core.wstor_free(this.ptr); }
 }
 
 /**
@@ -126,7 +126,7 @@ export class BlobstoreApi {
    * @internal
    */
   async releaseChannels(storePtr: number, bdev: string): Promise<void> {
-    const core = this.engine.core as unknown as Core;
+    const core = this.engine.core;
     await Promise.all(this.ioPath.threads().map((iot) =>
       this.engine.request(`releasing the I/O channels of the blobstore on ${bdev}`, (r) => core.bs_io_release(r, iot, storePtr))));
   }
@@ -138,7 +138,7 @@ export class BlobstoreApi {
       throw new WstorError('EINVAL', `clusterSize ${clusterSize} must be a power of two of at least 4096`);
     }
     const id = this.engine.bdev.info(bdev).id;
-    const core = this.engine.core as unknown as Core;
+    const core = this.engine.core;
     const ptr = await this.engine.request(`initialising a blobstore on ${bdev}`, (r) => core.bs_init(r, id, clusterSize, opts.mdPages ?? 0));
     return new BlobStore(this.engine, ptr, bdev);
   }
@@ -149,7 +149,7 @@ export class BlobstoreApi {
    */
   async probe(bdev: string): Promise<BlobStore | undefined> {
     const id = this.engine.bdev.info(bdev).id;
-    const core = this.engine.core as unknown as Core;
+    const core = this.engine.core;
     try {
       const ptr = await this.engine.request(`looking for a blobstore on ${bdev}`, (r) => core.bs_probe(r, id));
       return new BlobStore(this.engine, ptr, bdev);
@@ -162,7 +162,7 @@ export class BlobstoreApi {
   /** Load the store on a bdev (recovering it if it was not unloaded cleanly). */
   async load(bdev: string): Promise<BlobStore> {
     const id = this.engine.bdev.info(bdev).id;
-    const core = this.engine.core as unknown as Core;
+    const core = this.engine.core;
     const ptr = await this.engine.request(`loading the blobstore on ${bdev}`, (r) => core.bs_load(r, id));
     return new BlobStore(this.engine, ptr, bdev);
   }
@@ -176,12 +176,12 @@ export class BlobStore {
   private readonly gates = new Map<number, IoGate>();
 
   constructor(private readonly engine: Engine, private readonly ptr: number, readonly bdev: string) {
-    const core = engine.core as unknown as Core;
+    const core = engine.core;
     this.clusterSize = core.bs_cluster_bytes(ptr) >>> 0;
     this.ioUnitSize = core.bs_io_unit_bytes(ptr) >>> 0;
   }
 
-  private get core(): Core { return this.engine.core as unknown as Core; }
+  private get core(): CoreExports { return this.engine.core; }
   private check(): void { if (this.unloaded) throw new WstorError('EBADF', `the blobstore on ${this.bdev} was unloaded`); }
 
   get freeClusters(): number { this.check(); return this.core.bs_free_clusters(this.ptr); }
@@ -349,7 +349,7 @@ export class BlobHandle implements IoIssuer {
     return ptr;
   }
 
-  private get core(): Core { return this.engine.core as unknown as Core; }
+  private get core(): CoreExports { return this.engine.core; }
   private check(): void { if (this.closed) throw new WstorError('EBADF', `blob ${this.id} is closed`); }
 
   /** Size in bytes (whole clusters). */

@@ -4,6 +4,8 @@
 // (the core rings the doorbell only then), and looks at the queue once more in between, so no
 // completion is left waiting: the same pattern as a reactor's sleep.
 
+import type { CoreExports } from './core-abi.js';
+
 const BELL = 1, WAITING = 2;             // i32 indexes in the queue's block (assembly/app/completions.ts)
 const BATCH = 256;
 type WaitAsync = (a: Int32Array, index: number, value: number, timeoutMs: number) => { async: boolean; value: Promise<unknown> | unknown };
@@ -16,14 +18,8 @@ const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
  */
 const SAFETY_RING_MS = 1000;
 
-export interface CompletionCore {
-  completions_create(): number;
-  completions_block(): number;
-  completions_drain(out: number, max: number): number;
-  completions_pending(): number;
-  wstor_alloc(bytes: number): number;
-  wstor_free(ptr: number): void;
-}
+/** The completion-queue exports the drain uses. */
+export type CompletionCore = Pick<CoreExports, 'completions_create' | 'completions_block' | 'completions_drain' | 'completions_pending' | 'wstor_alloc' | 'wstor_free'>;
 
 export class CompletionDrain {
   private readonly block: Int32Array;

@@ -2,24 +2,16 @@
 // decoded, and the typed view of its exports. Portable: no Node-only API here (the browser uses it too).
 
 import { WstorError } from './errors.js';
+import type { CoreExportFunctions } from './core-exports.js';
 
-/** Levels of the core's reports (assembly/runtime/host.ts). */
-export const LEVEL_FATAL = 0;
-export const LEVEL_ERROR = 1;
-export const LEVEL_WARN = 2;
-export const LEVEL_NOTICE = 3;
-export const LEVEL_INFO = 4;
-export const LEVEL_DEBUG = 5;
-export const LEVEL_NAMES = ['fatal', 'error', 'warn', 'notice', 'info', 'debug'] as const;
+// Report levels, host_event kinds, errno values and reactor statistics come from the core's own
+// declarations (scripts/core-constants.mjs writes core-constants.ts at build time).
+import { LEVEL_NAMES, LEVEL_FATAL, REACTOR_STAT_NAMES } from './core-constants.js';
+export {
+  LEVEL_FATAL, LEVEL_ERROR, LEVEL_WARN, LEVEL_NOTICE, LEVEL_INFO, LEVEL_DEBUG, LEVEL_NAMES, REACTOR_STAT_NAMES,
+  EVENT_DEMO_STEP, EVENT_DEMO_DONE, EVENT_THREAD_READY, EVENT_PERF_JOB_DONE, EVENT_REQUEST_DONE, EVENT_TEST, ERRNO,
+} from './core-constants.js';
 export type LevelName = (typeof LEVEL_NAMES)[number];
-
-/** host_event kinds (assembly/app/events.ts). */
-export const EVENT_DEMO_STEP = 1;
-export const EVENT_DEMO_DONE = 2;
-export const EVENT_THREAD_READY = 3;
-export const EVENT_PERF_JOB_DONE = 10;
-export const EVENT_REQUEST_DONE = 11;
-export const EVENT_TEST = 100;
 
 /** Arena used by the host's own instance; reactors use arenas 0..reactors-1. */
 export const CONTROL_ARENA = 63;
@@ -28,10 +20,6 @@ export const PAGE_BYTES = 65536;
 /** The module declares this maximum (asconfig.json maximumMemory): 4 GiB. */
 export const MAX_MEMORY_PAGES = 65536;
 
-/** reactor_stat fields, in the core's order (assembly/thread/reactor.ts STAT_*). */
-export const REACTOR_STAT_NAMES = [
-  'loops', 'busyLoops', 'sleeps', 'wakesNotified', 'wakesNotEqual', 'wakesTimedOut', 'busyUs', 'idleUs', 'threads',
-] as const;
 export type ReactorStats = Record<(typeof REACTOR_STAT_NAMES)[number], number>;
 
 export function readReactorStats(core: CoreExports, id: number): ReactorStats {
@@ -56,27 +44,8 @@ export interface CoreEvent {
   reactor: number | 'control';
 }
 
-/** Exports of core.wasm (and of the test build, which adds more). */
-export interface CoreExports {
-  _start(): void;
-  wstor_attach(arena: number): void;
-  /** The shared memory's maximum in 64 KiB pages, as created (the core cannot read it back). */
-  wstor_memory_limit(pages: number): void;
-  wstor_create_reactors(count: number): number;
-  thread_set_default_ring_size(entries: number): number;
-  reactor_bind(id: number): void;
-  reactor_sleep_in_kernel(wakeFd: number): number;
-  reactor_run(): number;
-  reactor_request_stop(id: number): void;
-  reactor_stat(id: number, which: number): number;
-  reactor_set_idle_policy(id: number, idleSpinUs: number, maxSleepUs: number): void;
-  heap_live_blocks(): number;
-  heap_pages_in_use(): number;
-  thread_count(): number;
-  demo_start(rounds: number, workerReactor: number): number;
-  wstor_app_thread_create(): number;
-  [name: string]: unknown;
-}
+/** Exports of core.wasm, typed from their one declaration (core-exports.ts). */
+export type CoreExports = CoreExportFunctions;
 
 /** Read an AssemblyScript static string (UTF-16, its byte length in the header word before it). */
 export function readCoreString(memory: WebAssembly.Memory, ptr: number): string {
@@ -96,10 +65,8 @@ export function readCoreString(memory: WebAssembly.Memory, ptr: number): string 
  * allocates it with its byte length in the header, the host fills in the UTF-16LE code units.
  */
 export function writeCoreString(core: CoreExports, memory: WebAssembly.Memory, text: string): number {
-  const stringNew = core.wstor_string_new as ((byteLength: number) => number) | undefined;
-  if (typeof stringNew !== 'function') throw new WstorError('ENOTSUP', 'this core.wasm has no wstor_string_new (rebuild it: npm run build:wasm)');
   // A usize comes back as a signed i32: above 2 GiB it would be negative without >>> 0.
-  const ptr = stringNew(text.length * 2) >>> 0;
+  const ptr = core.wstor_string_new(text.length * 2) >>> 0;
   // Read the buffer after the call: the allocation may have grown the memory.
   const buffer = memory.buffer;
   if (ptr === 0 || ptr + text.length * 2 > buffer.byteLength) throw new WstorError('EFAULT', `wstor_string_new(${text.length * 2}) returned a bad pointer ${ptr}`);

@@ -2,7 +2,7 @@
 // instance of its own on the same memory (arena CONTROL_ARENA) to create reactors and threads and to
 // post work to them; it never polls a reactor's threads (LESSONS 3).
 
-import { CompletionDrain, type CompletionCore } from './completions.js';
+import { CompletionDrain } from './completions.js';
 import {
   CONTROL_ARENA, MAX_REACTORS, PAGE_BYTES, MAX_MEMORY_PAGES, LEVEL_NAMES, EVENT_REQUEST_DONE, instantiateCore,
   levelName, readReactorStats,
@@ -181,7 +181,7 @@ export class Engine {
       await engine.stop().catch(() => undefined);
       throw WstorError.fromErrno(app, 'creating the app thread');
     }
-    engine.completions = new CompletionDrain(core as unknown as CompletionCore, memory, (id, value) => engine.settle(id, value));
+    engine.completions = new CompletionDrain(core, memory, (id, value) => engine.settle(id, value));
     return engine;
   }
 

@@ -1,9 +1,9 @@
 // Typed errors of the Node API: an errno-like code and a message that says what to do.
 
-const ERRNO_NAMES: Record<number, string> = {
-  1: 'EPERM', 2: 'ENOENT', 5: 'EIO', 9: 'EBADF', 11: 'EAGAIN', 12: 'ENOMEM', 16: 'EBUSY', 17: 'EEXIST', 19: 'ENODEV',
-  22: 'EINVAL', 28: 'ENOSPC', 34: 'ERANGE', 61: 'ENODATA', 95: 'ENOTSUP', 110: 'ETIMEDOUT', 125: 'ECANCELED',
-};
+import { ERRNO } from './core-constants.js';
+
+/** The core's errno names by value (from its own declarations). */
+const ERRNO_NAMES: Record<number, string> = Object.fromEntries(Object.entries(ERRNO).map(([name, value]) => [value, name]));
 
 export class WstorError extends Error {
   /** errno name, e.g. 'EINVAL', or a wstor code such as 'EREACTORTRAP'. */

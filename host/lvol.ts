@@ -145,7 +145,7 @@ export class LvolApi {
   /** Put an open blob behind a bdev named by its uuid, aliased "lvs/lvol". */
   private async serve(lvs: Lvstore, blob: BlobHandle, name: string, uuid: string): Promise<Lvol> {
     const str = writeCoreString(this.engine.core, this.engine.memory, uuid);
-    const core = this.engine.core as unknown as Record<string, (...a: number[]) => number>;
+    const core = this.engine.core;
     const bdevId = await this.engine.request(`creating the bdev of lvol ${lvs.name}/${name}`, (r) => core.bdev_lvol_create(r, str, blob.corePointer));
     const lvol: Lvol = { uuid, name, blob, bdevId, lvs };
     lvs.lvols.set(uuid, lvol);
@@ -273,7 +273,7 @@ export class LvolApi {
    * cluster map that I/O threads read): new I/O waits, what is in flight completes first.
    */
   private async frozen<T>(l: Lvol, change: () => Promise<T>): Promise<T> {
-    const core = this.engine.core as unknown as Record<string, (...a: number[]) => number>;
+    const core = this.engine.core;
     await this.engine.request(`holding the I/O of lvol ${l.lvs.name}/${l.name}`, (r) => core.bdev_lvol_freeze(r, l.bdevId, 0));
     try {
       return await change();
@@ -326,7 +326,7 @@ export class LvolApi {
       if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw new WstorError('EINVAL', `size ${sizeBytes} must be a positive number of bytes`);
       if (l.blob.readOnly) throw new WstorError('EPERM', `lvol ${name} is read-only`);
       await this.frozen(l, async () => { await l.blob.resize(sizeBytes); await l.blob.sync(); });
-      const core = this.engine.core as unknown as Record<string, (...a: number[]) => number>;
+      const core = this.engine.core;
       const rc = core.bdev_lvol_resized(l.bdevId);
       if (rc < 0) throw WstorError.fromErrno(rc, `resizing the bdev of lvol ${name}`);
     });

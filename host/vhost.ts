@@ -2,6 +2,7 @@
 // a unix socket in the socket directory (SPDK's -S). The host only opens the listening socket; the
 // controller's thread on its reactor accepts, parses every message and descriptor, and maps guest
 // memory through the seam in host/vhost-host.ts.
+import type { CoreExports } from './core-abi.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Engine } from './engine.js';
@@ -22,7 +23,6 @@ export interface VhostControllerInfo {
 
 interface Controller { name: string; bdev: string; socket: string; readOnly: boolean; reactor: number; ptr: number; delayBaseUs: number; iopsThreshold: number }
 
-type Core = Record<string, (...args: number[]) => number>;
 
 export class VhostApi {
   private readonly controllers = new Map<string, Controller>();
@@ -45,7 +45,7 @@ export class VhostApi {
 
   constructor(private readonly engine: Engine) {}
 
-  private get core(): Core { return this.engine.core as unknown as Core; }
+  private get core(): CoreExports { return this.engine.core; }
 
   private reactorOf(cpumask: string | undefined): number {
     if (cpumask === undefined) return this.controllers.size % this.engine.reactorCount;   // spread them

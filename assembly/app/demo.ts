@@ -4,7 +4,7 @@
 
 import { heapAllocZeroed, heapFree, host_event, now_us, ENOMEM } from "../runtime";
 import { sendMsg, threadCreateOn, threadGet, currentReactorId } from "../thread";
-import { EVENT_DEMO_STEP, EVENT_DEMO_DONE } from "./events";
+import { EVENT_DEMO_STEP, EVENT_DEMO_DONE } from "../runtime";
 
 @unmanaged class Demo {
   app: usize;

@@ -3,9 +3,8 @@
 // SPDK's app thread), and each ends with EVENT_REQUEST_DONE(id, rc, value) so the host can resolve
 // one promise per request, many in flight at once.
 
-import { host_event, EINVAL, APP_THREAD } from "../runtime";
+import { EINVAL, APP_THREAD } from "../runtime";
 import { threadCreateOn, sendMsg, MsgFn } from "../thread";
-import { EVENT_REQUEST_DONE } from "./events";
 
 const APP_THREAD_SLOT: usize = APP_THREAD;
 
@@ -23,9 +22,7 @@ export function appThreadCreate(): i32 {
 /** Test harness: use a hand-polled thread as the app thread. */
 export function appThreadSet(thread: usize): void { atomic.store<usize>(APP_THREAD_SLOT, thread); }
 
-export function requestDone(id: u32, rc: i32, value: f64): void {
-  host_event(EVENT_REQUEST_DONE, <f64>id, <f64>rc, value);
-}
+export { requestDone } from "../runtime";
 
 /** Run fn(ctx) on the app thread; -EINVAL if there is none yet. */
 export function onAppThread(fn: MsgFn, ctx: usize): i32 {

@@ -10,7 +10,7 @@ import {
   reactorCount,
 } from "../thread";
 import { bdevById, bdevOpen, bdevClose, bdevRead, bdevReadLent, bdevIoData, bdevWrite, bdevFreeIo, Bdev } from "../bdev";
-import { EVENT_PERF_JOB_DONE } from "../app/events";
+import { EVENT_PERF_JOB_DONE } from "../runtime";
 import { Blob, Store, blobIo, blobClusters, storeGetChannel } from "../blob";
 
 export const WL_RANDREAD: u32 = 0;

@@ -2,6 +2,7 @@
 export * from "./layout";
 export * from "./errno";
 export * from "./host";
+export * from "./events";
 export * from "./host-bell";
 export { heapAttach, heapArenaId, heapAlloc, heapAllocZeroed, heapFree, heapRealloc, heapBlockBytes, heapLiveBlocks, heapLiveBlocksOf, heapLiveBlocksAll } from "./heap";
 export { pagesInit, pagesInUse, pagesFreeCount, pagesAlloc, pagesFree, pagesSetLimit, heapCapacityBytes } from "./pages";

@@ -7,7 +7,7 @@
 import { heapAllocZeroed, heapFree, report, LEVEL_NOTICE, LEVEL_ERROR, host_vu_accept, host_fd_close, EAGAIN, EBUSY, ENODEV, ENOMEM } from "../runtime";
 import { threadCreateOn, sendMsg, pollerRegister, pollerUnregister, pollerSetPeriod, threadExit, cachedNowUs, POLLER_BUSY, POLLER_IDLE } from "../thread";
 import { Bdev, bdevById, bdevOpen, bdevClose, IO_UNMAP, IO_WRITE_ZEROES, IO_MAX_IOVS, BDEV_EVENT_REMOVE, BDEV_EVENT_RESIZE } from "../bdev";
-import { requestDone } from "../app/request";
+import { requestDone } from "../runtime";
 import * as W from "./wire";
 import { BlkTarget, blkTargetNew, blkTargetFree } from "./blk";
 import { logLimitNew } from "./loglimit";

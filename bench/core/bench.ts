@@ -5,7 +5,7 @@ import {
   heapAlloc, heapAllocZeroed, heapFree, host_event, host_clock_us, spscCreate, spscEnqueue, spscDequeue,
 } from "../../assembly/runtime";
 import { threadCreateOn, sendMsg, sendMsgs, threadGet, threadPending, DEFAULT_RING_SIZE } from "../../assembly/thread";
-import { EVENT_TEST } from "../../assembly/app/events";
+import { EVENT_TEST } from "../../assembly/runtime";
 
 const BENCH_SPSC: f64 = 1;
 const BENCH_MSGS: f64 = 2;

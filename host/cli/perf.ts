@@ -3,12 +3,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Engine } from '../engine.js';
-import { EVENT_PERF_JOB_DONE, MAX_REACTORS } from '../core-abi.js';
+import { EVENT_PERF_JOB_DONE, MAX_REACTORS, type CoreExports } from '../core-abi.js';
 import { WstorError } from '../errors.js';
 import { UsageError, parseFlags, usageText, type FlagSpec } from './args.js';
 import {
   MEMORY_HEADROOM_BYTES, MEMORY_MAX_BYTES, bdevSizeBytes, createBdev, memoryNeededBytes, parseBdevSpec, parseBytes,
-  requireCoreExports, type BdevSpec, type OpenedBdev,
+  type BdevSpec, type OpenedBdev,
 } from '../perf/bdev-spec.js';
 import {
   PERCENTILES, describeFailures, mergeHistograms, percentileNs, summarizeJob, summarizeTotal, perSecond,
@@ -173,21 +173,7 @@ export function parsePerfArgs(argv: string[]): PerfOptions | null {
     histogramPath, memoryBytes, seed: flags.seed as number, sleep, idleSpinUs };
 }
 
-interface PerfExports {
-  perf_start(bdev: number, reactors: number, workload: number, readPercent: number, queueDepth: number,
-    ioBytes: number, durationMs: number, seed: number, flags: number): number;
-  perf_start_blob(blob: number, reactors: number, workload: number, readPercent: number, queueDepth: number,
-    ioBytes: number, durationMs: number, seed: number): number;
-  perf_stat(run: number, job: number, field: number): number;
-  perf_hist(run: number, job: number): number;
-  perf_stop(run: number): void;
-  perf_jobs_done(run: number): number;
-  perf_free(run: number): number;
-  hist_buckets(): number;
-  hist_bucket_start(bucket: number): number;
-}
-const PERF_EXPORTS = ['perf_start', 'perf_start_blob', 'perf_stat', 'perf_hist', 'perf_stop', 'perf_jobs_done', 'perf_free',
-  'hist_buckets', 'hist_bucket_start'] as const;
+type PerfExports = CoreExports;   // the perf_* and hist_* exports
 
 interface RunResult {
   counters: JobCounters[];
@@ -203,7 +189,7 @@ export async function perfCommand(argv: string[]): Promise<number> {
   let result: RunResult | null = null;
   let failure: unknown = null;
   try {
-    const core = requireCoreExports<PerfExports>(engine.core, PERF_EXPORTS, 'wstor perf');
+    const core = engine.core;
     bdev = createBdev(engine, opts.bdev);
     const bdevId = bdev.id;
     if (opts.blob === null) {

@@ -129,14 +129,6 @@ export function memoryNeededBytes(spec: BdevSpec, need: MemoryNeed): number {
   return Math.ceil(total / (1 << 20)) * (1 << 20);
 }
 
-/** The named core functions, or an error saying the core.wasm is older than this host. */
-export function requireCoreExports<T>(core: CoreExports, names: readonly (keyof T & string)[], what: string): T {
-  const missing = names.filter((n) => typeof core[n] !== 'function');
-  if (missing.length > 0) {
-    throw new WstorError('ENOTSUP', `${what}: this core.wasm has no ${missing.join(', ')} (rebuild it: npm run build:wasm)`);
-  }
-  return core as unknown as T;
-}
 
 export interface OpenedBdev {
   id: number;

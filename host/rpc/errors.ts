@@ -1,6 +1,7 @@
 // JSON-RPC 2.0 error codes and RpcError, and the one mapping from whatever a handler throws to the error
 // object a client receives (SPDK's convention: wstor's own failures carry a negative errno as the code).
 import { WstorError } from '../errors.js';
+import { ERRNO } from '../core-constants.js';
 
 /** The bytes received are not JSON. */
 export const PARSE_ERROR = -32700;
@@ -15,10 +16,7 @@ export const INTERNAL_ERROR = -32603;
  * Negative errno for the errno names WstorError uses, as SPDK's JSON-RPC puts them in `code`. Consulted
  * only when a WstorError carries no errno of its own (errors raised in the host rather than the core).
  */
-const ERRNO_BY_NAME: Readonly<Record<string, number>> = {
-  EPERM: -1, ENOENT: -2, EIO: -5, EBADF: -9, EAGAIN: -11, ENOMEM: -12, EBUSY: -16, EEXIST: -17, ENODEV: -19,
-  EINVAL: -22, ENOSPC: -28, ERANGE: -34, ENOTSUP: -95, ETIMEDOUT: -110, ECANCELED: -125,
-};
+const ERRNO_BY_NAME: Readonly<Record<string, number>> = Object.fromEntries(Object.entries(ERRNO).map(([name, value]) => [name, -value]));
 
 /** The `error` member of a JSON-RPC response. */
 export interface RpcErrorObject {

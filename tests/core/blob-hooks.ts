@@ -96,7 +96,7 @@ export function hbs_first_data_cluster(store: usize): f64 { return <f64>changety
 // ---- blob I/O from threads on real reactors (tests/integration/blobstore-reactors.test.ts) ----
 import { threadCreateOn, threadExit, putIoChannel } from "../../assembly/thread";
 import { host_event, heapAlloc, heapFree } from "../../assembly/runtime";
-import { EVENT_TEST } from "../../assembly/app/events";
+import { EVENT_TEST } from "../../assembly/runtime";
 
 @unmanaged class BlobWorker {
   store: usize; blob: usize; channel: usize; buf: usize;

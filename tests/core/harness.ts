@@ -15,7 +15,7 @@ import {
   forEachThread, forEachChannel, forEachChannelContinue, forEachChannelCtx, forEachChannelIoChannel,
   reactorSetCurrent, clockSetManual, threadNowUs, threadId, currentReactorId, Thread,
 } from "../../assembly/thread";
-import { EVENT_TEST } from "../../assembly/app/events";
+import { EVENT_TEST } from "../../assembly/runtime";
 
 // ---- clock, identity ----
 export function h_clock_set(us: f64): void { clockSetManual(<u64>us); }

@@ -6,7 +6,7 @@ import { heapAlloc, heapAllocZeroed, heapFree, heapBlockBytes, heapLiveBlocksOf,
 import {
   threadCreateOn, sendMsg, pollerRegister, pollerUnregister, threadExit, threadOverflowTotal, POLLER_BUSY,
 } from "../../assembly/thread";
-import { EVENT_TEST } from "../../assembly/app/events";
+import { EVENT_TEST } from "../../assembly/runtime";
 
 const LIVE_SLOTS: u32 = 256;
 const OPS_PER_POLL: u32 = 64;

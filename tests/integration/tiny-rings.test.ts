@@ -51,6 +51,7 @@ test('with 2-entry message rings everything still works: lvols, snapshots, hot r
 
     // A bdev removed under I/O: every descriptor hears of it, the I/O ends with errors, the delete answers.
     engine.bdev.createMalloc('m1', { blockCount: (16 * MiB) / 4096 });
+    await engine.bdev.waitForExamine();         // examine opens m1 for write while it looks for an lvstore
     await engine.bdev.createError('e1', 'm1');
     const doomed = runPerf(engine, 'e1', { seconds: 2, queueDepth: 16, workload: 'randwrite' });
     await new Promise((res) => setTimeout(res, 200));

@@ -126,7 +126,7 @@ test('O_DIRECT file: the layer\'s buffer is aligned as the bdev requires, and ho
   let direct = true;
   try { fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_DIRECT); } catch { direct = false; fd = fs.openSync(file, fs.constants.O_RDWR); }
   try {
-    const id = e.h.core.bdev_uring_create(name(e, 'file_lent'), fd, 4096, 256, direct ? 1 : 0);
+    const id = e.h.core.bdev_uring_create(name(e, 'file_lent'), fd, 4096, 256, direct ? 1 : 0, 0);
     assert.ok(id > 0);
     const c = client(e, id);
     const buf = aligned(e.h, 8192);

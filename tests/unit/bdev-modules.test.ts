@@ -158,7 +158,7 @@ test('file bdev: buffered and O_DIRECT reads and writes, flush, unmap and write_
     let isDirect = direct;
     try { fd = fs.openSync(file, fs.constants.O_RDWR | (direct ? fs.constants.O_DIRECT : 0)); } catch { isDirect = false; fd = fs.openSync(file, fs.constants.O_RDWR); }
     try {
-      const id = e.h.core.bdev_uring_create(name(e, 'file0'), fd, 4096, 1024, isDirect ? 1 : 0);
+      const id = e.h.core.bdev_uring_create(name(e, 'file0'), fd, 4096, 1024, isDirect ? 1 : 0, 0);
       assert.ok(id > 0);
       const c = client(e, id);
       const buf = aligned(e.h, 8192);
@@ -198,7 +198,7 @@ test('file bdev: two threads on one reactor share its ring; each I/O completes o
   fs.truncateSync(file, 1 << 20);
   const fd = fs.openSync(file, fs.constants.O_RDWR);
   try {
-    const id = e.h.core.bdev_uring_create(name(e, 'file2'), fd, 4096, 256, 0);
+    const id = e.h.core.bdev_uring_create(name(e, 'file2'), fd, 4096, 256, 0, 0);
     const other: Env = { ...e, thread: e.h.core.h_thread_create(1, -1, 1024) };
     const c1 = client(e, id), c2 = client(other, id);
     const b1 = aligned(e.h, 4096), b2 = aligned(e.h, 4096);
@@ -241,7 +241,7 @@ test('file bdev: O_DIRECT descriptors ask to reach the device at once, page-cach
       return;
     }
     try {
-      const id = e.h.core.bdev_uring_create(name(e, 'file0'), fd, 4096, 256, direct ? 1 : 0);
+      const id = e.h.core.bdev_uring_create(name(e, 'file0'), fd, 4096, 256, direct ? 1 : 0, 0);
       const c = client(e, id);
       const buf = aligned(e.h, 4096);
       c.run(OP.write, { buf, off: 0, len: 4096 });
@@ -310,7 +310,7 @@ test('file bdev with O_DIRECT: misaligned buffers and iovecs go to the ring as o
   const f = directFile(t, 'bounce', 4 << 20);
   if (!f) return;
   try {
-    const id = e.h.core.bdev_uring_create(name(e, 'file0'), f.fd, 4096, 1024, 1);
+    const id = e.h.core.bdev_uring_create(name(e, 'file0'), f.fd, 4096, 1024, 1, 0);
     const c = client(e, id);
     const one = aligned(e.h, 12288 + 64) + 16;              // the heap's own alignment, not the block's
     const vec = oddPieces(e.h, [1000, 5000, 3000, 3288]);  // none a multiple of 4096; 12288 in all
@@ -372,7 +372,7 @@ test('file bdev with O_DIRECT: a bounced I/O frees its copy however it ends (fai
   const f = directFile(t, 'bounce-faults', 128 << 20);
   if (!f) return;
   try {
-    const fileId = e.h.core.bdev_uring_create(name(e, 'file0'), f.fd, 4096, 32768, 1);
+    const fileId = e.h.core.bdev_uring_create(name(e, 'file0'), f.fd, 4096, 32768, 1, 0);
     const errName = name(e, 'err0');
     const buf = aligned(e.h, 4096 + 64) + 16;
     type Client = ReturnType<typeof client>;
@@ -470,7 +470,7 @@ test('file bdev with O_DIRECT: a misaligned request with no memory for its copy 
     },
   });
   await withDirectFile(t, 'bounce-wait', 8 << 20, (f) => {
-    const id = e.h.core.bdev_uring_create(name(e, 'file0'), f.fd, 4096, 2048, 1);
+    const id = e.h.core.bdev_uring_create(name(e, 'file0'), f.fd, 4096, 2048, 1, 0);
     const writer = client(e, id);
     const reader = client(e, id);               // the same thread and bdev: the same channel
     const len = 1 << 20;
@@ -518,7 +518,7 @@ test('file bdev with O_DIRECT: a misaligned request with no memory for its copy 
 test('file bdev with O_DIRECT: a request waiting for bounce memory fails on reset, hot remove and channel release', async (t) => {
   const e = await env();
   await withDirectFile(t, 'bounce-wait-abort', 8 << 20, (f) => {
-    const fileId = e.h.core.bdev_uring_create(name(e, 'file0'), f.fd, 4096, 2048, 1);
+    const fileId = e.h.core.bdev_uring_create(name(e, 'file0'), f.fd, 4096, 2048, 1, 0);
     const len = 1 << 20;
     const buf = aligned(e.h, len + 64) + 16;
     type Client = ReturnType<typeof client>;
