@@ -17,7 +17,8 @@ export const INTERNAL_ERROR = -32603;
  */
 const ERRNO_BY_NAME: Readonly<Record<string, number>> = {
   EPERM: -1, ENOENT: -2, EIO: -5, EBADF: -9, EAGAIN: -11, ENOMEM: -12, EBUSY: -16, EEXIST: -17, ENODEV: -19,
-  EINVAL: -22, ENOSPC: -28, ERANGE: -34, ENOTSUP: -95, ETIMEDOUT: -110, ECANCELED: -125,
+  ENOTDIR: -20, EINVAL: -22, ENOSPC: -28, ERANGE: -34, ENAMETOOLONG: -36, EMSGSIZE: -90, ENOTSUP: -95, ETIMEDOUT: -110,
+  ECANCELED: -125,
 };
 
 /** The `error` member of a JSON-RPC response. */

@@ -106,8 +106,14 @@ export class RpcServer {
     await prepareUnixPath(socketPath);
     const server = this.newListener('unix');
     await listenOn(server, { path: socketPath, mode });
-    fs.chmodSync(socketPath, mode);
-    this.unix = { path: socketPath, ino: fs.statSync(socketPath).ino };
+    try {
+      fs.chmodSync(socketPath, mode);
+      this.unix = { path: socketPath, ino: fs.statSync(socketPath).ino };
+    } catch (err) {
+      // The file went (or was never where asked): stop listening rather than serve a socket no one can find.
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      throw new WstorError('EIO', `listening for RPC on ${socketPath}, the socket file could not be set up: ${(err as Error).message}`);
+    }
     this.log('info', `listening for RPC on ${socketPath}`);
   }
 

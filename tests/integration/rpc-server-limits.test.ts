@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { INVALID_REQUEST, RpcClient, RpcServer, isLoopback, RPC_CONNECTIONS_MAX, RPC_IN_FLIGHT_MAX, RPC_IDLE_TIMEOUT_MS } from '../../host/rpc/index.js';
+import { WstorError } from '../../host/errors.js';
 import { FakeDispatcher, RawClient, request, startServer, tempDir, until } from '../helpers/rpc.js';
 
 const dir = tempDir('wstor-rpc-limits-');
@@ -154,6 +155,24 @@ test('a stale socket file is replaced; a live server, or a file that is no socke
   await assert.rejects(rival.listenUnix(plain), /exists and is not a socket/);
   assert.equal(fs.readFileSync(plain, 'utf8'), 'data');
   await assert.rejects(rival.listenUnix(path.join(dir, 'no-such-dir', 'x.sock')), /cannot listen for RPC on/);
+});
+
+test('a unix socket path longer than 107 bytes, or in no directory, is refused before anything is bound', async () => {
+  const sub = fs.mkdtempSync(path.join(dir, 'len-'));
+  const server = new RpcServer(new FakeDispatcher(), { log: () => {} });
+  const at = (bytes: number) => path.join(sub, 'x'.repeat(bytes - sub.length - 1));
+  await assert.rejects(server.listenUnix(at(108)), (err: WstorError) => err.code === 'ENAMETOOLONG' &&
+    /is 108 bytes; a unix socket path is at most 107 bytes: pick a shorter path/.test(err.message));
+  assert.deepEqual(fs.readdirSync(sub), [], 'nothing bound under a cut-short name');
+  await assert.rejects(server.listenUnix(path.join(sub, 'gone', 'x.sock')), (err: WstorError) => err.code === 'ENOENT' &&
+    err.message.includes(`directory ${path.join(sub, 'gone')} does not exist`));
+  fs.writeFileSync(path.join(sub, 'file'), '');
+  await assert.rejects(server.listenUnix(path.join(sub, 'file', 'x.sock')), /file is not a directory/);
+  await server.listenUnix(at(107));
+  const client = await RpcClient.connect({ socket: at(107) });
+  assert.deepEqual(await client.call('echo', [107]), [107], 'exactly 107 bytes works');
+  client.close();
+  await server.close();
 });
 
 test('TCP listens on loopback only, unless allowAny', async () => {

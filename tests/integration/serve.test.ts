@@ -143,3 +143,25 @@ test('start-up refuses a bad config naming the entry and field, and a non-loopba
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('an RPC socket path over 107 bytes, or in a directory that does not exist, stops start-up with a clear error and leaves nothing', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-serve-'));
+  try {
+    const run = (socket: string) => spawnSync(process.execPath, [CLI, 'serve', '-r', socket, '--mem', '64MiB', '--no-config'],
+      { encoding: 'utf8', timeout: 30_000 });
+    const long = path.join(dir, `${'s'.repeat(120 - dir.length)}.sock`);
+    let r = run(long);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`RPC socket path .* is ${Buffer.byteLength(long)} bytes; a unix socket path is at most 107 bytes`));
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    assert.deepEqual(fs.readdirSync(dir), [], 'no socket file (truncated or not) is left behind');
+    const missing = path.join(dir, 'no-such-dir');
+    r = run(path.join(missing, 'rpc.sock'));
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`directory ${missing} does not exist`));
+    assert.doesNotMatch(r.stderr, /EACCES|permission denied/);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
