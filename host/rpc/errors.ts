@@ -10,6 +10,8 @@ export const METHOD_NOT_FOUND = -32601;
 export const INVALID_PARAMS = -32602;
 /** The handler failed in a way that is not one of wstor's errno-style errors. */
 export const INTERNAL_ERROR = -32603;
+/** -EMSGSIZE: an answer larger than a connection may hold (it is refused rather than sent in part). */
+export const EMSGSIZE = -90;
 
 /**
  * Negative errno for the errno names WstorError uses, as SPDK's JSON-RPC puts them in `code`. Consulted
