@@ -2,6 +2,7 @@
 // parameters are declared: the dispatcher checks requests against it, `rpc_get_method_params` shows it
 // to clients (`wstor rpc METHOD --help`), and the tests hold it against SPDK's schema.
 import { RpcError, INVALID_PARAMS } from './errors.js';
+import { shown } from '../size.js';
 
 export type ParamType = 'string' | 'boolean' | 'int32' | 'uint32' | 'uint64' | 'int64' | 'uint8' | 'number' | 'uuid' | 'enum' | 'array' | 'object';
 
@@ -28,7 +29,7 @@ function invalid(method: string, message: string): RpcError {
 }
 
 function checkValue(method: string, p: ParamSpec, v: unknown): void {
-  const bad = (what: string) => invalid(method, `parameter "${p.name}" must be ${what} (got ${JSON.stringify(v)})`);
+  const bad = (what: string) => invalid(method, `parameter "${p.name}" must be ${what} (got ${shown(v)})`);
   switch (p.type) {
     case 'string': if (typeof v !== 'string') throw bad('a string'); return;
     case 'boolean': if (typeof v !== 'boolean') throw bad('true or false'); return;
