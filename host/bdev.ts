@@ -108,6 +108,10 @@ export class BdevApi {
   private get core(): Core { return this.engine.core as unknown as Core; }
 
   private created(rc: number, what: string, record: BdevRecord): number {
+    if (rc === -12) {
+      throw new WstorError('ENOMEM', `${what} ${record.name}: the engine's memory (${this.engine.memoryBytes} bytes) has no room for it: ` +
+        'delete other bdevs, or start the engine with more memory', rc);
+    }
     if (rc < 0) throw WstorError.fromErrno(rc, `${what} ${record.name}`);
     this.remember(rc, record);
     this.announce(record.name);
@@ -188,8 +192,21 @@ export class BdevApi {
     const blockSize = opts.blockSize ?? 4096;
     checkGeometry(blockSize, opts.blockCount);
     const uuid = this.newUuid(opts.uuid, name);
+    const bytes = blockSize * opts.blockCount;
     const str = writeCoreString(this.engine.core, this.engine.memory, name);
-    return this.created(this.core.bdev_malloc_create(str, blockSize, opts.blockCount), 'creating malloc bdev', { name, kind: 'malloc', aliases: [], uuid });
+    const rc = this.core.bdev_malloc_create(str, blockSize, opts.blockCount);
+    // -EINVAL past the 4 GiB address space: too big for any memory.
+    if (rc === -12 || (rc === -22 && bytes > this.engine.memoryBytes)) throw this.mallocTooBig(name, bytes, blockSize);
+    return this.created(rc, 'creating malloc bdev', { name, kind: 'malloc', aliases: [], uuid });
+  }
+
+  /** Why a malloc bdev of `bytes` does not fit: how big one may be now, and the memory it is part of. */
+  private mallocTooBig(name: string, bytes: number, blockSize: number): WstorError {
+    // The longest run of free pages, less two for the bdev's own small blocks (each may need a slab page).
+    const pages = Math.max(0, this.core.pages_room_bytes() - 2 * 65536);
+    const room = pages - (pages % blockSize);
+    return new WstorError('ENOMEM', `malloc bdev ${name} needs ${bytes} bytes; the engine's memory (${this.engine.memoryBytes} bytes, ` +
+      `--mem or memoryBytes) has room for one of at most ${room} bytes now: make it smaller, delete other bdevs, or start with more memory`, -12);
   }
 
   /** Reads return zeroes, writes are dropped. */
@@ -406,6 +423,7 @@ export class BdevApi {
     const id = this.id(name);
     const bytes = this.core.bdev_stats_bytes();
     const out = this.core.wstor_alloc(bytes) >>> 0;
+    if (out === 0) throw new WstorError('ENOMEM', `statistics of ${name}: the engine's memory has no room for the ${bytes}-byte block they are read into`, -12);
     try {
       const rc = this.core.bdev_stats(id, out);
       if (rc < 0) throw WstorError.fromErrno(rc, `statistics of ${name}`);

@@ -4,3 +4,4 @@ export * from "./stress";
 export * from "../../bench/core/bench";
 export * from "./bdev-hooks";
 export * from "./blob-hooks";
+export * from "./control-hooks";
