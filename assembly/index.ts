@@ -1,7 +1,11 @@
 // core.wasm's exports: the small integer-only interface the host calls. Every reactor worker and the
 // host's control instance instantiate this same module over one shared memory.
 
-import { heapAttach, heapLiveBlocks, heapLiveBlocksAll, pagesInUse, pagesInit, pagesAlloc, pagesFree, pagesSetLimit, PAGE_SIZE } from "./runtime";
+import {
+  heapAttach, heapLiveBlocks, heapLiveBlocksAll, pagesInUse, pagesInit, pagesAlloc, pagesFree, pagesSetLimit, pagesLargestRun, PAGE_SIZE,
+  heapStackMark, heapStackReset, rawLocksHeld, EINVAL, ENOMEM,
+} from "./runtime";
+import { newObjectOrNull } from "./runtime/rt";
 import {
   registryInit, threadSetDefaultRingSize, reactorsCreate, reactorBind, reactorRun, reactorRequestStop, reactorStat, reactorSetIdlePolicy,
   registryThreadCount, reactorSleepInKernel,
@@ -23,6 +27,16 @@ export function wstor_memory_limit(pages: u32): void { pagesSetLimit(pages); }
 
 /** Control instance, before any thread exists: the message ring size of threads (0 or -EINVAL). */
 export function thread_set_default_ring_size(entries: u32): i32 { return threadSetDefaultRingSize(entries); }
+
+// ---- the control instance after a trap (host/control-guard.ts) ----
+/** Record this instance's shadow stack pointer at rest: called once, between calls, after wstor_attach. */
+export function wstor_stack_mark(): void { heapStackMark(); }
+/** Undo what a trap left on this instance's shadow stack (frames it unwound without popping). */
+export function wstor_stack_reset(): void { heapStackReset(); }
+/** Raw locks this instance holds: 0 between calls, unless a trap cut a critical section short. */
+export function wstor_locks_held(): u32 { return rawLocksHeld(); }
+/** The most bytes one allocation of whole pages could get now (a malloc bdev's data, a mapping). */
+export function pages_room_bytes(): f64 { return <f64>pagesLargestRun() * <f64>PAGE_SIZE; }
 
 /** Control instance: create the reactors before the workers start. */
 export function wstor_create_reactors(count: u32): i32 { return reactorsCreate(count); }
@@ -48,18 +62,26 @@ import { nullBdevCreate, isNullBdev } from "./bdev/null";
 import { mallocBdevCreate } from "./bdev/malloc";
 import { heapAlloc as coreHeapAlloc, heapFree as coreHeapFree } from "./runtime";
 
-/** A string object the host fills with `byteLength` bytes of UTF-16 (bdev names and the like). */
-export function wstor_string_new(byteLength: u32): usize { return __new(byteLength, idof<String>()); }
+/** A string object the host fills with `byteLength` bytes of UTF-16 (bdev names and the like); 0 without memory. */
+export function wstor_string_new(byteLength: u32): usize { return newObjectOrNull(byteLength, idof<String>()); }
 export function wstor_alloc(bytes: u32): usize { return coreHeapAlloc(bytes); }
 export function wstor_free(ptr: usize): void { coreHeapFree(ptr); }
 
-export function bdev_null_create(name: usize, blockSize: u32, blockCount: f64): i32 {
-  const b = nullBdevCreate(name, blockSize, <u64>blockCount);
-  return b == 0 ? -22 : <i32>changetype<Bdev>(b).id;
+/** A geometry the bdev layer takes: a power-of-two block size of at least 512, 1 to 2^53 - 1 blocks. */
+function geometryOk(blockSize: u32, blockCount: f64): bool {
+  return blockSize >= 512 && popcnt(blockSize) == 1 && blockCount >= 1 && blockCount <= 9007199254740991 && Math.floor(blockCount) == blockCount;
 }
+/** Bdev id, -EINVAL for a bad geometry, or -ENOMEM (the only other way it fails). */
+export function bdev_null_create(name: usize, blockSize: u32, blockCount: f64): i32 {
+  if (!geometryOk(blockSize, blockCount)) return -EINVAL;
+  const b = nullBdevCreate(name, blockSize, <u64>blockCount);
+  return b == 0 ? -ENOMEM : <i32>changetype<Bdev>(b).id;
+}
+/** Bdev id, -EINVAL for a bad geometry or more than the 4 GiB address space, or -ENOMEM. */
 export function bdev_malloc_create(name: usize, blockSize: u32, blockCount: f64): i32 {
+  if (!geometryOk(blockSize, blockCount) || blockCount * <f64>blockSize > <f64>0xf0000000) return -EINVAL;
   const b = mallocBdevCreate(name, blockSize, <u64>blockCount);
-  return b == 0 ? -12 : <i32>changetype<Bdev>(b).id;
+  return b == 0 ? -ENOMEM : <i32>changetype<Bdev>(b).id;
 }
 /** Geometry of bdev `id`: 0 block size, 1 block count, 2 io types mask, 3 open descriptors, 4 claimed, 5 being removed; NaN if none. */
 export function bdev_info(id: u32, which: u32): f64 {
@@ -241,8 +263,9 @@ export function bdev_resize(id: u32, blockCount: f64): i32 {
 import { uringBdevCreate, uringBdevFd } from "./bdev/uring";
 /** A file bdev on an fd the host opened (and mapped at `map`, or 0). Bdev id or -errno. */
 export function bdev_uring_create(name: usize, fd: i32, blockSize: u32, blockCount: f64, direct: u32, map: usize): i32 {
+  if (fd < 0 || (direct != 0 && map != 0) || !geometryOk(blockSize, blockCount)) return -EINVAL;
   const b = uringBdevCreate(name, fd, blockSize, <u64>blockCount, direct != 0, map);
-  return b == 0 ? -22 : <i32>changetype<Bdev>(b).id;
+  return b == 0 ? -ENOMEM : <i32>changetype<Bdev>(b).id;
 }
 /** Reserve whole pages for `bytes` (a file the host maps there): the address, or 0 when there is no room. */
 export function pages_reserve(bytes: f64): usize {

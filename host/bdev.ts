@@ -4,6 +4,7 @@ import type { CoreExports } from './core-abi.js';
 import type { Engine } from './engine.js';
 import { writeCoreString } from './core-abi.js';
 import { WstorError } from './errors.js';
+import { exactBytes, shown } from './size.js';
 
 export type IoType = 'read' | 'write' | 'flush' | 'unmap' | 'write_zeroes' | 'reset';
 export const IO_TYPES: IoType[] = ['read', 'write', 'flush', 'unmap', 'write_zeroes', 'reset'];
@@ -48,18 +49,20 @@ const HOST_PAGE_BYTES = 4096;
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** The uuid a caller gave (checked), or a new random one. */
-function newUuid(given: string | undefined): string {
+/** The uuid a caller gave (checked, lower case), or a new random one. */
+function uuidOf(given: string | undefined): string {
   if (given === undefined) return globalThis.crypto.randomUUID();
   if (!UUID_RE.test(given)) throw new WstorError('EINVAL', `uuid "${given}" is not a UUID (like 01234567-89ab-cdef-0123-456789abcdef)`);
   return given.toLowerCase();
 }
 
+/** A power-of-two block size, and a block count whose bytes are exact (SIZE_MAX_BYTES at most). */
 function checkGeometry(blockSize: number, blockCount: number): void {
   if (!Number.isInteger(blockSize) || blockSize < 512 || (blockSize & (blockSize - 1)) !== 0) {
-    throw new WstorError('EINVAL', `block size ${blockSize} must be a power of two of at least 512 (512 or 4096)`);
+    throw new WstorError('EINVAL', `block size ${shown(blockSize)} must be a power of two of at least 512 (512 or 4096)`);
   }
-  if (!Number.isInteger(blockCount) || blockCount < 1) throw new WstorError('EINVAL', `block count ${blockCount} must be a positive integer`);
+  if (!Number.isInteger(blockCount) || blockCount < 1) throw new WstorError('EINVAL', `block count ${shown(blockCount)} must be a positive integer`);
+  exactBytes(blockCount, blockSize, `${shown(blockCount)} blocks of ${blockSize} bytes`);
 }
 
 interface BdevRecord {
@@ -72,6 +75,10 @@ export class BdevApi {
   private readonly bdevs = new Map<number, BdevRecord>();
   /** Every name and alias → id (kept with `bdevs` by remember/forget/addAlias/removeAlias). */
   private readonly byName = new Map<string, number>();
+  /** Every uuid (lower case) → id: a bdev answers to its uuid too, and no two share one (SPDK's uuid alias). */
+  private readonly byUuid = new Map<string, number>();
+  /** Uuids of bdevs being made on the app thread (pass-throughs): taken, though not yet in byUuid. */
+  private readonly uuidsInCreation = new Set<string>();
   private readonly createdListeners = new Set<(name: string) => Promise<void>>();
   private readonly examining = new Set<Promise<void>>();
 
@@ -101,6 +108,10 @@ export class BdevApi {
   private get core(): CoreExports { return this.engine.core; }
 
   private created(rc: number, what: string, record: BdevRecord): number {
+    if (rc === -12) {
+      throw new WstorError('ENOMEM', `${what} ${record.name}: the engine's memory (${this.engine.memoryBytes} bytes) has no room for it: ` +
+        'delete other bdevs, or start the engine with more memory', rc);
+    }
     if (rc < 0) throw WstorError.fromErrno(rc, `${what} ${record.name}`);
     this.remember(rc, record);
     this.announce(record.name);
@@ -111,9 +122,20 @@ export class BdevApi {
     if (this.find(name) !== undefined) throw new WstorError('EEXIST', `a bdev named ${name} already exists`);
   }
 
-  /** The id of the bdev with this name or alias, if any. */
+  /** A new bdev's uuid: the one given unless another bdev has it (EEXIST), else a random one. */
+  private newUuid(given: string | undefined, name: string): string {
+    const uuid = uuidOf(given);
+    const holder = this.byUuid.get(uuid);
+    if (this.uuidsInCreation.has(uuid)) throw new WstorError('EEXIST', `${name}: another bdev with uuid ${uuid} is being created`);
+    if (holder !== undefined) {
+      throw new WstorError('EEXIST', `${name}: bdev ${this.bdevs.get(holder)!.name} already has uuid ${uuid}: give another uuid, or none for a random one`);
+    }
+    return uuid;
+  }
+
+  /** The id of the bdev with this name, alias or uuid (SPDK's spdk_bdev_get_by_name), if any. */
   find(name: string): number | undefined {
-    return this.byName.get(name);
+    return this.byName.get(name) ?? (UUID_RE.test(name) ? this.byUuid.get(name.toLowerCase()) : undefined);
   }
 
   private id(name: string): number {
@@ -128,6 +150,7 @@ export class BdevApi {
     this.bdevs.set(id, r);
     this.byName.set(r.name, id);
     for (const a of r.aliases) this.byName.set(a, id);
+    this.byUuid.set(r.uuid, id);
   }
 
   private forget(id: number): void {
@@ -135,6 +158,7 @@ export class BdevApi {
     if (!r) return;
     this.bdevs.delete(id);
     for (const n of [r.name, ...r.aliases]) if (this.byName.get(n) === id) this.byName.delete(n);
+    if (this.byUuid.get(r.uuid) === id) this.byUuid.delete(r.uuid);
   }
 
   /** Whether a bdev has this name or alias. */
@@ -158,7 +182,7 @@ export class BdevApi {
    * by name and alias and deleted like the others.
    */
   adopt(id: number, name: string, kind: BdevKind, opts: { aliases?: string[]; uuid?: string } = {}): void {
-    this.remember(id, { name, kind, aliases: [...(opts.aliases ?? [])], uuid: newUuid(opts.uuid) });
+    this.remember(id, { name, kind, aliases: [...(opts.aliases ?? [])], uuid: this.newUuid(opts.uuid, name) });
     this.announce(name);
   }
 
@@ -167,8 +191,22 @@ export class BdevApi {
     checkName(name); this.nameExists(name);
     const blockSize = opts.blockSize ?? 4096;
     checkGeometry(blockSize, opts.blockCount);
+    const uuid = this.newUuid(opts.uuid, name);
+    const bytes = blockSize * opts.blockCount;
     const str = writeCoreString(this.engine.core, this.engine.memory, name);
-    return this.created(this.core.bdev_malloc_create(str, blockSize, opts.blockCount), 'creating malloc bdev', { name, kind: 'malloc', aliases: [], uuid: newUuid(opts.uuid) });
+    const rc = this.core.bdev_malloc_create(str, blockSize, opts.blockCount);
+    // -EINVAL past the 4 GiB address space: too big for any memory.
+    if (rc === -12 || (rc === -22 && bytes > this.engine.memoryBytes)) throw this.mallocTooBig(name, bytes, blockSize);
+    return this.created(rc, 'creating malloc bdev', { name, kind: 'malloc', aliases: [], uuid });
+  }
+
+  /** Why a malloc bdev of `bytes` does not fit: how big one may be now, and the memory it is part of. */
+  private mallocTooBig(name: string, bytes: number, blockSize: number): WstorError {
+    // The longest run of free pages, less two for the bdev's own small blocks (each may need a slab page).
+    const pages = Math.max(0, this.core.pages_room_bytes() - 2 * 65536);
+    const room = pages - (pages % blockSize);
+    return new WstorError('ENOMEM', `malloc bdev ${name} needs ${bytes} bytes; the engine's memory (${this.engine.memoryBytes} bytes, ` +
+      `--mem or memoryBytes) has room for one of at most ${room} bytes now: make it smaller, delete other bdevs, or start with more memory`, -12);
   }
 
   /** Reads return zeroes, writes are dropped. */
@@ -176,8 +214,9 @@ export class BdevApi {
     checkName(name); this.nameExists(name);
     const blockSize = opts.blockSize ?? 4096;
     checkGeometry(blockSize, opts.blockCount);
+    const uuid = this.newUuid(opts.uuid, name);
     const str = writeCoreString(this.engine.core, this.engine.memory, name);
-    return this.created(this.core.bdev_null_create(str, blockSize, opts.blockCount), 'creating null bdev', { name, kind: 'null', aliases: [], uuid: newUuid(opts.uuid) });
+    return this.created(this.core.bdev_null_create(str, blockSize, opts.blockCount), 'creating null bdev', { name, kind: 'null', aliases: [], uuid });
   }
 
   /**
@@ -194,6 +233,7 @@ export class BdevApi {
     checkName(name); this.nameExists(name);
     const blockSize = opts.blockSize ?? 4096;
     checkGeometry(blockSize, 1);
+    const uuid = this.newUuid(opts.uuid, name);
     const files = this.engine.platform.files;
     if (!files) throw new WstorError('ENOTSUP', `file bdevs are not available on ${this.engine.platform.name}`);
     if (opts.mmap && opts.direct) throw new WstorError('EINVAL', `${name}: mmap and direct exclude each other (a mapping goes through the page cache)`);
@@ -212,7 +252,7 @@ export class BdevApi {
     }
     const str = writeCoreString(this.engine.core, this.engine.memory, name);
     const rc = this.core.bdev_uring_create(str, fd, blockSize, blockCount, direct ? 1 : 0, map?.offset ?? 0);
-    const record: BdevRecord = { name, kind: 'file', aliases: [], uuid: newUuid(opts.uuid), fd, path: opts.path, direct, map };
+    const record: BdevRecord = { name, kind: 'file', aliases: [], uuid, fd, path: opts.path, direct, map };
     if (rc < 0) this.release(record);
     const id = this.created(rc, 'creating file bdev', record);
     return { id, direct };
@@ -251,9 +291,15 @@ export class BdevApi {
   private async passthrough(name: string, base: string, kind: BdevKind, post: (reqId: number, str: number, baseId: number) => number, uuid?: string): Promise<number> {
     checkName(name); this.nameExists(name);
     const baseId = this.id(base);
+    const bdevUuid = this.newUuid(uuid, name);
     const str = writeCoreString(this.engine.core, this.engine.memory, name);
-    const id = await this.engine.request(`creating ${kind} bdev ${name} on ${base}`, (req) => post(req, str, baseId));
-    return this.created(id, `creating ${kind} bdev`, { name, kind, aliases: [], uuid: newUuid(uuid), base: this.bdevs.get(baseId)!.name });
+    this.uuidsInCreation.add(bdevUuid);
+    try {
+      const id = await this.engine.request(`creating ${kind} bdev ${name} on ${base}`, (req) => post(req, str, baseId));
+      return this.created(id, `creating ${kind} bdev`, { name, kind, aliases: [], uuid: bdevUuid, base: this.bdevs.get(baseId)!.name });
+    } finally {
+      this.uuidsInCreation.delete(bdevUuid);
+    }
   }
 
   /** SPDK's error bdev over `base`: fails, holds or corrupts injected I/Os. */
@@ -338,7 +384,7 @@ export class BdevApi {
   resize(name: string, blockCount: number): void {
     const r = this.record(name);
     if (r.kind !== 'null') throw new WstorError('ENOTSUP', `${name} is a ${r.kind} bdev: only null bdevs are resized this way`);
-    if (!Number.isSafeInteger(blockCount) || blockCount < 1) throw new WstorError('EINVAL', `block count ${blockCount} must be a positive integer`);
+    checkGeometry(this.info(name).blockSize, blockCount);
     const rc = this.core.bdev_resize(this.id(name), blockCount);
     if (rc < 0) throw WstorError.fromErrno(rc, `resizing ${name}`);
   }
@@ -377,6 +423,7 @@ export class BdevApi {
     const id = this.id(name);
     const bytes = this.core.bdev_stats_bytes();
     const out = this.core.wstor_alloc(bytes) >>> 0;
+    if (out === 0) throw new WstorError('ENOMEM', `statistics of ${name}: the engine's memory has no room for the ${bytes}-byte block they are read into`, -12);
     try {
       const rc = this.core.bdev_stats(id, out);
       if (rc < 0) throw WstorError.fromErrno(rc, `statistics of ${name}`);

@@ -67,9 +67,13 @@ export function readCoreString(memory: WebAssembly.Memory, ptr: number): string 
 export function writeCoreString(core: CoreExports, memory: WebAssembly.Memory, text: string): number {
   // A usize comes back as a signed i32: above 2 GiB it would be negative without >>> 0.
   const ptr = core.wstor_string_new(text.length * 2) >>> 0;
+  if (ptr === 0) {
+    throw new WstorError('ENOMEM', `the engine's memory has no room for the name "${text.slice(0, 64)}" (${text.length * 2} bytes): ` +
+      'free something, or start the engine with more memory', -12);
+  }
   // Read the buffer after the call: the allocation may have grown the memory.
   const buffer = memory.buffer;
-  if (ptr === 0 || ptr + text.length * 2 > buffer.byteLength) throw new WstorError('EFAULT', `wstor_string_new(${text.length * 2}) returned a bad pointer ${ptr}`);
+  if (ptr + text.length * 2 > buffer.byteLength) throw new WstorError('EFAULT', `wstor_string_new(${text.length * 2}) returned a bad pointer ${ptr}`);
   const view = new DataView(buffer, ptr, text.length * 2);
   for (let i = 0; i < text.length; i++) view.setUint16(i * 2, text.charCodeAt(i), true);
   return ptr;

@@ -18,6 +18,10 @@ export const CORE_EXPORTS = {
   wstor_attach: [['i32'], 'void'],  // (arenaId)
   wstor_memory_limit: [['i32'], 'void'],  // (pages)
   thread_set_default_ring_size: [['i32'], 'i32'],  // (entries)
+  wstor_stack_mark: [[], 'void'],
+  wstor_stack_reset: [[], 'void'],
+  wstor_locks_held: [[], 'i32'],
+  pages_room_bytes: [[], 'f64'],
   wstor_create_reactors: [['i32'], 'i32'],  // (count)
   reactor_bind: [['i32'], 'void'],  // (id)
   reactor_sleep_in_kernel: [['i32'], 'i32'],  // (wakeFd)
@@ -115,5 +119,5 @@ export type CoreExportName = keyof typeof CORE_EXPORTS;
 /** The typed exports of core.wasm. */
 export type CoreExportFunctions = { [K in CoreExportName]: FunctionOf<(typeof CORE_EXPORTS)[K]> };
 
-/** AssemblyScript's runtime exports (asc adds them; the host never calls them). */
-export const RUNTIME_EXPORTS = ['__alloc', '__realloc', '__free', '__new', '__renew', '__link', '__pin', '__unpin', '__visit', '__collect'] as const;
+/** What the runtime (assembly/runtime/rt.ts, asc's --runtime) exports: asc adds them; the host never calls them. */
+export const RUNTIME_EXPORTS = ['newObjectOrNull', '__alloc', '__realloc', '__free', '__new', '__renew', '__link', '__pin', '__unpin', '__visit', '__collect'] as const;

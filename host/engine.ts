@@ -4,13 +4,14 @@
 
 import { CompletionDrain } from './completions.js';
 import {
-  CONTROL_ARENA, MAX_REACTORS, PAGE_BYTES, MAX_MEMORY_PAGES, LEVEL_NAMES, EVENT_REQUEST_DONE, instantiateCore,
+  CONTROL_ARENA, MAX_REACTORS, PAGE_BYTES, MAX_MEMORY_PAGES, LEVEL_NAMES, LEVEL_FATAL, EVENT_REQUEST_DONE, instantiateCore,
   levelName, readReactorStats,
 } from './core-abi.js';
 import type { CoreEvent, CoreExports, LevelName, Report, ReactorStats } from './core-abi.js';
 import type { Platform, ReactorHandle, WorkerMessage } from './platform.js';
 import { planCpus } from './cpus.js';
 import { WstorError } from './errors.js';
+import { guardControl } from './control-guard.js';
 import { BdevApi } from './bdev.js';
 import { BlobstoreApi } from './blobstore.js';
 import { EngineBuffers } from './engine-buffers.js';
@@ -76,6 +77,8 @@ function defaultReport(r: Report): void {
 export class Engine {
   readonly reactorCount: number;
   readonly memory: WebAssembly.Memory;
+  /** The shared memory's maximum in bytes (EngineOptions.memoryBytes, rounded up to 64 KiB pages). */
+  readonly memoryBytes: number;
   /** The host's own instance of the core (control plane only). */
   readonly core: CoreExports;
   /** CPU each reactor is pinned to, or null when they keep the process's affinity. */
@@ -105,13 +108,14 @@ export class Engine {
   private report: (level: number, code: number, message: string, source: Report['source']) => void;
 
   private constructor(args: {
-    memory: WebAssembly.Memory; core: CoreExports; reactorCount: number; pins: number[] | null;
+    memory: WebAssembly.Memory; memoryBytes: number; core: CoreExports; reactorCount: number; pins: number[] | null;
     stopTimeoutMs: number; report: Engine['report']; eventListeners: Set<(e: CoreEvent) => void>; platform: Platform;
     filter: { threshold: number }; wakeFds: Platform['wakeFds'];
   }) {
     this.platform = args.platform;
     this.eventListeners = args.eventListeners;
     this.memory = args.memory;
+    this.memoryBytes = args.memoryBytes;
     this.core = args.core;
     this.reactorCount = args.reactorCount;
     this.pins = args.pins;
@@ -153,12 +157,22 @@ export class Engine {
     if (idleSpinUs !== undefined && !(Number.isInteger(idleSpinUs) && idleSpinUs >= 0 && idleSpinUs <= 1_000_000)) {
       throw new WstorError('EINVAL', `idleSpinUs must be an integer from 0 to 1000000 (got ${idleSpinUs})`);
     }
-    const core = await instantiateCore(module, memory, {
+    // What a trap of the control instance needs to explain itself and, if it left a lock held, stop the engine.
+    const control: { fatal: { code: number; message: string } | null; engine: Engine | null } = { fatal: null, engine: null };
+    const rawCore = await instantiateCore(module, memory, {
       wake: wakeFds?.write,
-      report: (level, code, message) => report(level, code, message, 'control'),
+      report: (level, code, message) => {
+        if (level === LEVEL_FATAL) control.fatal = { code, message };
+        report(level, code, message, 'control');
+      },
       event: (kind, a, b, c) => { for (const l of listeners) l({ kind, a, b, c, reactor: 'control' }); },
     });
-    core.wstor_attach(CONTROL_ARENA);
+    rawCore.wstor_attach(CONTROL_ARENA);
+    rawCore.wstor_stack_mark();
+    const core = guardControl(rawCore, {
+      takeFatal: () => { const f = control.fatal; control.fatal = null; return f; },
+      fail: (err) => control.engine?.fail(err),
+    });
     core.wstor_memory_limit(maxPages);
     if (options.messageRingSize !== undefined && core.thread_set_default_ring_size(options.messageRingSize) !== 0) {
       throw new WstorError('EINVAL', `messageRingSize must be a power of two from 2 to 1048576 (got ${options.messageRingSize})`);
@@ -167,8 +181,9 @@ export class Engine {
     if (rc < 0) throw WstorError.fromErrno(rc, `creating ${plan.reactors} reactors`);
     if (idleSpinUs !== undefined) for (let i = 0; i < plan.reactors; i++) core.reactor_set_idle_policy(i, idleSpinUs, 0);
 
-    const engine = new Engine({ memory, core, reactorCount: plan.reactors, pins: plan.pins, wakeFds,
+    const engine = new Engine({ memory, memoryBytes: maxPages * PAGE_BYTES, core, reactorCount: plan.reactors, pins: plan.pins, wakeFds,
       stopTimeoutMs: options.stopTimeoutMs ?? 10_000, report, eventListeners: listeners, platform, filter });
+    control.engine = engine;
     await engine.spawn(platform, module);
     if (platform.probeBlockIo) {
       const probe = platform.probeBlockIo(memory);
@@ -281,7 +296,8 @@ export class Engine {
     const p = this.takePending(id);
     if (!p) return;
     const err = WstorError.fromErrno(rc, p.what);
-    p.reject(why === undefined ? err : new WstorError(err.code, `${err.message}: ${why}`, rc));
+    const because = why ?? (rc === -12 ? 'the engine\'s memory has no room to post it: free something, or start the engine with more memory' : undefined);
+    p.reject(because === undefined ? err : new WstorError(err.code, `${err.message}: ${because}`, rc));
   }
 
   /** Request `id` ended (through the completion queue, or as an event); its entry, or undefined. */

@@ -7,6 +7,7 @@ import type { Engine } from './engine.js';
 import type { BlobStore, BlobHandle } from './blobstore.js';
 import { writeCoreString } from './core-abi.js';
 import { WstorError } from './errors.js';
+import { shown } from './size.js';
 
 const MiB = 1 << 20;
 /** SPDK's default lvstore cluster size. */
@@ -127,7 +128,12 @@ export class LvolApi {
       const blob = await store.open(id);
       const names = await this.blobNames(blob);
       if (!names) { await blob.close(); continue; }     // a blob some other user of the store made
-      await this.serve(lvs, blob, names.name, names.uuid);
+      try {
+        await this.serve(lvs, blob, names.name, names.uuid);
+      } catch (err) {
+        this.engine.log('error', `examine ${bdev}: lvstore ${lvs.name}: not serving lvol ${names.name}: ${(err as Error).message}`);
+        await blob.close();
+      }
     }
     this.engine.log('notice', `lvstore ${lvs.name} (${lvs.uuid}) on ${bdev}: ${lvs.lvols.size} lvols`);
   }
@@ -144,6 +150,9 @@ export class LvolApi {
 
   /** Put an open blob behind a bdev named by its uuid, aliased "lvs/lvol". */
   private async serve(lvs: Lvstore, blob: BlobHandle, name: string, uuid: string): Promise<Lvol> {
+    if (this.engine.bdev.exists(uuid)) {
+      throw new WstorError('EEXIST', `lvol ${lvs.name}/${name}: bdev ${this.engine.bdev.info(uuid).name} already has its uuid ${uuid}`);
+    }
     const str = writeCoreString(this.engine.core, this.engine.memory, uuid);
     const core = this.engine.core;
     const bdevId = await this.engine.request(`creating the bdev of lvol ${lvs.name}/${name}`, (r) => core.bdev_lvol_create(r, str, blob.corePointer));
@@ -250,7 +259,7 @@ export class LvolApi {
       const lvs = this.lvstore(sel);
       checkName(name, 'lvol name');
       this.nameFree(lvs, name);
-      if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw new WstorError('EINVAL', `size ${sizeBytes} must be a positive number of bytes`);
+      if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw new WstorError('EINVAL', `size ${shown(sizeBytes)} must be a positive number of bytes`);
       let id: bigint;
       try {
         id = await lvs.store.create({ size: sizeBytes, thin: opts.thin ?? false });
@@ -323,7 +332,7 @@ export class LvolApi {
   resize(name: string, sizeBytes: number): Promise<void> {
     return this.serial(async () => {
       const l = this.lvol(name);
-      if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw new WstorError('EINVAL', `size ${sizeBytes} must be a positive number of bytes`);
+      if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw new WstorError('EINVAL', `size ${shown(sizeBytes)} must be a positive number of bytes`);
       if (l.blob.readOnly) throw new WstorError('EPERM', `lvol ${name} is read-only`);
       await this.frozen(l, async () => { await l.blob.resize(sizeBytes); await l.blob.sync(); });
       const core = this.engine.core;

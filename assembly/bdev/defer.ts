@@ -63,10 +63,12 @@ function deferDestroy(_key: usize, ctx: usize): void {
  * `work`, if given, runs on each io in a batch right before the batch completes.
  */
 export function deferRegister(key: usize, name: string, work: DeferWorkFn | null = null): i32 {
-  // Exactly once, by a flag word in the key's memory.
+  // Exactly once, by a flag word in the key's memory; a registration that found no memory is tried again next time.
   if (atomic.cmpxchg<u32>(key + KEY_FLAG_OFF, 0, 1) != 0) return 0;
   store<usize>(key + KEY_WORK_OFF, work == null ? 0 : changetype<usize>(work));
-  return ioDeviceRegister(key, deferCreate, deferDestroy, <u32>offsetof<DeferQueue>(), name);
+  const rc = ioDeviceRegister(key, deferCreate, deferDestroy, <u32>offsetof<DeferQueue>(), name);
+  if (rc != 0) atomic.store<u32>(key + KEY_FLAG_OFF, 0);
+  return rc;
 }
 
 /** Queue `io` for completion with `status` on the next poll of this thread. */

@@ -83,6 +83,20 @@ function stackAttach(): void {
   __stack_pointer = region + SHADOW_STACK_BYTES - SHADOW_STACK_HEADROOM;
 }
 
+/** The shadow stack pointer between calls from the host (heapStackMark), 0 until marked. */
+let stackAtRest: usize = 0;
+
+/**
+ * Record the shadow stack pointer as it is between calls. The host calls this once, outside any other
+ * call into this instance, so a trap that unwound frames without popping them can be undone.
+ */
+export function heapStackMark(): void { stackAtRest = __stack_pointer; }
+
+/** After a trap, between calls: put the shadow stack pointer back where it rests (the trap skipped the pops). */
+export function heapStackReset(): void {
+  if (stackAtRest != 0) __stack_pointer = stackAtRest;
+}
+
 export function heapArenaId(): u32 { return myArenaId; }
 
 function classBase(arena: usize, sizeClass: u32): usize {

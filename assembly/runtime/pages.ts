@@ -156,3 +156,18 @@ export function heapCapacityBytes(): u64 {
   return bytes > start ? bytes - start : 0;
 }
 export function heapTop(): usize { return atomic.load<usize>(PAGE_ROOT + offsetof<PageRoot>("top")); }
+
+/**
+ * The most pages one pagesAlloc could return now: the longest free run, or the room between the top and
+ * the memory's maximum, whichever is longer (for errors that say how much would fit).
+ */
+export function pagesLargestRun(): u32 {
+  const r = root();
+  rawLock(PAGE_ROOT);
+  let most: u32 = 0;
+  for (let run = r.freeRuns; run != 0; run = changetype<FreeRun>(run).next) most = max(most, changetype<FreeRun>(run).pageCount);
+  const limit = r.limitPages != 0 ? r.limitPages : ADDRESS_SPACE_PAGES;
+  const topPage = <u32>(r.top >> PAGE_SHIFT);
+  rawUnlock(PAGE_ROOT);
+  return max(most, limit > topPage ? limit - topPage : 0);
+}

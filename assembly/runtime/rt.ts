@@ -31,16 +31,28 @@ export function __free(ptr: usize): void {
   heapFree(ptr);
 }
 
-/** asc relies on zeroed objects from __new (ArrayBuffer, StaticArray and Array skip their own fill). */
-// @ts-ignore: decorator
-@unsafe @global
-export function __new(size: usize, id: u32): usize {
-  const ptr = __alloc(OBJECT_OVERHEAD + size);
+/**
+ * A zeroed object of class `id` with `size` bytes, or 0 when the heap has no room (no trap): for objects
+ * the host asks for, where running out of memory is an error to report, not a broken invariant.
+ */
+export function newObjectOrNull(size: usize, id: u32): usize {
+  if (size > BLOCK_MAXSIZE - OBJECT_OVERHEAD) return 0;
+  const ptr = heapAlloc(OBJECT_OVERHEAD + size);
+  if (ptr == 0) return 0;
   memory.fill(ptr, 0, OBJECT_OVERHEAD + size);
   const object = changetype<OBJECT>(ptr - BLOCK_OVERHEAD);
   object.rtId = id;
   object.rtSize = <u32>size;
   return ptr + OBJECT_OVERHEAD;
+}
+
+/** asc relies on zeroed objects from __new (ArrayBuffer, StaticArray and Array skip their own fill). */
+// @ts-ignore: decorator
+@unsafe @global
+export function __new(size: usize, id: u32): usize {
+  const ptr = newObjectOrNull(size, id);
+  if (ptr == 0) fatal(-ENOMEM, "out of memory allocating %d bytes (raise the engine's memory size)", 0, 0, <f64>size);
+  return ptr;
 }
 
 // @ts-ignore: decorator

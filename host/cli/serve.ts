@@ -1,7 +1,7 @@
 // `wstor serve`: a long-running target like SPDK's spdk_tgt. It starts the engine, replays a JSON
 // config (or the embedded default), answers JSON-RPC on a unix socket (and TCP on request), logs to
 // stderr, and on SIGINT/SIGTERM stops taking RPCs, lets running calls answer, unloads every lvstore
-// cleanly and exits 0.
+// cleanly and exits 0 (after an internal error nothing caught: the same stop, then exit 70).
 import fs from 'node:fs';
 import { Engine } from '../engine.js';
 import type { Report, LevelName } from '../core-abi.js';
@@ -152,10 +152,46 @@ export class Serve {
   }
 }
 
+/** Exit status after the last-resort handler ran (sysexits' EX_SOFTWARE: an internal error). */
+export const SERVE_INTERNAL_ERROR_EXIT = 70;
+/** How long the last-resort handler lets the stop (RPCs answered, lvstores unloaded) take before it exits anyway. */
+export const LAST_RESORT_STOP_MS = 30_000;
+
+/**
+ * The last resort for an exception nothing caught (a bug: a failing request is an error answer and never
+ * gets here): log it, stop taking RPCs, unload every lvstore cleanly, stop the engine and exit with
+ * SERVE_INTERNAL_ERROR_EXIT, rather than die mid-write with stores left dirty. A second one while stopping
+ * is logged and the stop carries on; the stop is bounded by LAST_RESORT_STOP_MS. Returns the uninstaller.
+ */
+export function installLastResort(serve: Serve, exit: (code: number) => void = (code) => process.exit(code)): () => void {
+  let stopping = false;
+  const handler = (err: unknown, origin: string) => {
+    const what = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    serve.engine.log('error', `wstor serve: ${origin}: ${what}`);
+    if (stopping) return;
+    stopping = true;
+    serve.engine.log('error', `wstor serve: stopping after an internal error: RPCs refused, lvstores unloaded, exit ${SERVE_INTERNAL_ERROR_EXIT}`);
+    const timer = setTimeout(() => {
+      serve.engine.log('error', `wstor serve: the stop took over ${LAST_RESORT_STOP_MS} ms; exiting without it`);
+      exit(SERVE_INTERNAL_ERROR_EXIT);
+    }, LAST_RESORT_STOP_MS);
+    serve.stop()
+      .then(() => serve.engine.log('notice', 'wstor serve: lvstores unloaded after the internal error'))
+      .catch((stopErr: Error) => serve.engine.log('error', `wstor serve: stopping after the internal error: ${stopErr.message}`))
+      .finally(() => { clearTimeout(timer); exit(SERVE_INTERNAL_ERROR_EXIT); });
+  };
+  const onException = (err: Error) => handler(err, 'uncaught exception');
+  const onRejection = (reason: unknown) => handler(reason, 'unhandled promise rejection');
+  process.on('uncaughtException', onException);
+  process.on('unhandledRejection', onRejection);
+  return () => { process.off('uncaughtException', onException); process.off('unhandledRejection', onRejection); };
+}
+
 export async function serveCommand(argv: string[]): Promise<number> {
   const opts = parseServeArgs(argv);
   if (opts === null) { process.stdout.write(serveUsage); return 0; }
   const serve = await Serve.start(opts);
+  const uninstall = installLastResort(serve);
   const where = opts.socket === RPC_DEFAULT_SOCKET ? '' : ` -s ${opts.socket}`;
   serve.engine.log('notice', `wstor serve: ready on ${opts.socket}${opts.listen ? ` and ${opts.listen.host}:${opts.listen.port}` : ''}; ` +
     `try: wstor rpc${where} bdev_get_bdevs (Ctrl-C stops)`);
@@ -169,6 +205,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
   });
   await serve.stop();
+  uninstall();
   serve.engine.log('notice', 'wstor serve: stopped cleanly');
   return 0;
 }

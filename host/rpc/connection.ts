@@ -1,9 +1,11 @@
 // One client connection of the RPC server: reads requests with backpressure, runs them concurrently through
-// the dispatcher, writes each response as it completes, and closes a connection that is idle or stuck.
+// the dispatcher, writes each response as it completes, bounds the bytes it holds for its client (batches
+// included), and closes a connection that is idle or stuck.
 import type net from 'node:net';
-import { INTERNAL_ERROR, INVALID_REQUEST, RpcError, toRpcError } from './errors.js';
+import { EMSGSIZE, INTERNAL_ERROR, INVALID_REQUEST, RpcError, toRpcError } from './errors.js';
+import { encodeWithin, type ByteBudget, type Encoded } from './encode.js';
 import { JsonSplitter } from './json-stream.js';
-import { checkRequest, encodeResponse, errorResponse, resultResponse, type RpcRequest } from './protocol.js';
+import { checkRequest, encodeResponse, errorResponse, resultResponse, type RpcRequest, type RpcResponse } from './protocol.js';
 import type { RpcConnectionInfo, RpcDispatcher, RpcLog } from './server.js';
 
 /** The most requests one batch may hold; a batch's requests run at once, so this bounds them too. */
@@ -15,7 +17,10 @@ export interface ConnectionLimits {
   maxRequestBytes: number;
   /** Close after this long without a complete request while nothing runs, or with output the client does not read. */
   idleTimeoutMs: number;
-  /** Close a client that leaves more than this many bytes of responses unread. */
+  /**
+   * The most response bytes the connection may hold for its client: written and unread, plus produced for
+   * a batch not yet complete. Also the most one answer may be.
+   */
   maxOutputBytes: number;
   /** After a bad request closes the stream, how long calls already running may take to answer. */
   closeGraceMs: number;
@@ -25,10 +30,17 @@ export interface ConnectionHooks {
   log: RpcLog;
   /** Called for every request, a batch's each counted. */
   onRequest(): void;
+  /** The bytes this connection holds for its client just grew to `bytes`. */
+  onQueued(bytes: number): void;
   onClose(connection: RpcConnection): void;
 }
 
 type State = 'open' | 'draining' | 'closed';
+
+/** A response to send, and the request's method (for messages about it). */
+interface Answer { response: RpcResponse; method?: string }
+/** An answer's text and the bytes reserved for it in the connection's budget. */
+interface Produced { text: string; bytes: number }
 
 export class RpcConnection {
   private readonly splitter: JsonSplitter;
@@ -37,7 +49,26 @@ export class RpcConnection {
   private peerEnded = false;
   private idleTimer: NodeJS.Timeout | null = null;
   private graceTimer: NodeJS.Timeout | null = null;
+  /** Bytes of answers produced and not yet handed to the socket (a batch's, until its last member is done). */
+  private reservedBytes = 0;
   readonly closed: Promise<void>;
+
+  /** What the connection holds for its client: bytes the socket has not sent yet, and answers not yet written. */
+  get queuedBytes(): number { return this.socket.writableLength + this.reservedBytes; }
+
+  private readonly budget: ByteBudget = {
+    reserve: (bytes) => {
+      const queued = this.queuedBytes + bytes;
+      if (queued > this.limits.maxOutputBytes) return false;
+      this.reservedBytes += bytes;
+      this.hooks.onQueued(queued);
+      return true;
+    },
+    release: (bytes) => {
+      this.reservedBytes -= bytes;
+      if (this.reservedBytes < 0) throw new Error(`${this.name}: released more answer bytes than were reserved`);
+    },
+  };
 
   constructor(private readonly socket: net.Socket, readonly info: RpcConnectionInfo, private readonly dispatcher: RpcDispatcher,
     private readonly limits: ConnectionLimits, private readonly hooks: ConnectionHooks) {
@@ -105,56 +136,123 @@ export class RpcConnection {
   /** The stream cannot be read on (bad JSON, too large): say why, answer what runs, then close. */
   private fail(err: RpcError): void {
     this.hooks.log('info', `${this.name}: ${err.message}; closing it`);
-    this.write(encodeResponse(errorResponse(null, err)));
+    this.sendSmall(errorResponse(null, err));
     void this.drain(this.limits.closeGraceMs);
   }
 
   private run(value: unknown): void {
     if (!Array.isArray(value)) {
       this.inFlight++;
-      this.respond(value).then((text) => this.completed(1, text), (err) => this.lost(err));
+      this.answerOne(value).catch((err) => this.lost(err));
       return;
     }
     if (value.length === 0 || value.length > RPC_BATCH_MAX) {
       this.hooks.onRequest();
       const why = value.length === 0 ? 'an empty batch' : `a batch of ${value.length} requests; the most one batch may hold is ${RPC_BATCH_MAX}`;
-      this.write(encodeResponse(errorResponse(null, new RpcError(INVALID_REQUEST, `invalid request: ${why}`))));
+      this.sendSmall(errorResponse(null, new RpcError(INVALID_REQUEST, `invalid request: ${why}`)));
       return;
     }
     this.inFlight += value.length;
-    Promise.all(value.map((v) => this.respond(v))).then((texts) => {
-      const answered = texts.filter((t): t is string => t !== null);
-      this.completed(value.length, answered.length > 0 ? `[${answered.join(',')}]` : null);
-    }, (err) => this.lost(err));
+    this.answerBatch(value).catch((err) => this.lost(err));
   }
 
-  private completed(calls: number, text: string | null): void {
-    this.inFlight -= calls;
-    if (text !== null) this.write(text);
-    this.pump();
+  private async answerOne(value: unknown): Promise<void> {
+    try {
+      const answer = await this.respond(value);
+      const produced = answer && await this.produce(answer, false);
+      if (produced) this.send([produced], false);
+    } finally {
+      this.inFlight--;
+      this.pump();
+    }
   }
 
-  /** respond() catches everything a handler does; reaching this is a bug in this file, not a client's doing. */
+  /** A batch is answered as one array once every member is done; each member's bytes are counted as it is produced. */
+  private async answerBatch(values: unknown[]): Promise<void> {
+    // One byte for the closing bracket; each member takes one more for the bracket or comma before it.
+    const closing = this.budget.reserve(1) ? 1 : 0;
+    if (closing === 0) this.destroy(this.unreadReason());
+    try {
+      const produced = await Promise.all(values.map(async (v) => {
+        const answer = await this.respond(v);
+        return answer && this.produce(answer, true);
+      }));
+      const answered = produced.filter((p): p is Produced => p !== null);
+      if (answered.length > 0) this.send(answered, true);
+    } finally {
+      this.budget.release(closing);
+      this.inFlight -= values.length;
+      this.pump();
+    }
+  }
+
+  /** respond() and produce() catch what handlers and encoding do; reaching this is a bug in this file, not a client's doing. */
   private lost(err: unknown): void {
     this.hooks.log('error', `${this.name}: a response was lost: ${(err as Error).stack ?? String(err)}`);
     this.destroy('internal error in the RPC server');
   }
 
-  /** The response text for one request, or null for a notification. Never rejects. */
-  private async respond(value: unknown): Promise<string | null> {
+  /** The response to one request, or null for a notification. Never rejects. */
+  private async respond(value: unknown): Promise<Answer | null> {
     this.hooks.onRequest();
     const checked = checkRequest(value);
-    if ('invalid' in checked) return encodeResponse(checked.invalid);
+    if ('invalid' in checked) return { response: checked.invalid };
     const { request } = checked;
+    let response: RpcResponse;
     try {
       const result = await this.dispatcher.call(request.method, request.params, this.info);
-      return request.id === undefined ? null : encodeResponse(resultResponse(request.id, result));
+      response = resultResponse(request.id ?? null, result);
     } catch (err) {
       const rpcErr = toRpcError(err);
       this.logFailure(request, rpcErr, err);
-      return request.id === undefined ? null : encodeResponse(errorResponse(request.id, rpcErr));
+      response = errorResponse(request.id ?? null, rpcErr);
     }
+    return request.id === undefined ? null : { response, method: request.method };
   }
+
+  /**
+   * The answer as text with its bytes reserved, counted as they are produced. An answer that can never be
+   * sent (larger than the output limit), or a batch member past what the connection may hold, becomes an
+   * error answer saying so; a single answer that would fit but for unread ones ends the connection (the
+   * client does not read). Null when nothing is to be sent.
+   */
+  private async produce(answer: Answer, inBatch: boolean): Promise<Produced | null> {
+    const max = this.limits.maxOutputBytes;
+    let encoded: Encoded;
+    try {
+      encoded = await encodeWithin(answer.response, max - (inBatch ? 1 : 0), this.budget);
+    } catch (err) {
+      const why = new RpcError(INTERNAL_ERROR, `the result could not be written as JSON: ${(err as Error).message}`);
+      return this.produceSmall(errorResponse(answer.response.id, why), inBatch);
+    }
+    if (!('stopped' in encoded)) return this.withSeparator(encoded, inBatch);
+    if (encoded.stopped === 'queue' && !inBatch) { this.destroy(this.unreadReason()); return null; }
+    const what = answer.method ?? 'the request';
+    const why = encoded.stopped === 'answer'
+      ? `the answer to ${what} is larger than ${max} bytes, the most one answer may be: ask for less (bdev_get_bdevs takes a name, for one bdev)`
+      : `the answers queued on this connection (unread, and this batch's so far) would pass its limit of ${max} bytes: ` +
+        'read the answers before sending more, or put fewer requests in a batch';
+    this.hooks.log('info', `${this.name}: ${what}: ${why}`);
+    return this.produceSmall(errorResponse(answer.response.id, new RpcError(EMSGSIZE, why)), inBatch);
+  }
+
+  private produceSmall(response: RpcResponse, inBatch: boolean): Produced | null {
+    const text = encodeResponse(response);
+    const bytes = Buffer.byteLength(text);
+    if (!this.budget.reserve(bytes)) { this.destroy(this.unreadReason()); return null; }
+    return this.withSeparator({ text, bytes }, inBatch);
+  }
+
+  /** A batch member also takes the byte of the bracket or comma written before it. */
+  private withSeparator(p: Produced, inBatch: boolean): Produced | null {
+    if (!inBatch) return p;
+    if (this.budget.reserve(1)) return { text: p.text, bytes: p.bytes + 1 };
+    this.budget.release(p.bytes);
+    this.destroy(this.unreadReason());
+    return null;
+  }
+
+  private unreadReason(): string { return `the client left more than ${this.limits.maxOutputBytes} bytes of responses unread`; }
 
   private logFailure(request: RpcRequest, rpcErr: RpcError, err: unknown): void {
     const unexpected = rpcErr.code === INTERNAL_ERROR && err instanceof Error && !(err instanceof RpcError);
@@ -162,18 +260,30 @@ export class RpcConnection {
     this.hooks.log(unexpected ? 'warn' : 'debug', `${this.name}: ${request.method} failed: ${detail}`);
   }
 
-  private write(text: string): void {
+  /**
+   * Write produced answers (a batch as one array, its closing bracket reserved by the caller); their reserved
+   * bytes become the socket's queued ones.
+   */
+  private send(parts: Produced[], batch: boolean): void {
+    const bytes = parts.reduce((sum, p) => sum + p.bytes, 0);
     if (this.state === 'closed' || this.socket.writableEnded) {
+      this.budget.release(bytes);
       this.hooks.log('debug', `${this.name}: a response was dropped: the connection is closed`);
       return;
     }
-    // One response always goes out; beyond that the client must read what it was sent.
-    const pending = this.socket.writableLength;
-    if (pending > 0 && pending + text.length > this.limits.maxOutputBytes) {
-      this.destroy(`the client left more than ${this.limits.maxOutputBytes} bytes of responses unread`);
-      return;
-    }
-    this.socket.write(text);
+    this.socket.cork();
+    parts.forEach((p, i) => this.socket.write(batch ? `${i === 0 ? '[' : ','}${p.text}` : p.text));
+    if (batch) this.socket.write(']');
+    // The socket counts them now; release after the write so the queue is never seen smaller than it is.
+    this.budget.release(bytes);
+    process.nextTick(() => this.socket.uncork());
+  }
+
+  /** A short answer of the server's own (a refused batch, a parse error); a client with no room for it is closed. */
+  private sendSmall(response: RpcResponse): void {
+    if (this.state === 'closed' || this.socket.writableEnded) return;
+    const produced = this.produceSmall(response, false);
+    if (produced) this.send([produced], false);
   }
 
   /** Restart the idle clock: a complete request came, or the client read what was pending. */

@@ -11,12 +11,18 @@ export const METHOD_NOT_FOUND = -32601;
 export const INVALID_PARAMS = -32602;
 /** The handler failed in a way that is not one of wstor's errno-style errors. */
 export const INTERNAL_ERROR = -32603;
+/** -EMSGSIZE: an answer larger than a connection may hold (it is refused rather than sent in part). */
+export const EMSGSIZE = -90;
 
 /**
  * Negative errno for the errno names WstorError uses, as SPDK's JSON-RPC puts them in `code`. Consulted
  * only when a WstorError carries no errno of its own (errors raised in the host rather than the core).
  */
-const ERRNO_BY_NAME: Readonly<Record<string, number>> = Object.fromEntries(Object.entries(ERRNO).map(([name, value]) => [name, -value]));
+const ERRNO_BY_NAME: Readonly<Record<string, number>> = {
+  ...Object.fromEntries(Object.entries(ERRNO).map(([name, value]) => [name, -value])),
+  // Raised only by the host (paths, sockets, answers), never by the core.
+  ENOTDIR: -20, ENAMETOOLONG: -36, EMSGSIZE: -90,
+};
 
 /** The `error` member of a JSON-RPC response. */
 export interface RpcErrorObject {

@@ -2,11 +2,17 @@
 // told otherwise, and listening on them with errors that say what to do.
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 import { WstorError } from '../errors.js';
 
 /** How long a connect to an existing socket file may take before we take it as a live server. */
 export const UNIX_PROBE_TIMEOUT_MS = 1000;
+/**
+ * The longest unix socket path, in bytes: the kernel's sun_path holds 108 with the NUL. libuv binds
+ * a longer path cut short, so a server would listen somewhere else than asked: refused before that.
+ */
+export const UNIX_PATH_MAX_BYTES = 107;
 
 /** Is anything accepting connections on the unix socket at `socketPath`? */
 function probeUnix(socketPath: string): Promise<'live' | 'stale'> {
@@ -20,8 +26,30 @@ function probeUnix(socketPath: string): Promise<'live' | 'stale'> {
   });
 }
 
+/** A path the kernel can bind as given, in a directory that exists; else an error saying which. */
+function checkUnixPath(socketPath: string): void {
+  const bytes = Buffer.byteLength(socketPath);
+  if (bytes === 0) throw new WstorError('EINVAL', 'the RPC socket path is empty: give a path such as /var/tmp/wstor.sock');
+  if (bytes > UNIX_PATH_MAX_BYTES) {
+    throw new WstorError('ENAMETOOLONG', `RPC socket path ${socketPath} is ${bytes} bytes; a unix socket path is at most ` +
+      `${UNIX_PATH_MAX_BYTES} bytes: pick a shorter path (a shorter directory, or a path relative to the working directory)`);
+  }
+  const dir = path.dirname(socketPath);
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.statSync(dir, { throwIfNoEntry: false });
+  } catch (err) {
+    throw new WstorError('EACCES', `cannot listen for RPC on ${socketPath}: cannot look at directory ${dir}: ${(err as Error).message}`);
+  }
+  if (stat === undefined) {
+    throw new WstorError('ENOENT', `cannot listen for RPC on ${socketPath}: directory ${dir} does not exist (create it, or pick another RPC socket path)`);
+  }
+  if (!stat.isDirectory()) throw new WstorError('ENOTDIR', `cannot listen for RPC on ${socketPath}: ${dir} is not a directory`);
+}
+
 /** Make `socketPath` free to bind: remove a stale socket file, refuse a live one or anything else. */
 export async function prepareUnixPath(socketPath: string): Promise<void> {
+  checkUnixPath(socketPath);
   let stat: fs.Stats;
   try {
     stat = fs.lstatSync(socketPath);

@@ -63,7 +63,7 @@ export function checkRequest(value: unknown): Checked {
  * JSON.stringify's replacer for results: a bigint goes out as a number when it is exact as one (JSON.parse on
  * the other side makes it a double anyway), else as a decimal string rather than wrong digits.
  */
-function replaceBigint(_key: string, value: unknown): unknown {
+export function replaceBigint(_key: string, value: unknown): unknown {
   if (typeof value !== 'bigint') return value;
   const asNumber = Number(value);
   return Number.isSafeInteger(asNumber) ? asNumber : value.toString();

@@ -2,6 +2,7 @@
 // parameters are declared: the dispatcher checks requests against it, `rpc_get_method_params` shows it
 // to clients (`wstor rpc METHOD --help`), and the tests hold it against SPDK's schema.
 import { RpcError, INVALID_PARAMS } from './errors.js';
+import { shown } from '../size.js';
 
 /** SPDK's code for a value wstor does not support (-ENOTSUP). */
 const ENOTSUP = -95;
@@ -36,7 +37,7 @@ function invalid(method: string, message: string): RpcError {
 }
 
 function checkValue(method: string, p: ParamSpec, v: unknown): void {
-  const bad = (what: string) => invalid(method, `parameter "${p.name}" must be ${what} (got ${JSON.stringify(v)})`);
+  const bad = (what: string) => invalid(method, `parameter "${p.name}" must be ${what} (got ${shown(v)})`);
   switch (p.type) {
     case 'string': if (typeof v !== 'string') throw bad('a string'); return;
     case 'boolean': if (typeof v !== 'boolean') throw bad('true or false'); return;

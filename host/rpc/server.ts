@@ -15,7 +15,12 @@ export const RPC_CONNECTIONS_MAX = 1024;
 export const RPC_IN_FLIGHT_MAX = 64;
 /** A connection with no complete request (and nothing running) for this long is closed. */
 export const RPC_IDLE_TIMEOUT_MS = 5 * 60_000;
-/** Unread response bytes one connection may hold before it is closed. */
+/**
+ * Response bytes one connection may hold for its client: sent and unread, plus produced for a batch not yet
+ * complete (the same as the client's RPC_RESPONSE_MAX_BYTES). An answer larger than this is an error answer
+ * (-EMSGSIZE), as is a batch member that would pass it; a client whose unread answers would pass it is
+ * disconnected, with the reason logged.
+ */
 export const RPC_OUTPUT_MAX_BYTES = 64 << 20;
 /** How long close() lets running calls answer before it drops their connections. */
 export const RPC_CLOSE_GRACE_MS = 10_000;
@@ -56,6 +61,10 @@ export interface RpcServerStats {
   connectionsRefused: number;
   /** Requests received, valid or not; each request of a batch counts. */
   requests: number;
+  /** Response bytes held for clients now, summed over the open connections (see RPC_OUTPUT_MAX_BYTES). */
+  queuedBytes: number;
+  /** The most one connection has held at once since the server started: never above maxOutputBytes. */
+  queuedBytesPeak: number;
 }
 
 function positive(value: number | undefined, fallback: number, what: string): number {
@@ -81,7 +90,7 @@ export class RpcServer {
   private tcp: { host: string; port: number } | null = null;
   private accepting = true;
   private nextId = 1;
-  private counts = { connectionsAccepted: 0, connectionsRefused: 0, requests: 0 };
+  private counts = { connectionsAccepted: 0, connectionsRefused: 0, requests: 0, queuedBytesPeak: 0 };
 
   constructor(private readonly dispatcher: RpcDispatcher, options: RpcServerOptions = {}) {
     this.log = options.log ?? stderrLog;
@@ -97,7 +106,11 @@ export class RpcServer {
 
   get socketPath(): string | null { return this.unix?.path ?? null; }
   get tcpAddress(): { host: string; port: number } | null { return this.tcp ? { ...this.tcp } : null; }
-  get stats(): RpcServerStats { return { connectionsOpen: this.connections.size, ...this.counts }; }
+  get stats(): RpcServerStats {
+    let queuedBytes = 0;
+    for (const c of this.connections) queuedBytes += c.queuedBytes;
+    return { connectionsOpen: this.connections.size, queuedBytes, ...this.counts };
+  }
 
   /** Listen on a unix socket made with `mode` (0600: only this user). A stale socket file is replaced. */
   async listenUnix(socketPath: string, options: { mode?: number } = {}): Promise<void> {
@@ -106,8 +119,14 @@ export class RpcServer {
     await prepareUnixPath(socketPath);
     const server = this.newListener('unix');
     await listenOn(server, { path: socketPath, mode });
-    fs.chmodSync(socketPath, mode);
-    this.unix = { path: socketPath, ino: fs.statSync(socketPath).ino };
+    try {
+      fs.chmodSync(socketPath, mode);
+      this.unix = { path: socketPath, ino: fs.statSync(socketPath).ino };
+    } catch (err) {
+      // The file went (or was never where asked): stop listening rather than serve a socket no one can find.
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      throw new WstorError('EIO', `listening for RPC on ${socketPath}, the socket file could not be set up: ${(err as Error).message}`);
+    }
     this.log('info', `listening for RPC on ${socketPath}`);
   }
 
@@ -167,6 +186,7 @@ export class RpcServer {
     const connection = new RpcConnection(socket, { id, transport, remote }, this.dispatcher, this.limits, {
       log: this.log,
       onRequest: () => { this.counts.requests++; },
+      onQueued: (bytes) => { this.counts.queuedBytesPeak = Math.max(this.counts.queuedBytesPeak, bytes); },
       onClose: (c) => { this.connections.delete(c); },
     });
     this.connections.add(connection);

@@ -5,3 +5,4 @@ export * from "../../bench/core/bench";
 export * from "./bdev-hooks";
 export * from "./blob-hooks";
 export * from "./vhost-hooks";
+export * from "./control-hooks";

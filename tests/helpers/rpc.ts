@@ -15,6 +15,14 @@ export function tempDir(prefix: string): string {
 /** A call held until the test releases it. */
 export interface Gate { method: string; params: unknown; release(result?: unknown): void }
 
+/** 'x' repeated `count` times; the same string each time it is asked for (big answers without big memory). */
+const fillers = new Map<number, string>();
+function filler(count: number): string {
+  let text = fillers.get(count);
+  if (text === undefined) { text = 'x'.repeat(count); fillers.set(count, text); }
+  return text;
+}
+
 export class FakeDispatcher implements RpcDispatcher {
   readonly calls: { method: string; params: unknown; conn: RpcConnectionInfo }[] = [];
   readonly gates: Gate[] = [];
@@ -45,7 +53,7 @@ export class FakeDispatcher implements RpcDispatcher {
       case 'echo': return params;
       case 'nothing': return undefined;
       case 'sleep': await new Promise((r) => setTimeout(r, Number(p.ms))); return p.ms;
-      case 'bytes': return 'x'.repeat(Number(p.count));
+      case 'bytes': return filler(Number(p.count));
       case 'gate': return new Promise((resolve) => {
         this.gates.push({ method, params, release: (result?: unknown) => resolve(result ?? 'released') });
         for (const w of this.gateWaiters.splice(0)) w();
@@ -57,6 +65,8 @@ export class FakeDispatcher implements RpcDispatcher {
       case 'fail_string': throw 'a string';
       case 'big_int': return { small: 5n, huge: 2n ** 64n - 1n };
       case 'circular': { const o: Record<string, unknown> = {}; o.self = o; return o; }
+      case 'list': return Array.from({ length: Number(p.count) }, (_, i) => ({ i, pad: 'y'.repeat(Number(p.pad ?? 0)) }));
+      case 'bad_json': return { toJSON() { throw new TypeError('this value has no JSON form'); } };
       default: throw new RpcError(METHOD_NOT_FOUND, `Method not found: ${method}`);
     }
   }

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { INVALID_REQUEST, RpcClient, RpcServer, isLoopback, RPC_CONNECTIONS_MAX, RPC_IN_FLIGHT_MAX, RPC_IDLE_TIMEOUT_MS } from '../../host/rpc/index.js';
+import { WstorError } from '../../host/errors.js';
 import { FakeDispatcher, RawClient, request, startServer, tempDir, until } from '../helpers/rpc.js';
 
 const dir = tempDir('wstor-rpc-limits-');
@@ -103,6 +104,70 @@ test('unread output over maxOutputBytes closes that connection at once', async (
   await server.close();
 });
 
+test('connections that never read, sending batches, hold at most maxOutputBytes each; the server stays bounded', async () => {
+  const max = 1 << 20;
+  const { server, dispatcher, logs, socketPath } = await startServer(dir, { maxOutputBytes: max, idleTimeoutMs: 1500 }, sockName());
+  const stuck = await Promise.all(Array.from({ length: 8 }, () => RawClient.connect(socketPath)));
+  const batch = JSON.stringify(Array.from({ length: 64 }, (_, i) => request('bytes', i, { count: 64 << 10 })));
+  for (const c of stuck) { c.socket.pause(); for (let b = 0; b < 4; b++) c.send(batch); }
+  await until(() => dispatcher.calls.length >= 8 * 64, 'a batch from each client to run');
+  await new Promise((r) => setTimeout(r, 300));
+  const { queuedBytes, queuedBytesPeak } = server.stats;
+  assert.ok(queuedBytesPeak > max / 2, `the clients did fill their queues (${queuedBytesPeak} bytes at most)`);
+  assert.ok(queuedBytesPeak <= max, `no connection held more than ${max} bytes (the most: ${queuedBytesPeak})`);
+  assert.ok(queuedBytes <= 8 * max, `the server holds at most ${8 * max} bytes for them (${queuedBytes})`);
+  assert.ok(dispatcher.calls.length < 8 * 4 * 64, 'their later batches are not read while they do not read');
+  await until(() => logs.filter((l) => /read none of its responses for 1500 ms/.test(l.message)).length === 8, 'the idle clock to close them', 10_000);
+  await until(() => server.stats.connectionsOpen === 0, 'the stuck connections to go');
+  assert.equal(server.stats.queuedBytes, 0);
+  for (const c of stuck) c.socket.destroy();
+  await server.close();
+});
+
+test('a batch whose answers pass maxOutputBytes is answered in full up to it, the rest as errors naming the limit', async () => {
+  const max = 1 << 20;
+  const { server, socketPath } = await startServer(dir, { maxOutputBytes: max }, sockName());
+  const raw = await RawClient.connect(socketPath);
+  raw.send(Array.from({ length: 64 }, (_, i) => request('bytes', i, { count: 64 << 10 })));
+  const [answers] = (await raw.take(1)) as { id: number; result?: string; error?: { code: number; message: string } }[][];
+  assert.equal(answers.length, 64);
+  const full = answers.filter((a) => a.result !== undefined);
+  const refused = answers.filter((a) => a.error !== undefined);
+  assert.ok(full.length >= 10 && full.length < 16, `as many full answers as fit (${full.length})`);
+  assert.ok(full.every((a) => a.result!.length === 64 << 10));
+  assert.equal(full.length + refused.length, 64);
+  for (const a of refused) {
+    assert.equal(a.error!.code, -90);
+    assert.match(a.error!.message, /would pass its limit of 1048576 bytes: read the answers before sending more, or put fewer requests in a batch/);
+  }
+  assert.ok(JSON.stringify(answers).length <= max, 'the whole batch answer is within the limit');
+  assert.ok(server.stats.queuedBytesPeak <= max);
+  // One answer larger than the limit can never be sent: an error answer naming the limit, and the connection lives.
+  assert.deepEqual(await raw.call('bytes', { count: 2 << 20 }, 'big'), { jsonrpc: '2.0', id: 'big', error: { code: -90,
+    message: `the answer to bytes is larger than ${max} bytes, the most one answer may be: ask for less (bdev_get_bdevs takes a name, for one bdev)` } });
+  const listed = (await raw.call('list', { count: 100_000, pad: 20 }, 'list')) as { error: { code: number } };
+  assert.equal(listed.error.code, -90, 'a long array result is stopped as it is produced');
+  assert.deepEqual(await raw.call('echo', ['after']), { jsonrpc: '2.0', id: 1, result: ['after'] });
+  raw.socket.destroy();
+  await server.close();
+});
+
+test('any error while answering is an error answer, even in a batch larger than V8\'s longest string; the process lives', async () => {
+  const { server, socketPath } = await startServer(dir, {}, sockName());
+  const raw = await RawClient.connect(socketPath);
+  // 64 answers of 8.6 MB: joined they pass 2^29 characters, which once threw out of the connection and ended the process.
+  raw.send([...Array.from({ length: 63 }, (_, i) => request('bytes', i, { count: 8_600_000 })), request('bad_json', 'bad')]);
+  const [answers] = (await raw.take(1, 30_000)) as { id: number | string; result?: string; error?: { code: number; message: string } }[][];
+  assert.equal(answers.length, 64);
+  assert.ok(answers.filter((a) => a.result !== undefined).length <= 8, 'no more than 64 MiB of it');
+  assert.deepEqual(answers.find((a) => a.id === 'bad')?.error,
+    { code: -32603, message: 'the result could not be written as JSON: this value has no JSON form' });
+  assert.ok(answers.filter((a) => a.error?.code === -90).length >= 55);
+  assert.deepEqual(await raw.call('echo', ['alive']), { jsonrpc: '2.0', id: 1, result: ['alive'] });
+  raw.socket.destroy();
+  await server.close();
+});
+
 test('past maxConnections a client is told why (code -16) and closed; the others carry on', async () => {
   const { server, socketPath } = await startServer(dir, { maxConnections: 2 }, sockName());
   const first = await RpcClient.connect({ socket: socketPath });
@@ -154,6 +219,24 @@ test('a stale socket file is replaced; a live server, or a file that is no socke
   await assert.rejects(rival.listenUnix(plain), /exists and is not a socket/);
   assert.equal(fs.readFileSync(plain, 'utf8'), 'data');
   await assert.rejects(rival.listenUnix(path.join(dir, 'no-such-dir', 'x.sock')), /cannot listen for RPC on/);
+});
+
+test('a unix socket path longer than 107 bytes, or in no directory, is refused before anything is bound', async () => {
+  const sub = fs.mkdtempSync(path.join(dir, 'len-'));
+  const server = new RpcServer(new FakeDispatcher(), { log: () => {} });
+  const at = (bytes: number) => path.join(sub, 'x'.repeat(bytes - sub.length - 1));
+  await assert.rejects(server.listenUnix(at(108)), (err: WstorError) => err.code === 'ENAMETOOLONG' &&
+    /is 108 bytes; a unix socket path is at most 107 bytes: pick a shorter path/.test(err.message));
+  assert.deepEqual(fs.readdirSync(sub), [], 'nothing bound under a cut-short name');
+  await assert.rejects(server.listenUnix(path.join(sub, 'gone', 'x.sock')), (err: WstorError) => err.code === 'ENOENT' &&
+    err.message.includes(`directory ${path.join(sub, 'gone')} does not exist`));
+  fs.writeFileSync(path.join(sub, 'file'), '');
+  await assert.rejects(server.listenUnix(path.join(sub, 'file', 'x.sock')), /file is not a directory/);
+  await server.listenUnix(at(107));
+  const client = await RpcClient.connect({ socket: at(107) });
+  assert.deepEqual(await client.call('echo', [107]), [107], 'exactly 107 bytes works');
+  client.close();
+  await server.close();
 });
 
 test('TCP listens on loopback only, unless allowAny', async () => {

@@ -33,6 +33,15 @@ async function serve(dir: string, args: string[]): Promise<Served> {
   return { child, socket, stderr: () => err, exited };
 }
 
+/** A new temporary directory with a sparse 64 MiB disk.img in it. */
+function dirWithDisk(): { dir: string; file: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-serve-'));
+  const file = path.join(dir, 'disk.img');
+  fs.writeFileSync(file, Buffer.alloc(0));
+  fs.truncateSync(file, 64 * MiB);
+  return { dir, file };
+}
+
 async function stop(s: Served): Promise<void> {
   s.child.kill('SIGTERM');
   assert.equal(await s.exited, 0, `serve exits 0 on SIGTERM (stderr: ${s.stderr()})`);
@@ -56,10 +65,7 @@ test('npm start\'s default: a malloc bdev with an lvstore and one lvol, reachabl
 });
 
 test('a config on a file: lvols made over RPC survive a restart, and SIGTERM leaves the store clean', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-serve-'));
-  const file = path.join(dir, 'disk.img');
-  fs.writeFileSync(file, Buffer.alloc(0));
-  fs.truncateSync(file, 64 * MiB);
+  const { dir, file } = dirWithDisk();
   const config = path.join(dir, 'config.json');
   fs.writeFileSync(config, JSON.stringify({ subsystems: [{ subsystem: 'bdev', config: [
     { method: 'bdev_aio_create', params: { name: 'disk', filename: file } },
@@ -139,6 +145,66 @@ test('start-up refuses a bad config naming the entry and field, and a non-loopba
     r = run(['--idle-spin-us', '2000000']);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /--idle-spin-us must be from 0 to 1000000/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an RPC socket path over 107 bytes, or in a directory that does not exist, stops start-up with a clear error and leaves nothing', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-serve-'));
+  try {
+    const run = (socket: string) => spawnSync(process.execPath, [CLI, 'serve', '-r', socket, '--mem', '64MiB', '--no-config'],
+      { encoding: 'utf8', timeout: 30_000 });
+    const long = path.join(dir, `${'s'.repeat(120 - dir.length)}.sock`);
+    let r = run(long);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`RPC socket path .* is ${Buffer.byteLength(long)} bytes; a unix socket path is at most 107 bytes`));
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    assert.deepEqual(fs.readdirSync(dir), [], 'no socket file (truncated or not) is left behind');
+    const missing = path.join(dir, 'no-such-dir');
+    r = run(path.join(missing, 'rpc.sock'));
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`directory ${missing} does not exist`));
+    assert.doesNotMatch(r.stderr, /EACCES|permission denied/);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the last resort: an exception nothing caught is logged, lvstores are unloaded cleanly, and serve exits 70', async () => {
+  const { dir, file } = dirWithDisk();
+  // A serve whose code throws out of a timer after making an lvstore with an lvol (no such bug is known:
+  // this stands in for one).
+  const script = path.join(dir, 'crash.mjs');
+  const serveJs = path.resolve(path.dirname(CLI), 'cli', 'serve.js');
+  fs.writeFileSync(script, `
+    import { Serve, parseServeArgs, installLastResort } from ${JSON.stringify(serveJs)};
+    const serve = await Serve.start(parseServeArgs(['-r', ${JSON.stringify(path.join(dir, 'rpc.sock'))}, '--no-config', '--mem', '128MiB']));
+    installLastResort(serve);
+    await serve.methods.call('bdev_aio_create', { name: 'disk', filename: ${JSON.stringify(file)} });
+    await serve.methods.call('bdev_lvol_create_lvstore', { bdev_name: 'disk', lvs_name: 'vg', cluster_sz: ${MiB} });
+    await serve.methods.call('bdev_lvol_create', { lvs_name: 'vg', lvol_name: 'data', size_in_mib: 4 });
+    setTimeout(() => { throw new Error('injected: a bug nothing caught'); }, 10);
+  `);
+  try {
+    const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 70, r.stderr);
+    assert.match(r.stderr, /uncaught exception: Error: injected: a bug nothing caught/);
+    assert.match(r.stderr, /lvstores unloaded after the internal error/);
+    assert.equal(fs.existsSync(path.join(dir, 'rpc.sock')), false, 'the socket is removed');
+    const reports: string[] = [];
+    const engine = await Engine.start({ reactors: 1, memoryBytes: 64 << 20, logLevel: 'info', onReport: (rep) => reports.push(rep.message) });
+    try {
+      void engine.lvol;                 // examine from the first bdev on
+      engine.bdev.createFile('f', { path: file });
+      await engine.bdev.waitForExamine();
+      const lvols = engine.lvol.list();
+      assert.deepEqual(lvols.map((l) => l.alias), ['vg/data'], 'the lvstore and its lvol are there');
+    } finally {
+      await engine.stop();
+    }
+    assert.ok(!reports.some((m) => /not unloaded cleanly|recover/i.test(m)), `it was unloaded cleanly (${reports.join('; ')})`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -252,7 +252,8 @@ function uringAbortBacklog(moduleChannel: usize, _bdev: usize): void {
 export function uringBdevCreate(name: usize, fd: i32, blockSize: u32, blockCount: u64, direct: bool, map: usize): usize {
   if (fd < 0 || (direct && map != 0)) return 0;
   if (atomic.cmpxchg<u32>(URING_KEY, 0, 1) == 0) {
-    if (ioDeviceRegister(URING_KEY, groupCreate, groupDestroy, <u32>offsetof<UringGroup>(), "bdev_uring") != 0) return 0;
+    // No memory for it: the next create tries again.
+    if (ioDeviceRegister(URING_KEY, groupCreate, groupDestroy, <u32>offsetof<UringGroup>(), "bdev_uring") != 0) { atomic.store<u32>(URING_KEY, 0); return 0; }
   }
   const f = changetype<UringFile>(heapAllocZeroed(offsetof<UringFile>()));
   if (changetype<usize>(f) == 0) return 0;

@@ -3,6 +3,7 @@
 // the call that made it, so framework_get_config can write it back out.
 import type { BdevInfo, IoType } from '../../bdev.js';
 import { WstorError } from '../../errors.js';
+import { exactBytes } from '../../size.js';
 import type { Target } from '../../serve/target.js';
 import type { ParamSpec } from '../schema.js';
 import type { Method, Params } from './types.js';
@@ -164,7 +165,9 @@ export const bdevMethods: Method[] = [
     params: [name('null bdev'), { name: 'new_size', type: 'uint64', required: true, description: 'new size in MiB' }],
     run: (p, t) => {
       const info = t.engine.bdev.info(p.name);
-      const blocks = (p.new_size * MiB) / info.blockSize;
+      const bytes = exactBytes(p.new_size, MiB, `bdev_null_resize: new_size ${p.new_size} MiB`);
+      if (bytes % info.blockSize !== 0) throw new WstorError('EINVAL', `bdev_null_resize: ${p.new_size} MiB is not a whole number of ${info.blockSize}-byte blocks`);
+      const blocks = bytes / info.blockSize;
       t.engine.bdev.resize(p.name, blocks);
       t.updateBdev(info.name, { num_blocks: blocks });
       return true;

@@ -1,5 +1,6 @@
 // Logical volume methods with SPDK's names, parameters and result shapes (host/lvol.ts does the work).
 import { WstorError } from '../../errors.js';
+import { exactBytes } from '../../size.js';
 import type { ParamSpec } from '../schema.js';
 import type { Method, Params } from './types.js';
 
@@ -62,7 +63,8 @@ export const lvolMethods: Method[] = [
     run: (p, t) => {
       clearMethod(p, 'bdev_lvol_create');
       if (p.size_in_mib === 0) throw new WstorError('EINVAL', 'bdev_lvol_create: size_in_mib must be at least 1');
-      return t.engine.lvol.create(lvsOf(p, 'uuid'), p.lvol_name, p.size_in_mib * MiB, { thin: p.thin_provision === true });
+      const bytes = exactBytes(p.size_in_mib, MiB, `bdev_lvol_create: size_in_mib ${p.size_in_mib}`);
+      return t.engine.lvol.create(lvsOf(p, 'uuid'), p.lvol_name, bytes, { thin: p.thin_provision === true });
     },
   },
   {
@@ -91,7 +93,10 @@ export const lvolMethods: Method[] = [
   {
     name: 'bdev_lvol_resize', description: 'A new size for an lvol (its users get a resize event)',
     params: [str('name', 'the lvol (UUID or lvs/lvol)'), { name: 'size_in_mib', type: 'uint64', required: true, description: 'new size in MiB' }],
-    run: async (p, t) => { await t.engine.lvol.resize(p.name, p.size_in_mib * MiB); return true; },
+    run: async (p, t) => {
+      await t.engine.lvol.resize(p.name, exactBytes(p.size_in_mib, MiB, `bdev_lvol_resize: size_in_mib ${p.size_in_mib}`));
+      return true;
+    },
   },
   {
     name: 'bdev_lvol_set_read_only', description: 'Make an lvol read-only for good', params: [str('name', 'the lvol (UUID or lvs/lvol)')],

@@ -1,0 +1,70 @@
+// One response as JSON text within a byte budget, counted as it is produced: an array result goes element
+// by element, so an answer too large to send is stopped early instead of being built whole (a batch of big
+// answers once passed V8's longest string), and a long one yields to the event loop between chunks so the
+// calls of other connections run meanwhile.
+import { replaceBigint, type RpcResponse } from './protocol.js';
+
+/** Bytes produced between two yields to the event loop. */
+export const ENCODE_CHUNK_BYTES = 256 << 10;
+
+/** What an answer's bytes are taken from: the connection's room for queued output. */
+export interface ByteBudget {
+  /** Take `bytes` more if they fit; false (nothing taken) if not. */
+  reserve(bytes: number): boolean;
+  release(bytes: number): void;
+}
+
+/**
+ * The text and the bytes it reserved; or why it was stopped: `answer` when the answer alone passes
+ * `maxAnswerBytes`, `queue` when it would fit alone but not beside what the budget already holds.
+ * Nothing stays reserved for a stopped answer.
+ */
+export type Encoded = { text: string; bytes: number } | { stopped: 'answer' | 'queue' };
+
+function isPlainArray(value: unknown): value is unknown[] {
+  return Array.isArray(value) && !('toJSON' in value);
+}
+
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Encode `response` (JSON.stringify's text, bigints as protocol.ts writes them). Throws what JSON.stringify
+ * throws for a value that is not JSON (a cycle, a failing toJSON): the caller answers that as an error.
+ */
+export async function encodeWithin(response: RpcResponse, maxAnswerBytes: number, budget: ByteBudget): Promise<Encoded> {
+  const parts: string[] = [];
+  let bytes = 0;
+  let sinceYield = 0;
+  const stop = (why: 'answer' | 'queue'): Encoded => { budget.release(bytes); return { stopped: why }; };
+  const add = (text: string): 'answer' | 'queue' | null => {
+    const n = Buffer.byteLength(text);
+    if (bytes + n > maxAnswerBytes) return 'answer';
+    if (!budget.reserve(n)) return 'queue';
+    parts.push(text);
+    bytes += n;
+    sinceYield += n;
+    return null;
+  };
+  const result = 'result' in response ? response.result : undefined;
+  if (!isPlainArray(result)) {
+    let text: string;
+    try {
+      text = JSON.stringify(response, replaceBigint);
+    } catch (err) {
+      // V8's longest string is about 2^29 characters: far past any budget.
+      if (err instanceof RangeError && /string length/i.test(err.message)) return { stopped: 'answer' };
+      throw err;
+    }
+    const why = add(text);
+    return why === null ? { text, bytes } : stop(why);
+  }
+  let why = add(`{"jsonrpc":"2.0","id":${JSON.stringify(response.id)},"result":[`);
+  for (let i = 0; why === null && i < result.length; i++) {
+    // As JSON.stringify writes an array: what has no JSON form (undefined, a function) is null.
+    const element = JSON.stringify(result[i], replaceBigint) ?? 'null';
+    why = add(i === 0 ? element : `,${element}`);
+    if (sinceYield >= ENCODE_CHUNK_BYTES) { sinceYield = 0; await yieldToLoop(); }
+  }
+  if (why === null) why = add(']}');
+  return why === null ? { text: parts.join(''), bytes } : stop(why);
+}
