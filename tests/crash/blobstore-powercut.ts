@@ -32,17 +32,20 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
   const t = h.core.h_thread_create(0, -1, 4096);
   h.core.hb_set_app_thread(t);
   const fail = (msg: string): never => { throw new CutFailure(seed, `${msg}; reports: ${h.messages('error').slice(-3).join(' | ')}`); };
+  /** Poll `on` until `done` (bounded); a stall fails with the seed to replay. */
+  const settle = (on: Harness, what: string, done: () => boolean): void => {
+    try { on.pollUntil(what, done); } catch (err) { fail((err as Error).message); }
+  };
   const base = h.core.hb_malloc_create(UNIT, 2048);         // 8 MiB
   let reqSeq = 1;
   const request = (post: (r: number) => number): number => {
     const req = reqSeq++;
     if (post(req) !== 0) fail('request not posted');
-    for (let i = 0; i < 100_000; i++) {
-      const e = h.events.find((x) => x.kind === EVENT_REQUEST_DONE && x.a === req);
-      if (e) { if (e.b !== 0) fail(`request failed: ${e.b}`); return e.c; }
-      h.core.h_poll(t, 0);
-    }
-    return fail('request never completed');
+    const found = () => h.events.find((x) => x.kind === EVENT_REQUEST_DONE && x.a === req);
+    settle(h, 'the request', () => found() !== undefined);
+    const e = found()!;
+    if (e.b !== 0) fail(`request failed: ${e.b}`);
+    return e.c;
   };
   const crash = request((r) => h.core.bdev_crash_create(r, writeCoreString(h.core, h.memory, 'crash0'), base, 16));
   const ctx = h.core.hbs_ctx_new();
@@ -55,8 +58,7 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
     return before;
   };
   const wait = (before: number, code: number): number => {
-    for (let i = 0; i < 100_000 && h.u32(ctx, 2) === before; i++) h.core.h_poll(t, 0);
-    if (h.u32(ctx, 2) === before) fail(`op ${code} never completed`);
+    settle(h, `op ${code}`, () => h.u32(ctx, 2) !== before);
     return h.i32(ctx, 1);
   };
   const trace = process.env.WSTOR_CRASH_TRACE ? (m: string) => console.log(`# [seed ${seed}] ${m}`) : () => {};
@@ -238,7 +240,7 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
   const mode = rng.below(2) === 0 ? 0 : 2;
   const cutReq = reqSeq++;
   if (h.core.bdev_crash_cut(cutReq, crash, mode, seed) !== 0) fail('cut not posted');
-  for (let i = 0; i < 100_000 && !h.events.some((x) => x.kind === EVENT_REQUEST_DONE && x.a === cutReq); i++) h.core.h_poll(t, 0);
+  settle(h, 'the cut', () => h.events.some((x) => x.kind === EVENT_REQUEST_DONE && x.a === cutReq));
 
   // The power is gone: the whole instance with it (in-flight work included). A fresh instance gets a
   // device holding exactly what reached the base bdev, and loads the store from it.
@@ -256,8 +258,7 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
     if (id !== undefined) { h2.setU32(ctx2, Number(id & 0xffffffffn), 5); h2.setU32(ctx2, Number(id >> 32n), 6); }
     const before = h2.u32(ctx2, 2);
     h2.core.hbs_send(t2, ctx2);
-    for (let i = 0; i < 100_000 && h2.u32(ctx2, 2) === before; i++) h2.core.h_poll(t2, 0);
-    if (h2.u32(ctx2, 2) === before) fail(`op ${code} never completed after the cut`);
+    settle(h2, `op ${code} after the cut`, () => h2.u32(ctx2, 2) !== before);
     return h2.i32(ctx2, 1);
   };
   const value2 = () => BigInt(h2.u32(ctx2, 11)) | (BigInt(h2.u32(ctx2, 12)) << 32n);

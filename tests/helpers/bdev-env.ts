@@ -23,7 +23,7 @@ export async function env(options: HarnessOptions = {}): Promise<Env> {
 export function request(e: Env, post: (req: number) => number): number {
   const req = 1000 + e.h.events.length;
   assert.equal(post(req), 0);
-  e.h.drain(e.app);
+  e.h.pollUntil(`request ${req}`, () => e.h.events.some((x) => x.kind === EVENT_REQUEST_DONE && x.a === req));
   const done = e.h.events.find((x) => x.kind === EVENT_REQUEST_DONE && x.a === req);
   assert.ok(done, 'request completed');
   assert.equal(done!.b, 0, `request failed with ${done!.b}: ${e.h.messages('error').join('; ')}`);
@@ -47,7 +47,7 @@ export function client(e: Env, id: number, write = true) {
       e.h.core.h_poll(e.thread, 1);
       const rc = e.h.i32(ctx, W.rc);
       const isIo = (op >= OP.read && op <= OP.reset) || op === OP.readv || op === OP.writev || op === OP.readLent;
-      for (let i = 0; waitDone && isIo && rc === 0 && e.h.u32(ctx, W.done) === before && i < polls; i++) e.h.core.h_poll(e.thread, 0);
+      if (waitDone && isIo && rc === 0) e.h.pollUntil(`op ${op} to complete`, () => e.h.u32(ctx, W.done) !== before, polls);
       return rc;
     },
     lastOk: () => e.h.u32(ctx, W.status) === 1,

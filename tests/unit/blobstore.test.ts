@@ -27,8 +27,7 @@ function op(b: Bs, code: number, args: number[] = [], idOf?: bigint): number {
   if (idOf !== undefined) { h.setU32(ctx, Number(idOf & 0xffffffffn), 5); h.setU32(ctx, Number(idOf >> 32n), 6); }
   const before = h.u32(ctx, 2);
   h.core.hbs_send(b.t, ctx);
-  for (let i = 0; i < 100_000 && h.u32(ctx, 2) === before; i++) h.core.h_poll(b.t, 0);
-  assert.notEqual(h.u32(ctx, 2), before, `op ${code} never completed; ${h.messages('error').join('; ')}`);
+  h.pollUntil(`op ${code} to complete`, () => h.u32(ctx, 2) !== before);
   return h.i32(ctx, 1);
 }
 const value = (b: Bs) => BigInt(b.h.u32(b.ctx, 11)) | (BigInt(b.h.u32(b.ctx, 12)) << 32n);
@@ -181,7 +180,7 @@ test('a thin claim recorded while a sync is writing its pages stays dirty, and t
   h.setU32(b.ctx, OP.sync, 0);
   h.core.hbs_send(b.t, b.ctx);
   h.core.hbs_send(b.t, w);
-  for (let i = 0; i < 10_000 && (h.u32(b.ctx, 2) === 0 || h.u32(w, 2) === 0); i++) h.core.h_poll(b.t, 0);
+  h.pollUntil('the sync and the write', () => h.u32(b.ctx, 2) !== 0 && h.u32(w, 2) !== 0);
   assert.equal(h.i32(b.ctx, 1), 0, 'the sync completed');
   assert.equal(h.i32(w, 1), 0, 'the write completed');
   ok(b, OP.close);                   // syncs only a dirty blob
@@ -304,12 +303,12 @@ test('damage: a corrupt super block fails the load and says so; a corrupt md pag
   const raw = b.h.core.hb_ctx_new();
   b.h.setU32(raw, b.bdev, 1);
   b.h.setU32(raw, 1, 0); b.h.setU32(raw, 1, 13);            // open read-write
-  b.h.core.hb_send_op(b.t, raw); b.h.drain(b.t);
-  b.h.setU32(raw, 3, 0); b.h.core.hb_send_op(b.t, raw); b.h.drain(b.t);    // channel
+  b.h.core.hb_send_op(b.t, raw); b.h.pollAll();
+  b.h.setU32(raw, 3, 0); b.h.core.hb_send_op(b.t, raw); b.h.pollAll();    // channel
   const rawIo = (opc: number, buf: number, off: number) => {
     b.h.setU32(raw, opc, 0); b.h.setU32(raw, buf, 10); b.h.setU32(raw, off, 11); b.h.setU32(raw, 4096, 12);
     b.h.core.hb_send_op(b.t, raw);
-    for (let i = 0; i < 1000; i++) b.h.core.h_poll(b.t, 0);
+    b.h.pollAll();
   };
   rawIo(5, sb, 0);
   const mdStart = new DataView(b.h.memory.buffer).getUint32(sb + 56, true);
@@ -317,8 +316,8 @@ test('damage: a corrupt super block fails the load and says so; a corrupt md pag
   rawIo(5, page, (mdStart + Number(a & 0xffffffffn)) * 4096);
   new Uint8Array(b.h.memory.buffer, page + 40, 1)[0] ^= 0xff;
   rawIo(6, page, (mdStart + Number(a & 0xffffffffn)) * 4096);
-  b.h.setU32(raw, 4, 0); b.h.core.hb_send_op(b.t, raw); b.h.drain(b.t);    // put channel
-  b.h.setU32(raw, 2, 0); b.h.core.hb_send_op(b.t, raw); b.h.drain(b.t);    // close
+  b.h.setU32(raw, 4, 0); b.h.core.hb_send_op(b.t, raw); b.h.pollAll();    // put channel
+  b.h.setU32(raw, 2, 0); b.h.core.hb_send_op(b.t, raw); b.h.pollAll();    // close
   assert.equal(loadStore(b), 0);
   assert.match(b.h.messages('error').join('\n'), new RegExp(`md page ${Number(a & 0xffffffffn)} is damaged \\(bad CRC\\)`));
   assert.match(b.h.messages('notice').join('\n'), /1 blobs recovered, 1 refused or damaged/);
@@ -327,13 +326,13 @@ test('damage: a corrupt super block fails the load and says so; a corrupt md pag
   ok(b, OP.close);
   ok(b, OP.abandon);
   // Now the super block: flip a byte, and the load refuses with a clear message.
-  b.h.setU32(raw, 1, 0); b.h.core.hb_send_op(b.t, raw); b.h.drain(b.t);
-  b.h.setU32(raw, 3, 0); b.h.core.hb_send_op(b.t, raw); b.h.drain(b.t);
+  b.h.setU32(raw, 1, 0); b.h.core.hb_send_op(b.t, raw); b.h.pollAll();
+  b.h.setU32(raw, 3, 0); b.h.core.hb_send_op(b.t, raw); b.h.pollAll();
   rawIo(5, sb, 0);
   new Uint8Array(b.h.memory.buffer, sb + 100, 1)[0] ^= 0xff;
   rawIo(6, sb, 0);
-  b.h.setU32(raw, 4, 0); b.h.core.hb_send_op(b.t, raw); b.h.drain(b.t);
-  b.h.setU32(raw, 2, 0); b.h.core.hb_send_op(b.t, raw); b.h.drain(b.t);
+  b.h.setU32(raw, 4, 0); b.h.core.hb_send_op(b.t, raw); b.h.pollAll();
+  b.h.setU32(raw, 2, 0); b.h.core.hb_send_op(b.t, raw); b.h.pollAll();
   assert.equal(loadStore(b), -5);
   assert.match(b.h.messages('error').at(-1)!, /blobstore super block fails its CRC \(damaged\); not loaded/);
 });
@@ -564,7 +563,7 @@ const ENOMEM = -12;
  */
 function refusedAtEachMdAllocation(b: Bs, what: string, run: () => number, check: (n: number) => void = () => {}): number {
   const store = () => b.h.u32(b.ctx, 3);
-  const settle = () => { for (let i = 0; i < 8; i++) b.h.core.h_poll(b.t, 0); };   // deferred releases (io channels) run
+  const settle = () => b.h.pollAll();   // deferred releases (io channels) run
   for (let n = 0; n < 200; n++) {
     settle();
     const live = b.h.core.heap_live_blocks();
