@@ -191,6 +191,9 @@ export function hbs_snapshot_marked(blob: usize): u32 {
 /** I/Os admitted on the blob and not completed / held back by a freeze. */
 export function hbs_blob_inflight(blob: usize): u32 { return atomic.load<u32>(blob + offsetof<Blob>("ioInflight")); }
 export function hbs_blob_queued(blob: usize): u32 { return atomic.load<u32>(blob + offsetof<Blob>("queueCount")); }
+/** Whether the blob's md changed since its last sync began / a sync of it is running (lvol flush tests). */
+export function hbs_blob_dirty(blob: usize): u32 { return atomic.load<u32>(blob + offsetof<Blob>("dirty")); }
+export function hbs_blob_syncing(blob: usize): u32 { return atomic.load<u32>(blob + offsetof<Blob>("syncing")); }
 
 @unmanaged class FreezeHook { blob: usize; tag: u32; }
 
