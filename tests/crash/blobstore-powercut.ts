@@ -4,10 +4,8 @@
 // soak command; a failing seed is printed and replays exactly.
 import { newHarness, type Harness } from '../helpers/core.js';
 import { writeCoreString, EVENT_REQUEST_DONE } from '../../host/core-abi.js';
+import { BlobOp as OP } from '../helpers/opcodes.js';
 
-const OP = { init: 1, load: 2, unload: 3, create: 4, open: 5, close: 6, sync: 7, resize: 8, delete: 9,
-  setXattr: 10, getXattr: 11, read: 13, write: 14, abandon: 15, channel: 16, snapshot: 17, clone: 18, inflate: 19, decouple: 20,
-  verifyIndex: 25 } as const;
 const UNIT = 4096;
 const UNITS_PER_CLUSTER = 16;          // 64 KiB clusters: many clusters on a small device
 
@@ -141,7 +139,7 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
     } else {
       const m = current.get(ids[rng.below(ids.length)])!;
       if (choice === 9) {
-        const rc = run(OP.delete, [], m.id);
+        const rc = run(OP.deleteBlob, [], m.id);
         if (rc === -16 && m.snapshot) { opsDone++; continue; }        // a snapshot with two or more clones stays
         if (rc !== 0) fail(`delete of closed blob ${m.id}: ${rc}`);
         if (m.snapshot) copyUps++;                                     // its one clone took its clusters
@@ -201,7 +199,7 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
     const late = h.core.hbs_ctx_new();
     h.setU32(late, h.u32(ctx, 3), 3);
     h.setU32(late, Number(m.id & 0xffffffffn), 5); h.setU32(late, Number(m.id >> 32n), 6);
-    h.setU32(late, OP.delete, 0);
+    h.setU32(late, OP.deleteBlob, 0);
     h.core.hbs_send(t, late);
     for (let i = rng.below(60); i > 0; i--) h.core.h_poll(t, 0);
     durable.delete(String(m.id));

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { newHarness, type Harness, type HarnessOptions } from './core.js';
 import { writeCoreString, EVENT_REQUEST_DONE } from '../../host/core-abi.js';
 
-export const OP = { open: 1, close: 2, getChannel: 3, putChannel: 4, read: 5, write: 6, unmap: 7, writeZeroes: 8,
-  flush: 9, reset: 10, unregister: 11, readv: 14, writev: 15, readLent: 16 } as const;
-export const W = { op: 0, bdev: 1, desc: 2, ch: 3, rc: 4, done: 5, ok: 6, failed: 7, status: 8, buf: 10, off: 11, len: 12, flag: 13, lentAt: 26 } as const;
+import { BdevOp as OP, BdevWord as W } from './opcodes.js';
+
+export { OP, W };
 export const IO = { read: 0, write: 1, flush: 2, unmap: 3, writeZeroes: 4, reset: 5 } as const;
 
 export interface Env { h: Harness; app: number; thread: number }

@@ -3,12 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { newHarness, expectFatal, type Harness } from '../helpers/core.js';
+import { BdevOp as OP, BdevWord as W } from '../helpers/opcodes.js';
 
-const OP = { open: 1, close: 2, getChannel: 3, putChannel: 4, read: 5, write: 6, unmap: 7, writeZeroes: 8,
-  flush: 9, reset: 10, unregister: 11, claim: 12, readMany: 13, readv: 14 } as const;
 const EINVAL = -22, EBADF = -9, ENODEV = -19, EPERM = -1, ENOMEM = -12;
-const W = { op: 0, bdev: 1, desc: 2, ch: 3, rc: 4, done: 5, ok: 6, failed: 7, status: 8, removeEvents: 9,
-  buf: 10, off: 11, len: 12, flag: 13, unregistered: 14, waitCallbacks: 15, retries: 16, inflight: 17 } as const;
 
 interface Client { h: Harness; thread: number; ctx: number }
 

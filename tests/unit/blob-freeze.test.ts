@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { newHarness, type Harness } from '../helpers/core.js';
+import { BlobOp as OP } from '../helpers/opcodes.js';
 
-const OP = { init: 1, create: 4, open: 5, read: 13, write: 14, channel: 16, freeze: 23, unfreeze: 24 } as const;
 const MiB = 1 << 20;
 
 /** A ctx block (tests/core/blob-hooks.ts): words 0 op, 1 rc, 2 completions, 3 store, 4 blob, 7.. args, 13 channel. */

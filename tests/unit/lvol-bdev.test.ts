@@ -5,11 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { env, client, request, name, bytes, OP, W, IO, type Env } from '../helpers/bdev-env.js';
 import { EVENT_REQUEST_DONE } from '../../host/core-abi.js';
+import { BlobOp as BS } from '../helpers/opcodes.js';
 
 const BLOCK = 4096, CLUSTER = 64 << 10, UNITS_PER_CLUSTER = CLUSTER / BLOCK, CLUSTERS = 8;
 const ENODEV = -19;
 // blob-hooks' ctx: words 0 op, 1 rc, 2 completions, 3 store, 4 blob, 5/6 id, 7.. args, 11/12 value
-const BS = { init: 1, create: 4, open: 5, sync: 7, setXattr: 10 } as const;
 
 interface Lvol { e: Env; base: number; blob: number; bs: number; id: number }
 
@@ -187,7 +187,7 @@ test('a removed lvol: the I/O in flight completes, new I/O is refused, it goes o
     assert.equal(e.h.core.bdev_delete(req, id), 0);
     e.h.pollAll();
     assert.ok(e.h.u32(c.ctx, W.done) === before + 1 && c.lastOk(), 'the write in flight completed');
-    assert.equal(e.h.u32(c.ctx, 9), 1, 'the descriptor got a REMOVE event');
+    assert.equal(e.h.u32(c.ctx, W.removeEvents), 1, 'the descriptor got a REMOVE event');
     assert.equal(c.run(OP.read, { buf, off: 0, len: BLOCK }), ENODEV, 'new I/O refused');
     assert.equal(c.run(OP.flush), ENODEV, 'a flush too');
     assert.equal(e.h.core.hb_exists(id), 1, 'still there while open');
