@@ -208,3 +208,39 @@ for (const [name, build, report] of refused) {
     else assert.ok(reported.some((m) => /vhost hv_test: vring 0: chain refused: /.test(m) && report.test(m)), reported.join('\n'));
   });
 }
+
+test('a request to a target whose bdev went (descriptor closed) is IOERR', async () => {
+  const e = await env();
+  const q = new GuestQueue(e.h);
+  const id = e.h.core.hb_malloc_create(BLOCK, BLOCKS);
+  const target = e.h.core.hv_blk_target(id, 0, 0, q.mem, 0);
+  assert.equal(e.h.core.hv_blk_pool(q.vring), 0);
+  const st = q.buf(1, 0xee), data = q.buf(BLOCK);
+  const hdr = q.buf(16, 0);
+  new DataView(e.h.memory.buffer).setUint32(hdr.at, T.in, true);
+  q.post(q.chain([readable(hdr), writable(data), writable(st)]));
+  e.h.core.hv_send_process(e.thread, e.h.core.hv_process_ctx(target, q.vring));
+  e.h.pollAll();
+  assert.deepEqual([q.usedIdx(), q.usedAt(0)], [1, { id: 0, len: 1 }]);
+  assert.equal(q.bytes(st)[0], S.ioerr);
+  assert.ok(q.bytes(data).every((x) => x === 0xa5), 'the data buffer is untouched');
+});
+
+test('an avail index that jumps past the queue stops the ring: nothing is taken, the jump is reported', async () => {
+  const d = await device();
+  const st = status(d);
+  d.q.chain([readable(header(d, T.flush)), writable(st)]);
+  // The guest claims num + 1 new heads at once: more than the ring holds.
+  for (let k = 0; k <= d.q.num; k++) d.q.post(0);
+  const ctx = d.e.h.core.hv_process_ctx(d.target, d.q.vring);
+  d.e.h.core.hv_send_process(d.e.thread, ctx);
+  d.e.h.pollAll();
+  assert.equal(d.e.h.u32(ctx, 2), 0, 'no chain taken');
+  assert.equal(d.e.h.core.hv_vring_broken(d.q.vring), 1, 'the ring is stopped');
+  assert.equal(d.q.usedIdx(), 0);
+  assert.equal(d.q.bytes(st)[0], 0xee, 'no status written');
+  assert.ok(d.e.h.messages('error').some((m) => /vhost hv_test: vring 0: the avail index jumped 9 past the last one taken; ring stopped/.test(m)));
+  d.e.h.core.hv_send_process(d.e.thread, ctx);
+  d.e.h.pollAll();
+  assert.equal(d.e.h.u32(ctx, 2), 0, 'a stopped ring stays stopped');
+});
