@@ -13,12 +13,8 @@ import {
 // ctx words: 0 op, 1 rc, 2 completions, 3 store, 4 blob, 5 id lo, 6 id hi, 7..10 args, 11 value lo,
 // 12 value hi, 13 channel, 14 a bdev id to watch (0: none), 15 whether that bdev was claimed when the
 // op completed
-const OP_INIT: u32 = 1, OP_LOAD: u32 = 2, OP_UNLOAD: u32 = 3, OP_CREATE: u32 = 4, OP_OPEN: u32 = 5, OP_CLOSE: u32 = 6,
-  OP_SYNC: u32 = 7, OP_RESIZE: u32 = 8, OP_DELETE: u32 = 9, OP_SET_XATTR: u32 = 10, OP_GET_XATTR: u32 = 11,
-  OP_REMOVE_XATTR: u32 = 12, OP_READ: u32 = 13, OP_WRITE: u32 = 14, OP_ABANDON: u32 = 15, OP_CHANNEL: u32 = 16,
-  OP_SNAPSHOT: u32 = 17, OP_CLONE: u32 = 18, OP_INFLATE: u32 = 19, OP_DECOUPLE: u32 = 20, OP_READV: u32 = 21,
-  OP_WRITEV: u32 = 22, OP_FREEZE: u32 = 23, OP_UNFREEZE: u32 = 24,
-  OP_VERIFY_INDEX: u32 = 25;
+// The operations are declared with the tests' (tests/helpers/opcodes.ts).
+import { BlobOp as Op } from "../helpers/opcodes";
 
 function w(ctx: usize, i: u32): u32 { return load<u32>(ctx + (<usize>i << 2)); }
 function set(ctx: usize, i: u32, v: u32): void { store<u32>(ctx + (<usize>i << 2), v); }
@@ -38,44 +34,45 @@ function opMsg(ctx: usize): void {
   const s = changetype<Store>(<usize>w(ctx, 3));
   const b = changetype<Blob>(<usize>w(ctx, 4));
   let rc: i32 = 0;
-  switch (w(ctx, 0)) {
-    case OP_INIT: storeInit(w(ctx, 7), w(ctx, 8), w(ctx, 9), done, ctx); return;
-    case OP_LOAD: storeLoad(w(ctx, 7), done, ctx); return;
-    case OP_UNLOAD: storeUnload(s, done, ctx); return;
-    case OP_CREATE: blobCreate(s, <u64>w(ctx, 7), w(ctx, 8) != 0, done, ctx); return;
-    case OP_OPEN: blobOpen(s, id(ctx), done, ctx); return;
-    case OP_CLOSE: blobClose(b, done, ctx); return;
-    case OP_SYNC: blobSync(b, done, ctx); return;
-    case OP_DELETE: blobDelete(s, id(ctx), done, ctx); return;
-    case OP_SNAPSHOT: blobSnapshot(b, done, ctx); return;
-    case OP_CLONE: blobClone(s, id(ctx), done, ctx); return;
-    case OP_INFLATE: blobInflate(b, done, ctx); return;
-    case OP_DECOUPLE: blobDecouple(b, done, ctx); return;
-    case OP_FREEZE: blobFreeze(b, done, ctx); return;
-    case OP_UNFREEZE: blobUnfreeze(b); break;
-    case OP_VERIFY_INDEX: cloneIndexVerify(s, done, ctx); return;     // value: differences found
-    case OP_RESIZE: blobResize(b, <u64>w(ctx, 7), done, ctx); return;
-    case OP_SET_XATTR: rc = blobSetXattr(b, w(ctx, 7), w(ctx, 8), w(ctx, 9), w(ctx, 10), false); break;
-    case OP_REMOVE_XATTR: rc = blobRemoveXattr(b, w(ctx, 7), w(ctx, 8), false); break;
-    case OP_GET_XATTR: {
+  const op = <i32>w(ctx, 0);
+  switch (op) {
+    case Op.init: storeInit(w(ctx, 7), w(ctx, 8), w(ctx, 9), done, ctx); return;
+    case Op.load: storeLoad(w(ctx, 7), done, ctx); return;
+    case Op.unload: storeUnload(s, done, ctx); return;
+    case Op.create: blobCreate(s, <u64>w(ctx, 7), w(ctx, 8) != 0, done, ctx); return;
+    case Op.open: blobOpen(s, id(ctx), done, ctx); return;
+    case Op.close: blobClose(b, done, ctx); return;
+    case Op.sync: blobSync(b, done, ctx); return;
+    case Op.deleteBlob: blobDelete(s, id(ctx), done, ctx); return;
+    case Op.snapshot: blobSnapshot(b, done, ctx); return;
+    case Op.clone: blobClone(s, id(ctx), done, ctx); return;
+    case Op.inflate: blobInflate(b, done, ctx); return;
+    case Op.decouple: blobDecouple(b, done, ctx); return;
+    case Op.freeze: blobFreeze(b, done, ctx); return;
+    case Op.unfreeze: blobUnfreeze(b); break;
+    case Op.verifyIndex: cloneIndexVerify(s, done, ctx); return;     // value: differences found
+    case Op.resize: blobResize(b, <u64>w(ctx, 7), done, ctx); return;
+    case Op.setXattr: rc = blobSetXattr(b, w(ctx, 7), w(ctx, 8), w(ctx, 9), w(ctx, 10), false); break;
+    case Op.removeXattr: rc = blobRemoveXattr(b, w(ctx, 7), w(ctx, 8), false); break;
+    case Op.getXattr: {
       const v = blobGetXattr(b, w(ctx, 7), w(ctx, 8), false);
       done(ctx, v == 0 ? -2 : 0, v == 0 ? 0 : (<u64>xattrValueBytes << 32) | <u64>v);
       return;
     }
-    case OP_CHANNEL: set(ctx, 13, <u32>storeGetChannel(s)); break;
-    case OP_READ:
-    case OP_WRITE: {
-      rc = blobIo(b, <usize>w(ctx, 13), w(ctx, 0) == OP_WRITE, w(ctx, 7), <u64>w(ctx, 8), <u64>w(ctx, 9), ioDone, ctx);
+    case Op.channel: set(ctx, 13, <u32>storeGetChannel(s)); break;
+    case Op.read:
+    case Op.write: {
+      rc = blobIo(b, <usize>w(ctx, 13), op == Op.write, w(ctx, 7), <u64>w(ctx, 8), <u64>w(ctx, 9), ioDone, ctx);
       if (rc == 0) return;
       break;
     }
-    case OP_READV:
-    case OP_WRITEV: {                       // 7 iovs, 8 offset, 9 units, 10 iovcnt
-      rc = blobOpv(b, <usize>w(ctx, 13), w(ctx, 0) == OP_WRITEV, w(ctx, 7), w(ctx, 10), <u64>w(ctx, 8), <u64>w(ctx, 9), ioDone, ctx);
+    case Op.readv:
+    case Op.writev: {                       // 7 iovs, 8 offset, 9 units, 10 iovcnt
+      rc = blobOpv(b, <usize>w(ctx, 13), op == Op.writev, w(ctx, 7), w(ctx, 10), <u64>w(ctx, 8), <u64>w(ctx, 9), ioDone, ctx);
       if (rc == 0) return;
       break;
     }
-    case OP_ABANDON: storeAbandon(s); break;
+    case Op.abandon: storeAbandon(s); break;
     default: rc = -22;
   }
   done(ctx, rc, 0);
@@ -191,6 +188,9 @@ export function hbs_snapshot_marked(blob: usize): u32 {
 /** I/Os admitted on the blob and not completed / held back by a freeze. */
 export function hbs_blob_inflight(blob: usize): u32 { return atomic.load<u32>(blob + offsetof<Blob>("ioInflight")); }
 export function hbs_blob_queued(blob: usize): u32 { return atomic.load<u32>(blob + offsetof<Blob>("queueCount")); }
+/** Whether the blob's md changed since its last sync began / a sync of it is running (lvol flush tests). */
+export function hbs_blob_dirty(blob: usize): u32 { return atomic.load<u32>(blob + offsetof<Blob>("dirty")); }
+export function hbs_blob_syncing(blob: usize): u32 { return atomic.load<u32>(blob + offsetof<Blob>("syncing")); }
 
 @unmanaged class FreezeHook { blob: usize; tag: u32; }
 

@@ -78,6 +78,8 @@ export function h_thread_state(thread: usize): u32 { return threadState(thread);
 export function h_thread_pending(thread: usize): u32 { return threadPending(thread); }
 export function h_thread_destroy(thread: usize): i32 { return threadDestroy(thread); }
 export function h_thread_id(thread: usize): u32 { return threadId(thread); }
+/** The thread's name (a static string), for the harness's reports of threads still busy. */
+export function h_thread_name(thread: usize): usize { return changetype<Thread>(thread).name; }
 export function h_thread_set_exit_timeout(thread: usize, us: f64): void { threadSetExitTimeout(thread, <u64>us); }
 
 /** Message: add 1 to the u32 at ctx. */

@@ -4,10 +4,8 @@
 // soak command; a failing seed is printed and replays exactly.
 import { newHarness, type Harness } from '../helpers/core.js';
 import { writeCoreString, EVENT_REQUEST_DONE } from '../../host/core-abi.js';
+import { BlobOp as OP } from '../helpers/opcodes.js';
 
-const OP = { init: 1, load: 2, unload: 3, create: 4, open: 5, close: 6, sync: 7, resize: 8, delete: 9,
-  setXattr: 10, getXattr: 11, read: 13, write: 14, abandon: 15, channel: 16, snapshot: 17, clone: 18, inflate: 19, decouple: 20,
-  verifyIndex: 25 } as const;
 const UNIT = 4096;
 const UNITS_PER_CLUSTER = 16;          // 64 KiB clusters: many clusters on a small device
 
@@ -32,17 +30,20 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
   const t = h.core.h_thread_create(0, -1, 4096);
   h.core.hb_set_app_thread(t);
   const fail = (msg: string): never => { throw new CutFailure(seed, `${msg}; reports: ${h.messages('error').slice(-3).join(' | ')}`); };
+  /** Poll `on` until `done` (bounded); a stall fails with the seed to replay. */
+  const settle = (on: Harness, what: string, done: () => boolean): void => {
+    try { on.pollUntil(what, done); } catch (err) { fail((err as Error).message); }
+  };
   const base = h.core.hb_malloc_create(UNIT, 2048);         // 8 MiB
   let reqSeq = 1;
   const request = (post: (r: number) => number): number => {
     const req = reqSeq++;
     if (post(req) !== 0) fail('request not posted');
-    for (let i = 0; i < 100_000; i++) {
-      const e = h.events.find((x) => x.kind === EVENT_REQUEST_DONE && x.a === req);
-      if (e) { if (e.b !== 0) fail(`request failed: ${e.b}`); return e.c; }
-      h.core.h_poll(t, 0);
-    }
-    return fail('request never completed');
+    const found = () => h.events.find((x) => x.kind === EVENT_REQUEST_DONE && x.a === req);
+    settle(h, 'the request', () => found() !== undefined);
+    const e = found()!;
+    if (e.b !== 0) fail(`request failed: ${e.b}`);
+    return e.c;
   };
   const crash = request((r) => h.core.bdev_crash_create(r, writeCoreString(h.core, h.memory, 'crash0'), base, 16));
   const ctx = h.core.hbs_ctx_new();
@@ -55,8 +56,7 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
     return before;
   };
   const wait = (before: number, code: number): number => {
-    for (let i = 0; i < 100_000 && h.u32(ctx, 2) === before; i++) h.core.h_poll(t, 0);
-    if (h.u32(ctx, 2) === before) fail(`op ${code} never completed`);
+    settle(h, `op ${code}`, () => h.u32(ctx, 2) !== before);
     return h.i32(ctx, 1);
   };
   const trace = process.env.WSTOR_CRASH_TRACE ? (m: string) => console.log(`# [seed ${seed}] ${m}`) : () => {};
@@ -139,7 +139,7 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
     } else {
       const m = current.get(ids[rng.below(ids.length)])!;
       if (choice === 9) {
-        const rc = run(OP.delete, [], m.id);
+        const rc = run(OP.deleteBlob, [], m.id);
         if (rc === -16 && m.snapshot) { opsDone++; continue; }        // a snapshot with two or more clones stays
         if (rc !== 0) fail(`delete of closed blob ${m.id}: ${rc}`);
         if (m.snapshot) copyUps++;                                     // its one clone took its clusters
@@ -199,7 +199,7 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
     const late = h.core.hbs_ctx_new();
     h.setU32(late, h.u32(ctx, 3), 3);
     h.setU32(late, Number(m.id & 0xffffffffn), 5); h.setU32(late, Number(m.id >> 32n), 6);
-    h.setU32(late, OP.delete, 0);
+    h.setU32(late, OP.deleteBlob, 0);
     h.core.hbs_send(t, late);
     for (let i = rng.below(60); i > 0; i--) h.core.h_poll(t, 0);
     durable.delete(String(m.id));
@@ -238,7 +238,7 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
   const mode = rng.below(2) === 0 ? 0 : 2;
   const cutReq = reqSeq++;
   if (h.core.bdev_crash_cut(cutReq, crash, mode, seed) !== 0) fail('cut not posted');
-  for (let i = 0; i < 100_000 && !h.events.some((x) => x.kind === EVENT_REQUEST_DONE && x.a === cutReq); i++) h.core.h_poll(t, 0);
+  settle(h, 'the cut', () => h.events.some((x) => x.kind === EVENT_REQUEST_DONE && x.a === cutReq));
 
   // The power is gone: the whole instance with it (in-flight work included). A fresh instance gets a
   // device holding exactly what reached the base bdev, and loads the store from it.
@@ -256,8 +256,7 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
     if (id !== undefined) { h2.setU32(ctx2, Number(id & 0xffffffffn), 5); h2.setU32(ctx2, Number(id >> 32n), 6); }
     const before = h2.u32(ctx2, 2);
     h2.core.hbs_send(t2, ctx2);
-    for (let i = 0; i < 100_000 && h2.u32(ctx2, 2) === before; i++) h2.core.h_poll(t2, 0);
-    if (h2.u32(ctx2, 2) === before) fail(`op ${code} never completed after the cut`);
+    settle(h2, `op ${code} after the cut`, () => h2.u32(ctx2, 2) !== before);
     return h2.i32(ctx2, 1);
   };
   const value2 = () => BigInt(h2.u32(ctx2, 11)) | (BigInt(h2.u32(ctx2, 12)) << 32n);

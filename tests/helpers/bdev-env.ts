@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { newHarness, type Harness, type HarnessOptions } from './core.js';
 import { writeCoreString, EVENT_REQUEST_DONE } from '../../host/core-abi.js';
 
-export const OP = { open: 1, close: 2, getChannel: 3, putChannel: 4, read: 5, write: 6, unmap: 7, writeZeroes: 8,
-  flush: 9, reset: 10, unregister: 11, readv: 14, writev: 15, readLent: 16 } as const;
-export const W = { op: 0, bdev: 1, desc: 2, ch: 3, rc: 4, done: 5, ok: 6, failed: 7, status: 8, buf: 10, off: 11, len: 12, flag: 13, lentAt: 26 } as const;
+import { BdevOp as OP, BdevWord as W } from './opcodes.js';
+
+export { OP, W };
 export const IO = { read: 0, write: 1, flush: 2, unmap: 3, writeZeroes: 4, reset: 5 } as const;
 
 export interface Env { h: Harness; app: number; thread: number }
@@ -23,7 +23,7 @@ export async function env(options: HarnessOptions = {}): Promise<Env> {
 export function request(e: Env, post: (req: number) => number): number {
   const req = 1000 + e.h.events.length;
   assert.equal(post(req), 0);
-  e.h.drain(e.app);
+  e.h.pollUntil(`request ${req}`, () => e.h.events.some((x) => x.kind === EVENT_REQUEST_DONE && x.a === req));
   const done = e.h.events.find((x) => x.kind === EVENT_REQUEST_DONE && x.a === req);
   assert.ok(done, 'request completed');
   assert.equal(done!.b, 0, `request failed with ${done!.b}: ${e.h.messages('error').join('; ')}`);
@@ -47,7 +47,7 @@ export function client(e: Env, id: number, write = true) {
       e.h.core.h_poll(e.thread, 1);
       const rc = e.h.i32(ctx, W.rc);
       const isIo = (op >= OP.read && op <= OP.reset) || op === OP.readv || op === OP.writev || op === OP.readLent;
-      for (let i = 0; waitDone && isIo && rc === 0 && e.h.u32(ctx, W.done) === before && i < polls; i++) e.h.core.h_poll(e.thread, 0);
+      if (waitDone && isIo && rc === 0) e.h.pollUntil(`op ${op} to complete`, () => e.h.u32(ctx, W.done) !== before, polls);
       return rc;
     },
     lastOk: () => e.h.u32(ctx, W.status) === 1,

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { instantiateCore, levelName, CONTROL_ARENA } from '../../host/core-abi.js';
+import { instantiateCore, levelName, readCoreString, CONTROL_ARENA } from '../../host/core-abi.js';
 import type { CoreExports, LevelName, UringHandlers } from '../../host/core-abi.js';
 import { nodeUringHandlers } from '../../host/uring-host.js';
 
@@ -41,8 +41,18 @@ export interface Harness {
   setU32(ptr: number, value: number, index?: number): void;
   /** A zeroed scratch block of `bytes` in the shared heap. */
   scratch(bytes: number): number;
-  /** Poll until `thread` reports idle (bounded), returning the total work done. */
-  drain(thread: number, maxPolls?: number): number;
+  /**
+   * Poll every thread made with core.h_thread_create (and not destroyed) in rounds until a whole
+   * round does no work (SPDK's poll_threads); returns the work done. Past `maxRounds` it throws,
+   * naming the threads still busy.
+   */
+  pollAll(maxRounds?: number): number;
+  /**
+   * Poll every thread in rounds until `done()` holds, also through quiet rounds (a completion may be
+   * on its way from the kernel); past `maxRounds` it throws naming `what`, the busy threads and the
+   * last errors reported.
+   */
+  pollUntil(what: string, done: () => boolean, maxRounds?: number): void;
   /** Messages of reports at or above `level`. */
   messages(level?: LevelName): string[];
 }
@@ -67,11 +77,25 @@ export async function newHarness(options: HarnessOptions = {}): Promise<Harness>
   const memory = new WebAssembly.Memory({ initial: 64, maximum: maximumPages, shared: true });
   const reports: CapturedReport[] = [];
   const events: Harness['events'] = [];
-  const core = await instantiateCore(testModule(), memory, {
+  const exports = await instantiateCore(testModule(), memory, {
     report: (level, code, message) => reports.push({ level: levelName(level), code, message }),
     event: (kind, a, b, c) => events.push({ kind, a, b, c }),
     uring: holdReaps(spyOnSubmit(nodeUringHandlers(memory), memory, options.onUringSubmit), options.holdUringReaps),
   }) as TestCore;
+  // A copy of the exports (theirs is frozen) whose thread create and destroy keep the harness's list.
+  const threads: number[] = [];
+  const core: TestCore = Object.assign({}, exports, {
+    h_thread_create(nameIndex: number, owner: number, ringSize: number) {
+      const t = exports.h_thread_create(nameIndex, owner, ringSize);
+      if (t !== 0) threads.push(t);
+      return t;
+    },
+    h_thread_destroy(thread: number) {
+      const rc = exports.h_thread_destroy(thread);
+      if (rc === 0) threads.splice(threads.indexOf(thread), 1);
+      return rc;
+    },
+  });
   core.wstor_attach(options.arena ?? CONTROL_ARENA);
   core.wstor_memory_limit(maximumPages);
   core.h_set_reactor(options.reactor ?? -1);
@@ -88,15 +112,27 @@ export async function newHarness(options: HarnessOptions = {}): Promise<Harness>
       new Uint8Array(memory.buffer, p, bytes).fill(0);
       return p;
     },
-    drain(thread, maxPolls = 1000) {
+    pollAll(maxRounds = 10_000) {
       let total = 0;
-      for (let i = 0; i < maxPolls; i++) {
-        const work = core.h_poll(thread, 0);
-        if (work < 0) throw new Error(`harness: poll failed with ${work}`);
-        if (work === 0) return total;
-        total += work;
+      for (let round = 0; round < maxRounds; round++) {
+        const work = pollRound(core, memory, threads);
+        if (work.size === 0) return total;
+        for (const n of work.values()) total += n;
+        if (round === maxRounds - 1) throw new Error(`harness: pollAll: after ${maxRounds} rounds still busy: ${describe(core, memory, work)}`);
       }
-      throw new Error('harness: thread still busy after maxPolls polls');
+      return total;
+    },
+    pollUntil(what, done, maxRounds = 100_000) {
+      let work = new Map<number, number>();
+      for (let round = 0; round < maxRounds; round++) {
+        if (done()) return;
+        work = pollRound(core, memory, threads);
+      }
+      if (done()) return;
+      const busy = work.size === 0 ? 'every thread idle' : `still busy: ${describe(core, memory, work)}`;
+      const errors = h.messages('error').slice(-3);
+      throw new Error(`harness: pollUntil: ${what} did not happen in ${maxRounds} rounds (${busy})` +
+        (errors.length === 0 ? '' : `; last errors reported: ${errors.join(' | ')}`));
     },
     messages(level = 'debug') {
       const order = ['fatal', 'error', 'warn', 'notice', 'info', 'debug'];
@@ -104,6 +140,25 @@ export async function newHarness(options: HarnessOptions = {}): Promise<Harness>
     },
   };
   return h;
+}
+
+/** One poll of each thread: the work each busy one did (absent: idle). */
+function pollRound(core: TestCore, memory: WebAssembly.Memory, threads: readonly number[]): Map<number, number> {
+  const work = new Map<number, number>();
+  for (const t of [...threads]) {
+    const n = core.h_poll(t, 0);
+    if (n < 0) throw new Error(`harness: polling thread ${threadLabel(core, memory, t)} failed with ${n}`);
+    if (n > 0) work.set(t, n);
+  }
+  return work;
+}
+
+function threadLabel(core: TestCore, memory: WebAssembly.Memory, t: number): string {
+  return `${readCoreString(memory, core.h_thread_name(t))}#${core.h_thread_id(t)}`;
+}
+
+function describe(core: TestCore, memory: WebAssembly.Memory, work: Map<number, number>): string {
+  return [...work].map(([t, n]) => `${threadLabel(core, memory, t)} (${n} units of work in the last round)`).join(', ');
 }
 
 /** Run `fn`, expecting the core to trap after a fatal report; returns that report. */

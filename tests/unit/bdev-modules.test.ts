@@ -27,10 +27,10 @@ test('error bdev: fails the next N reads, holds a write until reset, corrupts a 
   assert.equal(e.h.core.bdev_error_inject(id, IO.write, 2, 1), 0);
   const done = e.h.u32(c.ctx, W.done);
   c.run(OP.write, { buf, off: 4096, len: 4096 }, false);
-  for (let i = 0; i < 100; i++) e.h.core.h_poll(e.thread, 0);
+  e.h.pollAll();
   assert.equal(e.h.u32(c.ctx, W.done), done, 'the held write has not completed');
   c.run(OP.reset);
-  for (let i = 0; i < 20; i++) e.h.core.h_poll(e.thread, 0);
+  e.h.pollAll();
   assert.equal(e.h.u32(c.ctx, W.done), done + 2, 'reset aborted the held write, then completed');
   assert.equal(e.h.u32(c.ctx, W.failed), 3, 'the aborted write counts as failed (with the two injected reads)');
   assert.equal(e.h.core.bdev_error_inject(id, IO.read, 3, 1), 0);
@@ -53,7 +53,7 @@ test('pass-throughs created and deleted over and over leave nothing behind (thei
     c.run(OP.close);
     const req = 1000 + e.h.events.length;
     assert.equal(e.h.core.bdev_delete(req, id), 0);
-    for (let k = 0; k < 50; k++) { e.h.drain(e.app); e.h.drain(e.thread); }
+    e.h.pollAll();
     assert.ok(e.h.events.some((x) => x.kind === EVENT_REQUEST_DONE && x.a === req && x.b === 0), `err${i} deleted`);
     e.h.core.wstor_free(c.ctx);
   };
@@ -73,7 +73,7 @@ test('delay bdev: completions wait for the configured latency', async () => {
   const buf = e.h.scratch(4096);
   const done = () => e.h.u32(c.ctx, W.done);
   c.run(OP.read, { buf, off: 0, len: 4096 }, false);
-  for (let i = 0; i < 20; i++) e.h.core.h_poll(e.thread, 0);
+  e.h.pollAll();
   assert.equal(done(), 0, 'not before 1000 us');
   e.h.core.h_clock_set(1_000_999);
   e.h.core.h_poll(e.thread, 0);
@@ -211,7 +211,7 @@ test('file bdev: two threads on one reactor share its ring; each I/O completes o
     assert.ok(c1.lastOk(), 'thread 1\'s read completed');
     assert.equal(e.h.u32(c2.ctx, W.done), done2, 'thread 2\'s read, reaped by thread 1, waits for thread 2');
     assert.deepEqual(e.h.messages('error'), [], 'no completion on the wrong thread');
-    for (let i = 0; i < 100 && e.h.u32(c2.ctx, W.done) === done2; i++) e.h.core.h_poll(other.thread, 0);
+    e.h.pollUntil('thread 2\'s read', () => e.h.u32(c2.ctx, W.done) !== done2);
     assert.equal(e.h.u32(c2.ctx, W.done), done2 + 1, 'thread 2 completes it when it polls');
     assert.ok(c2.lastOk());
   } finally {
@@ -386,11 +386,11 @@ test('file bdev with O_DIRECT: a bounced I/O frees its copy however it ends (fai
       use(c, errId);
       const req = 1000 + e.h.events.length;
       assert.equal(e.h.core.bdev_delete(req, errId), 0);
-      for (let k = 0; k < 20; k++) { e.h.drain(e.app); e.h.drain(e.thread); }
+      e.h.pollAll();
       removed(c);
       c.run(OP.putChannel);
       c.run(OP.close);
-      for (let k = 0; k < 20; k++) { e.h.drain(e.app); e.h.drain(e.thread); }
+      e.h.pollAll();
       assert.ok(e.h.events.some((x) => x.kind === EVENT_REQUEST_DONE && x.a === req && x.b === 0), 'the error bdev is gone');
       e.h.core.wstor_free(c.ctx);
     };
@@ -400,7 +400,7 @@ test('file bdev with O_DIRECT: a bounced I/O frees its copy however it ends (fai
       assert.equal(e.h.core.bdev_error_inject(errId, IO.write, 2, 1), 0);
       const before = e.h.u32(c.ctx, W.done);
       assert.equal(c.run(OP.write, { buf, off: 0, len: 4096 }, false), 0);
-      for (let i = 0; i < 20; i++) e.h.core.h_poll(e.thread, 0);
+      e.h.pollAll();
       assert.equal(e.h.u32(c.ctx, W.done), before, 'the write is held');
       assert.equal(e.h.core.heap_live_blocks(), live + 1, 'the held write holds its copy');
     };
@@ -416,7 +416,7 @@ test('file bdev with O_DIRECT: a bounced I/O frees its copy however it ends (fai
       holdWrite(c, errId);
       const before = e.h.u32(c.ctx, W.done);
       c.run(OP.reset);
-      for (let i = 0; i < 20; i++) e.h.core.h_poll(e.thread, 0);
+      e.h.pollAll();
       assert.equal(e.h.u32(c.ctx, W.done), before + 2, 'reset aborted the held write, then completed');
       assert.equal(e.h.core.heap_live_blocks(), live, 'abort by reset: the copy was freed');
     });
@@ -526,11 +526,11 @@ test('file bdev with O_DIRECT: a request waiting for bounce memory fails on rese
     const waitingWrite = (c: Client) => {
         const before = e.h.u32(c.ctx, W.done);
       assert.equal(c.run(OP.write, { buf, off: 0, len }, false), 0);
-      for (let i = 0; i < 20; i++) e.h.core.h_poll(e.thread, 0);
+      e.h.pollAll();
       assert.equal(e.h.u32(c.ctx, W.done), before, 'the write waits for memory');
       return before;
     };
-    const settle = () => { for (let k = 0; k < 20; k++) { e.h.drain(e.app); e.h.drain(e.thread); } };
+    const settle = () => { e.h.pollAll(); };
 
     // Reset: the waiting write fails, then the reset completes.
     const c = client(e, fileId);

@@ -3,12 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { newHarness, expectFatal, type Harness } from '../helpers/core.js';
+import { BdevOp as OP, BdevWord as W } from '../helpers/opcodes.js';
 
-const OP = { open: 1, close: 2, getChannel: 3, putChannel: 4, read: 5, write: 6, unmap: 7, writeZeroes: 8,
-  flush: 9, reset: 10, unregister: 11, claim: 12, readMany: 13, readv: 14 } as const;
 const EINVAL = -22, EBADF = -9, ENODEV = -19, EPERM = -1, ENOMEM = -12;
-const W = { op: 0, bdev: 1, desc: 2, ch: 3, rc: 4, done: 5, ok: 6, failed: 7, status: 8, removeEvents: 9,
-  buf: 10, off: 11, len: 12, flag: 13, unregistered: 14, waitCallbacks: 15, retries: 16, inflight: 17 } as const;
 
 interface Client { h: Harness; thread: number; ctx: number }
 
@@ -28,7 +25,7 @@ function run(c: Client, op: number, fields: Partial<Record<keyof typeof W, numbe
   h.setU32(c.ctx, op, W.op);
   for (const [k, v] of Object.entries(fields)) h.setU32(c.ctx, v!, W[k as keyof typeof W]);
   h.core.hb_send_op(c.thread, c.ctx);
-  h.drain(c.thread);
+  h.pollAll();
   return h.i32(c.ctx, W.rc);
 }
 
@@ -68,7 +65,7 @@ test('malloc: the data starts on a 4 KiB boundary (no block straddles two of the
   h.setU32(c.ctx, bdev, W.bdev);
   const pagesWithThread = h.core.h_pages_in_use();
   assert.equal(run(c, OP.unregister), 0);
-  for (let i = 0; i < 10; i++) h.core.h_poll(c.thread, 0);
+  h.pollAll();
   assert.equal(h.core.hb_exists(bdev), 0);
   assert.ok(pagesWithThread - h.core.h_pages_in_use() >= 19, 'the data\'s 19 pages were freed');
 });
@@ -150,7 +147,7 @@ test('an empty pool is -ENOMEM; queue_io_wait calls back when an io is freed', a
   assert.equal(c.h.u32(c.ctx, W.waitCallbacks), 88, 'one callback per freed io while reads were pending');
   assert.equal(c.h.u32(c.ctx, W.retries), 0);
   assert.equal(c.h.u32(c.ctx, W.inflight), 88);
-  c.h.drain(c.thread);
+  c.h.pollAll();
   assert.equal(c.h.u32(c.ctx, W.done), 600, 'every read completed');
   assert.equal(c.h.u32(c.ctx, W.failed), 0);
 });
@@ -169,7 +166,7 @@ test('reset completes after every earlier I/O on every channel', async () => {
   c.h.core.h_poll(other.thread, 1);             // runs the submit message only... and the poller
   c.h.setU32(c.ctx, OP.reset, W.op);
   c.h.core.hb_send_op(c.thread, c.ctx);
-  for (let i = 0; i < 50; i++) { c.h.core.h_poll(c.thread, 0); c.h.core.h_poll(other.thread, 0); }
+  c.h.pollAll();
   assert.equal(c.h.u32(c.ctx, W.ok), 1, 'reset completed');
   assert.equal(c.h.u32(other.ctx, W.done), 1, 'the earlier write completed too');
 });
@@ -186,7 +183,7 @@ test('hot remove: descriptors are told, new I/O and opens are refused, the bdev 
   const remover: Client = { h: c.h, thread: c.h.core.h_thread_create(2, -1, 1024), ctx: c.h.core.hb_ctx_new() };
   c.h.setU32(remover.ctx, c.h.u32(c.ctx, W.bdev), W.bdev);
   assert.equal(run(remover, OP.unregister), 0);
-  c.h.drain(c.thread);
+  c.h.pollAll();
   assert.equal(c.h.u32(c.ctx, W.removeEvents), 1, 'the open descriptor got a REMOVE event');
   assert.equal(c.h.u32(c.ctx, W.done), 1, 'the in-flight write completed');
   assert.equal(run(c, OP.read, { buf, off: 0, len: 4096 }), ENODEV, 'new I/O refused');
@@ -194,7 +191,7 @@ test('hot remove: descriptors are told, new I/O and opens are refused, the bdev 
   assert.equal(c.h.core.hb_exists(c.h.u32(c.ctx, W.bdev)), 1, 'still there while open');
   run(c, OP.putChannel);
   assert.equal(run(c, OP.close), 0);
-  for (let i = 0; i < 10; i++) { c.h.core.h_poll(c.thread, 0); c.h.core.h_poll(remover.thread, 0); }
+  c.h.pollAll();
   assert.equal(c.h.u32(remover.ctx, W.unregistered), 1, 'unregister completed on the remover thread');
   assert.equal(c.h.core.hb_exists(c.h.u32(c.ctx, W.bdev)), 0);
 });

@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { newHarness, type Harness } from '../helpers/core.js';
+import { BlobOp as OP } from '../helpers/opcodes.js';
 
-const OP = { init: 1, create: 4, open: 5, read: 13, write: 14, channel: 16, freeze: 23, unfreeze: 24 } as const;
 const MiB = 1 << 20;
 
 /** A ctx block (tests/core/blob-hooks.ts): words 0 op, 1 rc, 2 completions, 3 store, 4 blob, 7.. args, 13 channel. */
@@ -18,14 +18,10 @@ function send(h: Harness, thread: number, ctx: number, code: number, args: numbe
   return before;
 }
 const doneSince = (h: Harness, ctx: number, before: number) => h.u32(ctx, 2) !== before;
-function pollBoth(f: Fx, rounds: number): void {
-  for (let i = 0; i < rounds; i++) { f.h.core.h_poll(f.md, 0); f.h.core.h_poll(f.io, 0); }
-}
 /** Run an op on `thread`, polling both threads until it completes; returns rc. */
 function run(f: Fx, thread: number, ctx: number, code: number, args: number[] = []): number {
   const before = send(f.h, thread, ctx, code, args);
-  for (let i = 0; i < 100_000 && !doneSince(f.h, ctx, before); i++) pollBoth(f, 1);
-  assert.ok(doneSince(f.h, ctx, before), `op ${code} never completed; ${f.h.messages('error').join('; ')}`);
+  f.h.pollUntil(`op ${code} to complete`, () => doneSince(f.h, ctx, before));
   return f.h.i32(ctx, 1);
 }
 /** A ctx for I/O from the I/O thread, with its own channel there. */
@@ -72,16 +68,16 @@ test('I/O started on a frozen blob waits, and runs only after the last of nested
   assert.equal(run(f, f.md, f.mdCtx, OP.freeze), 0, 'freezes nest');
   new Uint8Array(h.memory.buffer, buf, 8192).fill(0);
   const read = send(h, f.io, io, OP.read, [buf, 0, 2]);
-  pollBoth(f, 200);
+  h.pollAll();
   assert.ok(!doneSince(h, io, read), 'a read started while frozen does not run');
   assert.equal(h.core.hbs_blob_queued(f.blob), 1, 'it waits in the blob queue');
   assert.equal(h.core.hbs_blob_inflight(f.blob), 0, 'and is not in flight');
 
   assert.equal(run(f, f.md, f.mdCtx, OP.unfreeze), 0);
-  pollBoth(f, 200);
+  h.pollAll();
   assert.ok(!doneSince(h, io, read), 'one freeze is still held');
   assert.equal(run(f, f.md, f.mdCtx, OP.unfreeze), 0);
-  for (let i = 0; i < 1000 && !doneSince(h, io, read); i++) pollBoth(f, 1);
+  h.pollUntil('the read', () => doneSince(h, io, read));
   assert.ok(doneSince(h, io, read), 'the last unfreeze restarts it');
   assert.equal(h.i32(io, 1), 0);
   assert.ok(holds(h, buf, 8192, 5), 'and it reads the data');
@@ -108,7 +104,7 @@ test('a freeze completes only once the I/O in flight has completed; I/O started 
   assert.ok(!doneSince(h, f.mdCtx, fr), 'the freeze waits for the write in flight');
 
   const w2 = send(h, f.io, io2, OP.write, [b, 600, 1]);
-  for (let i = 0; i < 1000 && !doneSince(h, f.mdCtx, fr); i++) pollBoth(f, 1);
+  h.pollUntil('the freeze', () => doneSince(h, f.mdCtx, fr));
   assert.ok(doneSince(h, f.mdCtx, fr), 'the freeze holds once the write in flight completed');
   assert.equal(h.i32(f.mdCtx, 1), 0);
   assert.ok(doneSince(h, io1, w1), 'the write in flight completed');
@@ -117,7 +113,7 @@ test('a freeze completes only once the I/O in flight has completed; I/O started 
   assert.equal(h.core.hbs_blob_queued(f.blob), 1);
 
   assert.equal(run(f, f.md, f.mdCtx, OP.unfreeze), 0);
-  for (let i = 0; i < 1000 && !doneSince(h, io2, w2); i++) pollBoth(f, 1);
+  h.pollUntil('the held write', () => doneSince(h, io2, w2));
   assert.ok(doneSince(h, io2, w2), 'the held write runs after the unfreeze');
   assert.equal(h.i32(io2, 1), 0);
   const out = h.scratch(4096);
@@ -140,7 +136,7 @@ for (const [name, code, args] of [['resize', 8, [8]], ['snapshot', 17, []]] as c
     const op = send(h, f.md, f.mdCtx, code, [...args]);
     for (let i = 0; i < 200; i++) h.core.h_poll(f.md, 0);
     assert.ok(!doneSince(h, f.mdCtx, op), `the ${name} waits for the write in flight`);
-    for (let i = 0; i < 1000 && !doneSince(h, f.mdCtx, op); i++) pollBoth(f, 1);
+    h.pollUntil(name, () => doneSince(h, f.mdCtx, op));
     assert.ok(doneSince(h, f.mdCtx, op) && doneSince(h, io1, w1), 'both completed');
     assert.equal(h.i32(f.mdCtx, 1), 0, `${name}: ${h.messages('error').join('; ')}`);
     assert.equal(h.i32(io1, 1), 0);

@@ -4,10 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { newHarness, exhaustHeap, exhaustSmallBlocks, type Harness } from '../helpers/core.js';
 import { writeCoreString, EVENT_REQUEST_DONE } from '../../host/core-abi.js';
+import { BlobOp as OP, BdevOp, BdevWord as W } from '../helpers/opcodes.js';
 
-const OP = { init: 1, load: 2, unload: 3, create: 4, open: 5, close: 6, sync: 7, resize: 8, delete: 9,
-  setXattr: 10, getXattr: 11, removeXattr: 12, read: 13, write: 14, abandon: 15, channel: 16, snapshot: 17, clone: 18,
-  inflate: 19, decouple: 20, readv: 21, writev: 22, verifyIndex: 25 } as const;
 const MiB = 1 << 20;
 
 interface Bs { h: Harness; t: number; ctx: number; bdev: number }
@@ -27,8 +25,7 @@ function op(b: Bs, code: number, args: number[] = [], idOf?: bigint): number {
   if (idOf !== undefined) { h.setU32(ctx, Number(idOf & 0xffffffffn), 5); h.setU32(ctx, Number(idOf >> 32n), 6); }
   const before = h.u32(ctx, 2);
   h.core.hbs_send(b.t, ctx);
-  for (let i = 0; i < 100_000 && h.u32(ctx, 2) === before; i++) h.core.h_poll(b.t, 0);
-  assert.notEqual(h.u32(ctx, 2), before, `op ${code} never completed; ${h.messages('error').join('; ')}`);
+  h.pollUntil(`op ${code} to complete`, () => h.u32(ctx, 2) !== before);
   return h.i32(ctx, 1);
 }
 const value = (b: Bs) => BigInt(b.h.u32(b.ctx, 11)) | (BigInt(b.h.u32(b.ctx, 12)) << 32n);
@@ -181,7 +178,7 @@ test('a thin claim recorded while a sync is writing its pages stays dirty, and t
   h.setU32(b.ctx, OP.sync, 0);
   h.core.hbs_send(b.t, b.ctx);
   h.core.hbs_send(b.t, w);
-  for (let i = 0; i < 10_000 && (h.u32(b.ctx, 2) === 0 || h.u32(w, 2) === 0); i++) h.core.h_poll(b.t, 0);
+  h.pollUntil('the sync and the write', () => h.u32(b.ctx, 2) !== 0 && h.u32(w, 2) !== 0);
   assert.equal(h.i32(b.ctx, 1), 0, 'the sync completed');
   assert.equal(h.i32(w, 1), 0, 'the write completed');
   ok(b, OP.close);                   // syncs only a dirty blob
@@ -255,9 +252,9 @@ test('xattrs, resize and delete; their limits are errors', async () => {
   assert.equal(new TextDecoder().decode(new Uint8Array(b.h.memory.buffer, ptr, len).slice()), 'wstor-test');
   assert.equal(op(b, OP.removeXattr, [name, 5]), 0);
   assert.equal(op(b, OP.getXattr, [name, 5]), -2);
-  assert.equal(op(b, OP.delete, [], id), -16, 'an open blob cannot be deleted');
+  assert.equal(op(b, OP.deleteBlob, [], id), -16, 'an open blob cannot be deleted');
   ok(b, OP.close);
-  ok(b, OP.delete, [], id);
+  ok(b, OP.deleteBlob, [], id);
   assert.equal(b.h.core.hbs_free_clusters(b.h.u32(b.ctx, 3)), free0, 'every cluster back');
   assert.equal(op(b, OP.open, [], id), -2, 'a deleted blob is gone');
   ok(b, OP.unload);
@@ -302,23 +299,25 @@ test('damage: a corrupt super block fails the load and says so; a corrupt md pag
   // masks; the harness reads the geometry back from the super block.
   const sb = b.h.scratch(4096);
   const raw = b.h.core.hb_ctx_new();
-  b.h.setU32(raw, b.bdev, 1);
-  b.h.setU32(raw, 1, 0); b.h.setU32(raw, 1, 13);            // open read-write
-  b.h.core.hb_send_op(b.t, raw); b.h.drain(b.t);
-  b.h.setU32(raw, 3, 0); b.h.core.hb_send_op(b.t, raw); b.h.drain(b.t);    // channel
-  const rawIo = (opc: number, buf: number, off: number) => {
-    b.h.setU32(raw, opc, 0); b.h.setU32(raw, buf, 10); b.h.setU32(raw, off, 11); b.h.setU32(raw, 4096, 12);
+  b.h.setU32(raw, b.bdev, W.bdev);
+  /** One bdev-hooks op on the raw descriptor of the store's bdev, run to its end. */
+  const rawOp = (code: number, fields: Partial<Record<keyof typeof W, number>> = {}) => {
+    b.h.setU32(raw, code, W.op);
+    for (const [k, v] of Object.entries(fields)) b.h.setU32(raw, v!, W[k as keyof typeof W]);
     b.h.core.hb_send_op(b.t, raw);
-    for (let i = 0; i < 1000; i++) b.h.core.h_poll(b.t, 0);
+    b.h.pollAll();
   };
-  rawIo(5, sb, 0);
+  const rawIo = (code: number, buf: number, off: number) => rawOp(code, { buf, off, len: 4096 });
+  const rawOpen = () => { rawOp(BdevOp.open, { flag: 1 }); rawOp(BdevOp.getChannel); };
+  const rawClose = () => { rawOp(BdevOp.putChannel); rawOp(BdevOp.close); };
+  rawOpen();
+  rawIo(BdevOp.read, sb, 0);
   const mdStart = new DataView(b.h.memory.buffer).getUint32(sb + 56, true);
   const page = b.h.scratch(4096);
-  rawIo(5, page, (mdStart + Number(a & 0xffffffffn)) * 4096);
+  rawIo(BdevOp.read, page, (mdStart + Number(a & 0xffffffffn)) * 4096);
   new Uint8Array(b.h.memory.buffer, page + 40, 1)[0] ^= 0xff;
-  rawIo(6, page, (mdStart + Number(a & 0xffffffffn)) * 4096);
-  b.h.setU32(raw, 4, 0); b.h.core.hb_send_op(b.t, raw); b.h.drain(b.t);    // put channel
-  b.h.setU32(raw, 2, 0); b.h.core.hb_send_op(b.t, raw); b.h.drain(b.t);    // close
+  rawIo(BdevOp.write, page, (mdStart + Number(a & 0xffffffffn)) * 4096);
+  rawClose();
   assert.equal(loadStore(b), 0);
   assert.match(b.h.messages('error').join('\n'), new RegExp(`md page ${Number(a & 0xffffffffn)} is damaged \\(bad CRC\\)`));
   assert.match(b.h.messages('notice').join('\n'), /1 blobs recovered, 1 refused or damaged/);
@@ -327,13 +326,11 @@ test('damage: a corrupt super block fails the load and says so; a corrupt md pag
   ok(b, OP.close);
   ok(b, OP.abandon);
   // Now the super block: flip a byte, and the load refuses with a clear message.
-  b.h.setU32(raw, 1, 0); b.h.core.hb_send_op(b.t, raw); b.h.drain(b.t);
-  b.h.setU32(raw, 3, 0); b.h.core.hb_send_op(b.t, raw); b.h.drain(b.t);
-  rawIo(5, sb, 0);
+  rawOpen();
+  rawIo(BdevOp.read, sb, 0);
   new Uint8Array(b.h.memory.buffer, sb + 100, 1)[0] ^= 0xff;
-  rawIo(6, sb, 0);
-  b.h.setU32(raw, 4, 0); b.h.core.hb_send_op(b.t, raw); b.h.drain(b.t);
-  b.h.setU32(raw, 2, 0); b.h.core.hb_send_op(b.t, raw); b.h.drain(b.t);
+  rawIo(BdevOp.write, sb, 0);
+  rawClose();
   assert.equal(loadStore(b), -5);
   assert.match(b.h.messages('error').at(-1)!, /blobstore super block fails its CRC \(damaged\); not loaded/);
 });
@@ -390,16 +387,16 @@ test('snapshots and clones: the origin reads through its snapshot, writes copy o
   assert.ok(same(b.h, buf, 4096, 33));
   ok(b, OP.close);
   assert.equal(op(b, OP.clone, [], id), -22, 'clones are made of snapshots only');
-  assert.equal(op(b, OP.delete, [], snap), -16, 'a snapshot with two blobs reading through it stays');
+  assert.equal(op(b, OP.deleteBlob, [], snap), -16, 'a snapshot with two blobs reading through it stays');
   assert.match(b.h.messages('error').at(-1) ?? '', /is a snapshot with 2 clones: delete or inflate all but one/);
   ok(b, OP.unload);
   assert.equal(loadStore(b), 0);
   firstUnitIs(b, clone, buf, 11, 'after unload and load, the clone still reads through the snapshot');
   // With one clone left, the snapshot can go: the clone takes the clusters it had none of.
-  ok(b, OP.delete, [], id);
+  ok(b, OP.deleteBlob, [], id);
   const storeNow = b.h.u32(b.ctx, 3);
   const usedBefore = b.h.core.hbs_used_clusters(storeNow);
-  ok(b, OP.delete, [], snap);
+  ok(b, OP.deleteBlob, [], snap);
   assert.equal(b.h.core.hbs_used_clusters(storeNow), usedBefore - 1, 'only the cluster the clone had of its own is freed');
   assert.equal(op(b, OP.open, [], snap), -2, 'the snapshot is gone');
   const c = openBlob(b, clone);
@@ -437,7 +434,7 @@ test('recovery keeps a snapshot caught between its last two syncs and finishes i
   ok(b, OP.close);
   // The origin goes; a later dirty load must not judge the snapshot against it again.
   const clone = ok(b, 18, [], snap);
-  ok(b, OP.delete, [], origin);
+  ok(b, OP.deleteBlob, [], origin);
   ok(b, OP.abandon);
   assert.equal(loadStore(b), 0);
   assert.doesNotMatch(b.h.messages('notice').join('\n'), /was interrupted/);
@@ -453,7 +450,7 @@ test('a snapshot left marked (its unmarking sync failed) that a clone reads thro
   const snap = ok(b, OP.snapshot);
   ok(b, OP.close);
   const clone = ok(b, OP.clone, [], snap);
-  ok(b, OP.delete, [], origin);
+  ok(b, OP.deleteBlob, [], origin);
   // As if the snapshot's unmarking sync had failed and nothing synced it since: the mark names an
   // origin that no longer reads through it, but the clone does.
   b.h.core.hbs_mark_snapshot(openBlob(b, snap), Number(origin));
@@ -511,17 +508,17 @@ test('clone index: exact after snapshot, clone, decouple, inflate and delete, af
   assert.deepEqual(indexOf(b, all), before, 'a clean load rebuilds the same index');
   indexMatchesDisk(b, 'after a clean load');
 
-  ok(b, OP.delete, [], s2);
+  ok(b, OP.deleteBlob, [], s2);
   assert.deepEqual(indexOf(b, [c, s1, s2]), { [String(c)]: [s1, 0], [String(s1)]: [0n, 1], [String(s2)]: [0n, 0] },
     'snapshot delete: its clone reads through its parent, it is gone');
   indexMatchesDisk(b, 'after a snapshot delete');
-  ok(b, OP.delete, [], plain);
+  ok(b, OP.deleteBlob, [], plain);
   const c2 = ok(b, OP.clone, [], s1);
   all.push(c2);
   assert.equal(indexOf(b, [s1])[String(s1)][1], 2);
-  assert.equal(op(b, OP.delete, [], s1), -16, 'two clones: EBUSY');
+  assert.equal(op(b, OP.deleteBlob, [], s1), -16, 'two clones: EBUSY');
   assert.match(b.h.messages('error').join('\n'), /is a snapshot with 2 clones: delete or inflate all but one of them first/);
-  ok(b, OP.delete, [], c2);
+  ok(b, OP.deleteBlob, [], c2);
   assert.equal(indexOf(b, [s1])[String(s1)][1], 1, 'a deleted clone no longer reads through its snapshot');
   const crashed = indexOf(b, all);
   ok(b, OP.abandon);
@@ -529,7 +526,7 @@ test('clone index: exact after snapshot, clone, decouple, inflate and delete, af
   assert.match(b.h.messages('notice').join('\n'), /not unloaded cleanly: recovering/);
   assert.deepEqual(indexOf(b, all), crashed, 'recovery rebuilds the same index');
   indexMatchesDisk(b, 'after recovery');
-  ok(b, OP.delete, [], s1);
+  ok(b, OP.deleteBlob, [], s1);
   assert.deepEqual(indexOf(b, [c, s1]), { [String(c)]: [0n, 0], [String(s1)]: [0n, 0] }, 'the last snapshot went into its clone');
   indexMatchesDisk(b, 'at the end');
   ok(b, OP.unload);
@@ -546,7 +543,7 @@ test('clone index: deleting a snapshot finds its clone in memory, without readin
   const stats = b.h.scratch(b.h.core.bdev_stats_bytes());
   const readBytes = () => { b.h.core.bdev_stats(b.bdev, stats); return Number(new DataView(b.h.memory.buffer).getBigUint64(stats + 6 * 8, true)); };
   const before = readBytes();
-  ok(b, OP.delete, [], snap);
+  ok(b, OP.deleteBlob, [], snap);
   const read = readBytes() - before;
   assert.ok(read <= 8 * 4096, `the delete read ${read / 4096} md pages (its clone's, not all 66 blobs')`);
   assert.deepEqual(indexOf(b, [origin, snap]), { [String(origin)]: [0n, 0], [String(snap)]: [0n, 0] });
@@ -564,7 +561,7 @@ const ENOMEM = -12;
  */
 function refusedAtEachMdAllocation(b: Bs, what: string, run: () => number, check: (n: number) => void = () => {}): number {
   const store = () => b.h.u32(b.ctx, 3);
-  const settle = () => { for (let i = 0; i < 8; i++) b.h.core.h_poll(b.t, 0); };   // deferred releases (io channels) run
+  const settle = () => b.h.pollAll();   // deferred releases (io channels) run
   for (let n = 0; n < 200; n++) {
     settle();
     const live = b.h.core.heap_live_blocks();
@@ -632,8 +629,8 @@ test('blob md without memory: create, open, xattr set, snapshot and clone fail w
   assert.deepEqual(indexOf(b, [id, snap, clone]), { [String(id)]: [snap, 0], [String(snap)]: [0n, 2], [String(clone)]: [snap, 0] });
   firstUnitIs(b, clone, buf, 7, 'the clone reads the snapshot');
   // A snapshot with one clone left goes into it: its open, the clone's, the mark.
-  ok(b, OP.delete, [], clone);
-  assert.ok(refusedAtEachMdAllocation(b, 'snapshot delete', () => op(b, OP.delete, [], snap)) >= 6);
+  ok(b, OP.deleteBlob, [], clone);
+  assert.ok(refusedAtEachMdAllocation(b, 'snapshot delete', () => op(b, OP.deleteBlob, [], snap)) >= 6);
   assert.ok(b.h.messages('error').some((m) => /deleting snapshot .* no memory to mark it with its clone/.test(m)), 'the mark was refused too');
   assert.deepEqual(indexOf(b, [id, snap]), { [String(id)]: [0n, 0], [String(snap)]: [0n, 0] });
   firstUnitIs(b, id, buf, 7, 'the origin took its data back from the deleted snapshot');

@@ -26,16 +26,16 @@ test('one channel per thread per device, refcounted; destroyed by message after 
   const a = op(h, dev), b = op(h, dev);
   h.core.h_send_get_channel(t, a);
   h.core.h_send_get_channel(t, b);
-  h.drain(t);
+  h.pollAll();
   assert.notEqual(h.u32(a, 1), 0);
   assert.equal(h.u32(a, 1), h.u32(b, 1), 'the same channel for the same thread');
   assert.equal(h.u32(a, 2), 0xc0ffee, 'the context buffer was filled by create');
   assert.equal(h.u32(dev), 1, 'created once');
   h.core.h_send_put_channel(t, a);
-  h.drain(t);
+  h.pollAll();
   assert.equal(h.u32(dev, 1), 0, 'one reference left');
   h.core.h_send_put_channel(t, b);
-  h.drain(t);
+  h.pollAll();
   assert.equal(h.u32(dev, 1), 1, 'destroyed after the last put');
 });
 
@@ -46,10 +46,10 @@ test('put then get in the same message keeps the channel (deferred destroy)', as
   h.core.h_device_register(dev);
   const a = op(h, dev);
   h.core.h_send_get_channel(t, a);
-  h.drain(t);
+  h.pollAll();
   const first = h.u32(a, 1);
   h.core.h_send_put_get_channel(t, a);
-  h.drain(t);
+  h.pollAll();
   assert.equal(h.u32(a, 1), first, 'revived, not recreated');
   assert.equal(h.u32(dev), 1);
   assert.equal(h.u32(dev, 1), 0, 'the queued destroy found it referenced again');
@@ -63,12 +63,12 @@ test('a failing channel constructor gives no channel and no leak', async () => {
   h.core.h_device_register(dev);
   const a = op(h, dev);
   h.core.h_send_get_channel(t, a);
-  h.drain(t);
+  h.pollAll();
   assert.equal(h.u32(a, 1), 0);
   assert.match(h.messages('error').at(-1)!, /could not create io_channel for io_device test_device on thread worker_a/);
   const u = op(h, dev);
   h.core.h_send_unregister_device(t, u);
-  h.drain(t);
+  h.pollAll();
   assert.equal(h.i32(u, 2), 0);
   assert.equal(h.u32(dev, 2), 1, 'no channel counted: unregister completes at once');
 });
@@ -82,23 +82,23 @@ test('unregister waits for the last channel, then completes on the calling threa
   const c1 = op(h, dev), c2 = op(h, dev);
   h.core.h_send_get_channel(t1, c1);
   h.core.h_send_get_channel(t2, c2);
-  h.drain(t1); h.drain(t2);
+  h.pollAll(); h.pollAll();
   const u = op(h, dev);
   h.core.h_send_unregister_device(t1, u);
-  h.drain(t1);
+  h.pollAll();
   assert.equal(h.i32(u, 2), 0);
   assert.equal(h.u32(dev, 2), 0, 'channels remain: not yet done');
   const again = op(h, dev);
   h.core.h_send_get_channel(t1, again);
-  h.drain(t1);
+  h.pollAll();
   assert.equal(h.u32(again, 1), 0, 'no new channels while unregistering');
   h.core.h_send_unregister_device(t1, op(h, dev));
-  h.drain(t1);
+  h.pollAll();
   assert.match(h.messages('error').join('\n'), /io_device test_device already has a pending unregister/);
   h.core.h_send_put_channel(t1, c1);
   h.core.h_send_put_channel(t2, c2);
-  h.drain(t2);
-  h.drain(t1);
+  h.pollAll();
+  h.pollAll();
   assert.equal(h.u32(dev, 2), 1, 'completed once');
   assert.equal(h.u32(dev, 1), 2);
 });
@@ -108,7 +108,7 @@ test('unregistering an unknown device is -ENOENT', async () => {
   const t = h.core.h_thread_create(1, -1, 64);
   const u = op(h, h.scratch(32));
   h.core.h_send_unregister_device(t, u);
-  h.drain(t);
+  h.pollAll();
   assert.equal(h.i32(u, 2), -2);
 });
 
@@ -118,7 +118,7 @@ test('for_each_thread visits every thread once, in creation order, then complete
   const threads = [0, 1, 2].map((i) => h.core.h_thread_create(i, -1, 64));
   const ctx = h.scratch(64);
   h.core.h_send_for_each_thread(threads[1], ctx);
-  for (let round = 0; round < 10; round++) threads.forEach((t) => h.core.h_poll(t, 0));
+  h.pollAll();
   assert.equal(h.u32(ctx), 3);
   assert.equal(h.u32(ctx, 1), 1, 'done once');
   assert.deepEqual([h.u32(ctx, 4), h.u32(ctx, 5), h.u32(ctx, 6)], threads.map((t) => h.core.h_thread_id(t)));
@@ -129,11 +129,11 @@ test('for_each_channel visits only threads with a channel; a non-zero status end
   const threads = [0, 1, 2].map((i) => h.core.h_thread_create(i, -1, 64));
   const dev = device(h);
   h.core.h_device_register(dev);
-  for (const t of [threads[0], threads[2]]) { h.core.h_send_get_channel(t, op(h, dev)); h.drain(t); }
+  for (const t of [threads[0], threads[2]]) { h.core.h_send_get_channel(t, op(h, dev)); h.pollAll(); }
   const ctx = h.scratch(64);
   h.setU32(ctx, dev, 3);
   h.core.h_send_for_each_channel(threads[1], ctx);
-  for (let round = 0; round < 10; round++) threads.forEach((t) => h.core.h_poll(t, 0));
+  h.pollAll();
   assert.equal(h.u32(ctx), 2);
   assert.deepEqual([h.u32(ctx, 4), h.u32(ctx, 5)], [threads[0], threads[2]].map((t) => h.core.h_thread_id(t)));
   assert.equal(h.u32(ctx, 1), 1);
@@ -142,7 +142,7 @@ test('for_each_channel visits only threads with a channel; a non-zero status end
   const stop = h.scratch(64);
   h.setU32(stop, (dev | 0x80000000) >>> 0, 3);
   h.core.h_send_for_each_channel(threads[1], stop);
-  for (let round = 0; round < 10; round++) threads.forEach((t) => h.core.h_poll(t, 0));
+  h.pollAll();
   assert.equal(h.u32(stop), 1, 'stopped after the first visit');
   assert.equal(h.i32(stop, 2), -125, 'the status reaches the completion');
   assert.equal(h.u32(stop, 1), 1);
@@ -154,7 +154,7 @@ test('a device with a for_each_channel outstanding cannot be unregistered', asyn
   const dev = device(h);
   h.core.h_device_register(dev);
   h.core.h_send_get_channel(t, op(h, dev));
-  h.drain(t);
+  h.pollAll();
   const walk = h.scratch(64);
   h.setU32(walk, dev, 3);
   h.core.h_send_for_each_channel(t, walk);
@@ -164,6 +164,6 @@ test('a device with a for_each_channel outstanding cannot be unregistered', asyn
   h.core.h_poll(t, 1);      // the unregister, while the walk is outstanding
   assert.equal(h.i32(u, 2), -16);
   assert.match(h.messages('error').at(-1)!, /io_device test_device has 1 for_each calls outstanding/);
-  h.drain(t);
+  h.pollAll();
   assert.equal(h.u32(walk, 1), 1);
 });

@@ -19,7 +19,7 @@ test('messages run in order on the thread they were sent to, in bounded batches'
   assert.equal(h.u32(cell), 20);
   const who = h.scratch(8);
   h.core.h_send_who(b, who);
-  h.drain(b);
+  h.pollAll();
   assert.equal(h.u32(who), h.core.h_thread_id(b), 'the message ran with b as the current thread');
 });
 
@@ -47,7 +47,7 @@ test('a full message ring overflows: every message runs once, in the order it wa
   assert.equal(h.core.h_thread_pending(t), 100, 'the overflow counts as pending (the reactor must not sleep on it)');
   h.core.h_poll(t, 5);
   for (let i = 100; i < 150; i++) h.core.h_send_append(t, r.at(i));   // while the overflow drains
-  h.drain(t, 1000);
+  h.pollAll();
   assert.deepEqual(logged(h, log), upTo(150));
   assert.equal(h.core.h_thread_pending(t), 0);
   assert.ok(!h.core.h_thread_overflowing(t), 'drained: the ring is open again');
@@ -55,7 +55,7 @@ test('a full message ring overflows: every message runs once, in the order it wa
   const blocks = h.core.h_live_blocks();
   h.core.h_send_append(t, r.at(0));
   assert.equal(h.core.h_live_blocks(), blocks, 'a message that fits the ring takes no heap block');
-  h.drain(t);
+  h.pollAll();
   assert.equal(h.u32(log), 151);
 });
 
@@ -68,7 +68,7 @@ test('a batch that does not fit overflows in order behind the messages before it
   h.core.h_send_append_batch(t, r.addrs + 4 * 10, 10);     // 10 more do not fit behind 10 in 16
   h.core.h_send_append_batch(t, r.addrs + 4 * 20, 19);     // more than the whole ring
   h.core.h_send_append(t, r.at(39));
-  h.drain(t, 1000);
+  h.pollAll();
   assert.deepEqual(logged(h, log), upTo(40));
 });
 
@@ -95,7 +95,7 @@ test('batched sends run every message once', async () => {
   const ctxs = h.scratch(4 * 10);
   for (let i = 0; i < 10; i++) h.setU32(ctxs, cell, i);
   h.core.h_send_incr_batch(t, ctxs, 10);
-  h.drain(t);
+  h.pollAll();
   assert.equal(h.u32(cell), 10);
 });
 
@@ -121,7 +121,7 @@ test('an exiting thread with a message still queued (even in the overflow) does 
   for (let i = 0; i < 6; i++) h.core.h_send_incr(t, cell);
   h.core.h_poll(t, 1);
   assert.equal(h.core.h_thread_state(t), EXITING);
-  h.drain(t, 100);
+  h.pollAll();
   assert.equal(h.u32(cell), 6, 'every message ran');
   assert.equal(h.core.h_thread_state(t), EXITED);
   assert.equal(h.core.h_thread_destroy(t), 0);
@@ -156,7 +156,7 @@ test('exit timeout: pollers and channels still registered are named, then the th
   h.setU32(ch, dev);
   h.core.h_send_get_channel(t, ch);
   h.core.h_send_exit(t, h.scratch(8));
-  h.drain(t);
+  h.pollAll();
   assert.equal(h.core.h_thread_state(t), EXITING);
   h.core.h_clock_set(1_000_000 + 2000);
   h.core.h_poll(t, 0);
