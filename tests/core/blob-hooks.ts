@@ -18,7 +18,7 @@ const OP_INIT: u32 = 1, OP_LOAD: u32 = 2, OP_UNLOAD: u32 = 3, OP_CREATE: u32 = 4
   OP_REMOVE_XATTR: u32 = 12, OP_READ: u32 = 13, OP_WRITE: u32 = 14, OP_ABANDON: u32 = 15, OP_CHANNEL: u32 = 16,
   OP_SNAPSHOT: u32 = 17, OP_CLONE: u32 = 18, OP_INFLATE: u32 = 19, OP_DECOUPLE: u32 = 20, OP_READV: u32 = 21,
   OP_WRITEV: u32 = 22, OP_FREEZE: u32 = 23, OP_UNFREEZE: u32 = 24,
-  OP_VERIFY_INDEX: u32 = 25;
+  OP_VERIFY_INDEX: u32 = 25, OP_LOAD_READ_ONLY: u32 = 26, OP_PUT_CHANNEL: u32 = 27;
 
 function w(ctx: usize, i: u32): u32 { return load<u32>(ctx + (<usize>i << 2)); }
 function set(ctx: usize, i: u32, v: u32): void { store<u32>(ctx + (<usize>i << 2), v); }
@@ -41,6 +41,7 @@ function opMsg(ctx: usize): void {
   switch (w(ctx, 0)) {
     case OP_INIT: storeInit(w(ctx, 7), w(ctx, 8), w(ctx, 9), done, ctx); return;
     case OP_LOAD: storeLoad(w(ctx, 7), done, ctx); return;
+    case OP_LOAD_READ_ONLY: storeLoad(w(ctx, 7), done, ctx, false, true); return;
     case OP_UNLOAD: storeUnload(s, done, ctx); return;
     case OP_CREATE: blobCreate(s, <u64>w(ctx, 7), w(ctx, 8) != 0, done, ctx); return;
     case OP_OPEN: blobOpen(s, id(ctx), done, ctx); return;
@@ -63,6 +64,7 @@ function opMsg(ctx: usize): void {
       return;
     }
     case OP_CHANNEL: set(ctx, 13, <u32>storeGetChannel(s)); break;
+    case OP_PUT_CHANNEL: putIoChannel(<usize>w(ctx, 13)); set(ctx, 13, 0); break;
     case OP_READ:
     case OP_WRITE: {
       rc = blobIo(b, <usize>w(ctx, 13), w(ctx, 0) == OP_WRITE, w(ctx, 7), <u64>w(ctx, 8), <u64>w(ctx, 9), ioDone, ctx);
@@ -92,6 +94,8 @@ export function hbs_used_clusters(store: usize): f64 { const s = changetype<Stor
 export function hbs_clone_count(store: usize, lo: u32, hi: u32): u32 { return cloneIndexCount(changetype<Store>(store), (<u64>hi << 32) | <u64>lo); }
 export function hbs_clone_parent(store: usize, lo: u32, hi: u32): f64 { return <f64>cloneIndexParent(changetype<Store>(store), (<u64>hi << 32) | <u64>lo); }
 export function hbs_first_data_cluster(store: usize): f64 { return <f64>changetype<Store>(store).firstDataCluster; }
+/** A malloc bdev's bytes (its module state is the data): tests forge and corrupt images in place. */
+export function hbs_bdev_data(bdevId: u32): usize { return changetype<Bdev>(bdevById(bdevId)).ctx; }
 
 // ---- blob I/O from threads on real reactors (tests/integration/blobstore-reactors.test.ts) ----
 import { threadCreateOn, threadExit, putIoChannel } from "../../assembly/thread";
