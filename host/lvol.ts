@@ -124,7 +124,15 @@ export class LvolApi {
     this.stores.set(lvs.uuid, lvs);
     for (const id of store.ids()) {
       if (id === superBlob) continue;
-      const blob = await store.open(id);
+      let blob: BlobHandle;
+      try {
+        blob = await store.open(id);
+      } catch (err) {
+        // A blob the load refused (its md is damaged): its lvol is not served, the others are.
+        if ((err as WstorError).code !== 'EIO') throw err;
+        this.engine.log('error', `examine ${bdev}: lvstore ${meta.name}: blob ${id} is not served: ${(err as Error).message}`);
+        continue;
+      }
       const names = await this.blobNames(blob);
       if (!names) { await blob.close(); continue; }     // a blob some other user of the store made
       await this.serve(lvs, blob, names.name, names.uuid);
