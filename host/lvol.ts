@@ -113,7 +113,15 @@ export class LvolApi {
     }
     if (!store) return;
     const superBlob = store.superBlob;
-    const meta = superBlob === undefined ? undefined : await this.readNames(store, superBlob);
+    let meta: { name: string; uuid: string } | undefined;
+    try {
+      meta = superBlob === undefined ? undefined : await this.readNames(store, superBlob);
+    } catch (err) {
+      if ((err as WstorError).code !== 'EIO') throw err;
+      this.engine.log('error', `examine ${bdev}: the lvstore's super blob cannot be opened (${(err as Error).message}): not loaded`);
+      await store.unload();
+      return;
+    }
     if (superBlob === undefined || !meta) { await store.unload(); return; }  // a blobstore, not an lvstore
     if (this.stores.has(meta.uuid) || [...this.stores.values()].some((l) => l.name === meta.name)) {
       this.engine.log('error', `examine ${bdev}: lvstore ${meta.name} (${meta.uuid}) is already loaded from another bdev; not loading it twice`);

@@ -8,11 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Engine } from '../../host/index.js';
 import type { Report } from '../../host/core-abi.js';
-import { blobIdOf, blobsInFile, editFilePage, setParentDescriptor } from '../helpers/blob-image.js';
+import { SB, blobIdOf, blobsInFile, editFilePage, setParentDescriptor } from '../helpers/blob-image.js';
 
 const MiB = 1 << 20;
 
-test('examine of an lvstore with a parent loop serves the other lvols and refuses the loop by id; the engine keeps working', async () => {
+test('examine of an lvstore with a parent loop serves the other lvols and refuses the loop by id; the engine keeps working; a looping super blob loads no lvstore', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-lvol-forged-'));
   const file = path.join(dir, 'disk.img');
   fs.writeFileSync(file, Buffer.alloc(0));
@@ -52,6 +52,23 @@ test('examine of an lvstore with a parent loop serves the other lvols and refuse
       engine.bdev.createMalloc('m1', { blockCount: 256 });
       assert.equal(engine.bdev.info('m1').blockCount, 256, 'the engine answers what has nothing to do with the lvstore');
       await engine.lvol.unloadAll();
+    } finally {
+      await engine.stop();
+    }
+    // Now the lvstore's own super blob names itself as its parent: the lvstore is not loaded, said so,
+    // and its bdev is let go.
+    const superBlob = fs.readFileSync(file).readBigUInt64LE(SB.superBlob);
+    editFilePage(file, Number(superBlob & 0xffffffffn), (page) => setParentDescriptor(page, superBlob));
+    reports.length = 0;
+    engine = await Engine.start({ reactors: 1, memoryBytes: 128 << 20, logLevel: 'error', onReport: (r) => reports.push(r) });
+    try {
+      void engine.lvol;
+      engine.bdev.createFile('f0', { path: file });
+      await engine.bdev.waitForExamine();
+      assert.equal(engine.error, null);
+      assert.match(reports.map((r) => r.message).join('\n'), /examine f0: the lvstore's super blob cannot be opened \(.*names itself as its parent|examine f0: the lvstore's super blob cannot be opened \(.*was refused when the store loaded/);
+      assert.deepEqual(engine.lvol.listLvstores(), []);
+      assert.equal(engine.bdev.info('f0').claimed, false, 'the bdev is not held by a store that did not load');
     } finally {
       await engine.stop();
     }
