@@ -181,12 +181,22 @@ export function blobAttach(): void { mdUseAllocator(heapAlloc, heapFree); }
 /** Open and claim the bdev on the current thread, and the md channel. */
 function storeOpenBdev(bdevId: u32, write: bool): Store {
   assert(mdAllocatorInstalled(), "blob md would use the stock heap, which stops the engine when short: blobAttach was not run in this instance");
+  storeOpenError = 0;
   const s = changetype<Store>(heapAllocZeroed(offsetof<Store>()));
   if (changetype<usize>(s) == 0) return s;
   const bdev = bdevById(bdevId);
   if (bdev == 0) { heapFree(changetype<usize>(s)); storeOpenError = -ENODEV; return changetype<Store>(0); }
   const desc = bdevOpen(bdev, write, null, 0);
   if (desc < 0) { heapFree(changetype<usize>(s)); storeOpenError = desc; return changetype<Store>(0); }
+  // A read-only load of a bdev someone writes (a store loaded on it) would read metadata in flux.
+  if (!write && changetype<Bdev>(bdev).claimed != 0) {
+    report(LEVEL_ERROR, -EBUSY, "bdev %s is claimed for writing (a blobstore is loaded on it, or another module has it): unload that before loading it read-only",
+      changetype<Bdev>(bdev).name);
+    bdevClose(<u32>desc);
+    heapFree(changetype<usize>(s));
+    storeOpenError = -EBUSY;
+    return changetype<Store>(0);
+  }
   s.desc = <u32>desc;
   if (write) {
     const rc = bdevClaim(s.desc);

@@ -390,4 +390,16 @@ test('item 9: a clean store loaded read-only writes nothing either, and leaves t
   assert.ok(Buffer.from(b.image()).equals(Buffer.from(before)));
 });
 
+test('item 9: a read-only load of a bdev a loaded store writes is refused (it would read metadata in flux)', async () => {
+  const { b } = await storeWith([1]);
+  const store = b.store;
+  const from = b.h.reports.length;
+  assert.equal(b.load({ readOnly: true }), EBUSY);
+  assert.match(b.said('error', from), /bdev test_malloc is claimed for writing \(a blobstore is loaded on it, or another module has it\): unload that before loading it read-only/);
+  b.store = store;
+  b.ok(OP.unload);
+  assert.equal(b.load({ readOnly: true }), 0, 'once unloaded, it loads read-only');
+  b.ok(OP.unload);
+});
+
 void MDP;
