@@ -449,6 +449,8 @@ function openPageRead(opPtr: usize, ok: bool): void {
   }
   // Opened by another open meanwhile: that one is shared, with the ancestors it holds (openAttached).
   if (openBlobById(s, blob.id) != 0) { openAttached(op); return; }
+  // Deleted meanwhile: what was read is gone from the store (its clusters may be free already).
+  if (!bitTest(s.usedIds, <u64>F.mdPageOf(blob.id))) { openFailed(op, -ENOENT, blob.id); return; }
   const refused = checkReadBlob(s, blob);
   if (refused != 0) { openFailed(op, refused, blob.id); return; }
   // Only snapshots are read through (a clone is made of one, a snapshot's origin reads through it).
