@@ -228,8 +228,10 @@ export class BdevApi {
    * a read of a page not in the page cache blocks its reactor for the device's latency, and a read
    * error of the device is a SIGBUS that ends the process, not an I/O error; the file must not be
    * truncated by anyone while the bdev exists (the same SIGBUS).
+   * `readOnly` opens the file O_RDONLY: a write through the bdev fails (EBADF from the kernel), none
+   * reaches the file. Not with `mmap` (a mapping of the engine's memory is read-write).
    */
-  createFile(name: string, opts: { path: string; direct?: boolean; mmap?: boolean; blockSize?: number; uuid?: string }): { id: number; direct: boolean } {
+  createFile(name: string, opts: { path: string; direct?: boolean; mmap?: boolean; blockSize?: number; uuid?: string; readOnly?: boolean }): { id: number; direct: boolean } {
     checkName(name); this.nameExists(name);
     const blockSize = opts.blockSize ?? 4096;
     checkGeometry(blockSize, 1);
@@ -237,7 +239,8 @@ export class BdevApi {
     const files = this.engine.platform.files;
     if (!files) throw new WstorError('ENOTSUP', `file bdevs are not available on ${this.engine.platform.name}`);
     if (opts.mmap && opts.direct) throw new WstorError('EINVAL', `${name}: mmap and direct exclude each other (a mapping goes through the page cache)`);
-    const { fd, bytes, direct } = files.open(opts.path, opts.direct ?? false);
+    if (opts.mmap && opts.readOnly) throw new WstorError('EINVAL', `${name}: a mapped file bdev cannot be read-only (the mapping is read-write)`);
+    const { fd, bytes, direct } = files.open(opts.path, opts.direct ?? false, opts.readOnly ?? false);
     let blockCount = Math.floor(bytes / blockSize);
     let map: BdevRecord['map'];
     try {

@@ -16,6 +16,11 @@ export interface InitOptions {
   mdPages?: number;
 }
 
+export interface LoadOptions {
+  /** Open the bdev for reading only and write nothing to it (default false). */
+  readOnly?: boolean;
+}
+
 export interface BlobInfo {
   id: bigint; size: number; thin: boolean; allocatedBytes: number;
   /** Read-only: made by blob.snapshot(). */
@@ -24,6 +29,8 @@ export interface BlobInfo {
   parent?: bigint;
   /** Its xattr names (values: blob.getXattr). */
   xattrs: string[];
+  /** Why the blob cannot be opened (its md is damaged, or the load refused it), if it cannot; the fields above are then empty. */
+  error?: string;
 }
 
 export interface CreateOptions {
@@ -159,11 +166,16 @@ export class BlobstoreApi {
     }
   }
 
-  /** Load the store on a bdev (recovering it if it was not unloaded cleanly). */
-  async load(bdev: string): Promise<BlobStore> {
+  /**
+   * Load the store on a bdev (recovering it if it was not unloaded cleanly). `readOnly`: nothing is
+   * ever written to the bdev (no claim either): blobs open read-only, a dirty store is recovered in
+   * memory only, and unload writes nothing.
+   */
+  async load(bdev: string, opts: LoadOptions = {}): Promise<BlobStore> {
     const id = this.engine.bdev.info(bdev).id;
     const core = this.engine.core;
-    const ptr = await this.engine.request(`loading the blobstore on ${bdev}`, (r) => core.bs_load(r, id));
+    const readOnly = opts.readOnly === true;
+    const ptr = await this.engine.request(`loading the blobstore on ${bdev}${readOnly ? ' read-only' : ''}`, (r) => core.bs_load(r, id, readOnly ? 1 : 0));
     return new BlobStore(this.engine, ptr, bdev);
   }
 }
@@ -254,18 +266,36 @@ export class BlobStore {
     return out;
   }
 
-  /** Every blob of the store with its size and provisioning (each is opened and closed to read it). */
+  /**
+   * Every blob of the store with its size and provisioning (each is opened to read it). Snapshots stay
+   * open until the end, so the blobs that read through them do not read the same chain again. A blob
+   * that cannot be opened for damage (EIO: refused when the store loaded, or md that does not hold
+   * up) is listed with `error` saying why, and its other fields empty.
+   */
   async list(): Promise<BlobInfo[]> {
     this.check();
     const out: BlobInfo[] = [];
-    for (const id of this.ids()) {
-      const blob = await this.open(id);
-      try {
-        out.push({ id: blob.id, size: blob.size, thin: blob.thin, allocatedBytes: blob.allocatedBytes, snapshot: blob.isSnapshot, parent: blob.parent,
-          xattrs: await blob.xattrNames() });
-      } finally {
-        await blob.close();
+    const kept: BlobHandle[] = [];
+    try {
+      for (const id of this.ids()) {
+        let blob: BlobHandle;
+        try {
+          blob = await this.open(id);
+        } catch (err) {
+          if (!(err instanceof WstorError) || err.code !== 'EIO') throw err;
+          out.push({ id, size: 0, thin: false, allocatedBytes: 0, snapshot: false, xattrs: [], error: err.message });
+          continue;
+        }
+        try {
+          out.push({ id: blob.id, size: blob.size, thin: blob.thin, allocatedBytes: blob.allocatedBytes, snapshot: blob.isSnapshot, parent: blob.parent,
+            xattrs: await blob.xattrNames() });
+        } finally {
+          if (blob.isSnapshot) kept.push(blob); else await blob.close();
+        }
       }
+    } finally {
+      // Clones before their snapshots: the last reference to an ancestor goes last.
+      for (const blob of kept.reverse()) await blob.close();
     }
     return out;
   }

@@ -77,7 +77,7 @@ export const CORE_EXPORTS = {
   vhost_ctrlr_info: [['i32', 'i32'], 'f64'],  // (ctrlr, which)
   vhost_ctrlr_set_coalescing: [['i32', 'i32', 'i32'], 'void'],  // (ctrlr, delayUs, iopsThreshold)
   bs_init: [['i32', 'i32', 'i32', 'i32'], 'i32'],  // (req, bdevId, clusterBytes, mdPages)
-  bs_load: [['i32', 'i32'], 'i32'],  // (req, bdevId)
+  bs_load: [['i32', 'i32', 'i32'], 'i32'],  // (req, bdevId, readOnly)
   bs_unload: [['i32', 'i32'], 'i32'],  // (req, store)
   bs_free_clusters: [['i32'], 'f64'],  // (store)
   bs_total_clusters: [['i32'], 'f64'],  // (store)

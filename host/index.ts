@@ -8,4 +8,4 @@ export { BdevApi, IO_TYPES } from './bdev.js';
 export type { BdevInfo, BdevStats, IoType, ErrorKind } from './bdev.js';
 export { BlobstoreApi, BlobStore, BlobHandle } from './blobstore.js';
 export { EngineBuffers, ENGINE_BUFFER_ALIGN } from './engine-buffers.js';
-export type { InitOptions, CreateOptions, BlobInfo } from './blobstore.js';
+export type { InitOptions, LoadOptions, CreateOptions, BlobInfo } from './blobstore.js';

@@ -114,7 +114,15 @@ export class LvolApi {
     }
     if (!store) return;
     const superBlob = store.superBlob;
-    const meta = superBlob === undefined ? undefined : await this.readNames(store, superBlob);
+    let meta: { name: string; uuid: string } | undefined;
+    try {
+      meta = superBlob === undefined ? undefined : await this.readNames(store, superBlob);
+    } catch (err) {
+      if ((err as WstorError).code !== 'EIO') throw err;
+      this.engine.log('error', `examine ${bdev}: the lvstore's super blob cannot be opened (${(err as Error).message}): not loaded`);
+      await store.unload();
+      return;
+    }
     if (superBlob === undefined || !meta) { await store.unload(); return; }  // a blobstore, not an lvstore
     if (this.stores.has(meta.uuid) || [...this.stores.values()].some((l) => l.name === meta.name)) {
       this.engine.log('error', `examine ${bdev}: lvstore ${meta.name} (${meta.uuid}) is already loaded from another bdev; not loading it twice`);
@@ -125,7 +133,15 @@ export class LvolApi {
     this.stores.set(lvs.uuid, lvs);
     for (const id of store.ids()) {
       if (id === superBlob) continue;
-      const blob = await store.open(id);
+      let blob: BlobHandle;
+      try {
+        blob = await store.open(id);
+      } catch (err) {
+        // A blob the load refused (its md is damaged): its lvol is not served, the others are.
+        if ((err as WstorError).code !== 'EIO') throw err;
+        this.engine.log('error', `examine ${bdev}: lvstore ${meta.name}: blob ${id} is not served: ${(err as Error).message}`);
+        continue;
+      }
       const names = await this.blobNames(blob);
       if (!names) { await blob.close(); continue; }     // a blob some other user of the store made
       try {

@@ -55,15 +55,16 @@ export function deviceBytes(st: fs.Stats, path: string): number {
   throw new WstorError('EINVAL', `${path} is neither a regular file nor a block device`);
 }
 
-function openFile(path: string, direct: boolean): { fd: number; bytes: number; direct: boolean } {
+function openFile(path: string, direct: boolean, readOnly = false): { fd: number; bytes: number; direct: boolean } {
+  const access = readOnly ? fs.constants.O_RDONLY : fs.constants.O_RDWR;
   let fd: number;
   try {
-    fd = fs.openSync(path, fs.constants.O_RDWR | (direct ? fs.constants.O_DIRECT : 0));
+    fd = fs.openSync(path, access | (direct ? fs.constants.O_DIRECT : 0));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (!(direct && code === 'EINVAL')) throw new WstorError(code ?? 'EIO', `cannot open ${path}: ${(err as Error).message}`);
     direct = false;            // e.g. tmpfs has no O_DIRECT: buffered still works
-    fd = fs.openSync(path, fs.constants.O_RDWR);
+    fd = fs.openSync(path, access);
   }
   try {
     return { fd, bytes: deviceBytes(fs.fstatSync(fd), path), direct };

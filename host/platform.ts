@@ -39,8 +39,11 @@ export interface Platform {
   allowedCpus(): number[];
   /** Files and block devices for file bdevs (Node only). */
   files?: {
-    /** Open read-write; `direct` asks for O_DIRECT and comes back false where the file system refuses it. */
-    open(path: string, direct: boolean): { fd: number; bytes: number; direct: boolean };
+    /**
+     * Open read-write (read-only when `readOnly`: O_RDONLY, so no write can reach the file); `direct`
+     * asks for O_DIRECT and comes back false where the file system refuses it.
+     */
+    open(path: string, direct: boolean, readOnly?: boolean): { fd: number; bytes: number; direct: boolean };
     close(fd: number): void;
     /** Current size in bytes of an open file or block device (after it grew: bdev_uring_rescan). */
     size(fd: number, path: string): number;

@@ -61,7 +61,7 @@ function run(req: usize): void {
       if (bdevById(<u32>r.a) == 0) { rc = -19; break; }
       storeInit(<u32>r.a, <u32>r.b, <u32>r.c, finish, req); return;
     }
-    case K_LOAD: storeLoad(<u32>r.a, finish, req); return;
+    case K_LOAD: storeLoad(<u32>r.a, finish, req, false, r.b != 0); return;
     case K_UNLOAD: storeUnload(s, finish, req); return;
     case K_CREATE: blobCreate(s, r.a, r.b != 0, finish, req); return;
     case K_OPEN: blobOpen(s, r.a, finish, req); return;
@@ -103,7 +103,8 @@ function run(req: usize): void {
 }
 
 export function bs_init(req: u32, bdevId: u32, clusterBytes: u32, mdPages: u32): i32 { return post(K_INIT, req, 0, 0, bdevId, clusterBytes, mdPages, 0, 0, 0, 0); }
-export function bs_load(req: u32, bdevId: u32): i32 { return post(K_LOAD, req, 0, 0, bdevId, 0, 0, 0, 0, 0, 0); }
+/** Load the store on a bdev; `readOnly` 1: opened for reading only, nothing written (a dirty store recovers in memory). */
+export function bs_load(req: u32, bdevId: u32, readOnly: u32): i32 { return post(K_LOAD, req, 0, 0, bdevId, readOnly, 0, 0, 0, 0, 0); }
 export function bs_unload(req: u32, store: usize): i32 { return post(K_UNLOAD, req, store, 0, 0, 0, 0, 0, 0, 0, 0); }
 export function bs_free_clusters(store: usize): f64 { return <f64>changetype<Store>(store).freeClusters; }
 export function bs_total_clusters(store: usize): f64 { return <f64>changetype<Store>(store).totalClusters; }

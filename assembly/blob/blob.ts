@@ -13,10 +13,10 @@ import {
 import { Store, Blob, BsOpCb, storeLock, blobFreezeLock } from "./types";
 import { pageIo, storeFlush } from "./store";
 import { snapshotDeleteStart } from "./snapshot-delete";
-import { cloneIndexSetParent, cloneIndexDrop } from "./clone-index";
+import { cloneIndexSetParent, cloneIndexDrop, cloneIndexParent, cloneIndexCount } from "./clone-index";
 import { blobFreeze, blobUnfreeze } from "./freeze";
 
-const MAX_CHAIN: u32 = 64;
+const MAX_CHAIN: u32 = F.MAX_CHAIN_PAGES;
 
 /** One metadata operation in flight (exported for the blob package's own files, e.g. inflate.ts). */
 @unmanaged export class BlobOp {
@@ -42,6 +42,8 @@ const MAX_CHAIN: u32 = 64;
   clusters: u64;       // resize: the new size
   rc: i32;             // a result held while the op finishes something else (unmark: the sync's)
   walk: usize;         // a thread walk taken ahead for a step that must not fail (inflate, snapshot delete)
+  depth: u32;          // open: blobs of the chain read so far (the one asked for and its ancestors)
+  childId: u64;        // open: the blob that reads through the one being read (0 for the one asked for)
 }
 
 export function opNew(s: Store, blob: usize, cb: BsOpCb, ctx: usize): BlobOp {
@@ -248,7 +250,7 @@ export function syncStart(op: BlobOp, done: SyncDone): void {
     bitSet(s.usedMd, <u64>p);
     store<u32>(op.indexes + (<usize>i << 2), <u32>p);
   }
-  op.used = mdEncode(md, op.pages, needed, op.indexes);
+  op.used = mdEncode(md, op.pages, needed, op.indexes, s.mdTag);
   assert(op.used == needed);
   // What was just encoded is what this sync makes durable. A change recorded while its pages are in
   // flight (an I/O thread's thin claim, a resize) marks the blob dirty again for the next sync.
@@ -346,7 +348,14 @@ function readOnlySynced(op: BlobOp, rc: i32): void {
   opFinish(op, rc, 0);
 }
 
-// ---- open: read the chain ----
+// ---- open: read the chain of md pages, then each ancestor's, one after the other ----
+// An open reads the blob's md, then its parent's if that is not open yet, and so on up to an open
+// ancestor or one with no parent: a loop, not a recursion, so a long chain of snapshots costs no
+// stack. The blobs read but not yet handed out ("pending": openRef 0, not on the open list) hang off
+// each other by Blob.parent; the last one's parent, if any, is an open blob the open holds a reference
+// on. Only once the whole chain is read do they join the open list, in one step (openAttached).
+// Bounds: a chain of pages has at most MAX_CHAIN pages; a chain of ancestors at most one blob per md
+// page, and none loops (the load refused those, clone-index.ts), which each blob's md must agree with.
 
 const OPEN_NO_MEMORY = "blob %d: no memory to open it (free memory or start the engine with more memoryBytes)";
 
@@ -356,121 +365,233 @@ function openNoMemory(id: u64, cb: BsOpCb, ctx: usize): void {
   cb(ctx, -ENOMEM, 0);
 }
 
-/** Open blob `id` (or share it if already open). cb(ctx, rc, blob pointer). */
+/** A blob that is open and not being deleted takes one more reference: 0, or -EBUSY (reported). */
+function shareOpen(b: Blob): i32 {
+  if (b.deleting != 0) {
+    report(LEVEL_ERROR, -EBUSY, "blob %d is being deleted: it cannot be opened", 0, 0, <f64>b.id);
+    return -EBUSY;
+  }
+  b.openRef++;
+  return 0;
+}
+
+/** Whether blob `id` exists and may be read: 0, -ENOENT, or -EIO for one the load refused (reported). */
+function openable(s: Store, id: u64): i32 {
+  const page = F.mdPageOf(id);
+  if (!F.isBlobId(id) || page >= s.mdLen || !bitTest(s.usedIds, <u64>page)) return -ENOENT;
+  if (!bitTest(s.refusedIds, <u64>page)) return 0;
+  report(LEVEL_ERROR, -EIO, "blob %d was refused when the store loaded (its parent chain loops: md damaged): it cannot be opened", 0, 0, <f64>id);
+  return -EIO;
+}
+
+/** Open blob `id` (or share it if already open), with its ancestors. cb(ctx, rc, blob pointer). */
 export function blobOpen(s: Store, id: u64, cb: BsOpCb, ctx: usize): void {
   if (!onMdThread(s)) { cb(ctx, -EPERM, 0); return; }
-  for (let b = s.openBlobs; b != 0; b = changetype<Blob>(b).next) {
-    if (changetype<Blob>(b).id != id) continue;
-    if (changetype<Blob>(b).deleting != 0) {
-      report(LEVEL_ERROR, -EBUSY, "blob %d is being deleted: it cannot be opened", 0, 0, <f64>id);
-      cb(ctx, -EBUSY, 0);
-      return;
-    }
-    changetype<Blob>(b).openRef++;
-    cb(ctx, 0, <u64>b);
+  const open = openBlobById(s, id);
+  if (open != 0) { const rc = shareOpen(changetype<Blob>(open)); cb(ctx, rc, rc == 0 ? <u64>open : 0); return; }
+  const rc = openable(s, id);
+  if (rc != 0) { cb(ctx, rc, 0); return; }
+  const op = opNew(s, 0, cb, ctx);
+  if (changetype<usize>(op) == 0) { openNoMemory(id, cb, ctx); return; }
+  op.id = id;
+  op.pages = heapAlloc(F.MD_PAGE_BYTES);
+  if (op.pages == 0) { report(LEVEL_ERROR, -ENOMEM, OPEN_NO_MEMORY, 0, 0, <f64>id); opFinish(op, -ENOMEM, 0); return; }
+  readNext(op, id);
+}
+
+/** Read blob `id` (openable, not open) as the next pending blob of the chain: the top, or the last one's parent. */
+function readNext(op: BlobOp, id: u64): void {
+  const s = changetype<Store>(op.store);
+  const md = mdNew(id);
+  const blob = changetype<usize>(md) == 0 ? changetype<Blob>(0) : blobNew(s, md, F.mdPageOf(id));
+  if (changetype<usize>(blob) == 0) {
+    if (changetype<usize>(md) != 0) mdFree(md);
+    report(LEVEL_ERROR, -ENOMEM, OPEN_NO_MEMORY, 0, 0, <f64>op.id);
+    openFailed(op, -ENOMEM);
     return;
   }
-  const page = F.mdPageOf(id);
-  if (!F.isBlobId(id) || page >= s.mdLen || !bitTest(s.usedIds, <u64>page)) { cb(ctx, -ENOENT, 0); return; }
-  const md = mdNew(id);
-  const blob = changetype<usize>(md) == 0 ? changetype<Blob>(0) : blobNew(s, md, page);
-  if (changetype<usize>(blob) == 0) { if (changetype<usize>(md) != 0) mdFree(md); openNoMemory(id, cb, ctx); return; }
-  const op = opNew(s, changetype<usize>(blob), cb, ctx);
-  if (changetype<usize>(op) == 0) { blobDrop(blob); openNoMemory(id, cb, ctx); return; }
-  op.pages = heapAlloc(F.MD_PAGE_BYTES);
-  if (op.pages == 0) { blobDrop(blob); report(LEVEL_ERROR, -ENOMEM, OPEN_NO_MEMORY, 0, 0, <f64>id); opFinish(op, -ENOMEM, 0); return; }
+  if (op.blob == 0) op.blob = changetype<usize>(blob);
+  else { op.childId = changetype<Blob>(op.origin).id; changetype<Blob>(op.origin).parent = changetype<usize>(blob); }
+  op.origin = changetype<usize>(blob);             // the blob being read
+  op.depth++;
   blob.chainLen = 0;
-  op.readPage = page;
-  pageIo(s, false, <u64>s.mdStart + <u64>page, 1, op.pages, openPageRead, changetype<usize>(op));
+  op.readPage = F.mdPageOf(id);
+  pageIo(s, false, <u64>s.mdStart + <u64>op.readPage, 1, op.pages, openPageRead, changetype<usize>(op));
 }
 
 function openPageRead(opPtr: usize, ok: bool): void {
   const op = changetype<BlobOp>(opPtr);
   const s = changetype<Store>(op.store);
-  const blob = changetype<Blob>(op.blob);
-  if (!ok) { blobDrop(blob); opFinish(op, -EIO, 0); return; }
-  const rc = mdDecodePage(changetype<BlobMd>(blob.md), op.pages, blob.chainLen);
+  const blob = changetype<Blob>(op.origin);
+  if (!ok) { openFailed(op, -EIO, blob.id); return; }
+  const rc = mdDecodePage(changetype<BlobMd>(blob.md), op.pages, blob.chainLen, s.mdTag);
   if (rc == MD_NO_MEMORY) {
     report(LEVEL_ERROR, -ENOMEM, "blob %d: no memory to read its md page %d (%s): not opened; free memory or start the engine with more memoryBytes",
       changetype<usize>(mdDecodeError(rc)), 0, <f64>blob.id, <f64>op.readPage);
-    blobDrop(blob);
-    opFinish(op, -ENOMEM, 0);
+    openFailed(op, -ENOMEM);
     return;
   }
   if (rc != MD_OK) {
     report(LEVEL_ERROR, -EIO, "blob %d: md page %d is damaged (%s): cannot open it", changetype<usize>(mdDecodeError(rc)), 0, <f64>blob.id, <f64>op.readPage);
-    blobDrop(blob);
-    opFinish(op, -EIO, 0);
+    openFailed(op, -EIO, blob.id);
     return;
   }
   store<u32>(blob.chain + (<usize>blob.chainLen << 2), op.readPage);
   blob.chainLen++;
   const next = mdNextPage(op.pages);
   if (next != F.MDP_NO_NEXT) {
-    if (next >= s.mdLen || blob.chainLen >= MAX_CHAIN) { blobDrop(blob); opFinish(op, -EIO, 0); return; }
+    if (next >= s.mdLen || blob.chainLen >= MAX_CHAIN) {
+      report(LEVEL_ERROR, -EIO, "blob %d: its chain of md pages runs out of the md region or past %d pages (md damaged): cannot open it", 0, 0, <f64>blob.id, <f64>MAX_CHAIN);
+      openFailed(op, -EIO, blob.id);
+      return;
+    }
     op.readPage = next;
     pageIo(s, false, <u64>s.mdStart + <u64>next, 1, op.pages, openPageRead, opPtr);
     return;
   }
-  const md = changetype<BlobMd>(blob.md);
-  if ((md.flagsInvalid & ~F.KNOWN_BLOB_FLAGS_INVALID) != 0) {
-    report(LEVEL_ERROR, -EINVAL, "blob %d uses a feature this build does not know (invalid flags): not opened", 0, 0, <f64>blob.id);
-    blobDrop(blob);
-    opFinish(op, -EINVAL, 0);
+  // Opened by another open meanwhile: that one is shared, with the ancestors it holds (openAttached).
+  if (openBlobById(s, blob.id) != 0) { openAttached(op); return; }
+  // Deleted meanwhile: what was read is gone from the store (its clusters may be free already).
+  if (!bitTest(s.usedIds, <u64>F.mdPageOf(blob.id))) { openFailed(op, -ENOENT, blob.id); return; }
+  const refused = checkReadBlob(s, blob);
+  if (refused != 0) { openFailed(op, refused, blob.id); return; }
+  // Only snapshots are read through (a clone is made of one, a snapshot's origin reads through it).
+  if (op.childId != 0 && !isSnapshotMd(changetype<BlobMd>(blob.md))) { notSnapshotParent(op.childId, blob.id); openFailed(op, -EIO, op.childId); return; }
+  const parentId = changetype<BlobMd>(blob.md).parentId;
+  if (parentId == 0) { openAttached(op); return; }
+  // A clone (or a snapshot's origin) reads through its parent: the chain goes on until an open blob or the root.
+  const open = openBlobById(s, parentId);
+  if (open != 0) {
+    const shared = shareOpen(changetype<Blob>(open));
+    if (shared != 0) { openFailed(op, shared, parentId); return; }
+    blob.parent = open;
+    if (!isSnapshotMd(changetype<BlobMd>(changetype<Blob>(open).md))) { notSnapshotParent(blob.id, parentId); openFailed(op, -EIO, blob.id); return; }
+    openAttached(op);
     return;
   }
-  // Any data-read-only bit (a snapshot's, or one this build does not know) opens it read-only.
-  blob.readOnly = md.flagsDataRo != 0 || s.readOnly != 0 ? 1 : 0;
-  if (md.parentId == 0) { openAttached(op); return; }
-  // A clone (or a snapshot's origin) reads through its parent: keep the parent open with it.
-  blobOpen(s, md.parentId, openParentDone, opPtr);
+  const parentOk = openable(s, parentId);
+  if (parentOk != 0) { openFailed(op, parentOk, parentId); return; }
+  // Each ancestor is a distinct blob (the load refused loops), so a chain has at most one per md page.
+  if (op.depth >= s.mdLen) {
+    report(LEVEL_ERROR, -EIO, "blob %d: its chain of ancestors is longer than the store has blobs (%d): md damaged, cannot open it", 0, 0, <f64>op.id, <f64>s.mdLen);
+    openFailed(op, -EIO, op.id);
+    return;
+  }
+  readNext(op, parentId);
+}
+
+function isSnapshotMd(md: BlobMd): bool { return (md.flagsDataRo & F.BLOB_FLAG_READ_ONLY) != 0; }
+
+function notSnapshotParent(childId: u64, parentId: u64): void {
+  report(LEVEL_ERROR, -EIO, "blob %d reads through blob %d, which is not a snapshot (md damaged): cannot open it", 0, 0, <f64>childId, <f64>parentId);
 }
 
 /**
- * The blob is read and its parent open: hand it out. Opens are asynchronous, so another open of the
- * same id may have finished meanwhile (then this copy goes and that one is shared), or a delete may
- * have taken the blob (then there is nothing to open). Only here does a blob join the open list.
+ * What a blob read from disk must agree with before anyone reads through it: its flags are known, its
+ * parent is the one the load indexed, and every cluster and md page it holds is inside the store and
+ * marked used (the load checked the masks against the md pages; this keeps a page changed since from
+ * reading another blob's data). 0, or -EINVAL / -EIO (reported).
+ */
+function checkReadBlob(s: Store, blob: Blob): i32 {
+  const md = changetype<BlobMd>(blob.md);
+  if ((md.flagsInvalid & ~F.KNOWN_BLOB_FLAGS_INVALID) != 0) {
+    report(LEVEL_ERROR, -EINVAL, "blob %d uses a feature this build does not know (invalid flags): not opened", 0, 0, <f64>blob.id);
+    return -EINVAL;
+  }
+  // Any data-read-only bit (a snapshot's, or one this build does not know) opens it read-only.
+  blob.readOnly = md.flagsDataRo != 0 || s.readOnly != 0 ? 1 : 0;
+  if (md.parentId != 0 && (!F.isBlobId(md.parentId) || F.mdPageOf(md.parentId) >= s.mdLen)) {
+    report(LEVEL_ERROR, -EIO, "blob %d: its md names parent %d, which is no blob id of the store (md damaged): cannot open it", 0, 0, <f64>blob.id, <f64>md.parentId);
+    return -EIO;
+  }
+  if (md.parentId != cloneIndexParent(s, blob.id)) {
+    report(LEVEL_ERROR, -EIO, "blob %d: its md names parent %d, not the one the store loaded (md changed under the store): cannot open it", 0, 0,
+      <f64>blob.id, <f64>md.parentId);
+    return -EIO;
+  }
+  for (let i: u32 = 1; i < blob.chainLen; i++) {
+    const p = load<u32>(blob.chain + (<usize>i << 2));
+    if (!bitTest(s.usedMd, <u64>p)) {
+      report(LEVEL_ERROR, -EIO, "blob %d: its md page %d is marked free in the store (md changed under the store): cannot open it", 0, 0, <f64>blob.id, <f64>p);
+      return -EIO;
+    }
+  }
+  for (let i: u64 = 0; i < md.numClusters; i++) {
+    const c = <u64>mdCluster(md, i);
+    if (c != 0 && (c < s.firstDataCluster || c >= s.totalClusters || !bitTest(s.usedClusters, c))) {
+      report(LEVEL_ERROR, -EIO, "blob %d: its cluster %d is metadata, outside the store or marked free (md changed under the store): cannot open it", 0, 0,
+        <f64>blob.id, <f64>c);
+      return -EIO;
+    }
+  }
+  return 0;
+}
+
+/** Drop the pending blobs from `b` down, and the reference on the open ancestor they end at, if any. */
+function dropPending(b: usize): void {
+  while (b != 0 && changetype<Blob>(b).openRef == 0) {
+    const parent = changetype<Blob>(b).parent;
+    changetype<Blob>(b).parent = 0;
+    blobDrop(changetype<Blob>(b));
+    b = parent;
+  }
+  if (b != 0) releaseRef(changetype<Blob>(b));
+}
+
+/**
+ * The open fails with rc because of blob `culprit` (0: the open's own lack of memory): everything read
+ * is dropped; an ancestor's failure is said again for the blob asked for.
+ */
+function openFailed(op: BlobOp, rc: i32, culprit: u64 = 0): void {
+  if (culprit != 0 && culprit != op.id) {
+    report(LEVEL_ERROR, rc, "blob %d: its ancestor blob %d cannot be opened: not opened", 0, 0, <f64>op.id, <f64>culprit);
+  }
+  dropPending(op.blob);
+  opFinish(op, rc, 0);
+}
+
+/**
+ * The chain is read: hand the blob out. Opens are asynchronous, so another open of a blob of the chain
+ * may have finished meanwhile (then this copy, and those below it, go and that one is shared), or a
+ * delete may have taken one (then the open fails). Checked for the whole chain first, so that nothing
+ * changes unless all of it can go on; only here do blobs join the open list.
  */
 function openAttached(op: BlobOp): void {
   const s = changetype<Store>(op.store);
-  const blob = changetype<Blob>(op.blob);
-  let rc: i32 = 0;
-  const winner = openBlobById(s, blob.id);
-  if (winner == 0 && !bitTest(s.usedIds, <u64>F.mdPageOf(blob.id))) rc = -ENOENT;      // deleted meanwhile
-  else if (winner != 0 && changetype<Blob>(winner).deleting != 0) rc = -EBUSY;
-  if (rc != 0 || winner != 0) {
-    const parent = blob.parent;
-    blobDrop(blob);
-    if (parent != 0) releaseRef(changetype<Blob>(parent));
-    if (rc != 0) { opFinish(op, rc, 0); return; }
-    changetype<Blob>(winner).openRef++;
-    opFinish(op, 0, <u64>winner);
-    return;
+  for (let b = op.blob; b != 0 && changetype<Blob>(b).openRef == 0; b = changetype<Blob>(b).parent) {
+    const winner = openBlobById(s, changetype<Blob>(b).id);
+    let rc: i32 = 0;
+    if (winner == 0 && !bitTest(s.usedIds, <u64>F.mdPageOf(changetype<Blob>(b).id))) rc = -ENOENT;      // deleted meanwhile
+    else if (winner != 0 && changetype<Blob>(winner).deleting != 0) rc = -EBUSY;
+    if (rc != 0) { openFailed(op, rc, changetype<Blob>(b).id); return; }
+    if (winner != 0) break;                        // it and everything below it are open already
   }
-  blob.openRef = 1;
-  blob.next = s.openBlobs;
-  s.openBlobs = changetype<usize>(blob);
-  opFinish(op, 0, <u64>changetype<usize>(blob));
+  let child: usize = 0, top: usize = 0;
+  for (let b = op.blob; b != 0 && changetype<Blob>(b).openRef == 0;) {
+    const blob = changetype<Blob>(b);
+    const winner = openBlobById(s, blob.id);
+    if (winner != 0) {
+      changetype<Blob>(winner).openRef++;          // the caller's reference, or the child's
+      if (child != 0) changetype<Blob>(child).parent = winner; else top = winner;
+      dropPending(b);
+      break;
+    }
+    const parent = blob.parent;
+    blob.openRef = 1;                              // the caller's reference, or the child's
+    blob.next = s.openBlobs;
+    s.openBlobs = b;
+    if (top == 0) top = b;
+    child = b;
+    b = parent;
+  }
+  op.blob = 0;
+  opFinish(op, 0, <u64>top);
 }
 
 /** The blob `id` on the open list, or 0. */
 function openBlobById(s: Store, id: u64): usize {
   for (let b = s.openBlobs; b != 0; b = changetype<Blob>(b).next) if (changetype<Blob>(b).id == id) return b;
   return 0;
-}
-
-function openParentDone(opPtr: usize, rc: i32, parent: u64): void {
-  const op = changetype<BlobOp>(opPtr);
-  const blob = changetype<Blob>(op.blob);
-  if (rc != 0) {
-    report(LEVEL_ERROR, rc, "blob %d: its parent blob %d cannot be opened: not opened", 0, 0, <f64>blob.id,
-      <f64>changetype<BlobMd>(blob.md).parentId);
-    blobDrop(blob);                            // not on the open list yet (openAttached)
-    opFinish(op, rc, 0);
-    return;
-  }
-  blob.parent = <usize>parent;
-  openAttached(op);
 }
 
 // ---- close ----
@@ -501,20 +622,33 @@ function closeSynced(op: BlobOp, rc: i32): void {
   opFinish(op, rc, 0);
 }
 
-function unlinkAndDrop(blob: Blob): void {
+/** Off the open list and freed; its parent (0: none), whose reference it held, is the caller's to release. */
+function unlinkOne(blob: Blob): usize {
   const s = changetype<Store>(blob.store);
   let link = changetype<usize>(s) + offsetof<Store>("openBlobs");
-  while (load<usize>(link) != changetype<usize>(blob)) link = load<usize>(link) + offsetof<Blob>("next");
+  while (load<usize>(link) != changetype<usize>(blob)) {
+    assert(load<usize>(link) != 0, "a blob to unlink is not on the open list");
+    link = load<usize>(link) + offsetof<Blob>("next");
+  }
   store<usize>(link, blob.next);
   const parent = blob.parent;
   blobDrop(blob);
+  return parent;
+}
+
+function unlinkAndDrop(blob: Blob): void {
+  const parent = unlinkOne(blob);
   // A parent is only read through its children: dropping the child's reference needs no flush.
   if (parent != 0) releaseRef(changetype<Blob>(parent));
 }
 
-/** Give back one reference taken by an internal open (no sync or flush: nothing was changed). */
+/**
+ * Give back one reference taken by an internal open (no sync or flush: nothing was changed). The
+ * ancestors held only through this blob go too, in a loop: a chain of any length costs no stack.
+ */
 export function releaseRef(blob: Blob): void {
-  if (--blob.openRef == 0) unlinkAndDrop(blob);
+  let b = changetype<usize>(blob);
+  while (b != 0 && --changetype<Blob>(b).openRef == 0) b = unlinkOne(changetype<Blob>(b));
 }
 
 
@@ -668,6 +802,14 @@ function deleteOpened(opPtr: usize, rc: i32, blobPtr: u64): void {
   // Opened by someone else while this open was reading it (its children's references are expected).
   if (blob.openRef != 1 + openChildren(changetype<Store>(op.store), blob)) {
     report(LEVEL_ERROR, -EBUSY, "blob %d was opened while it was to be deleted: close it first", 0, 0, <f64>blob.id);
+    releaseRef(blob);
+    opFinish(op, -EBUSY, 0);
+    return;
+  }
+  // Only snapshots have clones; a blob that others read through but is none has md that says otherwise.
+  const readers = cloneIndexCount(changetype<Store>(op.store), blob.id);
+  if (!blobIsSnapshot(blob) && readers != 0) {
+    report(LEVEL_ERROR, -EBUSY, "blob %d is not a snapshot, yet %d blobs read through it (md damaged): not deleted", 0, 0, <f64>blob.id, <f64>readers);
     releaseRef(blob);
     opFinish(op, -EBUSY, 0);
     return;

@@ -4,8 +4,8 @@
 //
 // Exact against the disk, on the md thread: an op that gives a blob a new parent updates the index
 // right after the sync that made it durable, never before (a cut or a failed sync leaves the old
-// parent both on disk and here). Load builds it: recovery as it claims each blob it keeps, a clean
-// load by reading each used id's first md page; init starts it empty.
+// parent both on disk and here). Load builds it as it claims each blob it keeps (recover.ts), then
+// refuses every blob whose parent chain loops (cloneIndexRefuseLoops); init starts it empty.
 //
 // Memory: two u32 per md page (8 bytes per 4 KiB page of the md region), allocated with the masks at
 // init and load, so bounded by the most blobs the store can hold. No operation allocates for it and
@@ -13,7 +13,7 @@
 
 import { heapAllocZeroed, heapAlloc, heapFree, report, LEVEL_ERROR, EIO, ENOMEM } from "../runtime";
 import * as F from "./format";
-import { bitTest } from "./bitmap";
+import { bitTest, bitSet } from "./bitmap";
 import { mdNew, mdFree, mdDecodePage, MD_OK, MD_NO_MEMORY } from "./md";
 import { Store, BsOpCb } from "./types";
 import { pageIo } from "./store";
@@ -22,6 +22,8 @@ import { pageIo } from "./store";
 const SCAN_CHUNK_PAGES: u32 = 256;
 /** Mismatches a verify reports one by one before it only counts them. */
 const VERIFY_REPORTS_MAX: u32 = 8;
+/** Blobs refused for a looping parent chain that a load reports one by one before it only counts them. */
+const LOOP_REPORTS_MAX: u32 = 16;
 
 // parents[page]: the parent's md page + 1, 0 for none. counts[page]: blobs whose parent is that page.
 function parentAt(parents: usize, page: u32): u32 { return load<u32>(parents + (<usize>page << 2)); }
@@ -52,6 +54,12 @@ export function cloneIndexAlloc(s: Store): bool {
   s.cloneParents = heapAllocZeroed(<usize>s.mdLen << 2);
   s.cloneCounts = heapAllocZeroed(<usize>s.mdLen << 2);
   return s.cloneParents != 0 && s.cloneCounts != 0;
+}
+
+/** Empty the index again (a load that starts its scan over). */
+export function cloneIndexClear(s: Store): void {
+  memory.fill(s.cloneParents, 0, <usize>s.mdLen << 2);
+  memory.fill(s.cloneCounts, 0, <usize>s.mdLen << 2);
 }
 
 export function cloneIndexFree(s: Store): void {
@@ -96,6 +104,81 @@ export function cloneIndexFirstClone(s: Store, id: u64): u64 {
   for (let page: u32 = 0; page < s.mdLen; page++) if (parentAt(s.cloneParents, page) == entry) return F.blobIdOf(page);
   assert(false, "clone index: a count without a blob behind it");
   return 0;
+}
+
+// ---- loops: blobs whose parent chain never ends ----
+
+// Walk states, one byte per md page.
+const UNSEEN: u8 = 0, ON_PATH: u8 = 1, ENDS: u8 = 2, LOOPS: u8 = 3;
+
+/**
+ * Refuse (Store.refusedIds, reported by id) every blob whose chain of parents loops: the blobs of each
+ * loop, and every blob that reads through one. An open would follow such a chain for ever. Each md
+ * page is walked once (O(md pages)), with one byte per md page of scratch. The number refused, or
+ * -ENOMEM (reported: the load fails, nothing written).
+ */
+export function cloneIndexRefuseLoops(s: Store): i32 {
+  const state = heapAllocZeroed(<usize>s.mdLen);
+  if (state == 0) {
+    report(LEVEL_ERROR, -ENOMEM, "blobstore load: no memory to check %d blobs' parent chains for loops (1 byte per md page): give the engine more memory", 0, 0, <f64>s.mdLen);
+    return -ENOMEM;
+  }
+  let refused: u32 = 0;
+  for (let start: u32 = 0; start < s.mdLen; start++) {
+    if (!bitTest(s.usedIds, <u64>start) || load<u8>(state + start) != UNSEEN) continue;
+    // Follow parents until one whose fate is known, none, or one on this walk's own path (a loop).
+    let at = start, steps: u32 = 0, verdict = ENDS;
+    for (;;) {
+      assert(steps++ <= s.mdLen, "clone index: a parent walk longer than the md region");
+      store<u8>(state + at, ON_PATH);
+      const entry = parentAt(s.cloneParents, at);
+      if (entry == 0 || !bitTest(s.usedIds, <u64>(entry - 1))) break;   // a missing parent: the open says so
+      const seen = load<u8>(state + entry - 1);
+      if (seen == ON_PATH) { verdict = LOOPS; refused += refuseLoop(s, state, entry - 1, refused); break; }
+      if (seen != UNSEEN) { verdict = seen; break; }
+      at = entry - 1;
+    }
+    // The path from `start` up to what ended it takes the verdict (a loop's own blobs have theirs).
+    at = start;
+    while (load<u8>(state + at) == ON_PATH) {
+      store<u8>(state + at, verdict);
+      const entry = parentAt(s.cloneParents, at);
+      if (verdict == LOOPS) {
+        bitSet(s.refusedIds, <u64>at);
+        if (refused++ < LOOP_REPORTS_MAX) {
+          report(LEVEL_ERROR, -EIO, "blobstore load: blob %d is refused: it reads through blob %d, whose parents loop (md damaged)", 0, 0,
+            <f64>F.blobIdOf(at), <f64>F.blobIdOf(entry - 1));
+        }
+      }
+      if (entry == 0) break;
+      at = entry - 1;                  // a parent that is no blob was never walked: the loop ends there
+    }
+  }
+  heapFree(state);
+  if (refused > LOOP_REPORTS_MAX) {
+    report(LEVEL_ERROR, -EIO, "blobstore load: %d blobs refused in all for parent chains that loop (%d reported above)", 0, 0, <f64>refused, <f64>LOOP_REPORTS_MAX);
+  }
+  return <i32>refused;
+}
+
+/** Refuse the blobs of the loop through md page `first` (their walk states are ON_PATH, made LOOPS): how many. */
+function refuseLoop(s: Store, state: usize, first: u32, reportedBefore: u32): u32 {
+  let n: u32 = 0;
+  let at = first;
+  do {
+    const parent = parentAt(s.cloneParents, at) - 1;
+    store<u8>(state + at, LOOPS);
+    bitSet(s.refusedIds, <u64>at);
+    if (reportedBefore + n < LOOP_REPORTS_MAX) {
+      if (parent == at) report(LEVEL_ERROR, -EIO, "blobstore load: blob %d is refused: it names itself as its parent (md damaged)", 0, 0, <f64>F.blobIdOf(at));
+      else report(LEVEL_ERROR, -EIO, "blobstore load: blob %d is refused: its parent blob %d reads back through it (a parent loop: md damaged)", 0, 0,
+        <f64>F.blobIdOf(at), <f64>F.blobIdOf(parent));
+    }
+    n++;
+    at = parent;
+    assert(n <= s.mdLen, "clone index: a loop longer than the md region");
+  } while (at != first);
+  return n;
 }
 
 // ---- building from disk: each used id's first md page names its parent ----
@@ -163,7 +246,7 @@ function scanChunkRead(scanPtr: usize, ok: bool): void {
     const md = mdNew(F.blobIdOf(page));
     if (changetype<usize>(md) == 0) { scanFinish(scan, -ENOMEM); return; }
     // The parent descriptor is always on a chain's first page (md.ts writes it before the rest).
-    const rc = mdDecodePage(md, scan.buf + (<usize>i << F.MD_PAGE_SHIFT), 0);
+    const rc = mdDecodePage(md, scan.buf + (<usize>i << F.MD_PAGE_SHIFT), 0, s.mdTag);
     if (rc == MD_OK) setEntry(scan.parents, scan.counts, page, parentEntry(s, md.parentId));
     mdFree(md);
     // A page left out for want of memory would leave its blob's parent out of the index.
@@ -171,11 +254,6 @@ function scanChunkRead(scanPtr: usize, ok: bool): void {
   }
   scan.cursor += n;
   scanNextChunk(scan);
-}
-
-/** Clean load: build the store's index from disk. done(ctx, rc) on the md thread. */
-export function cloneIndexBuild(s: Store, done: ScanDone, ctx: usize): void {
-  scanStart(s, s.cloneParents, s.cloneCounts, done, ctx);
 }
 
 // ---- checking (tests, debugging): build a second index from disk and compare ----

@@ -4,7 +4,7 @@
 // MD_NO_MEMORY, with everything as it was before the call.
 
 import {
-  MD_PAGE_BYTES, MDP_DESCRIPTOR_BYTES, MDP_BLOB_ID, MDP_SEQUENCE, MDP_DESCRIPTORS, MDP_NEXT, MDP_NO_NEXT, DESC_HEADER_BYTES, DESC_END,
+  MD_PAGE_BYTES, MDP_DESCRIPTOR_BYTES, MDP_BLOB_ID, MDP_SEQUENCE, MDP_TAG, MDP_DESCRIPTORS, MDP_NEXT, MDP_NO_NEXT, DESC_HEADER_BYTES, DESC_END,
   DESC_SIZE, DESC_EXTENTS, DESC_XATTR, DESC_XATTR_INTERNAL, DESC_FLAGS, DESC_PARENT, descriptorBytes, sealPage,
   pageCrcOk,
 } from "./format";
@@ -231,11 +231,11 @@ function putHeader(type: u8, payload: u32): usize {
 const MAX_PAIRS_PER_DESC: u32 = (MDP_DESCRIPTOR_BYTES - DESC_HEADER_BYTES - 8) / 8;
 
 /**
- * Encode `md` into up to `maxPages` consecutive page buffers. `pageIndexes[i]` is the md page index
- * page i will be written to (for the chain's next pointers). Returns the pages used, or 0 if the
- * metadata needs more than maxPages.
+ * Encode `md` into up to `maxPages` consecutive page buffers, each carrying the store's `tag`.
+ * `pageIndexes[i]` is the md page index page i will be written to (for the chain's next pointers).
+ * Returns the pages used, or 0 if the metadata needs more than maxPages.
  */
-export function mdEncode(md: BlobMd, pages: usize, maxPages: u32, pageIndexes: usize): u32 {
+export function mdEncode(md: BlobMd, pages: usize, maxPages: u32, pageIndexes: usize, tag: u32 = 0): u32 {
   assert(maxPages > 0);
   encPages = pages; encMaxPages = maxPages; encPage = 0;
   beginPage();
@@ -293,6 +293,7 @@ export function mdEncode(md: BlobMd, pages: usize, maxPages: u32, pageIndexes: u
     const p = pages + (<usize>pg << 12);
     store<u64>(p + MDP_BLOB_ID, md.id);
     store<u32>(p + MDP_SEQUENCE, pg);
+    store<u32>(p + MDP_TAG, tag);
     store<u32>(p + MDP_NEXT, pg + 1 < used ? load<u32>(pageIndexes + (<usize>(pg + 1) << 2)) : MDP_NO_NEXT);
     sealPage(p);
   }
@@ -319,6 +320,8 @@ export const MD_BAD_DESCRIPTOR: i32 = 4;
 export const MD_EXTENT_PAST_SIZE: i32 = 5;
 /** Not a fault of the page: the memory could not hold its map or an xattr (ENOMEM, not damage). */
 export const MD_NO_MEMORY: i32 = 6;
+/** The page carries another tag than the store's: written under another geometry (or for another store). */
+export const MD_WRONG_TAG: i32 = 7;
 
 /** Why mdDecodePage refused a page, for the messages that report it. */
 export function mdDecodeError(rc: i32): string {
@@ -330,6 +333,7 @@ export function mdDecodeError(rc: i32): string {
     case MD_BAD_DESCRIPTOR: return "it holds a bad descriptor";
     case MD_EXTENT_PAST_SIZE: return "an extent runs past the blob's size";
     case MD_NO_MEMORY: return "no memory for its cluster map or xattrs";
+    case MD_WRONG_TAG: return "it carries another store's tag";
     default: return "unknown decode result";
   }
 }
@@ -345,12 +349,13 @@ export let mdErrorOffset: u32 = 0;
 
 /**
  * Apply one page of a chain to `md` (which starts with id set and everything else empty). Checks the
- * CRC, the blob id and the sequence number; returns MD_OK or why the page is refused. MD_NO_MEMORY is
+ * CRC, the store's `tag`, the blob id and the sequence number; returns MD_OK or why the page is refused. MD_NO_MEMORY is
  * the memory's fault, not the page's: the caller fails with ENOMEM instead of refusing the blob. On
  * any refusal `md` may hold part of the page; it stays the caller's to free.
  */
-export function mdDecodePage(md: BlobMd, page: usize, sequence: u32): i32 {
+export function mdDecodePage(md: BlobMd, page: usize, sequence: u32, tag: u32 = 0): i32 {
   if (!pageCrcOk(page)) return MD_BAD_CRC;
+  if (load<u32>(page + MDP_TAG) != tag) return MD_WRONG_TAG;
   if (load<u64>(page + MDP_BLOB_ID) != md.id) return MD_WRONG_BLOB;
   if (load<u32>(page + MDP_SEQUENCE) != sequence) return MD_WRONG_SEQUENCE;
   let at = <u32>MDP_DESCRIPTORS;
@@ -375,7 +380,8 @@ export function mdDecodePage(md: BlobMd, page: usize, sequence: u32): i32 {
         break;
       }
       case DESC_PARENT: {
-        if (payload != 8) return MD_BAD_DESCRIPTOR;
+        // Only on a chain's first page, which is all the load reads to know what a blob reads through.
+        if (payload != 8 || sequence != 0) return MD_BAD_DESCRIPTOR;
         md.parentId = load<u64>(body);
         break;
       }

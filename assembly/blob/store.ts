@@ -3,24 +3,20 @@
 // md thread as callback chains named after their steps.
 
 import {
-  heapAllocZeroed, heapFree, heapAlloc, spinInit, spinLock, spinUnlock, report, LEVEL_ERROR, LEVEL_NOTICE, LEVEL_WARN, crc32c,
+  heapAllocZeroed, heapFree, heapAlloc, spinInit, spinLock, spinUnlock, report, now_us, LEVEL_ERROR, LEVEL_NOTICE, LEVEL_WARN, crc32c,
   EINVAL, ENOMEM, ENOSPC, EBUSY, EIO, EPERM, ENODEV, ENOENT, ENODATA,
 } from "../runtime";
 import { threadGet, getIoChannel, putIoChannel } from "../thread";
 import { bdevById, bdevOpen, bdevClaim, bdevClose, bdevRead, bdevWrite, bdevFlush, bdevWriteZeroes, bdevFreeIo, bdevQueueIoWait, Bdev } from "../bdev";
 import * as F from "./format";
-import { bitmapBytes, bitSet, bitTest } from "./bitmap";
-import {
-  BlobMd, mdNew, mdFree, mdDecodePage, mdNextPage, mdCluster, MD_OK, MD_NO_MEMORY, mdErrorOffset, xattrFind, Xattr, mdUseAllocator,
-  mdAllocatorInstalled, mdScratchAlloc, mdScratchFree,
-} from "./md";
+import { bitSet, bitTest } from "./bitmap";
+import { BlobMd, mdFree, mdUseAllocator, mdAllocatorInstalled, mdScratchFree } from "./md";
 import { Store, BsOpCb, storeLock } from "./types";
 import { blobUnmarkSnapshot } from "./blob";
-import { cloneIndexAlloc, cloneIndexFree, cloneIndexSetParent, cloneIndexBuild, cloneIndexCount } from "./clone-index";
+import { cloneIndexAlloc, cloneIndexFree, cloneIndexClear, cloneIndexRefuseLoops } from "./clone-index";
+import { scanStart, SCAN_CHUNK_PAGES } from "./recover";
 
 const PAGE: u32 = F.MD_PAGE_BYTES;
-/** md pages read per request during recovery (1 MiB). */
-const RECOVERY_CHUNK_PAGES: u32 = 256;
 
 // ---- page I/O on the md thread ----
 
@@ -87,7 +83,7 @@ export function storeFlush(s: Store, done: PageIoDone, op: usize): void {
 
 // ---- the operation context every chain here carries ----
 
-@unmanaged class StoreOp {
+@unmanaged export class StoreOp {
   store: usize;
   cb: usize;          // BsOpCb
   ctx: usize;
@@ -109,10 +105,18 @@ export function storeFlush(s: Store, done: PageIoDone, op: usize): void {
   snapsCap: u32;
   snapIdx: u32;
   probe: u32;         // load: a bdev without a blobstore is an answer (-ENODATA), not an error to report
+  masks: usize;       // clean load: the masks read from disk (mask_len pages), checksummed
+  checking: u32;      // the md scan is the clean check against `masks` (recover.ts), not a recovery
+  checkEnded: u32;    // the clean check found a disagreement (checkWhat about checkAt): recover instead
+  checkWhat: usize;   // a static string
+  checkAt: u32;
+  tagRight: u32;      // md pages read that pass their CRC and carry the store's tag
+  tagWrong: u32;      // ... and those that carry another (tagWrongAt: the first)
+  tagWrongAt: u32;
 }
 
 /** A snapshot found with its in-progress mark: kept only if its origin already points at it. */
-@unmanaged class SnapRecord {
+@unmanaged export class SnapRecord {
   index: u32;         // md page of the snapshot
   extraLen: u32;      // chain pages after the first
   md: usize;          // decoded BlobMd (owned)
@@ -126,18 +130,28 @@ function opNew(s: Store, cb: BsOpCb, ctx: usize): StoreOp {
   return op;
 }
 
-function opFinish(op: StoreOp, rc: i32, value: u64): void {
-  const cb = op.cb, ctx = op.ctx;
-  heapFree(op.buf);
+/** Free what the md scan (recover.ts) holds: its chain heads, snapshot records and the md being read. */
+function scanStateFree(op: StoreOp): void {
   mdScratchFree(op.heads);
-  heapFree(op.chainPages);
+  op.heads = 0; op.headsLen = 0; op.headsCap = 0; op.headIdx = 0;
   for (let i: u32 = 0; i < op.snapsLen; i++) {
     const rec = changetype<SnapRecord>(op.snaps + <usize>i * offsetof<SnapRecord>());
     if (rec.md != 0) mdFree(changetype<BlobMd>(rec.md));
     mdScratchFree(rec.extra);
   }
   mdScratchFree(op.snaps);
+  op.snaps = 0; op.snapsLen = 0; op.snapsCap = 0; op.snapIdx = 0;
   if (op.md != 0) mdFree(changetype<BlobMd>(op.md));
+  op.md = 0;
+  op.recovered = 0; op.skipped = 0; op.damaged = 0;
+}
+
+function opFinish(op: StoreOp, rc: i32, value: u64): void {
+  const cb = op.cb, ctx = op.ctx;
+  heapFree(op.buf);
+  heapFree(op.masks);
+  heapFree(op.chainPages);
+  scanStateFree(op);
   heapFree(changetype<usize>(op));
   changetype<BsOpCb>(cb)(ctx, rc, value);
 }
@@ -146,13 +160,13 @@ function opFinish(op: StoreOp, rc: i32, value: u64): void {
 function storeFree(s: Store): void {
   if (s.mdChannel != 0) putIoChannel(s.mdChannel);
   if (s.desc != 0) bdevClose(s.desc);
-  heapFree(s.usedMd); heapFree(s.usedIds); heapFree(s.usedClusters); heapFree(s.sb);
+  heapFree(s.usedMd); heapFree(s.usedIds); heapFree(s.usedClusters); heapFree(s.refusedIds); heapFree(s.sb);
   cloneIndexFree(s);
   heapFree(changetype<usize>(s));
 }
 
 /** Let go of the store's bdev, then complete: whoever the completion wakes may open it for write at once. */
-function failStore(op: StoreOp, rc: i32): void {
+export function failStore(op: StoreOp, rc: i32): void {
   storeFree(changetype<Store>(op.store));
   opFinish(op, rc, 0);
 }
@@ -167,12 +181,22 @@ export function blobAttach(): void { mdUseAllocator(heapAlloc, heapFree); }
 /** Open and claim the bdev on the current thread, and the md channel. */
 function storeOpenBdev(bdevId: u32, write: bool): Store {
   assert(mdAllocatorInstalled(), "blob md would use the stock heap, which stops the engine when short: blobAttach was not run in this instance");
+  storeOpenError = 0;
   const s = changetype<Store>(heapAllocZeroed(offsetof<Store>()));
   if (changetype<usize>(s) == 0) return s;
   const bdev = bdevById(bdevId);
   if (bdev == 0) { heapFree(changetype<usize>(s)); storeOpenError = -ENODEV; return changetype<Store>(0); }
   const desc = bdevOpen(bdev, write, null, 0);
   if (desc < 0) { heapFree(changetype<usize>(s)); storeOpenError = desc; return changetype<Store>(0); }
+  // A read-only load of a bdev someone writes (a store loaded on it) would read metadata in flux.
+  if (!write && changetype<Bdev>(bdev).claimed != 0) {
+    report(LEVEL_ERROR, -EBUSY, "bdev %s is claimed for writing (a blobstore is loaded on it, or another module has it): unload that before loading it read-only",
+      changetype<Bdev>(bdev).name);
+    bdevClose(<u32>desc);
+    heapFree(changetype<usize>(s));
+    storeOpenError = -EBUSY;
+    return changetype<Store>(0);
+  }
   s.desc = <u32>desc;
   if (write) {
     const rc = bdevClaim(s.desc);
@@ -192,19 +216,33 @@ let storeOpenError: i32 = 0;
 
 function deviceBytes(s: Store): u64 { return changetype<Bdev>(s.bdev).blockCount << s.blockShift; }
 
-function pagesFor(bits: u64): u32 { return <u32>((bitmapBytes(bits) + <usize>PAGE - 1) >> F.MD_PAGE_SHIFT); }
+/** Bytes of the in-memory md-page (and id) mask, and of the cluster mask: whole pages, as on disk. */
+function mdMaskBytes(s: Store): usize { return <usize>F.maskPagesOf(<u64>s.mdLen) << F.MD_PAGE_SHIFT; }
+function clusterMaskBytes(s: Store): usize { return <usize>F.maskPagesOf(<u64>s.clusterMaskBits) << F.MD_PAGE_SHIFT; }
 
-/** Allocate the in-memory masks and the (empty) clone index for the geometry in `s`. */
+/** Allocate the in-memory masks, the blobs refused at load and the (empty) clone index for the geometry in `s`. */
 function allocMasks(s: Store): bool {
-  s.usedMd = heapAllocZeroed(<usize>pagesFor(<u64>s.mdLen) << F.MD_PAGE_SHIFT);
-  s.usedIds = heapAllocZeroed(<usize>pagesFor(<u64>s.mdLen) << F.MD_PAGE_SHIFT);
-  s.usedClusters = heapAllocZeroed(<usize>pagesFor(<u64>s.clusterMaskBits) << F.MD_PAGE_SHIFT);
+  s.usedMd = heapAllocZeroed(mdMaskBytes(s));
+  s.usedIds = heapAllocZeroed(mdMaskBytes(s));
+  s.refusedIds = heapAllocZeroed(mdMaskBytes(s));
+  s.usedClusters = heapAllocZeroed(clusterMaskBytes(s));
   const indexed = cloneIndexAlloc(s);
   if (!indexed) {
     report(LEVEL_ERROR, -ENOMEM, "blobstore: no memory for the clone index (8 bytes per md page, %d md pages): give the engine more memory or use fewer md pages",
       0, 0, <f64>s.mdLen);
   }
-  return s.usedMd != 0 && s.usedIds != 0 && s.usedClusters != 0 && indexed;
+  return s.usedMd != 0 && s.usedIds != 0 && s.refusedIds != 0 && s.usedClusters != 0 && indexed;
+}
+
+/** The clean check failed (recover.ts): empty masks and index again, and none of the scan's state, for a recovery. */
+export function resetMasks(op: StoreOp): void {
+  const s = changetype<Store>(op.store);
+  memory.fill(s.usedMd, 0, mdMaskBytes(s));
+  memory.fill(s.usedIds, 0, mdMaskBytes(s));
+  memory.fill(s.usedClusters, 0, clusterMaskBytes(s));
+  cloneIndexClear(s);
+  reserveMetadataClusters(s);
+  scanStateFree(op);
 }
 
 /** The clusters overlapping the super block, masks and md region are used from the start. */
@@ -228,6 +266,7 @@ function readGeometry(s: Store): void {
   s.clusterMaskBits = load<u32>(sb + F.SB_CLUSTER_MASK_BITS);
   s.superBlob = load<u64>(sb + F.SB_SUPER_BLOB);
   s.generation = load<u64>(sb + F.SB_GENERATION);
+  s.mdTag = F.storeTag(sb);
 }
 
 /** Write the super block with `clean`, sealed. */
@@ -235,6 +274,8 @@ function writeSuper(op: StoreOp, clean: u32, done: PageIoDone): void {
   const s = changetype<Store>(op.store);
   const sb = s.sb;
   store<u32>(sb + F.SB_CLEAN, clean);
+  store<u32>(sb + F.SB_VERSION, F.FORMAT_VERSION);            // a version 1 store is upgraded by its first write
+  store<u32>(sb + F.SB_MASK_LEN, s.maskLen);
   store<u64>(sb + F.SB_SUPER_BLOB, s.superBlob);
   store<u64>(sb + F.SB_GENERATION, s.generation);
   store<u64>(sb + F.SB_TOTAL_CLUSTERS, s.totalClusters);     // grows with storeGrow
@@ -265,7 +306,7 @@ export function storeInit(bdevId: u32, clusterBytes: u32, mdPages: u32, cb: BsOp
   // Room for the device to grow to 4x (bdev grow): the cluster mask is laid out for that many.
   s.clusterMaskBits = <u32>min<u64>(s.totalClusters * 4, 0xfffffff0);
   s.maskStart = 1;
-  s.maskLen = 2 * pagesFor(<u64>s.mdLen) + pagesFor(<u64>s.clusterMaskBits);
+  s.maskLen = F.maskRegionPages(s.mdLen, s.clusterMaskBits);
   s.mdStart = s.maskStart + s.maskLen;
   s.sb = heapAllocZeroed(PAGE);
   if (s.sb == 0 || !allocMasks(s)) { failStore(op, -ENOMEM); return; }
@@ -283,14 +324,26 @@ export function storeInit(bdevId: u32, clusterBytes: u32, mdPages: u32, cb: BsOp
   store<u32>(sb + F.SB_MASK_START, s.maskStart);
   store<u32>(sb + F.SB_MASK_LEN, s.maskLen);
   store<u32>(sb + F.SB_CLUSTER_MASK_BITS, s.clusterMaskBits);
+  // Any nonzero seed will do: the tag it makes ties the md pages to this geometry (format.ts storeTag).
+  store<u32>(sb + F.SB_TAG_SEED, <u32>now_us() | 1);
+  s.mdTag = F.storeTag(sb);
   s.generation = 1;
   // A previous store's md pages must not be replayed as ours: zero the md region first.
   initZeroMd(op);
 }
 
+/**
+ * md pages zeroed at init: the md region, and the rest of the clusters it ends in. Nothing writes
+ * there after, so a page past md_len that passes its CRC says the super block's md_len shrank
+ * (recover.ts peekPastMdRegion).
+ */
+export function zeroedMdPages(s: Store): u32 {
+  return <u32>((s.firstDataCluster << s.clusterShift) >> F.MD_PAGE_SHIFT) - s.mdStart;
+}
+
 function initZeroMd(op: StoreOp): void {
   const s = changetype<Store>(op.store);
-  const rc = bdevWriteZeroes(s.desc, s.mdChannel, <u64>s.mdStart << F.MD_PAGE_SHIFT, <u64>s.mdLen << F.MD_PAGE_SHIFT,
+  const rc = bdevWriteZeroes(s.desc, s.mdChannel, <u64>s.mdStart << F.MD_PAGE_SHIFT, <u64>zeroedMdPages(s) << F.MD_PAGE_SHIFT,
     initZeroMdDone, changetype<usize>(op));
   if (rc != 0) initZeroMdByWrites(op);          // no write_zeroes: write zeroed pages instead
 }
@@ -302,7 +355,7 @@ function initZeroMdDone(io: usize, success: bool, opPtr: usize): void {
 }
 
 function initZeroMdByWrites(op: StoreOp): void {
-  op.buf = heapAllocZeroed(<usize>RECOVERY_CHUNK_PAGES << F.MD_PAGE_SHIFT);
+  op.buf = heapAllocZeroed(<usize>SCAN_CHUNK_PAGES << F.MD_PAGE_SHIFT);
   if (op.buf == 0) { failStore(op, -ENOMEM); return; }
   op.cursor = 0;
   initZeroNextChunk(changetype<usize>(op), true);
@@ -312,8 +365,8 @@ function initZeroNextChunk(opPtr: usize, ok: bool): void {
   const op = changetype<StoreOp>(opPtr);
   const s = changetype<Store>(op.store);
   if (!ok) { failStore(op, -EIO); return; }
-  if (op.cursor >= s.mdLen) { writeSuper(op, 0, initSuperDone); return; }
-  const n = min(RECOVERY_CHUNK_PAGES, s.mdLen - op.cursor);
+  if (op.cursor >= zeroedMdPages(s)) { writeSuper(op, 0, initSuperDone); return; }
+  const n = min(SCAN_CHUNK_PAGES, zeroedMdPages(s) - op.cursor);
   const at = <u64>s.mdStart + <u64>op.cursor;
   op.cursor += n;
   pageIo(s, true, at, n, op.buf, initZeroNextChunk, opPtr);
@@ -334,12 +387,15 @@ function initFlushed(opPtr: usize, ok: bool): void {
 // load
 
 /**
- * Load the store on bdev `bdevId`. A clean store reads its masks; a dirty one (a crash) rebuilds them
- * from the md pages, reporting each blob it has to refuse. cb(ctx, rc, store).
+ * Load the store on bdev `bdevId`. A clean store's masks are checked against its md pages; a dirty
+ * one (a crash), or one whose masks do not hold up, is rebuilt from every md page (recover.ts),
+ * reporting each blob it has to refuse. `readOnly`: the bdev is opened for reading only and nothing
+ * is ever written (a dirty store is recovered in memory only). cb(ctx, rc, store).
  */
-export function storeLoad(bdevId: u32, cb: BsOpCb, ctx: usize, probe: bool = false): void {
-  const s = storeOpenBdev(bdevId, true);
+export function storeLoad(bdevId: u32, cb: BsOpCb, ctx: usize, probe: bool = false, readOnly: bool = false): void {
+  const s = storeOpenBdev(bdevId, !readOnly);
   if (changetype<usize>(s) == 0) { cb(ctx, storeOpenError != 0 ? storeOpenError : -ENOMEM, 0); return; }
+  if (readOnly) s.readOnly = 1;
   const op = opNew(s, cb, ctx);
   if (changetype<usize>(op) != 0) op.probe = probe ? 1 : 0;
   s.sb = heapAllocZeroed(PAGE);
@@ -348,355 +404,145 @@ export function storeLoad(bdevId: u32, cb: BsOpCb, ctx: usize, probe: bool = fal
   pageIo(s, false, 0, 1, s.sb, loadSuperDone, changetype<usize>(op));
 }
 
+/** Say why a super block is refused (checkSuper's verdict); the load's errno. */
+function refuseSuper(s: Store, verdict: i32): i32 {
+  const name = changetype<Bdev>(s.bdev).name, sb = s.sb;
+  switch (verdict) {
+    case F.SB_BAD_SIGNATURE:
+      report(LEVEL_ERROR, -EINVAL, "bdev %s holds no wstor blobstore (no signature in block 0): init one first", name);
+      return -EINVAL;
+    case F.SB_BAD_CRC:
+      report(LEVEL_ERROR, -EIO, "bdev %s: blobstore super block fails its CRC (damaged); not loaded", name);
+      return -EIO;
+    case F.SB_BAD_VERSION:
+      report(LEVEL_ERROR, -EINVAL, "bdev %s: blobstore format version %d is not supported (this build reads versions 1 to %d)", name, 0,
+        <f64>load<u32>(sb + F.SB_VERSION), <f64>F.FORMAT_VERSION);
+      return -EINVAL;
+    case F.SB_UNKNOWN_INVALID_FLAG:
+      report(LEVEL_ERROR, -EINVAL, "bdev %s: blobstore uses a feature this build does not know (invalid flags 0x%d); not loaded", name, 0, <f64>load<u64>(sb + F.SB_FLAGS_INVALID));
+      return -EINVAL;
+    case F.SB_BAD_UNITS:
+      report(LEVEL_ERROR, -EINVAL, "bdev %s: blobstore super block is damaged: cluster size %d bytes or io unit %d bytes is not valid for this device (md page bytes must be 4096); not loaded",
+        name, 0, <f64>load<u32>(sb + F.SB_CLUSTER_BYTES), <f64>load<u32>(sb + F.SB_IO_UNIT_BYTES));
+      return -EINVAL;
+    case F.SB_BAD_CLUSTERS:
+      report(LEVEL_ERROR, -EINVAL, "bdev %s: blobstore super block is damaged: %d clusters do not fit the device, or the cluster mask (room for %d) cannot hold them; not loaded",
+        name, 0, <f64>load<u64>(sb + F.SB_TOTAL_CLUSTERS), <f64>load<u32>(sb + F.SB_CLUSTER_MASK_BITS));
+      return -EINVAL;
+    default:
+      assert(verdict == F.SB_BAD_LAYOUT, "a super block verdict without a message");
+      report(LEVEL_ERROR, -EINVAL, "bdev %s: blobstore super block is damaged: its md region (%d pages from page %d) is not where the masks end, or runs past the store; not loaded",
+        name, 0, <f64>load<u32>(sb + F.SB_MD_LEN), <f64>load<u32>(sb + F.SB_MD_START));
+      return -EINVAL;
+  }
+}
+
 function loadSuperDone(opPtr: usize, ok: bool): void {
   const op = changetype<StoreOp>(opPtr);
   const s = changetype<Store>(op.store);
   if (!ok) { failStore(op, -EIO); return; }
+  const name = changetype<Bdev>(s.bdev).name;
   const verdict = F.checkSuper(s.sb, deviceBytes(s), s.blockSize);
   if (verdict == F.SB_BAD_SIGNATURE && op.probe != 0) { failStore(op, -ENODATA); return; }
-  if (verdict != F.SB_OK) {
-    const b = changetype<Bdev>(s.bdev);
-    switch (verdict) {
-      case F.SB_BAD_SIGNATURE: report(LEVEL_ERROR, -EINVAL, "bdev %s holds no wstor blobstore (no signature in block 0): init one first", b.name); break;
-      case F.SB_BAD_CRC: report(LEVEL_ERROR, -EIO, "bdev %s: blobstore super block fails its CRC (damaged); not loaded", b.name); break;
-      case F.SB_BAD_VERSION: report(LEVEL_ERROR, -EINVAL, "bdev %s: blobstore format version %d is not supported (this build reads version 1)", b.name, 0, <f64>load<u32>(s.sb + F.SB_VERSION)); break;
-      case F.SB_UNKNOWN_INVALID_FLAG: report(LEVEL_ERROR, -EINVAL, "bdev %s: blobstore uses a feature this build does not know (invalid flags 0x%d); not loaded", b.name, 0, <f64>load<u64>(s.sb + F.SB_FLAGS_INVALID)); break;
-      default: report(LEVEL_ERROR, -EINVAL, "bdev %s: blobstore super block describes a layout that does not fit the device", b.name);
-    }
-    failStore(op, verdict == F.SB_BAD_CRC ? -EIO : -EINVAL);
-    return;
-  }
-  if (F.superForcesReadOnly(s.sb)) {
+  if (verdict != F.SB_OK && verdict != F.SB_MASK_LEN_WRONG) { failStore(op, refuseSuper(s, verdict)); return; }
+  if (F.superForcesReadOnly(s.sb) && s.readOnly == 0) {
     s.readOnly = 1;
-    report(LEVEL_WARN, 0, "bdev %s: blobstore uses a read-only-compatible feature this build does not know: loaded read-only", changetype<Bdev>(s.bdev).name);
+    report(LEVEL_WARN, 0, "bdev %s: blobstore uses a read-only-compatible feature this build does not know: loaded read-only", name);
   }
+  let why = "";                          // why the masks on disk cannot be used, if they cannot
+  if (verdict == F.SB_MASK_LEN_WRONG) {
+    // Only the masks' length is off: the md pages rebuild them, and the next unload writes the right one.
+    const masks = F.maskRegionPages(load<u32>(s.sb + F.SB_MD_LEN), load<u32>(s.sb + F.SB_CLUSTER_MASK_BITS));
+    report(LEVEL_NOTICE, 0, "bdev %s: blobstore super block's mask_len %d disagrees with its md_len and cluster_mask_bits (%d pages)",
+      name, 0, <f64>load<u32>(s.sb + F.SB_MASK_LEN), <f64>masks);
+    store<u32>(s.sb + F.SB_MASK_LEN, masks);
+    why = "has a wrong mask_len";
+  } else if (!F.superHasMaskCrc(s.sb)) why = "is format version 1, whose masks have no checksum (the next unload writes version 2)";
   readGeometry(s);
   if (!allocMasks(s)) { failStore(op, -ENOMEM); return; }
   reserveMetadataClusters(s);
-  if (load<u32>(s.sb + F.SB_CLEAN) == 1) {
-    op.buf = heapAlloc(<usize>s.maskLen << F.MD_PAGE_SHIFT);
-    if (op.buf == 0) { failStore(op, -ENOMEM); return; }
-    pageIo(s, false, <u64>s.maskStart, s.maskLen, op.buf, loadMasksDone, opPtr);
-  } else {
-    report(LEVEL_NOTICE, 0, "bdev %s: blobstore was not unloaded cleanly: recovering from its md pages", changetype<Bdev>(s.bdev).name);
-    op.buf = heapAlloc(<usize>RECOVERY_CHUNK_PAGES << F.MD_PAGE_SHIFT);
-    op.chainPages = heapAlloc(64 << 2);
-    if (op.buf == 0 || op.chainPages == 0) { failStore(op, -ENOMEM); return; }
-    op.cursor = 0;
-    recoverNextChunk(op);
-  }
+  if (why.length != 0) { recoverBecause(op, why); return; }
+  // Read even when dirty: masks that pass their checksum (written at the last clean unload, stale
+  // since) still show whether the super block's lengths are the ones they were written with.
+  op.masks = heapAlloc(<usize>s.maskLen << F.MD_PAGE_SHIFT);
+  if (op.masks == 0) { failStore(op, -ENOMEM); return; }
+  pageIo(s, false, <u64>s.maskStart, s.maskLen, op.masks, loadMasksDone, opPtr);
+}
+
+/** The masks on disk are not used: said why, and the store is rebuilt from every md page. */
+function recoverBecause(op: StoreOp, why: string): void {
+  const s = changetype<Store>(op.store);
+  report(LEVEL_NOTICE, 0, "bdev %s: blobstore %s: recovering from its md pages", changetype<Bdev>(s.bdev).name, changetype<usize>(why));
+  heapFree(op.masks);
+  op.masks = 0;
+  scanStart(op, false);
 }
 
 function loadMasksDone(opPtr: usize, ok: bool): void {
   const op = changetype<StoreOp>(opPtr);
   const s = changetype<Store>(op.store);
   if (!ok) { failStore(op, -EIO); return; }
-  const mdPagesBytes = <usize>pagesFor(<u64>s.mdLen) << F.MD_PAGE_SHIFT;
-  const clusterBytes = <usize>pagesFor(<u64>s.clusterMaskBits) << F.MD_PAGE_SHIFT;
-  memory.copy(s.usedMd, op.buf, mdPagesBytes);
-  memory.copy(s.usedClusters, op.buf + mdPagesBytes, clusterBytes);
-  memory.copy(s.usedIds, op.buf + mdPagesBytes + clusterBytes, mdPagesBytes);
-  let used: u64 = 0;
-  for (let c: u64 = 0; c < s.totalClusters; c++) if (bitTest(s.usedClusters, c)) used++;
-  s.freeClusters = s.totalClusters - used;
-  // The masks say which ids are used; each one's first md page says what it reads through.
-  cloneIndexBuild(s, cleanIndexBuilt, opPtr);
-}
-
-function cleanIndexBuilt(opPtr: usize, rc: i32): void {
-  const op = changetype<StoreOp>(opPtr);
-  if (rc != 0) {
-    report(LEVEL_ERROR, rc, "bdev %s: blobstore load could not build its clone index from the md pages (%d: -12 no memory, -5 read error)",
-      changetype<Bdev>(changetype<Store>(op.store).bdev).name, 0, <f64>rc);
-    failStore(op, rc);
+  const clean = load<u32>(s.sb + F.SB_CLEAN) == 1;
+  if (crc32c(op.masks, <usize>s.maskLen << F.MD_PAGE_SHIFT) != load<u32>(s.sb + F.SB_MASK_CRC)) {
+    // A dirty store's masks may never have been written (no clean unload yet): expected, not damage.
+    recoverBecause(op, clean ? "masks fail their checksum (damaged)" : "was not unloaded cleanly");
     return;
   }
-  markDirty(op);
+  // Masks that hold up mark nothing past their lengths; if they do, the super block's lengths are
+  // what is wrong, and recovering under them would hide the blobs past md_len or total_clusters.
+  const past = markedPastEnd(s, op.masks);
+  if (past >= 0) {
+    report(LEVEL_ERROR, -EINVAL, "bdev %s: blobstore super block disagrees with its masks: %s %d is marked used past the store's end (md_len or total_clusters is damaged); not loaded",
+      changetype<Bdev>(s.bdev).name, changetype<usize>(pastWhat), <f64>past);
+    failStore(op, -EINVAL);
+    return;
+  }
+  if (!clean) { recoverBecause(op, "was not unloaded cleanly"); return; }
+  // What the masks say is checked against the md pages they name (recover.ts): equal, or recovered.
+  scanStart(op, true);
 }
 
-// ---- recovery: replay every md page ----
+/** What markedPastEnd found set: which mask. */
+let pastWhat: string = "";
 
-function recoverNextChunk(op: StoreOp): void {
-  const s = changetype<Store>(op.store);
-  if (op.cursor >= s.mdLen) { recoverDone(op); return; }
-  const n = min(RECOVERY_CHUNK_PAGES, s.mdLen - op.cursor);
-  pageIo(s, false, <u64>s.mdStart + <u64>op.cursor, n, op.buf, recoverChunkRead, changetype<usize>(op));
+/** The first bit set past its mask's length in masks read from disk (-1: none), which in pastWhat. */
+function markedPastEnd(s: Store, masks: usize): i64 {
+  const mdBytes = mdMaskBytes(s), clusterBytes = clusterMaskBytes(s);
+  let at = firstSetFrom(masks, <u64>s.mdLen, <u64>mdBytes << 3);
+  if (at >= 0) { pastWhat = "md page"; return at; }
+  at = firstSetFrom(masks + mdBytes, s.totalClusters, <u64>clusterBytes << 3);
+  if (at >= 0) { pastWhat = "cluster"; return at; }
+  at = firstSetFrom(masks + mdBytes + clusterBytes, <u64>s.mdLen, <u64>mdBytes << 3);
+  if (at >= 0) { pastWhat = "blob id of md page"; return at; }
+  return -1;
 }
 
-function pageIsZero(page: usize): bool {
-  for (let off: usize = 0; off < <usize>PAGE; off += 8) if (load<u64>(page + off) != 0) return false;
-  return true;
-}
-
-function recoverChunkRead(opPtr: usize, ok: bool): void {
-  const op = changetype<StoreOp>(opPtr);
-  const s = changetype<Store>(op.store);
-  if (!ok) { failStore(op, -EIO); return; }
-  const n = min(RECOVERY_CHUNK_PAGES, s.mdLen - op.cursor);
-  let damaged: u32 = 0;
-  // Chain heads are pages with sequence 0 whose id names the page itself; the rest of each chain is
-  // read on demand (it may sit in another chunk).
-  for (let i: u32 = 0; i < n; i++) {
-    const page = op.buf + (<usize>i << F.MD_PAGE_SHIFT);
-    const index = op.cursor + i;
-    if (!F.pageCrcOk(page)) {
-      // Never-used pages are zero (init zeroes the region, delete zeroes a blob's first page); any
-      // other page that fails its CRC was damaged (or torn by the crash) and is said so.
-      if (!pageIsZero(page)) {
-        damaged++;
-        report(LEVEL_ERROR, -EIO, "blobstore recovery: md page %d is damaged (bad CRC); if it was the first page of blob %d, that blob is lost",
-          0, 0, <f64>index, <f64>F.blobIdOf(index));
-      }
-      continue;
+function firstSetFrom(map: usize, from: u64, bits: u64): i64 {
+  for (let i = from; i < bits; i++) {
+    if ((i & 7) == 0 && i + 8 <= bits) {
+      if (load<u8>(map + <usize>(i >> 3)) == 0) { i += 7; continue; }
     }
-    if (load<u32>(page + F.MDP_SEQUENCE) != 0) continue;
-    if (load<u64>(page + F.MDP_BLOB_ID) != F.blobIdOf(index)) continue;
-    const taken = recoverBlobHead(op, index, page);
-    if (taken == -ENOMEM) { failStore(op, -ENOMEM); return; }
-    if (taken == HEAD_REFUSED) op.skipped++;
-    else if (taken == HEAD_TAKEN && mdNextPage(page) == F.MDP_NO_NEXT) op.recovered++;
+    if (bitTest(map, i)) return <i64>i;
   }
-  op.cursor += n;
-  op.damaged += damaged;
-  recoverNextChunk(op);
-}
-
-/** Remember a multi-page chain's head for the second pass (a raw growable array in op). */
-function pushHead(op: StoreOp, index: u32): bool {
-  if (op.headsLen == op.headsCap) {
-    const cap = op.headsCap == 0 ? 64 : op.headsCap * 2;
-    const grown = mdScratchAlloc(<usize>cap << 2);
-    if (grown == 0) return false;
-    if (op.heads != 0) { memory.copy(grown, op.heads, <usize>op.headsLen << 2); mdScratchFree(op.heads); }
-    op.heads = grown;
-    op.headsCap = cap;
-  }
-  store<u32>(op.heads + (<usize>op.headsLen << 2), index);
-  op.headsLen++;
-  return true;
-}
-
-const HEAD_REFUSED: i32 = 0;
-const HEAD_TAKEN: i32 = 1;          // claimed, or kept for the second pass (a longer chain)
-const HEAD_DEFERRED: i32 = 2;       // a marked snapshot, kept for the third pass (which counts it)
-
-/**
- * A one-page blob is claimed at once; a longer chain is finished in the second pass. HEAD_TAKEN,
- * HEAD_DEFERRED, HEAD_REFUSED (reported), or -ENOMEM (reported; the load must fail).
- */
-function recoverBlobHead(op: StoreOp, index: u32, page: usize): i32 {
-  const s = changetype<Store>(op.store);
-  if (mdNextPage(page) != F.MDP_NO_NEXT) return pushHead(op, index) ? HEAD_TAKEN : recoveryNoMemory(index);
-  const md = mdNew(F.blobIdOf(index));
-  if (changetype<usize>(md) == 0) return recoveryNoMemory(index);
-  const rc = mdDecodePage(md, page, 0);
-  let taken = HEAD_REFUSED;
-  if (rc == MD_NO_MEMORY) taken = recoveryNoMemory(index);
-  else if (rc != MD_OK) reportBadPage(index, index, rc);
-  else if (snapshotOrigin(md) == 0) taken = claimBlob(s, index, md, 0, 0) ? HEAD_TAKEN : HEAD_REFUSED;
-  else if (deferSnapshot(op, index, md, 0, 0)) return HEAD_DEFERRED;    // the record owns md now
-  else taken = recoveryNoMemory(index);
-  mdFree(md);
-  return taken;
+  return -1;
 }
 
 /**
- * Recovery cannot hold a blob's md: -ENOMEM, said so. The load fails rather than go on without the
- * blob, whose clusters would otherwise be handed out again; nothing was written yet.
+ * The md scan is over (recover.ts): the masks and the clone index are what the md pages say. Blobs
+ * whose parent chain loops are refused by id (reported), then the store is marked in use.
  */
-function recoveryNoMemory(index: u32): i32 {
-  report(LEVEL_ERROR, -ENOMEM, "blobstore recovery: no memory to hold the md of the blob at md page %d: load failed, nothing written; free memory or start the engine with more memoryBytes",
-    0, 0, <f64>index);
-  return -ENOMEM;
-}
-
-/** The origin a snapshot-in-progress names in its mark, or 0 for a blob without the mark. */
-function snapshotOrigin(md: BlobMd): u64 {
-  const v = blobMdXattrValue(md, F.XATTR_SNAPSHOT_OF, F.XATTR_SNAPSHOT_OF_BYTES);
-  return v == 0 ? 0 : load<u64>(v);
-}
-
-/** Keep a marked snapshot's md for the third pass; false (md still the caller's) when out of memory. */
-function deferSnapshot(op: StoreOp, index: u32, md: BlobMd, extraLen: u32, extra: usize): bool {
-  if (op.snapsLen == op.snapsCap) {
-    const cap = op.snapsCap == 0 ? 8 : op.snapsCap * 2;
-    const grown = mdScratchAlloc(<usize>cap * offsetof<SnapRecord>());
-    if (grown == 0) return false;
-    memory.fill(grown, 0, <usize>cap * offsetof<SnapRecord>());
-    if (op.snaps != 0) { memory.copy(grown, op.snaps, <usize>op.snapsLen * offsetof<SnapRecord>()); mdScratchFree(op.snaps); }
-    op.snaps = grown;
-    op.snapsCap = cap;
-  }
-  const rec = changetype<SnapRecord>(op.snaps + <usize>op.snapsLen * offsetof<SnapRecord>());
-  rec.index = index;
-  rec.md = changetype<usize>(md);
-  rec.extraLen = extraLen;
-  rec.extra = 0;
-  if (extraLen > 0) {
-    rec.extra = mdScratchAlloc(<usize>extraLen << 2);
-    if (rec.extra == 0) { rec.md = 0; return false; }
-    memory.copy(rec.extra, extra, <usize>extraLen << 2);
-  }
-  op.snapsLen++;
-  return true;
-}
-
-function reportBadPage(head: u32, page: u32, rc: i32): void {
-  assert(rc != MD_NO_MEMORY, "a page refused for want of memory reported as damaged");
-  report(LEVEL_ERROR, -EIO, "blobstore recovery: blob at md page %d skipped: its md page %d is damaged (bad CRC or descriptor) or belongs to another chain",
-    0, 0, <f64>head, <f64>page);
-}
-
-/** Mark a recovered blob's md pages, id and clusters used; refuse (and report) a cluster used twice. */
-function claimBlob(s: Store, index: u32, md: BlobMd, extraPages: u32, pages: usize): bool {
-  for (let i: u64 = 0; i < md.numClusters; i++) {
-    const c = <u64>mdCluster(md, i);
-    if (c == 0) continue;
-    if (c < s.firstDataCluster || c >= s.totalClusters || bitTest(s.usedClusters, c)) {
-      report(LEVEL_ERROR, -EIO, "blobstore recovery: blob at md page %d claims cluster %d, which is metadata, outside the device or another blob's: blob skipped",
-        0, 0, <f64>index, <f64>c);
-      for (let j: u64 = 0; j < i; j++) {
-        const cj = <u64>mdCluster(md, j);
-        if (cj != 0) bitClearCluster(s, cj);
-      }
-      return false;
-    }
-    bitSet(s.usedClusters, c);
-    s.freeClusters--;
-  }
-  for (let k: u32 = 0; k < extraPages; k++) {
-    const p = load<u32>(pages + (<usize>k << 2));
-    if (p >= s.mdLen || bitTest(s.usedMd, <u64>p)) {
-      report(LEVEL_ERROR, -EIO, "blobstore recovery: blob at md page %d chains to md page %d, which is out of range or another blob's: skipped", 0, 0, <f64>index, <f64>p);
-      for (let j: u64 = 0; j < md.numClusters; j++) { const cj = <u64>mdCluster(md, j); if (cj != 0) bitClearCluster(s, cj); }
-      for (let j: u32 = 0; j < k; j++) bitClearMd(s, load<u32>(pages + (<usize>j << 2)));
-      return false;
-    }
-    bitSet(s.usedMd, <u64>p);
-  }
-  bitSet(s.usedIds, <u64>index);
-  bitSet(s.usedMd, <u64>index);
-  cloneIndexSetParent(s, F.blobIdOf(index), md.parentId);
-  return true;
-}
-
-function bitClearCluster(s: Store, c: u64): void {
-  const p = s.usedClusters + <usize>(c >> 3);
-  store<u8>(p, load<u8>(p) & ~(<u8>1 << <u8>(c & 7)));
-  s.freeClusters++;
-}
-
-function bitClearMd(s: Store, page: u32): void {
-  const p = s.usedMd + <usize>(page >> 3);
-  store<u8>(p, load<u8>(p) & ~(<u8>1 << <u8>(page & 7)));
-}
-
-// ---- second pass: chains longer than one page, read page by page ----
-
-function recoverDone(op: StoreOp): void {
-  op.headIdx = 0;
-  recoverNextChain(op);
-}
-
-function recoverNextChain(op: StoreOp): void {
+export function loadReady(op: StoreOp): void {
   const s = changetype<Store>(op.store);
-  if (op.headIdx >= op.headsLen) { op.snapIdx = 0; recoverNextSnapshot(op); return; }
-  const head = load<u32>(op.heads + (<usize>op.headIdx << 2));
-  if (op.md != 0) mdFree(changetype<BlobMd>(op.md));
-  op.md = changetype<usize>(mdNew(F.blobIdOf(head)));
-  if (op.md == 0) { failStore(op, recoveryNoMemory(head)); return; }
-  op.chainLen = 0;
-  op.chainPage = head;
-  pageIo(s, false, <u64>s.mdStart + <u64>head, 1, op.buf, recoverChainPage, changetype<usize>(op));
-}
-
-function recoverChainPage(opPtr: usize, ok: bool): void {
-  const op = changetype<StoreOp>(opPtr);
-  const s = changetype<Store>(op.store);
-  if (!ok) { failStore(op, -EIO); return; }
-  const head = load<u32>(op.heads + (<usize>op.headIdx << 2));
-  const md = changetype<BlobMd>(op.md);
-  const rc = mdDecodePage(md, op.buf, op.chainLen);
-  if (rc == MD_NO_MEMORY) { failStore(op, recoveryNoMemory(head)); return; }
-  const next = mdNextPage(op.buf);
-  const tooLong = op.chainLen >= 63;
-  if (rc != MD_OK || tooLong || (next != F.MDP_NO_NEXT && next >= s.mdLen)) {
-    reportBadPage(head, op.chainPage, rc != MD_OK ? rc : 9);
-    op.skipped++;
-    op.headIdx++;
-    recoverNextChain(op);
-    return;
+  const refused = cloneIndexRefuseLoops(s);
+  if (refused < 0) { failStore(op, refused); return; }
+  if (s.superBlob != 0 && (!F.isBlobId(s.superBlob) || F.mdPageOf(s.superBlob) >= s.mdLen || !bitTest(s.usedIds, <u64>F.mdPageOf(s.superBlob)))) {
+    report(LEVEL_WARN, 0, "bdev %s: blobstore super blob %d is not a blob of the store: the store has no super blob", changetype<Bdev>(s.bdev).name, 0, <f64>s.superBlob);
+    s.superBlob = 0;
   }
-  if (op.chainLen > 0) store<u32>(op.chainPages + (<usize>(op.chainLen - 1) << 2), op.chainPage);
-  op.chainLen++;
-  if (next != F.MDP_NO_NEXT) {
-    op.chainPage = next;
-    pageIo(s, false, <u64>s.mdStart + <u64>next, 1, op.buf, recoverChainPage, opPtr);
-    return;
+  if (s.readOnly != 0 && op.checking == 0) {
+    report(LEVEL_NOTICE, 0, "bdev %s: blobstore loaded read-only: recovered in memory only, nothing written (a load for writing recovers it on disk)",
+      changetype<Bdev>(s.bdev).name);
   }
-  if (snapshotOrigin(md) != 0) {
-    // Decided after every other blob, by its origin's md; the record owns the md now.
-    if (!deferSnapshot(op, head, md, op.chainLen - 1, op.chainPages)) { failStore(op, recoveryNoMemory(head)); return; }
-    op.md = 0;
-  } else if (claimBlob(s, head, md, op.chainLen - 1, op.chainPages)) op.recovered++; else op.skipped++;
-  op.headIdx++;
-  recoverNextChain(op);
-}
-
-// ---- third pass: snapshots caught in the making ----
-
-function recoverNextSnapshot(op: StoreOp): void {
-  const s = changetype<Store>(op.store);
-  if (op.snapIdx >= op.snapsLen) { recoveryFinished(op); return; }
-  const rec = changetype<SnapRecord>(op.snaps + <usize>op.snapIdx * offsetof<SnapRecord>());
-  const origin = snapshotOrigin(changetype<BlobMd>(rec.md));
-  if (!F.isBlobId(origin) || F.mdPageOf(origin) >= s.mdLen) {
-    snapshotDecided(op, rec, false);
-    return;
-  }
-  pageIo(s, false, <u64>s.mdStart + <u64>F.mdPageOf(origin), 1, op.buf, originRead, changetype<usize>(op));
-}
-
-function originRead(opPtr: usize, ok: bool): void {
-  const op = changetype<StoreOp>(opPtr);
-  if (!ok) { failStore(op, -EIO); return; }
-  const rec = changetype<SnapRecord>(op.snaps + <usize>op.snapIdx * offsetof<SnapRecord>());
-  const snapMd = changetype<BlobMd>(rec.md);
-  const originMd = mdNew(snapshotOrigin(snapMd));
-  if (changetype<usize>(originMd) == 0) { failStore(op, recoveryNoMemory(F.mdPageOf(snapshotOrigin(snapMd)))); return; }
-  // The parent descriptor is always on a chain's first page (md.ts writes it before xattrs and extents).
-  const rc = mdDecodePage(originMd, op.buf, 0);
-  const points = rc == MD_OK && originMd.parentId == snapMd.id;
-  mdFree(originMd);
-  // Without the memory to read the origin, the snapshot cannot be judged: discarding it could lose data.
-  if (rc == MD_NO_MEMORY) { failStore(op, recoveryNoMemory(F.mdPageOf(snapshotOrigin(snapMd)))); return; }
-  snapshotDecided(op, rec, points);
-}
-
-/**
- * Keep a marked snapshot if the blob its mark names reads through it (`originPoints`) or any blob does.
- * Nothing reads through a snapshot interrupted in the making or the deleting; one that some blob reads
- * through (a clone made after a failed unmarking sync, its origin since deleted) is complete, whatever
- * its origin says now: every blob recovered so far is in the clone index.
- */
-function snapshotDecided(op: StoreOp, rec: SnapRecord, originPoints: bool): void {
-  const s = changetype<Store>(op.store);
-  const md = changetype<BlobMd>(rec.md);
-  if (originPoints || cloneIndexCount(s, md.id) > 0) {
-    if (claimBlob(s, rec.index, md, rec.extraLen, rec.extra)) { op.recovered++; rec.kept = 1; } else op.skipped++;
-  } else {
-    // Made, not yet taken up by its origin; or deleted, already handed to its clone: gone either way.
-    report(LEVEL_NOTICE, 0, "blobstore recovery: the snapshot at md page %d was interrupted in the making or the deleting (blob %d does not read through it): discarded, that blob keeps its data",
-      0, 0, <f64>rec.index, <f64>snapshotOrigin(md));
-  }
-  op.snapIdx++;
-  recoverNextSnapshot(op);
-}
-
-function recoveryFinished(op: StoreOp): void {
-  const s = changetype<Store>(op.store);
-  report(LEVEL_NOTICE, 0, "blobstore recovery: %d blobs recovered, %d refused or damaged (see above)", 0, 0,
-    <f64>op.recovered, <f64>(op.skipped + op.damaged));
   markDirty(op);
 }
 
@@ -766,12 +612,12 @@ export function storeUnload(s: Store, cb: BsOpCb, ctx: usize): void {
   if (s.readOnly != 0) { unloadRelease(changetype<usize>(op), true); return; }
   op.buf = heapAllocZeroed(<usize>s.maskLen << F.MD_PAGE_SHIFT);
   if (op.buf == 0) { s.busy = 0; opFinish(op, -ENOMEM, 0); return; }
-  const mdPagesBytes = <usize>pagesFor(<u64>s.mdLen) << F.MD_PAGE_SHIFT;
-  const clusterBytes = <usize>pagesFor(<u64>s.clusterMaskBits) << F.MD_PAGE_SHIFT;
+  const mdPagesBytes = mdMaskBytes(s), clusterBytes = clusterMaskBytes(s);
   memory.copy(op.buf, s.usedMd, mdPagesBytes);
   memory.copy(op.buf + mdPagesBytes, s.usedClusters, clusterBytes);
   memory.copy(op.buf + mdPagesBytes + clusterBytes, s.usedIds, mdPagesBytes);
-  // Masks first, made durable, then the super block that says they are valid.
+  store<u32>(s.sb + F.SB_MASK_CRC, crc32c(op.buf, <usize>s.maskLen << F.MD_PAGE_SHIFT));
+  // Masks first, made durable, then the super block that says they are valid (and carries their checksum).
   pageIo(s, true, <u64>s.maskStart, s.maskLen, op.buf, unloadMasksWritten, changetype<usize>(op));
 }
 
@@ -856,10 +702,4 @@ export function storeGrow(s: Store, cb: BsOpCb, ctx: usize): void {
   s.totalClusters = fits;
   spinUnlock(storeLock(s));
   writeSuper(op, 0, dirtyWritten);
-}
-
-/** The value of an internal xattr in decoded md, or 0. */
-function blobMdXattrValue(md: BlobMd, name: usize, nameBytes: u32): usize {
-  const x = xattrFind(md, name, nameBytes, true);
-  return x == 0 ? 0 : changetype<Xattr>(x).data + changetype<Xattr>(x).nameBytes;
 }

@@ -28,8 +28,10 @@ export type BsOpCb = (ctx: usize, rc: i32, value: u64) => void;
   usedMd: usize;            // bitmaps (md thread)
   usedIds: usize;
   usedClusters: usize;      // under clusterLock (I/O threads claim thin clusters)
+  refusedIds: usize;        // blob ids refused at load (a parent chain that loops): open says so (md thread)
   superBlob: u64;
   generation: u64;
+  mdTag: u32;               // format.ts storeTag: every md page written carries it, every one read must
   sb: usize;                // 4 KiB copy of the super block
   openBlobs: usize;         // Blob list (md thread)
   busy: u32;                // a store-level operation (unload) is running

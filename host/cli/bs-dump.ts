@@ -8,6 +8,7 @@ const PAGE = 4096;
 const SIGNATURE = 'WSTORBLB';
 const CRC_AT = 4092;                 // super block and md pages: CRC32C of bytes [0, 4092)
 const NEXT_AT = 4088;                // md page: next page of the chain
+const TAG_AT = 12;                   // md page: the store tag
 const DESC_START = 16;               // md page: descriptors from here up to NEXT_AT
 const NO_NEXT = 0xffffffff;
 const VALUE_SHOWN = 64;              // xattr values are truncated to this many bytes
@@ -57,12 +58,24 @@ function crcLine(page: Buffer): { ok: boolean; text: string } {
     : { ok: false, text: `CRC mismatch (stored ${hex8(stored)}, computed ${hex8(computed)})` };
 }
 
-interface Super { clusterBytes: number; mdStart: number; mdLen: number; maskStart: number; maskLen: number; maskBits: number; clean: number }
+interface Super {
+  version: number; clusterBytes: number; mdStart: number; mdLen: number; maskStart: number; maskLen: number; maskBits: number; clean: number;
+  maskCrc: number;
+  /** The tag every md page of the store carries (assembly/blob/format.ts storeTag), 0 for none. */
+  tag: number;
+}
+
+/** The store tag of a super block: CRC32C of its geometry fields and tag seed (docs/format.md). */
+function storeTag(sb: Buffer): number {
+  if (sb.readUInt32LE(108) === 0) return 0;
+  return crc32c(Buffer.concat([sb.subarray(32, 48), sb.subarray(56, 80), sb.subarray(108, 112)]));
+}
 
 function dumpSuper(sb: Buffer, out: string[]): Super {
   const s: Super = {
-    clean: sb.readUInt32LE(12), clusterBytes: sb.readUInt32LE(32), mdStart: sb.readUInt32LE(56), mdLen: sb.readUInt32LE(60),
-    maskStart: sb.readUInt32LE(64), maskLen: sb.readUInt32LE(68), maskBits: sb.readUInt32LE(72),
+    version: sb.readUInt32LE(8), clean: sb.readUInt32LE(12), clusterBytes: sb.readUInt32LE(32), mdStart: sb.readUInt32LE(56), mdLen: sb.readUInt32LE(60),
+    maskStart: sb.readUInt32LE(64), maskLen: sb.readUInt32LE(68), maskBits: sb.readUInt32LE(72), maskCrc: sb.readUInt32LE(104),
+    tag: storeTag(sb),
   };
   out.push('super block (page 0)');
   const field = (name: string, value: string | number | bigint): void => { out.push(`  ${name.padEnd(18)} ${value}`); };
@@ -83,20 +96,23 @@ function dumpSuper(sb: Buffer, out: string[]): Super {
   field('super blob id', hex(sb.readBigUInt64LE(80)));
   field('device bytes', sb.readBigUInt64LE(88));
   field('generation', sb.readBigUInt64LE(96));
+  if (s.version >= 2) field('mask crc', hex8(s.maskCrc));
+  field('tag seed', hex8(sb.readUInt32LE(108)));
+  field('store tag', s.tag === 0 ? 'none (made as version 1)' : hex8(s.tag));
   field('crc', crcLine(sb).text);
   return s;
 }
 
-/** Set bits among the first `bits` bits of a mask that starts at page `page`. */
-function countBits(fd: number, page: number, bits: number): number {
-  const bytes = readAt(fd, page * PAGE, Math.ceil(bits / 8));
+/** Set bits among the first `bits` bits of a mask that starts at page `page`; only what FILE holds is read. */
+function countBits(fd: number, page: number, bits: number, fileBytes: number): number {
+  const bytes = readAt(fd, page * PAGE, Math.max(0, Math.min(Math.ceil(bits / 8), fileBytes - page * PAGE)));
   let n = 0;
-  for (let i = 0; i < bits; i++) if (bytes[i >> 3] & (1 << (i & 7))) n++;
+  for (const byte of bytes) for (let b = byte; b !== 0; b &= b - 1) n++;
   return n;
 }
 
 // The masks lie one after another, each starting on a page (docs/format.md "Layout").
-function dumpMasks(fd: number, s: Super, out: string[]): void {
+function dumpMasks(fd: number, s: Super, fileBytes: number, out: string[]): void {
   if (s.clean !== 1) {
     out.push('masks: stale (clean = 0; load rebuilds them from the md pages)');
     return;
@@ -106,9 +122,14 @@ function dumpMasks(fd: number, s: Super, out: string[]): void {
   const clusterMask = mdMask + pagesFor(s.mdLen);
   const idMask = clusterMask + pagesFor(s.maskBits);
   out.push('masks (clean)');
-  out.push(`  used md pages      ${countBits(fd, mdMask, s.mdLen)} of ${s.mdLen}`);
-  out.push(`  used clusters      ${countBits(fd, clusterMask, s.maskBits)} of ${s.maskBits}`);
-  out.push(`  used blob ids      ${countBits(fd, idMask, s.mdLen)} of ${s.mdLen}`);
+  if (s.version >= 2) {
+    const regionBytes = Math.min(s.maskLen * PAGE, Math.max(0, fileBytes - s.maskStart * PAGE));
+    const crc = crc32c(readAt(fd, s.maskStart * PAGE, regionBytes));
+    out.push(`  checksum           ${crc === s.maskCrc ? `ok (${hex8(crc)})` : `MISMATCH (stored ${hex8(s.maskCrc)}, computed ${hex8(crc)}): load recovers`}`);
+  }
+  out.push(`  used md pages      ${countBits(fd, mdMask, s.mdLen, fileBytes)} of ${s.mdLen}`);
+  out.push(`  used clusters      ${countBits(fd, clusterMask, s.maskBits, fileBytes)} of ${s.maskBits}`);
+  out.push(`  used blob ids      ${countBits(fd, idMask, s.mdLen, fileBytes)} of ${s.mdLen}`);
 }
 
 /** Names of the set bits of a flag word: known ones by name, others as "bit N". */
@@ -178,11 +199,12 @@ function dumpDescriptors(page: Buffer, out: string[]): void {
   }
 }
 
-function dumpPage(index: number, page: Buffer, out: string[]): void {
+function dumpPage(index: number, page: Buffer, tag: number, out: string[]): void {
   const crc = crcLine(page);
   const next = page.readUInt32LE(NEXT_AT);
+  const pageTag = page.readUInt32LE(TAG_AT);
   out.push(`page ${index}: blob ${hex(page.readBigUInt64LE(0))}, sequence ${page.readUInt32LE(8)}, ` +
-    `next ${next === NO_NEXT ? 'none' : next}, crc ${crc.ok ? 'ok' : 'BAD'}`);
+    `next ${next === NO_NEXT ? 'none' : next}, crc ${crc.ok ? 'ok' : 'BAD'}${pageTag === tag ? '' : `, tag ${hex8(pageTag)} NOT the store's`}`);
   if (!crc.ok) out.push(`  page ${index}: ${crc.text}`);
   dumpDescriptors(page, out);
 }
@@ -193,17 +215,21 @@ export function dumpStore(file: string, opts: { pages?: 'used' | 'all' } = {}): 
   try {
     const sb = readAt(fd, 0, PAGE);
     if (sb.toString('latin1', 0, 8) !== SIGNATURE) throw new Error(`${file} holds no wstor blobstore (no signature in block 0)`);
-    const out: string[] = [`wstor blobstore dump of ${file} (${fs.fstatSync(fd).size} bytes)`];
+    const fileBytes = fs.fstatSync(fd).size;
+    const out: string[] = [`wstor blobstore dump of ${file} (${fileBytes} bytes)`];
     const s = dumpSuper(sb, out);
-    dumpMasks(fd, s, out);
+    dumpMasks(fd, s, fileBytes, out);
     out.push(`md pages ${s.mdStart}..${s.mdStart + s.mdLen - 1} (index within the md region below)`);
-    for (let i = 0; i < s.mdLen; i++) {
+    // A damaged md_len may name more pages than FILE has: only those it has are read.
+    const shown = Math.max(0, Math.min(s.mdLen, Math.floor(fileBytes / PAGE) - s.mdStart));
+    if (shown < s.mdLen) out.push(`  the md region runs past the end of ${file}: only its first ${shown} pages are in it (md_len is damaged, or FILE was cut)`);
+    for (let i = 0; i < shown; i++) {
       const page = readAt(fd, (s.mdStart + i) * PAGE, PAGE);
       if (page.every((b) => b === 0)) {
         if (opts.pages === 'all') out.push(`page ${i}: empty`);
         continue;
       }
-      dumpPage(i, page, out);
+      dumpPage(i, page, s.tag, out);
     }
     return out.join('\n') + '\n';
   } finally {

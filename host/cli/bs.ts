@@ -1,8 +1,10 @@
 // `wstor bs FILE COMMAND` (SPDK's blobcli): one command on the blobstore held in a regular file. Each
 // run starts a one-reactor engine, opens FILE as a file bdev, does the command, and unloads cleanly.
+// Commands that only read (list, export, xattr without a value, dump, init's look for a store) open
+// FILE read-only and load the store read-only: not a byte of FILE changes, not even its mtime.
 import fs from 'node:fs';
 import { Engine } from '../engine.js';
-import type { BlobHandle, BlobStore } from '../blobstore.js';
+import type { BlobHandle, BlobInfo, BlobStore } from '../blobstore.js';
 import type { Report } from '../core-abi.js';
 import { WstorError } from '../errors.js';
 import { dumpStore } from './bs-dump.js';
@@ -51,13 +53,13 @@ interface CommandSpec {
 const COMMANDS = {
   init: { synopsis: 'init [--cluster-size SIZE] [--size SIZE] [--force]', args: [], minArgs: 0, flags: ['cluster-size', 'size', 'force'],
     summary: 'lay out a new, empty blobstore (creates FILE if missing)' },
-  list: { synopsis: 'list [--json]', args: [], minArgs: 0, flags: ['json'], summary: 'the blobs: id, size, thin or thick, allocated bytes' },
+  list: { synopsis: 'list [--json]', args: [], minArgs: 0, flags: ['json'], summary: 'the blobs: id, size, thin or thick, allocated bytes (reads FILE only)' },
   dump: { synopsis: 'dump [--all]', args: [], minArgs: 0, flags: ['all'], summary: 'the super block, masks and md pages, decoded (reads FILE only)' },
   create: { synopsis: 'create --size SIZE [--thin] [--xattr NAME=VALUE ...]', args: [], minArgs: 0, flags: ['size', 'thin', 'xattr'],
     summary: 'create a blob; prints its id' },
   import: { synopsis: 'import SRC [--thin]', args: ['SRC'], minArgs: 1, flags: ['thin'], summary: 'copy file SRC into a new blob; prints its id' },
   export: { synopsis: 'export ID DST [--length BYTES]', args: ['ID', 'DST'], minArgs: 2, flags: ['length'],
-    summary: 'copy a blob (or its first BYTES) to file DST' },
+    summary: 'copy a blob (or its first BYTES) to file DST (reads FILE only)' },
   resize: { synopsis: 'resize ID SIZE', args: ['ID', 'SIZE'], minArgs: 2, flags: [], summary: 'grow or shrink a blob (whole clusters)' },
   delete: { synopsis: 'delete ID', args: ['ID'], minArgs: 1, flags: [], summary: 'delete a blob and free its clusters' },
   snapshot: { synopsis: 'snapshot ID', args: ['ID'], minArgs: 1, flags: [], summary: 'freeze a blob\'s data in a read-only snapshot; prints its id' },
@@ -65,14 +67,16 @@ const COMMANDS = {
   inflate: { synopsis: 'inflate ID', args: ['ID'], minArgs: 1, flags: [], summary: 'copy all a blob reads through snapshots into it (thick, no parent)' },
   decouple: { synopsis: 'decouple ID', args: ['ID'], minArgs: 1, flags: [], summary: 'copy what a blob\'s parent holds; read through its parent from then on' },
   grow: { synopsis: 'grow', args: [], minArgs: 0, flags: [], summary: 'take in the space FILE gained since the store was made' },
-  xattr: { synopsis: 'xattr ID NAME [VALUE]', args: ['ID', 'NAME', '[VALUE]'], minArgs: 2, flags: [], summary: 'print an xattr of a blob, or set it' },
+  xattr: { synopsis: 'xattr ID NAME [VALUE]', args: ['ID', 'NAME', '[VALUE]'], minArgs: 2, flags: [], summary: 'print an xattr of a blob (reads FILE only), or set it' },
 } satisfies Record<string, CommandSpec>;
 type CommandName = keyof typeof COMMANDS;
 
 export const bsUsage = usageText('bs FILE COMMAND [options]',
   'Works on the blobstore held in FILE (a regular file, used as a bdev of 4096-byte blocks), one\n' +
-  'command per run, as SPDK\'s blobcli does; every run unloads the store cleanly. Blob ids are\n' +
-  'decimal or 0x-hex, as list prints them. Sizes: 4096, 64KiB, 8MiB, 1GiB.\n\ncommands:\n' +
+  'command per run, as SPDK\'s blobcli does; a command that writes unloads the store cleanly, one that\n' +
+  'only reads opens FILE read-only and changes nothing in it (a store not unloaded cleanly is then\n' +
+  'recovered in memory only). Blob ids are decimal or 0x-hex, as list prints them. Sizes: 4096,\n' +
+  '64KiB, 8MiB, 1GiB.\n\ncommands:\n' +
   Object.values(COMMANDS).map((c: CommandSpec) => `  ${c.synopsis.padEnd(54)} ${c.summary}`).join('\n') + '\n\n' +
   'Examples: wstor bs disk.img init --size 256MiB\n' +
   '          wstor bs disk.img import photo.raw --thin\n' +
@@ -95,6 +99,17 @@ type BsRequest =
   | { command: 'xattr'; id: bigint; name: string; value?: string };
 
 export interface BsArgs { file: string; request: BsRequest }
+
+/** Whether a request only reads the store: FILE is then opened O_RDONLY and the store loaded read-only. */
+export function readsOnly(request: BsRequest): boolean {
+  switch (request.command) {
+    case 'list':
+    case 'dump':
+    case 'export': return true;
+    case 'xattr': return request.value === undefined;
+    default: return false;
+  }
+}
 
 // ---- arguments ----
 
@@ -282,7 +297,10 @@ class Session {
   engine!: Engine;
   private readonly held: Report[] = [];
 
-  constructor(readonly file: string) {}
+  constructor(readonly file: string, readonly readOnly: boolean) {}
+
+  /** Load FILE's store: read-only for a command that only reads (and for init's look at what FILE holds). */
+  load(readOnly = this.readOnly): Promise<BlobStore> { return this.engine.blobstore.load(BDEV_NAME, { readOnly }); }
 
   /** Core messages name the bdev; the user knows it as FILE. */
   name(message: string): string { return message.replace(BDEV_MENTION, this.file); }
@@ -309,16 +327,19 @@ class Session {
   }
 }
 
-/** Start the engine, open FILE as a bdev, run `body`, then delete the bdev and stop; the first failure wins. */
-async function withSession<T>(file: string, body: (s: Session) => Promise<T>): Promise<T> {
-  const session = new Session(file);
+/**
+ * Start the engine, open FILE as a bdev (O_RDONLY when `readOnly`), run `body`, then delete the bdev
+ * and stop; the first failure wins.
+ */
+async function withSession<T>(file: string, readOnly: boolean, body: (s: Session) => Promise<T>): Promise<T> {
+  const session = new Session(file, readOnly);
   session.engine = await Engine.start({ reactors: 1, memoryBytes: MEMORY_BYTES, logLevel: 'notice', onReport: (r) => session.onReport(r) });
   const engine = session.engine;
   let failure: unknown = null;
   let result: T | undefined;
   let opened = false;
   try {
-    engine.bdev.createFile(BDEV_NAME, { path: file, blockSize: BLOCK_BYTES });
+    engine.bdev.createFile(BDEV_NAME, { path: file, blockSize: BLOCK_BYTES, readOnly });
     opened = true;
     result = await body(session);
   } catch (err) {
@@ -413,7 +434,8 @@ function prepareInitFile(file: string, fileBytes: number | undefined): 'created'
 /** What FILE holds: null for no blobstore, else a description (a store it cannot load counts too). */
 async function probeStore(session: Session): Promise<string | null> {
   try {
-    const store = await session.engine.blobstore.load(BDEV_NAME);
+    // Only a look: a store not unloaded cleanly is recovered in memory, not on disk.
+    const store = await session.load(true);
     const blobs = await withStore(session, store, (s) => s.list());
     return `a wstor blobstore (${blobs.length} blob${blobs.length === 1 ? '' : 's'}, ${formatBytes(store.clusterSize)} clusters)`;
   } catch (err) {
@@ -448,11 +470,14 @@ async function runInit(session: Session, req: Extract<BsRequest, { command: 'ini
 
 // ---- list, create, resize, delete, xattr ----
 
-async function runList(store: BlobStore, json: boolean, file: string): Promise<string> {
+async function runList(session: Session, store: BlobStore, json: boolean, file: string): Promise<string> {
   const blobs = await store.list();
+  // A blob that cannot be opened is listed as refused; why goes to stderr (and into --json).
+  const why = (b: BlobInfo) => (b.error === undefined ? null : session.name(b.error));
+  for (const b of blobs) if (b.error !== undefined) process.stderr.write(`wstor bs: blob ${hexId(b.id)} cannot be opened: ${why(b)}\n`);
   if (json) {
     const rows = blobs.map((b) => ({ id: Number(b.id), hex: hexId(b.id), size: b.size, thin: b.thin, allocatedBytes: b.allocatedBytes,
-      snapshot: b.snapshot, parent: b.parent === undefined ? null : hexId(b.parent), xattrs: b.xattrs }));
+      snapshot: b.snapshot, parent: b.parent === undefined ? null : hexId(b.parent), xattrs: b.xattrs, error: why(b) }));
     return `${JSON.stringify(rows, null, 2)}\n`;
   }
   // id and hex to the left, numbers and the parent to the right, then the xattr names as they come.
@@ -461,7 +486,7 @@ async function runList(store: BlobStore, json: boolean, file: string): Promise<s
   const row = (cells: string[]) => cells.map(cell).join('').trimEnd() + '\n';
   let text = row(['id', 'hex', 'size', 'type', 'allocated', 'parent', 'xattrs']);
   for (const b of blobs) {
-    const type = b.snapshot ? 'snapshot' : b.thin ? 'thin' : 'thick';
+    const type = b.error !== undefined ? 'refused' : b.snapshot ? 'snapshot' : b.thin ? 'thin' : 'thick';
     text += row([String(b.id), hexId(b.id), formatBytes(b.size), type, formatBytes(b.allocatedBytes), b.parent === undefined ? '' : hexId(b.parent), b.xattrs.join(',')]);
   }
   const free = store.freeClusters;
@@ -650,10 +675,10 @@ async function runExport(session: Session, store: BlobStore, req: Extract<BsRequ
 
 async function runOnStore(session: Session, request: BsRequest): Promise<string | Uint8Array> {
   if (request.command === 'init') return runInit(session, request);
-  const store = await session.engine.blobstore.load(BDEV_NAME);
+  const store = await session.load();
   return withStore(session, store, (s) => {
     switch (request.command) {
-      case 'list': return runList(s, request.json, session.file);
+      case 'list': return runList(session, s, request.json, session.file);
       case 'dump': throw new Error('dump reads the file itself (bsCommand), never through a store');
       case 'grow': return runGrow(s, session.file);
       case 'create': return runCreate(s, request);
@@ -688,7 +713,7 @@ export async function bsCommand(argv: string[]): Promise<number> {
   }
   let output: string | Uint8Array;
   try {
-    output = await withSession(file, (session) => runOnStore(session, request));
+    output = await withSession(file, readsOnly(request), (session) => runOnStore(session, request));
   } catch (err) {
     // init made FILE for a store it could not lay out: leave the disk as it was.
     if (made === 'created') fs.rmSync(file, { force: true });

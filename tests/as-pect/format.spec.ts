@@ -4,7 +4,8 @@ import {
   SUPER_SIGNATURE, SB_SIGNATURE, SB_VERSION, SB_CRC, SB_CLUSTER_BYTES, SB_IO_UNIT_BYTES, SB_MD_PAGE_BYTES,
   SB_TOTAL_CLUSTERS, SB_MD_START, SB_MD_LEN, SB_MASK_START, SB_MASK_LEN, SB_CLUSTER_MASK_BITS, SB_FLAGS_INVALID,
   SB_FLAGS_RO, FORMAT_VERSION, checkSuper, superForcesReadOnly, SB_OK, SB_BAD_CRC, SB_BAD_SIGNATURE,
-  SB_UNKNOWN_INVALID_FLAG, SB_BAD_GEOMETRY, SB_BAD_VERSION, blobIdOf, mdPageOf, isBlobId, descriptorBytes,
+  SB_UNKNOWN_INVALID_FLAG, SB_BAD_VERSION, SB_BAD_UNITS, SB_BAD_CLUSTERS, SB_BAD_LAYOUT, SB_MASK_LEN_WRONG, SB_MASK_CRC,
+  FORMAT_VERSION_OLDEST, superHasMaskCrc, maskRegionPages, maskPagesOf, blobIdOf, mdPageOf, isBlobId, descriptorBytes,
 } from "../../assembly/blob/format";
 
 function bytesOf(s: string): usize {
@@ -71,7 +72,15 @@ describe("checkSuper", () => {
   it("refuses a bad signature, a bad CRC, another version", () => {
     let sb = goodSuper(); store<u8>(sb, 0); expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_BAD_SIGNATURE);
     sb = goodSuper(); store<u8>(sb + 200, 1); expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_BAD_CRC);
-    sb = goodSuper(); store<u32>(sb + SB_VERSION, 2); reseal(sb); expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_BAD_VERSION);
+    sb = goodSuper(); store<u32>(sb + SB_VERSION, FORMAT_VERSION + 1); reseal(sb); expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_BAD_VERSION);
+    sb = goodSuper(); store<u32>(sb + SB_VERSION, 0); reseal(sb); expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_BAD_VERSION);
+  });
+  it("reads version 1, which has no mask checksum", () => {
+    const sb = goodSuper(); store<u32>(sb + SB_VERSION, FORMAT_VERSION_OLDEST); reseal(sb);
+    expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_OK);
+    expect(superHasMaskCrc(sb)).toBe(false);
+    expect(superHasMaskCrc(goodSuper())).toBe(true);
+    expect(SB_MASK_CRC).toBe(104);
   });
   it("refuses unknown invalid flags; unknown read-only flags only force read-only", () => {
     let sb = goodSuper(); store<u64>(sb + SB_FLAGS_INVALID, 1 << 7); reseal(sb);
@@ -80,11 +89,46 @@ describe("checkSuper", () => {
     expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_OK);
     expect(superForcesReadOnly(sb)).toBe(true);
   });
-  it("refuses geometry that does not fit the device", () => {
-    expect(checkSuper(goodSuper(), 32 << 20, 4096)).toBe(SB_BAD_GEOMETRY);
-    expect(checkSuper(goodSuper(), 64 << 20, 512)).toBe(SB_BAD_GEOMETRY);
-    const sb = goodSuper(); store<u32>(sb + SB_CLUSTER_BYTES, 3000); reseal(sb);
-    expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_BAD_GEOMETRY);
+  it("refuses units that are not valid or not the device's", () => {
+    expect(checkSuper(goodSuper(), 64 << 20, 512)).toBe(SB_BAD_UNITS);
+    let sb = goodSuper(); store<u32>(sb + SB_CLUSTER_BYTES, 3000); reseal(sb);
+    expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_BAD_UNITS);
+    sb = goodSuper(); store<u32>(sb + SB_CLUSTER_BYTES, 2048); reseal(sb);
+    expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_BAD_UNITS);
+    sb = goodSuper(); store<u32>(sb + SB_MD_PAGE_BYTES, 8192); reseal(sb);
+    expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_BAD_UNITS);
+  });
+  it("refuses cluster counts past the device or the cluster mask, also where a product would wrap", () => {
+    expect(checkSuper(goodSuper(), 32 << 20, 4096)).toBe(SB_BAD_CLUSTERS);
+    let sb = goodSuper(); store<u64>(sb + SB_TOTAL_CLUSTERS, 0); reseal(sb);
+    expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_BAD_CLUSTERS);
+    sb = goodSuper(); store<u64>(sb + SB_TOTAL_CLUSTERS, <u64>1 << 44); reseal(sb);     // x 1 MiB wraps to 0
+    expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_BAD_CLUSTERS);
+    sb = goodSuper(); store<u32>(sb + SB_CLUSTER_MASK_BITS, 63); reseal(sb);
+    expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_BAD_CLUSTERS);
+  });
+  it("refuses masks and md regions out of their places, overlapping, or past the store", () => {
+    let sb = goodSuper(); store<u32>(sb + SB_MASK_START, 0); reseal(sb);
+    expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_BAD_LAYOUT);
+    sb = goodSuper(); store<u32>(sb + SB_MD_START, 3); reseal(sb);
+    expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_BAD_LAYOUT);
+    sb = goodSuper(); store<u32>(sb + SB_MD_START, 5); reseal(sb);
+    expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_BAD_LAYOUT);
+    sb = goodSuper(); store<u32>(sb + SB_MD_LEN, 0); reseal(sb);
+    expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_BAD_LAYOUT);
+    sb = goodSuper(); store<u32>(sb + SB_MD_LEN, 20000); reseal(sb);                  // 80 MiB of md on 64 MiB
+    expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_BAD_LAYOUT);
+  });
+  it("tells a wrong mask_len alone apart: the masks are rebuilt, the store loads", () => {
+    expect(maskRegionPages(64, 256)).toBe(3);
+    expect(maskRegionPages(32769, 256)).toBe(5);
+    expect(maskPagesOf(0)).toBe(0);
+    expect(maskPagesOf(32768)).toBe(1);
+    for (let len: u32 = 0; len < 8; len++) {
+      if (len == 3) continue;
+      const sb = goodSuper(); store<u32>(sb + SB_MASK_LEN, len); reseal(sb);
+      expect(checkSuper(sb, 64 << 20, 4096)).toBe(SB_MASK_LEN_WRONG);
+    }
   });
 });
 

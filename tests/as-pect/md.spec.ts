@@ -1,9 +1,9 @@
 // A blob's metadata survives encoding into md pages and decoding back; damaged pages are refused.
 import {
   BlobMd, mdNew, mdFree, mdResize, mdSetCluster, mdCluster, xattrSet, xattrFind, xattrRemove, Xattr, mdEncode, mdDecodePage, mdNextPage,
-  mdUseAllocator, MD_OK, MD_BAD_CRC, MD_WRONG_BLOB, MD_WRONG_SEQUENCE, MD_BAD_DESCRIPTOR, MD_NO_MEMORY, MD_MAX_CLUSTERS,
+  mdUseAllocator, MD_OK, MD_BAD_CRC, MD_WRONG_BLOB, MD_WRONG_SEQUENCE, MD_BAD_DESCRIPTOR, MD_NO_MEMORY, MD_MAX_CLUSTERS, MD_WRONG_TAG,
 } from "../../assembly/blob/md";
-import { blobIdOf, MDP_NO_NEXT, MDP_DESCRIPTORS, DESC_HEADER_BYTES, sealPage } from "../../assembly/blob/format";
+import { blobIdOf, MDP_NO_NEXT, MDP_DESCRIPTORS, MDP_SEQUENCE, MDP_TAG, DESC_HEADER_BYTES, DESC_PARENT, sealPage } from "../../assembly/blob/format";
 
 const ENOMEM: i32 = -12;
 
@@ -106,6 +106,42 @@ describe("md encoding", () => {
     store<u8>(pages + MDP_DESCRIPTORS, 77);        // first descriptor's type
     sealPage(pages);
     expect(mdDecodePage(mdNew(blobIdOf(2)), pages, 0)).toBe(MD_BAD_DESCRIPTOR);
+  });
+
+  it("writes the store's tag on every page and refuses a page that carries another", () => {
+    const md = mdNew(blobIdOf(2));
+    mdResize(md, 3000);
+    for (let i: u64 = 0; i < 3000; i++) mdSetCluster(md, i, <u32>(i * 2 + 100));
+    const pages = heap.alloc(16 << 12);
+    const indexes = heap.alloc(16 << 2);
+    const used = mdEncode(md, pages, 16, indexes, 0xfeedf00d);
+    expect(used).toBeGreaterThan(1);
+    for (let i: u32 = 0; i < used; i++) {
+      expect(load<u32>(pages + (<usize>i << 12) + MDP_TAG)).toBe(0xfeedf00d);
+      expect(mdDecodePage(mdNew(blobIdOf(2)), pages + (<usize>i << 12), i, 0xfeedf00e)).toBe(MD_WRONG_TAG);
+    }
+    const back = mdNew(blobIdOf(2));
+    for (let i: u32 = 0; i < used; i++) expect(mdDecodePage(back, pages + (<usize>i << 12), i, 0xfeedf00d)).toBe(MD_OK);
+    expect(back.numClusters).toBe(3000);
+  });
+
+  it("takes a parent descriptor only on a chain's first page (the load reads parents from first pages alone)", () => {
+    const md = mdNew(blobIdOf(2));
+    mdResize(md, 1);
+    const pages = heap.alloc(4096);
+    const indexes = heap.alloc(4);
+    expect(mdEncode(md, pages, 1, indexes)).toBe(1);
+    // The size descriptor (16 bytes) is first; a parent descriptor after it, then the page as page 1.
+    const at = pages + MDP_DESCRIPTORS + 16;
+    store<u8>(at, DESC_PARENT); store<u32>(at + 4, 8); store<u64>(at + DESC_HEADER_BYTES, blobIdOf(9));
+    store<u8>(at + 16, 0);
+    sealPage(pages);
+    const first = mdNew(blobIdOf(2));
+    expect(mdDecodePage(first, pages, 0)).toBe(MD_OK);
+    expect(first.parentId).toBe(blobIdOf(9));
+    store<u32>(pages + MDP_SEQUENCE, 1);
+    sealPage(pages);
+    expect(mdDecodePage(mdNew(blobIdOf(2)), pages, 1)).toBe(MD_BAD_DESCRIPTOR);
   });
 
   it("refuses a size no blob may have (its map's byte count would wrap the 32-bit memory)", () => {

@@ -38,6 +38,7 @@ function opMsg(ctx: usize): void {
   switch (op) {
     case Op.init: storeInit(w(ctx, 7), w(ctx, 8), w(ctx, 9), done, ctx); return;
     case Op.load: storeLoad(w(ctx, 7), done, ctx); return;
+    case Op.loadReadOnly: storeLoad(w(ctx, 7), done, ctx, false, true); return;
     case Op.unload: storeUnload(s, done, ctx); return;
     case Op.create: blobCreate(s, <u64>w(ctx, 7), w(ctx, 8) != 0, done, ctx); return;
     case Op.open: blobOpen(s, id(ctx), done, ctx); return;
@@ -60,6 +61,7 @@ function opMsg(ctx: usize): void {
       return;
     }
     case Op.channel: set(ctx, 13, <u32>storeGetChannel(s)); break;
+    case Op.putChannel: putIoChannel(<usize>w(ctx, 13)); set(ctx, 13, 0); break;
     case Op.read:
     case Op.write: {
       rc = blobIo(b, <usize>w(ctx, 13), op == Op.write, w(ctx, 7), <u64>w(ctx, 8), <u64>w(ctx, 9), ioDone, ctx);
@@ -89,6 +91,8 @@ export function hbs_used_clusters(store: usize): f64 { const s = changetype<Stor
 export function hbs_clone_count(store: usize, lo: u32, hi: u32): u32 { return cloneIndexCount(changetype<Store>(store), (<u64>hi << 32) | <u64>lo); }
 export function hbs_clone_parent(store: usize, lo: u32, hi: u32): f64 { return <f64>cloneIndexParent(changetype<Store>(store), (<u64>hi << 32) | <u64>lo); }
 export function hbs_first_data_cluster(store: usize): f64 { return <f64>changetype<Store>(store).firstDataCluster; }
+/** A malloc bdev's bytes (its module state is the data): tests forge and corrupt images in place. */
+export function hbs_bdev_data(bdevId: u32): usize { return changetype<Bdev>(bdevById(bdevId)).ctx; }
 
 // ---- blob I/O from threads on real reactors (tests/integration/blobstore-reactors.test.ts) ----
 import { threadCreateOn, threadExit, putIoChannel } from "../../assembly/thread";

@@ -304,7 +304,7 @@ export async function runCut(seed: number): Promise<{ ops: number; cut: string; 
   }
   const used = h2.core.hbs_used_clusters(loaded);
   if (used !== referenced) fail2(`${used} clusters marked used, ${referenced} referenced (a leak or a double claim)`);
-  if (h2.messages('error').some((x) => /claims cluster/.test(x))) fail2('a cluster claimed by two blobs');
+  if (h2.messages('error').some((x) => /claims a cluster/.test(x))) fail2('a cluster claimed by two blobs');
   indexChecked();
   if (run2(OP.unload) !== 0) fail2('unload after recovery');
   const snapshotsDiscarded = h2.messages('notice').filter((x) => /snapshot at md page \d+ was interrupted/.test(x)).length;

@@ -78,4 +78,8 @@ export namespace BlobOp {
   export const unfreeze = 24;
   /** The clone index checked against the blobs' md; the value is the differences found. */
   export const verifyIndex = 25;
+  /** A load that writes nothing (wstor bs's read-only commands). */
+  export const loadReadOnly = 26;
+  /** Give back the channel of ctx[13] (a store unloads only once every channel is put). */
+  export const putChannel = 27;
 }

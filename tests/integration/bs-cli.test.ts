@@ -48,7 +48,7 @@ function fails(args: string[], status: 1 | 2, message: RegExp): Run {
   return r;
 }
 
-interface Listed { id: number; hex: string; size: number; thin: boolean; allocatedBytes: number; snapshot: boolean; parent: string | null; xattrs: string[] }
+interface Listed { id: number; hex: string; size: number; thin: boolean; allocatedBytes: number; snapshot: boolean; parent: string | null; xattrs: string[]; error: string | null }
 const list = (): Listed[] => JSON.parse(ok([STORE, 'list', '--json'])) as Listed[];
 const ids: { thin: string; imported: string } = { thin: '', imported: '' };
 
@@ -83,8 +83,8 @@ test('list --json shows both blobs; list prints a table with decimal and hex ids
   const blobs = list();
   const byId = new Map(blobs.map((b) => [String(b.id), b]));
   assert.equal(blobs.length, 2);
-  assert.deepEqual(byId.get(ids.thin), { id: Number(ids.thin), hex: `0x${BigInt(ids.thin).toString(16)}`, size: 2 * MiB, thin: true, allocatedBytes: 0, snapshot: false, parent: null, xattrs: ['owner', 'note'] });
-  assert.deepEqual(byId.get(ids.imported), { id: Number(ids.imported), hex: `0x${BigInt(ids.imported).toString(16)}`, size: 4 * MiB, thin: false, allocatedBytes: 4 * MiB, snapshot: false, parent: null, xattrs: [] });
+  assert.deepEqual(byId.get(ids.thin), { id: Number(ids.thin), hex: `0x${BigInt(ids.thin).toString(16)}`, size: 2 * MiB, thin: true, allocatedBytes: 0, snapshot: false, parent: null, xattrs: ['owner', 'note'], error: null });
+  assert.deepEqual(byId.get(ids.imported), { id: Number(ids.imported), hex: `0x${BigInt(ids.imported).toString(16)}`, size: 4 * MiB, thin: false, allocatedBytes: 4 * MiB, snapshot: false, parent: null, xattrs: [], error: null });
   const table = ok([STORE, 'list']);
   assert.match(table, /^id +hex +size +type +allocated +parent +xattrs$/m);
   assert.match(table, new RegExp(`^${ids.thin} +0x1[0-9a-f]{8} +2 MiB +thin +0 B +owner,note$`, 'm'));

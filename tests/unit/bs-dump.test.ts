@@ -43,7 +43,7 @@ test('crc32c matches the standard check value', () => {
 test('the super block: every field, clean after the CLI unloads, CRC ok; masks counted', () => {
   const dump = dumpStore(STORE);
   assert.match(dump, /^  signature +"WSTORBLB"$/m);
-  assert.match(dump, /^  version +1$/m);
+  assert.match(dump, /^  version +2$/m);
   assert.match(dump, /^  clean +1$/m);
   assert.match(dump, /^  cluster bytes +1048576$/m);
   assert.match(dump, /^  md page bytes +4096$/m);
@@ -51,9 +51,12 @@ test('the super block: every field, clean after the CLI unloads, CRC ok; masks c
   assert.match(dump, /^  super blob id +0x0$/m);
   assert.match(dump, /^  device bytes +67108864$/m);
   assert.match(dump, /^  crc +ok \(0x[0-9a-f]{8}\)$/m);
+  assert.match(dump, /^  mask crc +0x[0-9a-f]{8}$/m);
+  assert.match(dump, /^  store tag +0x[0-9a-f]{8}$/m);
+  assert.match(dump, /^  checksum +ok \(0x[0-9a-f]{8}\)$/m, 'the masks match their checksum');
   assert.match(dump, /^  used md pages +3 of 64$/m);
   assert.match(dump, /^  used blob ids +3 of 64$/m);
-  assert.doesNotMatch(dump, /mismatch|BAD|unknown/);
+  assert.doesNotMatch(dump, /mismatch|BAD|unknown|NOT the store's/);
 });
 
 test('each blob\'s page: id, CRC, size, xattr, flags, parent, extents', () => {
@@ -99,6 +102,23 @@ test('a corrupted md page is reported as a CRC mismatch; the other pages still p
   assert.match(dump, new RegExp(`^  page ${index}: CRC mismatch \\(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\\)$`, 'm'));
   assert.match(pageOf(dump, thin), /crc ok/);
   assert.match(pageOf(dump, snap), /crc ok/);
+});
+
+test('a damaged md_len or mask length reads no further than the file: the dump says so and ends', () => {
+  const copy = path.join(tmp, 'mdlen.img');
+  fs.copyFileSync(STORE, copy);
+  const fd = fs.openSync(copy, 'r+');
+  const sb = Buffer.alloc(4096);
+  fs.readSync(fd, sb, 0, 4096, 0);
+  sb.writeUInt32LE(0xffffffff, 60);          // md_len
+  sb.writeUInt32LE(0xfffffff0, 72);          // cluster_mask_bits
+  sb.writeUInt32LE(crc32c(sb.subarray(0, 4092)), 4092);
+  fs.writeSync(fd, sb, 0, 4096, 0);
+  fs.closeSync(fd);
+  const dump = dumpStore(copy);                // before, a loop over 4 billion md pages
+  assert.match(dump, /the md region runs past the end of .*mdlen\.img: only its first \d+ pages are in it \(md_len is damaged, or FILE was cut\)/);
+  assert.match(dump, /^  used clusters +\d+ of 4294967280$/m, 'a mask past the file counts what the file holds');
+  assert.match(pageOf(dump, thick), /crc ok/);
 });
 
 test('a missing file and a file that is not a store throw clear errors', () => {
