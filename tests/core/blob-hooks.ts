@@ -243,3 +243,31 @@ export function hbs_md_allocs_allow(n: i32): void {
 }
 /** md.ts allocations refused since the last hbs_md_allocs_allow. */
 export function hbs_md_allocs_refused(): u32 { return mdAllocsRefused; }
+
+// ---- blob I/O that waits for bdev_ios and scratch buffers (tests/unit/blob-io-wait.test.ts) ----
+import { bdevUnregister } from "../../assembly/bdev";
+
+function putChannelMsg(channel: usize): void { putIoChannel(channel); }
+/** On `thread`: put back an io channel (its last reference: the channel is released). */
+export function hbs_put_channel(thread: usize, channel: usize): void { sendMsg(thread, putChannelMsg, channel); }
+function removeBdevMsg(bdev: usize): void { bdevUnregister(bdev, null, 0); }
+/** On `thread`: hot remove bdev `id` (SPDK's spdk_bdev_unregister). */
+export function hbs_remove_bdev(thread: usize, id: u32): void { sendMsg(thread, removeBdevMsg, bdevById(id)); }
+
+@unmanaged class OpBurst { ctxs: usize; count: u32; }
+function burstMsg(p: usize): void {
+  const b = changetype<OpBurst>(p);
+  for (let i: u32 = 0; i < b.count; i++) opMsg(load<u32>(b.ctxs + (<usize>i << 2)));
+  heapFree(p);
+}
+/**
+ * On `thread`, in one message: run the ops of the `count` ctx blocks listed at `ctxs` (u32 each), so
+ * that none of their I/Os completes before the last one is submitted (completions come by poller).
+ */
+export function hbs_send_burst(thread: usize, ctxs: usize, count: u32): i32 {
+  const b = changetype<OpBurst>(heapAlloc(offsetof<OpBurst>()));
+  if (changetype<usize>(b) == 0) return -12;
+  b.ctxs = ctxs; b.count = count;
+  sendMsg(thread, burstMsg, changetype<usize>(b));
+  return 0;
+}
