@@ -271,3 +271,20 @@ export function hbs_send_burst(thread: usize, ctxs: usize, count: u32): i32 {
   sendMsg(thread, burstMsg, changetype<usize>(b));
   return 0;
 }
+
+// ---- an lvol bdev over an open blob, for bdev-hooks' ops (tests/unit/blob-io-wait.test.ts) ----
+import { lvolBdevCreate } from "../../assembly/lvol/bdev";
+
+@unmanaged class LvolHook { blob: usize; name: usize; id: u32; done: u32; }
+function lvolCreateMsg(p: usize): void {
+  const h = changetype<LvolHook>(p);
+  const bdev = lvolBdevCreate(h.name, changetype<Blob>(h.blob));
+  h.id = bdev == 0 ? 0 : changetype<Bdev>(bdev).id;
+  h.done = 1;
+}
+/** On the store's md thread: an lvol bdev named by the string at `name` over open blob `blob`; `out` is a LvolHook-sized block whose word 2 gets its bdev id (0: failed), word 3 becomes 1. */
+export function hbs_lvol_create(blob: usize, name: usize, out: usize): void {
+  const h = changetype<LvolHook>(out);
+  h.blob = blob; h.name = name; h.id = 0; h.done = 0;
+  sendMsg(changetype<Store>(changetype<Blob>(blob).store).mdThread, lvolCreateMsg, out);
+}

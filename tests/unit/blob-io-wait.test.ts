@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { newHarness, exhaustHeap, exhaustSmallBlocks, type Harness } from '../helpers/core.js';
+import { writeCoreString } from '../../host/core-abi.js';
 
 const OP = { init: 1, create: 4, open: 5, read: 13, write: 14, channel: 16, snapshot: 17, readv: 21, writev: 22 } as const;
 const MiB = 1 << 20;
@@ -268,4 +269,38 @@ test('releasing a channel completes the copies waiting there for a scratch buffe
   assert.equal(rcOf(f, cow), ENODEV);
   assert.ok(f.h.messages('error').some((m) => /channel released with 1 requests waiting for a scratch buffer/.test(m)), 'said so');
   assert.equal(f.h.core.hbs_blob_allocated(f.blob), 0);
+});
+
+test('an lvol bdev whose I/O finds no memory for its blob request waits and submits it again, never fails it', async () => {
+  const f = await setupSnapshotted(4);
+  const { h } = f;
+  const hook = h.scratch(16);
+  h.core.hbs_lvol_create(f.blob, writeCoreString(h.core, h.memory, 'lvol0'), hook);
+  pollUntil(f, () => h.u32(hook, 3) === 1, 'lvol create');
+  const lvol = h.u32(hook, 2);
+  assert.notEqual(lvol, 0, `lvol bdev: ${h.messages('error').join('; ')}`);
+  // bdev-hooks ctx words: 0 op, 1 bdev id, 2 desc, 3 channel, 4 rc, 5 completions, 6 successes, 7 failures, 10 buf, 13 flag.
+  const ctx = h.core.hb_ctx_new();
+  const bdevOp = (code: number) => { h.setU32(ctx, code, 0); h.core.hb_send_op(f.t, ctx); poll(f, 3); assert.equal(h.i32(ctx, 4), 0, `bdev op ${code}`); };
+  h.setU32(ctx, lvol, 1);
+  h.setU32(ctx, 0, 13);
+  bdevOp(1);                                                 // open, read-only
+  bdevOp(3);                                                 // this thread's channel
+  h.setU32(ctx, h.scratch(UNIT), 10);
+  const reads = 300;
+  const refillPages = exhaustHeap(h);
+  const refillSmall = exhaustSmallBlocks(h);
+  try {
+    // 300 reads of the lvol in one message: the blob layer has requests for the few its reactor kept.
+    h.setU32(ctx, reads, 13);
+    h.setU32(ctx, 13, 0);                                    // read many
+    h.core.hb_send_op(f.t, ctx);
+    pollUntil(f, () => h.u32(ctx, 5) === reads, 'every read of the lvol');
+  } finally {
+    refillSmall();
+    refillPages();
+  }
+  assert.equal(h.u32(ctx, 7), 0, 'no read failed');
+  assert.equal(h.u32(ctx, 6), reads);
+  assert.ok(holdsUnits(h, h.u32(ctx, 10), 0, 1, 1), 'the reads read the blob');
 });
