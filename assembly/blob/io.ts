@@ -434,7 +434,10 @@ function claim(r: BlobIoReq, index: u64): void {
   // A write of this thread is claiming that cluster already: wait for it rather than claim a second
   // one, which would be filled only to be given back and could run a nearly full device out of
   // clusters. (Writes of other threads claim their own, as in SPDK; the md thread keeps the first.)
+  // Bounds: a request is in at most one of these lists at a time (the blob's claims while it claims,
+  // one claim's waiters while it waits), so the claims hold at most the blob's writes in flight.
   for (let o = blob.claims; o != 0; o = changetype<BlobIoReq>(o).claimNext) {
+    assert(o != changetype<usize>(r), "blob I/O: a request already claiming a cluster claims again");
     const owner = changetype<BlobIoReq>(o);
     if (owner.claimIndex == index && owner.thread == r.thread) {
       r.waitNext = owner.claimWaiters;

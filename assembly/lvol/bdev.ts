@@ -103,6 +103,7 @@ function blobDone(ioPtr: usize, rc: i32): void {
 
 function holdForMemory(io: BdevIo): void {
   const ch = channelOf(io);
+  assert(changetype<usize>(io) != ch.heldTail && changetype<usize>(io) != ch.nomemTail, "lvol: an I/O held twice");
   io.next = 0;
   if (ch.nomemTail == 0) ch.nomemHead = changetype<usize>(io); else changetype<BdevIo>(ch.nomemTail).next = changetype<usize>(io);
   ch.nomemTail = changetype<usize>(io);
@@ -248,8 +249,11 @@ function channelOf(io: BdevIo): LvolChannel {
   return changetype<LvolChannel>(ioChannelCtx(changetype<BdevChannel>(io.channel).moduleChannel));
 }
 
+// The held and the waiting lists (each io in at most one, asserted) hold only ios of the lvol's bdev
+// channel on this thread: at most its pool size.
 function hold(io: BdevIo): void {
   const ch = channelOf(io);
+  assert(changetype<usize>(io) != ch.heldTail && changetype<usize>(io) != ch.nomemTail, "lvol: an I/O held twice");
   io.next = 0;
   if (ch.heldTail == 0) ch.heldHead = changetype<usize>(io); else changetype<BdevIo>(ch.heldTail).next = changetype<usize>(io);
   ch.heldTail = changetype<usize>(io);
