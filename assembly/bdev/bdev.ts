@@ -16,6 +16,8 @@ import {
 import { bdevRegistryAdd, bdevRegistryRemove, descHandleAlloc, descFromHandle, descHandleRelease } from "./registry";
 import { bdevChannelCreate, bdevChannelDestroy, BDEV_CHANNEL_BYTES } from "./channel";
 import { bounceWaitAbort } from "./bounce-wait";
+import { ioWaitWakeAll } from "./io-wait";
+import { scratchWaitAbort } from "./scratch";
 
 /** bdev_ios per channel unless the module asks otherwise (SPDK's bdev_io_cache_size is 256). */
 export const DEFAULT_POOL_SIZE: u32 = 512;
@@ -138,6 +140,8 @@ function abortQueuedVisit(iter: usize): void {
   const abort = changetype<BdevModule>(b.module).abortQueued;
   if (abort != 0 && ch.moduleChannel != 0) changetype<AbortQueuedFn>(abort)(ioChannelCtx(ch.moduleChannel), ch.bdev);
   bounceWaitAbort(ch);
+  ioWaitWakeAll(ch);                          // their submits now fail: the bdev is removing
+  scratchWaitAbort(ch);
   forEachChannelContinue(iter, 0);
 }
 

@@ -1,6 +1,6 @@
 // A bdev channel: one per (bdev, thread). It owns a fixed pool of bdev_ios, the queue of callers
-// waiting for one (queue_io_wait), the requests waiting for bounce memory (bounce-wait.ts), the module's
-// own channel, and statistics.
+// waiting for one (queue_io_wait), the requests waiting for bounce memory (bounce-wait.ts), a few
+// scratch buffers for its user (scratch.ts), the module's own channel, and statistics.
 
 import { heapAllocZeroed, heapFree, rawLock, rawUnlock, report, LEVEL_ERROR, HIST_BYTES, histMerge, ENOMEM, EBUSY } from "../runtime";
 import { threadGet, getIoChannel, putIoChannel } from "../thread";
@@ -8,6 +8,8 @@ import {
   Bdev, BdevModule, BdevChannel, BdevIo, ChannelKeyFn, SubmitFn, STATS_HIST_OFF, STATS_LAT_MIN_OFF, STATS_LAT_MAX_OFF,
 } from "./types";
 import { bounceWaitInit, bounceWaitFini } from "./bounce-wait";
+import { scratchInit, scratchFini } from "./scratch";
+import { ioWaitWakeAll } from "./io-wait";
 
 export const BDEV_CHANNEL_BYTES: usize = offsetof<BdevChannel>();
 export const STATS_BLOCK_BYTES: usize = STATS_HIST_OFF + HIST_BYTES;
@@ -51,7 +53,8 @@ export function bdevChannelCreate(bdev: usize, ctx: usize): i32 {
   }
   ch.pool = heapAllocZeroed(<usize>b.poolSize * offsetof<BdevIo>());
   ch.stats = statsAlloc();
-  if (ch.pool == 0 || ch.stats == 0 || !bounceWaitInit(ch)) {
+  if (ch.pool == 0 || ch.stats == 0 || !bounceWaitInit(ch) || !scratchInit(ch)) {
+    bounceWaitFini(ch);
     heapFree(ch.pool); heapFree(ch.stats);
     if (ch.moduleChannel != 0) putIoChannel(ch.moduleChannel);
     return -ENOMEM;
@@ -73,6 +76,15 @@ export function bdevChannelCreate(bdev: usize, ctx: usize): i32 {
 export function bdevChannelDestroy(bdev: usize, ctx: usize): void {
   const b = changetype<Bdev>(bdev);
   const ch = changetype<BdevChannel>(ctx);
+  // Callers still waiting (the owner released the channel with I/O pending) are not left behind: woken
+  // now, they find the channel closing and fail; nothing of theirs runs on it once it is freed.
+  ch.closing = 1;
+  if (ch.waitHead != 0) {
+    report(LEVEL_ERROR, -EBUSY, "bdev %s: channel released with %d callers waiting for a bdev_io; they fail", b.name, 0,
+      <f64>ch.waitCount);
+    ioWaitWakeAll(ch);
+  }
+  scratchFini(ch);
   bounceWaitFini(ch);
   if (ch.outstanding != 0 || ch.freeCount != b.poolSize) {
     report(LEVEL_ERROR, -EBUSY, "bdev %s: channel released with %d I/Os not completed and freed (a leak)", b.name, 0,

@@ -6,6 +6,7 @@ export {
   bdevQueueIoWait, bdevIoStatus, bdevIoBytes, bdevChannelOf,
 } from "./io";
 export { bdevReset } from "./reset";
+export { bdevScratchGet, bdevScratchPut, SCRATCH_BUFFERS_MAX, ScratchCb } from "./scratch";
 export { bdevStatsRead, STATS_BLOCK_BYTES } from "./channel";
 export { bdevById, bdevCount, descFromHandle } from "./registry";
 export { deferRegister, deferComplete, moduleChannelOf } from "./defer";

@@ -7,7 +7,7 @@
 import { fatal, report, LEVEL_ERROR, histRecord, EINVAL, ENOMEM, ENODEV, EBADF, EPERM, ENOTSUP, EBUSY } from "../runtime";
 import { MsgFn, threadGet, ioChannelCtx, cachedNowNs, sendMsg } from "../thread";
 import {
-  Bdev, BdevDesc, BdevModule, BdevChannel, BdevIo, BdevIoWait, BdevIoCb, SubmitFn,
+  Bdev, BdevDesc, BdevModule, BdevChannel, BdevIo, BdevIoCb, SubmitFn,
   IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET, IO_SUCCESS, IO_PENDING, IO_MAX_IOVS,
   BDEV_ACTIVE, STATS_OPS_OFF, STATS_BYTES_OFF, STATS_ERRORS_OFF, STATS_LAT_SUM_OFF, STATS_LAT_MIN_OFF,
   STATS_LAT_MAX_OFF, STATS_HIST_OFF,
@@ -16,6 +16,7 @@ import { descFromHandle } from "./registry";
 import { bounceBegin, bounceEnd, bounceNeverFits } from "./bounce";
 import { bounceWaitAdd, bounceWaitRetry } from "./bounce-wait";
 import { channelSubmit } from "./channel";
+import { ioWaitAdd, ioWaitWakeOne } from "./io-wait";
 import { lendPrepare, lendRelease } from "./lend";
 
 function isWriteType(type: u32): bool { return type == IO_WRITE || type == IO_UNMAP || type == IO_WRITE_ZEROES; }
@@ -42,7 +43,7 @@ function validate(desc: BdevDesc, ch: BdevChannel, type: u32, iovs: usize, iovcn
   offsetBlocks: u64, numBlocks: u64, lent: bool): i32 {
   const b = changetype<Bdev>(desc.bdev);
   if (ch.bdev != desc.bdev) return -EINVAL;
-  if (atomic.load<u32>(desc.bdev + offsetof<Bdev>("state")) != BDEV_ACTIVE) return -ENODEV;
+  if (atomic.load<u32>(desc.bdev + offsetof<Bdev>("state")) != BDEV_ACTIVE || ch.closing != 0) return -ENODEV;
   if (type != IO_RESET && (b.ioTypes & (1 << type)) == 0) return -ENOTSUP;
   if (isWriteType(type)) {
     if (desc.write == 0) return -EBADF;
@@ -278,33 +279,19 @@ export function bdevFreeIo(ioPtr: usize): void {
   io.next = ch.freeList;
   ch.freeList = ioPtr;
   ch.freeCount++;
-  const waiter = ch.waitHead;
-  if (waiter != 0) {
-    const w = changetype<BdevIoWait>(waiter);
-    ch.waitHead = w.next;
-    if (ch.waitHead == 0) ch.waitTail = 0;
-    ch.waitCount--;
-    changetype<MsgFn>(w.cb)(w.arg);
-  }
+  if (ch.waitHead != 0) ioWaitWakeOne(ch);
 }
 
 /**
  * SPDK's queue_io_wait: after -ENOMEM, the caller provides `entry` (BdevIoWait, its memory) and is
- * called back with cb(arg) once a bdev_io is freed on this channel, to retry. At most poolSize waiters
- * per channel (-EBUSY beyond): a bound, not a queue without end.
+ * called back with cb(arg) once a bdev_io is freed on this channel, to retry (io-wait.ts; also when
+ * the bdev is removed or the channel released: the retry then fails). 0, or -EINVAL when the pool is
+ * not empty (SPDK: only valid then; the -ENOMEM came from elsewhere and no free io would help).
  */
 export function bdevQueueIoWait(ioChannel: usize, entry: usize, cb: MsgFn, arg: usize): i32 {
   const ch = bdevChannelOf(ioChannel);
-  if (ch.freeList != 0) return -EINVAL;          // SPDK: only valid when the pool is empty
-  if (ch.waitCount >= changetype<Bdev>(ch.bdev).poolSize) return -EBUSY;
-  const w = changetype<BdevIoWait>(entry);
-  w.bdev = ch.bdev;
-  w.cb = changetype<usize>(cb);
-  w.arg = arg;
-  w.next = 0;
-  if (ch.waitTail == 0) ch.waitHead = entry; else changetype<BdevIoWait>(ch.waitTail).next = entry;
-  ch.waitTail = entry;
-  ch.waitCount++;
+  if (ch.freeList != 0) return -EINVAL;
+  ioWaitAdd(ch, entry, cb, arg);
   return 0;
 }
 

@@ -97,7 +97,7 @@ export const STATS_HIST_OFF: usize = 8 * 22;                // runtime/histogram
   freeList: usize;         // free BdevIo (BdevIo.next)
   freeCount: u32;
   outstanding: u32;        // submitted, not yet freed... counted until completion
-  waitHead: usize;         // queue_io_wait entries (BdevIoWait.next)
+  waitHead: usize;         // queue_io_wait entries (BdevIoWait.next): io-wait.ts's WaitLine, field for field
   waitTail: usize;
   waitCount: u32;
   stats: usize;            // statistics block (STATS_*)
@@ -110,6 +110,8 @@ export const STATS_HIST_OFF: usize = 8 * 22;                // runtime/histogram
   bounceWaitCount: u32;
   bounceRetrying: u32;     // 1 while bounceWaitRetry runs: a completion inside it must not start another
   bouncePoller: usize;
+  scratch: usize;          // scratch.ts: the channel's scratch buffers and the callers waiting for one
+  closing: u32;            // 1 once the channel is being released: callers woken then are refused (-ENODEV)
 }
 
 @unmanaged export class BdevIoWait {

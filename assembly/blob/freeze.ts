@@ -10,28 +10,28 @@
 //
 // As everywhere in the blobstore (and SPDK), the submitter orders overlapping I/O: a new I/O started
 // while the restarts are on their way to its thread may run before them.
+//
+// The queue takes no memory and refuses nothing: each I/O held back is linked through an entry in its
+// own request (FREEZE_ENTRY_BYTES), in the queue at most once (asserted), so the queue never holds more
+// than the requests started on the blob; a freeze lasts one md sync.
 
-import { heapAlloc, heapFree, spinLock, spinUnlock, report, LEVEL_ERROR, EBUSY, ENOMEM } from "../runtime";
+import { heapAlloc, heapFree, spinLock, spinUnlock, ENOMEM } from "../runtime";
 import { threadGet, sendMsg, pollerRegister, pollerUnregister, POLLER_BUSY, POLLER_IDLE } from "../thread";
 import { Store, Blob, BsOpCb, blobFreezeLock } from "./types";
-
-/**
- * The most I/Os one frozen blob holds back (a freeze lasts one md sync; SPDK's default channel depth is
- * 512 per thread). The next one is refused at submission with -EBUSY: nothing is lost, the caller retries.
- */
-export const FREEZE_QUEUE_MAX: u32 = 4096;
-/** How often the md thread retries restarting queued I/O when a thread's message ring was full. */
 
 /** Restart a queued I/O; runs on the thread that started it (its channel belongs to that thread). */
 export type FrozenResumeFn = (req: usize) => void;
 
-/** One I/O held back, in the blob's queue. */
+/** One I/O held back, in the blob's queue: an entry in the I/O's own request. */
 @unmanaged class QueuedIo {
   next: usize;
   req: usize;
   thread: usize;
   resume: usize;        // FrozenResumeFn
 }
+
+/** Bytes a request sets aside for its place in a freeze queue. */
+export const FREEZE_ENTRY_BYTES: usize = offsetof<QueuedIo>();
 
 /** One freeze waiting for the I/O in flight to drain (a poller on the md thread). */
 @unmanaged class FreezeWait {
@@ -110,7 +110,7 @@ function restartQueued(blob: Blob): void {
 function resumeMsg(qPtr: usize): void {
   const q = changetype<QueuedIo>(qPtr);
   const req = q.req, resume = q.resume;
-  heapFree(qPtr);
+  q.next = 0;
   changetype<FrozenResumeFn>(resume)(req);
 }
 
@@ -127,31 +127,23 @@ export function freezeTryAdmit(blob: Blob): bool {
 
 /**
  * Admission of a new I/O on `thread` (io.ts): 1 to issue it now (it is counted in flight until
- * freezeIoDone), 0 when it was queued (resume(req) runs on `thread` after the last unfreeze), or
- * -EBUSY / -ENOMEM when it can be neither (nothing of it was kept).
+ * freezeIoDone), or 0 when it was queued through `entry` (FREEZE_ENTRY_BYTES of the request's own
+ * memory, free until resume(req) runs on `thread` after the last unfreeze).
  */
-export function freezeAdmit(blob: Blob, req: usize, thread: usize, resume: FrozenResumeFn): i32 {
+export function freezeAdmit(blob: Blob, entry: usize, req: usize, thread: usize, resume: FrozenResumeFn): i32 {
   if (freezeTryAdmit(blob)) return 1;
-  const q = changetype<QueuedIo>(heapAlloc(offsetof<QueuedIo>()));      // outside the lock: the heap has its own
-  if (changetype<usize>(q) == 0) return -ENOMEM;
+  const q = changetype<QueuedIo>(entry);
   q.next = 0; q.req = req; q.thread = thread; q.resume = changetype<usize>(resume);
   spinLock(blobFreezeLock(blob));
   if (blob.frozen == 0) {                      // unfrozen meanwhile
     atomic.add<u32>(inflightAt(blob), 1);
     spinUnlock(blobFreezeLock(blob));
-    heapFree(changetype<usize>(q));
     return 1;
   }
-  if (blob.queueCount >= FREEZE_QUEUE_MAX) {
-    spinUnlock(blobFreezeLock(blob));
-    heapFree(changetype<usize>(q));
-    report(LEVEL_ERROR, -EBUSY, "blob %d is frozen with %d I/Os already held back: retry this one once the metadata change ends",
-      0, 0, <f64>blob.id, <f64>FREEZE_QUEUE_MAX);
-    return -EBUSY;
-  }
-  if (blob.queueTail == 0) blob.queueHead = changetype<usize>(q);
-  else changetype<QueuedIo>(blob.queueTail).next = changetype<usize>(q);
-  blob.queueTail = changetype<usize>(q);
+  assert(entry != blob.queueTail && entry != blob.queueHead, "blob freeze queue: an I/O held back queued twice");
+  if (blob.queueTail == 0) blob.queueHead = entry;
+  else changetype<QueuedIo>(blob.queueTail).next = entry;
+  blob.queueTail = entry;
   blob.queueCount++;
   spinUnlock(blobFreezeLock(blob));
   return 0;

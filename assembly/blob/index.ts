@@ -8,5 +8,5 @@ export {
 } from "./blob";
 export { blobIo, blobOp, blobOpv, BlobIoCb, BLOB_READ, BLOB_WRITE, BLOB_UNMAP, BLOB_WRITE_ZEROES, BLOB_MAX_IOVS } from "./io";
 export { blobInflate, blobDecouple } from "./inflate";
-export { blobFreeze, blobUnfreeze, blobIsFrozen, FREEZE_QUEUE_MAX } from "./freeze";
+export { blobFreeze, blobUnfreeze, blobIsFrozen } from "./freeze";
 export { cloneIndexCount, cloneIndexParent, cloneIndexVerify } from "./clone-index";

@@ -4,14 +4,21 @@
 // device, and has the md thread record it in the blob by message before the data is written: a
 // cluster is never visible to a reader before it holds zeroes or data. Every I/O passes the blob's
 // freeze (freeze.ts) before it reads the cluster map, and counts in flight until it completes.
+// Out of bdev_ios or buffers, a request waits and goes on, never fails: for a bdev_io in its channel's
+// queue_io_wait line, for a copy-on-write buffer in its channel's scratch pool (bdev/scratch.ts). The
+// entry it waits with is part of the request. Vectored I/O needs no memory beyond the request: its
+// segments' slices of the caller's buffers fit the request's own table, a window at a time.
 
-import { heapAlloc, heapFree, spinLock, spinUnlock, EINVAL, EPERM, ENOMEM, ENOSPC, EIO } from "../runtime";
-import { sendMsg, threadGet } from "../thread";
-import { bdevRead, bdevWrite, bdevUnmap, bdevWriteZeroes, bdevFreeIo, bdevQueueIoWait, bdevSubmitBlocks, IO_READ, IO_WRITE, IO_MAX_IOVS } from "../bdev";
+import { heapAlloc, heapFree, spinLock, spinUnlock, EINVAL, EPERM, ENOMEM, ENOSPC, EIO, ENODEV } from "../runtime";
+import { MsgFn, sendMsg, threadGet } from "../thread";
+import {
+  bdevRead, bdevWrite, bdevUnmap, bdevWriteZeroes, bdevFreeIo, bdevQueueIoWait, bdevSubmitBlocks, bdevScratchGet, bdevScratchPut,
+  BdevIoWait, IO_READ, IO_WRITE, IO_MAX_IOVS,
+} from "../bdev";
 import { bitFindClear, bitSet, bitClear } from "./bitmap";
 import { BlobMd } from "./md";
 import { Store, Blob, storeLock } from "./types";
-import { freezeAdmit, freezeTryAdmit, freezeIoDone } from "./freeze";
+import { freezeAdmit, freezeTryAdmit, freezeIoDone, FREEZE_ENTRY_BYTES } from "./freeze";
 
 /** (ctx, rc) when a blob I/O is done, on the thread that submitted it. */
 export type BlobIoCb = (ctx: usize, rc: i32) => void;
@@ -42,13 +49,16 @@ export const BLOB_DECOUPLE: u32 = 5;       // the clusters the parent itself hol
   claimWon: u32;        // 1: the md thread recorded our claimed cluster (0: another write's got there first)
   cb: usize;
   ctx: usize;
-  wait0: u64;           // 16 bytes inline: the queue_io_wait entry when the pool is empty
+  wait0: u64;           // 16 bytes inline: the entry it waits with (a bdev_io: queue_io_wait; a scratch buffer)
   wait1: u64;
-  bounce: usize;        // copy on write: the ancestor's cluster on its way to the new one
+  frozen0: u64;         // 16 bytes inline: its place in the blob's freeze queue (FREEZE_ENTRY_BYTES)
+  frozen1: u64;
+  bounce: usize;        // copy on write: the ancestor's cluster on its way to the new one (a channel scratch buffer)
+  cowSource: u32;       // copy on write: the ancestor's cluster
   iovs: usize;          // vectored I/O: the caller's {u32 base, u32 len} pairs (0: buf is one buffer)
   iovcnt: u32;
-  pieces: u32;          // entries of `scratch` used by segments already in flight
-  scratch: usize;       // each segment's slice of the iovs: at most iovcnt + segments entries in all
+  pieces: u32;          // entries of the slice table used by segments in flight (SLICE_ENTRIES at most)
+  windowFull: u32;      // 1: the next segment's slice did not fit; issue goes on once those in flight end
   starting: u32;        // 1 while start() runs: a completion then comes by message, not inside the call
   claimNext: usize;     // next in the blob's claims in progress (under the store lock)
   claimWaiters: usize;  // this thread's other writes waiting for this claim (through waitNext)
@@ -57,6 +67,16 @@ export const BLOB_DECOUPLE: u32 = 5;       // the clusters the parent itself hol
 
 /** The most buffers one vectored blob I/O may carry: a segment's slice must fit one bdev_io. */
 export const BLOB_MAX_IOVS: u32 = IO_MAX_IOVS;
+
+/**
+ * Entries of a request's slice table (vectored I/O), after the request: a segment's slice takes at
+ * most iovcnt (<= BLOB_MAX_IOVS), so twice that lets at least two segments be in flight at once; a
+ * segment that does not fit waits for those before it (a window), rather than a heap block per I/O.
+ */
+const SLICE_ENTRIES: u32 = 2 * BLOB_MAX_IOVS;
+const REQ_BYTES: usize = offsetof<BlobIoReq>() + (<usize>SLICE_ENTRIES << 3);
+function sliceTable(r: BlobIoReq): usize { return changetype<usize>(r) + offsetof<BlobIoReq>(); }
+function waitEntry(r: BlobIoReq): usize { return changetype<usize>(r) + offsetof<BlobIoReq>("wait0"); }
 
 function clusterOf(blob: Blob, index: u64): u32 {
   return atomic.load<u32>(changetype<BlobMd>(blob.md).clusters + (<usize>index << 2));
@@ -138,11 +158,6 @@ function start(blob: Blob, channel: usize, kind: u32, buf: usize, iovs: usize, i
   const r = reqGet();
   if (changetype<usize>(r) == 0) return -ENOMEM;
   reqInit(r, blob, channel, kind, buf, iovs, iovcnt, offset, units, cb, ctx);
-  if (iovs != 0) {
-    const segments = ((offset + units - 1) >> unitShift) - (offset >> unitShift) + 1;
-    r.scratch = heapAlloc(<usize>(<u64>iovcnt + segments) << 3);
-    if (r.scratch == 0) { reqPut(r); return -ENOMEM; }
-  }
   return admitAndIssue(r);
 }
 
@@ -163,20 +178,21 @@ function reqInit(r: BlobIoReq, blob: Blob, channel: usize, kind: u32, buf: usize
   r.iovs = iovs;
   r.iovcnt = iovcnt;
   r.pieces = 0;
-  r.scratch = 0;
+  r.windowFull = 0;
   r.claimFilled = 0;
+  r.wait0 = 0;                                 // not queued anywhere (the waits assert it)
+  r.wait1 = 0;
+  // The entries a request waits with are as large as the waits need (constants: folded away).
+  assert(offsetof<BlobIoReq>("frozen0") - offsetof<BlobIoReq>("wait0") >= offsetof<BdevIoWait>(), "blob I/O: wait entry too small");
+  assert(offsetof<BlobIoReq>("bounce") - offsetof<BlobIoReq>("frozen0") >= FREEZE_ENTRY_BYTES, "blob I/O: freeze entry too small");
   r.claimWon = 0;
   r.starting = 1;
 }
 
-/** Pass the blob's freeze, then issue: now, or once the freeze is lifted. 0 or the freeze's errno. */
+/** Pass the blob's freeze, then issue: now, or once the freeze is lifted (its queue refuses nothing). 0. */
 function admitAndIssue(r: BlobIoReq): i32 {
-  const admitted = freezeAdmit(changetype<Blob>(r.blob), changetype<usize>(r), r.thread, resumeAdmitted);
-  if (admitted < 0) {
-    if (r.scratch != 0) heapFree(r.scratch);
-    reqPut(r);
-    return admitted;
-  }
+  const admitted = freezeAdmit(changetype<Blob>(r.blob), changetype<usize>(r) + offsetof<BlobIoReq>("frozen0"),
+    changetype<usize>(r), r.thread, resumeAdmitted);
   if (admitted == 1) issue(r);                // else held by a freeze: resumeAdmitted runs after it
   r.starting = 0;                              // done or not, r is still ours: a completion in issue() was deferred
   return 0;
@@ -237,7 +253,7 @@ let cachedReqCount: u32 = 0;
 
 function reqGet(): BlobIoReq {
   const r = cachedReqs;
-  if (r == 0) return changetype<BlobIoReq>(heapAlloc(offsetof<BlobIoReq>()));
+  if (r == 0) return changetype<BlobIoReq>(heapAlloc(REQ_BYTES));
   cachedReqs = changetype<BlobIoReq>(r).blob;
   cachedReqCount--;
   return changetype<BlobIoReq>(r);
@@ -279,7 +295,7 @@ function slice(r: BlobIoReq, from: u64, bytes: u64, out: usize): u32 {
 /** Zeroes into data bytes [from, from + bytes) of the request's buffer(s). */
 function zeroData(r: BlobIoReq, from: u64, bytes: u64): void {
   if (r.iovs == 0) { memory.fill(r.buf + <usize>from, 0, <usize>bytes); return; }
-  const out = r.scratch + (<usize>r.pieces << 3);       // borrowed: no segment claims these entries yet
+  const out = sliceTable(r) + (<usize>r.pieces << 3);   // borrowed: no segment claims these entries yet
   const n = slice(r, from, bytes, out);
   for (let i: u32 = 0; i < n; i++) memory.fill(<usize>load<u32>(out + (<usize>i << 3)), 0, <usize>load<u32>(out + (<usize>i << 3), 4));
 }
@@ -292,12 +308,29 @@ function dataIo(r: BlobIoReq, s: Store, from: u64, devOffset: u64, bytes: u64): 
     return write ? bdevWrite(s.desc, r.channel, at, devOffset, bytes, segmentDone, changetype<usize>(r))
       : bdevRead(s.desc, r.channel, at, devOffset, bytes, segmentDone, changetype<usize>(r));
   }
-  const out = r.scratch + (<usize>r.pieces << 3);
+  const out = sliceTable(r) + (<usize>r.pieces << 3);
   const n = slice(r, from, bytes, out);
   const rc = bdevSubmitBlocks(s.desc, r.channel, write ? IO_WRITE : IO_READ, out, n, devOffset >> s.blockShift,
     bytes >> s.blockShift, segmentDone, changetype<usize>(r));
   if (rc == 0) r.pieces += n;                // in flight: these entries stay the bdev_io's until it completes
   return rc;
+}
+
+/**
+ * Whether the slice table has room for the next segment's slice (at most iovcnt entries). Once no
+ * segment is in flight (only issue's own hold) the table is free again; otherwise the request waits
+ * for them (windowFull) and release() goes on with issue when the last one ends.
+ */
+function sliceRoom(r: BlobIoReq): bool {
+  if (r.iovs == 0 || r.pieces + r.iovcnt <= SLICE_ENTRIES) return true;
+  if (r.pending == 1) { r.pieces = 0; return true; }
+  r.windowFull = 1;
+  return false;
+}
+
+/** After -ENOMEM from a submit: whether the request now waits for a bdev_io (retry(r) runs then). */
+function waitForIo(r: BlobIoReq, rc: i32, retry: MsgFn): bool {
+  return rc == -ENOMEM && bdevQueueIoWait(r.channel, waitEntry(r), retry, changetype<usize>(r)) == 0;
 }
 
 /** Issue segments until the end, an error, or a thin claim that must wait for the md thread. */
@@ -316,6 +349,7 @@ function issue(r: BlobIoReq): void {
       if (r.write == BLOB_READ) {
         cluster = ancestorCluster(blob, index);
         if (cluster == 0) {                  // never written anywhere up the chain: zeroes
+          if (!sliceRoom(r)) break;
           zeroData(r, from, bytes);
           r.offset += units;
           continue;
@@ -332,6 +366,7 @@ function issue(r: BlobIoReq): void {
       r.offset += units;                     // the blob's own cluster now: nothing more to do
       continue;
     }
+    if (!sliceRoom(r)) break;
     const devOffset = (<u64>cluster << s.clusterShift) + (inCluster << s.blockShift);
     r.pending++;
     let rc: i32;
@@ -341,9 +376,7 @@ function issue(r: BlobIoReq): void {
       case BLOB_UNMAP: rc = bdevUnmap(s.desc, r.channel, devOffset, bytes, segmentDone, changetype<usize>(r)); break;
       default: rc = bdevWriteZeroes(s.desc, r.channel, devOffset, bytes, segmentDone, changetype<usize>(r));
     }
-    if (rc == -ENOMEM && bdevQueueIoWait(r.channel, changetype<usize>(r) + offsetof<BlobIoReq>("wait0"), resumeIssue, changetype<usize>(r)) == 0) {
-      return;                                // the pool is empty: go on when an io is freed (issue's hold stays)
-    }
+    if (waitForIo(r, rc, resumeIssue)) return;   // the pool is empty: go on when an io is freed (issue's hold stays)
     if (rc != 0) { r.pending--; r.rc = rc; break; }
     r.offset += units;
   }
@@ -369,7 +402,14 @@ function release(r: BlobIoReq): void {
   assert(r.pending > 0, "blob I/O request released more often than it was held");
   r.pending--;
   if (r.pending != 0) return;
-  if (r.offset < r.end && r.rc == 0) return;   // a claim is outstanding and holds the request
+  if (r.windowFull != 0 && r.rc == 0) {        // the segments before the window's end are done: the next ones
+    r.windowFull = 0;
+    r.pieces = 0;
+    r.pending = 1;                             // issue's hold
+    issue(r);
+    return;
+  }
+  assert(r.offset >= r.end || r.rc != 0, "blob I/O request: its last hold dropped with segments still to issue");
   // Done inside the caller's own blobIo() (an error, or nothing to read): calling back from there would
   // let a caller that starts its next I/O from its callback recurse without bound.
   if (r.starting != 0) { sendMsg(r.thread, finishLater, changetype<usize>(r)); return; }
@@ -380,7 +420,6 @@ function finishLater(reqPtr: usize): void { finish(changetype<BlobIoReq>(reqPtr)
 
 function finish(r: BlobIoReq): void {
   const cb = r.cb, ctx = r.ctx, rc = r.rc, blob = changetype<Blob>(r.blob);
-  if (r.scratch != 0) heapFree(r.scratch);
   reqPut(r);
   freezeIoDone(blob);                          // before the callback: a freeze may complete from here on
   changetype<BlobIoCb>(cb)(ctx, rc);
@@ -395,7 +434,10 @@ function claim(r: BlobIoReq, index: u64): void {
   // A write of this thread is claiming that cluster already: wait for it rather than claim a second
   // one, which would be filled only to be given back and could run a nearly full device out of
   // clusters. (Writes of other threads claim their own, as in SPDK; the md thread keeps the first.)
+  // Bounds: a request is in at most one of these lists at a time (the blob's claims while it claims,
+  // one claim's waiters while it waits), so the claims hold at most the blob's writes in flight.
   for (let o = blob.claims; o != 0; o = changetype<BlobIoReq>(o).claimNext) {
+    assert(o != changetype<usize>(r), "blob I/O: a request already claiming a cluster claims again");
     const owner = changetype<BlobIoReq>(o);
     if (owner.claimIndex == index && owner.thread == r.thread) {
       r.waitNext = owner.claimWaiters;
@@ -471,14 +513,14 @@ function zeroClaimed(reqPtr: usize): void {
     const rc = bdevWrite(s.desc, r.channel, r.buf + <usize>((r.offset - r.start) << s.blockShift),
       <u64>r.claimCluster << s.clusterShift, <u64>s.clusterBytes, claimZeroed, reqPtr);
     if (rc == 0) { r.claimFilled = 1; return; }
-    if (rc == -ENOMEM && bdevQueueIoWait(r.channel, reqPtr + offsetof<BlobIoReq>("wait0"), zeroClaimed, reqPtr) == 0) return;
+    if (waitForIo(r, rc, zeroClaimed)) return;
     claimFailed(r, rc);
     return;
   }
   const source = ancestorCluster(changetype<Blob>(r.blob), r.claimIndex);
   if (source != 0) { copyFromAncestor(r, source); return; }
   const rc = bdevWriteZeroes(s.desc, r.channel, <u64>r.claimCluster << s.clusterShift, <u64>s.clusterBytes, claimZeroed, reqPtr);
-  if (rc == -ENOMEM && bdevQueueIoWait(r.channel, reqPtr + offsetof<BlobIoReq>("wait0"), zeroClaimed, reqPtr) == 0) return;
+  if (waitForIo(r, rc, zeroClaimed)) return;
   if (rc != 0) claimFailed(r, rc);
 }
 
@@ -494,28 +536,56 @@ function coversClaimedCluster(r: BlobIoReq, s: Store): bool {
     r.offset >> unitShift == r.claimIndex;
 }
 
-// Copy on write: read the ancestor's cluster into a bounce buffer, write it to the new cluster.
+// ---- copy on write: the ancestor's cluster is read into a scratch buffer of this channel's pool
+// (waiting for one if all are out or the heap has no room), then written to the claimed cluster ----
+
 function copyFromAncestor(r: BlobIoReq, source: u32): void {
   const s = changetype<Store>(changetype<Blob>(r.blob).store);
-  r.bounce = heapAlloc(<usize>s.clusterBytes);
-  if (r.bounce == 0) { claimFailed(r, -ENOMEM); return; }
-  const rc = bdevRead(s.desc, r.channel, r.bounce, <u64>source << s.clusterShift, <u64>s.clusterBytes, cowRead, changetype<usize>(r));
-  if (rc != 0) { heapFree(r.bounce); claimFailed(r, rc); }
+  r.cowSource = source;
+  const buf = bdevScratchGet(r.channel, <usize>s.clusterBytes, waitEntry(r), cowScratchReady, changetype<usize>(r));
+  if (buf != 0) cowScratchReady(changetype<usize>(r), buf);   // else cowScratchReady runs once one is free
+}
+
+/** The scratch buffer came (buf), or the channel or its bdev is going away (0): the copy fails. */
+function cowScratchReady(reqPtr: usize, buf: usize): void {
+  const r = changetype<BlobIoReq>(reqPtr);
+  if (buf == 0) { claimFailed(r, -ENODEV); return; }
+  r.bounce = buf;
+  cowReadAncestor(reqPtr);
+}
+
+function cowReadAncestor(reqPtr: usize): void {
+  const r = changetype<BlobIoReq>(reqPtr);
+  const s = changetype<Store>(changetype<Blob>(r.blob).store);
+  const rc = bdevRead(s.desc, r.channel, r.bounce, <u64>r.cowSource << s.clusterShift, <u64>s.clusterBytes, cowRead, reqPtr);
+  if (rc != 0 && !waitForIo(r, rc, cowReadAncestor)) cowFailed(r, rc);
 }
 
 function cowRead(io: usize, success: bool, reqPtr: usize): void {
   bdevFreeIo(io);
   const r = changetype<BlobIoReq>(reqPtr);
+  if (!success) { cowFailed(r, -EIO); return; }
+  cowWriteClaimed(reqPtr);
+}
+
+function cowWriteClaimed(reqPtr: usize): void {
+  const r = changetype<BlobIoReq>(reqPtr);
   const s = changetype<Store>(changetype<Blob>(r.blob).store);
-  const rc = success
-    ? bdevWrite(s.desc, r.channel, r.bounce, <u64>r.claimCluster << s.clusterShift, <u64>s.clusterBytes, cowWritten, reqPtr)
-    : -EIO;
-  if (rc != 0) { heapFree(r.bounce); claimFailed(r, rc); }
+  const rc = bdevWrite(s.desc, r.channel, r.bounce, <u64>r.claimCluster << s.clusterShift, <u64>s.clusterBytes, cowWritten, reqPtr);
+  if (rc != 0 && !waitForIo(r, rc, cowWriteClaimed)) cowFailed(r, rc);
 }
 
 function cowWritten(io: usize, success: bool, reqPtr: usize): void {
-  heapFree(changetype<BlobIoReq>(reqPtr).bounce);
+  const r = changetype<BlobIoReq>(reqPtr);
+  bdevScratchPut(r.channel, r.bounce);
+  r.bounce = 0;
   claimZeroed(io, success, reqPtr);
+}
+
+function cowFailed(r: BlobIoReq, rc: i32): void {
+  bdevScratchPut(r.channel, r.bounce);
+  r.bounce = 0;
+  claimFailed(r, rc);
 }
 
 function unclaim(r: BlobIoReq): void {

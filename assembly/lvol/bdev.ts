@@ -2,16 +2,19 @@
 // to the blob through this thread's channel on the store's bdev; unmap and write_zeroes too. A flush
 // makes every write completed before it durable: the device is flushed, then (when thin clusters were
 // claimed since the last sync) the blob's md is synced on the md thread, so a cluster a write landed
-// in survives a power cut with the write.
+// in survives a power cut with the write. An I/O refused for want of memory (no memory for the blob's
+// request, no bdev_io for a flush) waits on its channel and is submitted again, never failed (SPDK's
+// nomem_io); hot remove and reset abort the ones waiting.
 
 import { heapAllocZeroed, heapFree, EINVAL, ENOMEM, EBUSY } from "../runtime";
 import {
   getIoChannel, putIoChannel, ioDeviceRegister, ioDeviceUnregister, ioChannelCtx, sendMsg, pollerRegister, pollerUnregister,
-  forEachChannel, forEachChannelContinue, forEachChannelCtx, forEachChannelIoChannel, POLLER_BUSY, POLLER_IDLE,
+  forEachChannel, forEachChannelContinue, forEachChannelCtx, forEachChannelIoChannel, pollerReschedule, pollerSetPeriod,
+  POLLER_BUSY, POLLER_IDLE,
 } from "../thread";
 import {
   Bdev, BdevIo, BdevChannel, BdevModule, IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET,
-  IO_SUCCESS, IO_FAILED, bdevAlloc, bdevRegister, bdevResize, bdevIoComplete, bdevFreeIo, bdevFlush,
+  IO_SUCCESS, IO_FAILED, IO_ABORTED, bdevAlloc, bdevRegister, bdevResize, bdevIoComplete, bdevFreeIo, bdevFlush,
 } from "../bdev";
 import { moduleTable, MODULE_KEY_BYTES, isModule } from "../bdev/module";
 import { Store, Blob, blobOp, blobOpv, blobSync, blobClusters, BLOB_UNMAP, BLOB_WRITE_ZEROES } from "../blob";
@@ -31,11 +34,22 @@ import { Store, Blob, blobOp, blobOpv, blobSync, blobClusters, BLOB_UNMAP, BLOB_
   freezePoller: usize;
 }
 
-/** Module channel: this thread's channel on the store's bdev, and the I/Os held while frozen. */
-@unmanaged class LvolChannel { storeChannel: usize; heldHead: usize; heldTail: usize; }
+/**
+ * Module channel: this thread's channel on the store's bdev, the I/Os held while frozen, and those
+ * waiting for memory (BdevIo.next, oldest first; each one of this bdev channel's pool ios, so at most
+ * its pool size) with the poller that retries them.
+ */
+@unmanaged class LvolChannel { storeChannel: usize; heldHead: usize; heldTail: usize; nomemHead: usize; nomemTail: usize; nomemPoller: usize; }
+
+/**
+ * While I/Os wait for memory: how often they are tried again (memory freed on another reactor is not
+ * signalled; a completion on this channel tries at once). Idle: registered, never due in practice.
+ */
+const NOMEM_RETRY_US: u64 = 200;
+const NOMEM_IDLE_US: u64 = 3_600_000_000;
 
 const LVOL_KEY = memory.data(MODULE_KEY_BYTES);
-function lvolModule(): BdevModule { return moduleTable(LVOL_KEY, "lvol", lvolSubmit, lvolChannelKey, lvolDestruct, null); }
+function lvolModule(): BdevModule { return moduleTable(LVOL_KEY, "lvol", lvolSubmit, lvolChannelKey, lvolDestruct, lvolAbortWaiting); }
 
 function lvolChannelKey(bdev: usize): usize { return changetype<Bdev>(bdev).ctx; }
 
@@ -43,11 +57,22 @@ function channelCreate(key: usize, ctxBuf: usize): i32 {
   const ch = changetype<LvolChannel>(ctxBuf);
   ch.heldHead = 0;
   ch.heldTail = 0;
+  ch.nomemHead = 0;
+  ch.nomemTail = 0;
+  ch.nomemPoller = pollerRegister(nomemRetryPoll, ctxBuf, NOMEM_IDLE_US, "lvol_nomem_retry");
+  if (ch.nomemPoller == 0) return -ENOMEM;
   ch.storeChannel = getIoChannel(changetype<Store>(changetype<Lvol>(key).store).bdev);
-  return ch.storeChannel == 0 ? -ENOMEM : 0;
+  if (ch.storeChannel == 0) { pollerUnregister(ch.nomemPoller); return -ENOMEM; }
+  return 0;
 }
 
-function channelDestroy(_key: usize, ctxBuf: usize): void { putIoChannel(changetype<LvolChannel>(ctxBuf).storeChannel); }
+function channelDestroy(_key: usize, ctxBuf: usize): void {
+  const ch = changetype<LvolChannel>(ctxBuf);
+  // Each waiting I/O is outstanding on the lvol's bdev channel, which is released only after its I/O.
+  assert(ch.nomemHead == 0, "lvol channel released with I/O waiting for memory");
+  pollerUnregister(ch.nomemPoller);
+  putIoChannel(ch.storeChannel);
+}
 
 // The module's io_device (keyed by the Lvol) goes once its last channel is released; only then is the
 // Lvol freed, so a heap block reused as another device's key never collides with it.
@@ -68,7 +93,63 @@ function complete(ioPtr: usize, status: i32): void {
   bdevIoComplete(ioPtr, status);
 }
 
-function blobDone(ioPtr: usize, rc: i32): void { complete(ioPtr, rc == 0 ? IO_SUCCESS : IO_FAILED); }
+function blobDone(ioPtr: usize, rc: i32): void {
+  const ch = channelOf(changetype<BdevIo>(ioPtr));
+  complete(ioPtr, rc == 0 ? IO_SUCCESS : IO_FAILED);
+  if (ch.nomemHead != 0) retryNomem(ch);       // its request just went back: one waiting can have it
+}
+
+// ---- I/O waiting for memory: held in order, submitted again on a completion or by the poller ----
+
+function holdForMemory(io: BdevIo): void {
+  const ch = channelOf(io);
+  assert(changetype<usize>(io) != ch.heldTail && changetype<usize>(io) != ch.nomemTail, "lvol: an I/O held twice");
+  io.next = 0;
+  if (ch.nomemTail == 0) ch.nomemHead = changetype<usize>(io); else changetype<BdevIo>(ch.nomemTail).next = changetype<usize>(io);
+  ch.nomemTail = changetype<usize>(io);
+  pollerReschedule(ch.nomemPoller, NOMEM_RETRY_US);
+}
+
+/** Submit the waiting I/Os again, oldest first; one that finds no memory again goes back to the head. */
+function retryNomem(ch: LvolChannel): void {
+  let io = ch.nomemHead;
+  ch.nomemHead = 0;
+  ch.nomemTail = 0;
+  while (io != 0 && ch.nomemHead == 0) {
+    const next = changetype<BdevIo>(io).next;
+    lvolSubmit(io);                            // back on the list if still no memory
+    io = next;
+  }
+  if (io != 0) {                               // stopped at the first refused: the rest keep their order behind it
+    changetype<BdevIo>(ch.nomemTail).next = io;
+    let tail = io;
+    while (changetype<BdevIo>(tail).next != 0) tail = changetype<BdevIo>(tail).next;
+    ch.nomemTail = tail;
+  }
+  if (ch.nomemHead == 0) pollerSetPeriod(ch.nomemPoller, NOMEM_IDLE_US);
+}
+
+function nomemRetryPoll(ctxBuf: usize): i32 {
+  const ch = changetype<LvolChannel>(ctxBuf);
+  if (ch.nomemHead == 0) { pollerSetPeriod(ch.nomemPoller, NOMEM_IDLE_US); return POLLER_IDLE; }
+  const before = ch.nomemHead;
+  retryNomem(ch);
+  return ch.nomemHead != before ? POLLER_BUSY : POLLER_IDLE;
+}
+
+/** Hot remove, reset: the I/Os waiting for memory complete as aborted. */
+function abortNomem(ch: LvolChannel): void {
+  let io = ch.nomemHead;
+  ch.nomemHead = 0;
+  ch.nomemTail = 0;
+  while (io != 0) {
+    const next = changetype<BdevIo>(io).next;
+    bdevIoComplete(io, IO_ABORTED);
+    io = next;
+  }
+}
+
+function lvolAbortWaiting(moduleChannel: usize, _bdev: usize): void { abortNomem(changetype<LvolChannel>(moduleChannel)); }
 
 function lvolSubmit(ioPtr: usize): void {
   const io = changetype<BdevIo>(ioPtr);
@@ -96,6 +177,11 @@ function lvolSubmit(ioPtr: usize): void {
       break;
     default:
       rc = bdevFlush(changetype<Store>(l.store).desc, ch, deviceFlushed, ioPtr);
+  }
+  if (rc == -ENOMEM) {                         // no memory now: wait, then submit again
+    atomic.sub<u32>(changetype<usize>(l) + offsetof<Lvol>("active"), 1);
+    holdForMemory(io);
+    return;
   }
   if (rc != 0) complete(ioPtr, IO_FAILED);
 }
@@ -163,8 +249,11 @@ function channelOf(io: BdevIo): LvolChannel {
   return changetype<LvolChannel>(ioChannelCtx(changetype<BdevChannel>(io.channel).moduleChannel));
 }
 
+// The held and the waiting lists (each io in at most one, asserted) hold only ios of the lvol's bdev
+// channel on this thread: at most its pool size.
 function hold(io: BdevIo): void {
   const ch = channelOf(io);
+  assert(changetype<usize>(io) != ch.heldTail && changetype<usize>(io) != ch.nomemTail, "lvol: an I/O held twice");
   io.next = 0;
   if (ch.heldTail == 0) ch.heldHead = changetype<usize>(io); else changetype<BdevIo>(ch.heldTail).next = changetype<usize>(io);
   ch.heldTail = changetype<usize>(io);

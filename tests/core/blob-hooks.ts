@@ -247,3 +247,48 @@ export function hbs_md_allocs_allow(n: i32): void {
 }
 /** md.ts allocations refused since the last hbs_md_allocs_allow. */
 export function hbs_md_allocs_refused(): u32 { return mdAllocsRefused; }
+
+// ---- blob I/O that waits for bdev_ios and scratch buffers (tests/unit/blob-io-wait.test.ts) ----
+import { bdevUnregister } from "../../assembly/bdev";
+
+function putChannelMsg(channel: usize): void { putIoChannel(channel); }
+/** On `thread`: put back an io channel (its last reference: the channel is released). */
+export function hbs_put_channel(thread: usize, channel: usize): void { sendMsg(thread, putChannelMsg, channel); }
+function removeBdevMsg(bdev: usize): void { bdevUnregister(bdev, null, 0); }
+/** On `thread`: hot remove bdev `id` (SPDK's spdk_bdev_unregister). */
+export function hbs_remove_bdev(thread: usize, id: u32): void { sendMsg(thread, removeBdevMsg, bdevById(id)); }
+
+@unmanaged class OpBurst { ctxs: usize; count: u32; }
+function burstMsg(p: usize): void {
+  const b = changetype<OpBurst>(p);
+  for (let i: u32 = 0; i < b.count; i++) opMsg(load<u32>(b.ctxs + (<usize>i << 2)));
+  heapFree(p);
+}
+/**
+ * On `thread`, in one message: run the ops of the `count` ctx blocks listed at `ctxs` (u32 each), so
+ * that none of their I/Os completes before the last one is submitted (completions come by poller).
+ */
+export function hbs_send_burst(thread: usize, ctxs: usize, count: u32): i32 {
+  const b = changetype<OpBurst>(heapAlloc(offsetof<OpBurst>()));
+  if (changetype<usize>(b) == 0) return -12;
+  b.ctxs = ctxs; b.count = count;
+  sendMsg(thread, burstMsg, changetype<usize>(b));
+  return 0;
+}
+
+// ---- an lvol bdev over an open blob, for bdev-hooks' ops (tests/unit/blob-io-wait.test.ts) ----
+import { lvolBdevCreate } from "../../assembly/lvol/bdev";
+
+@unmanaged class LvolHook { blob: usize; name: usize; id: u32; done: u32; }
+function lvolCreateMsg(p: usize): void {
+  const h = changetype<LvolHook>(p);
+  const bdev = lvolBdevCreate(h.name, changetype<Blob>(h.blob));
+  h.id = bdev == 0 ? 0 : changetype<Bdev>(bdev).id;
+  h.done = 1;
+}
+/** On the store's md thread: an lvol bdev named by the string at `name` over open blob `blob`; `out` is a LvolHook-sized block whose word 2 gets its bdev id (0: failed), word 3 becomes 1. */
+export function hbs_lvol_create(blob: usize, name: usize, out: usize): void {
+  const h = changetype<LvolHook>(out);
+  h.blob = blob; h.name = name; h.id = 0; h.done = 0;
+  sendMsg(changetype<Store>(changetype<Blob>(blob).store).mdThread, lvolCreateMsg, out);
+}
