@@ -187,7 +187,8 @@ export function exhaustHeap(h: Harness, room = 0): () => void {
   take(1 << 20, large);
   take(64 << 10, small);
   if (small.length < room) { h.core.h_free(large.pop()!); take(64 << 10, small); }
-  for (let k = 0; k < room; k++) h.core.h_free(small.pop()!);
+  // Every other block, so the room left is `room` separate 64 KiB runs that cannot coalesce into a MiB.
+  for (let k = 0; k < room; k++) h.core.h_free(small.splice(small.length - 1 - k, 1)[0]);
   if (h.core.h_alloc((1 << 20) + 4096) !== 0) throw new Error('exhaustHeap: the heap still has room for a MiB');
   return () => { for (const p of [...large.splice(0), ...small.splice(0)]) h.core.h_free(p); };
 }

@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { newHarness, exhaustHeap, exhaustSmallBlocks, type Harness } from '../helpers/core.js';
 import { writeCoreString } from '../../host/core-abi.js';
+import { BlobOp as OP } from '../helpers/opcodes.js';
 
-const OP = { init: 1, create: 4, open: 5, read: 13, write: 14, channel: 16, snapshot: 17, readv: 21, writev: 22 } as const;
 const MiB = 1 << 20;
 const UNIT = 4096;
 const ENOMEM = -12, ENODEV = -19;
