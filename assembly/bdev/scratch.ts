@@ -92,6 +92,18 @@ function grow(ch: BdevChannel, p: ScratchPool): bool {
   return true;
 }
 
+/**
+ * A new user of the channel (another store on the bdev, after the first let go of it) asks for another
+ * size: the kept buffers go. None may be out then: they belong to the copies of the user before.
+ */
+function resize(p: ScratchPool, bytes: usize): void {
+  assert(p.freeMask == (<u32>1 << p.count) - 1 && p.waitCount == 0, "bdevScratchGet: buffers of another size still in use");
+  for (let i: u32 = 0; i < p.count; i++) heapFree(slotBlock(p, i));
+  p.count = 0;
+  p.freeMask = 0;
+  p.bytes = bytes;
+}
+
 /** Take a free buffer, or 0. */
 function take(p: ScratchPool): usize {
   if (p.freeMask == 0) return 0;
@@ -103,17 +115,15 @@ function take(p: ScratchPool): usize {
 /**
  * A scratch buffer of `bytes` on this io_channel of a bdev (its own thread only), or 0: then `entry` (a BdevIoWait
  * in the caller's memory, not queued elsewhere meanwhile) waits in line and cb(arg, buf) runs on this
- * thread with the buffer once one is free, or with 0 if the channel or its bdev goes first. Every
- * caller of one channel asks for the same size (its one user, the blobstore that claimed the bdev).
+ * thread with the buffer once one is free, or with 0 if the channel or its bdev goes first. The
+ * callers of one channel ask for one size (its one user, the blobstore that claimed the bdev); a new
+ * size, once the buffers of the old one are all back, replaces them.
  */
 export function bdevScratchGet(ioChannel: usize, bytes: usize, entry: usize, cb: ScratchCb, arg: usize): usize {
   const ch = changetype<BdevChannel>(ioChannelCtx(ioChannel));
   assert(threadGet() == ch.thread, "bdevScratchGet: not on the channel's own thread");
   const p = poolOf(ch);
-  if (p.bytes != bytes) {
-    assert(p.count == 0, "bdevScratchGet: a channel's scratch buffers all have one size");
-    p.bytes = bytes;
-  }
+  if (p.bytes != bytes) resize(p, bytes);
   if (p.waitHead == 0) {                   // behind callers already waiting, never ahead of them
     const buf = take(p);
     if (buf != 0) return buf;

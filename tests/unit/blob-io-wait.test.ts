@@ -304,3 +304,29 @@ test('an lvol bdev whose I/O finds no memory for its blob request waits and subm
   assert.equal(h.u32(ctx, 6), reads);
   assert.ok(holdsUnits(h, h.u32(ctx, 10), 0, 1, 1), 'the reads read the blob');
 });
+
+test('a new store on the same bdev channel with another cluster size gets scratch buffers of its size', async () => {
+  const f = await setupSnapshotted(4);
+  const per = MiB / UNIT;
+  const buf = f.h.scratch(UNIT);
+  fillUnits(f.h, buf, per + 2, 1, 61);
+  ok(f, OP.write, [buf, per + 2, 1]);                       // a copy: the channel keeps a 1 MiB buffer
+  ok(f, 6);                                                 // close
+  ok(f, 3);                                                 // unload; the test's channel on the bdev stays
+  const small = 64 << 10;
+  f.store = Number(ok(f, OP.init, [f.bdev, small, 0]));
+  const id = ok(f, OP.create, [4, 0]);
+  const open = newCtx(f, OP.open);
+  f.h.setU32(open, Number(id & 0xffffffffn), 5);
+  f.h.setU32(open, Number(id >> 32n), 6);
+  f.h.core.hbs_send(f.t, open);
+  pollUntil(f, () => completed(f, open), 'open');
+  f.blob = f.h.u32(open, 11);
+  const data = f.h.scratch(small);
+  fillUnits(f.h, data, 0, small / UNIT, 1);
+  ok(f, OP.write, [data, 0, small / UNIT]);
+  ok(f, OP.snapshot);
+  fillUnits(f.h, buf, 3, 1, 62);
+  ok(f, OP.write, [buf, 3, 1]);                             // a copy of a 64 KiB cluster
+  assert.ok(clusterHolds(f, 0, 3, 62, small), 'the write and the rest of its 64 KiB cluster, copied');
+});
