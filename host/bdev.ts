@@ -77,6 +77,8 @@ export class BdevApi {
   private readonly byName = new Map<string, number>();
   /** Every uuid (lower case) → id: a bdev answers to its uuid too, and no two share one (SPDK's uuid alias). */
   private readonly byUuid = new Map<string, number>();
+  /** Pass-throughs (records with a base): the bdevs the core may remove on its own, when their base goes. */
+  private readonly passthroughs = new Set<number>();
   /** Uuids of bdevs being made on the app thread (pass-throughs): taken, though not yet in byUuid. */
   private readonly uuidsInCreation = new Set<string>();
   private readonly createdListeners = new Set<(name: string) => Promise<void>>();
@@ -151,6 +153,7 @@ export class BdevApi {
     this.byName.set(r.name, id);
     for (const a of r.aliases) this.byName.set(a, id);
     this.byUuid.set(r.uuid, id);
+    if (r.base !== undefined) this.passthroughs.add(id);
   }
 
   private forget(id: number): void {
@@ -159,6 +162,7 @@ export class BdevApi {
     this.bdevs.delete(id);
     for (const n of [r.name, ...r.aliases]) if (this.byName.get(n) === id) this.byName.delete(n);
     if (this.byUuid.get(r.uuid) === id) this.byUuid.delete(r.uuid);
+    this.passthroughs.delete(id);
   }
 
   /** Whether a bdev has this name or alias. */
@@ -367,8 +371,9 @@ export class BdevApi {
   private async forgetRemoved(): Promise<void> {
     for (let round = 0; round < REMOVAL_SETTLE_ROUNDS; round++) {
       let pending = false;
-      for (const [id, r] of this.bdevs) {
+      for (const id of [...this.passthroughs]) {
         if (!Number.isNaN(this.core.bdev_info(id, 0))) { pending ||= this.core.bdev_info(id, 5) === 1; continue; }
+        const r = this.bdevs.get(id)!;
         this.forget(id);
         this.release(r);
       }

@@ -23,7 +23,7 @@ export interface LvstoreInfo {
 
 export interface LvolInfo {
   /** The bdev's name (the lvol's uuid). */
-  uuid: string; name: string; alias: string; lvs: { name: string; uuid: string };
+  uuid: string; name: string; alias: string; lvs: { name: string; uuid: string; baseBdev: string; clusterSize: number };
   sizeBytes: number; allocatedBytes: number; thin: boolean; snapshot: boolean; clone: boolean; readOnly: boolean;
   /** The alias of the snapshot a clone reads through. */
   parent?: string; clones: string[];
@@ -72,12 +72,6 @@ export class LvolApi {
       for (const l of lvs.lvols.values()) if (l.uuid === name || `${lvs.name}/${l.name}` === name) return l;
     }
     throw new WstorError('ENODEV', `no lvol ${name} (give its uuid or "lvs/lvol")`);
-  }
-
-  private byBlob(lvs: Lvstore, id: bigint | undefined): Lvol | undefined {
-    if (id === undefined) return undefined;
-    for (const l of lvs.lvols.values()) if (l.blob.id === id) return l;
-    return undefined;
   }
 
   private nameFree(lvs: Lvstore, name: string): void {
@@ -388,27 +382,31 @@ export class LvolApi {
     });
   }
 
+  /** Every lvol (or those of one lvstore); its parent and clones found through maps, so listing is linear. */
   list(sel: { uuid?: string; name?: string } = {}): LvolInfo[] {
     const stores = sel.uuid === undefined && sel.name === undefined ? [...this.stores.values()] : [this.lvstore(sel)];
     const out: LvolInfo[] = [];
     for (const lvs of stores) {
+      const byBlob = new Map<bigint, Lvol>();
+      const clones = new Map<bigint, string[]>();
       for (const l of lvs.lvols.values()) {
-        const parent = this.byBlob(lvs, l.blob.parent);
+        byBlob.set(l.blob.id, l);
+        const parent = l.blob.parent;
+        if (parent !== undefined) clones.set(parent, [...(clones.get(parent) ?? []), `${lvs.name}/${l.name}`]);
+      }
+      const store = { name: lvs.name, uuid: lvs.uuid, baseBdev: lvs.base, clusterSize: lvs.store.clusterSize };
+      for (const l of lvs.lvols.values()) {
+        const parent = l.blob.parent === undefined ? undefined : byBlob.get(l.blob.parent);
         const snapshot = l.blob.isSnapshot;
         out.push({
-          uuid: l.uuid, name: l.name, alias: `${lvs.name}/${l.name}`, lvs: { name: lvs.name, uuid: lvs.uuid },
+          uuid: l.uuid, name: l.name, alias: `${lvs.name}/${l.name}`, lvs: { ...store },
           sizeBytes: l.blob.size, allocatedBytes: l.blob.allocatedBytes, thin: l.blob.thin, snapshot,
           clone: parent !== undefined && !snapshot, readOnly: l.blob.readOnly,
           ...(parent ? { parent: `${lvs.name}/${parent.name}` } : {}),
-          clones: [...lvs.lvols.values()].filter((c) => c.blob.parent === l.blob.id).map((c) => `${lvs.name}/${c.name}`),
+          clones: clones.get(l.blob.id) ?? [],
         });
       }
     }
     return out;
-  }
-
-  /** The lvstore an lvol bdev belongs to, if `bdev` is one (for bdev_get_bdevs' driver_specific). */
-  lvolOfBdev(bdev: string): LvolInfo | undefined {
-    return this.list().find((l) => l.uuid === bdev || l.alias === bdev);
   }
 }

@@ -13,7 +13,7 @@ import {
   Bdev, BdevDesc, BdevModule, BdevEventCb, BdevChannel, BDEV_ACTIVE, BDEV_REMOVING, BDEV_EVENT_REMOVE, BDEV_EVENT_RESIZE,
   DestructFn, AbortQueuedFn,
 } from "./types";
-import { bdevRegistryAdd, bdevRegistryRemove, descHandleAlloc, descFromHandle, descHandleRelease } from "./registry";
+import { bdevRegistryReserve, bdevRegistryAdd, bdevRegistryRemove, descHandleAlloc, descFromHandle, descHandleRelease } from "./registry";
 import { bdevChannelCreate, bdevChannelDestroy, BDEV_CHANNEL_BYTES } from "./channel";
 import { bounceWaitAbort } from "./bounce-wait";
 import { ioWaitWakeAll } from "./io-wait";
@@ -44,6 +44,7 @@ export function bdevAlloc(module: BdevModule, name: usize, blockSize: u32, block
 
 /** Make the bdev visible: an io_device for its channels, and an entry in the registry. */
 export function bdevRegister(bdev: usize): i32 {
+  if (bdevRegistryReserve() != 0) return -ENOMEM;
   const rc = ioDeviceRegister(bdev, bdevChannelCreate, bdevChannelDestroy, <u32>BDEV_CHANNEL_BYTES, "bdev");
   if (rc != 0) return rc;
   bdevRegistryAdd(changetype<Bdev>(bdev));

@@ -10,6 +10,7 @@ import {
 import { bounceWaitInit, bounceWaitFini } from "./bounce-wait";
 import { scratchInit, scratchFini } from "./scratch";
 import { ioWaitWakeAll } from "./io-wait";
+import { retiredAdd, retiredRead } from "./retired";
 
 export const BDEV_CHANNEL_BYTES: usize = offsetof<BdevChannel>();
 export const STATS_BLOCK_BYTES: usize = STATS_HIST_OFF + HIST_BYTES;
@@ -20,13 +21,18 @@ export function statsAlloc(): usize {
   return s;
 }
 
-/** dst += src (counters and histogram; min/max combine). */
-export function statsMerge(dst: usize, src: usize): void {
+/** dst += src for the counters (min/max combine), not the histogram. */
+export function statsMergeCounters(dst: usize, src: usize): void {
   for (let off: usize = 0; off < STATS_HIST_OFF; off += 8) {
     if (off == STATS_LAT_MIN_OFF) store<u64>(dst + off, min(load<u64>(dst + off), load<u64>(src + off)));
     else if (off == STATS_LAT_MAX_OFF) store<u64>(dst + off, max(load<u64>(dst + off), load<u64>(src + off)));
     else store<u64>(dst + off, load<u64>(dst + off) + load<u64>(src + off));
   }
+}
+
+/** dst += src (counters and histogram). */
+function statsMerge(dst: usize, src: usize): void {
+  statsMergeCounters(dst, src);
   histMerge(dst + STATS_HIST_OFF, src + STATS_HIST_OFF);
 }
 
@@ -94,8 +100,7 @@ export function bdevChannelDestroy(bdev: usize, ctx: usize): void {
   let link = bdev + offsetof<Bdev>("channels");
   while (load<usize>(link) != ctx) link = load<usize>(link) + offsetof<BdevChannel>("nextInBdev");
   store<usize>(link, ch.nextInBdev);
-  if (b.retired == 0) b.retired = statsAlloc();
-  if (b.retired != 0) statsMerge(b.retired, ch.stats);
+  retiredAdd(b, ch.stats);
   rawUnlock(bdev + offsetof<Bdev>("lock"));
   if (ch.moduleChannel != 0) putIoChannel(ch.moduleChannel);
   heapFree(ch.pool);
@@ -112,7 +117,7 @@ export function bdevStatsRead(bdev: usize, out: usize): void {
   memory.fill(out, 0, STATS_BLOCK_BYTES);
   store<u64>(out + STATS_LAT_MIN_OFF, u64.MAX_VALUE);
   rawLock(bdev + offsetof<Bdev>("lock"));
-  if (b.retired != 0) statsMerge(out, b.retired);
+  retiredRead(b, out);
   for (let c = b.channels; c != 0; c = changetype<BdevChannel>(c).nextInBdev) statsMerge(out, changetype<BdevChannel>(c).stats);
   rawUnlock(bdev + offsetof<Bdev>("lock"));
 }

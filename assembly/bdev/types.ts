@@ -59,13 +59,15 @@ export const BDEV_REMOVING: u32 = 1;
   claimed: usize;          // descriptor holding the exclusive write claim, 0 if none
   lock: i32;               // raw lock over descs/claim/channels list/retired stats
   channels: usize;         // live BdevChannels (BdevChannel.nextInBdev) for statistics
-  retired: usize;          // statistics of channels already destroyed
+  retired: usize;          // statistics of channels already destroyed (retired.ts)
+  retiredDense: u32;       // retired.ts: 1 once `retired` holds the whole histogram, 0 while it holds a few buckets
   unregisterCb: usize;     // MsgFn run on unregisterThread when the bdev is gone
   unregisterCtx: usize;
   unregisterThread: usize;
   next: usize;             // global bdev list
   poolSize: u32;           // bdev_ios per channel
   removeWalk: u32;         // 1 while hot remove aborts module queues on every channel
+  hashNext: usize;         // registry.ts: next bdev in its id bucket
 }
 
 @unmanaged export class BdevDesc {

@@ -39,8 +39,8 @@ type State = 'open' | 'draining' | 'closed';
 
 /** A response to send, and the request's method (for messages about it). */
 interface Answer { response: RpcResponse; method?: string }
-/** An answer's text and the bytes reserved for it in the connection's budget. */
-interface Produced { text: string; bytes: number }
+/** An answer as UTF-8 chunks and the bytes reserved for it in the connection's budget. */
+interface Produced { chunks: Buffer[]; bytes: number }
 
 export class RpcConnection {
   private readonly splitter: JsonSplitter;
@@ -237,16 +237,15 @@ export class RpcConnection {
   }
 
   private produceSmall(response: RpcResponse, inBatch: boolean): Produced | null {
-    const text = encodeResponse(response);
-    const bytes = Buffer.byteLength(text);
-    if (!this.budget.reserve(bytes)) { this.destroy(this.unreadReason()); return null; }
-    return this.withSeparator({ text, bytes }, inBatch);
+    const chunk = Buffer.from(encodeResponse(response));
+    if (!this.budget.reserve(chunk.length)) { this.destroy(this.unreadReason()); return null; }
+    return this.withSeparator({ chunks: [chunk], bytes: chunk.length }, inBatch);
   }
 
   /** A batch member also takes the byte of the bracket or comma written before it. */
   private withSeparator(p: Produced, inBatch: boolean): Produced | null {
     if (!inBatch) return p;
-    if (this.budget.reserve(1)) return { text: p.text, bytes: p.bytes + 1 };
+    if (this.budget.reserve(1)) return { chunks: p.chunks, bytes: p.bytes + 1 };
     this.budget.release(p.bytes);
     this.destroy(this.unreadReason());
     return null;
@@ -272,7 +271,10 @@ export class RpcConnection {
       return;
     }
     this.socket.cork();
-    parts.forEach((p, i) => this.socket.write(batch ? `${i === 0 ? '[' : ','}${p.text}` : p.text));
+    parts.forEach((p, i) => {
+      if (batch) this.socket.write(i === 0 ? '[' : ',');
+      for (const chunk of p.chunks) this.socket.write(chunk);
+    });
     if (batch) this.socket.write(']');
     // The socket counts them now; release after the write so the queue is never seen smaller than it is.
     this.budget.release(bytes);

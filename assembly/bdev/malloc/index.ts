@@ -4,8 +4,8 @@
 // themselves: no copy.
 
 import { moduleTable, MODULE_KEY_BYTES, isModule } from "../module";
-import { heapFree, pagesAlloc, pagesFree } from "../../runtime";
-import { PAGE_SHIFT } from "../../runtime/layout";
+import { heapAlloc, heapFree, pagesAlloc, pagesFree } from "../../runtime";
+import { PAGE_SHIFT, PAGE_SIZE } from "../../runtime/layout";
 import { BdevModule, BdevIo, Bdev, IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET, IO_SUCCESS } from "../types";
 import { bdevAlloc, bdevRegister } from "../bdev";
 import { deferRegister, deferComplete, moduleChannelOf } from "../defer";
@@ -18,13 +18,23 @@ function mallocModule(): BdevModule { return moduleTable(MALLOC_KEY, "malloc", m
 function mallocChannelKey(_bdev: usize): usize { return MALLOC_KEY; }
 function mallocDestruct(bdev: usize): void {
   const b = changetype<Bdev>(bdev);
-  pagesFree(b.ctx, dataPages(b.blockCount << b.blockShift));
+  freeData(b.ctx, b.blockCount << b.blockShift);
 }
 
-// The data is whole runtime pages (64 KiB aligned), not a heap block: a heap block starts just past its
-// header, so every 4 KiB block would straddle two of the OS's 4 KiB pages, and a random 4 KiB read
-// would take two TLB misses where one will do.
+// The data of a bdev of a page (64 KiB) or more is whole runtime pages, not a heap block: a heap block
+// starts just past its header, so every 4 KiB block would straddle two of the OS's 4 KiB pages, and a
+// random 4 KiB read would take two TLB misses where one will do. A smaller bdev is a heap block: a page
+// for a 4 KiB bdev cost 16 times its size, and over so few OS pages the TLB has nothing to lose.
 function dataPages(bytes: u64): u32 { return <u32>((bytes + (<u64>1 << PAGE_SHIFT) - 1) >> PAGE_SHIFT); }
+
+function allocData(bytes: u64): usize {
+  return bytes < <u64>PAGE_SIZE ? heapAlloc(<usize>bytes) : pagesAlloc(dataPages(bytes));
+}
+
+function freeData(data: usize, bytes: u64): void {
+  if (bytes < <u64>PAGE_SIZE) heapFree(data);
+  else pagesFree(data, dataPages(bytes));
+}
 
 /** Queue the io; the thread's poller moves the data for the whole batch, then completes it. */
 function mallocSubmit(ioPtr: usize): void {
@@ -57,13 +67,13 @@ export function mallocBdevCreate(name: usize, blockSize: u32, blockCount: u64): 
   const bytes = blockCount * <u64>blockSize;
   if (blockCount == 0 || bytes > 0xf0000000) return 0;          // must fit the 4 GiB address space
   if (deferRegister(MALLOC_KEY, "bdev_malloc", mallocMoveData) != 0) return 0;
-  const data = pagesAlloc(dataPages(bytes));
+  const data = allocData(bytes);
   if (data == 0) return 0;
   memory.fill(data, 0, <usize>bytes);
   const bdev = bdevAlloc(mallocModule(), name, blockSize, blockCount, data);
-  if (bdev == 0) { pagesFree(data, dataPages(bytes)); return 0; }
+  if (bdev == 0) { freeData(data, bytes); return 0; }
   changetype<Bdev>(bdev).ioTypes = (1 << IO_READ) | (1 << IO_WRITE) | (1 << IO_FLUSH) | (1 << IO_UNMAP) | (1 << IO_WRITE_ZEROES) | (1 << IO_RESET);
   changetype<Bdev>(bdev).lendMax = u32.MAX_VALUE;
-  if (bdevRegister(bdev) != 0) { pagesFree(data, dataPages(bytes)); heapFree(bdev); return 0; }
+  if (bdevRegister(bdev) != 0) { freeData(data, bytes); heapFree(bdev); return 0; }
   return bdev;
 }

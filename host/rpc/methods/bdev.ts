@@ -4,6 +4,7 @@
 import type { BdevInfo, IoType } from '../../bdev.js';
 import { WstorError } from '../../errors.js';
 import { exactBytes } from '../../size.js';
+import type { LvolInfo } from '../../lvol.js';
 import type { Target } from '../../serve/target.js';
 import type { ParamSpec } from '../schema.js';
 import type { Method, Params } from './types.js';
@@ -37,7 +38,21 @@ async function existing(t: Target, bdev: string): Promise<void> {
   if (!t.engine.bdev.exists(bdev)) throw new WstorError('ENODEV', `no bdev named ${bdev}`);
 }
 
-function describe(t: Target, b: BdevInfo): Record<string, unknown> {
+/** Bdevs listed per turn of the event loop: a long list lets other connections' calls run between chunks. */
+const DESCRIBE_CHUNK = 1000;
+
+/** bdev_get_bdevs' entries for `bdevs`, the lvols looked up once for all of them. */
+async function describeAll(t: Target, bdevs: BdevInfo[]): Promise<Record<string, unknown>[]> {
+  const lvols = bdevs.some((b) => b.kind === 'lvol') ? new Map(t.engine.lvol.list().map((l) => [l.uuid, l])) : new Map<string, LvolInfo>();
+  const out: Record<string, unknown>[] = [];
+  for (let i = 0; i < bdevs.length; i += DESCRIBE_CHUNK) {
+    if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+    for (const b of bdevs.slice(i, i + DESCRIBE_CHUNK)) out.push(describe(b, lvols.get(b.name)));
+  }
+  return out;
+}
+
+function describe(b: BdevInfo, l: LvolInfo | undefined): Record<string, unknown> {
   const io = (type: IoType) => b.ioTypes.includes(type);
   const out: Record<string, unknown> = {
     name: b.name, aliases: b.aliases, product_name: PRODUCT[b.kind], block_size: b.blockSize, num_blocks: b.blockCount,
@@ -51,12 +66,10 @@ function describe(t: Target, b: BdevInfo): Record<string, unknown> {
   };
   if (b.kind === 'file') out.driver_specific = { uring: { filename: b.path, direct: b.direct, ...(b.mmap ? { mmap: true } : {}) } };
   if (b.kind === 'lvol') {
-    const l = t.engine.lvol.lvolOfBdev(b.name);
     if (l) {
-      const lvs = t.engine.lvol.listLvstores({ uuid: l.lvs.uuid })[0];
       out.driver_specific = {
         lvol: {
-          lvol_store_uuid: l.lvs.uuid, base_bdev: lvs.baseBdev, thin_provision: l.thin, num_allocated_clusters: l.allocatedBytes / lvs.clusterSize,
+          lvol_store_uuid: l.lvs.uuid, base_bdev: l.lvs.baseBdev, thin_provision: l.thin, num_allocated_clusters: l.allocatedBytes / l.lvs.clusterSize,
           snapshot: l.snapshot, clone: l.clone, ...(l.parent ? { base_snapshot: l.parent.split('/')[1] } : {}),
           ...(l.clones.length ? { clones: l.clones.map((c) => c.split('/')[1]) } : {}),
         },
@@ -100,10 +113,10 @@ export const bdevMethods: Method[] = [
     name: 'bdev_get_bdevs', description: 'Every bdev (or the one named), with its geometry, io types and module facts',
     params: [name('a bdev name or alias', false), { name: 'timeout', type: 'uint64', description: 'ms to wait for the named bdev to appear' }],
     run: async (p, t) => {
-      if (p.name === undefined) return t.engine.bdev.list().map((b) => describe(t, b));
+      if (p.name === undefined) return describeAll(t, t.engine.bdev.list());
       const until = Date.now() + (p.timeout ?? 0);
       while (!t.engine.bdev.exists(p.name) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
-      return [describe(t, t.engine.bdev.info(p.name))];
+      return describeAll(t, [t.engine.bdev.info(p.name)]);
     },
   },
   {

@@ -72,7 +72,7 @@ export const lvolMethods: Method[] = [
     run: (p, t) => t.engine.lvol.list(lvsOf(p, 'lvs_uuid')).map((l) => ({
       alias: l.alias, uuid: l.uuid, name: l.name, is_thin_provisioned: l.thin, is_snapshot: l.snapshot, is_clone: l.clone,
       is_esnap_clone: false, is_degraded: false, lvs: { name: l.lvs.name, uuid: l.lvs.uuid },
-      num_allocated_clusters: l.allocatedBytes / t.engine.lvol.listLvstores({ uuid: l.lvs.uuid })[0].clusterSize,
+      num_allocated_clusters: l.allocatedBytes / l.lvs.clusterSize,
     })),
   },
   {
