@@ -16,7 +16,7 @@ import {
 import { moduleTable, MODULE_KEY_BYTES, isModule } from "../bdev/module";
 import { Store, Blob, blobOp, blobOpv, blobSync, blobClusters, BLOB_UNMAP, BLOB_WRITE_ZEROES } from "../blob";
 
-@unmanaged class Lvol {
+@unmanaged export class Lvol {
   blob: usize;
   store: usize;
   self: usize;          // the lvol bdev
@@ -29,10 +29,15 @@ import { Store, Blob, blobOp, blobOpv, blobSync, blobClusters, BLOB_UNMAP, BLOB_
   freezeCb: usize;      // md thread: FreezeCb a freeze answers once active is 0
   freezeCtx: usize;
   freezePoller: usize;
+  detached: u32;        // atomic, detach.ts: 1 once hot remove began; channels made after take no store channel
+  detachDesc: u32;      // detach.ts: the descriptor that keeps the bdev (and this) alive through the detach
+  detachCb: usize;      // detach.ts: FreezeCb for when the blob is no longer touched
+  detachCtx: usize;
+  detachPoller: usize;
 }
 
 /** Module channel: this thread's channel on the store's bdev, and the I/Os held while frozen. */
-@unmanaged class LvolChannel { storeChannel: usize; heldHead: usize; heldTail: usize; }
+@unmanaged export class LvolChannel { storeChannel: usize; heldHead: usize; heldTail: usize; }
 
 const LVOL_KEY = memory.data(MODULE_KEY_BYTES);
 function lvolModule(): BdevModule { return moduleTable(LVOL_KEY, "lvol", lvolSubmit, lvolChannelKey, lvolDestruct, null); }
@@ -43,11 +48,17 @@ function channelCreate(key: usize, ctxBuf: usize): i32 {
   const ch = changetype<LvolChannel>(ctxBuf);
   ch.heldHead = 0;
   ch.heldTail = 0;
+  ch.storeChannel = 0;
+  // A detached lvol's store may be gone: its bdev takes no I/O any more, so its channels need none.
+  if (atomic.load<u32>(key + offsetof<Lvol>("detached")) != 0) return 0;
   ch.storeChannel = getIoChannel(changetype<Store>(changetype<Lvol>(key).store).bdev);
   return ch.storeChannel == 0 ? -ENOMEM : 0;
 }
 
-function channelDestroy(_key: usize, ctxBuf: usize): void { putIoChannel(changetype<LvolChannel>(ctxBuf).storeChannel); }
+function channelDestroy(_key: usize, ctxBuf: usize): void {
+  const ch = changetype<LvolChannel>(ctxBuf);
+  if (ch.storeChannel != 0) putIoChannel(ch.storeChannel);
+}
 
 // The module's io_device (keyed by the Lvol) goes once its last channel is released; only then is the
 // Lvol freed, so a heap block reused as another device's key never collides with it.
@@ -198,17 +209,25 @@ export function lvolFreeze(bdev: usize, cb: FreezeCb, ctx: usize): i32 {
   return 0;
 }
 
-function releaseHeld(iter: usize): void {
+/**
+ * In a for_each_channel visit: the I/Os held on this thread's channel, oldest first, each handed to
+ * `each` (submitted again, or aborted), and the walk continued.
+ */
+export function takeHeld(iter: usize, each: (io: usize) => void): void {
   const ch = changetype<LvolChannel>(ioChannelCtx(forEachChannelIoChannel(iter)));
   let io = ch.heldHead;
   ch.heldHead = 0;
   ch.heldTail = 0;
   while (io != 0) {
     const next = changetype<BdevIo>(io).next;
-    lvolSubmit(io);
+    each(io);
     io = next;
   }
   forEachChannelContinue(iter, 0);
+}
+
+function releaseHeld(iter: usize): void {
+  takeHeld(iter, lvolSubmit);
 }
 
 function thawed(iter: usize, status: i32): void {
