@@ -3,12 +3,17 @@
 // - bdev_lvol_create per second (one call at a time, as a script would; and 16 in flight);
 // - start-up of `wstor serve --config` with 100 bdevs and 10 lvstores (spawn to "ready"), median of rounds.
 // Usage: node build/bench/rpc.js [--rounds N] [--calls N] [--lvols N] [--dir DIR]
+// With --scale, issue 14's figures instead (bench/rpc-scale.ts): per 4 KiB malloc bdev the engine bytes,
+// bdev_get_bdevs' round trip and another client's wait, for --counts (default 1000,4000,12000), each the
+// median of --calls (default 7); --compare DIR runs an older build in turn (a checkout with build/ in it).
+//   node build/bench/rpc.js --scale --compare /tmp/wstor-old
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RpcClient } from '../host/rpc/index.js';
+import { scaleBench } from './rpc-scale.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'host', 'cli.js');
 const args = process.argv.slice(2);
@@ -121,4 +126,11 @@ async function main() {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-await main();
+if (args.includes('--scale')) {
+  const counts = arg('--counts', '1000,4000,12000').split(',').map(Number);
+  const figures = await scaleBench(counts, Number(arg('--calls', '7')), args.includes('--compare') ? arg('--compare', '') : undefined);
+  console.log(JSON.stringify(figures, null, 1));
+  fs.rmSync(dir, { recursive: true, force: true });
+} else {
+  await main();
+}

@@ -82,6 +82,7 @@ export class BdevApi {
   /** Uuids of bdevs being made on the app thread (pass-throughs): taken, though not yet in byUuid. */
   private readonly uuidsInCreation = new Set<string>();
   private readonly createdListeners = new Set<(name: string) => Promise<void>>();
+  private readonly removingListeners = new Set<(name: string) => Promise<void>>();
   private readonly examining = new Set<Promise<void>>();
 
   constructor(private readonly engine: Engine) {}
@@ -93,6 +94,31 @@ export class BdevApi {
   onCreated(listener: (name: string) => Promise<void>): () => void {
     this.createdListeners.add(listener);
     return () => this.createdListeners.delete(listener);
+  }
+
+  /**
+   * Run `listener` before a bdev is deleted, for it and for every pass-through on it (those the core
+   * removes with it), top first: a layer that keeps a bdev open for good (the lvol layer's stores) lets
+   * go of it there, as SPDK's modules do on a hot remove. Returns a function that removes it.
+   */
+  onRemoving(listener: (name: string) => Promise<void>): () => void {
+    this.removingListeners.add(listener);
+    return () => this.removingListeners.delete(listener);
+  }
+
+  /** `id` and the pass-throughs stacked on it, those on top first (they go before what is under them). */
+  private stackOn(id: number): number[] {
+    const name = this.bdevs.get(id)!.name;
+    const above = [...this.passthroughs].filter((p) => this.bdevs.get(p)?.base === name);
+    return [...above.flatMap((p) => this.stackOn(p)), id];
+  }
+
+  /**
+   * Forget a bdev another layer removed in the core (an lvol detached from its going store): it is no
+   * longer listed or found, though the core frees it only once its last user closes it.
+   */
+  disown(name: string): void {
+    this.forget(this.id(name));
   }
 
   /** Resolves once every examine started so far has finished (SPDK's bdev_wait_for_examine). */
@@ -358,6 +384,10 @@ export class BdevApi {
     const id = this.id(name);
     const r = this.bdevs.get(id)!;
     if (kind !== undefined && r.kind !== kind) throw new WstorError('ENODEV', `${name} is a ${r.kind} bdev, not a ${kind} bdev`);
+    for (const above of this.stackOn(id)) {
+      const aboveName = this.bdevs.get(above)?.name;
+      if (aboveName !== undefined) for (const listener of this.removingListeners) await listener(aboveName);
+    }
     await this.engine.request(`deleting ${name}`, (req) => this.core.bdev_delete(req, id));
     this.forget(id);
     this.release(r);

@@ -67,6 +67,7 @@ export const CORE_EXPORTS = {
   bdev_lvol_create: [['i32', 'i32', 'i32'], 'i32'],  // (reqId, name, blob)
   bdev_lvol_freeze: [['i32', 'i32', 'i32'], 'i32'],  // (reqId, id, thaw)
   bdev_lvol_resized: [['i32'], 'i32'],  // (id)
+  bdev_lvol_detach: [['i32', 'i32'], 'i32'],  // (reqId, id)
   bdev_resize: [['i32', 'f64'], 'i32'],  // (id, blockCount)
   bdev_uring_create: [['i32', 'i32', 'i32', 'f64', 'i32', 'i32'], 'i32'],  // (name, fd, blockSize, blockCount, direct, map)
   pages_reserve: [['f64'], 'i32'],  // (bytes)

@@ -47,6 +47,7 @@ export class LvolApi {
 
   constructor(private readonly engine: Engine) {
     engine.bdev.onCreated((bdev) => this.serial(() => this.examine(bdev)));
+    engine.bdev.onRemoving((bdev) => this.baseRemoving(bdev));
   }
 
   /** Run one change at a time (names and the set of lvols stay consistent between awaits). */
@@ -222,6 +223,32 @@ export class LvolApi {
       await lvs.store.unload();
       this.stores.delete(lvs.uuid);
     });
+  }
+
+  /**
+   * The bdev under an lvstore is being deleted (SPDK's hot remove of an lvstore's base): its lvol bdevs
+   * are removed, each let go of even while a user keeps it open (that user's I/O fails from now on), and
+   * the store is unloaded cleanly, so the delete can finish and the store loads clean again.
+   */
+  private async baseRemoving(bdev: string): Promise<void> {
+    if (![...this.stores.values()].some((l) => l.base === bdev)) return;
+    await this.serial(async () => {
+      for (const lvs of [...this.stores.values()].filter((l) => l.base === bdev)) {
+        this.engine.log('notice', `lvstore ${lvs.name} (${lvs.uuid}): its bdev ${bdev} is being deleted: removing its ${lvs.lvols.size} lvols, unloading it`);
+        for (const l of [...lvs.lvols.values()]) await this.detach(l);
+        this.stores.delete(lvs.uuid);
+        await lvs.store.unload();
+      }
+    });
+  }
+
+  /** Take an lvol off line for good, whoever has its bdev open: its bdev is removed, its blob closed. */
+  private async detach(l: Lvol): Promise<void> {
+    const core = this.engine.core as unknown as Record<string, (...a: number[]) => number>;
+    await this.engine.request(`removing the bdev of lvol ${l.lvs.name}/${l.name}`, (r) => core.bdev_lvol_detach(r, l.bdevId));
+    this.engine.bdev.disown(l.uuid);
+    await l.blob.close();
+    l.lvs.lvols.delete(l.uuid);
   }
 
   /** Close every lvol and unload every lvstore cleanly (the serve command's shutdown). */

@@ -9,7 +9,7 @@ import { delayBdevCreate } from "../bdev/delay";
 import { crashBdevCreate, crashCut, isCrashBdev } from "../bdev/crash";
 import { passthruError } from "../bdev/passthru";
 import { bdevUnregister } from "../bdev";
-import { lvolBdevCreate, lvolError, lvolFreeze, lvolUnfreeze } from "../lvol";
+import { lvolBdevCreate, lvolError, lvolFreeze, lvolUnfreeze, lvolDetach } from "../lvol";
 import { Blob } from "../blob";
 
 // A request's parameters travel in a small block: [0] request id, [1] bdev id / base id, [2] name,
@@ -111,3 +111,17 @@ function freezeMsg(req: usize): void {
 
 /** Hold (thaw 0) or release (thaw 1) the I/O of lvol bdev `id`; EVENT_REQUEST_DONE once none is in flight / all resumed. */
 export function bdev_lvol_freeze(reqId: u32, id: u32, thaw: u32): i32 { return post(freezeMsg, newReq(reqId, id, 0, thaw, 0, 0, 0)); }
+
+function detachMsg(req: usize): void {
+  const r = changetype<Req>(req);
+  const b = bdevById(r.a);
+  const id = r.id;
+  coreHeapFree(req);
+  const rc = b == 0 ? -19 : lvolDetach(b, freezeDone, <usize>id);
+  if (rc != 0) requestDone(id, rc, 0);
+}
+/**
+ * Hot remove lvol bdev `id` as its lvstore goes (its base bdev is being deleted): EVENT_REQUEST_DONE once
+ * its blob is no longer touched (the blob may be closed, the store unloaded), even if a user keeps it open.
+ */
+export function bdev_lvol_detach(reqId: u32, id: u32): i32 { return post(detachMsg, newReq(reqId, id, 0, 0, 0, 0, 0)); }

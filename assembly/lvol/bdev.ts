@@ -19,7 +19,7 @@ import {
 import { moduleTable, MODULE_KEY_BYTES, isModule } from "../bdev/module";
 import { Store, Blob, blobOp, blobOpv, blobSync, blobClusters, BLOB_UNMAP, BLOB_WRITE_ZEROES } from "../blob";
 
-@unmanaged class Lvol {
+@unmanaged export class Lvol {
   blob: usize;
   store: usize;
   self: usize;          // the lvol bdev
@@ -32,14 +32,19 @@ import { Store, Blob, blobOp, blobOpv, blobSync, blobClusters, BLOB_UNMAP, BLOB_
   freezeCb: usize;      // md thread: FreezeCb a freeze answers once active is 0
   freezeCtx: usize;
   freezePoller: usize;
+  detached: u32;        // atomic, detach.ts: 1 once hot remove began; channels made after take no store channel
+  detachDesc: u32;      // detach.ts: the descriptor that keeps the bdev (and this) alive through the detach
+  detachCb: usize;      // detach.ts: FreezeCb for when the blob is no longer touched
+  detachCtx: usize;
+  detachPoller: usize;
 }
 
 /**
- * Module channel: this thread's channel on the store's bdev, the I/Os held while frozen, and those
- * waiting for memory (BdevIo.next, oldest first; each one of this bdev channel's pool ios, so at most
- * its pool size) with the poller that retries them.
+ * Module channel: this thread's channel on the store's bdev (0 for a detached lvol's), the I/Os held
+ * while frozen, and those waiting for memory (BdevIo.next, oldest first; each one of this bdev
+ * channel's pool ios, so at most its pool size) with the poller that retries them.
  */
-@unmanaged class LvolChannel { storeChannel: usize; heldHead: usize; heldTail: usize; nomemHead: usize; nomemTail: usize; nomemPoller: usize; }
+@unmanaged export class LvolChannel { storeChannel: usize; heldHead: usize; heldTail: usize; nomemHead: usize; nomemTail: usize; nomemPoller: usize; }
 
 /**
  * While I/Os wait for memory: how often they are tried again (memory freed on another reactor is not
@@ -59,8 +64,11 @@ function channelCreate(key: usize, ctxBuf: usize): i32 {
   ch.heldTail = 0;
   ch.nomemHead = 0;
   ch.nomemTail = 0;
+  ch.storeChannel = 0;
   ch.nomemPoller = pollerRegister(nomemRetryPoll, ctxBuf, NOMEM_IDLE_US, "lvol_nomem_retry");
   if (ch.nomemPoller == 0) return -ENOMEM;
+  // A detached lvol's store may be gone: its bdev takes no I/O any more, so its channels need none.
+  if (atomic.load<u32>(key + offsetof<Lvol>("detached")) != 0) return 0;
   ch.storeChannel = getIoChannel(changetype<Store>(changetype<Lvol>(key).store).bdev);
   if (ch.storeChannel == 0) { pollerUnregister(ch.nomemPoller); return -ENOMEM; }
   return 0;
@@ -71,7 +79,7 @@ function channelDestroy(_key: usize, ctxBuf: usize): void {
   // Each waiting I/O is outstanding on the lvol's bdev channel, which is released only after its I/O.
   assert(ch.nomemHead == 0, "lvol channel released with I/O waiting for memory");
   pollerUnregister(ch.nomemPoller);
-  putIoChannel(ch.storeChannel);
+  if (ch.storeChannel != 0) putIoChannel(ch.storeChannel);
 }
 
 // The module's io_device (keyed by the Lvol) goes once its last channel is released; only then is the
@@ -289,17 +297,25 @@ export function lvolFreeze(bdev: usize, cb: FreezeCb, ctx: usize): i32 {
   return 0;
 }
 
-function releaseHeld(iter: usize): void {
+/**
+ * In a for_each_channel visit: the I/Os held on this thread's channel, oldest first, each handed to
+ * `each` (submitted again, or aborted), and the walk continued.
+ */
+export function takeHeld(iter: usize, each: (io: usize) => void): void {
   const ch = changetype<LvolChannel>(ioChannelCtx(forEachChannelIoChannel(iter)));
   let io = ch.heldHead;
   ch.heldHead = 0;
   ch.heldTail = 0;
   while (io != 0) {
     const next = changetype<BdevIo>(io).next;
-    lvolSubmit(io);
+    each(io);
     io = next;
   }
   forEachChannelContinue(iter, 0);
+}
+
+function releaseHeld(iter: usize): void {
+  takeHeld(iter, lvolSubmit);
 }
 
 function thawed(iter: usize, status: i32): void {
