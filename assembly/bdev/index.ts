@@ -2,7 +2,7 @@
 export * from "./types";
 export { bdevAlloc, bdevRegister, bdevOpen, bdevClaim, bdevClose, bdevUnregister, bdevIsRemoving, bdevResize, DEFAULT_POOL_SIZE } from "./bdev";
 export {
-  bdevSubmitBlocks, bdevRead, bdevReadLent, bdevIoData, bdevWrite, bdevUnmap, bdevWriteZeroes, bdevFlush, bdevIoComplete, bdevFreeIo,
+  bdevSubmitBlocks, bdevRead, bdevReadLent, bdevIoData, bdevWrite, bdevUnmap, bdevWriteZeroes, bdevFlush, bdevIoComplete, bdevIoCompleteList, bdevFreeIo,
   bdevQueueIoWait, bdevIoStatus, bdevIoBytes, bdevChannelOf,
 } from "./io";
 export { bdevReset } from "./reset";

@@ -235,6 +235,16 @@ export function bdevIoComplete(ioPtr: usize, status: i32): void {
   deliver(ioPtr);
 }
 
+/** Complete every io of a list linked through BdevIo.next with `status` (a module's queue, aborted). */
+export function bdevIoCompleteList(head: usize, status: i32): void {
+  let io = head;
+  while (io != 0) {
+    const next = changetype<BdevIo>(io).next;
+    bdevIoComplete(io, status);
+    io = next;
+  }
+}
+
 /**
  * A module that completes inside its submit (an injected error, a cache hit) would run the caller's
  * callback inside the caller's submit, and a callback that resubmits would recurse without bound:

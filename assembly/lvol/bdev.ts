@@ -14,7 +14,7 @@ import {
 } from "../thread";
 import {
   Bdev, BdevIo, BdevChannel, BdevModule, IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET,
-  IO_SUCCESS, IO_FAILED, IO_ABORTED, bdevAlloc, bdevRegister, bdevResize, bdevIoComplete, bdevFreeIo, bdevFlush,
+  IO_SUCCESS, IO_FAILED, IO_ABORTED, bdevAlloc, bdevRegister, bdevResize, bdevIoComplete, bdevIoCompleteList, bdevFreeIo, bdevFlush,
 } from "../bdev";
 import { moduleTable, MODULE_KEY_BYTES, isModule } from "../bdev/module";
 import { Store, Blob, blobOp, blobOpv, blobSync, blobClusters, BLOB_UNMAP, BLOB_WRITE_ZEROES } from "../blob";
@@ -147,14 +147,10 @@ function nomemRetryPoll(ctxBuf: usize): i32 {
 
 /** Hot remove, reset: the I/Os waiting for memory complete as aborted. */
 function abortNomem(ch: LvolChannel): void {
-  let io = ch.nomemHead;
+  const head = ch.nomemHead;
   ch.nomemHead = 0;
   ch.nomemTail = 0;
-  while (io != 0) {
-    const next = changetype<BdevIo>(io).next;
-    bdevIoComplete(io, IO_ABORTED);
-    io = next;
-  }
+  bdevIoCompleteList(head, IO_ABORTED);
 }
 
 function lvolAbortWaiting(moduleChannel: usize, _bdev: usize): void { abortNomem(changetype<LvolChannel>(moduleChannel)); }

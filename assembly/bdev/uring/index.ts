@@ -8,7 +8,7 @@ import { moduleTable, MODULE_KEY_BYTES, isModule } from "../module";
 import { heapAllocZeroed, heapFree, host_uring_submit, host_uring_reap, report, LEVEL_ERROR, ENOSYS, EIO } from "../../runtime";
 import { pollerRegister, pollerUnregister, POLLER_BUSY, POLLER_IDLE, ioChannelCtx, ioDeviceRegister, reactorSleepsInKernel } from "../../thread";
 import { BdevModule, BdevIo, Bdev, BdevChannel, IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET, IO_SUCCESS, IO_FAILED } from "../types";
-import { bdevIoComplete } from "../io";
+import { bdevIoComplete, bdevIoCompleteList } from "../io";
 import { bdevAlloc, bdevRegister } from "../bdev";
 import * as wire from "./wire";
 import { memCopyIo } from "../memcopy";
@@ -233,14 +233,10 @@ function groupDestroy(_key: usize, ctx: usize): void {
 /** Reset or removal: ios still waiting for a staging slot complete as failed (never sent). */
 function uringAbortBacklog(moduleChannel: usize, _bdev: usize): void {
   const g = changetype<UringGroup>(moduleChannel);
-  let io = g.backlog;
+  const head = g.backlog;
   g.backlog = 0;
   g.backlogTail = 0;
-  while (io != 0) {
-    const next = changetype<BdevIo>(io).next;
-    bdevIoComplete(io, IO_FAILED);
-    io = next;
-  }
+  bdevIoCompleteList(head, IO_FAILED);
 }
 
 /**
