@@ -1,0 +1,4 @@
+// The NVMe protocol core's public surface: spec structures, the target's transport seam.
+export * from "./spec";
+export * from "./transport";
+export { nvmfQpairInit, nvmfReqExec, nvmfReqCompleteError, nvmfQpairClose } from "./target";
