@@ -2,3 +2,5 @@
 export * from "./spec";
 export * from "./transport";
 export { nvmfQpairInit, nvmfReqExec, nvmfReqCompleteError, nvmfQpairClose } from "./target";
+export * from "./fabrics";
+export * from "./identify";
