@@ -16,3 +16,4 @@ export {
 } from "./app/bs-requests";
 export { bs_io_thread_create, blob_io_on, bs_io_release } from "./app/bs-io";
 export { bdev_flush } from "./app/bdev-flush";
+export { nvmf_listener_add, nvmf_listener_remove } from "./app/nvmf-exports";

@@ -114,6 +114,8 @@ export const CORE_EXPORTS = {
   blob_io_on: [['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f64', 'f64'], 'i32'],  // (req, iot, store, blob, op, buf, offset, units)
   bs_io_release: [['i32', 'i32', 'i32'], 'i32'],  // (req, iot, store)
   bdev_flush: [['i32', 'i32'], 'i32'],  // (reqId, id)
+  nvmf_listener_add: [['i32', 'i32', 'i32', 'i32', 'i32'], 'i32'],  // (req, trtype, adrfam, traddr, trsvcid)
+  nvmf_listener_remove: [['i32', 'i32'], 'i32'],  // (req, id)
 } as const satisfies Record<string, CoreSignature>;
 
 export type CoreExportName = keyof typeof CORE_EXPORTS;
