@@ -74,3 +74,14 @@ test('tcpListen: bad arguments are EINVAL saying what is wrong', () => {
   assert.match(thrown(() => addon.tcpListen('1'.repeat(100), 4420, 4)).message, /too long/);
   for (const e of ['localhost', '1'.repeat(100)]) assert.equal(thrown(() => addon.tcpListen(e, 4420, 4)).code, 'EINVAL');
 });
+
+test('tcpListen on :: takes IPv6 only: an IPv4 listener on the same port still binds', async () => {
+  const port = await freePort('::');
+  const v6 = addon.tcpListen('::', port, 4);
+  try {
+    const v4 = addon.tcpListen('0.0.0.0', port, 4);   // EADDRINUSE if the IPv6 socket also held IPv4
+    addon.closeFd(v4);
+  } finally {
+    addon.closeFd(v6);
+  }
+});
