@@ -3,10 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  nsEnv, openNs, closeNs, newReq, reqData, exec, bdevOps, pattern, mallocBdev, errorBdev, tagged, cqeOf,
+  nsEnv, openNs, closeNs, newReq, reqData, exec, bdevOps, pattern, mallocBdev, nullBdev, errorBdev, tagged, cqeOf, ascii, SUBNQN,
 } from '../helpers/nvmf-io-env.js';
-import { name, request } from '../helpers/bdev-env.js';
-import { readSqe, writeSqe, flushSqe, sqe, setSqeCid } from '../helpers/nvme-tcp-sqe.js';
+import { name, request, client, OP } from '../helpers/bdev-env.js';
+import { EVENT_REQUEST_DONE } from '../../host/core-abi.js';
+import { readSqe, writeSqe, flushSqe, writeZeroesSqe, dsmSqe, dsmRanges, sqe, setSqeCid } from '../helpers/nvme-tcp-sqe.js';
 
 const SUCCESS = 0;
 const DNR = 1 << 14;
@@ -77,7 +78,7 @@ test('LBA ranges past the end and an NLB that disagrees with the data length are
   const cases: [Buffer, number, number, number][] = [
     [readSqe(1, 64, 1), 1, 512, LBA_OUT_OF_RANGE],              // starts at the end
     [readSqe(1, 63, 2), 1, 1024, LBA_OUT_OF_RANGE],             // runs one block past it
-    [writeSqe(1, 0xffffffff_fffffff0n, 32), 1, 16384, LBA_OUT_OF_RANGE],   // SLBA + NLB wraps around 2^64
+    [writeSqe(1, 0xffffffff_fffffff0n, 32), 1, 16384, LBA_OUT_OF_RANGE],   // SLBA near 2^64
     [writeSqe(1, 2n ** 32n, 1), 1, 512, LBA_OUT_OF_RANGE],      // the upper SLBA dword counts
     [readSqe(1, 0, 2), 1, 512, SGL_LENGTH_INVALID],             // 2 blocks, 512 bytes of data
     [writeSqe(1, 0, 1), 2, 512, SGL_LENGTH_INVALID],            // 1 block, 1024 bytes of data
@@ -159,4 +160,159 @@ test('a namespace with no I/O ever closes at once and leaves nothing allocated',
   assert.deepEqual(e.h.messages('error'), []);
   // The request blocks the test made stay (hn_req_new, the open/close hooks); nothing of the namespace does.
   assert.ok(e.h.core.heap_live_blocks() - live <= 16, `live blocks grew by ${e.h.core.heap_live_blocks() - live}`);
+});
+
+test('write zeroes zeroes its blocks and no others; past the end it is refused', async () => {
+  const e = await nsEnv();
+  const bdev = mallocBdev(e, 64);
+  const { ns } = openNs(e, bdev);
+  exec(e, ns, newReq(e, writeSqe(1, 0, 8), 1, 4096, pattern(4096, 5)));
+  assert.equal(exec(e, ns, newReq(e, writeZeroesSqe(1, 2, 3)))[0].status, SUCCESS);
+  assert.equal(exec(e, ns, newReq(e, writeZeroesSqe(1, 62, 3)))[0].status, LBA_OUT_OF_RANGE);
+  const r = newReq(e, readSqe(1, 0, 8), 1, 4096);
+  exec(e, ns, r);
+  const want = pattern(4096, 5);
+  want.fill(0, 2 * 512, 5 * 512);
+  assert.ok(reqData(e, r).equals(want), 'blocks 2..4 are zero, the rest as written');
+  assert.equal(bdevOps(e, bdev)[4], 1, 'one write zeroes reached the bdev');
+});
+
+test('DSM deallocate unmaps each range (reads zero on malloc), skips empty ones, with more ranges than go out at once', async () => {
+  const e = await nsEnv();
+  const bdev = mallocBdev(e, 512);
+  const { ns } = openNs(e, bdev);
+  exec(e, ns, newReq(e, writeSqe(1, 0, 64), 2, 16384, pattern(32768, 6)));
+  // 20 ranges (more than go out at once): blocks 0, 3, 6, ... one each, and an empty one at 1.
+  const ranges = Array.from({ length: 20 }, (_, i) => ({ slba: i * 3, blocks: 1 }));
+  ranges.push({ slba: 1, blocks: 0 });
+  // The range list in two buffers that split range 3 across them: 56 + rest bytes.
+  const data = dsmRanges(ranges);
+  const d = newReq(e, dsmSqe(1, ranges.length, { deallocate: true }), 2, data.length / 2, data);
+  assert.equal(exec(e, ns, d)[0].status, SUCCESS);
+  assert.equal(bdevOps(e, bdev)[3], 20, 'one unmap per non-empty range');
+  const r = newReq(e, readSqe(1, 0, 64), 1, 32768);
+  exec(e, ns, r);
+  const want = pattern(32768, 6);
+  for (const x of ranges) want.fill(0, Number(x.slba) * 512, (Number(x.slba) + x.blocks) * 512);
+  assert.ok(reqData(e, r).equals(want), 'the ranges read zero, the blocks between them as written');
+});
+
+test('DSM without the deallocate attribute succeeds and does nothing; a bad range or short data refuses it whole', async () => {
+  const e = await nsEnv();
+  const bdev = mallocBdev(e, 64);
+  const { ns } = openNs(e, bdev);
+  const hint = dsmRanges([{ slba: 0, blocks: 4, cattr: 0x3 }]);
+  assert.equal(exec(e, ns, newReq(e, dsmSqe(1, 1), 1, 16, hint))[0].status, SUCCESS);
+  // The second range runs past the end: nothing is unmapped, not even the first.
+  const bad = dsmRanges([{ slba: 0, blocks: 4 }, { slba: 60, blocks: 5 }]);
+  assert.equal(exec(e, ns, newReq(e, dsmSqe(1, 2, { deallocate: true }), 1, 32, bad))[0].status, LBA_OUT_OF_RANGE);
+  // Three ranges announced, the data holds two.
+  const short = dsmRanges([{ slba: 0, blocks: 1 }, { slba: 1, blocks: 1 }]);
+  assert.equal(exec(e, ns, newReq(e, dsmSqe(1, 3, { deallocate: true }), 1, 32, short))[0].status, SGL_LENGTH_INVALID);
+  assert.deepEqual(bdevOps(e, bdev), [0, 0, 0, 0, 0, 0], 'no bdev I/O was issued');
+});
+
+test('DSM unmaps that fail make the request Internal Error, once, after every unmap sent has come back', async () => {
+  const e = await nsEnv();
+  const base = mallocBdev(e, 64);
+  const bdev = errorBdev(e, base);
+  const { ns } = openNs(e, bdev);
+  assert.equal(e.h.core.bdev_error_inject(bdev, 3, 1, 2), 0);     // the next two unmaps fail
+  const ranges = dsmRanges(Array.from({ length: 12 }, (_, i) => ({ slba: i, blocks: 1 })));
+  const [c] = exec(e, ns, newReq(e, dsmSqe(1, 12, { deallocate: true }), 1, ranges.length, ranges));
+  assert.equal(c.status, INTERNAL_ERROR);
+});
+
+test('Identify Namespace: size, format, ids; the descriptor list holds EUI64, NGUID and UUID', async () => {
+  const e = await nsEnv();
+  const bdev = mallocBdev(e, 1000, 4096);
+  const { ns } = openNs(e, bdev, 3);
+  const buf = e.h.scratch(4096);
+  e.h.core.hn_ns_identify(ns, buf);
+  const v = Buffer.from(new Uint8Array(e.h.memory.buffer, buf, 4096).slice());
+  assert.equal(v.readBigUInt64LE(0), 1000n, 'NSZE');
+  assert.equal(v.readBigUInt64LE(8), 1000n, 'NCAP');
+  assert.equal(v.readBigUInt64LE(16), 1000n, 'NUSE');
+  assert.equal(v[24], 0, 'NSFEAT');
+  assert.equal(v[25], 0, 'NLBAF: one format');
+  assert.equal(v[26], 0, 'FLBAS: format 0');
+  assert.equal(v[30], 1, 'NMIC: may be shared');
+  assert.equal((v.readUInt32LE(128) >> 16) & 0xff, 12, 'LBAF0 LBADS = log2(4096)');
+  const nguid = v.subarray(104, 120), eui64 = v.subarray(120, 128);
+  assert.ok(nguid.some((x) => x !== 0) && eui64.some((x) => x !== 0), 'derived ids are not zero');
+  const d = e.h.scratch(4096);
+  e.h.core.hn_ns_descriptors(ns, d);
+  const list = Buffer.from(new Uint8Array(e.h.memory.buffer, d, 4096).slice());
+  assert.deepEqual([list[0], list[1]], [1, 8], 'EUI64 descriptor');
+  assert.ok(list.subarray(4, 12).equals(eui64));
+  assert.deepEqual([list[12], list[13]], [2, 16], 'NGUID descriptor');
+  assert.ok(list.subarray(16, 32).equals(nguid));
+  assert.deepEqual([list[32], list[33]], [3, 16], 'UUID descriptor');
+  assert.equal(list[36 + 6] >> 4, 8, 'a version 8 UUID');
+  assert.ok(list.subarray(52).every((x) => x === 0), 'nothing after the three');
+  // The same subsystem, bdev and nsid give the same ids again; another nsid others.
+  closeNs(e, ns);
+  const same = openNs(e, bdev, 3).ns;
+  const b2 = e.h.scratch(4096);
+  e.h.core.hn_ns_identify(same, b2);
+  assert.ok(Buffer.from(new Uint8Array(e.h.memory.buffer, b2 + 104, 24)).equals(v.subarray(104, 128)), 'stable across reopen');
+  closeNs(e, same);
+  const other = openNs(e, bdev, 4).ns;
+  e.h.core.hn_ns_identify(other, b2);
+  assert.ok(!Buffer.from(new Uint8Array(e.h.memory.buffer, b2 + 104, 16)).equals(nguid), 'another nsid, another NGUID');
+  assert.equal(e.h.core.hn_ns_supports(other), 7, 'malloc: unmap, write zeroes, flush');
+});
+
+test('a resize reaches the namespace owner with the new size; I/O and Identify follow it', async () => {
+  const e = await nsEnv();
+  const bdev = nullBdev(e, 100);
+  const { ns, tag } = openNs(e, bdev);
+  assert.equal(exec(e, ns, newReq(e, readSqe(1, 150, 1), 1, 512))[0].status, LBA_OUT_OF_RANGE);
+  assert.equal(e.h.core.bdev_resize(bdev, 200), 0);
+  e.h.pollUntil('resize event', () => tagged(e, tag).length > 1);
+  const ev = tagged(e, tag)[1];
+  assert.deepEqual([ev.b, ev.c], [1, 200], 'NS_EVENT_RESIZED with blockCount already 200');
+  const buf = e.h.scratch(4096);
+  e.h.core.hn_ns_identify(ns, buf);
+  assert.equal(new DataView(e.h.memory.buffer, buf, 8).getBigUint64(0, true), 200n, 'NSZE');
+  assert.equal(exec(e, ns, newReq(e, readSqe(1, 150, 1), 1, 512))[0].status, SUCCESS);
+  assert.equal(e.h.core.bdev_resize(bdev, 50), 0);
+  assert.equal(exec(e, ns, newReq(e, readSqe(1, 60, 1), 1, 512))[0].status, LBA_OUT_OF_RANGE, 'a shrink refuses past the new end');
+});
+
+test('a hot-removed bdev sends NS_EVENT_REMOVED; its removal finishes once the namespace is closed', async () => {
+  const e = await nsEnv();
+  const bdev = mallocBdev(e, 64);
+  const { ns, tag } = openNs(e, bdev);
+  exec(e, ns, newReq(e, writeSqe(1, 0, 1), 1, 512, pattern(512, 9)));
+  const req = 7777;
+  assert.equal(e.h.core.bdev_delete(req, bdev), 0);
+  e.h.pollAll();
+  const events = tagged(e, tag).slice(1);
+  assert.deepEqual(events.map((x) => x.b), [2], 'one NS_EVENT_REMOVED');
+  assert.ok(!e.h.events.some((x) => x.kind === EVENT_REQUEST_DONE && x.a === req), 'the delete waits for the namespace');
+  // I/O between the event and the close: the bdev refuses it, the host hears Internal Error.
+  assert.equal(exec(e, ns, newReq(e, readSqe(1, 0, 1), 1, 512))[0].status, INTERNAL_ERROR);
+  closeNs(e, ns);
+  e.h.pollUntil('the delete', () => e.h.events.some((x) => x.kind === EVENT_REQUEST_DONE && x.a === req));
+  assert.equal(e.h.events.find((x) => x.kind === EVENT_REQUEST_DONE && x.a === req)!.b, 0);
+});
+
+test('nvmfNsOpen refuses nsid 0, an unknown bdev and a bdev claimed by another writer, saying which', async () => {
+  const e = await nsEnv();
+  const bdev = mallocBdev(e, 64);
+  const open = (id: number, nsid: number) => {
+    const tag = 6000 + e.nextTag++;
+    assert.equal(e.h.core.hn_ns_open(id, nsid, ascii(e, SUBNQN), tag), 0);
+    e.h.pollUntil('open', () => tagged(e, tag).length > 0);
+    return tagged(e, tag)[0].b;
+  };
+  assert.equal(open(bdev, 0), -22);
+  assert.match(e.h.messages('error').at(-1)!, /nsid 0 is not a namespace id/);
+  assert.equal(open(4242, 1), -19);
+  assert.match(e.h.messages('error').at(-1)!, /no bdev with id 4242/);
+  const c = client(e, bdev);
+  assert.equal(c.run(OP.claim), 0);
+  assert.equal(open(bdev, 1), -1);
+  assert.match(e.h.messages('error').at(-1)!, /cannot open bdev .* for write/);
 });
