@@ -19,6 +19,7 @@ import {
   tag: u32;             // EVENT_TEST(tag, status, completions) at each completion
   completions: u32;
   status: u32;
+  execd: u32;           // atomic: nvmfIoExec returned (the request is in flight or done)
 }
 
 /** Completions over every fake request (atomic): what a close's done saw. */
@@ -80,6 +81,7 @@ export function hn_req_iovs(req: usize): usize { return changetype<NvmfReq>(req)
 export function hn_req_set_length(req: usize, bytes: u32): void { changetype<NvmfReq>(req).length = bytes; }
 export function hn_req_completions(req: usize): u32 { return changetype<FakeReq>(changetype<NvmfReq>(req).transportCtx).completions; }
 export function hn_req_status(req: usize): u32 { return changetype<FakeReq>(changetype<NvmfReq>(req).transportCtx).status; }
+export function hn_req_execd(req: usize): u32 { return atomic.load<u32>(changetype<NvmfReq>(req).transportCtx + offsetof<FakeReq>("execd")); }
 export function hn_completed(): u32 { return atomic.load<u32>(COMPLETED); }
 
 /** As the controller does before dispatch: count it outstanding, then give it to the I/O path. */
@@ -88,7 +90,9 @@ function execMsg(req: usize): void {
   const q = changetype<NvmfQpair>(r.qpair);
   r.xfer = opcodeXfer(sqeOpcode(r.sqe));
   q.outstanding++;
-  nvmfIoExec(req, changetype<FakeReq>(r.transportCtx).ns);
+  const f = changetype<FakeReq>(r.transportCtx);
+  nvmfIoExec(req, f.ns);
+  atomic.store<u32>(changetype<usize>(f) + offsetof<FakeReq>("execd"), 1);
 }
 /** Run `req` on namespace `ns` (0: none), by message on its qpair's thread. */
 export function hn_exec(req: usize, ns: usize): void {
