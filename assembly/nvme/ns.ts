@@ -10,7 +10,7 @@ import {
 import { nsIdsDerive, NGUID_BYTES, EUI64_BYTES, UUID_BYTES } from "./ns-ids";
 import {
   IDENTIFY_BYTES, IDN_NSZE, IDN_NCAP, IDN_NUSE, IDN_NSFEAT, IDN_NLBAF, IDN_FLBAS, IDN_NMIC, IDN_DLFEAT, IDN_NOIOB,
-  IDN_NGUID, IDN_EUI64, IDN_LBAF0, NMIC_SHARED, NIDT_EUI64, NIDT_NGUID, NIDT_UUID, nidAppend,
+  IDN_NGUID, IDN_EUI64, IDN_LBAF0, NMIC_SHARED, DLFEAT_READS_ZEROES, NIDT_EUI64, NIDT_NGUID, NIDT_UUID, nidAppend,
 } from "./identify";
 import { nsChannelsRegister, nsChannelsDrain } from "./ns-channels";
 
@@ -169,7 +169,8 @@ export function nsLbaRangeOk(ns: NvmfNs, slba: u64, nlb: u64): bool {
 
 /**
  * Identify Namespace (CNS 0) into a zeroed 4096-byte buffer. NSFEAT bit 2 (DAE) stays 0: no bdev here
- * reports reads of deallocated blocks as errors. NMIC says "may be shared", as SPDK does.
+ * reports reads of deallocated blocks as errors. NMIC says "may be shared", as SPDK does. DLFEAT says
+ * deallocated blocks read zeroes where the bdev says its unmap leaves zeroes (Bdev.unmapZeroes).
  */
 export function nvmfNsIdentify(nsPtr: usize, buf: usize): void {
   const ns = changetype<NvmfNs>(nsPtr);
@@ -182,7 +183,7 @@ export function nvmfNsIdentify(nsPtr: usize, buf: usize): void {
   store<u8>(buf + IDN_NLBAF, 0);
   store<u8>(buf + IDN_FLBAS, 0);
   store<u8>(buf + IDN_NMIC, NMIC_SHARED);
-  store<u8>(buf + IDN_DLFEAT, 0);
+  store<u8>(buf + IDN_DLFEAT, b.unmapZeroes != 0 ? DLFEAT_READS_ZEROES : 0);
   if (b.optimalIoBoundary != 0 && b.optimalIoBoundary <= 0xffff) store<u16>(buf + IDN_NOIOB, <u16>b.optimalIoBoundary);
   memory.copy(buf + IDN_NGUID, nvmfNsNguid(nsPtr), NGUID_BYTES);
   memory.copy(buf + IDN_EUI64, nvmfNsEui64(nsPtr), EUI64_BYTES);

@@ -146,3 +146,6 @@ export function hn_ns_supports(ns: usize): u32 {
 export function hn_bdev_pool_size(id: u32, n: u32): void { changetype<Bdev>(bdevById(id)).poolSize = n; }
 /** The bdev's volatile write cache flag (FUA: the write is followed by a flush where it is set). */
 export function hn_bdev_write_cache(id: u32, on: u32): void { changetype<Bdev>(bdevById(id)).writeCache = on; }
+/** Whether an unmapped block of bdev `id` reads zeroes, and its optimal I/O boundary (blocks), as a module would set them. */
+export function hn_bdev_unmap_zeroes(id: u32, on: u32): void { changetype<Bdev>(bdevById(id)).unmapZeroes = on; }
+export function hn_bdev_optimal_boundary(id: u32, blocks: u32): void { changetype<Bdev>(bdevById(id)).optimalIoBoundary = blocks; }

@@ -237,6 +237,8 @@ test('Identify Namespace: size, format, ids; the descriptor list holds EUI64, NG
   assert.equal(v[25], 0, 'NLBAF: one format');
   assert.equal(v[26], 0, 'FLBAS: format 0');
   assert.equal(v[30], 1, 'NMIC: may be shared');
+  assert.equal(v[33], 1, 'DLFEAT: a deallocated block reads zeroes (malloc)');
+  assert.equal(v.readUInt16LE(72), 0, 'NOIOB: malloc has no optimal boundary');
   assert.equal((v.readUInt32LE(128) >> 16) & 0xff, 12, 'LBAF0 LBADS = log2(4096)');
   const nguid = v.subarray(104, 120), eui64 = v.subarray(120, 128);
   assert.ok(nguid.some((x) => x !== 0) && eui64.some((x) => x !== 0), 'derived ids are not zero');
@@ -315,4 +317,23 @@ test('nvmfNsOpen refuses nsid 0, an unknown bdev and a bdev claimed by another w
   assert.equal(c.run(OP.claim), 0);
   assert.equal(open(bdev, 1), -1);
   assert.match(e.h.messages('error').at(-1)!, /cannot open bdev .* for write/);
+});
+
+test('Identify Namespace follows the bdev: a pass-through keeps its base\'s DLFEAT, a bdev without zeroing unmap reports none, NOIOB the boundary', async () => {
+  const e = await nsEnv();
+  const base = mallocBdev(e, 64);
+  const bdev = errorBdev(e, base);
+  const plain = mallocBdev(e, 64, 512, 'plain');
+  e.h.core.hn_bdev_unmap_zeroes(plain, 0);
+  e.h.core.hn_bdev_optimal_boundary(plain, 16);
+  const a = openNs(e, bdev, 1).ns;
+  const b = openNs(e, plain, 2).ns;
+  const buf = e.h.scratch(4096);
+  e.h.core.hn_ns_identify(a, buf);
+  assert.equal(new Uint8Array(e.h.memory.buffer, buf, 4096)[33], 1, 'error bdev over malloc: reads zeroes');
+  const buf2 = e.h.scratch(4096);
+  e.h.core.hn_ns_identify(b, buf2);
+  const v = Buffer.from(new Uint8Array(e.h.memory.buffer, buf2, 4096).slice());
+  assert.equal(v[33], 0, 'DLFEAT not reported');
+  assert.equal(v.readUInt16LE(72), 16, 'NOIOB');
 });
