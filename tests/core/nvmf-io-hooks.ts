@@ -149,3 +149,5 @@ export function hn_bdev_write_cache(id: u32, on: u32): void { changetype<Bdev>(b
 /** Whether an unmapped block of bdev `id` reads zeroes, and its optimal I/O boundary (blocks), as a module would set them. */
 export function hn_bdev_unmap_zeroes(id: u32, on: u32): void { changetype<Bdev>(bdevById(id)).unmapZeroes = on; }
 export function hn_bdev_optimal_boundary(id: u32, blocks: u32): void { changetype<Bdev>(bdevById(id)).optimalIoBoundary = blocks; }
+/** The I/O types bdev `id` supports (bit per IO_*), as a module that lacks some would set them. */
+export function hn_bdev_io_types(id: u32, mask: u32): void { changetype<Bdev>(bdevById(id)).ioTypes = mask; }

@@ -337,3 +337,17 @@ test('Identify Namespace follows the bdev: a pass-through keeps its base\'s DLFE
   assert.equal(v[33], 0, 'DLFEAT not reported');
   assert.equal(v.readUInt16LE(72), 16, 'NOIOB');
 });
+
+test('on a bdev without flush, write zeroes and unmap: flush succeeds untouched, the others are Invalid Opcode', async () => {
+  const e = await nsEnv();
+  const bdev = mallocBdev(e, 64);
+  e.h.core.hn_bdev_io_types(bdev, 0b000011);                          // read and write only
+  const { ns } = openNs(e, bdev);
+  assert.equal(e.h.core.hn_ns_supports(ns), 0, 'nvmfNsSupports*: none of the three');
+  assert.equal(exec(e, ns, newReq(e, flushSqe(1)))[0].status, SUCCESS);
+  assert.equal(exec(e, ns, newReq(e, writeZeroesSqe(1, 0, 1)))[0].status, INVALID_OPCODE);
+  const ranges = dsmRanges([{ slba: 0, blocks: 1 }]);
+  assert.equal(exec(e, ns, newReq(e, dsmSqe(1, 1, { deallocate: true }), 1, 16, ranges))[0].status, INVALID_OPCODE);
+  assert.equal(exec(e, ns, newReq(e, dsmSqe(1, 1), 1, 16, ranges))[0].status, SUCCESS, 'hints alone need no unmap');
+  assert.deepEqual(bdevOps(e, bdev), [0, 0, 0, 0, 0, 0]);
+});
