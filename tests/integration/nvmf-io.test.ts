@@ -351,3 +351,27 @@ test('on a bdev without flush, write zeroes and unmap: flush succeeds untouched,
   assert.equal(exec(e, ns, newReq(e, dsmSqe(1, 1), 1, 16, ranges))[0].status, SUCCESS, 'hints alone need no unmap');
   assert.deepEqual(bdevOps(e, bdev), [0, 0, 0, 0, 0, 0]);
 });
+
+test('hot remove with requests waiting for a bdev_io: each completes once with an error, then the close and the delete finish', async () => {
+  const e = await nsEnv();
+  e.h.core.h_clock_set(1_000_000);
+  const base = mallocBdev(e, 64);
+  const bdev = request(e, (r) => e.h.core.bdev_delay_create(r, name(e, 'slow'), base, 1000, 1000, 1000, 1000));
+  e.h.core.hn_bdev_pool_size(bdev, 1);
+  const { ns, tag } = openNs(e, bdev);
+  const reqs = Array.from({ length: 4 }, (_, i) => newReq(e, writeSqe(1, i, 1), 1, 512, pattern(512, i)));
+  for (const r of reqs) e.h.core.hn_exec(r.ptr, ns);
+  e.h.pollAll();
+  assert.deepEqual(reqs.map((r) => e.h.core.hn_req_completions(r.ptr)), [0, 0, 0, 0], 'one held by the delay, three waiting');
+  const del = 7001;
+  assert.equal(e.h.core.bdev_delete(del, bdev), 0);
+  e.h.pollUntil('every request', () => reqs.every((r) => e.h.core.hn_req_completions(r.ptr) > 0));
+  e.h.pollAll();
+  assert.deepEqual(reqs.map((r) => e.h.core.hn_req_completions(r.ptr)), [1, 1, 1, 1], 'each completed once');
+  assert.ok(reqs.slice(1).every((r) => cqeOf(e, r).status === INTERNAL_ERROR), 'the waiting ones fail: the bdev is going');
+  assert.deepEqual(tagged(e, tag).slice(1).map((x) => x.b), [2], 'NS_EVENT_REMOVED');
+  closeNs(e, ns);
+  e.h.core.h_clock_set(1_010_000);
+  e.h.pollUntil('the delete', () => e.h.events.some((x) => x.kind === EVENT_REQUEST_DONE && x.a === del));
+  assert.equal(e.h.core.hn_qpair_outstanding(e.qpair), 0);
+});
