@@ -1,8 +1,9 @@
 // The NVMe protocol core's public surface: spec structures, the target's transport seam.
 export * from "./spec";
 export * from "./transport";
-export { nvmfQpairInit, nvmfReqExec, nvmfQpairClose } from "./target";
-export { nvmfReqComplete, nvmfReqCompleteError } from "./complete";
+export { nvmfQpairInit, nvmfReqExec } from "./target";
+export { nvmfQpairClose } from "./qpair-close";
+export { nvmfReqComplete, nvmfReqCompleteValue, nvmfReqCompleteError } from "./complete";
 export * from "./fabrics";
 export * from "./identify";
 export { nsIdsDerive, NGUID_BYTES, EUI64_BYTES, UUID_BYTES } from "./ns-ids";

@@ -7,3 +7,4 @@ export * from "./blob-hooks";
 export * from "./vhost-hooks";
 export * from "./control-hooks";
 export * from "./nvmf-io-hooks";
+export * from "./nvmf-hooks";
