@@ -178,7 +178,7 @@ function bdevDone(io: usize, success: bool, req: usize): void {
   }
   const ns = changetype<NvmfNs>(reqChannel(r).ns);
   if (status == STATUS_SUCCESS && opc == OPC_WRITE && !reqFlushPhase(r) && (sqeCdw(r.sqe, 12) & FUA_BIT) != 0 &&
-      changetype<Bdev>(ns.bdev).writeCache != 0) {
+      changetype<Bdev>(ns.bdev).writeCache != 0 && supports(ns, IO_FLUSH)) {
     reqSetFlushPhase(r);
     if (!kick(r)) park(r);
     return;

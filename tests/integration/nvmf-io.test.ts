@@ -59,6 +59,12 @@ test('a write with FUA on a bdev with a volatile write cache is followed by a fl
   assert.equal(exec(e, b, newReq(e, writeSqe(2, 0, 1, { fua: true }), 1, 512, pattern(512, 2)))[0].status, SUCCESS);
   assert.equal(exec(e, a, newReq(e, writeSqe(1, 1, 1), 1, 512, pattern(512, 3)))[0].status, SUCCESS);
   assert.deepEqual([bdevOps(e, cached)[2], bdevOps(e, plain)[2]], [1, 0], 'one flush, for the FUA write on the cached bdev');
+  // A cache but no flush (a module that cannot flush): the write alone, and it succeeds.
+  const noFlush = mallocBdev(e, 64, 512, 'noflush');
+  e.h.core.hn_bdev_write_cache(noFlush, 1);
+  e.h.core.hn_bdev_io_types(noFlush, 0b000011);
+  const c = openNs(e, noFlush, 3).ns;
+  assert.equal(exec(e, c, newReq(e, writeSqe(3, 0, 1, { fua: true }), 1, 512, pattern(512, 2)))[0].status, SUCCESS);
 });
 
 test('an unknown opcode is Invalid Opcode, no namespace is Invalid Namespace; neither reaches the bdev', async () => {
