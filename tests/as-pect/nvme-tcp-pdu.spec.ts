@@ -13,7 +13,7 @@ import {
 import {
   PduRules, PDU_OK, BAD_TYPE_UNKNOWN, BAD_TYPE_C2H, BAD_BEFORE_IC, BAD_IC_AGAIN, BAD_HLEN, BAD_HDGSTF, BAD_DDGSTF, BAD_PLEN_SHORT,
   BAD_PLEN_IC, BAD_PLEN_TERM_REQ, BAD_PDO, BAD_NO_DATA, BAD_CAPSULE_DATA_LIMIT, BAD_H2C_DATA_LIMIT, BAD_HEADER_DIGEST,
-  BAD_IC_PFV, BAD_IC_HPDA, BAD_DATAL, BAD_DATA_CID, BAD_DATA_TTAG, BAD_DATA_OFFSET, BAD_DATA_RANGE,
+  BAD_IC_PFV, BAD_IC_HPDA, BAD_DATAL, BAD_DATA_CID, BAD_DATA_TTAG, BAD_DATA_OFFSET, BAD_DATA_RANGE, BAD_DATA_DIGEST, BAD_QUEUE_OVERRUN,
   verdictFes, verdictFei, verdictText, pduCheckCommon, pduCheckHeader, pduHeaderBytes, pduDataBytes, pduFixedHlen,
 } from "../../assembly/nvme/tcp/pdu-check";
 import { crc32c } from "../../assembly/runtime/crc32c";
@@ -283,8 +283,10 @@ describe("PDU verdicts", () => {
     expect(verdictFei(BAD_DATA_TTAG)).toBe(10);
     expect(verdictFes(BAD_DATA_OFFSET)).toBe(FES_DATA_OUT_OF_RANGE);
     expect(verdictFes(BAD_DATA_RANGE)).toBe(FES_DATA_OUT_OF_RANGE);
+    expect(verdictFes(BAD_DATA_DIGEST)).toBe(FES_HEADER_DIGEST_ERROR);
+    expect(verdictFes(BAD_QUEUE_OVERRUN)).toBe(FES_PDU_SEQUENCE_ERROR);
     expect(verdictText(BAD_TYPE_UNKNOWN)).toBe("unknown PDU type");
-    for (let v: u32 = BAD_TYPE_UNKNOWN; v <= BAD_DATA_RANGE; v++) expect(verdictText(v).length).toBeGreaterThan(8);
+    for (let v: u32 = BAD_TYPE_UNKNOWN; v <= BAD_QUEUE_OVERRUN; v++) expect(verdictText(v).length).toBeGreaterThan(8);
     expect(verdictFes(BAD_PLEN_IC)).toBe(FES_INVALID_HEADER_FIELD);
     expect(verdictFes(BAD_PLEN_TERM_REQ)).toBe(FES_INVALID_HEADER_FIELD);
     expect(verdictFes(BAD_NO_DATA)).toBe(FES_INVALID_HEADER_FIELD);

@@ -6,3 +6,4 @@ export * from "./bdev-hooks";
 export * from "./blob-hooks";
 export * from "./vhost-hooks";
 export * from "./control-hooks";
+export * from "./nvme-tcp-hooks";

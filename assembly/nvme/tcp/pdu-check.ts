@@ -44,7 +44,9 @@ export const BAD_DATA_CID: u32 = 19;
 export const BAD_DATA_TTAG: u32 = 20;
 export const BAD_DATA_OFFSET: u32 = 21;
 export const BAD_DATA_RANGE: u32 = 22;
-const VERDICT_COUNT: u32 = 23;
+export const BAD_DATA_DIGEST: u32 = 23;
+export const BAD_QUEUE_OVERRUN: u32 = 24;
+const VERDICT_COUNT: u32 = 25;
 
 // Byte offsets the FEI names (the field at fault).
 const FEI_FLAGS: u32 = 1;
@@ -69,6 +71,8 @@ const VERDICTS = memory.data<u32>([
   FES_INVALID_HEADER_FIELD | FEI_PFV << 16, FES_INVALID_HEADER_FIELD | FEI_HPDA << 16, FES_INVALID_HEADER_FIELD | FEI_DATAL << 16,
   FES_INVALID_HEADER_FIELD | FEI_CCCID << 16, FES_INVALID_HEADER_FIELD | FEI_TTAG << 16,
   FES_DATA_OUT_OF_RANGE | FEI_DATAO << 16, FES_DATA_OUT_OF_RANGE | FEI_DATAL << 16,
+  FES_HEADER_DIGEST_ERROR,      // a data digest error ends the connection as a header digest error does (SPDK, Linux nvmet)
+  FES_PDU_SEQUENCE_ERROR,
 ]);
 
 export function verdictFes(v: u32): u16 {
@@ -104,6 +108,8 @@ export function verdictText(v: u32): string {
     case BAD_DATA_TTAG: return "H2CData with a transfer tag no R2T gave";
     case BAD_DATA_OFFSET: return "H2CData datao is not where the R2T's data continues";
     case BAD_DATA_RANGE: return "H2CData beyond the R2T's length";
+    case BAD_DATA_DIGEST: return "wrong data digest";
+    case BAD_QUEUE_OVERRUN: return "a command beyond the queue's entries (more outstanding than SQSIZE)";
   }
   assert(false, "verdictText: a refusal");
   return "";
