@@ -77,6 +77,9 @@ function deliverMsg(conn: usize): void {
   connRecvDone(conn, <i32>n);
 }
 
+function handGroupStart(group: usize): i32 { return 0; }
+function handGroupStop(group: usize): void {}
+
 let handWireTable: usize = 0;
 function handWire(): usize {
   if (handWireTable == 0) {
@@ -85,6 +88,8 @@ function handWire(): usize {
     t.sendv = changetype<usize>(handSendv);
     t.shutdown = changetype<usize>(handShutdown);
     t.close = changetype<usize>(handClose);
+    t.groupStart = changetype<usize>(handGroupStart);
+    t.groupStop = changetype<usize>(handGroupStop);
     handWireTable = changetype<usize>(t);
   }
   return handWireTable;
@@ -127,7 +132,7 @@ function connNewMsg(wp: usize): void {
   const w = changetype<HandWire>(wp);
   const t = changetype<TcpTransport>(w.conn);
   w.conn = 0;
-  w.conn = connCreate(changetype<usize>(tcpGroupAt(t, 0)), handWire(), wp, 7);
+  w.conn = connCreate(changetype<usize>(tcpGroupAt(t, 0)), wp, 7);
 }
 export function htcp_conn(wire: usize): usize { return changetype<HandWire>(wire).conn; }
 
@@ -209,3 +214,15 @@ export function htcp_qpair_connect(conn: usize, sqsize: u32): void {
   q.state = QPAIR_CONNECTED;
   q.sqsize = sqsize;
 }
+
+// ---- the transport's limits check (assembly/nvme/tcp/lifecycle.ts) ----
+import { tcpLimitsProblem } from "../../assembly/nvme/tcp/lifecycle";
+import { tcpStats, STATS_RECORD_BYTES } from "../../assembly/nvme/tcp/stats";
+/** tcpLimitsProblem over limits written at `lp` (NvmfTransportLimits + TcpOptions): 0 or the reason (a static string). */
+export function htcp_limits_problem(lp: usize): usize {
+  const why = tcpLimitsProblem(lp);
+  return why == null ? 0 : changetype<usize>(why);
+}
+export function htcp_limits_bytes(): u32 { return offsetof<NvmfTransportLimits>() + offsetof<TcpOptions>(); }
+export function htcp_stats(t: usize, buf: usize, cap: u32): i32 { return tcpStats(t, buf, cap); }
+export function htcp_stats_record_bytes(): u32 { return STATS_RECORD_BYTES; }

@@ -28,10 +28,11 @@ function connBlockBytes(limits: NvmfTransportLimits): usize {
 }
 
 /**
- * A connection on this (the group's) thread over a wire already connected; its qpair is
+ * A connection on this (the group's) thread over the transport's wire (`wireCtx`: its state for this
+ * connection, already connected); its qpair is
  * initialised here and it starts reading. 0 when out of memory (the caller closes the socket).
  */
-export function connCreate(group: usize, wire: usize, wireCtx: usize, listener: u32): usize {
+export function connCreate(group: usize, wireCtx: usize, listener: u32): usize {
   const g = changetype<TcpGroup>(group);
   assert(contextThread() == g.thread, "connCreate: not on the group's thread");
   const t = changetype<TcpTransport>(g.transport);
@@ -51,7 +52,7 @@ export function connCreate(group: usize, wire: usize, wireCtx: usize, listener: 
   c.peerAddr = at;
   c.group = group;
   c.transport = g.transport;
-  c.wire = wire;
+  c.wire = t.wire;
   c.wireCtx = wireCtx;
   c.listener = listener;
   c.state = CONN_IC_WAIT;

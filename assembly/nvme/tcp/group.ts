@@ -5,7 +5,7 @@
 import { heapAllocZeroed, heapFree } from "../../runtime";
 import { contextThread } from "../../runtime/context";
 import { NvmfTransportLimits, NvmfTransportOps } from "../transport";
-import { TcpGroup, TcpTransport, TcpConn, CONN_CLOSING } from "./types";
+import { TcpGroup, TcpTransport, TcpConn, TcpWire, CONN_CLOSING } from "./types";
 import { bufPoolCreate, bufPoolDestroy } from "./bufpool";
 import { reqBuffersReady, reqComplete } from "./request";
 import { connDisconnect, connClose } from "./conn";
@@ -19,17 +19,19 @@ import { LEVEL_INFO } from "../../runtime";
   bufCacheSize: u32;
 }
 
-/** A transport with `groupCount` group slots, its limits and ops copied from `limitsPtr`; 0 without memory. */
+/** A transport with `groupCount` group slots, its limits from `limitsPtr` and its wire's ops from `wire` (both copied); 0 without memory. */
 export function tcpTransportNew(limitsPtr: usize, groupCount: u32, wire: usize): usize {
   const bytes = <usize>offsetof<TcpTransport>() + offsetof<NvmfTransportLimits>() + offsetof<NvmfTransportOps>() +
-    (<usize>groupCount << 2);
+    offsetof<TcpWire>() + (<usize>groupCount << 2);
   const block = heapAllocZeroed(bytes);
   if (block == 0) return 0;
   const t = changetype<TcpTransport>(block);
   let at = block + offsetof<TcpTransport>();
   t.limits = at; at += offsetof<NvmfTransportLimits>();
   t.ops = at; at += offsetof<NvmfTransportOps>();
+  t.wire = at; at += offsetof<TcpWire>();
   t.groups = at;
+  memory.copy(t.wire, wire, offsetof<TcpWire>());
   memory.copy(t.limits, limitsPtr, offsetof<NvmfTransportLimits>());
   const opts = changetype<TcpOptions>(limitsPtr + offsetof<NvmfTransportLimits>());
   t.c2hSuccess = opts.c2hSuccess;
@@ -45,7 +47,6 @@ export function tcpTransportNew(limitsPtr: usize, groupCount: u32, wire: usize):
   ops.disconnect = changetype<usize>(connDisconnect);
   ops.limits = t.limits;
   t.groupCount = groupCount;
-  t.wire = wire;
   return block;
 }
 

@@ -25,6 +25,8 @@ export const CONNS_MAX: u32 = 1024;
   sendv: usize;     // (conn, iovs, iovcnt): connSendDone(conn, bytes (maybe short) | -errno)
   shutdown: usize;  // (conn): every op in flight ends (its done runs), then connWireQuiet(conn)
   close: usize;     // (conn): the socket is closed, then connWireClosed(conn)
+  groupStart: usize; // (group) => 0 | -errno: on the group's thread, before any connection (its socket channel)
+  groupStop: usize;  // (group): on the group's thread, after its last connection
 }
 export type WireRecvFn = (conn: usize, buf: usize, len: u32) => void;
 export type WireSendvFn = (conn: usize, iovs: usize, iovcnt: u32) => void;
@@ -46,6 +48,7 @@ export type WireConnFn = (conn: usize) => void;
   conns: u32;               // atomic: connections alive over every group
   listeners: usize;         // TcpListener list (app thread only)
   createReq: u32;           // the host request of create/destroy in progress
+  createRc: i32;            // atomic: the first group's failure to start
   destroying: u32;
   wire: usize;              // TcpWire every accepted connection uses
 }
