@@ -8,3 +8,4 @@ export * from "./vhost-hooks";
 export * from "./control-hooks";
 export * from "./nvmf-io-hooks";
 export * from "./nvmf-hooks";
+export * from "./nvme-tcp-hooks";
