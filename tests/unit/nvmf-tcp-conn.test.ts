@@ -12,8 +12,9 @@ import {
   sqe, setSqeCid, setSqeSgl, decodeCqe, identifySqe, writeSqe, readSqe, type Pdu, type PduOptions,
 } from '../helpers/nvme-tcp-pdu.js';
 
+// A command on a queue that has not done its Fabrics Connect: the controller answers Command Sequence Error.
 const STATUS = {
-  INVALID_OPCODE: 0x01 | 1 << 14, DATA_SGL_LENGTH_INVALID: 0x0f | 1 << 14, SGL_TYPE_INVALID: 0x11 | 1 << 14,
+  NOT_CONNECTED: 0x0c | 1 << 14, DATA_SGL_LENGTH_INVALID: 0x0f | 1 << 14, SGL_TYPE_INVALID: 0x11 | 1 << 14,
   INVALID_SGL_OFFSET: 0x16 | 1 << 14,
 };
 const CONN = { IC_WAIT: 0, READY: 1, TERMINATING: 2, CLOSING: 3 };
@@ -126,7 +127,7 @@ test('a command capsule reaches the core and its CapsuleResp comes back with its
   host.capsule(setSqeSgl(setSqeCid(identifySqe(1), 0x1234), 'TRANSPORT', 4096));
   const cqe = response(host.receive());
   assert.equal(cqe.cid, 0x1234);
-  assert.equal(cqe.status, STATUS.INVALID_OPCODE);
+  assert.equal(cqe.status, STATUS.NOT_CONNECTED);
   assert.equal(h.core.htcp_conn_reqs_busy(host.conn), 0, 'the request is free again');
   assert.equal(h.core.htcp_pool_free(t), BUFFERS, 'its read buffer is back');
   assert.equal(host.stat(STAT.commands), 1);
@@ -164,7 +165,7 @@ test('a write larger than the in-capsule size gets one R2T for its length; the r
   host.send(encodeH2CData({ cccid: 3, ttag: r2t.ttag, datao: 32768, data: data.subarray(32768), last: true }, host.pduOpts));
   const cqe = response(host.receive());
   assert.equal(cqe.cid, 3);
-  assert.equal(cqe.status, STATUS.INVALID_OPCODE);
+  assert.equal(cqe.status, STATUS.NOT_CONNECTED);
   assert.equal(h.core.htcp_pool_free(t), BUFFERS);
 });
 
@@ -204,7 +205,7 @@ test('with c2h_success a read that succeeds would end in C2HData SUCCESS; a fail
   host.capsule(setSqeSgl(setSqeCid(readSqe(1, 0, 1), 4), 'TRANSPORT', 4096));
   const cqe = response(host.receive());                // the core refuses it: no data goes out
   assert.equal(cqe.cid, 4);
-  assert.equal(cqe.status, STATUS.INVALID_OPCODE);
+  assert.equal(cqe.status, STATUS.NOT_CONNECTED);
 });
 
 test('commands beyond the queue wait while responses are still being sent, and are refused when none are', async () => {
