@@ -6,7 +6,7 @@ import {
   heapAllocZeroed, heapFree, report, requestDone, host_fd_close, LEVEL_ERROR, LEVEL_WARN, EINVAL, ENOENT, ECANCELED, ENOMEM,
 } from "../../runtime";
 import { sendMsg, pollerRegister, pollerUnregister, POLLER_BUSY } from "../../thread";
-import { SockOp, sockAccept, sockCancel, sockClose, sockPeerName } from "../../sock";
+import { SockOp, SOCK_OP_BYTES, sockOpInit, sockAccept, sockCancel, sockClose, sockPeerName } from "../../sock";
 import { TcpTransport, TcpGroup, CONNS_MAX, PEER_ADDR_BYTES } from "./types";
 import { tcpGroupAt } from "./group";
 import { connCreate, connSetPeer } from "./conn";
@@ -37,38 +37,32 @@ const ACCEPT_RETRY_US: u64 = 10000;
   listener: u32;
 }
 
-/** On the control instance: accept on `fd` (now the transport's to close) for listener `id`. 0 or -errno. */
+/** On the control instance: accept on `fd` (now the transport's to close, even on failure) for listener `id`. 0 or -errno. */
 export function tcpListen(req: u32, transport: usize, id: u32, fd: i32): i32 {
   const t = changetype<TcpTransport>(transport);
-  if (findListener(t, id) != 0) {
-    report(LEVEL_ERROR, -EINVAL, "nvmf_tcp_listen: listener %d already listens on this transport", 0, 0, <f64>id);
+  if (findListener(t, id) != 0 || t.destroying != 0) {
+    report(LEVEL_ERROR, -EINVAL, "nvmf_tcp_listen: listener %d already listens on this transport, or it is being destroyed", 0, 0, <f64>id);
+    host_fd_close(fd);
     return -EINVAL;
   }
-  const opBytes = (<usize>offsetof<SockOp>() + 7) & ~<usize>7;
-  const block = heapAllocZeroed(<usize>offsetof<TcpListener>() + 3 * opBytes);
-  if (block == 0) return -ENOMEM;
+  const block = heapAllocZeroed(<usize>offsetof<TcpListener>() + 3 * SOCK_OP_BYTES);
+  if (block == 0) { host_fd_close(fd); return -ENOMEM; }
   const l = changetype<TcpListener>(block);
   l.transport = transport;
   l.id = id;
   l.fd = fd;
   l.group = changetype<usize>(tcpGroupAt(t, 0));
   l.req = req;
-  let at = block + offsetof<TcpListener>();
-  l.acceptOp = at; at += opBytes;
-  l.cancelOp = at; at += opBytes;
-  l.closeOp = at;
-  setOp(l.acceptOp, acceptDone, block);
-  setOp(l.cancelOp, cancelDone, block);
-  setOp(l.closeOp, closeDone, block);
+  l.acceptOp = block + offsetof<TcpListener>();
+  l.cancelOp = l.acceptOp + SOCK_OP_BYTES;
+  l.closeOp = l.cancelOp + SOCK_OP_BYTES;
+  sockOpInit(l.acceptOp, acceptDone, block);
+  sockOpInit(l.cancelOp, cancelDone, block);
+  sockOpInit(l.closeOp, closeDone, block);
   l.next = t.listeners;
   t.listeners = block;
   sendMsg(changetype<TcpGroup>(l.group).thread, listenStart, block);
   return 0;
-}
-
-function setOp(op: usize, cb: (op: usize) => void, ctx: usize): void {
-  changetype<SockOp>(op).cb = changetype<usize>(cb);
-  changetype<SockOp>(op).ctx = ctx;
 }
 
 function findListener(t: TcpTransport, id: u32): usize {
@@ -145,7 +139,7 @@ function adopt(handoff: usize): void {
   heapFree(handoff);
   if (changetype<TcpTransport>(g.transport).destroying != 0) { host_fd_close(fd); return; }
   const sc = sockConnNew(changetype<usize>(g), fd);
-  const conn = sc == 0 ? 0 : connCreate(changetype<usize>(g), sc, listener);
+  const conn = sc == 0 ? <usize>0 : connCreate(changetype<usize>(g), sc, listener);
   if (conn == 0) {
     if (sc != 0) sockConnFree(sc);
     report(LEVEL_ERROR, -ENOMEM, "nvmf_tcp: no memory for a new connection; closed it");
@@ -156,6 +150,7 @@ function adopt(handoff: usize): void {
   if (addr != 0) {
     const port = sockPeerName(fd, addr, PEER_ADDR_BYTES);
     if (port >= 0) connSetPeer(conn, addr, <u32>port);
+    else report(LEVEL_WARN, port, "nvmf_tcp: listener %d: the new connection's peer address is unknown", 0, 0, <f64>listener);
     heapFree(addr);
   }
 }

@@ -3,7 +3,7 @@
 // reused, then closed. A poll group's socket channel is made and put here.
 
 import { heapAllocZeroed, heapFree, ENOMEM } from "../../runtime";
-import { SockOp, sockChannelGet, sockChannelPut, sockRecv, sockSendv, sockCancel, sockClose } from "../../sock";
+import { SockOp, SOCK_OP_BYTES, sockOpInit, sockChannelGet, sockChannelPut, sockRecv, sockSendv, sockCancel, sockClose } from "../../sock";
 import { TcpConn, TcpGroup, TcpWire } from "./types";
 import { connRecvDone, connWireQuiet, connWireClosed } from "./conn";
 import { connSendDone } from "./conn-send";
@@ -21,30 +21,23 @@ import { connSendDone } from "./conn-send";
 
 /** The wire's state for a connection on `group` over `fd` (now the wire's to close); 0 without memory. */
 export function sockConnNew(group: usize, fd: i32): usize {
-  const opBytes = (<usize>offsetof<SockOp>() + 7) & ~<usize>7;
-  const block = heapAllocZeroed(<usize>offsetof<SockConn>() + 4 * opBytes);
+  const block = heapAllocZeroed(<usize>offsetof<SockConn>() + 4 * SOCK_OP_BYTES);
   if (block == 0) return 0;
   const s = changetype<SockConn>(block);
   s.fd = fd;
   s.channel = changetype<TcpGroup>(group).sockChannel;
-  let at = block + offsetof<SockConn>();
-  s.recvOp = at; at += opBytes;
-  s.sendOp = at; at += opBytes;
-  s.cancelOp = at; at += opBytes;
-  s.closeOp = at;
-  initOp(s.recvOp, recvDone, block);
-  initOp(s.sendOp, sendDone, block);
-  initOp(s.cancelOp, cancelDone, block);
-  initOp(s.closeOp, closeDone, block);
+  s.recvOp = block + offsetof<SockConn>();
+  s.sendOp = s.recvOp + SOCK_OP_BYTES;
+  s.cancelOp = s.sendOp + SOCK_OP_BYTES;
+  s.closeOp = s.cancelOp + SOCK_OP_BYTES;
+  sockOpInit(s.recvOp, recvDone, block);
+  sockOpInit(s.sendOp, sendDone, block);
+  sockOpInit(s.cancelOp, cancelDone, block);
+  sockOpInit(s.closeOp, closeDone, block);
   return block;
 }
 export function sockConnFree(sc: usize): void { heapFree(sc); }
 
-function initOp(op: usize, cb: (op: usize) => void, ctx: usize): void {
-  const o = changetype<SockOp>(op);
-  o.cb = changetype<usize>(cb);
-  o.ctx = ctx;
-}
 function sockOf(conn: usize): SockConn {
   const s = changetype<SockConn>(changetype<TcpConn>(conn).wireCtx);
   s.conn = conn;
