@@ -9,7 +9,7 @@ import {
 } from "../runtime";
 import { Thread, IoDevice, IoChannel, MsgFn, ChannelCreateFn, ChannelDestroyFn, IO_CHANNEL_HEADER_BYTES } from "./types";
 import { registryLock, registryUnlock, registryFindDeviceLocked, registryAddDeviceLocked, registryRemoveDeviceLocked } from "./registry";
-import { sendMsg } from "./thread";
+import { sendMsg, threadIsExited } from "./thread";
 
 export function ioDeviceRegister(key: usize, create: ChannelCreateFn, destroy: ChannelDestroyFn, ctxBytes: u32, name: string): i32 {
   const dev = changetype<IoDevice>(heapAllocZeroed(offsetof<IoDevice>()));
@@ -63,16 +63,36 @@ export function ioDeviceUnregister(key: usize, cb: MsgFn, ctx: usize): i32 {
   dev.unregisterThread = thread;
   const done = dev.channelCount == 0;
   if (done) registryRemoveDeviceLocked(dev);
+  // Until the callback comes back, the thread may not exit: it would come to an exited thread.
+  else changetype<Thread>(thread).pendingUnregisters++;
   registryUnlock();
-  if (done) finishUnregister(dev);
+  if (done) finishUnregister(dev, false);
   return 0;
 }
 
-function finishUnregister(dev: IoDevice): void {
-  if (dev.unregisterCb != 0) {
-    sendMsg(dev.unregisterThread, changetype<MsgFn>(dev.unregisterCb), dev.unregisterCtx);
+/** The device has no channel left: its callback on the thread that unregistered it, then it is freed. */
+function finishUnregister(dev: IoDevice, deferred: bool): void {
+  if (!deferred) {
+    if (dev.unregisterCb != 0) sendMsg(dev.unregisterThread, changetype<MsgFn>(dev.unregisterCb), dev.unregisterCtx);
+    heapFree(changetype<usize>(dev));
+    return;
   }
-  heapFree(changetype<usize>(dev));
+  if (threadIsExited(dev.unregisterThread)) {
+    // Only after its exit was forced (it waits for this otherwise): the callback has nowhere to run.
+    report(LEVEL_ERROR, -EBUSY, "io_device %s: unregistered by a thread that has exited; its callback is dropped", dev.name);
+    heapFree(changetype<usize>(dev));
+    return;
+  }
+  sendMsg(dev.unregisterThread, unregisterDoneMsg, changetype<usize>(dev));
+}
+
+function unregisterDoneMsg(devPtr: usize): void {
+  const dev = changetype<IoDevice>(devPtr);
+  const t = changetype<Thread>(dev.unregisterThread);
+  assert(t.pendingUnregisters > 0, "an io_device unregister completed twice");
+  t.pendingUnregisters--;
+  if (dev.unregisterCb != 0) changetype<MsgFn>(dev.unregisterCb)(dev.unregisterCtx);
+  heapFree(devPtr);
 }
 
 function findChannel(t: Thread, dev: usize): usize {
@@ -161,7 +181,7 @@ function dropDeviceRef(dev: IoDevice): void {
   const done = dev.channelCount == 0 && dev.unregistering != 0;
   if (done) registryRemoveDeviceLocked(dev);
   registryUnlock();
-  if (done) finishUnregister(dev);
+  if (done) finishUnregister(dev, true);
 }
 
 export function ioChannelCtx(channel: usize): usize { return channel + IO_CHANNEL_HEADER_BYTES; }

@@ -138,7 +138,7 @@ export function threadExit(): i32 {
 }
 
 function checkExit(t: Thread, nowUs: u64): void {
-  const busy = livePollerCount(t) != 0 || channelCount(t) != 0 || ringCount(t.ring) != 0
+  const busy = livePollerCount(t) != 0 || channelCount(t) != 0 || ringCount(t.ring) != 0 || t.pendingUnregisters != 0
     || atomic.load<u32>(changetype<usize>(t) + offsetof<Thread>("forEachRefs")) != 0;
   const waitedUs = nowUs > t.exitStartUs ? nowUs - t.exitStartUs : 0;
   if (busy && waitedUs < t.exitTimeoutUs) return;
@@ -146,6 +146,7 @@ function checkExit(t: Thread, nowUs: u64): void {
     report(LEVEL_ERROR, -EBUSY, "thread %s got timeout, and move it to the exited state forcefully", t.name);
     reportLivePollers(t, LEVEL_ERROR);
     reportLiveChannels(t, LEVEL_ERROR);
+    if (t.pendingUnregisters != 0) report(LEVEL_ERROR, -EBUSY, "thread %s exits with %d io_device unregisters not done", t.name, 0, <f64>t.pendingUnregisters);
   }
   // A for_each walk takes its reference under the registry lock and skips exited threads, so the
   // last look at the references and the state change happen under it too: no walk can choose this

@@ -48,6 +48,7 @@ export const NO_REACTOR: i32 = -1;
   busyUs: u64;
   idleUs: u64;
   userCtx: usize;
+  pendingUnregisters: u32; // io_devices this thread unregistered whose last channel is not gone yet (this thread only)
 }
 
 export const POLLER_RUNNING: u32 = 0;

@@ -167,3 +167,26 @@ test('a device with a for_each_channel outstanding cannot be unregistered', asyn
   h.pollAll();
   assert.equal(h.u32(walk, 1), 1);
 });
+
+test('a thread that unregistered a device waits for the unregister before it exits; the callback runs there', async () => {
+  const h = await newHarness();
+  const EXITING = 1, EXITED = 2;
+  const t1 = h.core.h_thread_create(1, -1, 64);
+  const t2 = h.core.h_thread_create(2, -1, 64);
+  const dev = device(h);
+  h.core.h_device_register(dev);
+  const c2 = op(h, dev);
+  h.core.h_send_get_channel(t2, c2);
+  h.pollAll();
+  h.core.h_send_unregister_device(t1, op(h, dev));
+  const exit = h.scratch(4);
+  h.core.h_send_exit(t1, exit);
+  h.pollAll(); h.pollAll();
+  assert.equal(h.i32(exit), 0);
+  assert.equal(h.core.h_thread_state(t1), EXITING, 'the unregister is not done: the thread waits (a send to it would trap once exited)');
+  h.core.h_send_put_channel(t2, c2);
+  h.pollAll(); h.pollAll(); h.pollAll();
+  assert.equal(h.u32(dev, 2), 1, 'the unregister completed, on the exiting thread');
+  assert.equal(h.core.h_thread_state(t1), EXITED);
+  assert.deepEqual(h.messages('error'), []);
+});
