@@ -84,8 +84,11 @@ for (const fallback of [false, true]) {
         for (const s of list) {
           assert.equal(t.core.hs_echo_stat(s.ptr, STAT.violations), 0, 'no cancel was called back before an op of its fd');
           assert.ok(t.core.hs_echo_stat(s.ptr, STAT.cancelled) >= 1, 'the accept (at least) ended as cancelled');
-          assert.equal(t.core.hs_echo_stat(s.ptr, STAT.peers), t.core.hs_echo_stat(s.ptr, STAT.accepted), 'every peer named');
         }
+        // A peer that reset before the accept came back has no name any more (ENOTCONN): only the 16
+        // vanishing ones may lack one.
+        const named = list.reduce((n, s) => n + t.core.hs_echo_stat(s.ptr, STAT.peers), 0);
+        assert.ok(named >= accepted() - 16 && named <= accepted(), `peers named: ${named} of ${accepted()}`);
         const total = payloads.reduce((n, p) => n + p.length, 0);
         assert.ok(list.reduce((n, s) => n + t.core.hs_echo_stat(s.ptr, STAT.echoed), 0) >= total);
         // Nothing of the listener is left: connecting now is refused.
