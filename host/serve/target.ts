@@ -58,6 +58,36 @@ export class Target {
   }
 
   /**
+   * The nvmf subsystem's config, in the order SPDK writes it: target settings, transports, then each
+   * subsystem with its listeners, hosts and namespaces, the discovery subsystem's listeners, referrals.
+   */
+  nvmfConfig(): ConfigEntry[] {
+    const nvmf = this.engine.nvmf;
+    const out: ConfigEntry[] = [{ method: 'nvmf_set_max_subsystems', params: { max_subsystems: nvmf.maxSubsystems } }];
+    for (const t of nvmf.transports()) out.push({ method: 'nvmf_create_transport', params: { trtype: t.trtype, ...t.options } });
+    for (const s of nvmf.subsystems()) {
+      const nqn = s.nqn;
+      if (s.subtype === 'NVMe') {
+        out.push({
+          method: 'nvmf_create_subsystem',
+          params: {
+            nqn, serial_number: s.serialNumber, model_number: s.modelNumber, max_namespaces: s.maxNamespaces,
+            allow_any_host: s.allowAnyHost, min_cntlid: s.minCntlid, max_cntlid: s.maxCntlid,
+          },
+        });
+      }
+      for (const a of s.listeners) out.push({ method: 'nvmf_subsystem_add_listener', params: { nqn, listen_address: { ...a } } });
+      for (const host of s.hosts) out.push({ method: 'nvmf_subsystem_add_host', params: { nqn, host } });
+      for (const n of s.namespaces) {
+        const ids = { ...(n.uuid ? { uuid: n.uuid } : {}), ...(n.nguid ? { nguid: n.nguid } : {}), ...(n.eui64 ? { eui64: n.eui64 } : {}) };
+        out.push({ method: 'nvmf_subsystem_add_ns', params: { nqn, namespace: { nsid: n.nsid, bdev_name: n.bdev, ...ids } } });
+      }
+    }
+    for (const r of nvmf.referrals()) out.push({ method: 'nvmf_discovery_add_referral', params: { address: { ...r.addr }, ...(r.subnqn ? { subnqn: r.subnqn } : {}) } });
+    return out;
+  }
+
+  /**
    * The bdev subsystem's config: the recorded calls of bdevs that still exist, then
    * bdev_wait_for_examine (SPDK ends it the same way: lvols come back by examine, not by calls).
    */
