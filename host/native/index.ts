@@ -53,6 +53,11 @@ export interface NativeAddon {
   /** Waits up to timeoutUs for a completion or a watched eventfd: 1 (something is ready) or 0 (timeout). */
   uringWait(handle: number, timeoutUs: number): number;
 
+  // NVMe/TCP's OS seam (host/native/src/tcp.c). Throws an Error whose `code` is the errno name and whose
+  // message names the address and port (EADDRINUSE, EACCES, EADDRNOTAVAIL, EINVAL for a bad argument).
+  /** A nonblocking, CLOEXEC listening TCP socket on an IPv4 or IPv6 literal (SO_REUSEADDR; IPv6 only for IPv6). */
+  tcpListen(addr: string, port: number, backlog: number): number;
+
   // vhost-user's OS seam (host/native/src/vhost.h has the contract). No state but the lock-free guard table of
   // guest mappings (guard.h); any thread may call these.
   // Arguments of the wrong JavaScript type throw (code EINVAL); everything else returns a negative errno

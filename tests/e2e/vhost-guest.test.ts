@@ -11,23 +11,13 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Engine, WstorError } from '../../host/index.js';
 import { skipIfMissing } from '../helpers/skip.js';
+import { ROOT, HARNESS, GUEST, guestSkipReason } from '../helpers/guest-harness.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const HARNESS = process.env.WSTOR_HARNESS ?? path.resolve(ROOT, '..', 'shared', 'harness');
-const GUEST = process.env.WSTOR_GUEST;
 const SCRIPTS = path.join(ROOT, 'tests', 'guest');
 const MiB = 1 << 20;
-
-function skipReason(): string | null {
-  if (!GUEST) return 'WSTOR_GUEST is not set (build a guest with the harness\'s build-guest.sh; .ci/run does)';
-  if (!fs.existsSync(path.join(GUEST, 'vmlinuz'))) return `no guest in ${GUEST}`;
-  if (!fs.existsSync(path.join(HARNESS, 'run-guest.sh'))) return `no harness at ${HARNESS} (set WSTOR_HARNESS)`;
-  if (spawnSync('qemu-system-x86_64', ['--version']).error) return 'qemu-system-x86_64 is not installed';
-  return null;
-}
+const skipReason = guestSkipReason;
 
 interface GuestRun { code: number | null; out: string }
 

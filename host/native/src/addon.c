@@ -3,6 +3,7 @@
 #include "affinity.h"
 #include "copy.h"
 #include "file.h"
+#include "tcp.h"
 #include "uring.h"
 #include "vhost.h"
 
@@ -20,6 +21,7 @@ static napi_value init(napi_env env, napi_value exports) {
         { "uringWatch", NULL, wstor_uring_watch, NULL, NULL, NULL, napi_default, NULL },
         { "uringUnwatch", NULL, wstor_uring_unwatch, NULL, NULL, NULL, napi_default, NULL },
         { "uringWait", NULL, wstor_uring_wait, NULL, NULL, NULL, napi_default, NULL },
+        { "tcpListen", NULL, wstor_tcp_listen, NULL, NULL, NULL, napi_default, NULL },
         { "unixListen", NULL, wstor_vhost_unix_listen, NULL, NULL, NULL, napi_default, NULL },
         { "unixAccept", NULL, wstor_vhost_unix_accept, NULL, NULL, NULL, napi_default, NULL },
         { "unixConnect", NULL, wstor_vhost_unix_connect, NULL, NULL, NULL, napi_default, NULL },

@@ -17,6 +17,10 @@ static const char *errno_name(int err) {
     case EMFILE: return "EMFILE";
     case ENOSPC: return "ENOSPC";
     case ENOSYS: return "ENOSYS";
+    case EACCES: return "EACCES";
+    case EADDRINUSE: return "EADDRINUSE";
+    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
     default: return "EIO";
     }
 }

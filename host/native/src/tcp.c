@@ -1,0 +1,92 @@
+/*
+ * tcpListen: the listening socket of an NVMe/TCP listener. The host makes it (it knows the address the
+ * RPC named); the core's poll group accepts on it. IPv4 or IPv6 by the address's own form (a literal,
+ * never a name to resolve), SO_REUSEADDR so a restarted target binds while old connections linger in
+ * TIME_WAIT, IPV6_V6ONLY so an IPv6 listener never takes an IPv4 port by surprise.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "args.h"
+#include "tcp.h"
+
+#define TCP_ADDR_MAX 64          /* longer than any IPv6 literal (45) */
+#define TCP_BACKLOG_MAX 4096
+
+/* What to do about the usual bind failures, named for the operator. */
+static const char *bind_advice(int err) {
+    switch (err) {
+    case EADDRINUSE: return "another listener holds this address and port: pick another trsvcid or stop it";
+    case EACCES: return "ports below 1024 need privileges: pick a port from 1024 up";
+    case EADDRNOTAVAIL: return "no interface of this machine has this address: listen on one of its own addresses";
+    default: return strerror(err);
+    }
+}
+
+static napi_value listen_on(napi_env env, const char *addr, uint32_t port, uint32_t backlog) {
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t len;
+    int family;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, addr, &v4->sin_addr) == 1) {
+        family = AF_INET;
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        len = sizeof(*v4);
+    } else if (inet_pton(AF_INET6, addr, &v6->sin6_addr) == 1) {
+        family = AF_INET6;
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        len = sizeof(*v6);
+    } else {
+        return wstor_throw_errno(env, EINVAL, "tcpListen: \"%s\" is not an IPv4 or IPv6 address literal (e.g. 127.0.0.1 or ::1)", addr);
+    }
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return wstor_throw_errno(env, errno, "tcpListen: socket for %s port %u: %s", addr, port, strerror(errno));
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)) {
+        int err = errno;
+        close(fd);
+        return wstor_throw_errno(env, err, "tcpListen: socket options for %s port %u: %s", addr, port, strerror(err));
+    }
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+        int err = errno;
+        close(fd);
+        return wstor_throw_errno(env, err, "tcpListen: cannot bind %s port %u: %s", addr, port, bind_advice(err));
+    }
+    if (listen(fd, (int)backlog) != 0) {
+        int err = errno;
+        close(fd);
+        return wstor_throw_errno(env, err, "tcpListen: cannot listen on %s port %u: %s", addr, port, strerror(err));
+    }
+    napi_value result;
+    napi_create_int32(env, fd, &result);
+    return result;
+}
+
+/* tcpListen(addr: string, port: number, backlog: number): number */
+napi_value wstor_tcp_listen(napi_env env, napi_callback_info info) {
+    static const char fn[] = "tcpListen";
+    size_t argc = 3;
+    napi_value argv[3];
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    char addr[TCP_ADDR_MAX];
+    size_t addr_len = 0;
+    if (argc < 3 || napi_get_value_string_utf8(env, argv[0], addr, sizeof(addr), &addr_len) != napi_ok)
+        return wstor_throw_errno(env, EINVAL, "%s(addr, port, backlog): addr must be a string", fn);
+    if (addr_len >= sizeof(addr) - 1)
+        return wstor_throw_errno(env, EINVAL, "%s: address \"%s...\" is too long for an IP address literal", fn, addr);
+    uint32_t port, backlog;
+    if (!wstor_arg_u32(env, argv[1], fn, "port", &port) || !wstor_arg_u32(env, argv[2], fn, "backlog", &backlog)) return NULL;
+    if (port == 0 || port > 65535) return wstor_throw_errno(env, EINVAL, "%s: port %u must be 1..65535", fn, port);
+    if (backlog == 0 || backlog > TCP_BACKLOG_MAX)
+        return wstor_throw_errno(env, EINVAL, "%s: backlog %u must be 1..%d", fn, backlog, TCP_BACKLOG_MAX);
+    return listen_on(env, addr, port, backlog);
+}
