@@ -83,6 +83,11 @@ const TRANSPORT_OPTIONS: ParamSpec[] = [
 
 export const nvmfMethods: Method[] = [
   {
+    name: 'nvmf_get_targets', description: 'The NVMe-oF targets (wstor has one: nvmf_tgt)',
+    params: [],
+    run: () => ['nvmf_tgt'],
+  },
+  {
     name: 'nvmf_create_transport', description: 'Create the NVMe-oF transport of a type (TCP)',
     params: [{ name: 'trtype', type: 'string', required: true, description: 'transport type: TCP' }, TGT_NAME, ...TRANSPORT_OPTIONS],
     run: async (p, t) => {
