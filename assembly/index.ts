@@ -16,3 +16,8 @@ export {
 } from "./app/bs-requests";
 export { bs_io_thread_create, blob_io_on, bs_io_release } from "./app/bs-io";
 export { bdev_flush } from "./app/bdev-flush";
+export {
+  nvmf_listener_add, nvmf_listener_remove, nvmf_subsystem_create, nvmf_subsystem_delete, nvmf_discovery_subsystem, nvmf_ns_add,
+  nvmf_ns_remove, nvmf_host_add, nvmf_host_remove, nvmf_allow_any_host, nvmf_subsystem_listener_add, nvmf_subsystem_listener_remove,
+  nvmf_referral_add, nvmf_referral_remove, nvmf_subsystem_dump,
+} from "./app/nvmf-exports";

@@ -114,6 +114,21 @@ export const CORE_EXPORTS = {
   blob_io_on: [['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f64', 'f64'], 'i32'],  // (req, iot, store, blob, op, buf, offset, units)
   bs_io_release: [['i32', 'i32', 'i32'], 'i32'],  // (req, iot, store)
   bdev_flush: [['i32', 'i32'], 'i32'],  // (reqId, id)
+  nvmf_listener_add: [['i32', 'i32', 'i32', 'i32', 'i32'], 'i32'],  // (req, trtype, adrfam, traddr, trsvcid)
+  nvmf_listener_remove: [['i32', 'i32'], 'i32'],  // (req, id)
+  nvmf_subsystem_create: [['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32'], 'i32'],  // (req, nqn, serial, model, maxNamespaces, allowAnyHost, minCntlid, maxCntlid)
+  nvmf_subsystem_delete: [['i32', 'i32'], 'i32'],  // (req, sub)
+  nvmf_discovery_subsystem: [[], 'i32'],
+  nvmf_ns_add: [['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32'], 'i32'],  // (req, sub, bdevId, nsid, uuid16, nguid16, eui64_8)
+  nvmf_ns_remove: [['i32', 'i32', 'i32'], 'i32'],  // (req, sub, nsid)
+  nvmf_host_add: [['i32', 'i32', 'i32'], 'i32'],  // (req, sub, hostnqn)
+  nvmf_host_remove: [['i32', 'i32', 'i32'], 'i32'],  // (req, sub, hostnqn)
+  nvmf_allow_any_host: [['i32', 'i32', 'i32'], 'i32'],  // (req, sub, allow)
+  nvmf_subsystem_listener_add: [['i32', 'i32', 'i32'], 'i32'],  // (req, sub, listenerId)
+  nvmf_subsystem_listener_remove: [['i32', 'i32', 'i32'], 'i32'],  // (req, sub, listenerId)
+  nvmf_referral_add: [['i32', 'i32', 'i32', 'i32', 'i32', 'i32'], 'i32'],  // (req, trtype, adrfam, traddr, trsvcid, subnqn)
+  nvmf_referral_remove: [['i32', 'i32', 'i32', 'i32', 'i32'], 'i32'],  // (req, trtype, adrfam, traddr, trsvcid)
+  nvmf_subsystem_dump: [['i32', 'i32', 'i32'], 'i32'],  // (sub, buf, cap)
 } as const satisfies Record<string, CoreSignature>;
 
 export type CoreExportName = keyof typeof CORE_EXPORTS;

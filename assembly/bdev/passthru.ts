@@ -73,6 +73,7 @@ export function passthruCreate(module: BdevModule, name: usize, baseId: u32, ctx
   s.writeCache = b.writeCache;
   s.requiredAlign = b.requiredAlign;
   s.optimalIoBoundary = b.optimalIoBoundary;
+  s.unmapZeroes = b.unmapZeroes;
   p.self = self;
   const reg = bdevRegister(self);
   if (reg != 0) { heapFree(self); undoCreate(p); passthruError = reg; return 0; }

@@ -68,6 +68,7 @@ export const BDEV_REMOVING: u32 = 1;
   poolSize: u32;           // bdev_ios per channel
   removeWalk: u32;         // 1 while hot remove aborts module queues on every channel
   hashNext: usize;         // registry.ts: next bdev in its id bucket
+  unmapZeroes: u32;        // 1: an unmapped block reads as zeroes (NVMe DLFEAT); 0: not known
 }
 
 @unmanaged export class BdevDesc {

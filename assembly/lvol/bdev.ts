@@ -356,6 +356,7 @@ export function lvolBdevCreate(name: usize, blob: Blob): usize {
   b.writeCache = 1;
   const base = changetype<Bdev>(s.bdev);
   b.requiredAlign = base.requiredAlign;
+  b.unmapZeroes = base.unmapZeroes;            // a blob unmap is the device's unmap
   b.optimalIoBoundary = s.unitsPerCluster;     // an I/O within one cluster is one device I/O
   l.self = bdev;
   const reg = bdevRegister(bdev);

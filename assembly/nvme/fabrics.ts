@@ -75,10 +75,13 @@ export const PROP_VS: u32 = 0x08;
 export const PROP_CC: u32 = 0x14;
 export const PROP_CSTS: u32 = 0x1c;
 export const PROP_NSSR: u32 = 0x20;
+export const PROP_AQA: u32 = 0x24;                // kept for hosts that write them (SPDK does); unused over Fabrics
+export const PROP_ASQ: u32 = 0x28;                // 8 bytes
+export const PROP_ACQ: u32 = 0x30;                // 8 bytes
 /** The width in bytes of property `ofst` (0 for one Fabrics does not have). */
 export function propertyBytes(ofst: u32): u32 {
-  if (ofst == PROP_CAP) return 8;
-  if (ofst == PROP_VS || ofst == PROP_CC || ofst == PROP_CSTS || ofst == PROP_NSSR) return 4;
+  if (ofst == PROP_CAP || ofst == PROP_ASQ || ofst == PROP_ACQ) return 8;
+  if (ofst == PROP_VS || ofst == PROP_CC || ofst == PROP_CSTS || ofst == PROP_NSSR || ofst == PROP_AQA) return 4;
   return 0;
 }
 
@@ -94,12 +97,16 @@ export function ccEnabled(cc: u32): bool { return (cc & 1) != 0; }
 export function ccShn(cc: u32): u32 { return (cc >> 14) & 3; }
 export function ccIosqes(cc: u32): u32 { return (cc >> 16) & 0xf; }
 export function ccIocqes(cc: u32): u32 { return (cc >> 20) & 0xf; }
+/** CSS bits 4-6, MPS 7-10, AMS 11-13: this target has the NVM command set, 4 KiB pages, round robin only (all 0). */
+export function ccCssMpsAms(cc: u32): u32 { return (cc >> 4) & 0x3ff; }
+export const CC_EN: u32 = 1;
 export const CC_IOSQES_64B: u32 = 6;              // log2 of SQE_BYTES
 export const CC_IOCQES_16B: u32 = 4;              // log2 of CQE_BYTES
 // CSTS fields
 export const CSTS_RDY: u32 = 1;
 export const CSTS_CFS: u32 = 2;
 export const CSTS_SHST_SHIFT: u32 = 2;
+export const CSTS_SHST_MASK: u32 = 3 << 2;
 export const SHST_NORMAL: u32 = 0;
 export const SHST_OCCURRING: u32 = 1;
 export const SHST_COMPLETE: u32 = 2;

@@ -60,10 +60,15 @@ export const IDN_NUSE: usize = 16;        // u64
 export const IDN_NSFEAT: usize = 24;      // u8: bit 0 thin provisioning
 export const IDN_NLBAF: usize = 25;       // u8: formats, 0's based
 export const IDN_FLBAS: usize = 26;       // u8: the format in use
+export const IDN_NMIC: usize = 30;        // u8: bit 0 the namespace may be attached to several controllers
 export const IDN_DLFEAT: usize = 33;      // u8: bit 3 write zeroes deallocates, bits 0-2 read of deallocated
+export const IDN_NOIOB: usize = 72;       // u16: optimal I/O boundary in blocks, 0 = none reported
 export const IDN_NGUID: usize = 104;      // 16 bytes
 export const IDN_EUI64: usize = 120;      // 8 bytes
 export const IDN_LBAF0: usize = 128;      // u32: MS 0-15, LBADS 16-23 (log2 block size), RP 24-25
+export const NSFEAT_DAE: u8 = 1 << 2;     // Deallocated or Unwritten Logical Block errors are reported
+export const NMIC_SHARED: u8 = 1 << 0;
+export const DLFEAT_READS_ZEROES: u8 = 1; // bits 0-2 = 001b: a deallocated block reads as zeroes
 
 // ---- Namespace identification descriptor list (CNS 3): {u8 type, u8 length, u16 0, id}, 4096 bytes ----
 export const NIDT_EUI64: u8 = 1;

@@ -89,6 +89,12 @@ export const STATUS_NAMESPACE_NOT_READY: u32 = 0x82;
 
 // ---- opcodes ----
 export const OPC_FABRICS: u8 = 0x7f;
+// The NVM command set's I/O opcodes (NVM Command Set Specification 1.0, figure 18).
+export const OPC_FLUSH: u8 = 0x00;
+export const OPC_WRITE: u8 = 0x01;
+export const OPC_READ: u8 = 0x02;
+export const OPC_WRITE_ZEROES: u8 = 0x08;
+export const OPC_DATASET_MANAGEMENT: u8 = 0x09;
 /** Bits 0-1 of every opcode give the data direction. */
 export const XFER_NONE: u32 = 0;
 export const XFER_HOST_TO_CTRLR: u32 = 1;

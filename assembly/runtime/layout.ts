@@ -22,6 +22,9 @@ export const APP_THREAD: usize = 1600;
 /** The host's completion queue (app/completions.ts): ring pointer, doorbell, host-waiting flag, count. 64 bytes. */
 export const HOST_COMPLETIONS: usize = 1664;
 
+/** The NVMe-oF target's registry root (nvme/registry.ts). 64 bytes. */
+export const NVMF_ROOT: usize = 1728;
+
 /** Table of per-instance heap arenas: MAX_ARENAS pointers. */
 export const ARENA_TABLE: usize = 2048;
 

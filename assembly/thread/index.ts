@@ -10,7 +10,7 @@ export {
 } from "./thread";
 export { pollerRegister, pollerUnregister, pollerSetPeriod, pollerReschedule } from "./poller";
 export {
-  ioDeviceRegister, ioDeviceUnregister, getIoChannel, putIoChannel, ioChannelCtx, ioChannelThread, ioChannelDevice,
+  ioDeviceRegister, ioDeviceUnregister, getIoChannel, putIoChannel, ioChannelCtx, ioChannelThread, ioChannelDevice, threadChannelFor,
 } from "./io_channel";
 export {
   forEachThread, threadWalkAlloc, threadWalkFree, forEachThreadWith, forEachChannel, forEachChannelContinue, forEachChannelCtx, forEachChannelIoChannel,

@@ -57,6 +57,10 @@ export interface NativeAddon {
   // message names the address and port (EADDRINUSE, EACCES, EADDRNOTAVAIL, EINVAL for a bad argument).
   /** A nonblocking, CLOEXEC listening TCP socket on an IPv4 or IPv6 literal (SO_REUSEADDR; IPv6 only for IPv6). */
   tcpListen(addr: string, port: number, backlog: number): number;
+  /** The peer of connected socket `fd`: its port, with its numeric address written NUL-terminated at memory[ptr]
+   *  (an IPv4-mapped IPv6 peer as IPv4); or -errno: -EFAULT ([ptr, ptr + cap) outside memory), -ENOSPC (cap too
+   *  small), -ENOTCONN, -EBADF, -ENOTSOCK, -EAFNOSUPPORT (not an IP socket). Never throws for a bad fd. */
+  tcpPeerName(fd: number, memory: VhostMemory, ptr: number, cap: number): number;
 
   // vhost-user's OS seam (host/native/src/vhost.h has the contract). No state but the lock-free guard table of
   // guest mappings (guard.h); any thread may call these.

@@ -6,3 +6,6 @@ export * from "./bdev-hooks";
 export * from "./blob-hooks";
 export * from "./vhost-hooks";
 export * from "./control-hooks";
+export * from "./nvmf-io-hooks";
+export * from "./nvmf-hooks";
+export * from "./nvme-tcp-hooks";

@@ -74,6 +74,7 @@ export function mallocBdevCreate(name: usize, blockSize: u32, blockCount: u64): 
   if (bdev == 0) { freeData(data, bytes); return 0; }
   changetype<Bdev>(bdev).ioTypes = (1 << IO_READ) | (1 << IO_WRITE) | (1 << IO_FLUSH) | (1 << IO_UNMAP) | (1 << IO_WRITE_ZEROES) | (1 << IO_RESET);
   changetype<Bdev>(bdev).lendMax = u32.MAX_VALUE;
+  changetype<Bdev>(bdev).unmapZeroes = 1;       // unmap fills with zeroes
   if (bdevRegister(bdev) != 0) { freeData(data, bytes); heapFree(bdev); return 0; }
   return bdev;
 }

@@ -57,6 +57,7 @@ export function nullBdevCreate(name: usize, blockSize: u32, blockCount: u64): us
   const bdev = bdevAlloc(m, name, blockSize, blockCount, 0);
   if (bdev == 0) return 0;
   changetype<Bdev>(bdev).lendMax = ZERO_PAGES << PAGE_SHIFT;
+  changetype<Bdev>(bdev).unmapZeroes = 1;       // every read is zeroes
   changetype<Bdev>(bdev).ioTypes = (1 << IO_READ) | (1 << IO_WRITE) | (1 << IO_FLUSH) | (1 << IO_UNMAP) | (1 << IO_WRITE_ZEROES) | (1 << IO_RESET);
   if (bdevRegister(bdev) != 0) { heapFree(bdev); return 0; }
   return bdev;

@@ -261,6 +261,7 @@ export function uringBdevCreate(name: usize, fd: i32, blockSize: u32, blockCount
   const b = changetype<Bdev>(bdev);
   b.ioTypes = (1 << IO_READ) | (1 << IO_WRITE) | (1 << IO_FLUSH) | (1 << IO_UNMAP) | (1 << IO_WRITE_ZEROES) | (1 << IO_RESET);
   b.writeCache = 1;
+  b.unmapZeroes = 1;           // a punched hole or a zeroed range reads as zeroes (files and block devices alike)
   b.requiredAlign = direct ? blockSize : 1;
   if (map != 0) b.lendMax = u32.MAX_VALUE;          // reads without a buffer get the mapped bytes
   if (bdevRegister(bdev) != 0) { heapFree(changetype<usize>(f)); heapFree(bdev); return 0; }

@@ -1,6 +1,7 @@
 /*
  * tcpListen: the listening socket of an NVMe/TCP listener. The host makes it (it knows the address the
- * RPC named); the core's poll group accepts on it. IPv4 or IPv6 by the address's own form (a literal,
+ * RPC named); the core's poll group accepts on it. tcpPeerName: who is on the other end of a connection
+ * the core accepted (for the qpair listings). IPv4 or IPv6 by the address's own form (a literal,
  * never a name to resolve), SO_REUSEADDR so a restarted target binds while old connections linger in
  * TIME_WAIT, IPV6_V6ONLY so an IPv6 listener never takes an IPv4 port by surprise.
  */
@@ -8,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -89,4 +91,58 @@ napi_value wstor_tcp_listen(napi_env env, napi_callback_info info) {
     if (backlog == 0 || backlog > TCP_BACKLOG_MAX)
         return wstor_throw_errno(env, EINVAL, "%s: backlog %u must be 1..%d", fn, backlog, TCP_BACKLOG_MAX);
     return listen_on(env, addr, port, backlog);
+}
+
+/* The peer of `fd` as a numeric address into out[0, cap) (NUL-terminated; an IPv4-mapped IPv6 peer as
+ * IPv4, as the initiator sees itself): the port, or -errno. */
+static int32_t peer_name(int fd, char *out, uint32_t cap) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0) return -errno;
+    char text[INET6_ADDRSTRLEN];
+    uint16_t port;
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&ss;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &v4->sin_addr, text, sizeof(text));
+        port = ntohs(v4->sin_port);
+    } else if (ss.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
+        inet_ntop(AF_INET, &v6->sin6_addr.s6_addr[12], text, sizeof(text));
+        port = ntohs(v6->sin6_port);
+    } else if (ss.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof(text));
+        port = ntohs(v6->sin6_port);
+    } else {
+        return -EAFNOSUPPORT; /* a unix socket: no address to name */
+    }
+    size_t n = strlen(text);
+    if (n + 1 > cap) return -ENOSPC;
+    memcpy(out, text, n + 1);
+    return port;
+}
+
+/* tcpPeerName(fd, memory, ptr, cap): the port, the address NUL-terminated at memory[ptr]; or -errno
+ * (-EFAULT: [ptr, ptr + cap) outside the memory; -ENOSPC: cap too small; -ENOTCONN, -EBADF, -ENOTSOCK). */
+napi_value wstor_tcp_peer_name(napi_env env, napi_callback_info info) {
+    static const char fn[] = "tcpPeerName";
+    size_t argc = 4;
+    napi_value argv[4];
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    uint32_t fd, ptr, cap;
+    uint8_t *base;
+    uint64_t bytes;
+    if (argc < 4 || !wstor_arg_u32(env, argv[0], fn, "fd", &fd) || !wstor_memory_from_arg(env, argv[1], fn, &base, &bytes) ||
+        !wstor_arg_u32(env, argv[2], fn, "ptr", &ptr) || !wstor_arg_u32(env, argv[3], fn, "cap", &cap))
+        return NULL;
+    int32_t rc;
+    if (fd > INT32_MAX) rc = -EBADF;
+    else if ((uint64_t)ptr + cap > bytes) rc = -EFAULT;
+    else {
+        char text[INET6_ADDRSTRLEN];
+        rc = peer_name((int)fd, text, cap < sizeof(text) ? cap : (uint32_t)sizeof(text));
+        if (rc >= 0) memcpy(base + ptr, text, strlen(text) + 1); /* one write into shared memory */
+    }
+    napi_value result;
+    napi_create_int32(env, rc, &result);
+    return result;
 }

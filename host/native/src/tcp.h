@@ -1,9 +1,11 @@
-/* NVMe/TCP's OS seam in the addon: the listening socket the host makes for a transport listener. */
+/* NVMe/TCP's OS seam in the addon: the listening socket the host makes for a transport listener, and a connection's peer. */
 #ifndef WSTOR_TCP_H
 #define WSTOR_TCP_H
 #include <node_api.h>
 
 /* tcpListen(addr, port, backlog): a nonblocking, CLOEXEC listening TCP socket, or throws (code = errno name). */
 napi_value wstor_tcp_listen(napi_env env, napi_callback_info info);
+/* tcpPeerName(fd, memory, ptr, cap): the peer's port, its numeric address NUL-terminated at ptr; or -errno. */
+napi_value wstor_tcp_peer_name(napi_env env, napi_callback_info info);
 
 #endif

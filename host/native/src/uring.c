@@ -17,6 +17,10 @@
  * - Fallback mode (io_uring_setup failed, or forceFallback) runs each descriptor synchronously inside
  *   uringSubmit, on the calling thread, and queues its result: same API and limits, but it blocks while the
  *   syscall runs (a read of an empty pipe would block the reactor).
+ * - Socket ops (ACCEPT, RECV, SENDMSG, CANCEL_FD, CLOSE; uring.h) follow the same rules. An accepted fd is
+ *   CLOEXEC and nonblocking, with TCP_NODELAY set before its completion is handed out. In fallback mode every
+ *   socket op is nonblocking (MSG_DONTWAIT, a poll before accept4): -EAGAIN comes back instead of a blocked
+ *   reactor, and the caller retries; CANCEL_FD cancels nothing (res 0), as nothing is ever in flight there.
  * - uringDestroy waits up to URING_DESTROY_WAIT_MS for I/O the kernel holds; if some is still in flight it
  *   throws EBUSY and the ring stays open and usable. Completions not yet reaped are dropped.
  */
@@ -24,12 +28,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/io_uring.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -250,6 +258,7 @@ static void ring_free(struct uring *r) {
     if (r->fd >= 0) close(r->fd);
     free(r->soft);
     free(r->iov_table);
+    free(r->msg_table);
     free(r->iov_free);
     free(r);
 }
@@ -276,9 +285,10 @@ static struct uring *ring_new(uint32_t entries, bool force_fallback) {
     r->soft = calloc(r->outstanding_max, sizeof(*r->soft));
     if (!r->fallback) {
         r->iov_table = calloc((size_t)r->entries * WSTOR_URING_IOV_MAX, sizeof(struct iovec));
+        r->msg_table = calloc(r->entries, sizeof(struct msghdr));
         r->iov_free = calloc(r->entries, sizeof(uint32_t));
     }
-    if (r->soft == NULL || (!r->fallback && (r->iov_table == NULL || r->iov_free == NULL))) {
+    if (r->soft == NULL || (!r->fallback && (r->iov_table == NULL || r->msg_table == NULL || r->iov_free == NULL))) {
         ring_free(r);
         return NULL;
     }
@@ -318,7 +328,11 @@ static void iov_give_back(struct uring *r, uint32_t tag) {
 /* ---- descriptors ---- */
 
 static bool is_vector(uint8_t op) {
-    return op == WSTOR_URING_READV || op == WSTOR_URING_WRITEV;
+    return op == WSTOR_URING_READV || op == WSTOR_URING_WRITEV || op == WSTOR_URING_SENDMSG;
+}
+
+static bool is_socket_op(uint8_t op) {
+    return op >= WSTOR_URING_ACCEPT && op <= WSTOR_URING_CLOSE;
 }
 
 static bool mem_range_ok(const struct uring *r, uint64_t offset, uint64_t bytes) {
@@ -334,6 +348,14 @@ static void mem_copy_in(void *dst, const uint8_t *src, size_t bytes) {
 /* 0, or the errno the descriptor completes with. For a vector op, fills iov with real addresses. */
 static int desc_check(const struct uring *r, const struct wstor_uring_desc *d, struct iovec *iov) {
     if (d->op >= WSTOR_URING_OP_COUNT || (d->flags & ~WSTOR_URING_F_ALL) != 0 || d->reserved1 != 0) return EINVAL;
+    if (is_socket_op(d->op)) {
+        /* No file offset on a socket; only RECV has a buffer (and a recv of 0 bytes would read as "closed"). */
+        bool has_buf = d->op == WSTOR_URING_RECV;
+        if (d->offset != 0 || (!is_vector(d->op) && d->iovcnt != 0) || (has_buf ? d->len == 0 : d->len != 0) ||
+            (!has_buf && !is_vector(d->op) && d->buf != 0))
+            return EINVAL;
+        if (has_buf) return mem_range_ok(r, d->buf, d->len) ? 0 : EFAULT;
+    }
     if (!is_vector(d->op)) {
         if (d->iovcnt != 0) return EINVAL;
         if (d->op == WSTOR_URING_READ || d->op == WSTOR_URING_WRITE)
@@ -352,13 +374,44 @@ static int desc_check(const struct uring *r, const struct wstor_uring_desc *d, s
     return 0;
 }
 
+/* A SENDMSG's header over `iov`, flags in the SQE (io_uring ignores msg_flags). */
+static void msghdr_fill(struct msghdr *msg, struct iovec *iov, uint16_t iovcnt) {
+    memset(msg, 0, sizeof(*msg));
+    msg->msg_iov = iov;
+    msg->msg_iovlen = iovcnt;
+}
+
 static void sqe_fill(struct io_uring_sqe *sqe, const struct wstor_uring_desc *d, uint8_t *base,
-                     const struct iovec *iov, uint32_t iov_tag) {
+                     struct iovec *iov, struct msghdr *msg, uint32_t iov_tag) {
     memset(sqe, 0, sizeof(*sqe));
     sqe->fd = d->fd;
     sqe->off = d->offset;
     sqe->user_data = ((uint64_t)iov_tag << 32) | d->user_data;
     switch (d->op) {
+    case WSTOR_URING_ACCEPT:
+        sqe->opcode = IORING_OP_ACCEPT;
+        sqe->accept_flags = SOCK_CLOEXEC | SOCK_NONBLOCK;
+        sqe->user_data |= URING_TAG_ACCEPT;
+        break;
+    case WSTOR_URING_RECV:
+        sqe->opcode = IORING_OP_RECV;
+        sqe->addr = (uint64_t)(uintptr_t)(base + d->buf);
+        sqe->len = d->len;
+        break;
+    case WSTOR_URING_SENDMSG:
+        sqe->opcode = IORING_OP_SENDMSG;
+        msghdr_fill(msg, iov, d->iovcnt);
+        sqe->addr = (uint64_t)(uintptr_t)msg;
+        sqe->len = 1; /* one msghdr */
+        sqe->msg_flags = MSG_NOSIGNAL;
+        break;
+    case WSTOR_URING_CANCEL_FD:
+        sqe->opcode = IORING_OP_ASYNC_CANCEL;
+        sqe->cancel_flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL;
+        break;
+    case WSTOR_URING_CLOSE:
+        sqe->opcode = IORING_OP_CLOSE;
+        break;
     case WSTOR_URING_READ:
     case WSTOR_URING_WRITE:
         sqe->opcode = d->op == WSTOR_URING_READ ? IORING_OP_READ : IORING_OP_WRITE;
@@ -390,8 +443,33 @@ static void sqe_fill(struct io_uring_sqe *sqe, const struct wstor_uring_desc *d,
     }
 }
 
+/* An accepted connection's last step, in both modes: TCP_NODELAY (a socket that is not TCP has no such
+ * option and keeps its fd). The fd, or -errno after closing it. */
+static int32_t accept_finish(int32_t res) {
+    if (res < 0) return res;
+    int one = 1;
+    if (setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0 || errno == EOPNOTSUPP || errno == ENOPROTOOPT)
+        return res;
+    int err = errno;
+    close(res);
+    return -err;
+}
+
+/* Fallback accept: never blocks, even on a blocking listener (-EAGAIN when nobody is waiting). */
+static int fallback_accept(int fd) {
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int ready = poll(&p, 1, 0);
+    if (ready < 0) return -1;
+    if (ready == 0 || (p.revents & POLLNVAL) != 0) {
+        errno = ready == 0 ? EAGAIN : EBADF;
+        return -1;
+    }
+    return accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+}
+
 /* Fallback: the same operation, synchronously; the result as io_uring would report it. */
-static int32_t fallback_run(const struct uring *r, const struct wstor_uring_desc *d, const struct iovec *iov) {
+static int32_t fallback_run(const struct uring *r, const struct wstor_uring_desc *d, struct iovec *iov) {
+    struct msghdr msg;
     uint8_t *buf = r->mem_base + d->buf;
     bool at_position = d->offset == UINT64_MAX; /* io_uring's "use the file position" */
     off_t off = (off_t)d->offset;
@@ -410,6 +488,18 @@ static int32_t fallback_run(const struct uring *r, const struct wstor_uring_desc
     case WSTOR_URING_ZERO_RANGE:
         rc = fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, off, d->len);
         break;
+    case WSTOR_URING_ACCEPT:
+        rc = fallback_accept(fd);
+        return rc < 0 ? -errno : accept_finish((int32_t)rc);
+    case WSTOR_URING_RECV: rc = recv(fd, buf, d->len, MSG_DONTWAIT); break;
+    case WSTOR_URING_SENDMSG:
+        msghdr_fill(&msg, iov, d->iovcnt);
+        rc = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        break;
+    case WSTOR_URING_CANCEL_FD:
+        /* Nothing of this ring is ever in the kernel here; a bad fd is still an error, as for the kernel. */
+        return fcntl(fd, F_GETFD) < 0 ? -errno : 0;
+    case WSTOR_URING_CLOSE: rc = close(fd); break;
     default:
         URING_ASSERT(!"desc_check lets only known ops through");
     }
@@ -431,7 +521,7 @@ static void ring_fail_unsubmitted(struct uring *r, int err) {
         }
         URING_ASSERT(r->kernel_pending > 0);
         r->kernel_pending--;
-        iov_give_back(r, (uint32_t)(user_data >> 32));
+        iov_give_back(r, URING_IOV_TAG(user_data));
         soft_push(r, (uint32_t)user_data, -err);
     }
     r->sq_tail = head;
@@ -470,7 +560,8 @@ static uint32_t ring_submit(struct uring *r, uint32_t desc_offset, uint32_t coun
             soft_push(r, d.user_data, fallback_run(r, &d, iov));
         } else {
             uint32_t tag = vector ? iov_take(r) : 0;
-            sqe_fill(&r->sqes[r->sq_tail & r->sq_mask], &d, r->mem_base, iov, tag);
+            struct msghdr *msg = vector ? &r->msg_table[tag - 1] : NULL;
+            sqe_fill(&r->sqes[r->sq_tail & r->sq_mask], &d, r->mem_base, iov, msg, tag);
             r->sq_tail++;
             r->kernel_pending++;
             sq_room--;
@@ -515,8 +606,9 @@ static uint32_t ring_reap(struct uring *r, uint8_t *out, uint32_t max) {
         n++;
         URING_ASSERT(r->kernel_pending > 0);
         r->kernel_pending--;
-        iov_give_back(r, (uint32_t)(c->user_data >> 32));
-        cqe_store(out + (size_t)(n - 1) * WSTOR_URING_CQE_BYTES, (uint32_t)c->user_data, c->res);
+        iov_give_back(r, URING_IOV_TAG(c->user_data));
+        int32_t res = (c->user_data & URING_TAG_ACCEPT) != 0 ? accept_finish(c->res) : c->res;
+        cqe_store(out + (size_t)(n - 1) * WSTOR_URING_CQE_BYTES, (uint32_t)c->user_data, res);
     }
     __atomic_store_n(r->cq_khead, head, __ATOMIC_RELEASE); /* CQE reads before the kernel may reuse them */
     return n;

@@ -20,6 +20,12 @@ enum wstor_uring_op {
     WSTOR_URING_ZERO_RANGE = 5, /* fallocate(ZERO_RANGE | KEEP_SIZE) over [offset, offset + len) */
     WSTOR_URING_READV = 6,
     WSTOR_URING_WRITEV = 7,
+    /* Sockets (the core's assembly/sock). offset must be 0; buf, len and iovcnt as noted, else 0. */
+    WSTOR_URING_ACCEPT = 8,    /* accept4(fd, SOCK_CLOEXEC | SOCK_NONBLOCK), then TCP_NODELAY on it: res = the new fd */
+    WSTOR_URING_RECV = 9,      /* recv into [buf, buf + len), len >= 1: res = bytes, 0 when the peer closed */
+    WSTOR_URING_SENDMSG = 10,  /* sendmsg of iovcnt pairs at buf, MSG_NOSIGNAL: res = bytes sent (may be short) */
+    WSTOR_URING_CANCEL_FD = 11, /* cancel every op of this ring on fd (IORING_ASYNC_CANCEL_FD | ALL): res = how many (0: none) */
+    WSTOR_URING_CLOSE = 12,    /* close(fd) */
     WSTOR_URING_OP_COUNT
 };
 
@@ -27,10 +33,10 @@ enum wstor_uring_op {
 struct wstor_uring_desc {
     uint8_t op;         /* enum wstor_uring_op */
     uint8_t flags;      /* WSTOR_URING_F_*; any other bit is -EINVAL */
-    uint16_t iovcnt;    /* READV/WRITEV: 1..WSTOR_URING_IOV_MAX pairs at buf; 0 for every other op */
+    uint16_t iovcnt;    /* READV/WRITEV/SENDMSG: 1..WSTOR_URING_IOV_MAX pairs at buf; 0 for every other op */
     int32_t fd;
-    uint32_t buf;       /* Wasm offset of the buffer (READ/WRITE) or of the iovec pairs (READV/WRITEV) */
-    uint32_t len;       /* bytes: buffer (READ/WRITE) or file range (PUNCH_HOLE/ZERO_RANGE) */
+    uint32_t buf;       /* Wasm offset of the buffer (READ/WRITE/RECV) or of the iovec pairs (READV/WRITEV/SENDMSG) */
+    uint32_t len;       /* bytes: buffer (READ/WRITE/RECV) or file range (PUNCH_HOLE/ZERO_RANGE) */
     uint64_t offset;    /* file offset; UINT64_MAX means "the file position" (as io_uring defines it) */
     uint32_t user_data; /* handed back untouched in the completion */
     uint32_t reserved1;
@@ -51,7 +57,7 @@ _Static_assert(offsetof(struct wstor_uring_desc, len) == 12, "len at 12");
 _Static_assert(offsetof(struct wstor_uring_desc, offset) == 16, "offset at 16");
 _Static_assert(offsetof(struct wstor_uring_desc, user_data) == 24, "user_data at 24");
 
-/* One element of a READV/WRITEV vector in Wasm memory. */
+/* One element of a READV/WRITEV/SENDMSG vector in Wasm memory. */
 struct wstor_uring_iovec {
     uint32_t buf; /* Wasm offset */
     uint32_t len; /* bytes */

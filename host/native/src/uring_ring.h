@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,10 @@
 #define URING_TAG_WATCH (1ull << 63)
 #define URING_TAG_CANCEL (1ull << 62)
 #define URING_TAG_INTERNAL (URING_TAG_WATCH | URING_TAG_CANCEL)
+/* A core SQE's user_data: the descriptor's user_data in bits 0..31, its iovec block + 1 in bits 32..55 (0:
+ * none), and bit 61 on an ACCEPT, whose new fd the reap sets TCP_NODELAY on. */
+#define URING_TAG_ACCEPT (1ull << 61)
+#define URING_IOV_TAG(user_data) ((uint32_t)((user_data) >> 32) & 0xffffffu)
 
 enum uring_watch_state {
     WATCH_FREE = 0,
@@ -80,9 +85,10 @@ struct uring {
     uint32_t cq_mask;
     struct io_uring_cqe *cqes;
 
-    /* READV/WRITEV need real struct iovec alive until completion: one block of 64 per vector op in flight,
-     * its index + 1 carried in the high half of the SQE's user_data (0 = no block). */
+    /* READV/WRITEV/SENDMSG need real struct iovec (and SENDMSG a struct msghdr) alive until completion: one
+     * block of 64 (and one msghdr) per vector op in flight, its index + 1 carried in URING_IOV_TAG. */
     struct iovec *iov_table;  /* entries * WSTOR_URING_IOV_MAX */
+    struct msghdr *msg_table; /* entries: block i's msghdr */
     uint32_t *iov_free;       /* stack of free block indexes */
     uint32_t iov_free_count;
 
