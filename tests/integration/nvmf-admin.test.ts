@@ -128,6 +128,9 @@ test('discovery: two subsystems with their listeners, the host sees the ones it 
   // A removed listener leaves every subsystem and the log.
   ok(e, (r) => e.h.core.nvmf_listener_remove(r, l2));
   assert.equal(discoveryLog(e, q).entries.length, 4);
+  assert.equal(listener(e, '10.0.0.3', '4422'), l2, 'a new listener in the freed slot');
+  assert.equal(discoveryLog(e, q).entries.length, 4, 'inherits no subsystem of the old one');
+  expectStatus(connect(e, qpair(e, e.thread, l2), { subnqn: 'nqn.2016-06.io.spdk:a' }), STATUS.CONNECT_INVALID_PARAMETERS, 'nor lets its hosts in');
   // What a discovery controller refuses (as nvmet).
   expectStatus(send(e, q, identifySqe(CNS.ACTIVE_NS_LIST), undefined, 4096).cqe, STATUS.INVALID_FIELD, 'CNS 2');
   expectStatus(send(e, q, getLogPageSqe(LID.SMART, 512), undefined, 512).cqe, STATUS.INVALID_FIELD, 'SMART');

@@ -189,3 +189,21 @@ test('namespace remove during I/O: new commands find no namespace, the in-flight
   assert.ok(removed() && removed()!.b === 0, 'the remove ended');
   assert.equal(run(e, (r) => e.h.core.nvmf_ns_remove(r, sub, 1))[0], -2, 'removing it again');
 });
+
+test('subsystem delete with an idle host: it waits for the host\'s queues to close, then closes the namespace', async () => {
+  const e = await freshEnv();
+  const [sub, lid] = subsystemWithListener(e);
+  nsAdd(e, sub, mallocBdev(e, 1024, 512, 'm0'), 1);
+  const [admin, io] = controllerWithIo(e, lid);
+  const req = e.nextReq++;
+  assert.equal(e.h.core.nvmf_subsystem_delete(req, sub), 0);
+  e.h.pollAll();
+  const deleted = () => e.h.events.find((x) => x.a === req);
+  assert.equal(deleted(), undefined, 'not done while the controller has queues');
+  e.h.core.hc_close(io);
+  e.h.pollAll();
+  assert.equal(deleted(), undefined, 'nor with the admin queue left');
+  e.h.core.hc_close(admin);
+  e.h.pollAll();
+  assert.ok(deleted() && deleted()!.b === 0, 'done once the controller is gone');
+});
