@@ -6,6 +6,7 @@
 import type { CoreExports } from './core-abi.js';
 import type { Engine } from './engine.js';
 import { WstorError } from './errors.js';
+import { dumpSubsystem, type DumpedController, type DumpedQpair } from './nvmf-dump.js';
 
 /** The well-known NQN of the discovery subsystem (always present). */
 export const DISCOVERY_NQN = 'nqn.2014-08.org.nvmexpress.discovery';
@@ -57,11 +58,9 @@ export interface SubsystemInfo {
   namespaces: NamespaceInfo[];
 }
 
-export interface ControllerInfo { cntlid: number; hostnqn: string; hostid: string; kato: number; ioQpairs: number }
-export interface QpairInfo {
-  cntlid: number; qid: number; reactor: number; state: string; sqsize: number; hostnqn: string;
-  listen?: ListenAddressFull; peerAddr: string; peerPort: number;
-}
+export type ControllerInfo = DumpedController;
+/** A queue pair with its controller's host and the address it came through (gone when that listener was removed). */
+export interface QpairInfo extends DumpedQpair { hostnqn: string; listen?: ListenAddressFull }
 
 interface Subsystem extends SubsystemInfo { ptr: number }
 interface Listener { id: number; addr: ListenAddressFull; users: Set<string> }
@@ -104,6 +103,9 @@ export function normalizeAddress(a: ListenAddress): ListenAddressFull {
   if (!/^\d{1,5}$/.test(trsvcid) || Number(trsvcid) < 1 || Number(trsvcid) > 65535) fail('EINVAL', `trsvcid "${trsvcid}" must be a TCP port from 1 to 65535`);
   return { trtype, adrfam, traddr: a.traddr, trsvcid: String(Number(trsvcid)) };
 }
+
+/** A reactor's poll group, named as SPDK names its threads (nvmf_get_stats, nvmf_subsystem_get_qpairs). */
+export const pollGroupName = (reactor: number) => `nvmf_tgt_poll_group_${String(reactor).padStart(3, '0')}`;
 
 const addressKey = (a: ListenAddressFull) => `${a.trtype}/${a.adrfam}/${a.traddr}/${a.trsvcid}`;
 const sameAddress = (a: ListenAddressFull, b: ListenAddressFull) => addressKey(a) === addressKey(b);
@@ -220,6 +222,7 @@ export class NvmfApi {
 
   private discoverySubsystem(): Subsystem {
     if (this.discovery.ptr === 0) this.discovery.ptr = this.core.nvmf_discovery_subsystem() >>> 0;
+    if (this.discovery.ptr === 0) fail('ENOMEM', `the engine's memory has no room for ${DISCOVERY_NQN}: free something, or start the engine with more memory`);
     return this.discovery;
   }
 
@@ -357,15 +360,28 @@ export class NvmfApi {
   /** A subsystem's connected controllers (the core's dump). */
   controllers(nqn: string): ControllerInfo[] { return this.dump(nqn).controllers; }
 
-  /** A subsystem's queue pairs, each with the listener it came through (the core's dump). */
-  qpairs(nqn: string): QpairInfo[] { return this.dump(nqn).qpairs; }
+  /** A subsystem's queue pairs, each with its host and the listener it came through (the core's dump). */
+  qpairs(nqn: string): QpairInfo[] {
+    const { controllers, qpairs } = this.dump(nqn);
+    const hostOf = new Map(controllers.map((c) => [c.cntlid, c.hostnqn]));
+    const addressOf = new Map([...this.listenersByKey.values()].map((l) => [l.id, l.addr]));
+    return qpairs.map((q) => {
+      const listen = addressOf.get(q.listenerId);
+      return { ...q, hostnqn: hostOf.get(q.cntlid) ?? '', ...(listen ? { listen: { ...listen } } : {}) };
+    });
+  }
+
+  private dump(nqn: string): { controllers: DumpedController[]; qpairs: DumpedQpair[] } {
+    const s = nqn === DISCOVERY_NQN ? this.discoverySubsystem() : this.subsystem(nqn);
+    return dumpSubsystem(this.core, this.engine.memory, s.ptr, `listing the controllers of ${nqn}`);
+  }
 
   /** nvmf_get_stats' poll groups: one per reactor, each with its transports' counters. */
   pollGroupStats(): Record<string, unknown>[] {
     const groups: Record<string, unknown>[] = [];
     for (const { trtype, groups: counters } of this.stats()) {
       counters.forEach((c, i) => {
-        groups[i] ??= { name: `nvmf_tgt_poll_group_${String(i).padStart(3, '0')}`, transports: [] };
+        groups[i] ??= { name: pollGroupName(i), transports: [] };
         (groups[i].transports as unknown[]).push({ trtype, ...c });
       });
     }

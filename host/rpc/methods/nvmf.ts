@@ -3,7 +3,7 @@
 // DH-HMAC-CHAP or passthrough: their parameters take only the values SPDK's rpc.py sends by default.
 import { WstorError } from '../../errors.js';
 import { checkParams, type ParamSpec } from '../schema.js';
-import { DISCOVERY_NQN, type ListenAddress, type SubsystemInfo, type ListenAddressFull } from '../../nvmf.js';
+import { DISCOVERY_NQN, pollGroupName, type ListenAddress, type SubsystemInfo, type ListenAddressFull } from '../../nvmf.js';
 import type { Method, Params } from './types.js';
 
 const TGT_NAME: ParamSpec = { name: 'tgt_name', type: 'string', description: 'the target (wstor has one: nvmf_tgt)', only: { values: ['nvmf_tgt'], lacking: 'wstor has one NVMe-oF target' } };
@@ -219,19 +219,24 @@ export const nvmfMethods: Method[] = [
   {
     name: 'nvmf_subsystem_get_listeners', description: 'A subsystem\'s listen addresses',
     params: [NQN, TGT_NAME],
-    run: (p, t) => t.engine.nvmf.subsystems(p.nqn)[0].listeners.map((a) => ({ address: address(a), ana_states: [{ ana_group: 0, ana_state: 'optimized' }] })),
+    run: (p, t) => t.engine.nvmf.subsystems(p.nqn)[0].listeners.map((a) => ({ address: address(a) })),
   },
   {
     name: 'nvmf_subsystem_get_controllers', description: 'A subsystem\'s connected controllers',
     params: [NQN, TGT_NAME],
-    run: (p, t) => t.engine.nvmf.controllers(p.nqn).map((c) => ({ cntlid: c.cntlid, hostnqn: c.hostnqn, hostid: c.hostid, num_io_qpairs: c.ioQpairs })),
+    run: (p, t) => {
+      const cntrltype = p.nqn === DISCOVERY_NQN ? 'discovery' : 'io';
+      // SPDK's num_io_qpairs counts every connected queue, the admin queue too: so does qpairCount.
+      return t.engine.nvmf.controllers(p.nqn).map((c) => ({ cntlid: c.cntlid, cntrltype, hostnqn: c.hostnqn, hostid: c.hostid, num_io_qpairs: c.qpairCount }));
+    },
   },
   {
     name: 'nvmf_subsystem_get_qpairs', description: 'A subsystem\'s queue pairs (one per connection)',
     params: [NQN, TGT_NAME],
     run: (p, t) => t.engine.nvmf.qpairs(p.nqn).map((q) => ({
-      cntlid: q.cntlid, qid: q.qid, state: q.state, thread: `nvmf_tgt_poll_group_${String(q.reactor).padStart(3, '0')}`,
-      hostnqn: q.hostnqn, listen_address: q.listen ? address(q.listen) : undefined, peer_address: { trtype: 'TCP', adrfam: q.peerAddr.includes(':') ? 'IPv6' : 'IPv4', traddr: q.peerAddr, trsvcid: String(q.peerPort) },
+      cntlid: q.cntlid, qid: q.qid, state: q.state, thread: pollGroupName(q.reactor), hostnqn: q.hostnqn,
+      ...(q.listen ? { listen_address: address(q.listen) } : {}),
+      ...(q.peerAddr ? { peer_address: { trtype: q.listen?.trtype ?? 'TCP', adrfam: q.peerAddr.includes(':') ? 'IPv6' : 'IPv4', traddr: q.peerAddr, trsvcid: String(q.peerPort) } } : {}),
     })),
   },
   {
