@@ -102,8 +102,8 @@ export function parseSubsystemDump(bytes: Uint8Array): SubsystemDump {
  * few controllers, then, on -ENOSPC, one with the size the header asked for.
  */
 export function dumpSubsystem(core: Pick<CoreExports, 'nvmf_subsystem_dump' | 'wstor_alloc' | 'wstor_free'>, memory: WebAssembly.Memory,
-                              sub: number, what: string): SubsystemDump {
-  let capacity = FIRST_CAPACITY_BYTES;
+                              sub: number, what: string, firstCapacity = FIRST_CAPACITY_BYTES): SubsystemDump {
+  let capacity = firstCapacity;
   for (let tries = 0; tries < MAX_DUMP_TRIES; tries++) {
     const buf = core.wstor_alloc(capacity) >>> 0;
     if (buf === 0) throw new WstorError('ENOMEM', `${what}: the engine's memory has no room for a ${capacity}-byte dump: free something, or start the engine with more memory`);
