@@ -3,6 +3,7 @@
 // through RPC or the JSON config, so framework_get_config can write it back out.
 import type { Engine } from '../engine.js';
 import { WstorError } from '../errors.js';
+import { DISCOVERY_NQN } from '../nvmf.js';
 
 export type TargetState = 'waiting' | 'running' | 'stopping';
 
@@ -83,7 +84,9 @@ export class Target {
         out.push({ method: 'nvmf_subsystem_add_ns', params: { nqn, namespace: { nsid: n.nsid, bdev_name: n.bdev, ...ids } } });
       }
     }
-    for (const r of nvmf.referrals()) out.push({ method: 'nvmf_discovery_add_referral', params: { address: { ...r.addr }, ...(r.subnqn ? { subnqn: r.subnqn } : {}) } });
+    for (const r of nvmf.referrals()) {
+      out.push({ method: 'nvmf_discovery_add_referral', params: { address: { ...r.addr }, ...(r.subnqn !== DISCOVERY_NQN ? { subnqn: r.subnqn } : {}) } });
+    }
     return out;
   }
 

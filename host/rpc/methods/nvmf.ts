@@ -257,8 +257,19 @@ export const nvmfMethods: Method[] = [
     },
   },
   {
+    name: 'nvmf_discovery_remove_referral', description: 'Take a referral out of the discovery log',
+    params: [
+      TGT_NAME, { name: 'address', type: 'object', required: true, description: 'trtype, adrfam, traddr, trsvcid' },
+      { name: 'subnqn', type: 'string', description: 'the NQN it refers to (checked when given)' },
+    ],
+    run: async (p, t) => {
+      await t.engine.nvmf.removeReferral(nested<ListenAddress>('nvmf_discovery_remove_referral', 'address', p.address, LISTEN_ADDRESS_FIELDS), p.subnqn);
+      return true;
+    },
+  },
+  {
     name: 'nvmf_discovery_get_referrals', description: 'The discovery log\'s referrals',
     params: [TGT_NAME],
-    run: (_p, t) => t.engine.nvmf.referrals().map((r) => ({ address: address(r.addr), secure_channel: false, subnqn: r.subnqn ?? DISCOVERY_NQN })),
+    run: (_p, t) => t.engine.nvmf.referrals().map((r) => ({ address: address(r.addr), secure_channel: false, subnqn: r.subnqn })),
   },
 ];
