@@ -48,6 +48,9 @@ export function registerNvmfTransport(trtype: string, factory: NvmfTransportFact
   };
 }
 
+/** Whether a module registered `trtype` (tests that need the real transport skip until one has). */
+export function nvmfTransportRegistered(trtype: string): boolean { return factoriesByType.has(trtype.toUpperCase()); }
+
 /** The factory for `trtype` (upper case); a WstorError ENOTSUP naming the transport when none is registered. */
 export function nvmfTransportFactory(trtype: string): NvmfTransportFactory {
   const factory = factoriesByType.get(trtype);

@@ -12,7 +12,7 @@ import { withCoreBytes } from './nvmf-strings.js';
 import { NVMF_TRTYPES, nvmfTransportFactory, type ListenAddressFull, type NvmfTransportBackend } from './nvmf-transports.js';
 
 export type { ListenAddressFull, NvmfTransportBackend, NvmfTransportFactory } from './nvmf-transports.js';
-export { registerNvmfTransport } from './nvmf-transports.js';
+export { registerNvmfTransport, nvmfTransportRegistered } from './nvmf-transports.js';
 export { checkNqn, normalizeAddress, type ListenAddress } from './nvmf-checks.js';
 
 /** The well-known NQN of the discovery subsystem (always present). */

@@ -13,6 +13,7 @@ import { Engine } from '../../host/index.js';
 import { Target } from '../../host/serve/target.js';
 import { MethodTable } from '../../host/rpc/methods/index.js';
 import { RpcError } from '../../host/rpc/errors.js';
+import { useFakeTcpTransport } from '../helpers/fake-nvmf-transport.js';
 
 /** A loopback port nobody listens on now. */
 async function freePort(): Promise<number> {
@@ -51,6 +52,8 @@ function everyParam(m: SpdkMethod, given: Record<string, unknown>): Record<strin
 }
 
 test('SPDK\'s rpc.py sending every parameter at its default: every method wstor serves takes it', async () => {
+  // The nvmf calls need a TCP transport to make: the fake stands in (this test is about parameters).
+  const fakeTcp = useFakeTcpTransport();
   const engine = await Engine.start({ reactors: 2, memoryBytes: 256 << 20, logLevel: 'fatal' });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-spdk-client-'));
   const file = path.join(dir, 'disk.img');
@@ -125,6 +128,7 @@ test('SPDK\'s rpc.py sending every parameter at its default: every method wstor 
     await call('nvmf_subsystem_allow_any_host', { nqn, allow_any_host: true });
     await call('nvmf_discovery_add_referral', { address: { trtype: 'TCP', adrfam: 'IPv4', traddr: '127.0.0.2', trsvcid: '4420' } });
     await call('nvmf_discovery_get_referrals');
+    await call('nvmf_discovery_remove_referral', { address: { trtype: 'TCP', adrfam: 'IPv4', traddr: '127.0.0.2', trsvcid: '4420' } });
     await call('nvmf_get_subsystems');
     await call('nvmf_subsystem_get_listeners', { nqn });
     await call('nvmf_subsystem_get_controllers', { nqn });
@@ -152,6 +156,7 @@ test('SPDK\'s rpc.py sending every parameter at its default: every method wstor 
     assert.deepEqual(notCalled, [], 'every SPDK method wstor serves was called');
   } finally {
     await engine.stop();
+    fakeTcp.restore();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

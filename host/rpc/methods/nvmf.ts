@@ -39,8 +39,9 @@ function subsystemJson(s: SubsystemInfo): Record<string, unknown> {
   const base = { nqn: s.nqn, subtype: s.subtype, listen_addresses: s.listeners.map(address), allow_any_host: s.allowAnyHost, hosts: s.hosts.map((nqn) => ({ nqn })) };
   if (s.subtype === 'Discovery') return base;
   return {
-    ...base, serial_number: s.serialNumber, model_number: s.modelNumber, max_namespaces: s.maxNamespaces,
-    min_cntlid: s.minCntlid, max_cntlid: s.maxCntlid,
+    // passthrough, dmrsl and wzsl as SPDK writes them: wstor sets none of them.
+    ...base, serial_number: s.serialNumber, model_number: s.modelNumber, max_namespaces: s.maxNamespaces, passthrough: false,
+    min_cntlid: s.minCntlid, max_cntlid: s.maxCntlid, dmrsl: 0, wzsl: 0,
     namespaces: s.namespaces.map((n) => ({ nsid: n.nsid, bdev_name: n.bdev, name: n.bdev, ...(n.uuid ? { uuid: n.uuid } : {}), ...(n.nguid ? { nguid: n.nguid } : {}), ...(n.eui64 ? { eui64: n.eui64 } : {}) })),
   };
 }
@@ -115,13 +116,12 @@ export const nvmfMethods: Method[] = [
       { name: 'discovery_filters', type: 'bitmask', description: 'match_any only (0)', only: { values: [0], lacking: 'the discovery log always lists every allowed subsystem and listener' } },
       { name: 'dhchap_digests', type: 'bitmask', description: 'not supported: DH-HMAC-CHAP' },
       { name: 'dhchap_dhgroups', type: 'bitmask', description: 'not supported: DH-HMAC-CHAP' },
-      { name: 'dup_host_policy', type: 'string', description: 'not supported' },
+      { name: 'dup_host_policy', type: 'enum', values: ['allow', 'restrict_per_listener'], description: 'allow only', only: { values: ['allow'], lacking: 'wstor does not restrict a host to one connection per listener' } },
     ],
     run: (p) => {
       const passthru = p.admin_cmd_passthru as Record<string, unknown> | undefined;
       if (passthru && Object.values(passthru).some((v) => v !== false)) throw new WstorError('ENOTSUP', 'admin_cmd_passthru: wstor has no passthrough (omit it or set every field false)');
       if (p.poll_groups_mask !== undefined) throw new WstorError('ENOTSUP', 'poll_groups_mask: wstor has a poll group on every reactor (choose reactors with --cpus)');
-      if (p.dup_host_policy !== undefined) throw new WstorError('ENOTSUP', 'dup_host_policy: wstor has one target');
       return true;
     },
   },
@@ -174,7 +174,7 @@ export const nvmfMethods: Method[] = [
       NQN, TGT_NAME,
       { name: 'listen_address', type: 'object', required: true, description: 'trtype, adrfam, traddr, trsvcid' },
       { name: 'secure_channel', type: 'boolean', description: 'not supported: TLS', only: { values: [false], lacking: 'wstor has no TLS' } },
-      { name: 'ana_state', type: 'string', description: 'not supported: ANA', only: { values: ['optimized'], lacking: 'wstor has no ANA reporting' } },
+      { name: 'ana_state', type: 'enum', values: ['optimized', 'non_optimized', 'inaccessible'], description: 'not supported: ANA', only: { values: ['optimized'], lacking: 'wstor has no ANA reporting' } },
       { name: 'sock_impl', type: 'string', description: 'posix only', only: { values: ['posix'], lacking: 'wstor\'s sockets run on io_uring' } },
       { name: 'numa_id', type: 'int32', description: 'accepted (no effect)' },
     ],
