@@ -304,14 +304,13 @@ export class NvmfApi {
     return dumpSubsystem(this.engine.core, this.engine.memory, this.anySubsystem(nqn).ptr, `listing the controllers of ${nqn}`);
   }
 
-  /** nvmf_get_stats' poll groups: one per reactor, each with its transports' counters. */
-  pollGroupStats(): Record<string, unknown>[] {
-    const groups: Record<string, unknown>[] = [];
+  /** nvmf_get_stats' poll groups: one per reactor (as SPDK has one per core), each with its transports' counters. */
+  pollGroupStats(): { name: string; transports: Record<string, unknown>[] }[] {
+    const groups = Array.from({ length: this.engine.reactorCount }, (_, i) => ({ name: pollGroupName(i), transports: [] as Record<string, unknown>[] }));
     for (const [trtype, t] of this.transportsByType) {
-      t.stats().forEach((c, i) => {
-        groups[i] ??= { name: pollGroupName(i), transports: [] };
-        (groups[i].transports as unknown[]).push({ trtype, ...c });
-      });
+      const perGroup = t.stats();
+      if (perGroup.length !== groups.length) fail('EIO', `the ${trtype} transport gave stats for ${perGroup.length} poll groups; the engine has ${groups.length} reactors`);
+      perGroup.forEach((c, i) => groups[i].transports.push({ trtype, ...c }));
     }
     return groups;
   }

@@ -52,6 +52,9 @@ test('nvmf_create_transport without a TCP module registered: ENOTSUP naming the 
     await withTable(async (table) => {
       await assert.rejects(table.call('nvmf_create_transport', { trtype: 'TCP' }), rpcCode(ENOTSUP, /NVMe-oF TCP transport is not available/));
       assert.deepEqual(await table.call('nvmf_get_transports', {}), []);
+      assert.deepEqual(await table.call('nvmf_get_stats', {}), {
+        tick_rate: 1e9, poll_groups: [{ name: 'nvmf_tgt_poll_group_000', transports: [] }, { name: 'nvmf_tgt_poll_group_001', transports: [] }],
+      }, 'a poll group per reactor, transports or not');
     });
   } finally {
     withdrawn();
