@@ -21,3 +21,4 @@ export {
   nvmf_ns_remove, nvmf_host_add, nvmf_host_remove, nvmf_allow_any_host, nvmf_subsystem_listener_add, nvmf_subsystem_listener_remove,
   nvmf_referral_add, nvmf_referral_remove, nvmf_subsystem_dump,
 } from "./app/nvmf-exports";
+export { nvmf_tcp_create, nvmf_tcp_listen, nvmf_tcp_unlisten, nvmf_tcp_destroy, nvmf_tcp_stats } from "./app/nvmf-tcp-exports";

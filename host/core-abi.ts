@@ -128,6 +128,8 @@ export interface UringHandlers {
   wait?(timeoutUs: number): number;
   watch?(fd: number): number;
   unwatch?(id: number): number;
+  /** A connected socket's peer: the port, its numeric address NUL-terminated at [ptr, ptr + cap); or -errno. */
+  peerName?(fd: number, ptr: number, cap: number): number;
 }
 
 const ENOSYS = -38;
@@ -164,6 +166,7 @@ export function coreImports(memory: WebAssembly.Memory, handlers: ImportHandlers
       uring_submit: (descs: number, count: number, memoryPages: number) =>
         (handlers.uring ? handlers.uring.submit(descs >>> 0, count, memoryPages * PAGE_BYTES) : ENOSYS),
       uring_reap: (cqes: number, max: number) => (handlers.uring ? handlers.uring.reap(cqes >>> 0, max) : 0),
+      sock_peer_name: (fd: number, ptr: number, cap: number) => handlers.uring?.peerName?.(fd, ptr >>> 0, cap >>> 0) ?? ENOSYS,
       reactor_wait: (timeoutUs: number) => handlers.uring?.wait?.(timeoutUs >>> 0) ?? ENOSYS,
       fd_watch: (fd: number) => handlers.uring?.watch?.(fd) ?? ENOSYS,
       fd_unwatch: (id: number) => handlers.uring?.unwatch?.(id) ?? ENOSYS,

@@ -129,6 +129,11 @@ export const CORE_EXPORTS = {
   nvmf_referral_add: [['i32', 'i32', 'i32', 'i32', 'i32', 'i32'], 'i32'],  // (req, trtype, adrfam, traddr, trsvcid, subnqn)
   nvmf_referral_remove: [['i32', 'i32', 'i32', 'i32', 'i32'], 'i32'],  // (req, trtype, adrfam, traddr, trsvcid)
   nvmf_subsystem_dump: [['i32', 'i32', 'i32'], 'i32'],  // (sub, buf, cap)
+  nvmf_tcp_create: [['i32', 'i32'], 'i32'],  // (req, limitsPtr): value = the transport
+  nvmf_tcp_listen: [['i32', 'i32', 'i32', 'i32'], 'i32'],  // (req, transport, listenerId, fd)
+  nvmf_tcp_unlisten: [['i32', 'i32', 'i32'], 'i32'],  // (req, transport, listenerId)
+  nvmf_tcp_destroy: [['i32', 'i32'], 'i32'],  // (req, transport)
+  nvmf_tcp_stats: [['i32', 'i32', 'i32'], 'i32'],  // (transport, buf, cap): bytes or -ENOSPC
 } as const satisfies Record<string, CoreSignature>;
 
 export type CoreExportName = keyof typeof CORE_EXPORTS;

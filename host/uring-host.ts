@@ -4,6 +4,8 @@ import { loadNative } from './native/index.js';
 import type { UringHandlers } from './core-abi.js';
 
 const RING_ENTRIES = 1024;
+/** Set to 1 to run every ring in the addon's synchronous fallback (as on a kernel without io_uring): tests, comparisons. */
+const FORCE_FALLBACK = process.env.WSTOR_URING_FORCE_FALLBACK === '1';
 const ERRNO: Record<string, number> = { EFAULT: -14, EINVAL: -22, EBADF: -9, EPERM: -1, ENOMEM: -12, EBUSY: -16, EMFILE: -24, ENOSPC: -28, ENOSYS: -38 };
 
 function toErrno(err: unknown): number {
@@ -22,7 +24,7 @@ export function nodeUringHandlers(memory: WebAssembly.Memory): UringHandlers | u
   const ring = (memoryBytes: number): number => {
     if (handle < 0 || memoryBytes > knownBytes) {
       const view = new Uint8Array(memory.buffer);
-      if (handle < 0) handle = native.uringCreate(view, RING_ENTRIES);
+      if (handle < 0) handle = native.uringCreate(view, RING_ENTRIES, { forceFallback: FORCE_FALLBACK });
       else native.uringSetMemory(handle, view);       // the memory grew; its base never moves
       knownBytes = view.byteLength;
     }
@@ -44,6 +46,9 @@ export function nodeUringHandlers(memory: WebAssembly.Memory): UringHandlers | u
     unwatch(id) {
       try { native.uringUnwatch(ring(0), id); return 0; } catch (err) { return toErrno(err); }
     },
+    peerName(fd, ptr, cap) {
+      try { return native.tcpPeerName(fd, new Uint8Array(memory.buffer), ptr, cap); } catch (err) { return toErrno(err); }
+    },
   };
 }
 
@@ -62,7 +67,7 @@ export function nodeWakeFds(): { create(): number; write(fd: number): number; cl
 export function probeUring(memory: WebAssembly.Memory): { mode: 'io_uring' | 'fallback' | 'none'; reason?: string } {
   const native = loadNative();
   if (!native) return { mode: 'none', reason: 'the native addon is not built (npm run build:native)' };
-  const h = native.uringCreate(new Uint8Array(memory.buffer), 8);
+  const h = native.uringCreate(new Uint8Array(memory.buffer), 8, { forceFallback: FORCE_FALLBACK });
   try {
     const info = native.uringInfo(h);
     return { mode: info.mode, reason: info.reason };

@@ -147,8 +147,10 @@ export const DLE_PORTID: usize = 4;       // u16
 export const DLE_CNTLID: usize = 6;       // u16 (0xffff dynamic)
 export const DLE_ASQSZ: usize = 8;        // u16
 export const DLE_TRSVCID: usize = 32;     // 32 bytes ASCII, space padded
-export const DLE_TRADDR: usize = 256;     // 256 bytes ASCII, space padded
-export const DLE_SUBNQN: usize = 512;     // 256 bytes, NUL padded
+// SUBNQN before TRADDR (Linux's struct nvmf_disc_rsp_page_entry; nvme discover read them swapped when
+// these were the other way round).
+export const DLE_SUBNQN: usize = 256;     // 256 bytes, NUL padded
+export const DLE_TRADDR: usize = 512;     // 256 bytes ASCII, space padded
 export const DLE_TSAS: usize = 768;       // 256 bytes: TCP: byte 0 SECTYPE
 export const DLE_TRSVCID_BYTES: u32 = 32;
 export const DLE_TRADDR_BYTES: u32 = 256;

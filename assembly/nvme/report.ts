@@ -25,3 +25,10 @@ export function reportAscii(level: i32, code: i32, fmt: string, ascii1: usize, a
   if (s1 != 0) heapFree(s1 - 4);
   if (s2 != 0) heapFree(s2 - 4);
 }
+
+/** report() with s1 from a NUL-terminated ASCII field and s2 a core string (a reason). */
+export function reportAsciiWhy(level: i32, code: i32, fmt: string, ascii1: usize, why: string, n1: f64 = 0, n2: f64 = 0): void {
+  const s1 = quote(ascii1);
+  report(level, code, fmt, s1, changetype<usize>(why), n1, n2);
+  if (s1 != 0) heapFree(s1 - 4);
+}

@@ -57,6 +57,14 @@ export declare function host_uring_submit(descs: usize, count: u32, memoryPages:
 @external("host", "uring_reap")
 export declare function host_uring_reap(cqes: usize, max: u32): i32;
 
+/**
+ * The peer of connected socket `fd`: its numeric address NUL-terminated in [ptr, ptr + cap), and its
+ * port as the result; or -errno (-ENOSPC: cap too small; -ENOTCONN; -ENOSYS: no sockets on this host).
+ */
+// @ts-ignore: decorator
+@external("host", "sock_peer_name")
+export declare function host_sock_peer_name(fd: i32, ptr: usize, cap: u32): i32;
+
 // ---- a reactor's sleep in the kernel (Node with the addon: host/uring-host.ts; elsewhere -ENOSYS) ----
 // A reactor that sleeps here wakes on the first of: a completion of its io_uring, a watched eventfd
 // (its wake fd, vhost kicks), or the timeout. Without it the reactor sleeps on its doorbell (Atomics.wait).

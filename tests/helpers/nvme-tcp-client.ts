@@ -130,6 +130,9 @@ export class NvmeTcpQueue {
     return this.closed.finally(() => clearTimeout(t));
   }
 
+  /** Drop the connection at once (a host that vanishes): every command in flight rejects. */
+  destroy(): void { this.fail('destroyed by the test'); }
+
   private fail(why: string, termReq?: { fes: number; fei: number }): void {
     if (this.failure) return;
     this.failure = new QueueError(`queue ${this.qid}: ${why}`, termReq);

@@ -81,7 +81,7 @@ function discoveryLog(e: TargetEnv, q: number): { genctr: bigint; entries: { trt
   for (let i = 0; i < numrec; i++) {
     const d = all.subarray(1024 * (i + 1), 1024 * (i + 2));
     entries.push({ trtype: d[0], subtype: d[2], portid: d.readUInt16LE(4), trsvcid: d.subarray(32, 64).toString('latin1').trimEnd(),
-      traddr: d.subarray(256, 512).toString('latin1').trimEnd(), subnqn: d.subarray(512, 768).toString('latin1').replace(/\0+$/, '') });
+      subnqn: d.subarray(256, 512).toString('latin1').replace(/\0+$/, ''), traddr: d.subarray(512, 768).toString('latin1').trimEnd() });
   }
   return { genctr: head.data.readBigUInt64LE(0), entries };
 }

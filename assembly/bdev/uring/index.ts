@@ -11,6 +11,7 @@ import { BdevModule, BdevIo, Bdev, BdevChannel, IO_READ, IO_WRITE, IO_FLUSH, IO_
 import { bdevIoComplete, bdevIoCompleteList } from "../io";
 import { bdevAlloc, bdevRegister } from "../bdev";
 import * as wire from "./wire";
+import { ringReap, ringHandlerSet, ringUserData, RING_TAG_BDEV } from "../../uring";
 import { memCopyIo } from "../memcopy";
 import { wantsLentBuffer, lendBlocks } from "../lend";
 
@@ -84,7 +85,7 @@ function stage(g: UringGroup, ioPtr: usize): bool {
   if (f.direct != 0) store<u8>(d + wire.DESC_FLAGS_OFF, wire.FLAG_SUBMIT_NOW);
   store<i32>(d + wire.DESC_FD_OFF, f.fd);
   store<u64>(d + wire.DESC_OFFSET_OFF, io.type == IO_FLUSH ? 0 : offset);
-  store<u32>(d + wire.DESC_USER_OFF, <u32>ioPtr);
+  store<u32>(d + wire.DESC_USER_OFF, ringUserData(ioPtr, RING_TAG_BDEV));
   io.aux = bytes;               // what a read or write must transfer
   g.staged++;
   return true;
@@ -162,26 +163,23 @@ function uringPoll(ctx: usize): i32 {
       work += accepted;
     }
   }
+  // The ring is the reactor's: its completions may belong to any thread on this reactor, and to any
+  // module that submits to it (sockets too). Each goes to its owner's list (uringReaped); an io always
+  // completes on the thread that submitted it.
+  if (g.inFlight > 0) work += ringReap(g.cqes, STAGE_SLOTS);
   work += completeReaped(g);
-  if (g.inFlight > 0) {
-    // The ring is the reactor's: its completions may belong to any thread on this reactor. Those of
-    // another thread wait on that thread's list; an io always completes on the thread that submitted it.
-    const n = host_uring_reap(g.cqes, STAGE_SLOTS);
-    for (let i: i32 = 0; i < n; i++) {
-      const c = g.cqes + <usize>i * wire.CQE_BYTES;
-      const ioPtr = <usize>load<u32>(c + wire.CQE_USER_OFF);
-      const owner = groupOf(ioPtr);
-      assert(owner.inFlight > 0);
-      owner.inFlight--;
-      if (owner == g) { completeOne(ioPtr, load<i32>(c + wire.CQE_RES_OFF)); continue; }
-      queueReaped(owner, ioPtr, load<i32>(c + wire.CQE_RES_OFF));
-    }
-    work += n;
-  }
   // I/O in flight keeps the reactor polling only if it would sleep on its doorbell, which a completion
   // does not ring; its kernel sleep ends when one is posted.
   const waiting = g.inFlight > 0 && !reactorSleepsInKernel();
   return work > 0 || waiting || g.staged > 0 || g.reaped != 0 ? POLLER_BUSY : POLLER_IDLE;
+}
+
+/** The ring's handler for RING_TAG_BDEV: `io` ended with `res`; its own thread completes it. */
+function uringReaped(ioPtr: usize, res: i32): void {
+  const owner = groupOf(ioPtr);
+  assert(owner.inFlight > 0);
+  owner.inFlight--;
+  queueReaped(owner, ioPtr, res);
 }
 
 /** `io` of group `g` ended with `res`: completed on g's thread at its next poll. */
@@ -211,6 +209,7 @@ function groupCreate(_key: usize, ctx: usize): i32 {
   const g = changetype<UringGroup>(ctx);
   g.descs = heapAllocZeroed(<usize>STAGE_SLOTS * wire.DESC_BYTES);
   g.cqes = heapAllocZeroed(<usize>STAGE_SLOTS * wire.CQE_BYTES);
+  ringHandlerSet(RING_TAG_BDEV, uringReaped);
   g.poller = pollerRegister(uringPoll, ctx, 0, "bdev_uring");
   if (g.descs == 0 || g.cqes == 0 || g.poller == 0) {
     heapFree(g.descs); heapFree(g.cqes);

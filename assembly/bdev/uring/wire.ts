@@ -27,3 +27,10 @@ export const IOV_MAX: u32 = 64;
 
 /** Hand the descriptor to the kernel at once rather than at the end of the submit call (device I/O). */
 export const FLAG_SUBMIT_NOW: u8 = 0x01;
+
+// Socket ops (assembly/sock). Their descriptors keep offset 0; buf, len and iovcnt as noted, else 0.
+export const OP_ACCEPT: u8 = 8;      // res = the new fd (CLOEXEC, nonblocking, TCP_NODELAY)
+export const OP_RECV: u8 = 9;        // into [buf, buf + len): res = bytes, 0 when the peer closed
+export const OP_SENDMSG: u8 = 10;    // iovcnt pairs at buf, MSG_NOSIGNAL: res = bytes sent (may be short)
+export const OP_CANCEL_FD: u8 = 11;  // every op of this ring on fd: res = how many
+export const OP_CLOSE: u8 = 12;

@@ -9,6 +9,7 @@ import { sendMsg, pollerRegister, pollerUnregister, POLLER_BUSY } from "../../th
 import { NvmfQpair, NvmfTransportLimits } from "../transport";
 import { nvmfQpairInit } from "../target";
 import { nvmfQpairClose } from "../qpair-close";
+import { reportAscii, reportAsciiWhy } from "../report";
 import {
   TcpConn, TcpGroup, TcpTransport, TcpWire, TcpReq, WireRecvFn, WireConnFn,
   CONN_IC_WAIT, CONN_READY, CONN_TERMINATING, CONN_CLOSING, CONN_CLOSED, PHASE_HEADER,
@@ -171,8 +172,7 @@ export function connIcReq(c: TcpConn, hdr: usize): void {
 export function connFatal(c: TcpConn, verdict: u32, offending: usize, offendingBytes: u32): void {
   if (c.state >= CONN_TERMINATING) return;
   const g = changetype<TcpGroup>(c.group);
-  report(LEVEL_WARN, -71, "nvmf_tcp: connection from %s: %s; sending a TermReq and closing", c.peerAddr,
-    changetype<usize>(verdictText(verdict)));
+  reportAsciiWhy(LEVEL_WARN, -71, "nvmf_tcp: connection from %s: %s; sending a TermReq and closing", c.peerAddr, verdictText(verdict));
   g.termReqsSent++;
   c.termReqBytes = pduWriteTermReq(c.termReq, verdictFes(verdict), verdictFei(verdict), offending, offendingBytes);
   c.state = CONN_TERMINATING;
@@ -194,7 +194,7 @@ export function connTermReqSent(c: TcpConn): void {
 /** The host sent a TermReq: the connection ends (the spec: no answer). */
 export function connTermReqReceived(c: TcpConn, fes: u16): void {
   changetype<TcpGroup>(c.group).termReqsReceived++;
-  report(LEVEL_INFO, 0, "nvmf_tcp: connection from %s: the host sent a TermReq (FES %d)", c.peerAddr, 0, <f64>fes);
+  reportAscii(LEVEL_INFO, 0, "nvmf_tcp: connection from %s: the host sent a TermReq (FES %d)", c.peerAddr, 0, <f64>fes);
   connClose(c, "the host sent a TermReq", LEVEL_INFO);
 }
 
@@ -209,7 +209,7 @@ export function connClose(c: TcpConn, why: string, level: i32): void {
   if (c.state >= CONN_CLOSING) return;
   c.state = CONN_CLOSING;
   c.closeReason = changetype<usize>(why);
-  if (level <= LEVEL_WARN) report(level, 0, "nvmf_tcp: connection from %s closes: %s", c.peerAddr, changetype<usize>(why));
+  if (level <= LEVEL_WARN) reportAsciiWhy(level, 0, "nvmf_tcp: connection from %s closes: %s", c.peerAddr, why);
   if (c.linger != 0) {
     pollerUnregister(c.linger);
     c.linger = 0;

@@ -49,7 +49,7 @@ export function tcpCreate(req: u32, limitsPtr: usize, wire: usize): i32 {
   t.createReq = req;
   for (let i: u32 = 0; i < n; i++) {
     const thread = threadCreateOn(<i32>i, "nvmf_tcp_poll_group");
-    const g = thread == 0 ? 0 : tcpGroupNew(changetype<usize>(t), i, thread, <i32>i);
+    const g = thread == 0 ? <usize>0 : tcpGroupNew(changetype<usize>(t), i, thread, <i32>i);
     if (g == 0) {
       // Groups already made are started and then torn down; the request fails at the end.
       report(LEVEL_ERROR, -ENOMEM, "nvmf_create_transport: no memory for the poll group of reactor %d", 0, 0, <f64>i);

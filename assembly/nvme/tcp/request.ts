@@ -6,6 +6,7 @@ import { heapAllocZeroed, heapFree, report, LEVEL_ERROR, ENOMEM } from "../../ru
 import { NvmfReq, NvmfQpair, NvmfTransportLimits, QPAIR_CONNECTED } from "../transport";
 import { nvmfReqExec } from "../target";
 import { nvmfReqCompleteError } from "../complete";
+import { reportAscii } from "../report";
 import {
   SQE_BYTES, CQE_BYTES, OPC_FABRICS, XFER_NONE, XFER_HOST_TO_CTRLR, XFER_CTRLR_TO_HOST, XFER_BIDIRECTIONAL, STATUS_SUCCESS,
   STATUS_INVALID_FIELD, STATUS_DATA_SGL_LENGTH_INVALID, STATUS_SGL_DESCRIPTOR_TYPE_INVALID, STATUS_INVALID_SGL_OFFSET,
@@ -96,7 +97,7 @@ export function reqCapsuleStart(c: TcpConn, hdr: usize, dataBytes: u32): u32 {
   }
   const r = reqGet(c);
   if (r == null) {
-    report(LEVEL_ERROR, -ENOMEM, "nvmf_tcp: connection from %s: no memory for a request", c.peerAddr);
+    reportAscii(LEVEL_ERROR, -ENOMEM, "nvmf_tcp: connection from %s: no memory for a request", c.peerAddr);
     connClose(c, "out of memory for a request", LEVEL_ERROR);
     return START_FATAL;
   }
