@@ -1,7 +1,7 @@
 // The seam between the NVMe-oF control plane (host/nvmf.ts) and its transport modules: what a
-// transport offers, and the registry of factories by trtype. A transport module registers itself when
-// imported (host/nvmf-tcp.ts: `registerNvmfTransport('TCP', NvmfTcpTransport.create)`), so plugging
-// one in is one import line; tests register their own fakes the same way.
+// transport offers, and the registry of factories by trtype. host/nvmf-modules.ts registers the ones
+// this build ships (`registerNvmfTransport('TCP', NvmfTcpTransport.create)`); tests register their own
+// fakes the same way, and can withdraw a type (null) to see nvmf_create_transport refuse it.
 import type { Engine } from './engine.js';
 import { WstorError } from './errors.js';
 

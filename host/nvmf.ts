@@ -10,6 +10,7 @@ import { NVMF_ADRFAMS, addressText, checkAscii, checkNqn, fail, hexId, normalize
 import { NvmfListeners } from './nvmf-listeners.js';
 import { withCoreBytes } from './nvmf-strings.js';
 import { NVMF_TRTYPES, nvmfTransportFactory, type ListenAddressFull, type NvmfTransportBackend } from './nvmf-transports.js';
+import './nvmf-modules.js';
 
 export type { ListenAddressFull, NvmfTransportBackend, NvmfTransportFactory } from './nvmf-transports.js';
 export { registerNvmfTransport, nvmfTransportRegistered } from './nvmf-transports.js';

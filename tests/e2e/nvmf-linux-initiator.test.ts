@@ -13,10 +13,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { skipIfMissing } from '../helpers/skip.js';
 import { ROOT, HARNESS, GUEST, guestSkipReason } from '../helpers/guest-harness.js';
-import { nvmfTransportRegistered } from '../../host/nvmf.js';
-
-/** Until a module registers the NVMe/TCP transport (host/nvmf-tcp.ts, the lead's), these tests cannot run. */
-const NEEDS_TCP = { skip: nvmfTransportRegistered('TCP') ? false : 'needs the NVMe/TCP transport (lead)' };
 
 const SCRIPTS = path.join(ROOT, 'tests', 'guest');
 const MiB = 1 << 20;
@@ -122,7 +118,7 @@ function sparseFile(dir: string, name: string, mib: number): string {
 
 const aio = (name: string, filename: string): Call => ({ method: 'bdev_aio_create', params: { name, filename } });
 
-test('Linux\'s NVMe/TCP initiator: discovery, an unknown host refused, ext4 written, reconnected and verified, fio verify on 2 queues, flush, discard', NEEDS_TCP, async (t) => {
+test('Linux\'s NVMe/TCP initiator: discovery, an unknown host refused, ext4 written, reconnected and verified, fio verify on 2 queues, flush, discard', async (t) => {
   if (skipIfMissing(t, skipReason() !== null, skipReason() ?? '')) return;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-nvmf-e2e-'));
   const port = 14491;
@@ -141,7 +137,7 @@ test('Linux\'s NVMe/TCP initiator: discovery, an unknown host refused, ext4 writ
   }
 });
 
-test('a namespace hot-added and another resized reach the connected host through asynchronous events', NEEDS_TCP, async (t) => {
+test('a namespace hot-added and another resized reach the connected host through asynchronous events', async (t) => {
   if (skipIfMissing(t, skipReason() !== null, skipReason() ?? '')) return;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-nvmf-e2e-'));
   const port = 14493;
@@ -167,7 +163,7 @@ test('a namespace hot-added and another resized reach the connected host through
   }
 });
 
-test('wstor serve killed under the host\'s verified writes and started again: the host reconnects on its own, no write is lost', NEEDS_TCP, async (t) => {
+test('wstor serve killed under the host\'s verified writes and started again: the host reconnects on its own, no write is lost', async (t) => {
   if (skipIfMissing(t, skipReason() !== null, skipReason() ?? '')) return;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-nvmf-e2e-'));
   const port = 14495;

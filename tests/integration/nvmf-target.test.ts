@@ -6,7 +6,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Engine } from '../../host/index.js';
-import { nvmfTransportRegistered } from '../../host/nvmf.js';
 import { Target } from '../../host/serve/target.js';
 import { MethodTable } from '../../host/rpc/methods/index.js';
 import { parseConfig, replayConfig, saveConfig } from '../../host/serve/config.js';
@@ -16,9 +15,6 @@ import { readSqe, writeSqe, flushSqe, identifySqe, getLogPageSqe, CNS, LID } fro
 const NQN = 'nqn.2026-12.io.wstor:int1';
 const HOSTNQN = 'nqn.2014-08.org.nvmexpress:uuid:0c3f6a2e-2d1b-4c3d-8e4f-5a6b7c8d9e01';
 const DISCOVERY = 'nqn.2014-08.org.nvmexpress.discovery';
-
-/** Until a module registers the NVMe/TCP transport (host/nvmf-tcp.ts, the lead's), these tests cannot run. */
-const NEEDS_TCP = { skip: nvmfTransportRegistered('TCP') ? false : 'needs the NVMe/TCP transport (lead)' };
 
 /** A port nobody listens on now (the kernel's pick, released). */
 async function freePort(): Promise<number> {
@@ -46,7 +42,7 @@ async function target(): Promise<{ engine: Engine; table: MethodTable; port: num
 
 const pattern = (n: number, seed: number) => Buffer.from(Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed) & 0xff));
 
-test('a host enables a controller, identifies it and its namespace, and reads back what it wrote (in-capsule and R2T)', NEEDS_TCP, async () => {
+test('a host enables a controller, identifies it and its namespace, and reads back what it wrote (in-capsule and R2T)', async () => {
   const { engine, opts } = await target();
   try {
     const ctrl = await NvmeTcpController.connect(opts);
@@ -76,7 +72,7 @@ test('a host enables a controller, identifies it and its namespace, and reads ba
   }
 });
 
-test('the discovery log lists the subsystem and its listener; a host not on the list is refused; get_controllers and get_qpairs show a connection', NEEDS_TCP, async () => {
+test('the discovery log lists the subsystem and its listener; a host not on the list is refused; get_controllers and get_qpairs show a connection', async () => {
   const { engine, table, port, opts } = await target();
   try {
     const disc = await NvmeTcpController.connect({ ...opts, subnqn: DISCOVERY });
@@ -109,7 +105,7 @@ test('the discovery log lists the subsystem and its listener; a host not on the 
   }
 });
 
-test('a subsystem deleted under a connected host drops its connections; its commands end once, and the target keeps serving', NEEDS_TCP, async () => {
+test('a subsystem deleted under a connected host drops its connections; its commands end once, and the target keeps serving', async () => {
   const { engine, table, opts } = await target();
   try {
     const ctrl = await NvmeTcpController.connect(opts);
@@ -126,7 +122,7 @@ test('a subsystem deleted under a connected host drops its connections; its comm
   }
 });
 
-test('save_config writes the transport, subsystem, host, namespace and listeners; a fresh engine loads it back and serves', NEEDS_TCP, async () => {
+test('save_config writes the transport, subsystem, host, namespace and listeners; a fresh engine loads it back and serves', async () => {
   const { engine, table } = await target();
   let saved = '';
   try {
@@ -150,7 +146,7 @@ test('save_config writes the transport, subsystem, host, namespace and listeners
   }
 });
 
-test('nvmf RPCs refuse bad input by name and change nothing', NEEDS_TCP, async () => {
+test('nvmf RPCs refuse bad input by name and change nothing', async () => {
   const { engine, table } = await target();
   try {
     const refuse = (method: string, params: Record<string, unknown>, match: RegExp) => assert.rejects(table.call(method, params), match);
@@ -170,7 +166,7 @@ test('nvmf RPCs refuse bad input by name and change nothing', NEEDS_TCP, async (
   }
 });
 
-test('a listener on a port already taken is refused naming the address, and the subsystem keeps its others', NEEDS_TCP, async () => {
+test('a listener on a port already taken is refused naming the address, and the subsystem keeps its others', async () => {
   const { engine, table, port } = await target();
   const busy = net.createServer();
   await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));

@@ -13,7 +13,6 @@ import { Engine } from '../../host/index.js';
 import { Target } from '../../host/serve/target.js';
 import { MethodTable } from '../../host/rpc/methods/index.js';
 import { RpcError } from '../../host/rpc/errors.js';
-import { useFakeTcpTransport } from '../helpers/fake-nvmf-transport.js';
 
 /** A loopback port nobody listens on now. */
 async function freePort(): Promise<number> {
@@ -52,8 +51,6 @@ function everyParam(m: SpdkMethod, given: Record<string, unknown>): Record<strin
 }
 
 test('SPDK\'s rpc.py sending every parameter at its default: every method wstor serves takes it', async () => {
-  // The nvmf calls need a TCP transport to make: the fake stands in (this test is about parameters).
-  const fakeTcp = useFakeTcpTransport();
   const engine = await Engine.start({ reactors: 2, memoryBytes: 256 << 20, logLevel: 'fatal' });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-spdk-client-'));
   const file = path.join(dir, 'disk.img');
@@ -156,7 +153,6 @@ test('SPDK\'s rpc.py sending every parameter at its default: every method wstor 
     assert.deepEqual(notCalled, [], 'every SPDK method wstor serves was called');
   } finally {
     await engine.stop();
-    fakeTcp.restore();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
