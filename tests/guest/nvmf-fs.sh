@@ -14,7 +14,7 @@ then echo "STRANGER_ADMITTED"; exit 1; else echo HOST_REFUSED; fi
 
 nvmf_connect
 C=$(nvmf_ctrl); NS1=$(nvmf_ns 1); NS2=$(nvmf_ns 2)
-echo "connected: $C queues=$(ls -d /sys/block/${NS1#/dev/}/mq/* | wc -l) $NS1 $(cat /sys/block/${NS1#/dev/}/size) sectors, $NS2"
+echo "connected: $C queues=$(nvmf_queues "$C" "$NS1") $NS1 $(cat /sys/block/${NS1#/dev/}/size) sectors, $NS2"
 mke2fs -q -b 4096 "$NS1"
 mkdir -p /mnt/d && mount -t ext4 "$NS1" /mnt/d
 i=0
@@ -32,7 +32,7 @@ umount /mnt/d
 
 fio --name=v --filename="$NS2" --direct=1 --ioengine=libaio --rw=randwrite --bs=4k --iodepth=16 --numjobs=2 \
     --size=16M --offset_increment=16M --verify=crc32c --verify_fatal=1 --output-format=terse --terse-version=3 > /tmp/fio.out
-echo "FIO_VERIFY_OK $(wc -l < /tmp/fio.out) jobs"
+echo "FIO_VERIFY_OK $(fio_jobs /tmp/fio.out) jobs"
 fio --name=big --filename="$NS2" --direct=1 --ioengine=libaio --rw=write --bs=128k --iodepth=4 --size=8M \
     --verify=md5 --verify_fatal=1 --output-format=terse --terse-version=3 > /tmp/fio2.out
 echo FIO_LARGE_OK

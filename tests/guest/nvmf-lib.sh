@@ -39,3 +39,15 @@ nvmf_ns() {
 }
 
 nvmf_disconnect() { nvme disconnect -n "$NQN" >/dev/null || { echo "NVME_DISCONNECT_FAILED"; exit 1; }; }
+
+# nvmf_queues CTRL NSDEV: the I/O queues blk-mq made for the namespace. With native multipath the
+# namespace's node (nvmeXnY) is a head without queues of its own; its path node nvmeXcCTRLnY has them.
+nvmf_queues() {
+  b=${2#/dev/}
+  for p in /sys/block/nvme*c"${1#nvme}"n"${b##*n}"; do [ -d "$p/mq" ] && b=$(basename "$p"); done
+  ls -d /sys/block/"$b"/mq/* | wc -l
+}
+
+# fio_jobs FILE: the jobs fio reported in FILE (--output-format=terse --terse-version=3: one line per
+# job, each starting "3;"). On this guest fio writes a third line for 2 jobs: counting lines said 3.
+fio_jobs() { grep -c '^3;' "$1"; }

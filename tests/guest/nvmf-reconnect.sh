@@ -9,5 +9,5 @@ echo RECONNECT_GO
 fio --name=rc --filename="$NS1" --direct=1 --ioengine=libaio --rw=randwrite --bs=4k --iodepth=16 \
     --numjobs=2 --size=24M --offset_increment=24M --verify=crc32c --verify_fatal=1 \
     --output-format=terse --terse-version=3 > /tmp/fio.out
-echo "RECONNECT_FIO_OK $(wc -l < /tmp/fio.out) jobs"
+echo "RECONNECT_FIO_OK $(fio_jobs /tmp/fio.out) jobs"
 nvmf_disconnect
