@@ -9,3 +9,4 @@ export * from "./control-hooks";
 export * from "./nvmf-io-hooks";
 export * from "./nvmf-hooks";
 export * from "./nvme-tcp-hooks";
+export * from "./sock-hooks";
