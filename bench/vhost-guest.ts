@@ -1,9 +1,11 @@
-// Issue 6's figures: a Debian guest under QEMU (TCG, 2 vCPUs, 2 queues) runs the harness's
-// blk-verify-fio.sh (8 MiB pattern check, then fio 4 KiB randread qd32 and 128 KiB sequential read)
-// against qemu-storage-daemon and against wstor serving the same 1 GiB file, alternating, R rounds.
-// Also the backend's CPU seconds (utime + stime of its process, from /proc) per million guest I/Os.
-// Usage: node build/bench/vhost-guest.js --guest DIR [--rounds 3] [--rt 10] [--harness DIR] [--dir DIR]
-//        [--wstor-args '-m 0x1']
+// Issue 6's and 17's guest figures: a Debian guest under QEMU (TCG, 2 vCPUs, 2 queues) runs the
+// harness's blk-verify-fio.sh (8 MiB pattern check, then fio 4 KiB randread qd32 and 128 KiB sequential
+// read) against backends serving the same 1 GiB file, alternating, R rounds: qemu-storage-daemon and
+// wstor over vhost-user-blk (qsd, wstor), and wstor's NVMe/TCP target reached by the guest kernel's
+// initiator with 2 I/O queues (nvmf). Also each backend's CPU seconds (utime + stime of its process,
+// from /proc) per million guest I/Os.
+// Usage: node build/bench/vhost-guest.js --guest DIR [--backends qsd,wstor[,nvmf]] [--rounds 3] [--rt 10]
+//        [--harness DIR] [--dir DIR] [--wstor-args '-m 0x1']
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -37,7 +39,41 @@ function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / TICKS;      // utime, stime (fields 14, 15)
 }
 
-function backend(name: 'qsd' | 'wstor', sock: string): ChildProcess {
+type Backend = 'qsd' | 'wstor' | 'nvmf';
+const backends = arg('--backends', 'qsd,wstor').split(',') as Backend[];
+if (backends.some((b) => !['qsd', 'wstor', 'nvmf'].includes(b))) { console.error('--backends takes qsd, wstor and nvmf'); process.exit(2); }
+const NVMF_PORT = 14499;
+const NQN = 'nqn.2026-12.io.wstor:bench';
+const HOSTNQN = 'nqn.2014-08.org.nvmexpress:uuid:00000000-0000-4000-8000-00000000b002';
+
+/** wstor serve exporting the file over NVMe/TCP on 127.0.0.1:NVMF_PORT (the guest reaches it through run-guest.sh -n). */
+function nvmfBackend(rpcSock: string): ChildProcess {
+  const listen = { trtype: 'TCP', adrfam: 'IPv4', traddr: '127.0.0.1', trsvcid: String(NVMF_PORT) };
+  const cfg = path.join(dir, 'nvmf-config.json');
+  fs.writeFileSync(cfg, JSON.stringify({ subsystems: [
+    { subsystem: 'bdev', config: [{ method: 'bdev_aio_create', params: { name: 'disk', filename: img } }] },
+    { subsystem: 'nvmf', config: [
+      { method: 'nvmf_create_transport', params: { trtype: 'TCP' } },
+      { method: 'nvmf_create_subsystem', params: { nqn: NQN, allow_any_host: true } },
+      { method: 'nvmf_subsystem_add_ns', params: { nqn: NQN, namespace: { bdev_name: 'disk' } } },
+      { method: 'nvmf_subsystem_add_listener', params: { nqn: NQN, listen_address: listen } },
+    ] },
+  ] }));
+  const serveArgs = ['serve', '--config', cfg, '-r', rpcSock, '--mem', '1GiB', ...wstorArgs.split(' ').filter(Boolean)];
+  return spawn(process.execPath, [path.join(ROOT, 'build', 'host', 'cli.js'), ...serveArgs], { stdio: 'ignore' });
+}
+
+/** What the guest carries in for the nvmf run: the connect helpers and the harness's fio script. */
+function nvmfShare(): string {
+  const share = path.join(dir, 'nvmf-share');
+  fs.mkdirSync(share, { recursive: true });
+  fs.copyFileSync(path.join(ROOT, 'tests', 'guest', 'nvmf-lib.sh'), path.join(share, 'nvmf-lib.sh'));
+  fs.copyFileSync(path.join(harness, 'tests', 'blk-verify-fio.sh'), path.join(share, 'blk-verify-fio.sh'));
+  return share;
+}
+
+function backend(name: Backend, sock: string): ChildProcess {
+  if (name === 'nvmf') return nvmfBackend(sock);
   if (name === 'qsd') {
     return spawn('qemu-storage-daemon', ['--blockdev', `driver=file,node-name=f0,filename=${img},cache.direct=off`,
       '--export', `type=vhost-user-blk,id=e0,node-name=f0,addr.type=unix,addr.path=${sock},writable=on,num-queues=2`], { stdio: 'ignore' });
@@ -47,13 +83,17 @@ function backend(name: 'qsd' | 'wstor', sock: string): ChildProcess {
 
 interface Run { randreadIops: number; seqMBs: number; cpu: number; ios: number }
 
-async function once(name: 'qsd' | 'wstor'): Promise<Run> {
+async function once(name: Backend): Promise<Run> {
   const sock = path.join(dir, `${name}.sock`);
   fs.rmSync(sock, { force: true });
   const b = backend(name, sock);
   for (let i = 0; i < 300 && !fs.existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+  if (name === 'nvmf') await new Promise((r) => setTimeout(r, 500));          // the config replayed after the RPC socket appeared
+  const guestArgs = name === 'nvmf'
+    ? ['-g', guest, '-n', String(NVMF_PORT), '-s', nvmfShare(), '-t', '300', path.join(ROOT, 'tests', 'guest', 'nvmf-blk-fio.sh'), `RT=${rt}`, `NQN=${NQN}`, `HOSTNQN=${HOSTNQN}`]
+    : ['-g', guest, '-b', sock, '-q', '2', '-t', '300', path.join(harness, 'tests', 'blk-verify-fio.sh'), `RT=${rt}`];
   const out = await new Promise<string>((resolve) => {
-    const g = spawn(path.join(harness, 'run-guest.sh'), ['-g', guest, '-b', sock, '-q', '2', '-t', '300', path.join(harness, 'tests', 'blk-verify-fio.sh'), `RT=${rt}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const g = spawn(path.join(harness, 'run-guest.sh'), guestArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
     let text = '';
     g.stdout.on('data', (d) => { text += d; });
     g.stderr.on('data', (d) => { text += d; });
@@ -71,23 +111,29 @@ async function once(name: 'qsd' | 'wstor'): Promise<Run> {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const runs: Record<'qsd' | 'wstor', Run[]> = { qsd: [], wstor: [] };
+const runs: Record<Backend, Run[]> = { qsd: [], wstor: [], nvmf: [] };
 for (let r = 0; r < rounds; r++) {
-  for (const name of (r % 2 === 0 ? ['qsd', 'wstor'] : ['wstor', 'qsd']) as ('qsd' | 'wstor')[]) {
+  for (const name of r % 2 === 0 ? backends : [...backends].reverse()) {
     const run = await once(name);
     runs[name].push(run);
     console.error(`round ${r + 1} ${name}: randread ${run.randreadIops} IOPS, seq ${run.seqMBs} MB/s, ${run.cpu.toFixed(2)} CPU s, ` +
       `${(run.cpu / (run.ios / 1e6)).toFixed(1)} CPU s per M I/Os`);
   }
 }
-const summary = (name: 'qsd' | 'wstor') => ({
+const summary = (name: Backend) => ({
   randreadIops: median(runs[name].map((x) => x.randreadIops)),
   seqMBs: median(runs[name].map((x) => x.seqMBs)),
   cpuSecondsPerMillionIos: Number(median(runs[name].map((x) => x.cpu / (x.ios / 1e6))).toFixed(1)),
 });
-const q = summary('qsd'), w = summary('wstor');
-console.log(JSON.stringify({
-  rounds, rt, qsd: q, wstor: w,
-  ratio: { randread: Number((w.randreadIops / q.randreadIops).toFixed(2)), seq: Number((w.seqMBs / q.seqMBs).toFixed(2)), cpuPerIo: Number((w.cpuSecondsPerMillionIos / q.cpuSecondsPerMillionIos).toFixed(2)) },
-  all: runs,
-}, null, 1));
+// Ratios against the first backend named (qsd by default; `--backends wstor,nvmf` compares the two wstor targets).
+const base = summary(backends[0]);
+const result: Record<string, unknown> = { rounds, rt, backends };
+for (const name of backends) {
+  const s = summary(name);
+  result[name] = s;
+  if (name !== backends[0]) {
+    result[`${name}/${backends[0]}`] = { randread: Number((s.randreadIops / base.randreadIops).toFixed(2)), seq: Number((s.seqMBs / base.seqMBs).toFixed(2)), cpuPerIo: Number((s.cpuSecondsPerMillionIos / base.cpuSecondsPerMillionIos).toFixed(2)) };
+  }
+}
+result.all = Object.fromEntries(backends.map((b) => [b, runs[b]]));
+console.log(JSON.stringify(result, null, 1));

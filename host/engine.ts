@@ -17,6 +17,7 @@ import { BlobstoreApi } from './blobstore.js';
 import { EngineBuffers } from './engine-buffers.js';
 import { LvolApi } from './lvol.js';
 import { VhostApi } from './vhost.js';
+import { NvmfApi } from './nvmf.js';
 
 export interface EngineOptions {
   /** Number of reactors (default: one per CPU the process may use, or one per CPU in `cpus`). */
@@ -360,6 +361,13 @@ export class Engine {
     return this.lvolApi;
   }
 
+  private nvmfApi: NvmfApi | null = null;
+  /** The NVMe-oF target: transports, subsystems, listeners (Node only). */
+  get nvmf(): NvmfApi {
+    this.nvmfApi ??= new NvmfApi(this);
+    return this.nvmfApi;
+  }
+
   private vhostApi: VhostApi | null = null;
   /** vhost-user-blk controllers (Node only). */
   get vhost(): VhostApi {
@@ -431,6 +439,9 @@ export class Engine {
   async stop(): Promise<void> {
     // Controllers first (they hold bdevs open), then lvstores, the engine's own: unloaded cleanly
     // (a user's blobstores are the user's to unload).
+    if (this.nvmfApi && !this.failure && !this.stopping) {
+      await this.nvmfApi.deleteAll().catch((err: Error) => this.log('error', `deleting the NVMe-oF target at stop: ${err.message}`));
+    }
     if (this.vhostApi && !this.failure && !this.stopping) {
       await this.vhostApi.deleteAll().catch((err: Error) => this.log('error', `deleting vhost controllers at stop: ${err.message}`));
     }

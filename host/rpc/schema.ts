@@ -7,7 +7,7 @@ import { shown } from '../size.js';
 /** SPDK's code for a value wstor does not support (-ENOTSUP). */
 const ENOTSUP = -95;
 
-export type ParamType = 'string' | 'boolean' | 'int32' | 'uint32' | 'uint64' | 'int64' | 'uint8' | 'number' | 'uuid' | 'enum' | 'array' | 'object';
+export type ParamType = 'string' | 'boolean' | 'int32' | 'uint32' | 'uint64' | 'int64' | 'uint8' | 'uint16' | 'number' | 'uuid' | 'enum' | 'array' | 'object' | 'bitmask';
 
 export interface ParamSpec {
   name: string;
@@ -28,7 +28,7 @@ export interface MethodSchema { name: string; description: string; params: Param
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const RANGES: Partial<Record<ParamType, [number, number]>> = {
-  uint8: [0, 255], int32: [-(2 ** 31), 2 ** 31 - 1], uint32: [0, 2 ** 32 - 1],
+  uint8: [0, 255], uint16: [0, 65535], int32: [-(2 ** 31), 2 ** 31 - 1], uint32: [0, 2 ** 32 - 1],
   uint64: [0, Number.MAX_SAFE_INTEGER], int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
 };
 
@@ -46,6 +46,10 @@ function checkValue(method: string, p: ParamSpec, v: unknown): void {
     case 'enum': if (typeof v !== 'string' || !p.values!.includes(v)) throw bad(`one of ${p.values!.join(', ')}`); return;
     case 'array': if (!Array.isArray(v)) throw bad('an array'); return;
     case 'object': if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('an object'); return;
+    // SPDK's bitmask parameters: a number of bits, or the bits' names.
+    case 'bitmask':
+      if (!(typeof v === 'number' && Number.isInteger(v) && v >= 0) && !(Array.isArray(v) && v.every((x) => typeof x === 'string'))) throw bad('a bit mask (a whole number, or a list of names)');
+      return;
     default: {
       const [lo, hi] = RANGES[p.type]!;
       if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw bad(`a whole number from ${lo} to ${hi}`);
@@ -80,7 +84,7 @@ export function checkParams(schema: MethodSchema, params: unknown): Record<strin
     checkValue(method, p, v);
     if (p.only && !p.only.values.includes(v as number | boolean | string)) {
       const accepted = p.only.values.map((x) => JSON.stringify(x)).join(' or ');
-      throw new RpcError(ENOTSUP, `${method}: ${p.name} ${JSON.stringify(v)}: ${p.only.lacking} (omit it or send ${accepted})`);
+      throw new RpcError(ENOTSUP, `${method}: ${p.name} ${JSON.stringify(v)}: ${p.only.lacking} (omit it${accepted ? ` or send ${accepted}` : ''})`);
     }
   }
   return given;

@@ -3,6 +3,7 @@
 // through RPC or the JSON config, so framework_get_config can write it back out.
 import type { Engine } from '../engine.js';
 import { WstorError } from '../errors.js';
+import { DISCOVERY_NQN } from '../nvmf.js';
 
 export type TargetState = 'waiting' | 'running' | 'stopping';
 
@@ -55,6 +56,38 @@ export class Target {
       method: 'vhost_create_blk_controller',
       params: { ctrlr: c.name, dev_name: c.bdev, ...(c.readOnly ? { readonly: true } : {}), cpumask: c.cpumask },
     }));
+  }
+
+  /**
+   * The nvmf subsystem's config, in the order SPDK writes it: target settings, transports, then each
+   * subsystem with its listeners, hosts and namespaces, the discovery subsystem's listeners, referrals.
+   */
+  nvmfConfig(): ConfigEntry[] {
+    const nvmf = this.engine.nvmf;
+    const out: ConfigEntry[] = [{ method: 'nvmf_set_max_subsystems', params: { max_subsystems: nvmf.maxSubsystems } }];
+    for (const t of nvmf.transports()) out.push({ method: 'nvmf_create_transport', params: { trtype: t.trtype, ...t.options } });
+    for (const s of nvmf.subsystems()) {
+      const nqn = s.nqn;
+      if (s.subtype === 'NVMe') {
+        out.push({
+          method: 'nvmf_create_subsystem',
+          params: {
+            nqn, serial_number: s.serialNumber, model_number: s.modelNumber, max_namespaces: s.maxNamespaces,
+            allow_any_host: s.allowAnyHost, min_cntlid: s.minCntlid, max_cntlid: s.maxCntlid,
+          },
+        });
+      }
+      for (const a of s.listeners) out.push({ method: 'nvmf_subsystem_add_listener', params: { nqn, listen_address: { ...a } } });
+      for (const host of s.hosts) out.push({ method: 'nvmf_subsystem_add_host', params: { nqn, host } });
+      for (const n of s.namespaces) {
+        const ids = { ...(n.uuid ? { uuid: n.uuid } : {}), ...(n.nguid ? { nguid: n.nguid } : {}), ...(n.eui64 ? { eui64: n.eui64 } : {}) };
+        out.push({ method: 'nvmf_subsystem_add_ns', params: { nqn, namespace: { nsid: n.nsid, bdev_name: n.bdev, ...ids } } });
+      }
+    }
+    for (const r of nvmf.referrals()) {
+      out.push({ method: 'nvmf_discovery_add_referral', params: { address: { ...r.addr }, ...(r.subnqn !== DISCOVERY_NQN ? { subnqn: r.subnqn } : {}) } });
+    }
+    return out;
   }
 
   /**

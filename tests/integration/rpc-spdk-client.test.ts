@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,15 @@ import { Engine } from '../../host/index.js';
 import { Target } from '../../host/serve/target.js';
 import { MethodTable } from '../../host/rpc/methods/index.js';
 import { RpcError } from '../../host/rpc/errors.js';
+
+/** A loopback port nobody listens on now. */
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
 
 interface SpdkParam { name: string; type: string; required?: boolean }
 interface SpdkMethod { name: string; params: SpdkParam[] }
@@ -23,7 +33,7 @@ const DEFAULTS: Record<string, unknown> = {
   'bdev_malloc_create.numa_id': -1, 'bdev_lvol_create_lvstore.num_md_pages_per_cluster_ratio': 100,
   'bdev_get_iostat.reset_mode': 'none', 'bdev_error_inject_error.num': 1,
 };
-const NUMERIC = new Set(['int32', 'uint32', 'uint64', 'int64', 'uint8', 'number']);
+const NUMERIC = new Set(['int32', 'uint32', 'uint64', 'int64', 'uint8', 'uint16', 'number']);
 
 /** A call with every SPDK parameter: `given` for the required ones (and any chosen), optional ones at their defaults. */
 function everyParam(m: SpdkMethod, given: Record<string, unknown>): Record<string, unknown> {
@@ -101,6 +111,31 @@ test('SPDK\'s rpc.py sending every parameter at its default: every method wstor 
     await call('vhost_controller_set_coalescing', { ctrlr: 'vc0', delay_base_us: 0, iops_threshold: 0 });
     await call('vhost_get_controllers');
     await call('framework_get_config', { name: 'bdev' });
+    await call('nvmf_set_max_subsystems', { max_subsystems: 1024 });
+    await call('nvmf_set_config');
+    await call('nvmf_get_targets');
+    await call('nvmf_create_transport', { trtype: 'TCP' });
+    await call('nvmf_get_transports');
+    const nqn = 'nqn.2016-06.io.spdk:cnode1';
+    const listen = { trtype: 'TCP', adrfam: 'IPv4', traddr: '127.0.0.1', trsvcid: String(await freePort()) };
+    await call('nvmf_create_subsystem', { nqn });
+    await call('nvmf_subsystem_add_ns', { nqn, namespace: { bdev_name: 'm1' } });
+    await call('nvmf_subsystem_add_listener', { nqn, listen_address: listen });
+    await call('nvmf_subsystem_add_host', { nqn, host: 'nqn.2014-08.org.example:h1' });
+    await call('nvmf_subsystem_allow_any_host', { nqn, allow_any_host: true });
+    await call('nvmf_discovery_add_referral', { address: { trtype: 'TCP', adrfam: 'IPv4', traddr: '127.0.0.2', trsvcid: '4420' } });
+    await call('nvmf_discovery_get_referrals');
+    await call('nvmf_discovery_remove_referral', { address: { trtype: 'TCP', adrfam: 'IPv4', traddr: '127.0.0.2', trsvcid: '4420' } });
+    await call('nvmf_get_subsystems');
+    await call('nvmf_subsystem_get_listeners', { nqn });
+    await call('nvmf_subsystem_get_controllers', { nqn });
+    await call('nvmf_subsystem_get_qpairs', { nqn });
+    await call('nvmf_get_stats');
+    await call('framework_get_config', { name: 'nvmf' });
+    await call('nvmf_subsystem_remove_host', { nqn, host: 'nqn.2014-08.org.example:h1' });
+    await call('nvmf_subsystem_remove_listener', { nqn, listen_address: listen });
+    await call('nvmf_subsystem_remove_ns', { nqn, nsid: 1 });
+    await call('nvmf_delete_subsystem', { nqn });
     await call('vhost_delete_controller', { ctrlr: 'vc0' });
     await call('bdev_delay_delete', { name: 'd0' });
     await call('bdev_error_delete', { name: 'EE_n0' });

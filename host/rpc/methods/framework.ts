@@ -7,7 +7,9 @@ import type { Method } from './types.js';
 export const WSTOR_VERSION = { major: 0, minor: 1, patch: 0, suffix: '' };
 
 /** The subsystems whose config framework_get_config can give, in dependency order. */
-export const SUBSYSTEMS = [{ subsystem: 'bdev', depends_on: [] as string[] }, { subsystem: 'vhost_blk', depends_on: ['bdev'] }];
+export const SUBSYSTEMS = [
+  { subsystem: 'bdev', depends_on: [] as string[] }, { subsystem: 'vhost_blk', depends_on: ['bdev'] }, { subsystem: 'nvmf', depends_on: ['bdev'] },
+];
 
 // SPDK's log level names and wstor's (fatal has no SPDK name: it is never a threshold worth setting).
 const SPDK_LEVELS: Record<string, LevelName> = { ERROR: 'error', WARNING: 'warn', NOTICE: 'notice', INFO: 'info', DEBUG: 'debug' };
@@ -43,6 +45,7 @@ export const frameworkMethods: Method[] = [
     run: (p, t) => {
       if (p.name === 'bdev') return t.bdevConfig();
       if (p.name === 'vhost_blk') return t.vhostConfig();
+      if (p.name === 'nvmf') return t.nvmfConfig();
       throw new WstorError('ENOENT', `no subsystem named ${p.name} (there is: ${SUBSYSTEMS.map((s) => s.subsystem).join(', ')})`);
     },
   },
