@@ -12,7 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { skipIfMissing } from '../helpers/skip.js';
-import { ROOT, HARNESS, GUEST, guestSkipReason } from '../helpers/guest-harness.js';
+import { ROOT, guestSkipReason, runHarnessGuest, type GuestRun } from '../helpers/guest-harness.js';
 
 const SCRIPTS = path.join(ROOT, 'tests', 'guest');
 const MiB = 1 << 20;
@@ -90,23 +90,9 @@ async function stop(s: Serve, signal: NodeJS.Signals = 'SIGTERM'): Promise<void>
   await exited;
 }
 
-interface GuestRun { code: number | null; out: string }
-
 /** Boot the guest with networking to 127.0.0.1:port, running `script` (tests/guest carried in at /host). */
-function runGuest(port: number, script: string, onLine: (line: string) => void = () => undefined): Promise<GuestRun> {
-  const args = ['-g', GUEST!, '-n', String(port), '-m', '512', '-t', '300', '-s', SCRIPTS, path.join(SCRIPTS, script), `NQN=${NQN}`, `HOSTNQN=${HOSTNQN}`];
-  const child = spawn(path.join(HARNESS, 'run-guest.sh'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '', partial = '';
-  const take = (d: Buffer) => {
-    out += d;
-    partial += d;
-    const lines = partial.split('\n');
-    partial = lines.pop()!;
-    for (const l of lines) onLine(l);
-  };
-  child.stdout.on('data', take);
-  child.stderr.on('data', take);
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out })));
+function runGuest(port: number, script: string, onLine?: (line: string) => void): Promise<GuestRun> {
+  return runHarnessGuest(['-n', String(port), '-m', '512', '-t', '300', '-s', SCRIPTS, path.join(SCRIPTS, script), `NQN=${NQN}`, `HOSTNQN=${HOSTNQN}`], onLine);
 }
 
 function sparseFile(dir: string, name: string, mib: number): string {

@@ -13,30 +13,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { Engine, WstorError } from '../../host/index.js';
 import { skipIfMissing } from '../helpers/skip.js';
-import { ROOT, HARNESS, GUEST, guestSkipReason } from '../helpers/guest-harness.js';
+import { ROOT, guestSkipReason, runHarnessGuest, type GuestRun } from '../helpers/guest-harness.js';
 
 const SCRIPTS = path.join(ROOT, 'tests', 'guest');
 const MiB = 1 << 20;
 const skipReason = guestSkipReason;
 
-interface GuestRun { code: number | null; out: string }
 
 /** Boot the guest on `socks` with `script`; `onLine` sees the console as it comes. */
-function runGuest(socks: string[], script: string, vars: string[], onLine: (line: string) => void = () => undefined,
+function runGuest(socks: string[], script: string, vars: string[], onLine?: (line: string) => void,
   env: NodeJS.ProcessEnv = process.env): Promise<GuestRun> {
-  const args = ['-g', GUEST!, '-q', '2', '-m', '512', '-t', '240', ...socks.flatMap((s) => ['-b', s]), path.join(SCRIPTS, script), ...vars];
-  const child = spawn(path.join(HARNESS, 'run-guest.sh'), args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-  let out = '', partial = '';
-  const take = (d: Buffer) => {
-    out += d;
-    partial += d;
-    const lines = partial.split('\n');
-    partial = lines.pop()!;
-    for (const l of lines) onLine(l);
-  };
-  child.stdout.on('data', take);
-  child.stderr.on('data', take);
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out })));
+  return runHarnessGuest(['-q', '2', '-m', '512', '-t', '240', ...socks.flatMap((s) => ['-b', s]), path.join(SCRIPTS, script), ...vars], onLine, env);
 }
 
 async function startEngine(dir: string): Promise<Engine> {

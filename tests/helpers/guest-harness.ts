@@ -2,7 +2,7 @@
 // (the e2e tests pass the reason to helpers/skip.ts).
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -16,4 +16,25 @@ export function guestSkipReason(): string | null {
   if (!fs.existsSync(path.join(HARNESS, 'run-guest.sh'))) return `no harness at ${HARNESS} (set WSTOR_HARNESS)`;
   if (spawnSync('qemu-system-x86_64', ['--version']).error) return 'qemu-system-x86_64 is not installed';
   return null;
+}
+
+export interface GuestRun { code: number | null; out: string }
+
+/**
+ * Boot the guest with run-guest.sh `args` (GUEST is added first); `onLine` sees each line of its
+ * console as it comes (a test watching for a step). Resolves with the exit code and the whole output.
+ */
+export function runHarnessGuest(args: string[], onLine: (line: string) => void = () => undefined, env: NodeJS.ProcessEnv = process.env): Promise<GuestRun> {
+  const child = spawn(path.join(HARNESS, 'run-guest.sh'), ['-g', GUEST!, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let out = '', partial = '';
+  const take = (d: Buffer) => {
+    out += d;
+    partial += d;
+    const lines = partial.split('\n');
+    partial = lines.pop()!;
+    for (const l of lines) onLine(l);
+  };
+  child.stdout.on('data', take);
+  child.stderr.on('data', take);
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out })));
 }
