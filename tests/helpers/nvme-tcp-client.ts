@@ -121,6 +121,19 @@ export class NvmeTcpQueue {
     });
   }
 
+  /**
+   * Hand the connected socket to a caller that speaks the protocol itself from here on (the load
+   * generator, bench/nvmf-load.ts); this queue is done with it. Only with nothing in flight.
+   */
+  takeSocket(): { sock: net.Socket; cpda: number } {
+    if (this.failure || this.pending.size > 0) throw new QueueError(`queue ${this.qid}: cannot hand over its socket (${this.failure ? this.failure.message : `${this.pending.size} commands in flight`})`);
+    this.sock.removeAllListeners('data');
+    this.sock.removeAllListeners('close');
+    this.sock.removeAllListeners('error');
+    this.failure = new QueueError(`queue ${this.qid}: its socket was handed over`);
+    return { sock: this.sock, cpda: this.opts.pda ?? 0 };
+  }
+
   /** Send raw bytes (a hostile test's malformed PDU). */
   sendRaw(bytes: Uint8Array): void { this.sock.write(bytes); }
 

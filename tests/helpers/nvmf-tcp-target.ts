@@ -1,23 +1,16 @@
 // An NVMe/TCP target on loopback for tests: an engine, one malloc or file namespace, the TCP transport
 // listening on a free port. Set up through the core's exports directly (host/nvmf.ts has its own tests).
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { Engine } from '../../host/index.js';
 import { NvmfTcpTransport } from '../../host/nvmf-tcp.js';
 import type { QueueOptions } from './nvme-tcp-client.js';
+import { freePort } from './free-port.js';
 
 export const SUBNQN = 'nqn.2016-06.io.spdk:loop1';
 export const HOSTNQN = 'nqn.2014-08.org.nvmexpress:uuid:6b1e2c9a-3f4d-4e5a-8b7c-0d1e2f3a4b5c';
 const TRTYPE_TCP = 3;
 const ADRFAM_IPV4 = 1;
 
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** Strings in core memory for one request; freed after. */
 async function withStrings<T>(engine: Engine, strings: string[], fn: (ptrs: number[]) => Promise<T>): Promise<T> {

@@ -11,19 +11,12 @@ import { MethodTable } from '../../host/rpc/methods/index.js';
 import { parseConfig, replayConfig, saveConfig } from '../../host/serve/config.js';
 import { NvmeTcpController, NvmeTcpQueue, QueueError, type QueueOptions } from '../helpers/nvme-tcp-client.js';
 import { readSqe, writeSqe, flushSqe, identifySqe, getLogPageSqe, CNS, LID } from '../helpers/nvme-tcp-pdu.js';
+import { freePort } from '../helpers/free-port.js';
 
 const NQN = 'nqn.2026-12.io.wstor:int1';
 const HOSTNQN = 'nqn.2014-08.org.nvmexpress:uuid:0c3f6a2e-2d1b-4c3d-8e4f-5a6b7c8d9e01';
 const DISCOVERY = 'nqn.2014-08.org.nvmexpress.discovery';
 
-/** A port nobody listens on now (the kernel's pick, released). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function target(): Promise<{ engine: Engine; table: MethodTable; port: number; opts: QueueOptions }> {
   const engine = await Engine.start({ reactors: 2, memoryBytes: 256 << 20, logLevel: 'fatal' });

@@ -5,7 +5,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,15 +12,8 @@ import { Engine } from '../../host/index.js';
 import { Target } from '../../host/serve/target.js';
 import { MethodTable } from '../../host/rpc/methods/index.js';
 import { RpcError } from '../../host/rpc/errors.js';
+import { freePort } from '../helpers/free-port.js';
 
-/** A loopback port nobody listens on now. */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 interface SpdkParam { name: string; type: string; required?: boolean }
 interface SpdkMethod { name: string; params: SpdkParam[] }
