@@ -5,7 +5,8 @@ export default {
   include: [],
   disclude: [/node_modules/],
   async instantiate(memory, createImports, instantiate, binary) {
-    return instantiate(binary, createImports({ env: { memory } }));
+    // No host CRC here: crc32cUpdate keeps to its own loop (-38, ENOSYS), the path the specs check.
+    return instantiate(binary, createImports({ env: { memory }, host: { crc32c: () => -38 } }));
   },
   outputBinary: false,
 };

@@ -96,6 +96,8 @@ export interface ImportHandlers {
   vhost?: VhostHandlers;
   /** Wake a reactor sleeping in the kernel: add 1 to its eventfd (Platform.wakeFds.write). */
   wake?: (fd: number) => number;
+  /** CRC32C with the CPU's instruction (host/crc-host.ts): the CRC or -errno; absent: -ENOSYS, the core's loop. */
+  crc32c?: (crc: number, ptr: number, len: number) => number;
 }
 
 /**
@@ -166,6 +168,7 @@ export function coreImports(memory: WebAssembly.Memory, handlers: ImportHandlers
       uring_submit: (descs: number, count: number, memoryPages: number) =>
         (handlers.uring ? handlers.uring.submit(descs >>> 0, count, memoryPages * PAGE_BYTES) : ENOSYS),
       uring_reap: (cqes: number, max: number) => (handlers.uring ? handlers.uring.reap(cqes >>> 0, max) : 0),
+      crc32c: (crc: number, ptr: number, len: number) => (handlers.crc32c ? handlers.crc32c(crc >>> 0, ptr >>> 0, len >>> 0) : ENOSYS),
       sock_peer_name: (fd: number, ptr: number, cap: number) => handlers.uring?.peerName?.(fd, ptr >>> 0, cap >>> 0) ?? ENOSYS,
       reactor_wait: (timeoutUs: number) => handlers.uring?.wait?.(timeoutUs >>> 0) ?? ENOSYS,
       fd_watch: (fd: number) => handlers.uring?.watch?.(fd) ?? ENOSYS,

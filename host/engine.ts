@@ -162,6 +162,7 @@ export class Engine {
     const control: { fatal: { code: number; message: string } | null; engine: Engine | null } = { fatal: null, engine: null };
     const rawCore = await instantiateCore(module, memory, {
       wake: wakeFds?.write,
+      crc32c: platform.crc32c?.(memory),
       report: (level, code, message) => {
         if (level === LEVEL_FATAL) control.fatal = { code, message };
         report(level, code, message, 'control');

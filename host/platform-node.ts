@@ -10,6 +10,7 @@ import type { Platform, ReactorHandle, ReactorInit, WorkerMessage } from './plat
 import { loadNative } from './native/index.js';
 import { parseCpuList } from './cpus.js';
 import { probeUring, nodeWakeFds } from './uring-host.js';
+import { nodeCrc32c } from './crc-host.js';
 
 const hostDir = path.dirname(fileURLToPath(import.meta.url));   // build/host
 const buildDir = path.resolve(hostDir, '..');                    // build
@@ -139,5 +140,6 @@ export const nodePlatform: Platform = {
   probeBlockIo: probeUring,
   wakeFds: nodeWakeFds(),
   memoryCopy: nodeMemoryCopy(),
+  crc32c: nodeCrc32c,
   files: { open: openFile, close: (fd) => fs.closeSync(fd), size: (fd, path) => deviceBytes(fs.fstatSync(fd), path), map: mapFile, unmap: unmapFile },
 };

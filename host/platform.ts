@@ -76,6 +76,8 @@ export interface Platform {
     from(memory: Uint8Array, offset: number, target: Uint8Array): number;
     into(memory: Uint8Array, offset: number, source: Uint8Array): number;
   };
+  /** The core's `crc32c` import for an instance over `memory` (host/crc-host.ts); absent: the core's own loop. */
+  crc32c?(memory: WebAssembly.Memory): ((crc: number, ptr: number, len: number) => number) | undefined;
   /** How file bdevs will do I/O here (announced once at start when it is not io_uring). */
   probeBlockIo?(memory: WebAssembly.Memory): { mode: string; reason?: string };
 }

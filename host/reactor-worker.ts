@@ -5,11 +5,13 @@
 import { instantiateCore, levelName, LEVEL_FATAL, readReactorStats } from './core-abi.js';
 import type { ReactorInit, WorkerMessage } from './platform.js';
 import type { UringHandlers, VhostHandlers } from './core-abi.js';
+import type { Crc32cHandler } from './crc-host.js';
 
 type Post = (message: WorkerMessage) => void;
 
 async function runReactor(init: ReactorInit, post: Post, pinThread: ((cpu: number) => number | null) | null,
-  uring: UringHandlers | undefined, vhost: VhostHandlers | undefined, wake: ((fd: number) => number) | undefined): Promise<void> {
+  uring: UringHandlers | undefined, vhost: VhostHandlers | undefined, wake: ((fd: number) => number) | undefined,
+  crc32c: Crc32cHandler | undefined): Promise<void> {
   const { reactor } = init;
   let lastFatal = '';
   let threadId: number | null = null;
@@ -27,6 +29,7 @@ async function runReactor(init: ReactorInit, post: Post, pinThread: ((cpu: numbe
       uring,
       vhost,
       wake,
+      crc32c,
     });
     core.wstor_attach(reactor);
     core.reactor_bind(reactor);
@@ -52,12 +55,13 @@ if (isNode) {
   const pin = native ? (cpu: number) => { native.setThreadAffinity([cpu]); return native.getThreadId(); } : null;
   const { nodeUringHandlers, nodeWakeFds } = await import('./uring-host.js');
   const { nodeVhostHandlers } = await import('./vhost-seam.js');
+  const { nodeCrc32c } = await import('./crc-host.js');
   const init = workerData as ReactorInit;
-  await runReactor(init, (m) => parentPort!.postMessage(m), pin, nodeUringHandlers(init.memory), nodeVhostHandlers(init.memory), nodeWakeFds()?.write);
+  await runReactor(init, (m) => parentPort!.postMessage(m), pin, nodeUringHandlers(init.memory), nodeVhostHandlers(init.memory), nodeWakeFds()?.write, nodeCrc32c(init.memory));
 } else {
   const scope = globalThis as unknown as { onmessage: ((e: MessageEvent) => void) | null; postMessage(m: unknown): void; close(): void };
   scope.onmessage = (e: MessageEvent) => {
     scope.onmessage = null;
-    void runReactor(e.data as ReactorInit, (m) => scope.postMessage(m), null, undefined, undefined, undefined).then(() => scope.close());
+    void runReactor(e.data as ReactorInit, (m) => scope.postMessage(m), null, undefined, undefined, undefined, undefined).then(() => scope.close());
   };
 }

@@ -58,6 +58,15 @@ export declare function host_uring_submit(descs: usize, count: u32, memoryPages:
 export declare function host_uring_reap(cqes: usize, max: u32): i32;
 
 /**
+ * CRC32C of [ptr, ptr + len) continuing `crc` (crc32cUpdate's convention) computed by the host with the
+ * CPU's instruction: the CRC (0 .. 2^32 - 1), or negative when the host cannot (no addon, no such
+ * instruction, a browser), after which the core keeps to its own loop.
+ */
+// @ts-ignore: decorator
+@external("host", "crc32c")
+export declare function host_crc32c(crc: u32, ptr: usize, len: u32): f64;
+
+/**
  * The peer of connected socket `fd`: its numeric address NUL-terminated in [ptr, ptr + cap), and its
  * port as the result; or -errno (-ENOSPC: cap too small; -ENOTCONN; -ENOSYS: no sockets on this host).
  */

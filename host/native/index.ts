@@ -133,6 +133,13 @@ export interface NativeAddon {
    */
   copyFromMemory(memory: Uint8Array, offset: number, target: Uint8Array): number;
   copyIntoMemory(memory: Uint8Array, offset: number, source: Uint8Array): number;
+  /**
+   * CRC32C of [offset, offset + length) of the shared memory with the CPU's instruction, continuing
+   * `crc` (0 to start; host/native/src/crc32c.c): the CRC, -EFAULT outside the memory, -ENOTSUP when
+   * the CPU has no such instruction (`crc32cHardware` is false then).
+   */
+  crc32cMemory(memory: Uint8Array, offset: number, length: number, crc: number): number;
+  readonly crc32cHardware: boolean;
 }
 
 /** What the vhost functions accept as the Wasm memory. ArrayBuffer only because TypeScript types a

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { instantiateCore, levelName, readCoreString, CONTROL_ARENA } from '../../host/core-abi.js';
 import type { CoreExports, LevelName, UringHandlers } from '../../host/core-abi.js';
 import { nodeUringHandlers } from '../../host/uring-host.js';
+import { nodeCrc32c, type Crc32cHandler } from '../../host/crc-host.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const TEST_WASM = path.join(root, 'build', 'core-test.wasm');
@@ -20,6 +21,10 @@ function spyOnSubmit(handlers: UringHandlers | undefined, memory: WebAssembly.Me
     submit: (descs, count, memoryBytes) => { spy(memory, descs, count); return handlers.submit(descs, count, memoryBytes); },
     reap: (cqes, max) => handlers.reap(cqes, max),
   };
+}
+function spyOnCrc(handler: Crc32cHandler | undefined, spy: HarnessOptions['onHostCrc']): Crc32cHandler | undefined {
+  if (!handler || !spy) return handler;
+  return (crc, ptr, len) => { spy(crc, ptr, len); return handler(crc, ptr, len); };
 }
 function testModule(): WebAssembly.Module {
   compiled ??= new WebAssembly.Module(readFileSync(TEST_WASM));
@@ -64,6 +69,9 @@ function holdReaps(handlers: UringHandlers | undefined, hold: HarnessOptions['ho
 
 export interface HarnessOptions {
   arena?: number;
+  /** Sees every CRC32C the core asks the host for (crc, ptr, len); `softwareCrc`: the host offers none. */
+  onHostCrc?: (crc: number, ptr: number, len: number) => void;
+  softwareCrc?: boolean;
   reactor?: number;
   clockUs?: number;
   /** Sees every batch of io_uring descriptors the core hands the host, before the ring does. */
@@ -81,6 +89,7 @@ export async function newHarness(options: HarnessOptions = {}): Promise<Harness>
     report: (level, code, message) => reports.push({ level: levelName(level), code, message }),
     event: (kind, a, b, c) => events.push({ kind, a, b, c }),
     uring: holdReaps(spyOnSubmit(nodeUringHandlers(memory), memory, options.onUringSubmit), options.holdUringReaps),
+    crc32c: options.softwareCrc ? undefined : spyOnCrc(nodeCrc32c(memory), options.onHostCrc),
   }) as TestCore;
   // A copy of the exports (theirs is frozen) whose thread create and destroy keep the harness's list.
   const threads: number[] = [];

@@ -2,12 +2,15 @@
 #include <node_api.h>
 #include "affinity.h"
 #include "copy.h"
+#include "crc32c.h"
 #include "file.h"
 #include "tcp.h"
 #include "uring.h"
 #include "vhost.h"
 
 static napi_value init(napi_env env, napi_value exports) {
+    napi_value crc32c_hardware;
+    napi_get_boolean(env, wstor_crc32c_hardware(), &crc32c_hardware);
     napi_property_descriptor props[] = {
         { "getThreadAffinity", NULL, wstor_get_thread_affinity, NULL, NULL, NULL, napi_default, NULL },
         { "setThreadAffinity", NULL, wstor_set_thread_affinity, NULL, NULL, NULL, napi_default, NULL },
@@ -43,6 +46,8 @@ static napi_value init(napi_env env, napi_value exports) {
         { "fileAllocate", NULL, wstor_file_allocate, NULL, NULL, NULL, napi_default, NULL },
         { "copyFromMemory", NULL, wstor_copy_from_memory, NULL, NULL, NULL, napi_default, NULL },
         { "copyIntoMemory", NULL, wstor_copy_into_memory, NULL, NULL, NULL, napi_default, NULL },
+        { "crc32cMemory", NULL, wstor_crc32c_memory, NULL, NULL, NULL, napi_default, NULL },
+        { "crc32cHardware", NULL, NULL, NULL, NULL, crc32c_hardware, napi_enumerable, NULL },
     };
     napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
     return exports;

@@ -120,3 +120,19 @@ bool wstor_memory_from_arg(napi_env env, napi_value value, const char *fn, uint8
     *bytes = length;
     return true;
 }
+
+bool wstor_arg_bytes(napi_env env, napi_value value, const char *fn, const char *name, uint8_t **data, size_t *length) {
+    bool is_typed = false;
+    napi_typedarray_type type;
+    napi_value buffer;
+    size_t byte_offset;
+    void *p = NULL;
+    if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed ||
+        napi_get_typedarray_info(env, value, &type, length, &p, &buffer, &byte_offset) != napi_ok ||
+        type != napi_uint8_array) {
+        wstor_throw_errno(env, EINVAL, "%s: %s must be a Uint8Array", fn, name);
+        return false;
+    }
+    *data = p;
+    return true;
+}

@@ -21,4 +21,10 @@ bool wstor_arg_u32(napi_env env, napi_value value, const char *fn, const char *n
  */
 bool wstor_memory_from_arg(napi_env env, napi_value value, const char *fn, uint8_t **base, uint64_t *bytes);
 
+/*
+ * The bytes of a Uint8Array argument (any buffer: the cheap check for a call made a million times a
+ * second with a view the host made itself), or false after throwing EINVAL naming `name`.
+ */
+bool wstor_arg_bytes(napi_env env, napi_value value, const char *fn, const char *name, uint8_t **data, size_t *length);
+
 #endif

@@ -14,23 +14,6 @@
 #include "args.h"
 #include "copy.h"
 
-/* The bytes of a Uint8Array argument, or false after throwing EINVAL. */
-static bool bytes_arg(napi_env env, napi_value value, const char *fn, const char *name, uint8_t **data, size_t *length) {
-    bool is_typed = false;
-    napi_typedarray_type type;
-    napi_value buffer;
-    size_t byte_offset;
-    void *p = NULL;
-    if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed ||
-        napi_get_typedarray_info(env, value, &type, length, &p, &buffer, &byte_offset) != napi_ok ||
-        type != napi_uint8_array) {
-        wstor_throw_errno(env, EINVAL, "%s: %s must be a Uint8Array", fn, name);
-        return false;
-    }
-    *data = p;
-    return true;
-}
-
 /* Parses (memory, offset, buffer): 1 after a throw, -EFAULT when the range leaves the memory, else 0. */
 static int copy_args(napi_env env, napi_callback_info info, const char *fn, uint8_t **at, uint8_t **buffer, size_t *length) {
     size_t argc = 3;
@@ -39,9 +22,9 @@ static int copy_args(napi_env env, napi_callback_info info, const char *fn, uint
     size_t memory_bytes;
     uint32_t offset;
     napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-    if (argc < 3 || !bytes_arg(env, argv[0], fn, "memory", &memory, &memory_bytes) ||
+    if (argc < 3 || !wstor_arg_bytes(env, argv[0], fn, "memory", &memory, &memory_bytes) ||
         !wstor_arg_u32(env, argv[1], fn, "offset", &offset) ||
-        !bytes_arg(env, argv[2], fn, "buffer", buffer, length))
+        !wstor_arg_bytes(env, argv[2], fn, "buffer", buffer, length))
         return 1;
     if ((uint64_t)offset + *length > memory_bytes) return -EFAULT;
     *at = memory + offset;
