@@ -12,12 +12,15 @@ import {
   fabricsType, FCTYPE_CONNECT, XFER_HOST_TO_CTRLR, nvmfQpairInit, nvmfReqExec, nvmfQpairClose,
 } from "../../assembly/nvme";
 
-/** The fake transport's connection (NvmfQpair.transportCtx). */
+/**
+ * The fake transport's connection (NvmfQpair.transportCtx), in one block right after its qpair. Found
+ * from the qpair's address, never by reading the qpair: nvmfQpairInit clears the whole qpair on its
+ * thread (transportCtx and thread included) while the test's thread may be posting commands for it.
+ */
 @unmanaged class FakeConn {
   listener: u32; disconnects: u32; closed: u32; completions: u32; peerAddr: usize; peerPort: u32;
-  // The thread this connection runs on, known before its qpair is: NvmfQpair.thread is written by
-  // nvmfQpairInit on that thread, so another thread reading it before the init ran would see 0.
-  thread: usize;
+  ops: usize;           // NvmfTransportOps, for the init
+  thread: usize;        // the thread the qpair is initialised on and runs on
   posted: u32;          // messages hc_exec/hc_close posted for it that have not run yet (atomic): freed only at 0
   closing: u32;         // the transport began closing it (nvmfQpairClose is called once, from then on)
 }
@@ -27,9 +30,9 @@ import {
 function fakeComplete(req: usize): void {
   const r = changetype<NvmfReq>(req);
   changetype<FakeReq>(r.transportCtx).completions++;
-  changetype<FakeConn>(changetype<NvmfQpair>(r.qpair).transportCtx).completions++;
+  connOf(r.qpair).completions++;
 }
-function fakeDisconnect(qpair: usize): void { changetype<FakeConn>(changetype<NvmfQpair>(qpair).transportCtx).disconnects++; }
+function fakeDisconnect(qpair: usize): void { connOf(qpair).disconnects++; }
 function fakeDisconnectAndClose(qpair: usize): void {
   const conn = connOf(qpair);
   conn.disconnects++;
@@ -37,7 +40,8 @@ function fakeDisconnectAndClose(qpair: usize): void {
   conn.closing = 1;
   sendMsg(conn.thread, closeNowMsg, qpair);
 }
-function connOf(qpair: usize): FakeConn { return changetype<FakeConn>(changetype<NvmfQpair>(qpair).transportCtx); }
+const QPAIR_BYTES: usize = (offsetof<NvmfQpair>() + 7) & ~7;
+function connOf(qpair: usize): FakeConn { return changetype<FakeConn>(qpair + QPAIR_BYTES); }
 function connPost(qpair: usize, fn: (ctx: usize) => void, ctx: usize): void {
   const conn = connOf(qpair);
   atomic.add<u32>(changetype<usize>(conn) + offsetof<FakeConn>("posted"), 1);
@@ -67,24 +71,23 @@ export function hc_transport_new(maxQueueDepth: u32, maxAqDepth: u32, maxIoQpair
 
 function initMsg(qpair: usize): void {
   const q = changetype<NvmfQpair>(qpair);
-  const conn = q.transportCtx;
-  nvmfQpairInit(qpair, q.ops, conn, changetype<FakeConn>(conn).listener);
+  const conn = connOf(qpair);
+  nvmfQpairInit(qpair, conn.ops, changetype<usize>(conn), conn.listener);
   // The transport's own fields, after the core's init cleared the qpair.
-  q.peerAddr = changetype<FakeConn>(conn).peerAddr;
-  q.peerPort = changetype<FakeConn>(conn).peerPort;
+  q.peerAddr = conn.peerAddr;
+  q.peerPort = conn.peerPort;
 }
 /** A new connection through listener `listener`, its qpair initialised on `thread` (by message). */
 export function hc_qpair_new(ops: usize, thread: usize, listener: u32, peerAddr: usize, peerPort: u32): usize {
-  const q = changetype<NvmfQpair>(heapAllocZeroed(offsetof<NvmfQpair>()));
-  const conn = changetype<FakeConn>(heapAllocZeroed(offsetof<FakeConn>()));
+  const q = heapAllocZeroed(QPAIR_BYTES + offsetof<FakeConn>());
+  const conn = connOf(q);
   conn.listener = listener;
   conn.peerAddr = peerAddr;
   conn.peerPort = peerPort;
+  conn.ops = ops;
   conn.thread = thread;
-  q.ops = ops;
-  q.transportCtx = changetype<usize>(conn);
-  sendMsg(thread, initMsg, changetype<usize>(q));
-  return changetype<usize>(q);
+  sendMsg(thread, initMsg, q);
+  return q;
 }
 /** From now on the transport closes a connection when the core asks it to (ops.disconnect). */
 export function hc_transport_auto_close(ops: usize): void { changetype<NvmfTransportOps>(ops).disconnect = changetype<usize>(fakeDisconnectAndClose); }
@@ -95,18 +98,16 @@ export function hc_conn_idle(q: usize): u32 {
 }
 /** Free a qpair that is idle (hc_conn_idle), with its connection. */
 export function hc_qpair_free(q: usize): void {
-  const conn = changetype<NvmfQpair>(q).transportCtx;
   assert(hc_conn_idle(q) == 1, "hc_qpair_free: the qpair's close is not done, or a message for it is on its way");
-  heapFree(conn);
   heapFree(q);
 }
 export function hc_qpair_state(q: usize): u32 { return changetype<NvmfQpair>(q).state; }
 export function hc_qpair_outstanding(q: usize): u32 { return changetype<NvmfQpair>(q).outstanding; }
 export function hc_qpair_ctrlr(q: usize): usize { return changetype<NvmfQpair>(q).ctrlr; }
 export function hc_qpair_qid(q: usize): u32 { return changetype<NvmfQpair>(q).qid; }
-export function hc_conn_disconnects(q: usize): u32 { return changetype<FakeConn>(changetype<NvmfQpair>(q).transportCtx).disconnects; }
-export function hc_conn_closed(q: usize): u32 { return changetype<FakeConn>(changetype<NvmfQpair>(q).transportCtx).closed; }
-export function hc_conn_completions(q: usize): u32 { return changetype<FakeConn>(changetype<NvmfQpair>(q).transportCtx).completions; }
+export function hc_conn_disconnects(q: usize): u32 { return connOf(q).disconnects; }
+export function hc_conn_closed(q: usize): u32 { return connOf(q).closed; }
+export function hc_conn_completions(q: usize): u32 { return connOf(q).completions; }
 
 /** A request of `qpair` with `iovcnt` separate data buffers of `iovBytes` each; the SQE is for the test to fill. */
 export function hc_req_new(qpair: usize, iovcnt: u32, iovBytes: u32): usize {
@@ -150,7 +151,7 @@ function execMsg(req: usize): void {
 /** Run `req` by message on its qpair's thread. */
 export function hc_exec(req: usize): void { connPost(changetype<NvmfReq>(req).qpair, execMsg, req); }
 
-function closeDone(qpair: usize): void { changetype<FakeConn>(changetype<NvmfQpair>(qpair).transportCtx).closed++; }
+function closeDone(qpair: usize): void { connOf(qpair).closed++; }
 function closeNowMsg(qpair: usize): void { nvmfQpairClose(qpair, closeDone, qpair); }
 function closeMsg(qpair: usize): void {
   connPostRan(qpair);
