@@ -269,9 +269,11 @@ export function ctrlrDisconnect(c: usize, ioOnly: bool): u32 {
   return asked;
 }
 
+/** On the qpair's thread: ops.disconnect, unless it was called already or the transport is closing the qpair. */
 function disconnectMsg(q: usize): void {
   const qp = changetype<NvmfQpair>(q);
-  if (qp.state == QPAIR_CLOSING) return;
+  if (qp.state == QPAIR_CLOSING || qp.disconnectAsked != 0) return;
+  qp.disconnectAsked = 1;
   changetype<QpairDisconnectFn>(changetype<NvmfTransportOps>(qp.ops).disconnect)(q);
 }
 

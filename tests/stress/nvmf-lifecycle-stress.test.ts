@@ -266,6 +266,8 @@ function io(s: Stress, queue: Queue, rng: Rng, written: Written): Cmd {
 function check(s: Stress, cmds: Cmd[], queues: Queue[], ev: Events, written: Written, n: number): void {
   const problem = (what: string) => { throw new Error(`cycle ${n}: ${what}`); };
   for (const queue of queues) {
+    const asked = s.core.hc_conn_disconnects(queue.q);
+    if (asked > 1) problem(`the core asked a ${queue.admin ? 'admin' : 'I/O'} queue to disconnect ${asked} times`);
     if (s.core.hc_qpair_outstanding(queue.q) !== 0) problem('a closed queue still holds requests');
   }
   for (const c of cmds) {
