@@ -3,14 +3,14 @@
 // raised when a namespace is added, removed or resized. After one notice the next waits until the host
 // reads the changed namespace list (log page 04), as the spec has it. The list itself is written on
 // the app thread and read on the controller's thread, both under registryLock.
-import { sendMsg } from "../thread";
+import { nvmfSend } from "./send";
 import { NvmfReq, NvmfQpair } from "./transport";
 import { SCT_COMMAND_SPECIFIC, STATUS_DNR, STATUS_ABORTED_BY_REQUEST, STATUS_ABORTED_SQ_DELETION, STATUS_SUCCESS, status, sqeCid } from "./spec";
 import { OAES_NS_ATTRIBUTE, LID_CHANGED_NS, CHANGED_NS_MAX, CHANGED_NS_OVERFLOW } from "./identify";
 import { nvmfReqComplete } from "./complete";
 import { registryLock, registryUnlock } from "./registry";
 import { NvmfSubsystem } from "./subsystem";
-import { NvmfCtrlr, AER_MAX, ctrlrAerSlot, ctrlrRef, ctrlrUnref } from "./ctrlr";
+import { NvmfCtrlr, AER_MAX, ctrlrAerSlot, ctrlrUnref, ctrlrsHoldLocked, ctrlrsSend } from "./ctrlr";
 
 const SC_AER_LIMIT_EXCEEDED: u32 = 0x05;
 /** Completion DW0 of a notice: event type 2 (notice) in bits 0-2, info in 8-15, the log page to read in 16-23. */
@@ -89,13 +89,12 @@ export function aerNamespaceChanged(sub: usize, nsid: u32): void {
   registryLock();
   let c = s.ctrlrs;
   for (let i: u32 = 0; c != 0 && i < s.ctrlrCount; i++) {
-    const ct = changetype<NvmfCtrlr>(c);
-    noteChangedLocked(ct, nsid);
-    ctrlrRef(c);
-    sendMsg(ct.thread, noticeOnCtrlr, c);
-    c = ct.next;
+    noteChangedLocked(changetype<NvmfCtrlr>(c), nsid);
+    c = changetype<NvmfCtrlr>(c).next;
   }
+  const held = ctrlrsHoldLocked(sub);
   registryUnlock();
+  ctrlrsSend(held, noticeOnCtrlr);
 }
 
 function noticeOnCtrlr(c: usize): void {

@@ -3,7 +3,7 @@
 // attaches the qpair, then answers back on the qpair's thread. Every refusal uses Connect's own status
 // codes with the offending field in DW0 (IATTR/IPO) and a report naming the reason.
 import { heapAlloc, heapFree, LEVEL_ERROR, LEVEL_WARN } from "../runtime";
-import { sendMsg } from "../thread";
+import { nvmfSend } from "./send";
 import { NvmfQpair, NvmfReq, NvmfTransportOps, NvmfTransportLimits, QPAIR_CONNECTED, QPAIR_CLOSING } from "./transport";
 import {
   SCT_COMMAND_SPECIFIC, STATUS_DNR, STATUS_SUCCESS, STATUS_INVALID_FIELD, STATUS_COMMAND_SEQUENCE_ERROR,
@@ -171,7 +171,7 @@ function connectIo(req: usize, data: usize): void {
   }
   r.coreState = data;
   r.coreAux = <u64>c;
-  sendMsg(changetype<NvmfCtrlr>(c).thread, ioConnectOnCtrlr, req);
+  nvmfSend(changetype<NvmfCtrlr>(c).thread, ioConnectOnCtrlr, req);
 }
 
 /** On the controller's thread: the checks that need its state, then the attach. */
@@ -204,7 +204,7 @@ function ioConnectOnCtrlr(req: usize): void {
     }
   }
   r.coreAux = outcome;
-  sendMsg(changetype<NvmfQpair>(r.qpair).thread, ioConnectDone, req);
+  nvmfSend(changetype<NvmfQpair>(r.qpair).thread, ioConnectDone, req);
   ctrlrUnref(c);
 }
 

@@ -1,12 +1,14 @@
 // NVMe-oF controllers: one per admin Connect, owned by its admin qpair's thread (properties, features,
 // AERs and the keep-alive timer are touched only there). I/O qpairs on other threads attach and detach
 // through messages to that thread. The lists that other threads read (a subsystem's controllers, a
-// controller's qpairs, for Connect and nvmf_subsystem_dump) change under registryLock. A controller is
+// controller's qpairs, for Connect and nvmf_subsystem_dump) change under registryLock; a controller's
+// qpair list changes only on its own thread, which therefore reads it without the lock. A controller is
 // freed on its thread once no qpair is attached and no message for it is on its way (refs).
 import { heapAllocZeroed, heapFree, contextThread, LEVEL_WARN, LEVEL_NOTICE } from "../runtime";
-import { sendMsg, pollerRegister, pollerUnregister, pollerReschedule, threadNowUs, POLLER_BUSY, POLLER_IDLE } from "../thread";
+import { MsgFn, pollerRegister, pollerUnregister, pollerReschedule, threadNowUs, POLLER_BUSY, POLLER_IDLE } from "../thread";
 import { NvmfQpair, NvmfTransportOps, QpairDisconnectFn, QPAIR_CLOSING } from "./transport";
 import { registryLock, registryUnlock } from "./registry";
+import { nvmfSend } from "./send";
 import { NvmfSubsystem, subsystemNqn } from "./subsystem";
 import { HOSTID_BYTES, NQN_FIELD_BYTES, CSTS_SHST_MASK, CSTS_SHST_SHIFT, SHST_COMPLETE } from "./fabrics";
 import { CHANGED_NS_MAX, IDENTIFY_BYTES } from "./identify";
@@ -63,6 +65,7 @@ export const DISCOVERY_KATO_MS: u32 = 120_000;
   bytesWritten: u64;
   createdUs: u64;
   scratch: usize;         // IDENTIFY_BYTES for the admin commands that build their data (one at a time: this thread)
+  heldNext: usize;        // the subsystem owner's chain of controllers it holds to message (ctrlrsHoldLocked)
 }
 // Inline after the struct: the host's id and NQN, and the held AER requests.
 const CTRLR_HOSTID: usize = offsetof<NvmfCtrlr>();
@@ -158,6 +161,39 @@ export function ctrlrUnref(c: usize): void {
   ctrlrMaybeFree(c);
 }
 
+/** Controllers one subsystem can have: its controller ids (1..0xffef) bound every walk of its list. */
+const CNTLID_COUNT: u32 = 0xffef;
+
+/**
+ * Under registryLock, on `sub`'s owner thread: a reference on each controller of `sub` (ctrlrRef), the
+ * controllers chained through heldNext; the chain's first (0: none). The list may change once the lock
+ * is released, the chain cannot: the caller messages the controllers after the unlock (ctrlrsSend).
+ */
+export function ctrlrsHoldLocked(sub: usize): usize {
+  const s = changetype<NvmfSubsystem>(sub);
+  let first: usize = 0;
+  let c = s.ctrlrs;
+  for (let i: u32 = 0; c != 0 && i < s.ctrlrCount; i++) {
+    ctrlrRef(c);
+    changetype<NvmfCtrlr>(c).heldNext = first;
+    first = c;
+    c = changetype<NvmfCtrlr>(c).next;
+  }
+  return first;
+}
+
+/** No lock held: fn(c) on each held controller's thread; fn must end with ctrlrUnref(c). */
+export function ctrlrsSend(first: usize, fn: MsgFn): void {
+  let c = first;
+  for (let n: u32 = 0; c != 0; n++) {
+    assert(n < CNTLID_COUNT, "ctrlrsSend: the chain of held controllers does not end");
+    // Read before the send: once its message ran, the controller may be freed.
+    const next = changetype<NvmfCtrlr>(c).heldNext;
+    nvmfSend(changetype<NvmfCtrlr>(c).thread, fn, c);
+    c = next;
+  }
+}
+
 /** Under registryLock, on c's thread: attach `q` as queue `qid` of `sqsize` entries. */
 export function ctrlrAttachLocked(c: usize, q: usize, qid: u32, sqsize: u32): void {
   const ct = changetype<NvmfCtrlr>(c);
@@ -214,26 +250,30 @@ export function ctrlrShutdownComplete(ct: NvmfCtrlr): void {
   ct.csts = (ct.csts & ~CSTS_SHST_MASK) | (SHST_COMPLETE << CSTS_SHST_SHIFT);
 }
 
-/** On c's thread: ask every qpair (or the I/O ones only) to disconnect through its transport, on its own thread. */
+/**
+ * On c's thread: ask every qpair (or the I/O ones only) to disconnect through its transport, on its own
+ * thread. No lock: the qpair list changes only on this thread (attach and detach run here).
+ */
 export function ctrlrDisconnect(c: usize, ioOnly: bool): u32 {
   const ct = changetype<NvmfCtrlr>(c);
+  assert(ct.thread == contextThread(), "ctrlrDisconnect: not on the controller's thread");
   let asked: u32 = 0;
-  registryLock();
   let q = ct.qpairs;
   for (let i: u32 = 0; q != 0 && i < ct.qpairCount; i++) {
     const qp = changetype<NvmfQpair>(q);
     // The qpair stays valid until its detach, which this thread runs after these messages reach it:
     // a qpair's done() comes from here (ctrlrDetach), so it follows every message sent before.
-    if (!ioOnly || qp.qid != 0) { sendMsg(qp.thread, disconnectMsg, q); asked++; }
+    if (!ioOnly || qp.qid != 0) { nvmfSend(qp.thread, disconnectMsg, q); asked++; }
     q = qp.coreLink;
   }
-  registryUnlock();
   return asked;
 }
 
+/** On the qpair's thread: ops.disconnect, unless it was called already or the transport is closing the qpair. */
 function disconnectMsg(q: usize): void {
   const qp = changetype<NvmfQpair>(q);
-  if (qp.state == QPAIR_CLOSING) return;
+  if (qp.state == QPAIR_CLOSING || qp.disconnectAsked != 0) return;
+  qp.disconnectAsked = 1;
   changetype<QpairDisconnectFn>(changetype<NvmfTransportOps>(qp.ops).disconnect)(q);
 }
 
@@ -278,7 +318,7 @@ function unlinkLocked(ct: NvmfCtrlr): void {
 function subsystemCtrlrGone(sub: usize): void {
   const s = changetype<NvmfSubsystem>(sub);
   if (s.isDiscovery != 0) return;
-  sendMsg(s.owner, subsystemCtrlrGoneMsg, sub);
+  nvmfSend(s.owner, subsystemCtrlrGoneMsg, sub);
 }
 
 // ---- keep alive ----

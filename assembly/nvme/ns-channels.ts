@@ -5,9 +5,10 @@
 
 import { rawLock, rawUnlock, contextThread, report, LEVEL_ERROR, ENODEV, ENOMEM } from "../runtime";
 import {
-  sendMsg, getIoChannel, putIoChannel, ioChannelCtx, threadChannelFor, ioDeviceRegister, ioDeviceUnregister,
+  getIoChannel, putIoChannel, ioChannelCtx, threadChannelFor, ioDeviceRegister, ioDeviceUnregister,
 } from "../thread";
 import { NvmfNs, nsCloseFinish } from "./ns";
+import { nvmfSend } from "./send";
 
 /**
  * One thread's view of one namespace. Every field but `next` is touched only on `thread`; `next` is
@@ -30,6 +31,7 @@ import { NvmfNs, nsCloseFinish } from "./ns";
   waitEntry2: usize;
   waitEntry3: usize;
   next: usize;           // NvmfNs.channels, under NvmfNs.lock
+  drainNext: usize;      // the close's chain of channels to drain, made under the lock, sent after it (nsChannelsDrain)
 }
 
 /** The bdev layer's wait entry inside a channel. */
@@ -106,16 +108,32 @@ export function nsIoEnd(ch: NsChannel): void {
 
 // ---- the close's drain ----
 
-/** On the app thread: the namespace is closing; ask every channel's thread to let go once its I/O is done. */
+/**
+ * On the app thread: the namespace is closing; ask every channel's thread to let go once its I/O is
+ * done. The list is copied into a chain under the lock and messaged after it: a drained channel
+ * leaves the list on its own thread (channelDestroy) while the others are still being sent to.
+ */
 export function nsChannelsDrain(ns: NvmfNs): void {
   rawLock(nsLock(ns));
   assert(ns.closing != 0, "nsChannelsDrain: the namespace is not closing");
   let count: u32 = 0;
-  for (let c = ns.channels; c != 0; c = changetype<NsChannel>(c).next) count++;
+  let first: usize = 0;
+  for (let c = ns.channels; c != 0; c = changetype<NsChannel>(c).next) {
+    changetype<NsChannel>(c).drainNext = first;
+    first = c;
+    count++;
+  }
   // One more than the channels: the last message cannot finish the drain before every one is sent.
   atomic.store<u32>(changetype<usize>(ns) + offsetof<NvmfNs>("drainPending"), count + 1);
-  for (let c = ns.channels; c != 0; c = changetype<NsChannel>(c).next) sendMsg(changetype<NsChannel>(c).thread, drainMsg, c);
   rawUnlock(nsLock(ns));
+  let c = first;
+  for (let n: u32 = 0; n < count; n++) {
+    // Read before the send: once drained, the channel may be released and its memory reused.
+    const next = changetype<NsChannel>(c).drainNext;
+    nvmfSend(changetype<NsChannel>(c).thread, drainMsg, c);
+    c = next;
+  }
+  assert(c == 0, "nsChannelsDrain: the chain is longer than its count");
   drained(ns);
 }
 
@@ -135,7 +153,7 @@ function release(ch: NsChannel): void {
 
 function drained(ns: NvmfNs): void {
   if (atomic.sub<u32>(changetype<usize>(ns) + offsetof<NvmfNs>("drainPending"), 1) == 1) {
-    sendMsg(ns.thread, drainDoneMsg, changetype<usize>(ns));
+    nvmfSend(ns.thread, drainDoneMsg, changetype<usize>(ns));
   }
 }
 

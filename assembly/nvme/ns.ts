@@ -3,7 +3,8 @@
 // say about it, and its close, which waits for its I/O on every thread without blocking any of them.
 
 import { heapAllocZeroed, heapFree, contextThread, rawLock, rawUnlock, report, LEVEL_ERROR, EINVAL, ENODEV, ENOMEM } from "../runtime";
-import { MsgFn, sendMsg } from "../thread";
+import { MsgFn } from "../thread";
+import { nvmfSend } from "./send";
 import {
   Bdev, bdevById, bdevOpen, bdevClose, BDEV_EVENT_REMOVE, BDEV_EVENT_RESIZE, IO_UNMAP, IO_WRITE_ZEROES, IO_FLUSH,
 } from "../bdev";
@@ -153,7 +154,7 @@ export function nsCloseFinish(nsPtr: usize): void {
   const rc = bdevClose(ns.desc);
   assert(rc == 0, "nvmf ns: its bdev descriptor was not open at close");
   heapFree(nsPtr);
-  sendMsg(thread, changetype<MsgFn>(done), ctx);
+  nvmfSend(thread, changetype<MsgFn>(done), ctx);
 }
 
 /**

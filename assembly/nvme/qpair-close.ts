@@ -3,7 +3,7 @@
 // controller's thread, and done(ctx) runs on the qpair's own thread after that. While the detach is on
 // its way the qpair's outstanding count carries one hold, so nothing ends it twice.
 import { contextThread } from "../runtime";
-import { sendMsg } from "../thread";
+import { nvmfSend } from "./send";
 import { NvmfQpair, QPAIR_CONNECTED, QPAIR_CLOSING } from "./transport";
 import { nvmfQpairRelease } from "./complete";
 import { NvmfCtrlr, ctrlrDetach } from "./ctrlr";
@@ -31,7 +31,7 @@ export function nvmfQpairDrained(qpair: usize): void {
   const q = changetype<NvmfQpair>(qpair);
   if (q.ctrlr != 0) {
     q.outstanding++;                     // the detach's hold
-    sendMsg(changetype<NvmfCtrlr>(q.ctrlr).thread, detachOnCtrlr, qpair);
+    nvmfSend(changetype<NvmfCtrlr>(q.ctrlr).thread, detachOnCtrlr, qpair);
     return;
   }
   assert(q.closeDone != 0, "nvmfQpairDrained: the close already ended");
@@ -42,7 +42,7 @@ export function nvmfQpairDrained(qpair: usize): void {
 
 function detachOnCtrlr(qpair: usize): void {
   ctrlrDetach(changetype<NvmfQpair>(qpair).ctrlr, qpair);
-  sendMsg(changetype<NvmfQpair>(qpair).thread, detached, qpair);
+  nvmfSend(changetype<NvmfQpair>(qpair).thread, detached, qpair);
 }
 
 function detached(qpair: usize): void {

@@ -3,7 +3,8 @@
 // registry (listeners, subsystems, hosts, referrals; the control exports post there); controllers are
 // linked into their subsystem from the threads of their qpairs. One raw lock (registryLock) guards all
 // of it, held for a copy or a scan, never across I/O or messages, so reactors read it at Connect and for
-// the discovery log.
+// the discovery log. No message is sent under it: what a locked scan finds to message is held and
+// chained there (ctrlrsHoldLocked) and sent once it is released (send.ts asserts that no lock is held).
 import { rawLock, rawUnlock, heapAllocZeroed, NVMF_ROOT, ENOMEM, EINVAL, EEXIST, ENOSPC, ENOENT } from "../runtime";
 
 const ROOT_SLOT: usize = NVMF_ROOT;   // zero-filled memory is an empty registry (64 bytes, runtime/layout.ts)

@@ -4,12 +4,11 @@
 // namespaces close (each waits for its own I/O); then the subsystem is freed and the caller told.
 // Runs on the subsystem's owner (the app thread).
 import { contextThread } from "../runtime";
-import { sendMsg } from "../thread";
 import { registryLock, registryUnlock } from "./registry";
 import {
   NvmfSubsystem, SubsystemDeleteDone, DELETE_NAMESPACES, subsystemUnlink, subsystemFree, subsystemNs, subsystemNsSet,
 } from "./subsystem";
-import { NvmfCtrlr, ctrlrRef, ctrlrUnref, ctrlrFail } from "./ctrlr";
+import { ctrlrUnref, ctrlrFail, ctrlrsHoldLocked, ctrlrsSend } from "./ctrlr";
 import { nvmfNsClose } from "./ns";
 
 /** nvmf_subsystem_delete: 0 (done(ctx, 0) follows once it is gone) or -errno after a report. */
@@ -21,13 +20,9 @@ export function subsystemDelete(sub: usize, done: SubsystemDeleteDone, ctx: usiz
   s.deleteDone = changetype<usize>(done);
   s.deleteCtx = ctx;
   registryLock();
-  let c = s.ctrlrs;
-  for (let i: u32 = 0; c != 0 && i < s.ctrlrCount; i++) {
-    ctrlrRef(c);
-    sendMsg(changetype<NvmfCtrlr>(c).thread, endOnCtrlr, c);
-    c = changetype<NvmfCtrlr>(c).next;
-  }
+  const held = ctrlrsHoldLocked(sub);
   registryUnlock();
+  ctrlrsSend(held, endOnCtrlr);
   deleteStep(sub);
   return 0;
 }

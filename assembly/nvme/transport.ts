@@ -19,6 +19,8 @@
 //   ops.complete the request belongs to the transport again.
 // - The core may ask a transport to drop a connection (ops.disconnect: keep-alive expired, the
 //   subsystem went away, a fatal controller state). The transport closes it and calls nvmfQpairClose.
+//   The core calls ops.disconnect at most once per qpair, however many reasons follow (a reset, then
+//   the admin queue's end), and never once nvmfQpairClose was called for it.
 // - When a connection ends for any reason the transport calls nvmfQpairClose(qpair, done, ctx) once.
 //   Requests the core still holds complete later through ops.complete as usual (the transport
 //   discards what it can no longer send). `done(ctx)` runs on the qpair's thread once the core holds
@@ -74,6 +76,7 @@ export const QPAIR_CLOSING: u32 = 2;      // nvmfQpairClose was called
   peerAddr: usize;        // transport: NUL-terminated ASCII host address of the peer ("10.0.2.15"), for get_qpairs
   peerPort: u32;          // transport
   coreLink: usize;        // core: list link inside its controller
+  disconnectAsked: u32;   // core: ops.disconnect was called for it (once per qpair)
 }
 
 /** One command. The transport allocates these (one per queue entry) and owns them except between exec and complete. */

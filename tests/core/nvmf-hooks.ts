@@ -3,24 +3,54 @@
 // direction from the opcode as a transport does, hands them to the real core (nvmfQpairInit,
 // nvmfReqExec, nvmfQpairClose) by message on their thread, and counts what the core gives back:
 // completions per request, disconnect requests and closes per qpair. Everything below it is the core.
-import { heapAllocZeroed } from "../../assembly/runtime";
+// A transport made "closing" (hc_transport_auto_close) acts on ops.disconnect as a real one does: it
+// closes the connection (by message, later) and passes no further command of it to the core.
+import { heapAllocZeroed, heapFree } from "../../assembly/runtime";
 import { sendMsg } from "../../assembly/thread";
 import {
   NvmfQpair, NvmfReq, NvmfTransportOps, NvmfTransportLimits, SQE_BYTES, CQE_BYTES, opcodeXfer, sqeOpcode, OPC_FABRICS,
   fabricsType, FCTYPE_CONNECT, XFER_HOST_TO_CTRLR, nvmfQpairInit, nvmfReqExec, nvmfQpairClose,
 } from "../../assembly/nvme";
 
-/** The fake transport's connection (NvmfQpair.transportCtx). */
-@unmanaged class FakeConn { listener: u32; disconnects: u32; closed: u32; completions: u32; peerAddr: usize; peerPort: u32; }
+/**
+ * The fake transport's connection (NvmfQpair.transportCtx), in one block right after its qpair. Found
+ * from the qpair's address, never by reading the qpair: nvmfQpairInit clears the whole qpair on its
+ * thread (transportCtx and thread included) while the test's thread may be posting commands for it.
+ */
+@unmanaged class FakeConn {
+  listener: u32; disconnects: u32; closed: u32; completions: u32; peerAddr: usize; peerPort: u32;
+  ops: usize;           // NvmfTransportOps, for the init
+  thread: usize;        // the thread the qpair is initialised on and runs on
+  posted: u32;          // messages hc_exec/hc_close posted for it that have not run yet (atomic): freed only at 0
+  closing: u32;         // the transport began closing it (nvmfQpairClose is called once, from then on)
+}
 /** The fake transport's request (NvmfReq.transportCtx). */
-@unmanaged class FakeReq { completions: u32; }
+@unmanaged class FakeReq { completions: u32; dropped: u32; }   // dropped: its connection was closing, the core never saw it
 
 function fakeComplete(req: usize): void {
   const r = changetype<NvmfReq>(req);
   changetype<FakeReq>(r.transportCtx).completions++;
-  changetype<FakeConn>(changetype<NvmfQpair>(r.qpair).transportCtx).completions++;
+  connOf(r.qpair).completions++;
 }
-function fakeDisconnect(qpair: usize): void { changetype<FakeConn>(changetype<NvmfQpair>(qpair).transportCtx).disconnects++; }
+function fakeDisconnect(qpair: usize): void { connOf(qpair).disconnects++; }
+function fakeDisconnectAndClose(qpair: usize): void {
+  const conn = connOf(qpair);
+  conn.disconnects++;
+  if (conn.closing != 0) return;
+  conn.closing = 1;
+  sendMsg(conn.thread, closeNowMsg, qpair);
+}
+const QPAIR_BYTES: usize = (offsetof<NvmfQpair>() + 7) & ~7;
+function connOf(qpair: usize): FakeConn { return changetype<FakeConn>(qpair + QPAIR_BYTES); }
+function connPost(qpair: usize, fn: (ctx: usize) => void, ctx: usize): void {
+  const conn = connOf(qpair);
+  atomic.add<u32>(changetype<usize>(conn) + offsetof<FakeConn>("posted"), 1);
+  sendMsg(conn.thread, fn, ctx);
+}
+function connPostRan(qpair: usize): void {
+  const was = atomic.sub<u32>(changetype<usize>(connOf(qpair)) + offsetof<FakeConn>("posted"), 1);
+  assert(was > 0, "nvmf fake transport: a message ran that was not posted");
+}
 
 /** A transport's ops and limits (what nvmf_create_transport would fix). */
 export function hc_transport_new(maxQueueDepth: u32, maxAqDepth: u32, maxIoQpairs: u32, inCapsule: u32, maxIo: u32): usize {
@@ -41,31 +71,43 @@ export function hc_transport_new(maxQueueDepth: u32, maxAqDepth: u32, maxIoQpair
 
 function initMsg(qpair: usize): void {
   const q = changetype<NvmfQpair>(qpair);
-  const conn = q.transportCtx;
-  nvmfQpairInit(qpair, q.ops, conn, changetype<FakeConn>(conn).listener);
+  const conn = connOf(qpair);
+  nvmfQpairInit(qpair, conn.ops, changetype<usize>(conn), conn.listener);
   // The transport's own fields, after the core's init cleared the qpair.
-  q.peerAddr = changetype<FakeConn>(conn).peerAddr;
-  q.peerPort = changetype<FakeConn>(conn).peerPort;
+  q.peerAddr = conn.peerAddr;
+  q.peerPort = conn.peerPort;
 }
 /** A new connection through listener `listener`, its qpair initialised on `thread` (by message). */
 export function hc_qpair_new(ops: usize, thread: usize, listener: u32, peerAddr: usize, peerPort: u32): usize {
-  const q = changetype<NvmfQpair>(heapAllocZeroed(offsetof<NvmfQpair>()));
-  const conn = changetype<FakeConn>(heapAllocZeroed(offsetof<FakeConn>()));
+  const q = heapAllocZeroed(QPAIR_BYTES + offsetof<FakeConn>());
+  const conn = connOf(q);
   conn.listener = listener;
   conn.peerAddr = peerAddr;
   conn.peerPort = peerPort;
-  q.ops = ops;
-  q.transportCtx = changetype<usize>(conn);
-  sendMsg(thread, initMsg, changetype<usize>(q));
-  return changetype<usize>(q);
+  conn.ops = ops;
+  conn.thread = thread;
+  sendMsg(thread, initMsg, q);
+  return q;
+}
+/** From now on the transport closes a connection when the core asks it to (ops.disconnect). */
+export function hc_transport_auto_close(ops: usize): void { changetype<NvmfTransportOps>(ops).disconnect = changetype<usize>(fakeDisconnectAndClose); }
+/** Whether a connection may be freed: its close is done and no message the test posted for it is still on its way. */
+export function hc_conn_idle(q: usize): u32 {
+  const conn = connOf(q);
+  return conn.closed == 1 && atomic.load<u32>(changetype<usize>(conn) + offsetof<FakeConn>("posted")) == 0 ? 1 : 0;
+}
+/** Free a qpair that is idle (hc_conn_idle), with its connection. */
+export function hc_qpair_free(q: usize): void {
+  assert(hc_conn_idle(q) == 1, "hc_qpair_free: the qpair's close is not done, or a message for it is on its way");
+  heapFree(q);
 }
 export function hc_qpair_state(q: usize): u32 { return changetype<NvmfQpair>(q).state; }
 export function hc_qpair_outstanding(q: usize): u32 { return changetype<NvmfQpair>(q).outstanding; }
 export function hc_qpair_ctrlr(q: usize): usize { return changetype<NvmfQpair>(q).ctrlr; }
 export function hc_qpair_qid(q: usize): u32 { return changetype<NvmfQpair>(q).qid; }
-export function hc_conn_disconnects(q: usize): u32 { return changetype<FakeConn>(changetype<NvmfQpair>(q).transportCtx).disconnects; }
-export function hc_conn_closed(q: usize): u32 { return changetype<FakeConn>(changetype<NvmfQpair>(q).transportCtx).closed; }
-export function hc_conn_completions(q: usize): u32 { return changetype<FakeConn>(changetype<NvmfQpair>(q).transportCtx).completions; }
+export function hc_conn_disconnects(q: usize): u32 { return connOf(q).disconnects; }
+export function hc_conn_closed(q: usize): u32 { return connOf(q).closed; }
+export function hc_conn_completions(q: usize): u32 { return connOf(q).completions; }
 
 /** A request of `qpair` with `iovcnt` separate data buffers of `iovBytes` each; the SQE is for the test to fill. */
 export function hc_req_new(qpair: usize, iovcnt: u32, iovBytes: u32): usize {
@@ -87,10 +129,19 @@ export function hc_req_cqe(req: usize): usize { return changetype<NvmfReq>(req).
 export function hc_req_iovs(req: usize): usize { return changetype<NvmfReq>(req).iovs; }
 export function hc_req_length(req: usize): u32 { return changetype<NvmfReq>(req).length; }
 export function hc_req_completions(req: usize): u32 { return changetype<FakeReq>(changetype<NvmfReq>(req).transportCtx).completions; }
+export function hc_req_dropped(req: usize): u32 { return changetype<FakeReq>(changetype<NvmfReq>(req).transportCtx).dropped; }
+/** Free a request the core gave back (or never took), with its SQE, CQE and buffers. */
+export function hc_req_free(req: usize): void {
+  const r = changetype<NvmfReq>(req);
+  for (let i: u32 = 0; i < r.iovcnt; i++) heapFree(<usize>load<u32>(r.iovs + (<usize>i << 3)));
+  heapFree(r.iovs); heapFree(r.sqe); heapFree(r.cqe); heapFree(r.transportCtx); heapFree(req);
+}
 
 /** As a transport: the data direction from the opcode (Connect and Property Set carry host data), the whole buffer as length. */
 function execMsg(req: usize): void {
   const r = changetype<NvmfReq>(req);
+  connPostRan(r.qpair);
+  if (connOf(r.qpair).closing != 0) { changetype<FakeReq>(r.transportCtx).dropped++; return; }
   const opc = sqeOpcode(r.sqe);
   r.xfer = opc == OPC_FABRICS ? (fabricsType(r.sqe) == FCTYPE_CONNECT ? XFER_HOST_TO_CTRLR : 0) : opcodeXfer(opc);
   r.length = 0;
@@ -98,9 +149,16 @@ function execMsg(req: usize): void {
   nvmfReqExec(req);
 }
 /** Run `req` by message on its qpair's thread. */
-export function hc_exec(req: usize): void { sendMsg(changetype<NvmfQpair>(changetype<NvmfReq>(req).qpair).thread, execMsg, req); }
+export function hc_exec(req: usize): void { connPost(changetype<NvmfReq>(req).qpair, execMsg, req); }
 
-function closeDone(qpair: usize): void { changetype<FakeConn>(changetype<NvmfQpair>(qpair).transportCtx).closed++; }
-function closeMsg(qpair: usize): void { nvmfQpairClose(qpair, closeDone, qpair); }
-/** The connection ends: nvmfQpairClose on its thread (by message); hc_conn_closed counts its done. */
-export function hc_close(qpair: usize): void { sendMsg(changetype<NvmfQpair>(qpair).thread, closeMsg, qpair); }
+function closeDone(qpair: usize): void { connOf(qpair).closed++; }
+function closeNowMsg(qpair: usize): void { nvmfQpairClose(qpair, closeDone, qpair); }
+function closeMsg(qpair: usize): void {
+  connPostRan(qpair);
+  const conn = connOf(qpair);
+  if (conn.closing != 0) return;          // closing already (the core asked): a transport closes once
+  conn.closing = 1;
+  closeNowMsg(qpair);
+}
+/** The connection ends: nvmfQpairClose on its thread (by message) unless it is closing already; hc_conn_closed counts its done. */
+export function hc_close(qpair: usize): void { connPost(qpair, closeMsg, qpair); }

@@ -6,11 +6,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   targetEnv, subsystemWithListener, qpair, connect, send, submit, adminController, nsAdd, mallocBdev, expectStatus, run, ok,
-  STATUS, type TargetEnv,
+  propSet, STATUS, type TargetEnv,
 } from '../helpers/nvmf-target.js';
 import { name, request } from '../helpers/bdev-env.js';
 import {
-  setFeaturesSqe, getLogPageSqe, keepAliveSqe, asyncEventRequestSqe, abortSqe, writeSqe, readSqe, FEATURE, LID,
+  setFeaturesSqe, getLogPageSqe, keepAliveSqe, asyncEventRequestSqe, abortSqe, writeSqe, readSqe, FEATURE, LID, PROP,
 } from '../helpers/nvme-tcp-sqe.js';
 
 const NS_ATTRIBUTE_NOTICE = 0x02 | (0x04 << 16);   // type notice, info 0, log page 04
@@ -50,6 +50,28 @@ test('keep alive: silence past KATO disconnects every queue of the controller; K
   e.h.pollAll();
   assert.deepEqual([e.h.core.hc_conn_closed(admin), e.h.core.hc_conn_closed(io)], [1, 1]);
   assert.deepEqual(dumpCounts(e, sub), [0, 0], 'the controller is gone');
+});
+
+test('a reset (CC.EN = 0), then the admin queue\'s close, then keep-alive silence: the transport is asked to disconnect each queue once', async () => {
+  const e = await freshEnv();
+  const [, lid] = subsystemWithListener(e);
+  const [admin, io, cntlid] = controllerWithIo(e, lid, 1000);
+  const ioOnFirst = qpair(e, e.thread, lid);
+  expectStatus(connect(e, ioOnFirst, { qid: 2, cntlid }), STATUS.SUCCESS, 'I/O Connect, first thread');
+  const asked = () => [admin, io, ioOnFirst].map((q) => e.h.core.hc_conn_disconnects(q));
+  expectStatus(propSet(e, admin, PROP.CC, 0), STATUS.SUCCESS, 'CC = 0');
+  e.h.pollAll();
+  assert.deepEqual(asked(), [0, 1, 1], 'the reset asks each I/O queue to go');
+  // This transport has not closed them yet: the controller's end asks again, and must not reach it twice.
+  e.h.core.hc_close(admin);
+  e.h.pollAll();
+  assert.deepEqual(asked(), [0, 1, 1], 'the admin queue\'s close ends the controller: no second ask of an I/O queue');
+  clockAdvance(e, 5_000_000);
+  assert.deepEqual(asked(), [0, 1, 1], 'nor from keep-alive silence');
+  e.h.core.hc_close(io);
+  e.h.core.hc_close(ioOnFirst);
+  e.h.pollAll();
+  assert.deepEqual([admin, io, ioOnFirst].map((q) => e.h.core.hc_conn_closed(q)), [1, 1, 1]);
 });
 
 test('AER: a namespace added, removed or resized answers a held AER once; the next waits for the changed-NS log', async () => {
