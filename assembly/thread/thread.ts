@@ -47,6 +47,9 @@ export function threadGet(): usize { return contextThread(); }
  * as exited"; here its memory may already be reused): stop with the thread's name.
  */
 function checkSendable(thread: usize): void {
+  // Thread 0 is a pointer read before whoever owns it set it: a post there would land among the fixed
+  // control blocks at the bottom of memory and be lost (a stall, later a corrupted allocator).
+  if (thread == 0) fatal(-EINVAL, "send_msg: no thread (a thread pointer read as 0: read before it was set?)");
   if (atomic.load<u32>(thread + offsetof<Thread>("state")) == THREAD_EXITED) {
     fatal(-EIO, "send_msg: thread %s is marked as exited (a message to it would be lost)", changetype<Thread>(thread).name);
   }

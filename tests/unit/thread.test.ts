@@ -113,6 +113,13 @@ test('exit, then destroy; a send to an exited thread stops the engine with its n
   assert.match(fatal.message, /thread worker_a is marked as exited \(a message to it would be lost\)/);
 });
 
+test('a send to thread 0 (a pointer read before it was set) stops the engine instead of writing low memory', async () => {
+  const h = await newHarness();
+  const cell = h.scratch(8);
+  assert.match(expectFatal(h, () => h.core.h_send_incr(0, cell)).message, /send_msg: no thread/);
+  assert.match(expectFatal(h, () => h.core.h_send_incr_batch(0, cell, 1)).message, /send_msg: no thread/);
+});
+
 test('an exiting thread with a message still queued (even in the overflow) does not exit before running it', async () => {
   const h = await newHarness();
   const t = h.core.h_thread_create(1, -1, 4);
