@@ -10,3 +10,4 @@ export * from "./nvmf-io-hooks";
 export * from "./nvmf-hooks";
 export * from "./nvme-tcp-hooks";
 export * from "./sock-hooks";
+export * from "./sock-connect-hooks";
