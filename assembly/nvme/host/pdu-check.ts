@@ -5,7 +5,7 @@
 
 import {
   PDU_IC_RESP, PDU_C2H_TERM_REQ, PDU_CAPSULE_RESP, PDU_C2H_DATA, PDU_R2T, FLAG_LAST_PDU, FLAG_SUCCESS,
-  IC_BYTES, TERM_REQ_HLEN, TERM_REQ_MAX_BYTES, PDA_MAX, PFV_1_0, IC_DGST_HEADER, IC_DGST_DATA,
+  IC_BYTES, TERM_REQ_HLEN, TERM_REQ_MAX_BYTES, DIGEST_BYTES, PDA_MAX, PFV_1_0, IC_DGST_HEADER, IC_DGST_DATA,
   FES_INVALID_HEADER_FIELD, FES_PDU_SEQUENCE_ERROR, FES_HEADER_DIGEST_ERROR, FES_DATA_OUT_OF_RANGE,
   pduType, pduFlags, pduHlen, pduPlen, icPfv, icPda, icDigests, icRespMaxH2cData, dataOffset, dataLength, headerDigestOk,
 } from "../tcp/pdu";
@@ -98,7 +98,7 @@ export function hostPduDigested(type: u8): bool { return type == PDU_CAPSULE_RES
 
 /** Header bytes (with the digest when on) to read before hostCheckHeader can run. */
 export function hostPduHeaderBytes(ch: usize, rules: HostPduRules): u32 {
-  return pduHlen(ch) + (hostPduDigested(pduType(ch)) && rules.hdgst != 0 ? 4 : 0);
+  return pduHlen(ch) + (hostPduDigested(pduType(ch)) && rules.hdgst != 0 ? DIGEST_BYTES : 0);
 }
 
 /** Data bytes of a PDU that passed hostCheckCommon (without padding and digest; a TermReq: what follows its header). */
