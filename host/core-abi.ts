@@ -132,6 +132,8 @@ export interface UringHandlers {
   unwatch?(id: number): number;
   /** A connected socket's peer: the port, its numeric address NUL-terminated at [ptr, ptr + cap); or -errno. */
   peerName?(fd: number, ptr: number, cap: number): number;
+  /** An unconnected TCP socket for the IP literal at addrPtr, its sockaddr ({u32 len, bytes}) at outPtr; the fd or -errno. */
+  tcpSocket?(addrPtr: number, port: number, outPtr: number, cap: number): number;
 }
 
 const ENOSYS = -38;
@@ -170,6 +172,8 @@ export function coreImports(memory: WebAssembly.Memory, handlers: ImportHandlers
       uring_reap: (cqes: number, max: number) => (handlers.uring ? handlers.uring.reap(cqes >>> 0, max) : 0),
       crc32c: (crc: number, ptr: number, len: number) => (handlers.crc32c ? handlers.crc32c(crc >>> 0, ptr >>> 0, len >>> 0) : ENOSYS),
       sock_peer_name: (fd: number, ptr: number, cap: number) => handlers.uring?.peerName?.(fd, ptr >>> 0, cap >>> 0) ?? ENOSYS,
+      sock_tcp_socket: (addr: number, port: number, out: number, cap: number) =>
+        handlers.uring?.tcpSocket?.(addr >>> 0, port >>> 0, out >>> 0, cap >>> 0) ?? ENOSYS,
       reactor_wait: (timeoutUs: number) => handlers.uring?.wait?.(timeoutUs >>> 0) ?? ENOSYS,
       fd_watch: (fd: number) => handlers.uring?.watch?.(fd) ?? ENOSYS,
       fd_unwatch: (id: number) => handlers.uring?.unwatch?.(id) ?? ENOSYS,

@@ -49,6 +49,9 @@ export function nodeUringHandlers(memory: WebAssembly.Memory): UringHandlers | u
     peerName(fd, ptr, cap) {
       try { return native.tcpPeerName(fd, new Uint8Array(memory.buffer), ptr, cap); } catch (err) { return toErrno(err); }
     },
+    tcpSocket(addrPtr, port, outPtr, cap) {
+      try { return native.tcpSocket(new Uint8Array(memory.buffer), addrPtr, port, outPtr, cap); } catch (err) { return toErrno(err); }
+    },
   };
 }
 

@@ -74,6 +74,16 @@ export declare function host_crc32c(crc: u32, ptr: usize, len: u32): f64;
 @external("host", "sock_peer_name")
 export declare function host_sock_peer_name(fd: i32, ptr: usize, cap: u32): i32;
 
+/**
+ * A nonblocking TCP socket (CLOEXEC, TCP_NODELAY) for the IPv4 or IPv6 literal NUL-terminated at `addr`,
+ * and the sockaddr of that address and `port` as {u32 len, bytes} in [out, out + cap), for a CONNECT on
+ * the ring: the fd, or -errno (-EINVAL: no IP literal or port 0; -ENOSPC; -ENOSYS: no sockets here).
+ * One nonblocking syscall, no name lookup: fine on a reactor.
+ */
+// @ts-ignore: decorator
+@external("host", "sock_tcp_socket")
+export declare function host_sock_tcp_socket(addr: usize, port: u32, out: usize, cap: u32): i32;
+
 // ---- a reactor's sleep in the kernel (Node with the addon: host/uring-host.ts; elsewhere -ENOSYS) ----
 // A reactor that sleeps here wakes on the first of: a completion of its io_uring, a watched eventfd
 // (its wake fd, vhost kicks), or the timeout. Without it the reactor sleeps on its doorbell (Atomics.wait).

@@ -92,7 +92,7 @@ function stage(ch: SockChannel, slot: u32, opPtr: usize): void {
   memory.fill(d, 0, wire.DESC_BYTES);
   store<u8>(d + wire.DESC_OP_OFF, op.kind);
   store<i32>(d + wire.DESC_FD_OFF, op.fd);
-  if (op.kind == wire.OP_RECV) {
+  if (op.kind == wire.OP_RECV || op.kind == wire.OP_CONNECT) {
     store<u32>(d + wire.DESC_BUF_OFF, <u32>op.buf);
     store<u32>(d + wire.DESC_LEN_OFF, op.len);
   } else if (op.kind == wire.OP_SENDMSG) {

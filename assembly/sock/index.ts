@@ -1,10 +1,11 @@
-// Sockets on the reactor's io_uring (accept, recv, sendmsg, cancel, close), for the NVMe/TCP transport.
+// Sockets on the reactor's io_uring (accept, connect, recv, sendmsg, cancel, close), for NVMe/TCP's
+// target and host sides.
 // Each thread that uses them holds a channel; an op's callback runs on the thread that submitted it,
 // from the channel's poller, never inside the submit call. -EAGAIN never reaches a caller (retried).
 // A cancel waits for the ops of its fd submitted on the same channel; ops of one fd belong on one
 // channel (a connection lives on one thread).
 
-import { host_sock_peer_name } from "../runtime";
+import { host_sock_peer_name, host_sock_tcp_socket } from "../runtime";
 import { ioDeviceRegister, getIoChannel, putIoChannel, ioChannelCtx } from "../thread";
 import * as wire from "../bdev/uring/wire";
 import { SockOp, SockChannel } from "./types";
@@ -50,6 +51,35 @@ function submit(ch: usize, op: usize, kind: u8, fd: i32, buf: usize, len: u32): 
 
 /** res = the new fd (CLOEXEC, nonblocking, TCP_NODELAY) or -errno. */
 export function sockAccept(ch: usize, op: usize, listenFd: i32): void { submit(ch, op, wire.OP_ACCEPT, listenFd, 0, 0); }
+
+/**
+ * Room for a peer's address as sockTcpSocket writes it: {u32 len, sockaddr bytes}, an IPv6 sockaddr
+ * (28 B) at most. Caller-owned; it stays put until the connect's callback.
+ */
+export const SOCK_ADDR_BYTES: u32 = 32;
+
+/**
+ * A new unconnected TCP socket (nonblocking, CLOEXEC, TCP_NODELAY) for the IP literal NUL-terminated at
+ * `addrText` (never a name to look up), with the sockaddr of that address and `port` written to
+ * `sockAddr` (SOCK_ADDR_BYTES) for sockConnect: the fd, or -errno (-EINVAL: no IP literal or a bad port).
+ * A plain syscall, not a ring op: making a socket never waits.
+ */
+export function sockTcpSocket(addrText: usize, port: u32, sockAddr: usize): i32 {
+  const fd = host_sock_tcp_socket(addrText, port, sockAddr, SOCK_ADDR_BYTES);
+  assert(fd < 0 || (load<u32>(sockAddr) > 0 && load<u32>(sockAddr) + 4 <= SOCK_ADDR_BYTES), "a sockaddr that does not fit its room");
+  return fd;
+}
+
+/**
+ * Connect `fd` (from sockTcpSocket) to the address at `sockAddr`: res = 0 or -errno (-ECONNREFUSED,
+ * -ETIMEDOUT, -ENETUNREACH, ...). A connect waits as long as the kernel's SYN retries allow (minutes
+ * for a silent peer): bound it with a timer and sockCancel.
+ */
+export function sockConnect(ch: usize, op: usize, fd: i32, sockAddr: usize): void {
+  const len = load<u32>(sockAddr);
+  assert(len > 0 && len + 4 <= SOCK_ADDR_BYTES);
+  submit(ch, op, wire.OP_CONNECT, fd, sockAddr + 4, len);
+}
 
 /** res = bytes received (0: the peer closed) or -errno. `len` ≥ 1. */
 export function sockRecv(ch: usize, op: usize, fd: i32, buf: usize, len: u32): void {

@@ -61,6 +61,10 @@ export interface NativeAddon {
    *  (an IPv4-mapped IPv6 peer as IPv4); or -errno: -EFAULT ([ptr, ptr + cap) outside memory), -ENOSPC (cap too
    *  small), -ENOTCONN, -EBADF, -ENOTSOCK, -EAFNOSUPPORT (not an IP socket). Never throws for a bad fd. */
   tcpPeerName(fd: number, memory: VhostMemory, ptr: number, cap: number): number;
+  /** A nonblocking, CLOEXEC TCP socket (TCP_NODELAY) for the IP literal NUL-terminated at memory[addrPtr], and the
+   *  sockaddr of `addr` port `port` as {u32 len, bytes} at memory[outPtr] for the core's ring to connect it: the fd,
+   *  or -errno: -EINVAL (no IP literal, port not 1..65535), -EFAULT (outside memory), -ENOSPC (cap too small). */
+  tcpSocket(memory: VhostMemory, addrPtr: number, port: number, outPtr: number, cap: number): number;
 
   // vhost-user's OS seam (host/native/src/vhost.h has the contract). No state but the lock-free guard table of
   // guest mappings (guard.h); any thread may call these.

@@ -11,3 +11,4 @@ export * from "./nvmf-hooks";
 export * from "./nvme-tcp-hooks";
 export * from "./sock-hooks";
 export * from "./crc-hooks";
+export * from "./sock-connect-hooks";

@@ -34,3 +34,4 @@ export const OP_RECV: u8 = 9;        // into [buf, buf + len): res = bytes, 0 wh
 export const OP_SENDMSG: u8 = 10;    // iovcnt pairs at buf, MSG_NOSIGNAL: res = bytes sent (may be short)
 export const OP_CANCEL_FD: u8 = 11;  // every op of this ring on fd: res = how many
 export const OP_CLOSE: u8 = 12;
+export const OP_CONNECT: u8 = 13;    // the sockaddr at [buf, buf + len), len 1..128: res = 0

@@ -154,39 +154,51 @@ export function pduCheckCommon(ch: usize, rules: PduRules): u32 {
   const plen = pduPlen(ch);
   if (type == PDU_IC_REQ) return plen == IC_BYTES ? PDU_OK : BAD_PLEN_IC;
   if (type == PDU_H2C_TERM_REQ) return plen >= TERM_REQ_HLEN && plen <= TERM_REQ_MAX_BYTES ? PDU_OK : BAD_PLEN_TERM_REQ;
-  return checkDigestedCommon(ch, type, hlen, plen, rules);
+  return checkDigestedCommon(ch, type, hlen, rules);
 }
 
 /** CapsuleCmd and H2CData: digest flags, plen against the header, pdo, and the data limits. */
-function checkDigestedCommon(ch: usize, type: u8, hlen: u32, plen: u32, rules: PduRules): u32 {
+function checkDigestedCommon(ch: usize, type: u8, hlen: u32, rules: PduRules): u32 {
+  const framing = pduCheckFraming(ch, hlen, rules.hdgst != 0, rules.ddgst != 0, rules.cpda);
+  if (framing != PDU_OK) return framing;
+  const dataBytes = pduFramedDataBytes(ch, rules.ddgst != 0);
+  if (dataBytes == 0) return type == PDU_H2C_DATA ? BAD_NO_DATA : PDU_OK;
+  if (type == PDU_CAPSULE_CMD && dataBytes > rules.maxInCapsule) return BAD_CAPSULE_DATA_LIMIT;
+  if (type == PDU_H2C_DATA && dataBytes > rules.maxH2cData) return BAD_H2C_DATA_LIMIT;
+  return PDU_OK;
+}
+
+/**
+ * The framing of a PDU of a type that may be digested, in either direction: digest flags as
+ * negotiated, plen against the header, and pdo where the receiver's alignment `pda` puts the data
+ * (0 without data). PDU_OK or a refusal; the type's own rules (data required, limits) are the caller's.
+ */
+export function pduCheckFraming(ch: usize, hlen: u32, hdgst: bool, ddgst: bool, pda: u32): u32 {
   const flags = pduFlags(ch);
-  const hdgst = rules.hdgst != 0;
+  const plen = pduPlen(ch);
   if (((flags & FLAG_HDGSTF) != 0) != hdgst) return BAD_HDGSTF;
   const headerEnd = hlen + (hdgst ? DIGEST_BYTES : 0);
   if (plen < headerEnd) return BAD_PLEN_SHORT;
   const hasData = plen > headerEnd;
-  if (((flags & FLAG_DDGSTF) != 0) != (hasData && rules.ddgst != 0)) return BAD_DDGSTF;
+  if (((flags & FLAG_DDGSTF) != 0) != (hasData && ddgst)) return BAD_DDGSTF;
   const pdo = pduPdo(ch);
-  if (!hasData) {
-    if (pdo != 0) return BAD_PDO;
-    return type == PDU_H2C_DATA ? BAD_NO_DATA : PDU_OK;
-  }
-  if (pdo != pduDataStart(hlen, hdgst, rules.cpda)) return BAD_PDO;
-  const trailer = rules.ddgst != 0 ? DIGEST_BYTES : 0;
-  if (plen <= pdo + trailer) return BAD_NO_DATA;
-  const dataBytes = plen - pdo - trailer;
-  if (type == PDU_CAPSULE_CMD && dataBytes > rules.maxInCapsule) return BAD_CAPSULE_DATA_LIMIT;
-  if (type == PDU_H2C_DATA && dataBytes > rules.maxH2cData) return BAD_H2C_DATA_LIMIT;
+  if (!hasData) return pdo != 0 ? BAD_PDO : PDU_OK;
+  if (pdo != pduDataStart(hlen, hdgst, pda)) return BAD_PDO;
+  if (plen <= pdo + (ddgst ? DIGEST_BYTES : 0)) return BAD_NO_DATA;
   return PDU_OK;
+}
+
+/** Data bytes of a PDU whose framing passed pduCheckFraming (without padding and digest). */
+export function pduFramedDataBytes(ch: usize, ddgst: bool): u32 {
+  const pdo = pduPdo(ch);
+  return pdo == 0 ? 0 : pduPlen(ch) - pdo - (ddgst ? DIGEST_BYTES : 0);
 }
 
 /** Data bytes of a PDU that passed pduCheckCommon (without padding and digest). */
 export function pduDataBytes(ch: usize, rules: PduRules): u32 {
   const type = pduType(ch);
   if (!pduDigested(type)) return pduPlen(ch) - pduHlen(ch);   // a TermReq's offending header, IC: 0
-  const pdo = pduPdo(ch);
-  if (pdo == 0) return 0;
-  return pduPlen(ch) - pdo - (rules.ddgst != 0 ? DIGEST_BYTES : 0);
+  return pduFramedDataBytes(ch, rules.ddgst != 0);
 }
 
 /** Once the whole header (pduHeaderBytes) is in: its digest and the fields of its type. */

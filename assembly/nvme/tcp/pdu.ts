@@ -1,6 +1,6 @@
 // NVMe/TCP PDUs (NVMe/TCP Transport Specification 1.0; SPDK nvmf_spec.h): every PDU's layout with
-// its sizes, typed accessors and writers, and the checks a controller makes on what a host sends.
-// Nothing here knows a connection: conn.ts feeds it headers and acts on the verdicts.
+// its sizes, typed accessors, and the writers of both sides (the controller's here, the host's under
+// "host side"), shared by the target (nvme/tcp) and the host (nvme/host). Nothing here knows a connection.
 
 import { crc32c } from "../../runtime/crc32c";
 
@@ -128,15 +128,21 @@ export function pduDataStart(hlen: u32, hdgst: bool, pda: u32): u32 {
  */
 export function pduWriteC2HData(pdu: usize, cccid: u16, datao: u32, datal: u32, last: bool, success: bool,
   hdgst: bool, ddgst: bool, hpda: u32): u32 {
-  assert(datal > 0, "pduWriteC2HData: a data PDU carries data");
   assert(!success || last, "pduWriteC2HData: SUCCESS only on the last PDU");
-  const pdo = pduDataStart(DATA_HLEN, hdgst, hpda);
-  assert(pdo <= SEND_HEADER_MAX, "pduWriteC2HData: the padded header fits SEND_HEADER_MAX");
+  return writeDataPdu(pdu, PDU_C2H_DATA, success ? FLAG_SUCCESS : 0, cccid, 0, datao, datal, last, hdgst, ddgst, hpda);
+}
+
+/** C2HData or H2CData's header, data aligned to the receiver's `pda`; the header bytes to send (= PDO). */
+function writeDataPdu(pdu: usize, type: u8, typeFlags: u8, cccid: u16, ttag: u16, datao: u32, datal: u32, last: bool,
+  hdgst: bool, ddgst: bool, pda: u32): u32 {
+  assert(datal > 0, "a data PDU carries data");
+  const pdo = pduDataStart(DATA_HLEN, hdgst, pda);
+  assert(pdo <= SEND_HEADER_MAX, "the padded data PDU header fits SEND_HEADER_MAX");
   const plen = pdo + datal + (ddgst ? DIGEST_BYTES : 0);
-  assert(plen > datal, "pduWriteC2HData: plen fits in 32 bits");
-  const flags = (hdgst ? FLAG_HDGSTF : 0) | (ddgst ? FLAG_DDGSTF : 0) | (last ? FLAG_LAST_PDU : 0) | (success ? FLAG_SUCCESS : 0);
-  writeCommon(pdu, PDU_C2H_DATA, <u8>flags, DATA_HLEN, pdo, plen);
-  writeDataFields(pdu, cccid, 0, datao, datal);
+  assert(plen > datal, "a data PDU's plen fits in 32 bits");
+  const flags = (hdgst ? FLAG_HDGSTF : 0) | (ddgst ? FLAG_DDGSTF : 0) | (last ? FLAG_LAST_PDU : 0) | typeFlags;
+  writeCommon(pdu, type, <u8>flags, DATA_HLEN, pdo, plen);
+  writeDataFields(pdu, cccid, ttag, datao, datal);
   if (hdgst) headerDigestWrite(pdu, DATA_HLEN);
   const padFrom = DATA_HLEN + (hdgst ? DIGEST_BYTES : 0);
   memory.fill(pdu + padFrom, 0, pdo - padFrom);
@@ -180,6 +186,45 @@ export function pduWriteTermReq(pdu: usize, fes: u16, fei: u32, offending: usize
   if (fes == FES_INVALID_HEADER_FIELD || fes == FES_UNSUPPORTED_PARAMETER) store<u32>(pdu + TERM_FEI, fei);
   memory.copy(pdu + TERM_REQ_HLEN, offending, kept);
   return plen;
+}
+
+// ---- host side: ICReq, CapsuleCmd, H2CData ----
+/** ICReq into a 128-byte buffer (HPDA, the digests asked for, MAXR2T as R2Ts per command); the bytes to send (128). */
+export function pduWriteIcReq(pdu: usize, hpda: u32, digests: u8, maxR2tPerCommand: u32): u32 {
+  assert(hpda <= PDA_MAX && (digests & ~(IC_DGST_HEADER | IC_DGST_DATA)) == 0, "pduWriteIcReq: HPDA 0..31, digest bits 0-1");
+  assert(maxR2tPerCommand >= 1, "pduWriteIcReq: at least one R2T per command");
+  memory.fill(pdu, 0, IC_BYTES);
+  writeCommon(pdu, PDU_IC_REQ, 0, IC_BYTES, 0, IC_BYTES);
+  store<u16>(pdu + IC_PFV, PFV_1_0);
+  store<u8>(pdu + IC_PDA, <u8>hpda);
+  store<u8>(pdu + IC_DGST, digests);
+  store<u32>(pdu + IC_LIMIT, maxR2tPerCommand - 1);     // 0's based on the wire
+  return IC_BYTES;
+}
+
+/**
+ * The header of a CapsuleCmd carrying the 64-byte `sqe` and `inCapsuleBytes` of data (which, with
+ * its digest, follows from the command's buffers); the header bytes to send, padding included.
+ */
+export function pduWriteCapsuleCmd(pdu: usize, sqe: usize, inCapsuleBytes: u32, hdgst: bool, ddgst: bool, cpda: u32): u32 {
+  const hasData = inCapsuleBytes > 0;
+  const pdo = hasData ? pduDataStart(CAPSULE_CMD_HLEN, hdgst, cpda) : 0;
+  const headerEnd = CAPSULE_CMD_HLEN + (hdgst ? DIGEST_BYTES : 0);
+  assert(max(pdo, headerEnd) <= SEND_HEADER_MAX, "pduWriteCapsuleCmd: the padded header fits SEND_HEADER_MAX");
+  const plen = hasData ? pdo + inCapsuleBytes + (ddgst ? DIGEST_BYTES : 0) : headerEnd;
+  const flags = (hdgst ? FLAG_HDGSTF : 0) | (hasData && ddgst ? FLAG_DDGSTF : 0);
+  writeCommon(pdu, PDU_CAPSULE_CMD, <u8>flags, CAPSULE_CMD_HLEN, pdo, plen);
+  memory.copy(pdu + CAPSULE_ENTRY, sqe, CAPSULE_CMD_HLEN - CH_BYTES);
+  if (hdgst) headerDigestWrite(pdu, CAPSULE_CMD_HLEN);
+  if (!hasData) return headerEnd;
+  memory.fill(pdu + headerEnd, 0, pdo - headerEnd);
+  return pdo;
+}
+
+/** The header of an H2CData answering R2T `ttag` with `datal` bytes at `datao`; the header bytes to send (= PDO). */
+export function pduWriteH2CData(pdu: usize, cccid: u16, ttag: u16, datao: u32, datal: u32, last: bool,
+  hdgst: bool, ddgst: bool, cpda: u32): u32 {
+  return writeDataPdu(pdu, PDU_H2C_DATA, 0, cccid, ttag, datao, datal, last, hdgst, ddgst, cpda);
 }
 
 // ---- digests (CRC32C over the header / the data, stored little-endian right after it) ----

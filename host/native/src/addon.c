@@ -26,6 +26,7 @@ static napi_value init(napi_env env, napi_value exports) {
         { "uringWait", NULL, wstor_uring_wait, NULL, NULL, NULL, napi_default, NULL },
         { "tcpListen", NULL, wstor_tcp_listen, NULL, NULL, NULL, napi_default, NULL },
         { "tcpPeerName", NULL, wstor_tcp_peer_name, NULL, NULL, NULL, napi_default, NULL },
+        { "tcpSocket", NULL, wstor_tcp_socket, NULL, NULL, NULL, napi_default, NULL },
         { "unixListen", NULL, wstor_vhost_unix_listen, NULL, NULL, NULL, napi_default, NULL },
         { "unixAccept", NULL, wstor_vhost_unix_accept, NULL, NULL, NULL, napi_default, NULL },
         { "unixConnect", NULL, wstor_vhost_unix_connect, NULL, NULL, NULL, napi_default, NULL },

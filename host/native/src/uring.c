@@ -17,10 +17,12 @@
  * - Fallback mode (io_uring_setup failed, or forceFallback) runs each descriptor synchronously inside
  *   uringSubmit, on the calling thread, and queues its result: same API and limits, but it blocks while the
  *   syscall runs (a read of an empty pipe would block the reactor).
- * - Socket ops (ACCEPT, RECV, SENDMSG, CANCEL_FD, CLOSE; uring.h) follow the same rules. An accepted fd is
- *   CLOEXEC and nonblocking, with TCP_NODELAY set before its completion is handed out. In fallback mode every
- *   socket op is nonblocking (MSG_DONTWAIT, a poll before accept4): -EAGAIN comes back instead of a blocked
- *   reactor, and the caller retries; CANCEL_FD cancels nothing (res 0), as nothing is ever in flight there.
+ * - Socket ops (ACCEPT, RECV, SENDMSG, CANCEL_FD, CLOSE, CONNECT; uring.h) follow the same rules. An accepted
+ *   fd is CLOEXEC and nonblocking, with TCP_NODELAY set before its completion is handed out. In fallback mode
+ *   every socket op is nonblocking (MSG_DONTWAIT, a poll before accept4, a connect of a nonblocking socket
+ *   polled for its end): -EAGAIN comes back instead of a blocked reactor, and the caller retries (a CONNECT
+ *   with the same fd and address until it ends); CANCEL_FD cancels nothing (res 0), as nothing is ever in
+ *   flight there.
  * - uringDestroy waits up to URING_DESTROY_WAIT_MS for I/O the kernel holds; if some is still in flight it
  *   throws EBUSY and the ring stays open and usable. Completions not yet reaped are dropped.
  */
@@ -332,8 +334,11 @@ static bool is_vector(uint8_t op) {
 }
 
 static bool is_socket_op(uint8_t op) {
-    return op >= WSTOR_URING_ACCEPT && op <= WSTOR_URING_CLOSE;
+    return op >= WSTOR_URING_ACCEPT && op <= WSTOR_URING_CONNECT;
 }
+
+/* The largest sockaddr a CONNECT names (struct sockaddr_storage). */
+#define URING_SOCKADDR_MAX 128
 
 static bool mem_range_ok(const struct uring *r, uint64_t offset, uint64_t bytes) {
     return offset <= r->mem_bytes && bytes <= r->mem_bytes - offset;
@@ -349,10 +354,11 @@ static void mem_copy_in(void *dst, const uint8_t *src, size_t bytes) {
 static int desc_check(const struct uring *r, const struct wstor_uring_desc *d, struct iovec *iov) {
     if (d->op >= WSTOR_URING_OP_COUNT || (d->flags & ~WSTOR_URING_F_ALL) != 0 || d->reserved1 != 0) return EINVAL;
     if (is_socket_op(d->op)) {
-        /* No file offset on a socket; only RECV has a buffer (and a recv of 0 bytes would read as "closed"). */
-        bool has_buf = d->op == WSTOR_URING_RECV;
+        /* No file offset on a socket; only RECV and CONNECT have a buffer (and a recv of 0 bytes would read
+         * as "closed"). */
+        bool has_buf = d->op == WSTOR_URING_RECV || d->op == WSTOR_URING_CONNECT;
         if (d->offset != 0 || (!is_vector(d->op) && d->iovcnt != 0) || (has_buf ? d->len == 0 : d->len != 0) ||
-            (!has_buf && !is_vector(d->op) && d->buf != 0))
+            (!has_buf && !is_vector(d->op) && d->buf != 0) || (d->op == WSTOR_URING_CONNECT && d->len > URING_SOCKADDR_MAX))
             return EINVAL;
         if (has_buf) return mem_range_ok(r, d->buf, d->len) ? 0 : EFAULT;
     }
@@ -412,6 +418,12 @@ static void sqe_fill(struct io_uring_sqe *sqe, const struct wstor_uring_desc *d,
     case WSTOR_URING_CLOSE:
         sqe->opcode = IORING_OP_CLOSE;
         break;
+    case WSTOR_URING_CONNECT:
+        /* The kernel copies the sockaddr when it prepares the SQE; the core keeps it until the completion anyway. */
+        sqe->opcode = IORING_OP_CONNECT;
+        sqe->addr = (uint64_t)(uintptr_t)(base + d->buf);
+        sqe->off = d->len; /* IORING_OP_CONNECT carries addrlen in off */
+        break;
     case WSTOR_URING_READ:
     case WSTOR_URING_WRITE:
         sqe->opcode = d->op == WSTOR_URING_READ ? IORING_OP_READ : IORING_OP_WRITE;
@@ -467,6 +479,22 @@ static int fallback_accept(int fd) {
     return accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 }
 
+/* Fallback connect of a nonblocking socket, never waiting: the first call starts it, each retry (the same fd
+ * and address) looks whether it ended. 0 connected, -EAGAIN still under way, else its -errno. */
+static int32_t fallback_connect(int fd, const struct sockaddr *addr, socklen_t len) {
+    if (connect(fd, addr, len) == 0 || errno == EISCONN) return 0;
+    if (errno != EINPROGRESS && errno != EALREADY) return -errno;
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
+    int ready = poll(&p, 1, 0);
+    if (ready < 0) return -errno;
+    if (ready == 0) return -EAGAIN;
+    /* It ended: SO_ERROR says how (and clears itself, so it is read once). */
+    int err = 0;
+    socklen_t err_len = sizeof(err);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len) != 0) return -errno;
+    return err == 0 ? 0 : -err;
+}
+
 /* Fallback: the same operation, synchronously; the result as io_uring would report it. */
 static int32_t fallback_run(const struct uring *r, const struct wstor_uring_desc *d, struct iovec *iov) {
     struct msghdr msg;
@@ -500,6 +528,11 @@ static int32_t fallback_run(const struct uring *r, const struct wstor_uring_desc
         /* Nothing of this ring is ever in the kernel here; a bad fd is still an error, as for the kernel. */
         return fcntl(fd, F_GETFD) < 0 ? -errno : 0;
     case WSTOR_URING_CLOSE: rc = close(fd); break;
+    case WSTOR_URING_CONNECT: {
+        struct sockaddr_storage ss;
+        mem_copy_in(&ss, buf, d->len);
+        return fallback_connect(fd, (const struct sockaddr *)&ss, (socklen_t)d->len);
+    }
     default:
         URING_ASSERT(!"desc_check lets only known ops through");
     }

@@ -26,6 +26,7 @@ enum wstor_uring_op {
     WSTOR_URING_SENDMSG = 10,  /* sendmsg of iovcnt pairs at buf, MSG_NOSIGNAL: res = bytes sent (may be short) */
     WSTOR_URING_CANCEL_FD = 11, /* cancel every op of this ring on fd (IORING_ASYNC_CANCEL_FD | ALL): res = how many (0: none) */
     WSTOR_URING_CLOSE = 12,    /* close(fd) */
+    WSTOR_URING_CONNECT = 13,  /* connect(fd, the sockaddr at [buf, buf + len)), len 1..128: res = 0 */
     WSTOR_URING_OP_COUNT
 };
 
@@ -35,8 +36,8 @@ struct wstor_uring_desc {
     uint8_t flags;      /* WSTOR_URING_F_*; any other bit is -EINVAL */
     uint16_t iovcnt;    /* READV/WRITEV/SENDMSG: 1..WSTOR_URING_IOV_MAX pairs at buf; 0 for every other op */
     int32_t fd;
-    uint32_t buf;       /* Wasm offset of the buffer (READ/WRITE/RECV) or of the iovec pairs (READV/WRITEV/SENDMSG) */
-    uint32_t len;       /* bytes: buffer (READ/WRITE/RECV) or file range (PUNCH_HOLE/ZERO_RANGE) */
+    uint32_t buf;       /* Wasm offset of the buffer (READ/WRITE/RECV), the sockaddr (CONNECT) or the iovec pairs (READV/WRITEV/SENDMSG) */
+    uint32_t len;       /* bytes: buffer (READ/WRITE/RECV), sockaddr (CONNECT) or file range (PUNCH_HOLE/ZERO_RANGE) */
     uint64_t offset;    /* file offset; UINT64_MAX means "the file position" (as io_uring defines it) */
     uint32_t user_data; /* handed back untouched in the completion */
     uint32_t reserved1;
