@@ -13,6 +13,9 @@ import type { FuzzTarget } from './targets.js';
 
 const MEMORY_PAGES_MAX = 4096;      // 256 MiB: a run that needs more is itself a finding (ENOMEM traps)
 const MEMORY_PAGES_INITIAL = 8;
+/** assembly/runtime/layout.ts PAGE_ROOT, and PageRoot.top's offset in it (after lock, initState, heapStart). */
+const PAGE_ROOT = 1088;
+const PAGE_ROOT_TOP = 12;
 
 export type Outcome =
   | { kind: 'ok'; result: number }
@@ -75,10 +78,21 @@ export class FuzzInstance {
   /** Put the state back as set-up left it. */
   private reset(): void {
     const now = new Uint8Array(this.memory.buffer);
+    // Memory an input grew is zeroed, as fresh pages are, so the next run sees none of its bytes;
+    // only up to the page allocator's top (never-allocated pages are untouched), because a memory
+    // never shrinks: zeroing all of it after one input that took 200 MiB would slow every later run.
+    if (now.length > this.snapshot.length) now.fill(0, this.snapshot.length, Math.min(now.length, this.pagesTop()));
     now.set(this.snapshot);
-    // Memory the last input grew is zeroed, as fresh pages are: the next run must not see its bytes.
-    if (now.length > this.snapshot.length) now.fill(0, this.snapshot.length);
     this.core.__fuzz_globals_restore(this.globalsAt);
+  }
+
+  /** The first address the core's page allocator never handed out (PageRoot.top, assembly/runtime/pages.ts). */
+  private pagesTop(): number {
+    const top = new DataView(this.memory.buffer).getUint32(PAGE_ROOT + PAGE_ROOT_TOP, true);
+    if (top % 65536 !== 0 || top < this.snapshot.length - 65536 * MEMORY_PAGES_INITIAL) {
+      throw new WstorError('EFUZZ', `the page allocator's top reads ${top}: host/fuzz/instance.ts no longer matches assembly/runtime/pages.ts PageRoot`);
+    }
+    return top;
   }
 
   /** Run one input from the snapshot state; the counters then say what it covered. */

@@ -4,6 +4,7 @@
 import type { FuzzRng } from './rng.js';
 import { nvmfTcpTarget } from './targets/nvmf-tcp.js';
 import { selftestTarget } from './targets/selftest.js';
+import { blobLoadTarget } from './targets/blob-load.js';
 
 export interface MutateContext {
   rng: FuzzRng;
@@ -31,7 +32,7 @@ export interface FuzzTarget {
   mutate?(input: Uint8Array, ctx: MutateContext): Uint8Array | null;
 }
 
-export const FUZZ_TARGETS: readonly FuzzTarget[] = [nvmfTcpTarget, selftestTarget];
+export const FUZZ_TARGETS: readonly FuzzTarget[] = [nvmfTcpTarget, blobLoadTarget, selftestTarget];
 
 export function fuzzTarget(name: string): FuzzTarget | undefined {
   return FUZZ_TARGETS.find((t) => t.name === name);

@@ -28,6 +28,14 @@ for (const target of FUZZ_TARGETS) {
   });
 }
 
+for (const target of FUZZ_TARGETS) {
+  test(`${target.name}: the seeds every campaign starts from run clean (no trap, nothing leaked)`, async () => {
+    const seeds = target.seeds();
+    const instance = await FuzzInstance.create(module, target, Math.max(...seeds.map((d) => d.length)));
+    for (const seed of seeds) assert.equal(instance.run(seed).kind, 'ok');
+  });
+}
+
 test('nvmf-tcp: its seeds run clean (nothing leaked), each reaching code the others do not', async () => {
   const target = fuzzTarget('nvmf-tcp')!;
   const seeds = target.seeds();

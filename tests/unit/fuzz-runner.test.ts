@@ -129,10 +129,11 @@ test('--list names the targets; bad flags and names are usage errors that say wh
   const list = wstorFuzz('--list');
   assert.equal(list.code, 0);
   assert.match(list.stdout, /^nvmf-tcp +NVMe\/TCP/m);
+  assert.match(list.stdout, /^blob-load +a corrupted Blobstore image/m);
   assert.match(list.stdout, /^selftest +planted bugs/m);
   const unknown = wstorFuzz('nope');
   assert.equal(unknown.code, 2);
-  assert.match(unknown.stderr, /no fuzz target "nope"; there are: nvmf-tcp, selftest/);
+  assert.match(unknown.stderr, /no fuzz target "nope"; there are: nvmf-tcp, blob-load, selftest/);
   const bad = wstorFuzz('selftest', '-runs=many');
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /-runs takes an integer from -1 to/);
