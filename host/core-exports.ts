@@ -156,3 +156,15 @@ export const FUZZ_INSTRUMENT_EXPORTS = {
 } as const satisfies Record<string, CoreSignature>;
 
 export type FuzzInstrumentExports = { [K in keyof typeof FUZZ_INSTRUMENT_EXPORTS]: FunctionOf<(typeof FUZZ_INSTRUMENT_EXPORTS)[K]> };
+
+/** The fuzz targets' core side (assembly/fuzz/, in build/core.fuzz.wasm only): set-up once, then one run per input. */
+export const FUZZ_TARGET_EXPORTS = {
+  fuzz_nvmf_tcp_setup: [[], 'i32'],
+  fuzz_nvmf_tcp_run: [['i32', 'i32'], 'i32'],  // (ptr, len) -> bytes the connection took
+  fuzz_blob_load_setup: [[], 'i32'],
+  fuzz_blob_load_run: [['i32', 'i32'], 'i32'],  // (ptr, len) -> the load's rc
+  fuzz_selftest_setup: [[], 'i32'],
+  fuzz_selftest_run: [['i32', 'i32'], 'i32'],  // (ptr, len) -> how far into a magic word it got
+} as const satisfies Record<string, CoreSignature>;
+
+export type FuzzTargetExportName = keyof typeof FUZZ_TARGET_EXPORTS;

@@ -15,7 +15,7 @@ import { Progress, type ProgressStats } from './progress.js';
 import { fuzzTarget, FUZZ_TARGETS, type FuzzTarget } from './targets.js';
 import { parseDictionary, type FuzzOptions } from './options.js';
 import { UsageError } from '../cli/args.js';
-import { watchBlock, watchedInput, type WorkerInit, type WorkerMode, type WorkerReport } from './protocol.js';
+import { watchBlock, watchedInput, type WorkerInit, type WorkerReport } from './protocol.js';
 import type { Outcome } from './instance.js';
 
 export type FindingKind = 'crash' | 'timeout' | 'leak';
@@ -174,7 +174,7 @@ async function fuzz(o: FuzzOptions, target: FuzzTarget, io: Io): Promise<FuzzSta
   const slotExecs = new Array<number>(o.jobs).fill(0);
   const spawn = (index: number, inputs: Uint8Array[]) => {
     const job = new Job({
-      module, target: target.name, mode: 'fuzz' as WorkerMode, seed: (seed + index * 7919 + respawns * 104729) >>> 0, maxLen, inputs,
+      module, target: target.name, mode: 'fuzz', seed: (seed + index * 7919 + respawns * 104729) >>> 0, maxLen, inputs,
       dictionary, runs: Math.max(0, runsPerJob - slotExecs[index]), deadlineMs, mutateDepth: o.mutateDepth,
     }, onReport, onExit);
     jobs[index] = job;

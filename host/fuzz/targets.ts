@@ -2,6 +2,7 @@
 // pair of exports in build/core.fuzz.wasm (assembly/fuzz/); this side knows how inputs look: seeds,
 // a dictionary, and a mutator that keeps an input's structure while changing its content.
 import type { FuzzRng } from './rng.js';
+import type { FuzzTargetExportName } from '../core-exports.js';
 import { nvmfTcpTarget } from './targets/nvmf-tcp.js';
 import { selftestTarget } from './targets/selftest.js';
 import { blobLoadTarget } from './targets/blob-load.js';
@@ -18,8 +19,8 @@ export interface FuzzTarget {
   /** One line for --list. */
   summary: string;
   /** Core exports: set-up once before the snapshot (returns 0 or -errno), then one run per input. */
-  setupExport: string;
-  runExport: string;
+  setupExport: FuzzTargetExportName;
+  runExport: FuzzTargetExportName;
   /** Whether a heap block an input leaves behind is a finding (the target frees all it makes per input). */
   leaks: boolean;
   /** -max_len when none is given and no corpus input is longer. */

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONTROL_ARENA, instantiateCore, writeCoreString } from '../../host/core-abi.js';
 import type { CoreExports } from '../../host/core-abi.js';
-import { CORE_EXPORTS, FUZZ_INSTRUMENT_EXPORTS, type FuzzInstrumentExports } from '../../host/core-exports.js';
+import { CORE_EXPORTS, FUZZ_INSTRUMENT_EXPORTS, FUZZ_TARGET_EXPORTS, type FuzzInstrumentExports } from '../../host/core-exports.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const build = path.join(root, 'build');
@@ -63,9 +63,12 @@ test('core.fuzz.wasm runs like core.wasm: the same exports give the same results
   assert.equal(plain[0], -22, 'a ring size that is not a power of two is refused in both');
 });
 
-test('core.fuzz.wasm exports the core\'s functions plus its counters and globals snapshot', () => {
+test('core.fuzz.wasm exports the core\'s functions, its counters and globals snapshot, and the fuzz targets', () => {
   const names = new Set(WebAssembly.Module.exports(moduleOf(fuzzWasm)).map((e) => e.name));
-  for (const name of [...Object.keys(CORE_EXPORTS), ...Object.keys(FUZZ_INSTRUMENT_EXPORTS)]) assert.ok(names.has(name), `core.fuzz.wasm lacks ${name}`);
+  const declared = [...Object.keys(CORE_EXPORTS), ...Object.keys(FUZZ_INSTRUMENT_EXPORTS), ...Object.keys(FUZZ_TARGET_EXPORTS)];
+  for (const name of declared) assert.ok(names.has(name), `core.fuzz.wasm lacks ${name}`);
+  const undeclared = [...names].filter((n) => n.startsWith('fuzz_') && !(n in FUZZ_TARGET_EXPORTS));
+  assert.deepEqual(undeclared, [], 'declare each target export in host/core-exports.ts FUZZ_TARGET_EXPORTS');
 });
 
 test('counters: an instance gets its own area at attach; different inputs light different sites, the same input the same', async () => {
