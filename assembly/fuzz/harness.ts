@@ -39,3 +39,20 @@ export function fuzzCString(s: string): usize {
   const bytes = String.UTF8.encode(s, true);
   return changetype<usize>(bytes);
 }
+
+/**
+ * Poll until `idleRounds` rounds in a row do no work (the clock jumping ahead each time, so timers
+ * due within that span fire): what a closed connection or store still has in flight then ends, before
+ * the runner checks the heap. At most `roundsMax` rounds; returns whether it got quiet.
+ */
+export function fuzzSettle(thread: usize, idleRounds: u32, roundsMax: u32): bool {
+  let idle: u32 = 0;
+  for (let round: u32 = 0; round < roundsMax && idle < idleRounds; round++) {
+    const work = threadPoll(thread, 0, nowUs);
+    assert(work >= 0, "fuzz: polling the target's thread failed");
+    idle = work == 0 ? idle + 1 : 0;
+    nowUs += work == 0 ? IDLE_JUMP_US : 1;
+    clockSetManual(nowUs);
+  }
+  return idle >= idleRounds;
+}
