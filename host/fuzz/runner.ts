@@ -208,7 +208,7 @@ async function fuzz(o: FuzzOptions, target: FuzzTarget, io: Io): Promise<FuzzSta
         end(2);
         break;
     }
-    if (!inited && coverage && m.type !== 'ready') { inited = true; progress.event('INITED', stats()); }
+    if (!inited && m.type === 'stats') { inited = true; progress.event('INITED', stats()); }
   };
   const onExit = (job: Job) => { if (!job.ended) { job.ended = true; if (exitCode === null) { progress.note('a fuzz worker exited unexpectedly'); end(2); } } };
 

@@ -57,6 +57,7 @@ function fuzz(r: Runner, target: FuzzTarget): void {
   };
   for (const data of init.inputs) consider(data.subarray(0, init.maxLen));
   if (corpus.length === 0) consider(new Uint8Array(0));
+  post({ type: 'stats', execs: r.execs });   // the starting corpus is in: the runner says INITED
   const ctx = { rng, maxLen: init.maxLen, other: () => rng.choose(corpus) };
   let lastStats = Date.now();
   while (r.execs < init.runs) {
