@@ -5,6 +5,7 @@ import { perfCommand, perfUsage } from './cli/perf.js';
 import { bsCommand, bsUsage } from './cli/bs.js';
 import { rpcCommand, rpcUsage } from './cli/rpc.js';
 import { serveCommand, serveUsage } from './cli/serve.js';
+import { fuzzCommand, fuzzUsage } from './cli/fuzz.js';
 import { UsageError } from './cli/args.js';
 import { WstorError } from './errors.js';
 
@@ -14,6 +15,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage
   bs: { run: bsCommand, usage: bsUsage, summary: 'a blobstore in a file: init, list, create, import, export, resize, delete, xattrs' },
   serve: { run: serveCommand, usage: serveUsage, summary: 'run a storage target that answers SPDK\'s JSON-RPC (spdk_tgt); npm start runs it' },
   rpc: { run: rpcCommand, usage: rpcUsage, summary: 'call a method of a running wstor server over JSON-RPC (SPDK\'s rpc.py)' },
+  fuzz: { run: fuzzCommand, usage: fuzzUsage, summary: 'coverage-guided fuzzing of the core in this process (libFuzzer\'s flags and artifacts)' },
 };
 
 function mainUsage(): string {

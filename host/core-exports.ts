@@ -142,3 +142,29 @@ export type CoreExportFunctions = { [K in CoreExportName]: FunctionOf<(typeof CO
 
 /** What the runtime (assembly/runtime/rt.ts, asc's --runtime) exports: asc adds them; the host never calls them. */
 export const RUNTIME_EXPORTS = ['newObjectOrNull', '__alloc', '__realloc', '__free', '__new', '__renew', '__link', '__pin', '__unpin', '__visit', '__collect'] as const;
+
+/**
+ * What scripts/instrument-coverage.mjs adds to build/core.fuzz.wasm (on top of CORE_EXPORTS): the
+ * instance's coverage counters and a snapshot of its mutable globals (host/fuzz/ reads them).
+ */
+export const FUZZ_INSTRUMENT_EXPORTS = {
+  __fuzz_counters: [[], 'i32'],  // -> address of the u8 counters (0 before wstor_attach)
+  __fuzz_counters_bytes: [[], 'i32'],  // -> how many sites (one counter each)
+  __fuzz_globals_bytes: [[], 'i32'],  // -> bytes __fuzz_globals_save writes
+  __fuzz_globals_save: [['i32'], 'void'],  // (ptr)
+  __fuzz_globals_restore: [['i32'], 'void'],  // (ptr)
+} as const satisfies Record<string, CoreSignature>;
+
+export type FuzzInstrumentExports = { [K in keyof typeof FUZZ_INSTRUMENT_EXPORTS]: FunctionOf<(typeof FUZZ_INSTRUMENT_EXPORTS)[K]> };
+
+/** The fuzz targets' core side (assembly/fuzz/, in build/core.fuzz.wasm only): set-up once, then one run per input. */
+export const FUZZ_TARGET_EXPORTS = {
+  fuzz_nvmf_tcp_setup: [[], 'i32'],
+  fuzz_nvmf_tcp_run: [['i32', 'i32'], 'i32'],  // (ptr, len) -> bytes the connection took
+  fuzz_blob_load_setup: [[], 'i32'],
+  fuzz_blob_load_run: [['i32', 'i32'], 'i32'],  // (ptr, len) -> the load's rc
+  fuzz_selftest_setup: [[], 'i32'],
+  fuzz_selftest_run: [['i32', 'i32'], 'i32'],  // (ptr, len) -> how far into a magic word it got
+} as const satisfies Record<string, CoreSignature>;
+
+export type FuzzTargetExportName = keyof typeof FUZZ_TARGET_EXPORTS;

@@ -103,6 +103,9 @@ export function reqCapsuleStart(c: TcpConn, hdr: usize, dataBytes: u32): u32 {
   }
   const n = changetype<NvmfReq>(r.nvmf);
   memory.copy(n.sqe, capsuleSqe(hdr), SQE_BYTES);
+  // A request from the free list still has its last command's length: a command refused before it
+  // runs (reqExec sets it) must not complete with that one (found by `wstor fuzz nvmf-tcp`).
+  n.length = 0;
   r.cid = sqeCid(n.sqe);
   r.state = REQ_CAPSULE;
   r.received = 0;
