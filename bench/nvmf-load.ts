@@ -54,6 +54,13 @@ class QueueLoad {
     }
     sock.on('data', (b: Buffer) => this.onData(b));
     sock.on('error', (e) => this.errors.push(`socket: ${e.message}`));
+    // A target that closes ends the run with its reason, never a stop() that waits forever.
+    sock.on('close', () => {
+      if (this.inFlight > 0) this.errors.push(`the target closed the connection with ${this.inFlight} reads in flight`);
+      this.inFlight = 0;
+      this.stopping = true;
+      if (this.drained) this.drained();
+    });
   }
 
   start(): void {
@@ -78,6 +85,9 @@ class QueueLoad {
     if (this.pacer) clearInterval(this.pacer);
     return this.inFlight === 0 ? Promise.resolve() : new Promise((r) => { this.drained = r; });
   }
+
+  /** Close the queue's connection (after stop(): nothing in flight). */
+  end(): void { this.sock.end(); }
 
   private send(cid: number): void {
     const c = this.capsules[cid];
@@ -163,6 +173,7 @@ async function runLoad(job: LoadJob, measuring: () => void): Promise<LoadResult>
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   await Promise.all(loads.map((l) => l.stop()));
+  for (const l of loads) l.end();
   await ctrl.close();
   return { ios: loads.reduce((a, l) => a + l.ios, 0), seconds, cpuUs: cpu.user + cpu.system, histogram: Array.from(histogram), errors: loads.flatMap((l) => l.errors) };
 }
