@@ -1,6 +1,7 @@
 // Pollers: functions a thread runs on every poll (period 0) or every periodUs microseconds.
-// Unregistering only marks a poller; the list walk unlinks and frees it, so a poller may unregister
-// itself or any other poller of its thread from inside a run.
+// Unregistering only marks a poller (a timed one also moves to the front of its list); the list walk
+// unlinks and frees it, so a poller may unregister itself or any other poller of its thread from
+// inside a run.
 
 import { heapAllocZeroed, heapFree, contextThread, fatal, report, LEVEL_WARN, EINVAL, spinCheckOffCpu } from "../runtime";
 import { Thread, Poller, PollerFn, POLLER_RUNNING, POLLER_UNREGISTERED, POLLER_BUSY } from "./types";
@@ -35,6 +36,23 @@ export function pollerUnregister(poller: usize): void {
     fatal(-EINVAL, "poller %s unregistered from wrong thread (only its own thread may)", p.name);
   }
   p.state = POLLER_UNREGISTERED;
+  if (p.periodUs != 0) moveTimedToFront(changetype<Thread>(p.thread), p);
+}
+
+/**
+ * A timed poller just unregistered goes to the front of its thread's list, due now, so the next
+ * poll frees it: left in place it would hold its block until its own deadline (a controller's
+ * keep-alive timer with a KATO of days, and a host connecting in a loop, would pile them up).
+ * One that is running now is not in the list; its run's end frees it.
+ */
+function moveTimedToFront(t: Thread, p: Poller): void {
+  let link = changetype<usize>(t) + offsetof<Thread>("timedPollers");
+  while (load<usize>(link) != 0 && load<usize>(link) != changetype<usize>(p)) link = load<usize>(link) + offsetof<Poller>("next");
+  if (load<usize>(link) == 0) return;
+  store<usize>(link, p.next);
+  p.nextRunUs = 0;
+  p.next = t.timedPollers;
+  t.timedPollers = changetype<usize>(p);
 }
 
 /**

@@ -83,3 +83,25 @@ test('a poller may unregister itself while running', async () => {
   assert.equal(h.u32(p), runs, 'gone after unregistering itself');
   assert.equal(h.u32(other), otherRuns + 2, 'the next poller in the list still runs');
 });
+
+test('an unregistered timed poller is freed at the next poll, not at its own far deadline', async () => {
+  // A controller's keep-alive timer runs every KATO/4: a host that connects with a KATO of days and
+  // drops the connection, in a loop, must not leave a block per connection until each deadline.
+  const h = await newHarness({ clockUs: 0 });
+  const t = h.core.h_thread_create(1, -1, 64);
+  const near = pollerCtx(h, 100, false);
+  h.core.h_send_register_poller(t, near);
+  h.core.h_poll(t, 0);
+  const far = pollerCtx(h, 4_000_000_000, false);
+  const live = h.core.heap_live_blocks();
+  h.core.h_send_register_poller(t, far);
+  h.core.h_poll(t, 0);
+  assert.equal(h.core.heap_live_blocks(), live + 1, 'the far poller holds one block');
+  h.core.h_send_unregister_poller(t, far);
+  h.core.h_poll(t, 0);
+  h.core.h_clock_set(200);
+  h.core.h_poll(t, 0);
+  assert.equal(h.core.heap_live_blocks(), live, 'freed at the next poll');
+  assert.equal(h.u32(far), 0, 'it never ran');
+  assert.ok(h.u32(near) >= 1, 'the live poller still runs');
+});
