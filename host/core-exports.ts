@@ -163,6 +163,8 @@ export const FUZZ_TARGET_EXPORTS = {
   fuzz_nvmf_tcp_run: [['i32', 'i32'], 'i32'],  // (ptr, len) -> bytes the connection took
   fuzz_blob_load_setup: [[], 'i32'],
   fuzz_blob_load_run: [['i32', 'i32'], 'i32'],  // (ptr, len) -> the load's rc
+  fuzz_nvme_cmd_setup: [[], 'i32'],
+  fuzz_nvme_cmd_run: [['i32', 'i32'], 'i32'],  // (ptr, len) -> bytes the records took
   fuzz_selftest_setup: [[], 'i32'],
   fuzz_selftest_run: [['i32', 'i32'], 'i32'],  // (ptr, len) -> how far into a magic word it got
 } as const satisfies Record<string, CoreSignature>;

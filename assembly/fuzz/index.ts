@@ -4,3 +4,4 @@
 export { fuzz_nvmf_tcp_setup, fuzz_nvmf_tcp_run } from "./nvmf-tcp";
 export { fuzz_selftest_setup, fuzz_selftest_run } from "./selftest";
 export { fuzz_blob_load_setup, fuzz_blob_load_run } from "./blob-load";
+export { fuzz_nvme_cmd_setup, fuzz_nvme_cmd_run } from "./nvme-cmd";

@@ -3,6 +3,8 @@
 // written only through these accessors. Sources: NVMe-oF 1.1 (Connect, Property Get/Set figures),
 // SPDK include/spdk/nvmf_spec.h.
 
+import { OPC_FABRICS } from "./spec";
+
 // ---- the Fabrics command (opcode 0x7f): FCTYPE at byte 4, where other commands have the NSID ----
 const FAB_FCTYPE: usize = 4;                      // u8
 export const FCTYPE_PROPERTY_SET: u8 = 0x00;
@@ -24,6 +26,20 @@ export function connectQid(sqe: usize): u16 { return load<u16>(sqe + CONNECT_QID
 export function connectQueueEntries(sqe: usize): u32 { return <u32>load<u16>(sqe + CONNECT_SQSIZE) + 1; }
 export function connectCattr(sqe: usize): u8 { return load<u8>(sqe + CONNECT_CATTR); }
 export function connectKatoMs(sqe: usize): u32 { return load<u32>(sqe + CONNECT_KATO); }
+/** Fill a zeroed `sqe` as a host's Connect for queue `qid` of `entries` entries (SQE opcode 0x7f at byte 0). */
+export function connectSqeWrite(sqe: usize, cid: u16, qid: u16, entries: u32, katoMs: u32): void {
+  assert(entries >= 2 && entries <= 65536, "connectSqeWrite: 2..65536 entries");
+  fabricsSqeWrite(sqe, cid, FCTYPE_CONNECT);
+  store<u16>(sqe + CONNECT_QID, qid);
+  store<u16>(sqe + CONNECT_SQSIZE, <u16>(entries - 1));
+  store<u32>(sqe + CONNECT_KATO, katoMs);
+}
+/** The opcode, CID and FCTYPE of a Fabrics command (bytes 0, 2 and 4). */
+function fabricsSqeWrite(sqe: usize, cid: u16, fctype: u8): void {
+  store<u8>(sqe, OPC_FABRICS);
+  store<u16>(sqe, cid, 2);
+  store<u8>(sqe + FAB_FCTYPE, fctype);
+}
 
 // ---- Connect data (1024 bytes, host to controller) ----
 export const CONNECT_DATA_BYTES: u32 = 1024;
@@ -38,6 +54,14 @@ export function connectDataHostId(data: usize): usize { return data + CD_HOSTID;
 export function connectDataCntlid(data: usize): u16 { return load<u16>(data + CD_CNTLID); }
 export function connectDataSubnqn(data: usize): usize { return data + CD_SUBNQN; }
 export function connectDataHostnqn(data: usize): usize { return data + CD_HOSTNQN; }
+/** Fill a zeroed Connect data block: host id, controller id, and the two NQNs (`bytes` each, without a NUL; < 256). */
+export function connectDataWrite(data: usize, hostId: usize, cntlid: u16, subnqn: usize, subnqnBytes: u32, hostnqn: usize, hostnqnBytes: u32): void {
+  assert(subnqnBytes < NQN_FIELD_BYTES && hostnqnBytes < NQN_FIELD_BYTES, "connectDataWrite: an NQN longer than its field");
+  memory.copy(data + CD_HOSTID, hostId, HOSTID_BYTES);
+  store<u16>(data + CD_CNTLID, cntlid);
+  memory.copy(data + CD_SUBNQN, subnqn, subnqnBytes);
+  memory.copy(data + CD_HOSTNQN, hostnqn, hostnqnBytes);
+}
 
 // ---- Connect response DW0: the controller id on success, or where the bad parameter is ----
 /** Connect-specific status codes (SCT 1). */
@@ -68,6 +92,12 @@ const PROP_VALUE: usize = 48;                     // u64 (Set)
 export function propertyIs8Bytes(sqe: usize): bool { return (load<u8>(sqe + PROP_ATTRIB) & 7) == 1; }
 export function propertyOffset(sqe: usize): u32 { return load<u32>(sqe + PROP_OFST); }
 export function propertyValue(sqe: usize): u64 { return load<u64>(sqe + PROP_VALUE); }
+/** Fill a zeroed `sqe` as a host's Property Set of the 4-byte property `ofst`. */
+export function propertySetSqeWrite(sqe: usize, cid: u16, ofst: u32, value: u32): void {
+  fabricsSqeWrite(sqe, cid, FCTYPE_PROPERTY_SET);
+  store<u32>(sqe + PROP_OFST, ofst);
+  store<u64>(sqe + PROP_VALUE, <u64>value);
+}
 
 /** Controller properties (the register map of NVMe base spec 3.1), as Fabrics Property Get/Set names them. */
 export const PROP_CAP: u32 = 0x00;                // 8 bytes

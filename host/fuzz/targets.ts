@@ -6,6 +6,7 @@ import type { FuzzTargetExportName } from '../core-exports.js';
 import { nvmfTcpTarget } from './targets/nvmf-tcp.js';
 import { selftestTarget } from './targets/selftest.js';
 import { blobLoadTarget } from './targets/blob-load.js';
+import { nvmeCmdTarget } from './targets/nvme-cmd.js';
 
 export interface MutateContext {
   rng: FuzzRng;
@@ -33,7 +34,7 @@ export interface FuzzTarget {
   mutate?(input: Uint8Array, ctx: MutateContext): Uint8Array | null;
 }
 
-export const FUZZ_TARGETS: readonly FuzzTarget[] = [nvmfTcpTarget, blobLoadTarget, selftestTarget];
+export const FUZZ_TARGETS: readonly FuzzTarget[] = [nvmfTcpTarget, nvmeCmdTarget, blobLoadTarget, selftestTarget];
 
 export function fuzzTarget(name: string): FuzzTarget | undefined {
   return FUZZ_TARGETS.find((t) => t.name === name);

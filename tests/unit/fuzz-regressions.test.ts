@@ -1,7 +1,7 @@
 // Every finding fixed stays fixed: each file under tests/fuzz-regressions/<target>/ is an input the
 // fuzzer once found crashing, hanging or leaking; it must now run clean. Also the targets' own seeds
-// (they start every campaign) must run clean and reach different code, and the nvmf-tcp mutator
-// must keep the digests a PDU claims valid.
+// (they start every campaign) must run clean and reach different code, the nvmf-tcp mutator must
+// keep the digests a PDU claims valid, and the nvme-cmd one whole records.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -36,22 +36,46 @@ for (const target of FUZZ_TARGETS) {
   });
 }
 
-test('nvmf-tcp: its seeds run clean (nothing leaked), each reaching code the others do not', async () => {
-  const target = fuzzTarget('nvmf-tcp')!;
+// nvmf-tcp's seed 0 is the IC exchange alone (a prefix of the others); every other seed of both goes somewhere new.
+for (const [name, prefixSeeds] of [['nvmf-tcp', 1], ['nvme-cmd', 0]] as const) {
+  test(`${name}: its seeds run clean (nothing leaked), each reaching code the others do not`, async () => {
+    const target = fuzzTarget(name)!;
+    const seeds = target.seeds();
+    const instance = await FuzzInstance.create(module, target, target.maxLenDefault);
+    const lit = seeds.map((s) => {
+      const outcome = instance.run(s);
+      assert.deepEqual(outcome.kind, 'ok', JSON.stringify(outcome));
+      return new Set([...instance.counters()].flatMap((v, i) => (v !== 0 ? [i] : [])));
+    });
+    lit.forEach((sites, i) => {
+      if (i < prefixSeeds) return;
+      const others = new Set(lit.filter((_, j) => j !== i).flatMap((s) => [...s]));
+      assert.ok([...sites].some((s) => !others.has(s)), `seed ${i} adds no site of its own`);
+    });
+    if (name === 'nvmf-tcp') assert.ok(lit[1].size > lit[0].size * 2, 'a Connect and admin commands go much deeper than the IC exchange alone');
+  });
+}
+
+test('nvme-cmd: the mutator keeps records whole (a mutation adds or drops at most one)', () => {
+  const target = fuzzTarget('nvme-cmd')!;
   const seeds = target.seeds();
-  const instance = await FuzzInstance.create(module, target, target.maxLenDefault);
-  const lit = seeds.map((s) => {
-    const outcome = instance.run(s);
-    assert.deepEqual(outcome.kind, 'ok', JSON.stringify(outcome));
-    return new Set([...instance.counters()].flatMap((v, i) => (v !== 0 ? [i] : [])));
-  });
-  // Seed 0 is the IC exchange alone (a prefix of the others); each later one goes somewhere new.
-  lit.forEach((sites, i) => {
-    if (i === 0) return;
-    const others = new Set(lit.filter((_, j) => j !== i).flatMap((s) => [...s]));
-    assert.ok([...sites].some((s) => !others.has(s)), `seed ${i} adds no site of its own`);
-  });
-  assert.ok(lit[1].size > lit[0].size * 2, 'a Connect and admin commands go much deeper than the IC exchange alone');
+  const records = (input: Uint8Array): number => {
+    let at = 1, n = 0;
+    for (; at + 67 <= input.length; n++) {
+      const length = input[at + 1] | (input[at + 2] << 8);
+      const sqe = input.subarray(at + 3, at + 67);
+      const data = sqe[0] === 0x7f ? sqe[4] === 1 : (sqe[0] & 3) === 1;
+      at += 67 + (data ? Math.min(length, input.length - at - 67) : 0);
+    }
+    return n;
+  };
+  const rng = new FuzzRng(5);
+  for (let i = 0; i < 500; i++) {
+    const input = seeds[i % seeds.length];
+    const out = target.mutate!(input, { rng, maxLen: 1 << 20, other: () => seeds[(i + 1) % seeds.length] });
+    assert.ok(out);
+    assert.ok(Math.abs(records(out) - records(input)) <= 1, `mutation ${i}: ${records(input)} records became ${records(out)}`);
+  }
 });
 
 test('nvmf-tcp: the mutator keeps every header and data digest a PDU claims valid', () => {

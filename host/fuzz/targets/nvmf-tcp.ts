@@ -12,6 +12,7 @@ import {
   writeSqe, readSqe, flushSqe, writeZeroesSqe, dsmSqe, dsmRanges,
 } from '../../../tests/helpers/nvme-tcp-pdu.js';
 import type { FuzzTarget, MutateContext } from '../targets.js';
+import { rewriteSqeField, INTERESTING_U32 } from './sqe-fields.js';
 
 /** The subsystem the core side sets up (assembly/fuzz/nvmf-tcp.ts NQN). */
 const NQN = 'nqn.2016-06.io.wstor:fuzz';
@@ -19,7 +20,6 @@ const DISCOVERY_NQN = 'nqn.2014-08.org.nvmexpress.discovery';
 const HOSTNQN = 'nqn.2014-08.org.nvmexpress:uuid:00000000-0000-4000-8000-00000000f022';
 const CAPSULE_SQE_AT = COMMON_HEADER_BYTES;
 const INTERESTING_U8 = [0, 1, 2, 3, 4, 7, 8, 0x0f, 0x10, 0x18, 0x1f, 0x20, 0x3f, 0x40, 0x7f, 0x80, 0xfe, 0xff];
-const INTERESTING_U32 = [0, 1, 2, 0x3f, 0x40, 0x7f, 0x80, 0xff, 0x100, 0x3ff, 0x400, 0x1000, 0x2000, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
 
 function session(subnqn: string, commands: Buffer[], digests = false): Uint8Array {
   const opts = { hdgst: digests, ddgst: digests };
@@ -134,15 +134,7 @@ function rewriteField(pdu: Uint8Array, rng: MutateContext['rng']): void {
     else pdu[field] = rng.choose(INTERESTING_U8);
     return;
   }
-  const sqe = CAPSULE_SQE_AT;
-  switch (rng.int(6)) {
-    case 0: pdu[sqe] = rng.choose([0x00, 0x01, 0x02, 0x06, 0x08, 0x09, 0x0a, 0x0c, 0x18, 0x7f, 0x80, 0xff, rng.int(256)]); break;
-    case 1: pdu[sqe + 4] = rng.choose([0x00, 0x01, 0x04, 0x05, 0x08, 0x0c, rng.int(256)]); break;   // fctype of a Fabrics command
-    case 2: view.setUint16(sqe + 2, rng.choose([0, 1, 2, 31, 32, 0xffff, rng.int(65536)]), true); break;   // CID
-    case 3: view.setUint32(sqe + 4, rng.choose([0, 1, 2, 0xffffffff, 0xfffffffe]), true); break;   // NSID
-    case 4: view.setUint32(sqe + 40 + 4 * rng.int(6), rng.choose(INTERESTING_U32), true); break;   // CDW10..15
-    default: view.setUint32(sqe + 32, rng.choose(INTERESTING_U32), true); pdu[sqe + 39] = rng.choose([0x01, 0x5a, 0x00, 0x40, 0xff]);   // SGL1
-  }
+  rewriteSqeField(pdu, CAPSULE_SQE_AT, rng);
 }
 
 function mutate(input: Uint8Array, ctx: MutateContext): Uint8Array | null {
