@@ -1,6 +1,8 @@
 // Build step: an edge-coverage copy of a built core (build/core.fuzz.wasm) for `wstor fuzz`, written
 // with binaryen from the same binary; the input file is never changed. Usage:
-//   node scripts/instrument-coverage.mjs IN.wasm OUT.wasm
+//   node scripts/instrument-coverage.mjs IN.wasm OUT.wasm [--no-counters]
+// (--no-counters: everything but the counters, so the runner works on it: the benchmark's measure of
+// what coverage costs, bench/fuzz.ts.)
 //
 // What it adds (the runner in host/fuzz/ is the only reader; docs/fuzzing.md describes it for users):
 // - one u8 counter per site, saturating at 255: each function entry, both arms of every `if`, both
@@ -224,7 +226,8 @@ function addGlobalsSnapshot(module) {
 }
 
 /** Instrument a core binary; returns the new binary and its site map. */
-export function instrumentCoverage(binary) {
+export function instrumentCoverage(binary, { counters = true } = {}) {
+  b.setDebugInfo(true);   // keep the function names: a finding's stack names where it trapped
   const module = b.readBinary(binary);
   try {
     // An explicit feature list: Features.All would emit encodings Node 20 rejects.
@@ -239,8 +242,8 @@ export function instrumentCoverage(binary) {
       const fn = module.getFunctionByIndex(i);
       if (!b.getFunctionInfo(fn).module) defined.push(fn);
     }
-    for (const fn of defined) functions.push([b.Function.getName(fn), ...inst.function(fn)]);
-    const bytes = Math.ceil(inst.sites / PAGE_BYTES) * PAGE_BYTES;
+    if (counters) for (const fn of defined) functions.push([b.Function.getName(fn), ...inst.function(fn)]);
+    const bytes = Math.max(1, Math.ceil(inst.sites / PAGE_BYTES)) * PAGE_BYTES;
     wrapAttach(module, bytes);
     module.addFunction('__fuzz_counters', b.none, b.i32, [], module.global.get('__fuzz_counters_base', b.i32));
     module.addFunction('__fuzz_counters_bytes', b.none, b.i32, [], module.i32.const(inst.sites));
@@ -255,12 +258,12 @@ export function instrumentCoverage(binary) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const [input, output] = process.argv.slice(2);
-  if (!input || !output || input === output) {
-    console.error('usage: node scripts/instrument-coverage.mjs IN.wasm OUT.wasm (OUT must differ from IN)');
+  const [input, output, flag] = process.argv.slice(2);
+  if (!input || !output || input === output || (flag !== undefined && flag !== '--no-counters')) {
+    console.error('usage: node scripts/instrument-coverage.mjs IN.wasm OUT.wasm [--no-counters] (OUT must differ from IN)');
     process.exit(2);
   }
-  const result = instrumentCoverage(readFileSync(input));
+  const result = instrumentCoverage(readFileSync(input), { counters: flag !== '--no-counters' });
   writeFileSync(output, result.binary);
   writeFileSync(`${output.replace(/\.wasm$/, '')}.sites.json`, JSON.stringify({ sites: result.sites, functions: result.functions }));
   console.log(`instrument-coverage: ${output}: ${result.sites} sites in ${result.functions.length} functions` +

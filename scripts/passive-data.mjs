@@ -11,10 +11,13 @@ const INIT_NEW = 0, INIT_BUSY = 1, INIT_DONE = 2;
 
 const file = process.argv[2];
 if (!file) {
-  console.error('usage: node scripts/passive-data.mjs FILE.wasm');
+  console.error('usage: node scripts/passive-data.mjs FILE.wasm [--names]');
   process.exit(2);
 }
 
+// --names keeps the function names a debug build carries (traps and profiles name functions by
+// them); without it the output has none, as release core.wasm ships.
+binaryen.setDebugInfo(process.argv.includes('--names'));
 const module = binaryen.readBinary(readFileSync(file));
 // An explicit feature list: Features.All would emit encodings Node 20 rejects.
 const F = binaryen.Features;
