@@ -22,6 +22,7 @@ leak-<sha1>; the exit code is 1 (crash), 70 (timeout), 77 (leak), 72 (interrupte
   -artifact_prefix=P   where findings go (default ./; a trailing / makes a directory)
   -mutate_depth=N      mutations stacked per input (default 5)
   -ignore_crashes=1    keep going after a crash or leak; -ignore_timeouts=1 after a timeout
+  -use_counters=0      no feedback: mutate only the starting inputs (random fuzzing, as nvme_fuzz)
   -minimize_crash=1    FILE: smaller inputs that still crash, the smallest as minimized-from-<sha1>
   -merge=1             OUT_DIR IN_DIR...: copy into OUT_DIR the inputs that add coverage
   --json               statistics as JSON on stdout at the end (progress stays on stderr)

@@ -18,6 +18,8 @@ export interface FuzzOptions {
   ignoreCrashes: boolean;
   ignoreTimeouts: boolean;
   mutateDepth: number;
+  /** 0: random fuzzing without feedback (as SPDK's nvme_fuzz): mutate only the starting inputs, keep nothing new. */
+  useCounters: boolean;
   json: boolean;
   list: boolean;
 }
@@ -35,6 +37,7 @@ const FLAGS: Record<string, { key: keyof FuzzOptions; min: number; max: number }
   merge: { key: 'merge', min: 0, max: 1 },
   ignore_crashes: { key: 'ignoreCrashes', min: 0, max: 1 },
   ignore_timeouts: { key: 'ignoreTimeouts', min: 0, max: 1 },
+  use_counters: { key: 'useCounters', min: 0, max: 1 },
   dict: { key: 'dict', text: true },
   artifact_prefix: { key: 'artifactPrefix', text: true },
 };
@@ -43,7 +46,7 @@ export function parseFuzzArgs(argv: string[]): FuzzOptions {
   const o: FuzzOptions = {
     target: '', paths: [], runs: -1, maxTotalTimeS: 0, maxLen: 0, seed: 0, jobs: 1, dict: null, timeoutS: 10,
     artifactPrefix: './', minimizeCrash: false, merge: false, ignoreCrashes: false, ignoreTimeouts: false, mutateDepth: 5,
-    json: false, list: false,
+    useCounters: true, json: false, list: false,
   };
   const rest: string[] = [];
   for (const arg of argv) {

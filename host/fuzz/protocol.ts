@@ -18,6 +18,8 @@ export interface WorkerInit {
   /** Date.now() after which the worker stops (Infinity: none). */
   deadlineMs: number;
   mutateDepth: number;
+  /** false: coverage is reported but never chooses what to mutate next (-use_counters=0). */
+  guided: boolean;
   watch: SharedArrayBuffer;
   /** Inputs other jobs found (fuzz mode). */
   port: MessagePort;
@@ -27,6 +29,8 @@ export type WorkerReport =
   | { type: 'ready'; sites: number }
   | { type: 'new'; data: Uint8Array; counters: Uint8Array; execs: number }
   | { type: 'stats'; execs: number }
+  /** Unguided mode: an input reached new coverage; counted, not kept. */
+  | { type: 'coverage'; counters: Uint8Array; execs: number }
   | { type: 'finding'; kind: 'crash' | 'leak'; data: Uint8Array; message: string }
   | { type: 'ran'; index: number; outcome: Outcome; newFeatures: number; ms: number }
   | { type: 'minimized'; data: Uint8Array; message: string }

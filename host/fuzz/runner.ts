@@ -43,7 +43,8 @@ const EXIT_INTERRUPTED = 72;
 const WATCHDOG_MS_MAX = 500;
 
 const buildDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const FUZZ_WASM = path.join(buildDir, 'core.fuzz.wasm');
+/** The coverage build; WSTOR_FUZZ_CORE names another (the benchmark's planted-bug and counter-free builds, bench/fuzz.ts). */
+export const FUZZ_WASM = process.env.WSTOR_FUZZ_CORE || path.join(buildDir, 'core.fuzz.wasm');
 const WORKER = new URL('./worker.js', import.meta.url);
 
 export const sha1 = (data: Uint8Array) => createHash('sha1').update(data).digest('hex');
@@ -175,7 +176,7 @@ async function fuzz(o: FuzzOptions, target: FuzzTarget, io: Io): Promise<FuzzSta
   const spawn = (index: number, inputs: Uint8Array[]) => {
     const job = new Job({
       module, target: target.name, mode: 'fuzz', seed: (seed + index * 7919 + respawns * 104729) >>> 0, maxLen, inputs,
-      dictionary, runs: Math.max(0, runsPerJob - slotExecs[index]), deadlineMs, mutateDepth: o.mutateDepth,
+      dictionary, runs: Math.max(0, runsPerJob - slotExecs[index]), deadlineMs, mutateDepth: o.mutateDepth, guided: o.useCounters,
     }, onReport, onExit);
     jobs[index] = job;
   };
@@ -195,6 +196,10 @@ async function fuzz(o: FuzzOptions, target: FuzzTarget, io: Io): Promise<FuzzSta
         if (inited) progress.event('NEW', stats());
         break;
       }
+      case 'coverage':
+        job.execs = m.execs;
+        if (coverage && coverage.add(m.counters) > 0 && inited) progress.event('COV', stats());
+        break;
       case 'finding':
         if (findings.add(m.kind, m.data, m.message) && !o.ignoreCrashes) end(EXIT_CODE[m.kind]);
         break;
@@ -251,7 +256,7 @@ async function runSequence(inputs: NamedInput[], target: FuzzTarget, o: FuzzOpti
       let stopWatch = () => {};
       const job = new Job({
         module, target: target.name, mode: 'sequence', seed: 1, maxLen, inputs: inputs.slice(offset).map((i) => i.data), dictionary: [],
-        runs: 0, deadlineMs: Infinity, mutateDepth: 1,
+        runs: 0, deadlineMs: Infinity, mutateDepth: 1, guided: true,
       }, (_j, m) => {
         if (m.type === 'ran') results.push({ outcome: m.outcome, newFeatures: m.newFeatures, ms: m.ms });
         else if (m.type === 'error') { stopWatch(); void job.stop(); reject(new WstorError('EFUZZ', m.message)); }
@@ -320,6 +325,7 @@ async function minimizeCrash(o: FuzzOptions, target: FuzzTarget, io: Io): Promis
     const job = new Job({
       module, target: target.name, mode: 'minimize', seed: o.seed || 1, maxLen: original.length, inputs: [original], dictionary: [],
       runs: o.runs < 0 ? Number.MAX_SAFE_INTEGER : o.runs, deadlineMs: o.maxTotalTimeS > 0 ? Date.now() + o.maxTotalTimeS * 1000 : Infinity, mutateDepth: 1,
+      guided: true,
     }, (_j, m) => {
       if (m.type === 'minimized') { best = m.data; io.err.write(`CRASH_MIN: ${best.length} bytes still crash: ${m.message}\n`); }
       else if (m.type === 'error') { void job.stop(); reject(new WstorError('EFUZZ', `${o.paths[0]}: ${m.message}`)); }

@@ -46,17 +46,21 @@ function fuzz(r: Runner, target: FuzzTarget): void {
   const coverage = new CoverageMap(r.instance.sites);
   const corpus: Uint8Array[] = [];
   const rng = new FuzzRng(init.seed);
-  const consider = (data: Uint8Array): void => {
+  /** Run one input; keep it if it reaches new coverage (guided), or if it is a starting input (unguided: -use_counters=0). */
+  const consider = (data: Uint8Array, starting: boolean): void => {
     const outcome = r.run(data);
     if (outcome.kind !== 'ok') { post({ type: 'finding', kind: outcome.kind, data, message: outcome.message }); return; }
     const counters = r.instance.counters();
-    if (!coverage.wouldAdd(counters) && corpus.length > 0) return;
-    coverage.add(counters);
-    corpus.push(data);
-    post({ type: 'new', data, counters: counters.slice(), execs: r.execs });
+    const isNew = coverage.wouldAdd(counters);
+    if (isNew) coverage.add(counters);
+    const keep = init.guided ? isNew || corpus.length === 0 : starting;
+    if (keep) {
+      corpus.push(data);
+      post({ type: 'new', data, counters: counters.slice(), execs: r.execs });
+    } else if (isNew) post({ type: 'coverage', counters: counters.slice(), execs: r.execs });
   };
-  for (const data of init.inputs) consider(data.subarray(0, init.maxLen));
-  if (corpus.length === 0) consider(new Uint8Array(0));
+  for (const data of init.inputs) consider(data.subarray(0, init.maxLen), true);
+  if (corpus.length === 0) consider(new Uint8Array(0), true);
   post({ type: 'stats', execs: r.execs });   // the starting corpus is in: the runner says INITED
   const ctx = { rng, maxLen: init.maxLen, other: () => rng.choose(corpus) };
   let lastStats = Date.now();
@@ -64,10 +68,10 @@ function fuzz(r: Runner, target: FuzzTarget): void {
     if (r.execs % PORT_CHECK_EVERY === 0) {
       const now = Date.now();
       if (now >= init.deadlineMs) break;
-      for (let m = receiveMessageOnPort(init.port); m; m = receiveMessageOnPort(init.port)) consider(m.message as Uint8Array);
+      for (let m = receiveMessageOnPort(init.port); m; m = receiveMessageOnPort(init.port)) consider(m.message as Uint8Array, false);
       if (now - lastStats >= STATS_EVERY_MS) { post({ type: 'stats', execs: r.execs }); lastStats = now; }
     }
-    consider(mutateInput(rng.choose(corpus), target, ctx, init.dictionary, init.mutateDepth));
+    consider(mutateInput(rng.choose(corpus), target, ctx, init.dictionary, init.mutateDepth), false);
   }
 }
 

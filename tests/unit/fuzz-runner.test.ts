@@ -108,6 +108,24 @@ test('-merge=1 copies into the output only the inputs that add coverage', () => 
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test('-use_counters=0 is random fuzzing: it keeps nothing new and misses what feedback finds, while still counting coverage', () => {
+  // The planted assertion sits behind a 4-byte magic word: reached step by step with feedback (the
+  // test above), by chance alone almost never within the same budget.
+  const dir = tmp('unguided');
+  const corpus = path.join(dir, 'corpus');
+  const r = wstorFuzz('selftest', corpus, '-seed=1', '-runs=20000', '-use_counters=0', `-artifact_prefix=${dir}/`, '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const stats = JSON.parse(r.stdout);
+  assert.equal(stats.findings.length, 0);
+  assert.equal(stats.execs, 20000);
+  assert.ok(stats.edges > 0, 'coverage is still counted');
+  assert.equal(files(corpus).length, 1, 'only the starting input is kept');
+  const guided = wstorFuzz('selftest', path.join(dir, 'guided'), '-seed=1', '-runs=20000', `-artifact_prefix=${dir}/`, '--json');
+  assert.ok(files(path.join(dir, 'guided')).length > 1, 'with feedback the corpus grows');
+  assert.ok(JSON.parse(guided.stdout).edges >= stats.edges);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 test('the same -seed and corpus make the same run; -jobs=2 shares the -runs between two workers', () => {
   const corpusOf = (seed: number, jobs: number) => {
     const dir = tmp('seed');
@@ -129,13 +147,15 @@ test('--list names the targets; bad flags and names are usage errors that say wh
   const list = wstorFuzz('--list');
   assert.equal(list.code, 0);
   assert.match(list.stdout, /^nvmf-tcp +NVMe\/TCP/m);
+  assert.match(list.stdout, /^nvme-cmd +NVMe admin and I\/O commands/m);
   assert.match(list.stdout, /^blob-load +a corrupted Blobstore image/m);
   assert.match(list.stdout, /^selftest +planted bugs/m);
   const unknown = wstorFuzz('nope');
   assert.equal(unknown.code, 2);
-  assert.match(unknown.stderr, /no fuzz target "nope"; there are: nvmf-tcp, blob-load, selftest/);
+  assert.match(unknown.stderr, /no fuzz target "nope"; there are: nvmf-tcp, nvme-cmd, blob-load, selftest/);
   const bad = wstorFuzz('selftest', '-runs=many');
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /-runs takes an integer from -1 to/);
   assert.match(wstorFuzz('selftest', '-frobnicate=1').stderr, /unknown option -frobnicate/);
+  assert.match(wstorFuzz('selftest', '-use_counters=2').stderr, /-use_counters takes an integer from 0 to 1/);
 });
