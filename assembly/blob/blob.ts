@@ -15,6 +15,7 @@ import { pageIo, storeFlush } from "./store";
 import { snapshotDeleteStart } from "./snapshot-delete";
 import { cloneIndexSetParent, cloneIndexDrop, cloneIndexParent, cloneIndexCount } from "./clone-index";
 import { blobFreeze, blobUnfreeze } from "./freeze";
+import { planted, PLANT_OPEN_LEAK } from "../runtime/planted";
 
 const MAX_CHAIN: u32 = F.MAX_CHAIN_PAGES;
 
@@ -546,7 +547,7 @@ function openFailed(op: BlobOp, rc: i32, culprit: u64 = 0): void {
   if (culprit != 0 && culprit != op.id) {
     report(LEVEL_ERROR, rc, "blob %d: its ancestor blob %d cannot be opened: not opened", 0, 0, <f64>op.id, <f64>culprit);
   }
-  dropPending(op.blob);
+  if (!planted(PLANT_OPEN_LEAK) || rc != -EIO) dropPending(op.blob);
   opFinish(op, rc, 0);
 }
 

@@ -5,6 +5,7 @@
 import { NvmfReq } from "./transport";
 import { sqeCdw, STATUS_SUCCESS, STATUS_LBA_OUT_OF_RANGE, STATUS_DATA_SGL_LENGTH_INVALID } from "./spec";
 import { NvmfNs, nsLbaRangeOk } from "./ns";
+import { planted, PLANT_DSM_RANGES } from "../runtime/planted";
 
 /** CDW11 bit 2: deallocate the ranges. The other attributes are hints; without AD there is nothing to do. */
 export const DSM_AD: u32 = 1 << 2;
@@ -45,7 +46,7 @@ function dataBytes(r: NvmfReq): u64 {
 /** The status of a deallocate before any unmap: every range inside the namespace, the data long enough. */
 export function dsmCheck(r: NvmfReq, ns: NvmfNs): u32 {
   const count = dsmRangeCount(r);
-  const need = <u64>count * <u64>DSM_RANGE_BYTES;
+  const need = <u64>(planted(PLANT_DSM_RANGES) ? count - 1 : count) * <u64>DSM_RANGE_BYTES;
   if (<u64>r.length < need || dataBytes(r) < need) return STATUS_DATA_SGL_LENGTH_INVALID;
   for (let i: u32 = 0; i < count; i++) {
     const nlb = dsmRangeNlb(r, i);

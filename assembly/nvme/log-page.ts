@@ -16,6 +16,7 @@ import { NvmfSubsystem } from "./subsystem";
 import { NvmfCtrlr, ctrlrHostNqn } from "./ctrlr";
 import { changedNsLog } from "./aer";
 import { discoveryLog } from "./discovery-log";
+import { planted, PLANT_LOG_PAGE_WINDOW } from "../runtime/planted";
 
 const SC_INVALID_LOG_PAGE: u32 = 0x09;
 /** The error log's entries (Identify ELPE + 1). */
@@ -33,7 +34,8 @@ export function getLogPageExec(req: usize): void {
   const offset = logPageOffset(sqeCdw(r.sqe, 12), sqeCdw(r.sqe, 13));
   const retain = (cdw10 & (1 << 15)) != 0;
   const isDiscovery = changetype<NvmfSubsystem>(ct.subsys).isDiscovery != 0;
-  if ((offset & 3) != 0 || bytes > <u64>r.length) { nvmfReqComplete(req, STATUS_INVALID_FIELD, 0); return; }
+  const room = planted(PLANT_LOG_PAGE_WINDOW) ? <u64>r.length + 4 : <u64>r.length;
+  if ((offset & 3) != 0 || bytes > room) { nvmfReqComplete(req, STATUS_INVALID_FIELD, 0); return; }
   r.length = <u32>bytes;
   if (isDiscovery != (lid == LID_DISCOVERY) || !(lid == LID_ERROR || lid == LID_SMART || lid == LID_CHANGED_NS || lid == LID_DISCOVERY)) {
     nvmfReqComplete(req, isDiscovery ? STATUS_INVALID_FIELD : status(SCT_COMMAND_SPECIFIC, SC_INVALID_LOG_PAGE) | STATUS_DNR, 0);

@@ -23,6 +23,7 @@ import { SEND_HEADER_MAX, DIGEST_BYTES, CAPSULE_RESP_HLEN, capsuleSqe, dataCccid
 import { connFatal, connClose, connReqAt, connResumeLater } from "./conn";
 import { connSendQueue } from "./conn-send";
 import { bufPoolTake, bufPoolGive, bufPoolCancel, bufUnitsFor, TcpBufPool } from "./bufpool";
+import { planted, PLANT_STALE_LENGTH } from "../../runtime/planted";
 
 export const START_OK: u32 = 0;
 export const START_STALL: u32 = 1;   // no request free yet: parse again when one frees
@@ -105,7 +106,7 @@ export function reqCapsuleStart(c: TcpConn, hdr: usize, dataBytes: u32): u32 {
   memory.copy(n.sqe, capsuleSqe(hdr), SQE_BYTES);
   // A request from the free list still has its last command's length: a command refused before it
   // runs (reqExec sets it) must not complete with that one (found by `wstor fuzz nvmf-tcp`).
-  n.length = 0;
+  if (!planted(PLANT_STALE_LENGTH)) n.length = 0;
   r.cid = sqeCid(n.sqe);
   r.state = REQ_CAPSULE;
   r.received = 0;
