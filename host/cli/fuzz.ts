@@ -1,6 +1,7 @@
 // `wstor fuzz`: coverage-guided fuzzing of the core's parsers and state machines in this process
 // (host/fuzz/), with libFuzzer's flags, artifacts and exit codes.
-import { FUZZ_TARGETS } from '../fuzz/targets.js';
+import { fuzzRpc } from '../fuzz/rpc-fuzz.js';
+import { FUZZ_TARGETS, RPC_TARGET } from '../fuzz/targets.js';
 import { parseFuzzArgs } from '../fuzz/options.js';
 import { runFuzz } from '../fuzz/runner.js';
 
@@ -33,10 +34,10 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h') || argv.includes('-help=1')) { process.stdout.write(fuzzUsage); return 0; }
   const o = parseFuzzArgs(argv);
   if (o.list) {
-    for (const t of FUZZ_TARGETS) process.stdout.write(`${t.name.padEnd(12)} ${t.summary}\n`);
+    for (const t of [...FUZZ_TARGETS, RPC_TARGET]) process.stdout.write(`${t.name.padEnd(12)} ${t.summary}\n`);
     return 0;
   }
-  const stats = await runFuzz(o, { err: process.stderr });
+  const stats = o.target === RPC_TARGET.name ? await fuzzRpc(o, { err: process.stderr }) : await runFuzz(o, { err: process.stderr });
   if (o.json) process.stdout.write(`${JSON.stringify(stats)}\n`);
   return stats.exitCode;
 }

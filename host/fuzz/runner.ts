@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { WstorError } from '../errors.js';
 import { CoverageMap } from './coverage.js';
 import { Progress, type ProgressStats } from './progress.js';
-import { fuzzTarget, FUZZ_TARGETS, type FuzzTarget } from './targets.js';
+import { fuzzTarget, FUZZ_TARGETS, RPC_TARGET, type FuzzTarget } from './targets.js';
 import { parseDictionary, type FuzzOptions } from './options.js';
 import { UsageError } from '../cli/args.js';
 import { watchBlock, watchedInput, type WorkerInit, type WorkerReport } from './protocol.js';
@@ -38,7 +38,7 @@ export interface FuzzStats {
 }
 
 /** libFuzzer's exit codes: a crash 1, a timeout 70, interrupted 72, a leak 77. */
-const EXIT_CODE: Record<FindingKind, number> = { crash: 1, timeout: 70, leak: 77 };
+export const EXIT_CODE: Record<FindingKind, number> = { crash: 1, timeout: 70, leak: 77 };
 const EXIT_INTERRUPTED = 72;
 const WATCHDOG_MS_MAX = 500;
 
@@ -53,7 +53,7 @@ interface Io { err: { write(s: string): unknown; isTTY?: boolean } }
 
 function targetOrFail(name: string): FuzzTarget {
   const t = fuzzTarget(name);
-  if (!t) throw new UsageError(`no fuzz target "${name}"; there are: ${FUZZ_TARGETS.map((x) => x.name).join(', ')}`);
+  if (!t) throw new UsageError(`no fuzz target "${name}"; there are: ${[...FUZZ_TARGETS, RPC_TARGET].map((x) => x.name).join(', ')}`);
   return t;
 }
 
@@ -112,7 +112,7 @@ function watchdog(timeoutMs: number, jobs: () => Job[], hung: (job: Job, data: U
   return () => clearInterval(timer);
 }
 
-class Findings {
+export class Findings {
   readonly list: FuzzFinding[] = [];
   private readonly seen = new Set<string>();
   constructor(private readonly prefix: string | null, private readonly progress: Progress, private readonly target: string) {}
@@ -133,7 +133,7 @@ class Findings {
   exitCode(): number { return this.list.length === 0 ? 0 : EXIT_CODE[this.list[0].kind]; }
 }
 
-function baseStats(o: FuzzOptions, mode: FuzzStats['mode'], seed: number): FuzzStats {
+export function baseStats(o: FuzzOptions, mode: FuzzStats['mode'], seed: number): FuzzStats {
   return { target: o.target, mode, execs: 0, execsPerSec: 0, edges: 0, features: 0, corpus: { inputs: 0, bytes: 0 }, findings: [], seconds: 0, jobs: o.jobs, seed, exitCode: 0 };
 }
 

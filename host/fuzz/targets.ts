@@ -34,6 +34,9 @@ export interface FuzzTarget {
   mutate?(input: Uint8Array, ctx: MutateContext): Uint8Array | null;
 }
 
+/** The JSON-RPC fuzzer (rpc-fuzz.ts): host code, no core target; listed beside them. */
+export const RPC_TARGET = { name: 'rpc', summary: 'JSON-RPC: every method, params from its schema, against a live engine (random, no coverage)' };
+
 export const FUZZ_TARGETS: readonly FuzzTarget[] = [nvmfTcpTarget, nvmeCmdTarget, blobLoadTarget, selftestTarget];
 
 export function fuzzTarget(name: string): FuzzTarget | undefined {

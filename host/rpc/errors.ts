@@ -34,6 +34,8 @@ export interface RpcErrorObject {
 export class RpcError extends Error {
   readonly code: number;
   readonly data?: unknown;
+  /** Made from an exception no handler meant to throw (a TypeError, say): a bug, whatever the client sent. */
+  unexpected = false;
 
   constructor(code: number, message: string, data?: unknown) {
     super(message);
@@ -59,6 +61,8 @@ export function toRpcError(err: unknown): RpcError {
     const code = err.errno ?? ERRNO_BY_NAME[err.code] ?? INTERNAL_ERROR;
     return new RpcError(code, err.message);
   }
-  if (err instanceof Error) return new RpcError(INTERNAL_ERROR, err.message || err.name);
-  return new RpcError(INTERNAL_ERROR, `internal error: ${String(err)}`);
+  const e = err instanceof Error ? new RpcError(INTERNAL_ERROR, err.message || err.name) : new RpcError(INTERNAL_ERROR, `internal error: ${String(err)}`);
+  e.unexpected = true;
+  if (err instanceof Error && err.stack) e.stack = err.stack;
+  return e;
 }

@@ -150,9 +150,10 @@ test('--list names the targets; bad flags and names are usage errors that say wh
   assert.match(list.stdout, /^nvme-cmd +NVMe admin and I\/O commands/m);
   assert.match(list.stdout, /^blob-load +a corrupted Blobstore image/m);
   assert.match(list.stdout, /^selftest +planted bugs/m);
+  assert.match(list.stdout, /^rpc +JSON-RPC: every method/m);
   const unknown = wstorFuzz('nope');
   assert.equal(unknown.code, 2);
-  assert.match(unknown.stderr, /no fuzz target "nope"; there are: nvmf-tcp, nvme-cmd, blob-load, selftest/);
+  assert.match(unknown.stderr, /no fuzz target "nope"; there are: nvmf-tcp, nvme-cmd, blob-load, selftest, rpc/);
   const bad = wstorFuzz('selftest', '-runs=many');
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /-runs takes an integer from -1 to/);
