@@ -6,6 +6,7 @@ import { instantiateCore, levelName, LEVEL_FATAL, readReactorStats } from './cor
 import type { ReactorInit, WorkerMessage } from './platform.js';
 import type { UringHandlers, VhostHandlers } from './core-abi.js';
 import type { Crc32cHandler } from './crc-host.js';
+import { ReactorPlugins } from './plugins/reactor-plugins.js';
 
 type Post = (message: WorkerMessage) => void;
 
@@ -30,6 +31,7 @@ async function runReactor(init: ReactorInit, post: Post, pinThread: ((cpu: numbe
       vhost,
       wake,
       crc32c,
+      plugins: new ReactorPlugins(init.memory, (level, code, message) => post({ type: 'report', reactor, level, code, message })),
     });
     core.wstor_attach(reactor);
     core.reactor_bind(reactor);

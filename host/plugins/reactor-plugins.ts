@@ -75,7 +75,8 @@ export class ReactorPlugins implements PluginHandlers {
    */
   io(id: number, op: number, offsetBlocks: number, numBlocks: number, iovs: number, iovcnt: number, out: number): number {
     const o = this.open_.get(id);
-    if (o === undefined || (op !== OP_READ && op !== OP_WRITE) || (op === OP_WRITE) !== (out !== 0)) return -ERRNO.EINVAL;
+    if (o === undefined) return -ERRNO.ENOENT;
+    if ((op !== OP_READ && op !== OP_WRITE) || (op === OP_WRITE) !== (out !== 0)) return -ERRNO.EINVAL;
     const buffer = this.memory.buffer;
     const engine = new Uint8Array(buffer);
     const iov = this.iovecs(buffer, iovs, iovcnt, numBlocks * o.blockSize);
