@@ -362,15 +362,14 @@ export class BdevApi {
     let posted = false;
     try {
       const id = await this.passthrough(name, base, 'plugin', (r, s, b) => {
-        const { limits } = staged.facts;
-        const rc = this.core.bdev_plugin_create(r, s, b, staged.module, staged.moduleLen, staged.config, staged.configLen, limits.fuel, limits.maxTraps, limits.trapWindowMs);
+        const rc = this.core.bdev_plugin_create(r, s, b, staged.module, staged.moduleLen, staged.config, staged.configLen, staged.limits);
         posted = rc === 0;
         return rc;
       }, opts.uuid);
       this.bdevs.get(id)!.plugin = staged.facts;
       return id;
     } finally {
-      if (!posted) staged.free();
+      staged.free(posted);
     }
   }
 

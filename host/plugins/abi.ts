@@ -27,6 +27,16 @@ export const REQUIRED_EXPORTS: Record<string, AbiFunction> = {
   wstor_io: { params: ['i32', 'i64', 'i32'], results: ['i32'] },
 };
 
+/**
+ * Optional: () -> bytes of metadata the plugin keeps per block (0 to META_BYTES_MAX; absent: 0). The
+ * engine stores them in a reserved tail of the base bdev and passes each call's in the window, right
+ * after its data (docs/plugins.md, "Per-block metadata").
+ */
+export const OPTIONAL_EXPORTS: Record<string, AbiFunction> = {
+  wstor_meta_bytes: { params: [], results: ['i32'] },
+};
+export const META_BYTES_MAX = 64;
+
 /** The plugin's own memory, exported under this name (it must not import one). */
 export const MEMORY_EXPORT = 'memory';
 

@@ -19,7 +19,11 @@ export interface PluginBdevOptions extends Partial<PluginLimits> {
 }
 
 /** What a plugin bdev remembers of its making (bdev_plugin_get_plugins, save_config). */
-export interface PluginFacts { module: string; config: unknown; limits: PluginLimits }
+export interface PluginFacts {
+  module: string; config: unknown; limits: PluginLimits;
+  /** Metadata bytes the plugin keeps per block (wstor_meta_bytes), in the base's tail. */
+  metaBytes: number;
+}
 
 function limitsOf(opts: Partial<PluginLimits>): PluginLimits {
   const l = { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(opts).filter(([k, v]) => k in DEFAULT_LIMITS && v !== undefined)) } as PluginLimits;
@@ -34,12 +38,14 @@ function limitsOf(opts: Partial<PluginLimits>): PluginLimits {
   return l;
 }
 
-/** A plugin ready for bdev_plugin_create: heap blocks holding its metered module and its config. */
+/** A plugin ready for bdev_plugin_create: heap blocks holding its metered module, its config, its limits. */
 export interface StagedPlugin {
   facts: PluginFacts;
   module: number; moduleLen: number; config: number; configLen: number;
-  /** Give the blocks back (only while the core has not taken them). */
-  free(): void;
+  /** bdev_plugin_create's limits block (assembly/app/plugin-exports.ts PluginLimits: four u32). */
+  limits: number;
+  /** Give the module and config back (only while the core has not taken them) and the limits block (always the host's). */
+  free(taken: boolean): void;
 }
 
 function heapCopy(core: CoreExports, memory: WebAssembly.Memory, bytes: Uint8Array, what: string): number {
@@ -59,23 +65,28 @@ export async function stagePlugin(core: CoreExports, memory: WebAssembly.Memory,
   const metered = preparePlugin(opts.module, limits);
   // Compiled asynchronously: a browser page may not compile a large module synchronously.
   const compiled = await WebAssembly.compile(metered);
+  let metaBytes: number;
   try {
-    new PluginSlot({ name, module: compiled, config, blockSize, fuel: limits.fuel, log: () => {} }, () => {});
+    metaBytes = new PluginSlot({ name, module: compiled, config, blockSize, fuel: limits.fuel, log: () => {} }, () => {}).metaBytes;
   } catch (err) {
     if (err instanceof WstorError) throw err;
     throw new WstorError('EINVAL', `plugin bdev ${name}: the plugin could not start: ${(err as Error).message}`);
   }
-  const modulePtr = heapCopy(core, memory, metered, 'module');
-  let configPtr: number;
+  const words = new Uint8Array(new Uint32Array([limits.fuel, limits.maxTraps, limits.trapWindowMs, metaBytes]).buffer);
+  const blocks: number[] = [];
   try {
-    configPtr = heapCopy(core, memory, config, 'config');
+    for (const [bytes, what] of [[metered, 'module'], [config, 'config'], [words, 'limits']] as const) blocks.push(heapCopy(core, memory, bytes, what));
   } catch (err) {
-    core.wstor_free(modulePtr);
+    for (const b of blocks) core.wstor_free(b);
     throw err;
   }
+  const [modulePtr, configPtr, limitsPtr] = blocks;
   return {
-    facts: { module: opts.moduleName ?? `<${opts.module.length} bytes>`, config: JSON.parse(configJson), limits },
-    module: modulePtr, moduleLen: metered.length, config: configPtr, configLen: config.length,
-    free: () => { core.wstor_free(modulePtr); core.wstor_free(configPtr); },
+    facts: { module: opts.moduleName ?? `<${opts.module.length} bytes>`, config: JSON.parse(configJson), limits, metaBytes },
+    module: modulePtr, moduleLen: metered.length, config: configPtr, configLen: config.length, limits: limitsPtr,
+    free: (taken) => {
+      if (!taken) { core.wstor_free(modulePtr); core.wstor_free(configPtr); }
+      core.wstor_free(limitsPtr);
+    },
   };
 }

@@ -4,7 +4,7 @@
 import binaryen from 'binaryen';
 import { WstorError } from '../errors.js';
 import {
-  ALLOWED_IMPORTS, IMPORT_MODULE, MEMORY_EXPORT, REQUIRED_EXPORTS, RESERVED_PREFIX, type AbiFunction, type AbiType,
+  ALLOWED_IMPORTS, IMPORT_MODULE, MEMORY_EXPORT, OPTIONAL_EXPORTS, REQUIRED_EXPORTS, RESERVED_PREFIX, type AbiFunction, type AbiType,
 } from './abi.js';
 
 const b = binaryen;
@@ -94,8 +94,9 @@ function checkExports(module: binaryen.Module): void {
   }
   const memory = seen.get(MEMORY_EXPORT);
   if (memory === undefined || memory.kind !== b.ExternalMemory) throw refused(`it does not export its memory as "${MEMORY_EXPORT}"`);
-  for (const [name, want] of Object.entries(REQUIRED_EXPORTS)) {
+  for (const [name, want] of [...Object.entries(REQUIRED_EXPORTS), ...Object.entries(OPTIONAL_EXPORTS)]) {
     const e = seen.get(name);
+    if (e === undefined && name in OPTIONAL_EXPORTS) continue;
     if (e === undefined || e.kind !== b.ExternalFunction) throw refused(`it does not export function ${name} ${abiSignature(want)}`);
     const f = b.getFunctionInfo(module.getFunction(e.value));
     const got = signature(f.params, f.results);

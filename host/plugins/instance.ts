@@ -4,7 +4,7 @@
 
 import { WstorError } from '../errors.js';
 import {
-  FUEL_GLOBAL, FUEL_MODULE, FUEL_OUT_IMPORT, IMPORT_MODULE, LOG_LINES_PER_CALL, LOG_LINE_BYTES_MAX, MEMORY_EXPORT, PLUGIN_ABI_VERSION, WINDOW_BYTES,
+  FUEL_GLOBAL, FUEL_MODULE, FUEL_OUT_IMPORT, IMPORT_MODULE, LOG_LINES_PER_CALL, META_BYTES_MAX, LOG_LINE_BYTES_MAX, MEMORY_EXPORT, PLUGIN_ABI_VERSION, WINDOW_BYTES,
 } from './abi.js';
 
 /** What a plugin needs to be instantiated, the same for every instance of it. */
@@ -27,6 +27,7 @@ interface PluginExports {
   wstor_window(bytes: number): number;
   wstor_init(configBytes: number, blockSize: number): number;
   wstor_io(op: number, offsetBlocks: bigint, numBlocks: number): number;
+  wstor_meta_bytes?(): number;
 }
 
 /** How a plugin call ended when it did not return: a trap of its own, or its fuel ran out. */
@@ -40,7 +41,7 @@ export class PluginTrap extends Error {
 /** Thrown by the metering pass's out-of-fuel call, through the plugin's frames, to `guard`. */
 class OutOfFuel extends Error {}
 
-/** The bytes the engine copies data through: whole blocks, at least one. */
+/** The data bytes the engine copies through a window at most: whole blocks, at least one. */
 export function windowBytesFor(blockSize: number): number {
   return Math.max(blockSize, WINDOW_BYTES - (WINDOW_BYTES % blockSize));
 }
@@ -49,13 +50,16 @@ export class PluginInstance {
   private logLines = 0;
   private logDropped = 0;
   private readonly exports: PluginExports;
-  /** Where the window starts in the plugin's memory, and its length. */
+  /** Where the window starts in the plugin's memory, and its length (data, then per-block metadata). */
   readonly windowOffset: number;
   readonly windowBytes: number;
+  /** Data bytes one call carries at most; metadata bytes per block (wstor_meta_bytes). */
+  readonly dataBytes: number;
+  readonly metaBytes: number;
 
   /** Instantiate and initialise (throws a WstorError naming what went wrong; a trap is a PluginTrap). */
   constructor(private readonly spec: PluginSpec) {
-    this.windowBytes = windowBytesFor(spec.blockSize);
+    this.dataBytes = windowBytesFor(spec.blockSize);
     const imports = {
       [IMPORT_MODULE]: { log: (ptr: number, len: number) => this.log(ptr, len) },
       [FUEL_MODULE]: { [FUEL_OUT_IMPORT]: () => { throw new OutOfFuel(); } },
@@ -65,6 +69,11 @@ export class PluginInstance {
     if (version !== PLUGIN_ABI_VERSION) {
       throw new WstorError('EINVAL', `plugin refused: ${spec.name} is written for plugin ABI version ${version}; this engine speaks version ${PLUGIN_ABI_VERSION}`);
     }
+    this.metaBytes = this.exports.wstor_meta_bytes ? this.call('wstor_meta_bytes', () => this.exports.wstor_meta_bytes!()) : 0;
+    if (this.metaBytes < 0 || this.metaBytes > META_BYTES_MAX) {
+      throw new WstorError('EINVAL', `plugin refused: ${spec.name} asks for ${this.metaBytes} bytes of metadata per block; at most ${META_BYTES_MAX}`);
+    }
+    this.windowBytes = this.dataBytes + (this.dataBytes / spec.blockSize) * this.metaBytes;
     const at = this.call('wstor_window', () => this.exports.wstor_window(this.windowBytes)) >>> 0;
     const memoryBytes = this.exports.memory.buffer.byteLength;
     if (at === 0 || at + this.windowBytes > memoryBytes) {

@@ -12,7 +12,9 @@ import { PluginSlot, type ReportFn } from './slot.js';
 export interface PluginHandlers {
   open(id: number, bytesPtr: number, bytesLen: number, configPtr: number, configLen: number, blockSize: number, fuel: number, namePtr: number): number;
   close(id: number): void;
-  io(id: number, op: number, offsetBlocks: number, numBlocks: number, iovs: number, iovcnt: number, out: number): number;
+  io(id: number, op: number, offsetBlocks: number, numBlocks: number, iovs: number, iovcnt: number, out: number, meta: number): number;
+  /** Metadata bytes per block plugin `id` keeps (wstor_meta_bytes), or -ENOENT when it is not open here. */
+  metaBytes(id: number): number;
 }
 
 interface Open { slot: PluginSlot; refs: number; blockSize: number }
@@ -62,6 +64,8 @@ export class ReactorPlugins implements PluginHandlers {
     if (--o.refs === 0) this.open_.delete(id);
   }
 
+  metaBytes(id: number): number { return this.open_.get(id)?.slot.metaBytes ?? -ERRNO.ENOENT; }
+
   /** How many plugins this instance has open (for tests and statistics). */
   get openCount(): number { return this.open_.size; }
 
@@ -70,29 +74,36 @@ export class ReactorPlugins implements PluginHandlers {
 
   /**
    * Run plugin `id` over an I/O, one window at a time. Read: the data in `iovs` (what the base
-   * returned) goes through the plugin and back into `iovs`. Write: the data in `iovs` (the caller's,
-   * left unchanged) goes through the plugin into the contiguous buffer at `out`.
+   * returned) goes through the plugin and back into `iovs`, with its blocks' metadata from `meta`.
+   * Write: the data in `iovs` (the caller's, left unchanged) goes through the plugin into the
+   * contiguous buffer at `out`, and the metadata the plugin made for it right after that data.
    */
-  io(id: number, op: number, offsetBlocks: number, numBlocks: number, iovs: number, iovcnt: number, out: number): number {
+  io(id: number, op: number, offsetBlocks: number, numBlocks: number, iovs: number, iovcnt: number, out: number, meta: number): number {
     const o = this.open_.get(id);
     if (o === undefined) return -ERRNO.ENOENT;
-    if ((op !== OP_READ && op !== OP_WRITE) || (op === OP_WRITE) !== (out !== 0)) return -ERRNO.EINVAL;
+    const mb = o.slot.metaBytes, dataBytes = numBlocks * o.blockSize;
+    if ((op !== OP_READ && op !== OP_WRITE) || (op === OP_WRITE) !== (out !== 0) || (op === OP_READ && mb > 0 && meta === 0)) return -ERRNO.EINVAL;
     const buffer = this.memory.buffer;
     const engine = new Uint8Array(buffer);
-    const iov = this.iovecs(buffer, iovs, iovcnt, numBlocks * o.blockSize);
-    if (iov === null || (out !== 0 && out + numBlocks * o.blockSize > buffer.byteLength)) {
+    const iov = this.iovecs(buffer, iovs, iovcnt, dataBytes);
+    const outEnd = out + dataBytes + numBlocks * mb;
+    if (iov === null || (out !== 0 && outEnd > buffer.byteLength) || (op === OP_READ && meta + numBlocks * mb > buffer.byteLength)) {
       this.report('error', -ERRNO.EFAULT, `plugin I/O: a buffer lies outside the engine's memory (a core bug): refused`);
       return -ERRNO.EFAULT;
     }
-    const perCall = Math.floor(o.slot.windowBytes / o.blockSize);
+    const perCall = Math.floor(o.slot.dataBytes / o.blockSize);
     for (let done = 0; done < numBlocks; done += perCall) {
       const blocks = Math.min(perCall, numBlocks - done);
-      const at = done * o.blockSize, bytes = blocks * o.blockSize;
+      const at = done * o.blockSize, bytes = blocks * o.blockSize, metaAt = done * mb, metaLen = blocks * mb;
       const rc = o.slot.run(op, offsetBlocks + done, blocks,
-        (window) => gather(engine, iov, at, window.subarray(0, bytes)),
         (window) => {
-          if (out !== 0) engine.set(window.subarray(0, bytes), out + at);
-          else scatter(window.subarray(0, bytes), engine, iov, at);
+          gather(engine, iov, at, window.subarray(0, bytes));
+          if (op === OP_READ && mb > 0) window.set(engine.subarray(meta + metaAt, meta + metaAt + metaLen), bytes);
+        },
+        (window) => {
+          if (op === OP_READ) { scatter(window.subarray(0, bytes), engine, iov, at); return; }
+          engine.set(window.subarray(0, bytes), out + at);
+          if (mb > 0) engine.set(window.subarray(bytes, bytes + metaLen), out + dataBytes + metaAt);
         });
       if (rc !== 0) return rc;
     }

@@ -22,10 +22,13 @@ export class PluginSlot {
   /** The first instance is made here: a plugin that cannot start throws (WstorError or PluginTrap). */
   constructor(private readonly spec: PluginSpec, private readonly report: ReportFn) {
     this.instance = new PluginInstance(spec);
+    this.dataBytes = this.instance.dataBytes;
+    this.metaBytes = this.instance.metaBytes;
   }
 
-  /** The data bytes one call carries at most. */
-  get windowBytes(): number { return this.instance?.windowBytes ?? 0; }
+  /** The data bytes one call carries at most, and the metadata bytes per block (fixed by the first instance). */
+  readonly dataBytes: number;
+  readonly metaBytes: number;
 
   /**
    * One call: `fill` copies the data into the window, wstor_io runs, `drain` copies the window out.
@@ -52,7 +55,9 @@ export class PluginSlot {
   /** A fresh instance in place of one that trapped; null (reported) when even that fails. */
   private replace(): PluginInstance | null {
     try {
-      this.instance = new PluginInstance(this.spec);
+      const fresh = new PluginInstance(this.spec);
+      if (fresh.metaBytes !== this.metaBytes) throw new Error(`its new instance asks for ${fresh.metaBytes} metadata bytes per block, not ${this.metaBytes}`);
+      this.instance = fresh;
       this.replaced++;
     } catch (err) {
       this.report('error', RC_PLUGIN_TRAPPED, `plugin ${this.spec.name}: a new instance could not be made (${(err as Error).message}); its I/Os fail until one can`);

@@ -102,7 +102,7 @@ test('bdev_plugin_create / get_plugins / delete, errors named, and the config ro
     await table.call('bdev_plugin_create', { name: 'p0', base_bdev_name: 'm0', module: modulePath, config: { key: 'k' }, fuel: 5_000_000, max_traps: 7 });
     const listed = await table.call('bdev_plugin_get_plugins', {}) as Any[];
     assert.deepEqual(listed, [{ name: 'p0', base_bdev_name: 'm0', module: modulePath, config: { key: 'k' }, fuel: 5_000_000, memory_pages: 64,
-      max_traps: 7, trap_window_ms: 10_000, traps: 0, state: 'serving' }]);
+      max_traps: 7, trap_window_ms: 10_000, meta_bytes_per_block: 0, traps: 0, state: 'serving' }]);
     const bdevs = await table.call('bdev_get_bdevs', { name: 'p0' }) as Any[];
     assert.equal(bdevs[0].product_name, 'Wasm plugin');
     assert.equal(bdevs[0].supported_io_types.unmap, false);

@@ -11,8 +11,12 @@ const BLOCK = 4096;
 
 async function pluginOver(e: Env, baseId: number, parts: PluginParts = {}, opts: Partial<PluginBdevOptions> = {}): Promise<number> {
   const s = await stagePlugin(e.h.core, e.h.memory, 'p0', BLOCK, { module: pluginBytes(parts), ...opts });
-  const l = s.facts.limits;
-  return request(e, (req) => e.h.core.bdev_plugin_create(req, name(e, 'p0'), baseId, s.module, s.moduleLen, s.config, s.configLen, l.fuel, l.maxTraps, l.trapWindowMs));
+  let posted = false;
+  try {
+    return request(e, (req) => { const rc = e.h.core.bdev_plugin_create(req, name(e, 'p0'), baseId, s.module, s.moduleLen, s.config, s.configLen, s.limits); posted = rc === 0; return rc; });
+  } finally {
+    s.free(posted);
+  }
 }
 
 function pattern(n: number, seed: number): Uint8Array {

@@ -76,10 +76,10 @@ test('a well-behaved plugin sees each window of a read and a write; a write leav
   const id = h.open();
   const blocks = 300;                  // 150 KiB: two windows of 128 KiB and the rest
   const data = fill(h, blocks * BLOCK, 7);
-  assert.equal(h.plugins.io(id, OP_WRITE, 40, blocks, IOVS_AT, 2, OUT_AT), 0);
+  assert.equal(h.plugins.io(id, OP_WRITE, 40, blocks, IOVS_AT, 2, OUT_AT, 0), 0);
   assert.deepEqual(h.bytes.slice(DATA_AT, DATA_AT + blocks * BLOCK), data, 'the caller\'s data is unchanged');
   assert.deepEqual(h.bytes.slice(OUT_AT, OUT_AT + blocks * BLOCK), inverted(data), 'the output went through the plugin');
-  assert.equal(h.plugins.io(id, OP_READ, 40, blocks, IOVS_AT, 2, 0), 0);
+  assert.equal(h.plugins.io(id, OP_READ, 40, blocks, IOVS_AT, 2, 0, 0), 0);
   assert.deepEqual(h.bytes.slice(DATA_AT, DATA_AT + blocks * BLOCK), inverted(data), 'a read goes back into the iovecs');
   assert.deepEqual(h.reports.filter((r) => /trap|budget/.test(r)), []);
 });
@@ -125,7 +125,7 @@ test('a grow bomb stops at the limit: memory.grow past it fails inside the plugi
     ioPrologue: '(block $full (loop $more (br_if $full (i32.eq (memory.grow (i32.const 1)) (i32.const -1))) (br $more)))' +
       '(if (i32.ne (memory.size) (i32.const 8)) (then (return (i32.const -7))))' }, { memoryPages: 8 });
   const data = fill(h, BLOCK, 1);
-  assert.equal(h.plugins.io(id, OP_READ, 0, 1, IOVS_AT, 2, 0), 0);
+  assert.equal(h.plugins.io(id, OP_READ, 0, 1, IOVS_AT, 2, 0, 0), 0);
   assert.deepEqual(h.bytes.slice(DATA_AT, DATA_AT + BLOCK), inverted(data));
 });
 
@@ -134,11 +134,11 @@ test('a trap fails that I/O only: the instance is replaced (its broken state gon
   // At block 7 it poisons itself, then traps: a replacement that kept the state would fail every I/O.
   const id = h.open({ ioPrologue: '(if (i64.eq (local.get $off) (i64.const 7)) (then (global.set $poisoned (i32.const 1)) (unreachable)))' });
   const data = fill(h, BLOCK, 3);
-  assert.equal(h.plugins.io(id, OP_READ, 7, 1, IOVS_AT, 2, 0), RC_PLUGIN_TRAPPED);
+  assert.equal(h.plugins.io(id, OP_READ, 7, 1, IOVS_AT, 2, 0, 0), RC_PLUGIN_TRAPPED);
   assert.deepEqual(h.bytes.slice(DATA_AT, DATA_AT + BLOCK), data, 'a failed read leaves the buffer alone');
   assert.match(h.reports.at(-1)!, /plugin p0: wstor_io trapped \(unreachable\): that I\/O fails and the instance is replaced/);
   assert.equal(h.plugins.replacedOf(id), 1);
-  assert.equal(h.plugins.io(id, OP_READ, 8, 1, IOVS_AT, 2, 0), 0);
+  assert.equal(h.plugins.io(id, OP_READ, 8, 1, IOVS_AT, 2, 0, 0), 0);
   assert.deepEqual(h.bytes.slice(DATA_AT, DATA_AT + BLOCK), inverted(data));
 });
 
@@ -147,10 +147,10 @@ test('an endless loop is stopped by its fuel, counted apart from a trap; the rea
   const id = h.open({ ioPrologue: '(if (i64.eq (local.get $off) (i64.const 13)) (then (loop $forever (br $forever))))' }, { fuel: 200_000 });
   fill(h, BLOCK, 5);
   const t0 = performance.now();
-  assert.equal(h.plugins.io(id, OP_WRITE, 13, 1, IOVS_AT, 2, OUT_AT), RC_PLUGIN_OVER_BUDGET);
+  assert.equal(h.plugins.io(id, OP_WRITE, 13, 1, IOVS_AT, 2, OUT_AT, 0), RC_PLUGIN_OVER_BUDGET);
   assert.ok(performance.now() - t0 < 1000, 'stopped promptly');
   assert.match(h.reports.at(-1)!, /wstor_io ran past its time budget of 200000 fuel units/);
-  assert.equal(h.plugins.io(id, OP_WRITE, 14, 1, IOVS_AT, 2, OUT_AT), 0);
+  assert.equal(h.plugins.io(id, OP_WRITE, 14, 1, IOVS_AT, 2, OUT_AT, 0), 0);
 });
 
 test('recursion without end traps (the stack), and a start function that never returns cannot start', () => {
@@ -158,8 +158,8 @@ test('recursion without end traps (the stack), and a start function that never r
   const id = h.open({ ioPrologue: '(if (i64.eq (local.get $off) (i64.const 3)) (then (drop (call $deep (i32.const 0)))))',
     extra: '(func $deep (param $x i32) (result i32) (i32.add (call $deep (i32.add (local.get $x) (i32.const 1))) (i32.const 1)))' }, { fuel: 2_000_000_000 });
   fill(h, BLOCK, 5);
-  assert.equal(h.plugins.io(id, OP_READ, 3, 1, IOVS_AT, 2, 0), RC_PLUGIN_TRAPPED);
-  assert.equal(h.plugins.io(id, OP_READ, 4, 1, IOVS_AT, 2, 0), 0);
+  assert.equal(h.plugins.io(id, OP_READ, 3, 1, IOVS_AT, 2, 0, 0), RC_PLUGIN_TRAPPED);
+  assert.equal(h.plugins.io(id, OP_READ, 4, 1, IOVS_AT, 2, 0, 0), 0);
   const metered = preparePlugin(pluginBytes({ extra: '(func $spin (loop $l (br $l))) (start $spin)' }), { ...DEFAULT_LIMITS, fuel: 100_000 });
   h.bytes.set(metered, MODULE_AT);
   assert.equal(h.plugins.open(77, MODULE_AT, metered.length, CONFIG_AT, 2, BLOCK, 100_000, NAME_AT), -22);
@@ -180,12 +180,12 @@ test('lengths outside its memory: a window past the end is refused; a log of 2 G
     '(if (i64.eq (local.get $off) (i64.const 2)) (then (i32.store (i32.const 0x7ffffff0) (i32.const 1))))' });
   const data = fill(h, BLOCK, 9);
   const guard = h.bytes.slice(OUT_AT - 4096, OUT_AT + 8192);
-  assert.equal(h.plugins.io(id, OP_WRITE, 1, 1, IOVS_AT, 2, OUT_AT), RC_PLUGIN_TRAPPED);
+  assert.equal(h.plugins.io(id, OP_WRITE, 1, 1, IOVS_AT, 2, OUT_AT, 0), RC_PLUGIN_TRAPPED);
   assert.match(h.reports.at(-1)!, /log\(16, 2147483647\) reaches outside its memory/);
-  assert.equal(h.plugins.io(id, OP_WRITE, 2, 1, IOVS_AT, 2, OUT_AT), RC_PLUGIN_TRAPPED);
+  assert.equal(h.plugins.io(id, OP_WRITE, 2, 1, IOVS_AT, 2, OUT_AT, 0), RC_PLUGIN_TRAPPED);
   assert.match(h.reports.at(-1)!, /memory access out of bounds/);
   assert.deepEqual(h.bytes.slice(OUT_AT - 4096, OUT_AT + 8192), guard, 'failed writes put nothing in the engine\'s memory');
-  assert.equal(h.plugins.io(id, OP_WRITE, 5, 1, IOVS_AT, 2, OUT_AT), 0);
+  assert.equal(h.plugins.io(id, OP_WRITE, 5, 1, IOVS_AT, 2, OUT_AT, 0), 0);
   assert.deepEqual(h.bytes.slice(OUT_AT, OUT_AT + BLOCK), inverted(data));
   assert.deepEqual(h.bytes.slice(OUT_AT + BLOCK, OUT_AT + 8192), guard.slice(4096 + BLOCK), 'nothing past the I/O\'s length');
 });
@@ -194,7 +194,7 @@ test('a plugin\'s own error fails the I/O without counting as a trap; an ABI ver
   const h = harness();
   const id = h.open({ ioPrologue: '(if (i64.eq (local.get $off) (i64.const 2)) (then (return (i32.const -61))))' });
   fill(h, BLOCK, 2);
-  assert.equal(h.plugins.io(id, OP_READ, 2, 1, IOVS_AT, 2, 0), RC_PLUGIN_FAILED);
+  assert.equal(h.plugins.io(id, OP_READ, 2, 1, IOVS_AT, 2, 0, 0), RC_PLUGIN_FAILED);
   assert.equal(h.plugins.replacedOf(id), 0);
   const metered = preparePlugin(pluginBytes({ abiVersion: '(i32.const 2)' }), DEFAULT_LIMITS);
   h.bytes.set(metered, MODULE_AT);
@@ -207,7 +207,7 @@ test('log lines are bounded per call', () => {
   const id = h.open({ ioPrologue: '(local.set $i (i32.const 0)) (block $d (loop $l (br_if $d (i32.eq (local.get $i) (i32.const 100))) (call $log (i32.const 1024) (i32.const 3)) (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l)))' });
   fill(h, BLOCK, 2);
   const before = h.reports.length;
-  assert.equal(h.plugins.io(id, OP_READ, 0, 1, IOVS_AT, 2, 0), 0);
+  assert.equal(h.plugins.io(id, OP_READ, 0, 1, IOVS_AT, 2, 0, 0), 0);
   assert.equal(h.reports.length - before, 5);
   assert.match(h.reports.at(-1)!, /96 more log lines of this call dropped/);
 });
@@ -218,6 +218,6 @@ test('metering charges every loop iteration: the same loop fits one budget and n
   const rich = h.open({ ioPrologue: spin }, { fuel: 10_000_000 });
   const poor = h.open({ ioPrologue: spin }, { fuel: 100_000 });
   fill(h, BLOCK, 2);
-  assert.equal(h.plugins.io(rich, OP_READ, 0, 1, IOVS_AT, 2, 0), 0);
-  assert.equal(h.plugins.io(poor, OP_READ, 0, 1, IOVS_AT, 2, 0), RC_PLUGIN_OVER_BUDGET);
+  assert.equal(h.plugins.io(rich, OP_READ, 0, 1, IOVS_AT, 2, 0, 0), 0);
+  assert.equal(h.plugins.io(poor, OP_READ, 0, 1, IOVS_AT, 2, 0, 0), RC_PLUGIN_OVER_BUDGET);
 });

@@ -30,7 +30,7 @@ function describe(t: Target, name: string): Record<string, unknown> {
   return {
     name: info.name, base_bdev_name: info.base, module: p.module, config: p.config,
     fuel: p.limits.fuel, memory_pages: p.limits.memoryPages, max_traps: p.limits.maxTraps, trap_window_ms: p.limits.trapWindowMs,
-    traps: p.traps, state: p.failed ? 'failed' : 'serving',
+    meta_bytes_per_block: p.metaBytes, traps: p.traps, state: p.failed ? 'failed' : 'serving',
   };
 }
 
