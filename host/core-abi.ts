@@ -197,8 +197,8 @@ export function coreImports(memory: WebAssembly.Memory, handlers: ImportHandlers
       plugin_open: (id: number, bytes: number, bytesLen: number, config: number, configLen: number, blockSize: number, fuel: number, name: number) =>
         (handlers.plugins ? handlers.plugins.open(id >>> 0, bytes >>> 0, bytesLen >>> 0, config >>> 0, configLen >>> 0, blockSize >>> 0, fuel >>> 0, name >>> 0) : ENOSYS),
       plugin_close: (id: number) => { handlers.plugins?.close(id >>> 0); },
-      plugin_io: (id: number, op: number, offsetBlocks: number, numBlocks: number, iovs: number, iovcnt: number, out: number, meta: number) =>
-        (handlers.plugins ? handlers.plugins.io(id >>> 0, op, offsetBlocks, numBlocks >>> 0, iovs >>> 0, iovcnt >>> 0, out >>> 0, meta >>> 0) : ENOSYS),
+      plugin_io: (id: number, op: number, offsetBlocks: number, numBlocks: number, iovs: number, iovcnt: number, out: number, meta: number, memoryPages: number) =>
+        (handlers.plugins ? handlers.plugins.io(id >>> 0, op, offsetBlocks, numBlocks >>> 0, iovs >>> 0, iovcnt >>> 0, out >>> 0, meta >>> 0, memoryPages * PAGE_BYTES) : ENOSYS),
     },
   };
 }

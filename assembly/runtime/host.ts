@@ -196,8 +196,9 @@ export declare function host_plugin_close(id: u32): void;
  * place, with the blocks' metadata read from `meta`; op 1 write: from the iovecs into the contiguous
  * buffer `out`, the blocks' new metadata right after the data). 0, or -EIO (the plugin failed it),
  * -EFAULT (it trapped; the host replaced it), -ETIMEDOUT (it ran out of fuel; replaced), -ENOENT (not
- * open on this instance), -EINVAL.
+ * open on this instance), -EINVAL. `memoryPages` is memory.size(): the host learns the memory grew
+ * without asking for memory.buffer on every call.
  */
 // @ts-ignore: decorator
 @external("host", "plugin_io")
-export declare function host_plugin_io(id: u32, op: u32, offsetBlocks: f64, numBlocks: u32, iovs: usize, iovcnt: u32, out: usize, meta: usize): i32;
+export declare function host_plugin_io(id: u32, op: u32, offsetBlocks: f64, numBlocks: u32, iovs: usize, iovcnt: u32, out: usize, meta: usize, memoryPages: u32): i32;

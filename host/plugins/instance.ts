@@ -89,9 +89,13 @@ export class PluginInstance {
     if (rc !== 0) throw new WstorError('EINVAL', `plugin ${spec.name} refused its config: wstor_init returned ${rc} (its log may say why)`);
   }
 
-  /** The window as it is now (a view made after the call: the plugin's memory may have grown). */
+  private windowView: Uint8Array | null = null;
+
+  /** The window as it is now: a memory.grow in the plugin gives its memory a new buffer, and the view is made again. */
   window(): Uint8Array {
-    return new Uint8Array(this.exports.memory.buffer, this.windowOffset, this.windowBytes);
+    const buffer = this.exports.memory.buffer;
+    if (this.windowView === null || this.windowView.buffer !== buffer) this.windowView = new Uint8Array(buffer, this.windowOffset, this.windowBytes);
+    return this.windowView;
   }
 
   /** wstor_io on the window's data: the plugin's result (0 or its negative errno). Traps as PluginTrap. */

@@ -88,12 +88,13 @@ function prepend(module: binaryen.Module, cost: number, expr: number): number {
 
 /**
  * Meter every defined function of `module` in place, and add the exported fuel global (starting at
- * `initialFuel`, which pays for a start function).
+ * `initialFuel`, which pays for a start function). `charge` false adds the global and import only.
  */
-export function meterModule(module: binaryen.Module, initialFuel: number): void {
+export function meterModule(module: binaryen.Module, initialFuel: number, charge = true): void {
   module.addGlobal(FUEL_GLOBAL, b.i32, true, module.i32.const(initialFuel));
   module.addGlobalExport(FUEL_GLOBAL, FUEL_GLOBAL);
   module.addFunctionImport(OUT_OF_FUEL, FUEL_MODULE, FUEL_OUT_IMPORT, b.none, b.none);
+  if (!charge) return;
   for (let i = 0; i < module.getNumFunctions(); i++) {
     const fn = module.getFunctionByIndex(i);
     const info = b.getFunctionInfo(fn);

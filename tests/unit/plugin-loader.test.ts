@@ -10,6 +10,8 @@ import { ReactorPlugins } from '../../host/plugins/reactor-plugins.js';
 import { RC_PLUGIN_FAILED, RC_PLUGIN_OVER_BUDGET, RC_PLUGIN_TRAPPED } from '../../host/plugins/slot.js';
 import { WstorError } from '../../host/errors.js';
 import { pluginBytes, type PluginParts } from '../helpers/plugin-wat.js';
+import { loadNative } from '../../host/native/index.js';
+import type { Platform } from '../../host/platform.js';
 
 const BLOCK = 512;
 // Engine memory layout for these tests: name, iovecs, module bytes, config, data, output.
@@ -23,11 +25,11 @@ interface Harness {
   open(parts?: PluginParts, limits?: Partial<PluginLimits>, config?: string): number;
 }
 
-function harness(): Harness {
+function harness(memoryCopy?: Platform['memoryCopy']): Harness {
   const memory = new WebAssembly.Memory({ initial: 16, maximum: 16, shared: true });
   const bytes = new Uint8Array(memory.buffer);
   const reports: string[] = [];
-  const plugins = new ReactorPlugins(memory, (_level, _code, message) => { reports.push(message); });
+  const plugins = new ReactorPlugins(memory, (_level, _code, message) => { reports.push(message); }, memoryCopy);
   const name = 'p0';
   new DataView(memory.buffer).setUint32(NAME_AT - 4, name.length * 2, true);
   for (let i = 0; i < name.length; i++) new DataView(memory.buffer).setUint16(NAME_AT + i * 2, name.charCodeAt(i), true);
@@ -71,8 +73,12 @@ function refusedWith(parts: PluginParts, pattern: RegExp, limits: Partial<Plugin
     (err: unknown) => err instanceof WstorError && err.code === 'EINVAL' && pattern.test(err.message));
 }
 
-test('a well-behaved plugin sees each window of a read and a write; a write leaves the caller\'s buffer as it was', () => {
-  const h = harness();
+const native = loadNative();
+const copiers: Array<[string, Platform['memoryCopy']]> = [['TypedArray.set', undefined]];
+if (native) copiers.push(['the addon\'s memcpy', { from: native.copyFromMemory, into: native.copyIntoMemory }]);
+
+for (const [label, copier] of copiers) test(`a well-behaved plugin sees each window of a read and a write; a write leaves the caller's buffer as it was (${label})`, () => {
+  const h = harness(copier);
   const id = h.open();
   const blocks = 300;                  // 150 KiB: two windows of 128 KiB and the rest
   const data = fill(h, blocks * BLOCK, 7);

@@ -128,13 +128,13 @@ function countTrap(ctx: usize): void {
 function runPlugin(ctx: usize, io: BdevIo, op: u32, out: usize): i32 {
   const st = stateOf(ctx);
   const meta = op == OP_READ && st.metaBytes != 0 ? st.table + <usize>(io.offsetBlocks * <u64>st.metaBytes) : 0;
-  let rc = host_plugin_io(st.pluginId, op, <f64>io.offsetBlocks, <u32>io.numBlocks, io.iovs, io.iovcnt, out, meta);
+  let rc = host_plugin_io(st.pluginId, op, <f64>io.offsetBlocks, <u32>io.numBlocks, io.iovs, io.iovcnt, out, meta, <u32>memory.size());
   if (rc == -ENOENT) {
     // The thread moved here from another reactor after its channel was made: open it here too.
     report(LEVEL_WARN, rc, "plugin bdev %s: an I/O thread moved to another reactor; the plugin is opened there as well",
       changetype<Bdev>(io.bdev).name);
     rc = openHere(ctx);
-    if (rc == 0) rc = host_plugin_io(st.pluginId, op, <f64>io.offsetBlocks, <u32>io.numBlocks, io.iovs, io.iovcnt, out, meta);
+    if (rc == 0) rc = host_plugin_io(st.pluginId, op, <f64>io.offsetBlocks, <u32>io.numBlocks, io.iovs, io.iovcnt, out, meta, <u32>memory.size());
   }
   if (rc == -EFAULT || rc == -ETIMEDOUT) countTrap(ctx);
   return rc;
