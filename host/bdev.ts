@@ -5,6 +5,7 @@ import type { Engine } from './engine.js';
 import { writeCoreString } from './core-abi.js';
 import { WstorError } from './errors.js';
 import { exactBytes, shown } from './size.js';
+import type { PluginBdevOptions, PluginFacts } from './plugins/bdev-plugin.js';
 
 export type IoType = 'read' | 'write' | 'flush' | 'unmap' | 'write_zeroes' | 'reset';
 export const IO_TYPES: IoType[] = ['read', 'write', 'flush', 'unmap', 'write_zeroes', 'reset'];
@@ -12,7 +13,7 @@ export type ErrorKind = 'failure' | 'pending' | 'corrupt_data';
 const ERROR_KINDS: ErrorKind[] = ['failure', 'pending', 'corrupt_data'];
 
 /** Which module serves a bdev. */
-export type BdevKind = 'malloc' | 'null' | 'file' | 'error' | 'delay' | 'crash' | 'lvol';
+export type BdevKind = 'malloc' | 'null' | 'file' | 'error' | 'delay' | 'crash' | 'lvol' | 'plugin';
 
 export interface BdevInfo {
   id: number; name: string; kind: BdevKind; aliases: string[]; uuid: string; blockSize: number; blockCount: number; ioTypes: IoType[];
@@ -23,6 +24,8 @@ export interface BdevInfo {
   path?: string; base?: string; direct?: boolean;
   /** A file bdev mapped into the engine's memory (createFile's `mmap`). */
   mmap?: boolean;
+  /** A plugin bdev: its module, config and limits, and how often its plugin trapped; failed once past its limit. */
+  plugin?: PluginFacts & { traps: number; failed: boolean };
 }
 
 export interface BdevStats {
@@ -69,6 +72,7 @@ interface BdevRecord {
   name: string; kind: BdevKind; aliases: string[]; uuid: string; fd?: number; path?: string; base?: string; direct?: boolean;
   /** A mapped file bdev: where its file is mapped into the memory, and how many bytes. */
   map?: { offset: number; bytes: number };
+  plugin?: PluginFacts;
 }
 
 export class BdevApi {
@@ -347,6 +351,28 @@ export class BdevApi {
       (r, s, b) => this.core.bdev_delay_create(r, s, b, l.avgReadUs, l.p99ReadUs, l.avgWriteUs, l.p99WriteUs), opts.uuid);
   }
 
+  /**
+   * A sandboxed Wasm plugin over `base` (docs/plugins.md): the module is checked, metered and started
+   * once here (a plugin that cannot start is this call's error), then runs on each reactor doing I/O.
+   */
+  async createPlugin(name: string, base: string, opts: PluginBdevOptions): Promise<number> {
+    checkName(name); this.nameExists(name);
+    const { stagePlugin } = await import('./plugins/bdev-plugin.js');
+    const staged = await stagePlugin(this.core, this.engine.memory, name, this.core.bdev_info(this.id(base), 0), opts);
+    let posted = false;
+    try {
+      const id = await this.passthrough(name, base, 'plugin', (r, s, b) => {
+        const rc = this.core.bdev_plugin_create(r, s, b, staged.module, staged.moduleLen, staged.config, staged.configLen, staged.limits);
+        posted = rc === 0;
+        return rc;
+      }, opts.uuid);
+      this.bdevs.get(id)!.plugin = staged.facts;
+      return id;
+    } finally {
+      staged.free(posted);
+    }
+  }
+
   /** A volatile write cache over `base` that a test can cut like a power failure. */
   createCrash(name: string, base: string, opts: { cacheMiB?: number } = {}): Promise<number> {
     const cacheMiB = opts.cacheMiB ?? 256;
@@ -452,6 +478,7 @@ export class BdevApi {
     if (r.path !== undefined) { info.path = r.path; info.direct = r.direct; }
     if (r.map) info.mmap = true;
     if (r.base !== undefined) info.base = r.base;
+    if (r.plugin) info.plugin = { ...r.plugin, traps: this.core.bdev_plugin_info(id, 0), failed: this.core.bdev_plugin_info(id, 1) === 1 };
     return info;
   }
 

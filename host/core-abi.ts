@@ -3,6 +3,7 @@
 
 import { WstorError } from './errors.js';
 import type { CoreExportFunctions } from './core-exports.js';
+import type { PluginHandlers } from './plugins/reactor-plugins.js';
 
 // Report levels, host_event kinds, errno values and reactor statistics come from the core's own
 // declarations (scripts/core-constants.mjs writes core-constants.ts at build time).
@@ -98,6 +99,8 @@ export interface ImportHandlers {
   wake?: (fd: number) => number;
   /** CRC32C with the CPU's instruction (host/crc-host.ts): the CRC or -errno; absent: -ENOSYS, the core's loop. */
   crc32c?: (crc: number, ptr: number, len: number) => number;
+  /** This instance's plugins (host/plugins/reactor-plugins.ts); absent: plugin bdevs get -ENOSYS here. */
+  plugins?: PluginHandlers;
 }
 
 /**
@@ -191,6 +194,11 @@ export function coreImports(memory: WebAssembly.Memory, handlers: ImportHandlers
       memfd_create: (bytes: number) => (handlers.vhost ? handlers.vhost.memfdCreate(bytes) : ENOSYS),
       vu_fd_kind: (fd: number) => (handlers.vhost ? handlers.vhost.fdKind(fd) : ENOSYS),
       vu_fd_bytes: (fd: number) => (handlers.vhost ? handlers.vhost.fdBytes(fd) : ENOSYS),
+      plugin_open: (id: number, bytes: number, bytesLen: number, config: number, configLen: number, blockSize: number, fuel: number, name: number) =>
+        (handlers.plugins ? handlers.plugins.open(id >>> 0, bytes >>> 0, bytesLen >>> 0, config >>> 0, configLen >>> 0, blockSize >>> 0, fuel >>> 0, name >>> 0) : ENOSYS),
+      plugin_close: (id: number) => { handlers.plugins?.close(id >>> 0); },
+      plugin_io: (id: number, op: number, offsetBlocks: number, numBlocks: number, iovs: number, iovcnt: number, out: number, meta: number, memoryPages: number) =>
+        (handlers.plugins ? handlers.plugins.io(id >>> 0, op, offsetBlocks, numBlocks >>> 0, iovs >>> 0, iovcnt >>> 0, out >>> 0, meta >>> 0, memoryPages * PAGE_BYTES) : ENOSYS),
     },
   };
 }

@@ -62,6 +62,8 @@ export const CORE_EXPORTS = {
   bdev_crash_create: [['i32', 'i32', 'i32', 'i32'], 'i32'],  // (reqId, name, baseId, maxCacheMiB)
   bdev_error_inject: [['i32', 'i32', 'i32', 'i32'], 'i32'],  // (id, type, kind, count)
   bdev_delay_update_latency: [['i32', 'i32', 'i32'], 'i32'],  // (id, which, us)
+  bdev_plugin_create: [['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32'], 'i32'],  // (reqId, name, baseId, module, moduleLen, config, configLen, limits)
+  bdev_plugin_info: [['i32', 'i32'], 'f64'],  // (id, which)
   bdev_crash_cut: [['i32', 'i32', 'i32', 'i32'], 'i32'],  // (reqId, id, mode, seed)
   bdev_delete: [['i32', 'i32'], 'i32'],  // (reqId, id)
   bdev_lvol_create: [['i32', 'i32', 'i32'], 'i32'],  // (reqId, name, blob)

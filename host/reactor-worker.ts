@@ -3,15 +3,16 @@
 // the bootstrap at the bottom differs between Node and the browser.
 
 import { instantiateCore, levelName, LEVEL_FATAL, readReactorStats } from './core-abi.js';
-import type { ReactorInit, WorkerMessage } from './platform.js';
+import type { Platform, ReactorInit, WorkerMessage } from './platform.js';
 import type { UringHandlers, VhostHandlers } from './core-abi.js';
 import type { Crc32cHandler } from './crc-host.js';
+import { ReactorPlugins } from './plugins/reactor-plugins.js';
 
 type Post = (message: WorkerMessage) => void;
 
 async function runReactor(init: ReactorInit, post: Post, pinThread: ((cpu: number) => number | null) | null,
   uring: UringHandlers | undefined, vhost: VhostHandlers | undefined, wake: ((fd: number) => number) | undefined,
-  crc32c: Crc32cHandler | undefined): Promise<void> {
+  crc32c: Crc32cHandler | undefined, memoryCopy?: Platform['memoryCopy']): Promise<void> {
   const { reactor } = init;
   let lastFatal = '';
   let threadId: number | null = null;
@@ -30,6 +31,7 @@ async function runReactor(init: ReactorInit, post: Post, pinThread: ((cpu: numbe
       vhost,
       wake,
       crc32c,
+      plugins: new ReactorPlugins(init.memory, (level, code, message) => post({ type: 'report', reactor, level, code, message }), memoryCopy),
     });
     core.wstor_attach(reactor);
     core.reactor_bind(reactor);
@@ -57,7 +59,8 @@ if (isNode) {
   const { nodeVhostHandlers } = await import('./vhost-seam.js');
   const { nodeCrc32c } = await import('./crc-host.js');
   const init = workerData as ReactorInit;
-  await runReactor(init, (m) => parentPort!.postMessage(m), pin, nodeUringHandlers(init.memory), nodeVhostHandlers(init.memory), nodeWakeFds()?.write, nodeCrc32c(init.memory));
+  await runReactor(init, (m) => parentPort!.postMessage(m), pin, nodeUringHandlers(init.memory), nodeVhostHandlers(init.memory), nodeWakeFds()?.write, nodeCrc32c(init.memory),
+    native ? { from: native.copyFromMemory, into: native.copyIntoMemory } : undefined);
 } else {
   const scope = globalThis as unknown as { onmessage: ((e: MessageEvent) => void) | null; postMessage(m: unknown): void; close(): void };
   scope.onmessage = (e: MessageEvent) => {

@@ -175,3 +175,30 @@ export const FD_KIND_OTHER: i32 = 5;
 // @ts-ignore: decorator
 @external("host", "memfd_create")
 export declare function host_memfd_create(bytes: f64): i32;
+
+/**
+ * Plugins (assembly/bdev/plugin; the host's side is host/plugins/reactor-plugins.ts). Open plugin `id`
+ * on this instance (a reference count: the first open compiles and instantiates it here): its metered
+ * module at [bytes, bytes + bytesLen), its config at [config, config + configLen), `name` a string for
+ * reports. 0, or -errno (-EINVAL: it could not start; -ENOSYS: no plugins on this host).
+ */
+// @ts-ignore: decorator
+@external("host", "plugin_open")
+export declare function host_plugin_open(id: u32, bytes: usize, bytesLen: u32, config: usize, configLen: u32, blockSize: u32, fuel: u32, name: usize): i32;
+
+/** Drop one reference to plugin `id` on this instance; the last one discards the instance. */
+// @ts-ignore: decorator
+@external("host", "plugin_close")
+export declare function host_plugin_close(id: u32): void;
+
+/**
+ * Run plugin `id` over an I/O of `numBlocks` at `offsetBlocks` (op 0 read: the data in the iovecs, in
+ * place, with the blocks' metadata read from `meta`; op 1 write: from the iovecs into the contiguous
+ * buffer `out`, the blocks' new metadata right after the data). 0, or -EIO (the plugin failed it),
+ * -EFAULT (it trapped; the host replaced it), -ETIMEDOUT (it ran out of fuel; replaced), -ENOENT (not
+ * open on this instance), -EINVAL. `memoryPages` is memory.size(): the host learns the memory grew
+ * without asking for memory.buffer on every call.
+ */
+// @ts-ignore: decorator
+@external("host", "plugin_io")
+export declare function host_plugin_io(id: u32, op: u32, offsetBlocks: f64, numBlocks: u32, iovs: usize, iovcnt: u32, out: usize, meta: usize, memoryPages: u32): i32;

@@ -13,7 +13,7 @@ const MiB = 1 << 20;
 
 const PRODUCT: Record<BdevInfo['kind'], string> = {
   malloc: 'Malloc disk', null: 'Null disk', file: 'URING bdev', error: 'Error Injection Disk', delay: 'delay',
-  crash: 'Crash simulation disk', lvol: 'Logical Volume',
+  crash: 'Crash simulation disk', lvol: 'Logical Volume', plugin: 'Wasm plugin',
 };
 
 const name = (description: string, required = true): ParamSpec => ({ name: 'name', type: 'string', required, description });
@@ -33,7 +33,7 @@ const metadataParams = [
 const physicalBlockSize = lacking('physical_block_size', 'uint32', [0], 'a physical block size other than the block size is not supported');
 
 /** Wait for bdevs being examined (lvols appear that way) before looking a base up by name. */
-async function existing(t: Target, bdev: string): Promise<void> {
+export async function existing(t: Target, bdev: string): Promise<void> {
   await t.engine.bdev.waitForExamine();
   if (!t.engine.bdev.exists(bdev)) throw new WstorError('ENODEV', `no bdev named ${bdev}`);
 }
@@ -82,12 +82,12 @@ function describe(b: BdevInfo, l: LvolInfo | undefined): Record<string, unknown>
 let mallocCount = 0;
 
 /** Record the call that made `bdev` (with its uuid, so a replay gives it the same one); answer with its name. */
-function made(t: Target, bdev: string, method: string, params: Params): string {
+export function made(t: Target, bdev: string, method: string, params: Params): string {
   t.recordBdev(bdev, method, { ...params, uuid: t.engine.bdev.info(bdev).uuid });
   return bdev;
 }
 
-async function deleteOf(t: Target, bdev: string, kind: BdevInfo['kind']): Promise<boolean> {
+export async function deleteOf(t: Target, bdev: string, kind: BdevInfo['kind']): Promise<boolean> {
   await t.engine.bdev.delete(bdev, kind);
   t.forgetBdev(bdev);
   return true;
