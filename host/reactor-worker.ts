@@ -1,17 +1,18 @@
 // A reactor: one worker (Node worker_threads or a browser Worker) that instantiates core.wasm over the
-// engine's shared memory and runs the reactor loop inside Wasm until asked to stop. Portable: only
-// the bootstrap at the bottom differs between Node and the browser.
+// engine's shared memory and runs the reactor loop inside Wasm until asked to stop. Portable: each
+// platform's bootstrap (reactor-worker-node.ts, web/reactor-worker.ts) supplies its host imports.
 
 import { instantiateCore, levelName, LEVEL_FATAL, readReactorStats } from './core-abi.js';
+import type { ImportHandlers } from './core-abi.js';
 import type { ReactorInit, WorkerMessage } from './platform.js';
-import type { UringHandlers, VhostHandlers } from './core-abi.js';
-import type { Crc32cHandler } from './crc-host.js';
 
-type Post = (message: WorkerMessage) => void;
+export type Post = (message: WorkerMessage) => void;
 
-async function runReactor(init: ReactorInit, post: Post, pinThread: ((cpu: number) => number | null) | null,
-  uring: UringHandlers | undefined, vhost: VhostHandlers | undefined, wake: ((fd: number) => number) | undefined,
-  crc32c: Crc32cHandler | undefined): Promise<void> {
+/** The imports a platform gives a reactor beside report and event (each absent one: -ENOSYS in the core). */
+export type ReactorImports = Omit<ImportHandlers, 'report' | 'event'>;
+
+export async function runReactor(init: ReactorInit, post: Post, pinThread: ((cpu: number) => number | null) | null,
+  imports: ReactorImports): Promise<void> {
   const { reactor } = init;
   let lastFatal = '';
   let threadId: number | null = null;
@@ -21,15 +22,12 @@ async function runReactor(init: ReactorInit, post: Post, pinThread: ((cpu: numbe
       threadId = pinThread(init.pin);
     }
     const core = await instantiateCore(init.module, init.memory, {
+      ...imports,
       report(level, code, message) {
         if (level === LEVEL_FATAL) lastFatal = message;
         post({ type: 'report', reactor, level: levelName(level), code, message });
       },
       event(kind, a, b, c) { post({ type: 'event', reactor, kind, a, b, c }); },
-      uring,
-      vhost,
-      wake,
-      crc32c,
     });
     core.wstor_attach(reactor);
     core.reactor_bind(reactor);
@@ -45,23 +43,4 @@ async function runReactor(init: ReactorInit, post: Post, pinThread: ((cpu: numbe
     const message = lastFatal ? `${lastFatal} (${e.message})` : e.message;
     post({ type: 'trap', reactor, message, stack: e.stack ?? String(err) });
   }
-}
-
-const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
-if (isNode) {
-  const { workerData, parentPort } = await import('node:worker_threads');
-  const { loadNative } = await import('./native/index.js');
-  const native = loadNative();
-  const pin = native ? (cpu: number) => { native.setThreadAffinity([cpu]); return native.getThreadId(); } : null;
-  const { nodeUringHandlers, nodeWakeFds } = await import('./uring-host.js');
-  const { nodeVhostHandlers } = await import('./vhost-seam.js');
-  const { nodeCrc32c } = await import('./crc-host.js');
-  const init = workerData as ReactorInit;
-  await runReactor(init, (m) => parentPort!.postMessage(m), pin, nodeUringHandlers(init.memory), nodeVhostHandlers(init.memory), nodeWakeFds()?.write, nodeCrc32c(init.memory));
-} else {
-  const scope = globalThis as unknown as { onmessage: ((e: MessageEvent) => void) | null; postMessage(m: unknown): void; close(): void };
-  scope.onmessage = (e: MessageEvent) => {
-    scope.onmessage = null;
-    void runReactor(e.data as ReactorInit, (m) => scope.postMessage(m), null, undefined, undefined, undefined, undefined).then(() => scope.close());
-  };
 }
