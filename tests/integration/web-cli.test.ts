@@ -19,7 +19,8 @@ test('wstor web --port 0 serves the demo page, the browser entry and core.wasm, 
     assert.equal(page.status, 200);
     assert.equal(page.headers.get('cross-origin-opener-policy'), 'same-origin');
     assert.equal(page.headers.get('cross-origin-embedder-policy'), 'require-corp');
-    for (const p of ['host/web/index.js', 'host/web/reactor-worker.js', 'host/web/opfs-worker.js', 'core.wasm']) {
+    assert.match(await page.text(), /<script type="module" src="\/host\/web\/demo.js">/);
+    for (const p of ['host/web/index.js', 'host/web/demo.js', 'host/web/reactor-worker.js', 'host/web/opfs-worker.js', 'core.wasm']) {
       const r = await fetch(url + p);
       assert.equal(r.status, 200, p);
       await r.arrayBuffer();
