@@ -1,7 +1,8 @@
 // The OPFS worker: owns every FileSystemSyncAccessHandle of one engine (a file has one open handle at a
 // time, so one owner) and runs the reactors' file-bdev requests on them. Its synchronous reads and
 // writes block only this worker, never a reactor: reactors hand it descriptors through their rings
-// (opfs-ring.ts) and keep polling. Control (open, close, stop) comes by postMessage, answered by id.
+// (opfs-ring.ts) and keep polling. Control (open, close, stop) comes by postMessage, answered by id,
+// taken at the turns of the event loop the serving loop yields.
 
 import { RingBell, RingConsumer, type RingRequest } from './opfs-ring.js';
 import type { OpfsReply, OpfsRequest } from './opfs-protocol.js';
@@ -15,8 +16,11 @@ const EBADF = -9, EFAULT = -14, EINVAL = -22, ENOSPC = -28, EIO = -5;
 const BATCH_PER_RING = 32;
 /** Polling this long without work before sleeping on the bell. */
 const IDLE_SPIN_MS = 0.05;
-/** A sleep's bound: what a lost wake-up could cost (none is expected). */
-const SLEEP_MS = 20;
+/**
+ * A sleep's bound: it blocks the worker's event loop, so control messages (open, close) wait at most
+ * this long; it also bounds what a lost wake-up could cost (none is expected).
+ */
+const SLEEP_MS = 2;
 /** Busy serving this long without a turn of the event loop: yield, so control messages get in. */
 const YIELD_EVERY_MS = 2;
 /** Error reports per ring per second; the rest are counted and said in the next one. */
@@ -155,7 +159,8 @@ async function serve(): Promise<void> {
     if (work > 0 || now - lastWork < IDLE_SPIN_MS) continue;
     const value = bell!.announce();
     if (rings.some((r) => r.consumer.waiting() > 0)) { bell!.wake(); continue; }
-    await bell!.sleep(value, SLEEP_MS);
+    bell!.sleep(value, SLEEP_MS);
+    await yieldTurn();
     lastYield = lastWork = performance.now();
   }
 }
