@@ -13,7 +13,7 @@ export type ErrorKind = 'failure' | 'pending' | 'corrupt_data';
 const ERROR_KINDS: ErrorKind[] = ['failure', 'pending', 'corrupt_data'];
 
 /** Which module serves a bdev. */
-export type BdevKind = 'malloc' | 'null' | 'file' | 'error' | 'delay' | 'crash' | 'lvol' | 'plugin';
+export type BdevKind = 'malloc' | 'null' | 'file' | 'opfs' | 'error' | 'delay' | 'crash' | 'lvol' | 'plugin';
 
 export interface BdevInfo {
   id: number; name: string; kind: BdevKind; aliases: string[]; uuid: string; blockSize: number; blockCount: number; ioTypes: IoType[];
@@ -295,6 +295,39 @@ export class BdevApi {
     return { id, direct };
   }
 
+  /**
+   * A file in the browser's Origin Private File System (browser only): the file bdev's core over a
+   * worker that owns the file's sync access handle; flush is its flush(). `sizeBytes` makes the file
+   * (or grows it) to that size, a multiple of the block size; without it the file must exist and
+   * keeps its size. A quota too small for it is ENOSPC; a file open elsewhere EBUSY.
+   */
+  async createOpfs(name: string, opts: { file: string; sizeBytes?: number; blockSize?: number; uuid?: string }): Promise<number> {
+    checkName(name); this.nameExists(name);
+    const blockSize = opts.blockSize ?? 4096;
+    checkGeometry(blockSize, 1);
+    const size = opts.sizeBytes;
+    if (size !== undefined && !(Number.isSafeInteger(size) && size > 0 && size % blockSize === 0)) {
+      throw new WstorError('EINVAL', `${name}: sizeBytes ${shown(size)} must be a positive multiple of the block size (${blockSize})`);
+    }
+    const uuid = this.newUuid(opts.uuid, name);
+    const opfs = this.engine.platform.opfs;
+    if (!opfs) throw new WstorError('ENOTSUP', `OPFS bdevs are only available in a browser (this is ${this.engine.platform.name}): use a file bdev`);
+    const { fd, bytes } = await opfs.open(opts.file, size ?? null, size !== undefined);
+    const record: BdevRecord = { name, kind: 'opfs', aliases: [], uuid, fd, path: opts.file, direct: false };
+    const blockCount = Math.floor(bytes / blockSize);
+    let rc: number;
+    try {
+      if (blockCount < 1) throw new WstorError('EINVAL', `OPFS file ${opts.file} holds ${bytes} bytes, less than one ${blockSize}-byte block: give sizeBytes`);
+      this.nameExists(name);               // taken while the file opened?
+      rc = this.core.bdev_uring_create(writeCoreString(this.engine.core, this.engine.memory, name), fd, blockSize, blockCount, 0, 0);
+    } catch (err) {
+      this.release(record);
+      throw err;
+    }
+    if (rc < 0) this.release(record);
+    return this.created(rc, 'creating OPFS bdev', record);
+  }
+
   /** Reserve room in the memory for a file's first `bytes` (whole host pages) and map it there. */
   private mapFile(path: string, fd: number, bytes: number): { offset: number; bytes: number } {
     const files = this.engine.platform.files!;
@@ -322,7 +355,13 @@ export class BdevApi {
       this.core.pages_release(r.map.offset, r.map.bytes);
       r.map = undefined;
     }
-    if (r.fd !== undefined) this.engine.platform.files?.close(r.fd);
+    if (r.fd === undefined) return;
+    if (r.kind === 'opfs') {
+      const fd = r.fd;
+      this.engine.platform.opfs!.close(fd).catch((err: Error) => this.engine.log('error', `closing OPFS file ${r.path} of bdev ${r.name}: ${err.message}`));
+    } else {
+      this.engine.platform.files?.close(r.fd);
+    }
   }
 
   private async passthrough(name: string, base: string, kind: BdevKind, post: (reqId: number, str: number, baseId: number) => number, uuid?: string): Promise<number> {
@@ -456,7 +495,7 @@ export class BdevApi {
   /** A file bdev takes its file's current size (after the file or device grew). Returns the block count. */
   rescan(name: string): number {
     const r = this.record(name);
-    if (r.fd === undefined || r.path === undefined) throw new WstorError('ENOTSUP', `${name} is a ${r.kind} bdev, not a file bdev`);
+    if (r.kind !== 'file' || r.fd === undefined || r.path === undefined) throw new WstorError('ENOTSUP', `${name} is a ${r.kind} bdev, not a file bdev`);
     if (r.map) throw new WstorError('ENOTSUP', `${name} is mapped into the engine's memory at its size when created: delete and create it again to take a new size`);
     const info = this.info(name);
     const blocks = Math.floor(this.engine.platform.files!.size(r.fd, r.path) / info.blockSize);

@@ -6,6 +6,7 @@ import { bsCommand, bsUsage } from './cli/bs.js';
 import { rpcCommand, rpcUsage } from './cli/rpc.js';
 import { serveCommand, serveUsage } from './cli/serve.js';
 import { fuzzCommand, fuzzUsage } from './cli/fuzz.js';
+import { webCommand, webUsage } from './cli/web.js';
 import { UsageError } from './cli/args.js';
 import { WstorError } from './errors.js';
 
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage
   serve: { run: serveCommand, usage: serveUsage, summary: 'run a storage target that answers SPDK\'s JSON-RPC (spdk_tgt); npm start runs it' },
   rpc: { run: rpcCommand, usage: rpcUsage, summary: 'call a method of a running wstor server over JSON-RPC (SPDK\'s rpc.py)' },
   fuzz: { run: fuzzCommand, usage: fuzzUsage, summary: 'coverage-guided fuzzing of the core in this process (libFuzzer\'s flags and artifacts)' },
+  web: { run: webCommand, usage: webUsage, summary: 'serve the browser build and its demo page (a blobstore on OPFS), cross-origin isolated' },
 };
 
 function mainUsage(): string {

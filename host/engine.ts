@@ -8,6 +8,7 @@ import {
   levelName, readReactorStats,
 } from './core-abi.js';
 import type { CoreEvent, CoreExports, LevelName, Report, ReactorStats } from './core-abi.js';
+import { defaultPlatform } from './platform.js';
 import type { Platform, ReactorHandle, WorkerMessage } from './platform.js';
 import { planCpus } from './cpus.js';
 import { WstorError } from './errors.js';
@@ -16,8 +17,8 @@ import { BdevApi } from './bdev.js';
 import { BlobstoreApi } from './blobstore.js';
 import { EngineBuffers } from './engine-buffers.js';
 import { LvolApi } from './lvol.js';
-import { VhostApi } from './vhost.js';
-import { NvmfApi } from './nvmf.js';
+import type { VhostApi } from './vhost.js';
+import type { NvmfApi } from './nvmf.js';
 
 export interface EngineOptions {
   /** Number of reactors (default: one per CPU the process may use, or one per CPU in `cpus`). */
@@ -34,7 +35,7 @@ export interface EngineOptions {
   onReport?: (report: Report) => void;
   /** How long stop() waits for reactors to drain before terminating them (default 10 s). */
   stopTimeoutMs?: number;
-  /** The platform (default: Node). */
+  /** The platform (default: the one the imported entry point set: Node's, or the browser's). */
   platform?: Platform;
   /**
    * Where an idle reactor sleeps. 'kernel' (the default where the platform can: Node with the addon):
@@ -131,7 +132,11 @@ export class Engine {
 
   /** Compile the core once, create the shared memory, start the reactors; resolves when all are ready. */
   static async start(options: EngineOptions = {}): Promise<Engine> {
-    const platform = options.platform ?? (await import('./platform-node.js')).nodePlatform;
+    const platform = options.platform ?? defaultPlatform();
+    if (!platform) {
+      throw new WstorError('EINVAL', 'no platform to run on: import Engine from wstor\'s entry point (build/host/index.js in Node, ' +
+        'build/host/web/index.js in a browser) or pass options.platform');
+    }
     const plan = planCpus(platform.allowedCpus(), options.reactors, options.cpus);
     if (!Number.isInteger(plan.reactors) || plan.reactors < 1 || plan.reactors > MAX_REACTORS) {
       throw new WstorError('EINVAL', `reactors must be an integer from 1 to ${MAX_REACTORS} (got ${plan.reactors})`);
@@ -365,15 +370,21 @@ export class Engine {
   private nvmfApi: NvmfApi | null = null;
   /** The NVMe-oF target: transports, subsystems, listeners (Node only). */
   get nvmf(): NvmfApi {
-    this.nvmfApi ??= new NvmfApi(this);
+    this.nvmfApi ??= this.targets('the NVMe-oF target').nvmf(this);
     return this.nvmfApi;
   }
 
   private vhostApi: VhostApi | null = null;
   /** vhost-user-blk controllers (Node only). */
   get vhost(): VhostApi {
-    this.vhostApi ??= new VhostApi(this);
+    this.vhostApi ??= this.targets('vhost-user').vhost(this);
     return this.vhostApi;
+  }
+
+  /** The platform's storage-target APIs, or ENOTSUP naming `what` (a browser has no sockets). */
+  private targets(what: string): NonNullable<Platform['targets']> {
+    if (!this.platform.targets) throw new WstorError('ENOTSUP', `${what} is not available on ${this.platform.name} (it needs Node and the addon)`);
+    return this.platform.targets;
   }
 
   private bdevApi: BdevApi | null = null;
@@ -431,6 +442,7 @@ export class Engine {
     await this.exited;
     await this.completions?.stop();
     for (const fd of this.openWakeFds.splice(0)) this.wakeFds?.close(fd);
+    await this.platform.stopped?.(this.memory);
   }
 
   /**

@@ -1,4 +1,5 @@
-// wstor's Node API: the one entry point for embedding programs.
+// wstor's Node API: the one entry point for embedding programs (the browser's is web/index.ts).
+import './platform-node.js';        // Node is the default platform of engines started from here
 export { Engine } from './engine.js';
 export type { EngineOptions } from './engine.js';
 export { WstorError } from './errors.js';

@@ -6,7 +6,10 @@ import { WstorError } from './errors.js';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { setDefaultPlatform } from './platform.js';
 import type { Platform, ReactorHandle, ReactorInit, WorkerMessage } from './platform.js';
+import { VhostApi } from './vhost.js';
+import { NvmfApi } from './nvmf.js';
 import { loadNative } from './native/index.js';
 import { parseCpuList } from './cpus.js';
 import { probeUring, nodeWakeFds } from './uring-host.js';
@@ -110,7 +113,7 @@ export const nodePlatform: Platform = {
     }
   },
   spawnReactor(init: ReactorInit): ReactorHandle {
-    const worker = new Worker(new URL('./reactor-worker.js', import.meta.url), {
+    const worker = new Worker(new URL('./reactor-worker-node.js', import.meta.url), {
       workerData: init,
       name: `reactor_${init.reactor}`,
       // The main script's Node flags are not the reactor's business, and some break workers
@@ -142,4 +145,8 @@ export const nodePlatform: Platform = {
   memoryCopy: nodeMemoryCopy(),
   crc32c: nodeCrc32c,
   files: { open: openFile, close: (fd) => fs.closeSync(fd), size: (fd, path) => deviceBytes(fs.fstatSync(fd), path), map: mapFile, unmap: unmapFile },
+  targets: { vhost: (engine) => new VhostApi(engine), nvmf: (engine) => new NvmfApi(engine) },
 };
+
+// Importing the Node entry (index.ts) or the CLI makes Node the engine's default platform.
+setDefaultPlatform(() => nodePlatform);

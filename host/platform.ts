@@ -3,6 +3,10 @@
 
 import type { LevelName } from './core-abi.js';
 import type { ReactorStats } from './core-abi.js';
+import type { Engine } from './engine.js';
+import type { VhostApi } from './vhost.js';
+import type { NvmfApi } from './nvmf.js';
+import type { OpfsFiles } from './web/opfs-files.js';
 
 /** Sent to a new reactor worker. */
 export interface ReactorInit {
@@ -80,4 +84,29 @@ export interface Platform {
   crc32c?(memory: WebAssembly.Memory): ((crc: number, ptr: number, len: number) => number) | undefined;
   /** How file bdevs will do I/O here (announced once at start when it is not io_uring). */
   probeBlockIo?(memory: WebAssembly.Memory): { mode: string; reason?: string };
+  /**
+   * Control-plane APIs that need sockets and the addon (Node): made on first use of engine.vhost and
+   * engine.nvmf. Absent: those are ENOTSUP here.
+   */
+  targets?: { vhost(engine: Engine): VhostApi; nvmf(engine: Engine): NvmfApi };
+  /** Files in the browser's Origin Private File System for OPFS bdevs (host/web/opfs-files.ts). */
+  opfs?: OpfsFiles;
+  /** Every reactor of the engine on `memory` has ended: let go of what the platform holds for it. */
+  stopped?(memory: WebAssembly.Memory): Promise<void>;
+}
+
+/**
+ * The platform `Engine.start` uses when its options name none: the entry point the program imported
+ * sets it (the Node entry: Node's; the browser entry: a new web platform per engine), so the engine's
+ * own module never imports a platform and a browser build carries nothing of Node's.
+ */
+let defaultPlatformFactory: (() => Platform) | null = null;
+
+export function setDefaultPlatform(factory: () => Platform): void {
+  defaultPlatformFactory = factory;
+}
+
+/** A platform for a new engine, or null when no entry point set one. */
+export function defaultPlatform(): Platform | null {
+  return defaultPlatformFactory ? defaultPlatformFactory() : null;
 }

@@ -3,6 +3,7 @@
 // Commands that only read (list, export, xattr without a value, dump, init's look for a store) open
 // FILE read-only and load the store read-only: not a byte of FILE changes, not even its mtime.
 import fs from 'node:fs';
+import '../platform-node.js';        // Node is the default platform of the engine it starts
 import { Engine } from '../engine.js';
 import type { BlobHandle, BlobInfo, BlobStore } from '../blobstore.js';
 import type { Report } from '../core-abi.js';

@@ -1,6 +1,7 @@
 // `wstor demo` (npm start): start an engine, pass work between reactors by message, then put a
 // blobstore on a RAM disk and use it (thick and thin blobs, I/O, list, resize, xattrs, a snapshot and a
 // clone); print each step.
+import '../platform-node.js';        // Node is the default platform of the engine it starts
 import { Engine } from '../engine.js';
 import type { BlobHandle, BlobStore } from '../blobstore.js';
 import { EVENT_DEMO_DONE, EVENT_DEMO_STEP } from '../core-abi.js';

@@ -2,6 +2,7 @@
 // time; progress each second on stderr, then IOPS, bandwidth and latency percentiles per job and total.
 import fs from 'node:fs';
 import path from 'node:path';
+import '../platform-node.js';        // Node is the default platform of the engine it starts
 import { Engine } from '../engine.js';
 import { EVENT_PERF_JOB_DONE, MAX_REACTORS, type CoreExports } from '../core-abi.js';
 import { WstorError } from '../errors.js';

@@ -3,6 +3,7 @@
 // stderr, and on SIGINT/SIGTERM stops taking RPCs, lets running calls answer, unloads every lvstore
 // cleanly and exits 0 (after an internal error nothing caught: the same stop, then exit 70).
 import fs from 'node:fs';
+import '../platform-node.js';        // Node is the default platform of the engine it starts
 import { Engine } from '../engine.js';
 import type { Report, LevelName } from '../core-abi.js';
 import { WstorError } from '../errors.js';

@@ -12,7 +12,7 @@ import type { Method, Params } from './types.js';
 const MiB = 1 << 20;
 
 const PRODUCT: Record<BdevInfo['kind'], string> = {
-  malloc: 'Malloc disk', null: 'Null disk', file: 'URING bdev', error: 'Error Injection Disk', delay: 'delay',
+  malloc: 'Malloc disk', null: 'Null disk', file: 'URING bdev', opfs: 'OPFS file', error: 'Error Injection Disk', delay: 'delay',
   crash: 'Crash simulation disk', lvol: 'Logical Volume', plugin: 'Wasm plugin',
 };
 
