@@ -11,6 +11,7 @@ export const FCTYPE_PROPERTY_GET: u8 = 0x04;
 export const FCTYPE_AUTH_SEND: u8 = 0x05;
 export const FCTYPE_AUTH_RECV: u8 = 0x06;
 export function fabricsType(sqe: usize): u8 { return load<u8>(sqe + FAB_FCTYPE); }
+export function fabricsSetType(sqe: usize, fctype: u8): void { store<u8>(sqe + FAB_FCTYPE, fctype); }
 
 // ---- Connect SQE ----
 const CONNECT_RECFMT: usize = 40;                 // u16
@@ -24,6 +25,15 @@ export function connectQid(sqe: usize): u16 { return load<u16>(sqe + CONNECT_QID
 export function connectQueueEntries(sqe: usize): u32 { return <u32>load<u16>(sqe + CONNECT_SQSIZE) + 1; }
 export function connectCattr(sqe: usize): u8 { return load<u8>(sqe + CONNECT_CATTR); }
 export function connectKatoMs(sqe: usize): u32 { return load<u32>(sqe + CONNECT_KATO); }
+/** A host's Connect fields (the SQE already has opcode 0x7f and FCTYPE Connect): queue `qid` of `entries`. */
+export function connectSetFields(sqe: usize, qid: u16, entries: u32, katoMs: u32): void {
+  assert(entries >= 2 && entries <= 65536, "connectSetFields: 2..65536 entries");
+  store<u16>(sqe + CONNECT_RECFMT, 0);
+  store<u16>(sqe + CONNECT_QID, qid);
+  store<u16>(sqe + CONNECT_SQSIZE, <u16>(entries - 1));
+  store<u8>(sqe + CONNECT_CATTR, 0);
+  store<u32>(sqe + CONNECT_KATO, katoMs);
+}
 
 // ---- Connect data (1024 bytes, host to controller) ----
 export const CONNECT_DATA_BYTES: u32 = 1024;
@@ -38,6 +48,17 @@ export function connectDataHostId(data: usize): usize { return data + CD_HOSTID;
 export function connectDataCntlid(data: usize): u16 { return load<u16>(data + CD_CNTLID); }
 export function connectDataSubnqn(data: usize): usize { return data + CD_SUBNQN; }
 export function connectDataHostnqn(data: usize): usize { return data + CD_HOSTNQN; }
+/** A host's Connect data: the 16-byte host id, the controller id, and the NUL-terminated NQNs (each < 256 bytes). */
+export function connectDataWrite(data: usize, hostId: usize, cntlid: u16, subnqn: usize, hostnqn: usize): void {
+  memory.fill(data, 0, CONNECT_DATA_BYTES);
+  memory.copy(data + CD_HOSTID, hostId, HOSTID_BYTES);
+  store<u16>(data + CD_CNTLID, cntlid);
+  const subBytes = fieldLength(subnqn, NQN_FIELD_BYTES);
+  const hostBytes = fieldLength(hostnqn, NQN_FIELD_BYTES);
+  assert(subBytes < NQN_FIELD_BYTES && hostBytes < NQN_FIELD_BYTES, "connectDataWrite: NQNs fit their fields with a NUL");
+  memory.copy(data + CD_SUBNQN, subnqn, subBytes);
+  memory.copy(data + CD_HOSTNQN, hostnqn, hostBytes);
+}
 
 // ---- Connect response DW0: the controller id on success, or where the bad parameter is ----
 /** Connect-specific status codes (SCT 1). */
@@ -68,6 +89,14 @@ const PROP_VALUE: usize = 48;                     // u64 (Set)
 export function propertyIs8Bytes(sqe: usize): bool { return (load<u8>(sqe + PROP_ATTRIB) & 7) == 1; }
 export function propertyOffset(sqe: usize): u32 { return load<u32>(sqe + PROP_OFST); }
 export function propertyValue(sqe: usize): u64 { return load<u64>(sqe + PROP_VALUE); }
+/** A host's Property Get/Set fields (the SQE already has opcode 0x7f and its FCTYPE). */
+export function propertySetFields(sqe: usize, ofst: u32, value: u64): void {
+  const bytes = propertyBytes(ofst);
+  assert(bytes != 0, "propertySetFields: a property Fabrics has");
+  store<u8>(sqe + PROP_ATTRIB, bytes == 8 ? 1 : 0);
+  store<u32>(sqe + PROP_OFST, ofst);
+  store<u64>(sqe + PROP_VALUE, value);
+}
 
 /** Controller properties (the register map of NVMe base spec 3.1), as Fabrics Property Get/Set names them. */
 export const PROP_CAP: u32 = 0x00;                // 8 bytes
@@ -91,6 +120,10 @@ export function capValue(maxQueueEntries: u32, timeoutHalfSeconds: u32): u64 {
   assert(timeoutHalfSeconds >= 1 && timeoutHalfSeconds <= 255, "CAP.TO: 1..255 half-seconds");
   return <u64>(maxQueueEntries - 1) | (<u64>1 << 16) | (<u64>timeoutHalfSeconds << 24) | (<u64>1 << 37);
 }
+/** CAP.MQES + 1: the most entries a queue may have. */
+export function capQueueEntriesMax(cap: u64): u32 { return <u32>(cap & 0xffff) + 1; }
+/** CAP.TO: how long CSTS.RDY may take to follow CC.EN, in microseconds. */
+export function capReadyTimeoutUs(cap: u64): u64 { return ((cap >> 24) & 0xff) * 500000; }
 export const VS_1_3: u32 = 0x00010300;
 // CC fields
 export function ccEnabled(cc: u32): bool { return (cc & 1) != 0; }
