@@ -71,6 +71,8 @@ export type HostCtrlrDoneFn = (ctrlr: usize, ctx: usize, res: i32) => void;
   nsAt: u32;              // the namespace being identified
   doneCb: usize;
   doneCtx: usize;
+  lostCb: usize;          // HostCtrlrDoneFn: the admin qpair closed by itself after the bring-up
+  lostCtx: usize;
 }
 
 /**
@@ -126,9 +128,18 @@ function adminEvent(qpair: usize, ctx: usize, event: u32, res: i32): void {
   const c = changetype<HostCtrlr>(ctx);
   if (event == QEV_READY) { c.cntlid = hostQpairCntlid(qpair); propertyGet(c, PROP_CAP, capDone); return; }
   assert(event == QEV_CLOSED, "adminEvent: ready or closed");
+  const lost = c.state == CTRLR_READY;
   c.state = CTRLR_CLOSED;
   if (c.failRes == 0) c.failRes = res;
+  if (lost && c.lostCb != 0) { changetype<HostCtrlrDoneFn>(c.lostCb)(changetype<usize>(c), c.lostCtx, res); return; }
   finish(c, c.failRes);     // the bring-up's or the close's callback, whichever is waiting
+}
+
+/** `lost(ctrlr, ctx, res)` runs once if the admin qpair fails by itself once the controller is up. */
+export function hostCtrlrOnLost(ctrlr: usize, lost: HostCtrlrDoneFn, ctx: usize): void {
+  const c = changetype<HostCtrlr>(ctrlr);
+  c.lostCb = changetype<usize>(lost);
+  c.lostCtx = ctx;
 }
 
 function finish(c: HostCtrlr, res: i32): void {

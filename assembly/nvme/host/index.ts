@@ -11,5 +11,5 @@ export {
 export { hostQpairSubmit } from "./cmd";
 export {
   HostCtrlr, HostNs, HostCtrlrDoneFn, HOST_NS_MAX, CTRLR_READY, CTRLR_CLOSED, hostCtrlrNew, hostCtrlrStart, hostCtrlrClose,
-  hostCtrlrFree, hostCtrlrNs,
+  hostCtrlrFree, hostCtrlrNs, hostCtrlrOnLost,
 } from "./ctrlr";

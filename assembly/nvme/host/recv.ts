@@ -153,7 +153,7 @@ function parseData(q: HostQpair, avail: u32): bool {
 }
 
 /** Copy `n` bytes from `src` into the request's buffers at data offset `at`. */
-function scatterAt(r: HostReq, at: u32, src: usize, n: u32): void { iovSlice(r.iovs, r.iovcnt, at, n, 0, 0, src, false); }
+function scatterAt(r: HostReq, at: u32, src: usize, n: u32): void { iovSlice(r.iovs, r.iovcnt, r.iovOffset + at, n, 0, 0, src, false); }
 
 function parseDigest(q: HostQpair, avail: u32): bool {
   if (avail < DIGEST_BYTES) return false;

@@ -87,7 +87,7 @@ function prepare(q: HostQpair, c: HostCmd): void {
 /** The iovecs of data bytes [from, from + bytes) of the request's buffers; their CRC32C when asked. */
 function addDataIovs(q: HostQpair, r: HostReq, from: u32, bytes: u32, digest: bool): u32 {
   const out = q.iovs + (<usize>q.iovCount << 3);
-  const got = iovSlice(r.iovs, r.iovcnt, from, bytes, out, HOST_SEND_IOV_MAX - q.iovCount, 0, digest);
+  const got = iovSlice(r.iovs, r.iovcnt, r.iovOffset + from, bytes, out, HOST_SEND_IOV_MAX - q.iovCount, 0, digest);
   q.iovCount += <u32>(got >> 32);
   return <u32>got;
 }

@@ -58,7 +58,8 @@ export const SEND_H2C: u32 = 2;
   ctx: usize;
   iovs: usize;        // {u32 base, u32 len} pairs holding the data (write: sent; read: filled)
   iovcnt: u32;        // 0..HOST_REQ_IOV_MAX
-  length: u32;        // data bytes (sum of the iovs' lengths, or fewer)
+  iovOffset: u32;     // where the command's data starts in the iovs (a large I/O sent as several commands)
+  length: u32;        // data bytes, from iovOffset on
   status: u32;
   dw0: u32;
   dw1: u32;
