@@ -18,12 +18,30 @@ export interface NvmeAttachOptions {
   ddgst?: boolean;
   /** Connect (TCP, IC exchange, Fabrics Connect) bound; SPDK's fabrics_connect_timeout_us. */
   fabricsConnectTimeoutUs?: number;
+  /** SPDK's reconnect policy: give up after this long (-1: never; 0: never reconnect, the default). */
+  ctrlrLossTimeoutSec?: number;
+  /** Between connect attempts. */
+  reconnectDelaySec?: number;
+  /** Held I/O fails after this long (0: it waits as long as the reconnect tries). */
+  fastIoFailTimeoutSec?: number;
+}
+
+/** SPDK's rules for the reconnect policy (bdev_nvme_check_io_error_resiliency_params). */
+function checkPolicy(o: NvmeAttachOptions): void {
+  const loss = o.ctrlrLossTimeoutSec ?? 0, delay = o.reconnectDelaySec ?? 0, fast = o.fastIoFailTimeoutSec ?? 0;
+  const bad = (msg: string) => new WstorError('EINVAL', `bdev_nvme_attach_controller ${o.name}: ${msg}`);
+  if (loss < -1) throw bad(`ctrlr_loss_timeout_sec ${loss}: -1 (retry forever), 0 (never reconnect) or seconds`);
+  if (loss === 0 && (delay !== 0 || fast !== 0)) throw bad('reconnect_delay_sec and fast_io_fail_timeout_sec need a ctrlr_loss_timeout_sec other than 0');
+  if (loss !== 0 && delay === 0) throw bad('reconnect_delay_sec must be over 0 when ctrlr_loss_timeout_sec is not 0');
+  if (loss > 0 && delay > loss) throw bad(`reconnect_delay_sec ${delay} is over ctrlr_loss_timeout_sec ${loss}`);
+  if (fast !== 0 && fast < delay) throw bad(`fast_io_fail_timeout_sec ${fast} is under reconnect_delay_sec ${delay}`);
+  if (loss > 0 && fast > loss) throw bad(`fast_io_fail_timeout_sec ${fast} is over ctrlr_loss_timeout_sec ${loss}`);
 }
 
 export interface NvmeControllerInfo {
   name: string;
   cntlid: number;
-  state: 'attaching' | 'ready' | 'failed' | 'detaching';
+  state: 'attaching' | 'ready' | 'failed' | 'detaching' | 'resetting';
   trid: { trtype: 'TCP'; adrfam: 'IPv4' | 'IPv6'; traddr: string; trsvcid: string; subnqn: string };
   host: { nqn: string; addr: string; svcid: string };
   bdevs: string[];
@@ -34,7 +52,7 @@ const DEFAULT_SUBNQN = 'nqn.2014-08.org.nvmexpress.discovery';
 /** SPDK's default host NQN is a UUID one; wstor's is fixed per process unless given. */
 const DEFAULT_HOSTNQN = 'nqn.2014-08.org.nvmexpress:uuid:00000000-0000-4000-8000-0077737430ff';
 const DEFAULT_CONNECT_TIMEOUT_US = 10_000_000;
-const STATES = ['attaching', 'ready', 'failed', 'detaching'] as const;
+const STATES = ['attaching', 'ready', 'failed', 'detaching', 'resetting'] as const;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
 /** The errnos an attach ends with that the core's errno table does not name (socket errors). */
@@ -73,6 +91,7 @@ export class NvmeControllers {
     for (const [what, nqn] of [['subnqn', subnqn], ['hostnqn', hostnqn]] as const) {
       if (nqn.length > 223 || !nqn.startsWith('nqn.')) throw new WstorError('EINVAL', `${what} ${nqn} is not an NQN (nqn.yyyy-mm.<domain>..., at most 223 bytes)`);
     }
+    checkPolicy(o);
     const timeoutUs = o.fabricsConnectTimeoutUs && o.fabricsConnectTimeoutUs > 0 ? o.fabricsConnectTimeoutUs : DEFAULT_CONNECT_TIMEOUT_US;
     this.busy.add(o.name);
     try {
@@ -82,7 +101,8 @@ export class NvmeControllers {
       let ctrlr: number;
       try {
         ctrlr = await this.engine.request(`attaching NVMe controller ${o.name} at ${o.traddr}:${svc}`, (r) =>
-          core.bdev_nvme_attach(r, strs[0], port, strs[1], strs[2], hostId, (o.hdgst ? 1 : 0) | (o.ddgst ? 2 : 0), timeoutUs, 0));
+          core.bdev_nvme_attach(r, strs[0], port | ((o.hdgst ? 1 : 0) | (o.ddgst ? 2 : 0)) << 16, strs[1], strs[2], hostId, timeoutUs,
+            o.ctrlrLossTimeoutSec ?? 0, o.reconnectDelaySec ?? 0, o.fastIoFailTimeoutSec ?? 0));
       } catch (e) {
         throw this.attachError(e as WstorError, o, svc, subnqn);
       } finally {
@@ -136,6 +156,20 @@ export class NvmeControllers {
     } finally {
       this.busy.delete(name);
     }
+  }
+
+  /** Reset: every queue dropped and connected again, I/O held meanwhile; resolves when it is back. */
+  async reset(name: string): Promise<void> {
+    const a = this.attached.get(name);
+    if (!a) throw new WstorError('ENODEV', `no NVMe controller named ${name} (bdev_nvme_get_controllers lists them)`);
+    await this.engine.request(`resetting NVMe controller ${name}`, (r) => this.engine.core.bdev_nvme_reset(r, a.ctrlr));
+  }
+
+  /** Resets done (bdev_nvme_reset_controller and reconnects after a loss). */
+  resets(name: string): number {
+    const a = this.attached.get(name);
+    if (!a) throw new WstorError('ENODEV', `no NVMe controller named ${name}`);
+    return this.engine.core.bdev_nvme_ctrlr_info(a.ctrlr, 2);
   }
 
   list(name?: string): NvmeControllerInfo[] {

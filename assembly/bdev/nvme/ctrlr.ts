@@ -14,7 +14,8 @@ import {
   HostQpairOpts, HostCtrlr, HostNs, HostReq, HOST_REQ_BYTES, hostReqSqe, hostQpairSubmit, hostCtrlrNew, hostCtrlrStart, hostCtrlrClose,
   hostCtrlrFree, hostCtrlrNs, hostCtrlrOnLost,
 } from "../../nvme/host";
-import { NvmeBdevCtrlr, NvmeNsBdev, NvmeChannel, NVME_IO_QUEUE_ENTRIES, NVME_KATO_MS, NVME_NS_MAX, NC_ATTACHING, NC_READY, NC_FAILED, NC_DETACHING } from "./types";
+import { NvmeBdevCtrlr, NvmeNsBdev, NvmeChannel, NVME_IO_QUEUE_ENTRIES, NVME_KATO_MS, NVME_NS_MAX, NC_ATTACHING, NC_READY, NC_FAILED, NC_DETACHING, NC_RESETTING } from "./types";
+import { resetStart, resetTick, RESET_TICK_US } from "./reset";
 import { nvmeChannelCreate, nvmeChannelDestroy } from "./channel";
 import { nvmeSubmit } from "./io";
 
@@ -42,7 +43,7 @@ const TEXT_BYTES: u32 = NQN_FIELD_BYTES;
  * up (its namespaces then listed by nvmeCtrlrNsCount/Info), or with the -errno of its refusal.
  */
 export function nvmeCtrlrAttach(reqId: u32, addrText: usize, port: u32, subnqn: usize, hostnqn: usize, hostId: usize, digests: u32,
-  connectTimeoutUs: u64, ioTimeoutUs: u64): void {
+  connectTimeoutUs: u64, lossTimeoutSec: i32, reconnectDelaySec: u32, fastIoFailSec: u32): void {
   const optsBytes = (offsetof<HostQpairOpts>() + 7) & ~7;
   const head = (offsetof<NvmeBdevCtrlr>() + 7) & ~7;
   const block = heapAllocZeroed(head + optsBytes + 3 * TEXT_BYTES + HOSTID_BYTES + NVME_NS_MAX * 4 + HOST_REQ_BYTES);
@@ -58,7 +59,9 @@ export function nvmeCtrlrAttach(reqId: u32, addrText: usize, port: u32, subnqn: 
   c.hostId = c.hostnqn + TEXT_BYTES;
   c.bdevs = c.hostId + HOSTID_BYTES;
   c.kaReq = c.bdevs + NVME_NS_MAX * 4;
-  c.ioTimeoutUs = ioTimeoutUs;
+  c.lossTimeoutSec = lossTimeoutSec;
+  c.reconnectDelayUs = <u64>reconnectDelaySec * 1000000;
+  c.fastIoFailUs = <u64>fastIoFailSec * 1000000;
   if (!copyText(c.addrText, addrText, TEXT_BYTES) || !copyText(c.subnqn, subnqn, TEXT_BYTES) || !copyText(c.hostnqn, hostnqn, TEXT_BYTES)) {
     heapFree(block);
     requestDone(reqId, -EINVAL, 0);
@@ -85,14 +88,8 @@ function attachDone(host: usize, ctx: usize, res: i32): void {
     requestDone(id, res, 0);
     return;
   }
-  const h = changetype<HostCtrlr>(host);
-  c.cntlid = h.cntlid;
-  c.inCapsuleBytes = h.inCapsuleBytes;
-  c.maxTransferBytes = h.maxTransferBytes;
-  c.nsCount = h.nsCount;
-  c.ioEntries = min(NVME_IO_QUEUE_ENTRIES, h.queueEntriesMax);
-  c.qidMax = 65535;
-  c.nextQid = 1;
+  nvmeCtrlrTakeIdentity(c, host);
+  c.nsCount = changetype<HostCtrlr>(host).nsCount;
   if (ioDeviceRegister(ctx, nvmeChannelCreate, nvmeChannelDestroy, <u32>offsetof<NvmeChannel>(), "nvme_ctrlr") != 0) {
     report(LEVEL_ERROR, -ENOMEM, "nvme: no memory for controller %d's io_device", 0, 0, <f64>c.cntlid);
     c.state = NC_DETACHING;
@@ -105,10 +102,32 @@ function attachDone(host: usize, ctx: usize, res: i32): void {
   // Keep-alive at half the KATO the Connect asked for (SPDK does the same).
   c.kaPeriodUs = <u64>NVME_KATO_MS * 500;
   c.keepAlive = pollerRegister(keepAlive, ctx, c.kaPeriodUs, "nvme_keep_alive");
+  c.resetPoller = pollerRegister(resetTick, ctx, RESET_TICK_US, "nvme_reset");
   atomic.store<u32>(ctx + offsetof<NvmeBdevCtrlr>("state"), NC_READY);
   const id = c.reqId;
   c.reqId = 0;
   requestDone(id, 0, <f64>ctx);
+}
+
+/** What a (re)connected controller said: its id, limits, queue size; I/O queue ids start again at 1. */
+export function nvmeCtrlrTakeIdentity(c: NvmeBdevCtrlr, host: usize): void {
+  const h = changetype<HostCtrlr>(host);
+  c.cntlid = h.cntlid;
+  c.inCapsuleBytes = h.inCapsuleBytes;
+  c.maxTransferBytes = h.maxTransferBytes;
+  c.ioEntries = min(NVME_IO_QUEUE_ENTRIES, h.queueEntriesMax);
+  c.qidMax = 65535;
+  atomic.store<u32>(changetype<usize>(c) + offsetof<NvmeBdevCtrlr>("nextQid"), 1);
+}
+
+/** A reset's end: the lost callback again on the new admin qpair, and a detach that waited goes now. */
+export function nvmeCtrlrResetEnded(c: NvmeBdevCtrlr): void {
+  if (c.host != 0) hostCtrlrOnLost(c.host, adminLost, changetype<usize>(c));
+  if (c.detachReq != 0) {
+    const id = c.detachReq;
+    c.detachReq = 0;
+    nvmeCtrlrDetach(id, changetype<usize>(c));
+  }
 }
 
 function attachUndone(host: usize, ctx: usize, res: i32): void {
@@ -122,17 +141,24 @@ function attachUndone(host: usize, ctx: usize, res: i32): void {
 
 function adminLost(host: usize, ctx: usize, res: i32): void { lostOrClosed(changetype<NvmeBdevCtrlr>(ctx), res); }
 
-/** The admin qpair went by itself (transport failure): the controller is gone for good, its I/O fails. */
+/**
+ * The admin qpair went by itself (transport failure): reset (reconnect with the policy), or with
+ * ctrlr_loss_timeout_sec 0 the controller is gone for good and its I/O fails.
+ */
 function lostOrClosed(c: NvmeBdevCtrlr, res: i32): void {
-  if (c.state == NC_READY) {
-    report(LEVEL_ERROR, res, "nvme: controller %d lost its admin queue; its bdevs fail I/O until it is detached", 0, 0, <f64>c.cntlid);
-    atomic.store<u32>(changetype<usize>(c) + offsetof<NvmeBdevCtrlr>("state"), NC_FAILED);
+  if (c.state != NC_READY) return;
+  if (c.lossTimeoutSec != 0) {
+    report(LEVEL_ERROR, res, "nvme: controller %d lost its admin queue; reconnecting (I/O is held)", 0, 0, <f64>c.cntlid);
+    resetStart(c);
+    return;
   }
+  report(LEVEL_ERROR, res, "nvme: controller %d lost its admin queue; its bdevs fail I/O until it is detached", 0, 0, <f64>c.cntlid);
+  atomic.store<u32>(changetype<usize>(c) + offsetof<NvmeBdevCtrlr>("state"), NC_FAILED);
 }
 
 function keepAlive(ctx: usize): i32 {
   const c = changetype<NvmeBdevCtrlr>(ctx);
-  if (c.kaBusy != 0 || atomic.load<u32>(ctx + offsetof<NvmeBdevCtrlr>("state")) != NC_READY) return POLLER_IDLE;
+  if (c.kaBusy != 0 || c.host == 0 || atomic.load<u32>(ctx + offsetof<NvmeBdevCtrlr>("state")) != NC_READY) return POLLER_IDLE;
   const r = changetype<HostReq>(c.kaReq);
   sqeInit(hostReqSqe(c.kaReq), ADMIN_KEEP_ALIVE, 0);
   r.cb = changetype<usize>(keepAliveDone);
@@ -163,6 +189,7 @@ export function nvmeCtrlrNsInfo(ctrlr: usize, i: u32, which: u32): f64 {
   return b == 0 ? 0 : <f64>changetype<Bdev>(b).id;
 }
 export function nvmeCtrlrCntlid(ctrlr: usize): u32 { return changetype<NvmeBdevCtrlr>(ctrlr).cntlid; }
+export function nvmeCtrlrResets(ctrlr: usize): u32 { return changetype<NvmeBdevCtrlr>(ctrlr).resets; }
 export function nvmeCtrlrState(ctrlr: usize): u32 { return atomic.load<u32>(ctrlr + offsetof<NvmeBdevCtrlr>("state")); }
 
 /** The bdev of namespace `i`, named `name` (the host's string); its id, or -errno. App thread. */
@@ -195,7 +222,10 @@ export function nvmeNsBdevCreate(ctrlr: usize, i: u32, name: usize): i32 {
  */
 export function nvmeCtrlrDetach(reqId: u32, ctrlr: usize): void {
   const c = changetype<NvmeBdevCtrlr>(ctrlr);
-  if (c.state == NC_DETACHING || c.state == NC_ATTACHING) { requestDone(reqId, -EBUSY, 0); return; }
+  if (c.state == NC_DETACHING || c.state == NC_ATTACHING || c.detachReq != 0) { requestDone(reqId, -EBUSY, 0); return; }
+  if (c.state == NC_RESETTING) { c.detachReq = reqId; return; }    // started when the reset ends
+  if (c.resetPoller != 0) pollerUnregister(c.resetPoller);
+  c.resetPoller = 0;
   c.reqId = reqId;
   atomic.store<u32>(ctrlr + offsetof<NvmeBdevCtrlr>("state"), NC_DETACHING);
   if (c.keepAlive != 0) pollerUnregister(c.keepAlive);
@@ -219,20 +249,22 @@ function bdevGone(ctx: usize): void {
 
 function bdevsGone(c: NvmeBdevCtrlr): void {
   for (let i: u32 = 0; i < NVME_NS_MAX; i++) store<usize>(c.bdevs + (<usize>i << 2), 0);
-  if (c.deviceRegistered == 0) { hostCtrlrClose(c.host, adminClosed, changetype<usize>(c)); return; }
+  if (c.deviceRegistered == 0) { closeAdmin(c); return; }
   c.deviceRegistered = 0;
   ioDeviceUnregister(changetype<usize>(c), deviceGone, changetype<usize>(c));
 }
 
-function deviceGone(ctx: usize): void {
-  const c = changetype<NvmeBdevCtrlr>(ctx);
-  hostCtrlrClose(c.host, adminClosed, ctx);
+function deviceGone(ctx: usize): void { closeAdmin(changetype<NvmeBdevCtrlr>(ctx)); }
+
+function closeAdmin(c: NvmeBdevCtrlr): void {
+  if (c.host == 0) { adminClosed(0, changetype<usize>(c), 0); return; }   // a reset that gave up left none
+  hostCtrlrClose(c.host, adminClosed, changetype<usize>(c));
 }
 
 function adminClosed(host: usize, ctx: usize, res: i32): void {
   const c = changetype<NvmeBdevCtrlr>(ctx);
   const id = c.reqId;
-  hostCtrlrFree(host);
+  if (host != 0) hostCtrlrFree(host);
   report(LEVEL_INFO, 0, "nvme: controller %d detached", 0, 0, <f64>c.cntlid);
   heapFree(ctx);
   requestDone(id, 0, 0);

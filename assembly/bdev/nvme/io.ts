@@ -7,11 +7,11 @@ import { heapAllocZeroed, report, LEVEL_ERROR } from "../../runtime";
 import { ioChannelCtx } from "../../thread";
 import { BdevIo, Bdev, BdevChannel, IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_SUCCESS, IO_FAILED } from "../types";
 import { bdevIoComplete } from "../io";
-import { OPC_READ, OPC_WRITE, OPC_FLUSH, OPC_WRITE_ZEROES, OPC_DATASET_MANAGEMENT, sqeInit, sqeSetCdw } from "../../nvme/spec";
+import { OPC_READ, OPC_WRITE, OPC_FLUSH, OPC_WRITE_ZEROES, OPC_DATASET_MANAGEMENT, STATUS_ABORTED_SQ_DELETION, sqeInit, sqeSetCdw } from "../../nvme/spec";
 import { HostReq, HOST_REQ_BYTES, hostReqSqe, hostQpairSubmit } from "../../nvme/host";
 import {
   NvmeChannel, NvmeReq, NvmeNsBdev, NvmeBdevCtrlr, NVME_CHANNEL_REQS_MAX, NVME_WRITE_ZEROES_BLOCKS_MAX, NVME_DSM_RANGE_BLOCKS_MAX,
-  CH_CONNECTING, CH_READY, NC_FAILED,
+  CH_READY, CH_FAILED, CH_RESETTING, NC_FAILED, NC_RESETTING,
 } from "./types";
 
 const REQ_HEAD: usize = (offsetof<NvmeReq>() + 7) & ~7;
@@ -27,13 +27,17 @@ function channelOf(io: usize): NvmeChannel {
 
 export function nvmeSubmit(io: usize): void {
   const ch = channelOf(io);
-  const ctrlr = changetype<NvmeBdevCtrlr>(ch.ctrlr);
-  if (atomic.load<u32>(changetype<usize>(ctrlr) + offsetof<NvmeBdevCtrlr>("state")) == NC_FAILED || ch.state > CH_READY) {
-    failGone(ch, io);
-    return;
-  }
-  if (ch.state == CH_CONNECTING || ch.waitHead != 0) { park(ch, io); return; }
+  if (mustFail(ch)) { failGone(ch, io); return; }
+  if (ch.state != CH_READY || ch.waitHead != 0) { park(ch, io); return; }
   start(ch, io, 0);
+}
+
+/** The controller is gone for good, this thread's qpair failed, or a reset passed fast_io_fail_timeout_sec. */
+function mustFail(ch: NvmeChannel): bool {
+  const c = ch.ctrlr;
+  const state = atomic.load<u32>(c + offsetof<NvmeBdevCtrlr>("state"));
+  if (state == NC_FAILED || ch.state == CH_FAILED) return true;
+  return (state == NC_RESETTING || ch.state == CH_RESETTING) && atomic.load<u32>(c + offsetof<NvmeBdevCtrlr>("fastFailed")) != 0;
 }
 
 /** The controller or this thread's qpair is gone for good: the I/O fails, said once per channel. */
@@ -56,13 +60,19 @@ function park(ch: NvmeChannel, io: usize): void {
 export function nvmeRunWaiting(ch: NvmeChannel): void {
   const waiting = ch.waiting;
   for (let n: u32 = 0; ch.waitHead != 0 && n < waiting; n++) {
-    if (ch.state == CH_READY && ch.freeReqs == 0 && ch.reqs >= NVME_CHANNEL_REQS_MAX) return;
+    const fail = mustFail(ch);
+    if (!fail && ch.state != CH_READY) return;             // still connecting or resetting: they wait
+    if (!fail && ch.freeReqs == 0 && ch.reqs >= NVME_CHANNEL_REQS_MAX) return;
     const io = ch.waitHead;
     ch.waitHead = changetype<BdevIo>(io).next;
     if (ch.waitHead == 0) ch.waitTail = 0;
     ch.waiting--;
-    if (ch.state != CH_READY) failGone(ch, io); else start(ch, io, 0);
+    if (fail) failGone(ch, io); else start(ch, io, 0);
   }
+}
+
+function resetting(ch: NvmeChannel): bool {
+  return ch.state == CH_RESETTING || atomic.load<u32>(ch.ctrlr + offsetof<NvmeBdevCtrlr>("state")) == NC_RESETTING;
 }
 
 function takeReq(ch: NvmeChannel): usize {
@@ -168,6 +178,9 @@ function commandDone(req: usize): void {
     return;
   }
   giveReq(ch, r);
+  // A command aborted because its qpair went while the controller resets was never done: it waits
+  // for the new qpair and goes again whole (nothing of it was acknowledged).
+  if (hr.status == STATUS_ABORTED_SQ_DELETION && !mustFail(ch) && resetting(ch)) { park(ch, io); return; }
   bdevIoComplete(io, hr.status == 0 ? IO_SUCCESS : IO_FAILED);
   if (ch.waitHead != 0 && ch.state == CH_READY) nvmeRunWaiting(ch);
 }

@@ -20,11 +20,13 @@ export const NC_ATTACHING: u32 = 0;
 export const NC_READY: u32 = 1;
 export const NC_FAILED: u32 = 2;     // the admin qpair is gone: I/O fails with a clear status
 export const NC_DETACHING: u32 = 3;
+export const NC_RESETTING: u32 = 4;  // qpairs dropped, the admin qpair being made again: I/O held (or failed once fast_io_fail passed)
 
 // channel states (its thread)
 export const CH_CONNECTING: u32 = 0;
 export const CH_READY: u32 = 1;
 export const CH_FAILED: u32 = 2;
+export const CH_RESETTING: u32 = 3;  // no qpair while the controller resets: I/O waits
 
 @unmanaged export class NvmeBdevCtrlr {
   key: usize;             // io_device key (this struct's address): channels are per thread
@@ -52,8 +54,19 @@ export const CH_FAILED: u32 = 2;
   kaPeriodUs: u64;
   reqId: u32;             // the host request attach or detach ends
   failRes: i32;
-  ioTimeoutUs: u64;       // a command older than this fails its qpair (0: none)
   channels: u32;          // atomic: channels alive
+  // the reconnect policy (SPDK's ctrlr_loss_timeout_sec, reconnect_delay_sec, fast_io_fail_timeout_sec)
+  lossTimeoutSec: i32;    // -1: retry forever; 0: never reconnect (a lost controller fails its I/O)
+  reconnectDelayUs: u64;
+  fastIoFailUs: u64;      // 0: held I/O waits as long as the reconnect tries
+  lossStartUs: u64;       // when the reset began
+  retryAtUs: u64;         // the next connect attempt (0: none due)
+  fastFailed: u32;        // atomic: held and new I/O fail while the reset goes on
+  resetPoller: usize;     // app thread: retries and the fast-fail deadline
+  resetReq: u32;          // the host request a bdev_nvme_reset_controller ends (0: none)
+  detachReq: u32;         // a detach that came during a reset, started when it ends
+  resets: u32;            // resets done (a test's count)
+  attempts: u32;          // connect attempts of the current reset
 }
 
 /** A namespace's bdev context. */

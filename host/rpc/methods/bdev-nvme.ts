@@ -10,8 +10,6 @@ import type { Target } from '../../serve/target.js';
 const lacking = (name: string, type: ParamSpec['type'], values: readonly (number | boolean | string)[], why: string, extra: Partial<ParamSpec> = {}): ParamSpec =>
   ({ name, type, description: `not supported: ${why}`, only: { values, lacking: why }, ...extra });
 
-const NO_RECONNECT = 'reconnecting a lost controller is not built yet (a controller that drops fails its I/O until detached)';
-
 function trtypeOf(v: string): 'tcp' | 'pcie' {
   const t = v.toLowerCase();
   if (t === 'tcp') return 'tcp';
@@ -32,6 +30,7 @@ async function attach(p: Params, t: Target): Promise<string[]> {
   const bdevs = await nvmeControllersOf(t.engine).attach({
     name: p.name, trtype: trtypeOf(p.trtype), traddr: p.traddr, adrfam: adrfamOf(p.adrfam), trsvcid: p.trsvcid, subnqn: p.subnqn,
     hostnqn: p.hostnqn, hdgst: p.hdgst, ddgst: p.ddgst, fabricsConnectTimeoutUs: p.fabrics_connect_timeout_us,
+    ctrlrLossTimeoutSec: p.ctrlr_loss_timeout_sec, reconnectDelaySec: p.reconnect_delay_sec, fastIoFailTimeoutSec: p.fast_io_fail_timeout_sec,
   });
   // save_config replays the attach; it is kept under its first bdev (the config lists bdevs that exist).
   if (bdevs.length > 0) t.recordBdev(bdevs[0], 'bdev_nvme_attach_controller', p);
@@ -74,9 +73,9 @@ export const bdevNvmeMethods: Method[] = [
       { name: 'fabrics_connect_timeout_us', type: 'uint64', description: 'bound on TCP connect + IC exchange + Fabrics Connect (default 10 s)' },
       lacking('multipath', 'enum', ['disable'], 'one path per controller (multipath is not supported)', { values: ['disable', 'failover', 'multipath'] }),
       { name: 'num_io_queues', type: 'uint32', description: 'accepted; wstor opens one I/O queue per thread that does I/O' },
-      lacking('ctrlr_loss_timeout_sec', 'int32', [0], NO_RECONNECT),
-      lacking('reconnect_delay_sec', 'uint32', [0], NO_RECONNECT),
-      lacking('fast_io_fail_timeout_sec', 'uint32', [0], NO_RECONNECT),
+      { name: 'ctrlr_loss_timeout_sec', type: 'int32', description: 'reconnect a lost controller for this long (-1: forever; 0: never, the default)' },
+      { name: 'reconnect_delay_sec', type: 'uint32', description: 'between reconnect attempts (over 0 when ctrlr_loss_timeout_sec is not 0)' },
+      { name: 'fast_io_fail_timeout_sec', type: 'uint32', description: 'held I/O fails after this long (0: it waits while the reconnect tries)' },
       lacking('psk', 'string', [], 'TLS (PSK) is not supported'),
       { name: 'max_bdevs', type: 'uint32', description: 'accepted; a controller gives at most 64 bdevs' },
       lacking('dhchap_key', 'string', [], 'DH-HMAC-CHAP is not supported'),
@@ -103,6 +102,20 @@ export const bdevNvmeMethods: Method[] = [
       { name: 'hostsvcid', type: 'string', description: 'only the path from this host port' },
     ],
     run: (p, t) => detach(p, t),
+  },
+  {
+    name: 'bdev_nvme_reset_controller', description: 'Reset a controller: its queues dropped and connected again, I/O held meanwhile',
+    params: [
+      { name: 'name', type: 'string', required: true, description: 'the controller\'s name' },
+      { name: 'cntlid', type: 'uint16', description: 'only if it is this controller id (a controller has one path here)' },
+    ],
+    run: async (p, t) => {
+      const nvme = nvmeControllersOf(t.engine);
+      const [c] = nvme.list(p.name);
+      if (p.cntlid !== undefined && p.cntlid !== c.cntlid) throw new WstorError('ENODEV', `controller ${p.name} has cntlid ${c.cntlid}, not ${p.cntlid}`);
+      await nvme.reset(p.name);
+      return true;
+    },
   },
   {
     name: 'bdev_nvme_get_controllers', description: 'The attached NVMe controllers (one, by name)',
