@@ -23,3 +23,4 @@ export {
 } from "./app/nvmf-exports";
 export { nvmf_tcp_create, nvmf_tcp_listen, nvmf_tcp_unlisten, nvmf_tcp_destroy, nvmf_tcp_stats } from "./app/nvmf-tcp-exports";
 export { bdev_plugin_create, bdev_plugin_info } from "./app/plugin-exports";
+export { bdev_nvme_attach, bdev_nvme_ns_bdev, bdev_nvme_detach, bdev_nvme_reset, bdev_nvme_ns_count, bdev_nvme_ns_info, bdev_nvme_ctrlr_info } from "./app/bdev-nvme-exports";

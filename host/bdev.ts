@@ -13,7 +13,7 @@ export type ErrorKind = 'failure' | 'pending' | 'corrupt_data';
 const ERROR_KINDS: ErrorKind[] = ['failure', 'pending', 'corrupt_data'];
 
 /** Which module serves a bdev. */
-export type BdevKind = 'malloc' | 'null' | 'file' | 'opfs' | 'error' | 'delay' | 'crash' | 'lvol' | 'plugin';
+export type BdevKind = 'malloc' | 'null' | 'file' | 'opfs' | 'error' | 'delay' | 'crash' | 'lvol' | 'plugin' | 'nvme';
 
 export interface BdevInfo {
   id: number; name: string; kind: BdevKind; aliases: string[]; uuid: string; blockSize: number; blockCount: number; ioTypes: IoType[];

@@ -18,11 +18,11 @@ import { heapAllocZeroed } from "../runtime";
 import { sendMsg } from "../thread";
 import {
   NvmfQpair, NvmfReq, NvmfTransportOps, NvmfTransportLimits, TRTYPE_TCP, ADRFAM_IPV4, SQE_BYTES, CQE_BYTES, OPC_FABRICS,
-  XFER_HOST_TO_CTRLR, sqeOpcode, sqeCid, cqeCid, cqeDw0, cqeStatus, opcodeXfer, nvmfQpairInit, nvmfReqExec, nvmfQpairClose,
+  XFER_HOST_TO_CTRLR, sqeOpcode, sqeCid, sqeInit, sqeSetCid, cqeCid, cqeDw0, cqeStatus, opcodeXfer, nvmfQpairInit, nvmfReqExec, nvmfQpairClose,
 } from "../nvme";
 import {
-  fabricsType, FCTYPE_CONNECT, CONNECT_DATA_BYTES, CNTLID_DYNAMIC, HOSTID_BYTES, PROP_CC, connectSqeWrite, connectDataWrite,
-  propertySetSqeWrite,
+  fabricsType, fabricsSetType, FCTYPE_CONNECT, FCTYPE_PROPERTY_SET, CONNECT_DATA_BYTES, CNTLID_DYNAMIC, HOSTID_BYTES, PROP_CC,
+  connectSetFields, connectDataWrite, propertySetFields,
 } from "../nvme/fabrics";
 import { nvmfListenerAdd, listenerById } from "../nvme/registry";
 import { subsystemCreate, subsystemListener, subsystemNs } from "../nvme/subsystem";
@@ -173,12 +173,18 @@ function harnessCommand(q: FuzzQueue, f: FuzzReq, length: u32, failed: string): 
   return cqeDw0(r.cqe);
 }
 
+/** A host's Fabrics command: opcode 0x7f, `cid`, `fctype`, the rest zero. */
+function fabricsSqe(sqe: usize, cid: u16, fctype: u8): void {
+  sqeInit(sqe, OPC_FABRICS, 0);
+  sqeSetCid(sqe, cid);
+  fabricsSetType(sqe, fctype);
+}
+
 function connect(q: FuzzQueue, f: FuzzReq, qid: u16, cntlid: u16): u32 {
   const r = changetype<NvmfReq>(f.req);
-  memory.fill(r.sqe, 0, SQE_BYTES);
-  connectSqeWrite(r.sqe, 1, qid, QUEUE_ENTRIES, 0);
-  memory.fill(f.data, 0, CONNECT_DATA_BYTES);
-  connectDataWrite(f.data, hostId, cntlid, subnqn, <u32>String.UTF8.byteLength(NQN), hostnqn, <u32>String.UTF8.byteLength(HOSTNQN));
+  fabricsSqe(r.sqe, 1, FCTYPE_CONNECT);
+  connectSetFields(r.sqe, qid, QUEUE_ENTRIES, 0);
+  connectDataWrite(f.data, hostId, cntlid, subnqn, hostnqn);
   return harnessCommand(q, f, CONNECT_DATA_BYTES, qid == 0 ? "nvme-cmd fuzz: the harness's admin Connect failed" : "nvme-cmd fuzz: the harness's I/O Connect failed");
 }
 
@@ -229,8 +235,8 @@ function openQueues(): void {
   const f = reqAt(0);
   const cntlid = <u16>connect(admin, f, 0, CNTLID_DYNAMIC);
   const r = changetype<NvmfReq>(f.req);
-  memory.fill(r.sqe, 0, SQE_BYTES);
-  propertySetSqeWrite(r.sqe, 2, PROP_CC, CC_ENABLE);
+  fabricsSqe(r.sqe, 2, FCTYPE_PROPERTY_SET);
+  propertySetFields(r.sqe, PROP_CC, <u64>CC_ENABLE);
   harnessCommand(admin, f, 0, "nvme-cmd fuzz: the harness's Property Set CC.EN failed");
   connect(io, f, 1, cntlid);
 }

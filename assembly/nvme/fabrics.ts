@@ -3,8 +3,6 @@
 // written only through these accessors. Sources: NVMe-oF 1.1 (Connect, Property Get/Set figures),
 // SPDK include/spdk/nvmf_spec.h.
 
-import { OPC_FABRICS } from "./spec";
-
 // ---- the Fabrics command (opcode 0x7f): FCTYPE at byte 4, where other commands have the NSID ----
 const FAB_FCTYPE: usize = 4;                      // u8
 export const FCTYPE_PROPERTY_SET: u8 = 0x00;
@@ -13,6 +11,7 @@ export const FCTYPE_PROPERTY_GET: u8 = 0x04;
 export const FCTYPE_AUTH_SEND: u8 = 0x05;
 export const FCTYPE_AUTH_RECV: u8 = 0x06;
 export function fabricsType(sqe: usize): u8 { return load<u8>(sqe + FAB_FCTYPE); }
+export function fabricsSetType(sqe: usize, fctype: u8): void { store<u8>(sqe + FAB_FCTYPE, fctype); }
 
 // ---- Connect SQE ----
 const CONNECT_RECFMT: usize = 40;                 // u16
@@ -26,19 +25,14 @@ export function connectQid(sqe: usize): u16 { return load<u16>(sqe + CONNECT_QID
 export function connectQueueEntries(sqe: usize): u32 { return <u32>load<u16>(sqe + CONNECT_SQSIZE) + 1; }
 export function connectCattr(sqe: usize): u8 { return load<u8>(sqe + CONNECT_CATTR); }
 export function connectKatoMs(sqe: usize): u32 { return load<u32>(sqe + CONNECT_KATO); }
-/** Fill a zeroed `sqe` as a host's Connect for queue `qid` of `entries` entries (SQE opcode 0x7f at byte 0). */
-export function connectSqeWrite(sqe: usize, cid: u16, qid: u16, entries: u32, katoMs: u32): void {
-  assert(entries >= 2 && entries <= 65536, "connectSqeWrite: 2..65536 entries");
-  fabricsSqeWrite(sqe, cid, FCTYPE_CONNECT);
+/** A host's Connect fields (the SQE already has opcode 0x7f and FCTYPE Connect): queue `qid` of `entries`. */
+export function connectSetFields(sqe: usize, qid: u16, entries: u32, katoMs: u32): void {
+  assert(entries >= 2 && entries <= 65536, "connectSetFields: 2..65536 entries");
+  store<u16>(sqe + CONNECT_RECFMT, 0);
   store<u16>(sqe + CONNECT_QID, qid);
   store<u16>(sqe + CONNECT_SQSIZE, <u16>(entries - 1));
+  store<u8>(sqe + CONNECT_CATTR, 0);
   store<u32>(sqe + CONNECT_KATO, katoMs);
-}
-/** The opcode, CID and FCTYPE of a Fabrics command (bytes 0, 2 and 4). */
-function fabricsSqeWrite(sqe: usize, cid: u16, fctype: u8): void {
-  store<u8>(sqe, OPC_FABRICS);
-  store<u16>(sqe, cid, 2);
-  store<u8>(sqe + FAB_FCTYPE, fctype);
 }
 
 // ---- Connect data (1024 bytes, host to controller) ----
@@ -54,13 +48,16 @@ export function connectDataHostId(data: usize): usize { return data + CD_HOSTID;
 export function connectDataCntlid(data: usize): u16 { return load<u16>(data + CD_CNTLID); }
 export function connectDataSubnqn(data: usize): usize { return data + CD_SUBNQN; }
 export function connectDataHostnqn(data: usize): usize { return data + CD_HOSTNQN; }
-/** Fill a zeroed Connect data block: host id, controller id, and the two NQNs (`bytes` each, without a NUL; < 256). */
-export function connectDataWrite(data: usize, hostId: usize, cntlid: u16, subnqn: usize, subnqnBytes: u32, hostnqn: usize, hostnqnBytes: u32): void {
-  assert(subnqnBytes < NQN_FIELD_BYTES && hostnqnBytes < NQN_FIELD_BYTES, "connectDataWrite: an NQN longer than its field");
+/** A host's Connect data: the 16-byte host id, the controller id, and the NUL-terminated NQNs (each < 256 bytes). */
+export function connectDataWrite(data: usize, hostId: usize, cntlid: u16, subnqn: usize, hostnqn: usize): void {
+  memory.fill(data, 0, CONNECT_DATA_BYTES);
   memory.copy(data + CD_HOSTID, hostId, HOSTID_BYTES);
   store<u16>(data + CD_CNTLID, cntlid);
-  memory.copy(data + CD_SUBNQN, subnqn, subnqnBytes);
-  memory.copy(data + CD_HOSTNQN, hostnqn, hostnqnBytes);
+  const subBytes = fieldLength(subnqn, NQN_FIELD_BYTES);
+  const hostBytes = fieldLength(hostnqn, NQN_FIELD_BYTES);
+  assert(subBytes < NQN_FIELD_BYTES && hostBytes < NQN_FIELD_BYTES, "connectDataWrite: NQNs fit their fields with a NUL");
+  memory.copy(data + CD_SUBNQN, subnqn, subBytes);
+  memory.copy(data + CD_HOSTNQN, hostnqn, hostBytes);
 }
 
 // ---- Connect response DW0: the controller id on success, or where the bad parameter is ----
@@ -92,11 +89,13 @@ const PROP_VALUE: usize = 48;                     // u64 (Set)
 export function propertyIs8Bytes(sqe: usize): bool { return (load<u8>(sqe + PROP_ATTRIB) & 7) == 1; }
 export function propertyOffset(sqe: usize): u32 { return load<u32>(sqe + PROP_OFST); }
 export function propertyValue(sqe: usize): u64 { return load<u64>(sqe + PROP_VALUE); }
-/** Fill a zeroed `sqe` as a host's Property Set of the 4-byte property `ofst`. */
-export function propertySetSqeWrite(sqe: usize, cid: u16, ofst: u32, value: u32): void {
-  fabricsSqeWrite(sqe, cid, FCTYPE_PROPERTY_SET);
+/** A host's Property Get/Set fields (the SQE already has opcode 0x7f and its FCTYPE). */
+export function propertySetFields(sqe: usize, ofst: u32, value: u64): void {
+  const bytes = propertyBytes(ofst);
+  assert(bytes != 0, "propertySetFields: a property Fabrics has");
+  store<u8>(sqe + PROP_ATTRIB, bytes == 8 ? 1 : 0);
   store<u32>(sqe + PROP_OFST, ofst);
-  store<u64>(sqe + PROP_VALUE, <u64>value);
+  store<u64>(sqe + PROP_VALUE, value);
 }
 
 /** Controller properties (the register map of NVMe base spec 3.1), as Fabrics Property Get/Set names them. */
@@ -121,6 +120,10 @@ export function capValue(maxQueueEntries: u32, timeoutHalfSeconds: u32): u64 {
   assert(timeoutHalfSeconds >= 1 && timeoutHalfSeconds <= 255, "CAP.TO: 1..255 half-seconds");
   return <u64>(maxQueueEntries - 1) | (<u64>1 << 16) | (<u64>timeoutHalfSeconds << 24) | (<u64>1 << 37);
 }
+/** CAP.MQES + 1: the most entries a queue may have. */
+export function capQueueEntriesMax(cap: u64): u32 { return <u32>(cap & 0xffff) + 1; }
+/** CAP.TO: how long CSTS.RDY may take to follow CC.EN, in microseconds. */
+export function capReadyTimeoutUs(cap: u64): u64 { return ((cap >> 24) & 0xff) * 500000; }
 export const VS_1_3: u32 = 0x00010300;
 // CC fields
 export function ccEnabled(cc: u32): bool { return (cc & 1) != 0; }

@@ -27,6 +27,20 @@ export function sqeCdw(sqe: usize, n: u32): u32 {
 export function sqeDptr(sqe: usize): usize { return sqe + SQE_DPTR; }
 /** PSDT: 0 = PRPs, 1 = SGL (metadata in a buffer), 2 = SGL (metadata in a segment). Fabrics require an SGL. */
 export function sqePsdt(sqe: usize): u32 { return <u32>(sqeFlags(sqe) >> 6); }
+/** PSDT 1 in the flags byte: the data pointer is SGL1 (what every Fabrics command uses). */
+export const SQE_FLAGS_PSDT_SGL: u8 = 0x40;
+/** A zeroed SQE with its opcode, flags and NSID (a host's commands start here). */
+export function sqeInit(sqe: usize, opc: u8, nsid: u32): void {
+  memory.fill(sqe, 0, SQE_BYTES);
+  store<u8>(sqe + SQE_OPC, opc);
+  store<u8>(sqe + SQE_FLAGS, SQE_FLAGS_PSDT_SGL);
+  store<u32>(sqe + SQE_NSID, nsid);
+}
+export function sqeSetCid(sqe: usize, cid: u16): void { store<u16>(sqe + SQE_CID, cid); }
+export function sqeSetCdw(sqe: usize, n: u32, v: u32): void {
+  assert(n >= 10 && n <= 15, "sqeSetCdw: dwords 10..15 only");
+  store<u32>(sqe + SQE_CDW10 + (<usize>(n - 10) << 2), v);
+}
 
 // ---- SGL descriptor (16 bytes; NVMe-oF uses SGL1 in the SQE) ----
 export const SGL_DESC_BYTES: u32 = 16;
@@ -35,6 +49,15 @@ export function sglLength(desc: usize): u32 { return load<u32>(desc, 8); }
 /** Byte 15: descriptor type in bits 4-7, subtype in bits 0-3. */
 export function sglType(desc: usize): u32 { return <u32>(load<u8>(desc, 15) >> 4); }
 export function sglSubtype(desc: usize): u32 { return <u32>(load<u8>(desc, 15) & 0xf); }
+/** SGL1 as one descriptor: `length` bytes at `address`, of `type` and `subtype`. */
+export function sglSet(desc: usize, address: u64, length: u32, type: u32, subtype: u32): void {
+  assert(type <= 0xf && subtype <= 0xf, "sglSet: type and subtype are 4 bits each");
+  store<u64>(desc, address);
+  store<u32>(desc, length, 8);
+  store<u16>(desc, 0, 12);
+  store<u8>(desc, 0, 14);
+  store<u8>(desc, <u8>((type << 4) | subtype), 15);
+}
 export const SGL_TYPE_DATA_BLOCK: u32 = 0x0;
 export const SGL_TYPE_TRANSPORT_DATA_BLOCK: u32 = 0x5;
 export const SGL_SUBTYPE_ADDRESS: u32 = 0x0;   // unkeyed data block: address = offset into in-capsule data
@@ -56,6 +79,7 @@ export function cqeSetSqid(cqe: usize, v: u16): void { store<u16>(cqe + CQE_SQID
 export function cqeSetCid(cqe: usize, v: u16): void { store<u16>(cqe + CQE_CID, v); }
 export function cqeDw0(cqe: usize): u32 { return load<u32>(cqe + CQE_DW0); }
 export function cqeCid(cqe: usize): u16 { return load<u16>(cqe + CQE_CID); }
+export function cqeDw1(cqe: usize): u32 { return load<u32>(cqe + CQE_DW1); }
 export function cqeStatusField(cqe: usize): u16 { return load<u16>(cqe + CQE_STATUS); }
 /** Status without the phase bit: SC | SCT << 8 | DNR << 14 (the STATUS_* encoding below). */
 export function cqeStatus(cqe: usize): u32 { return <u32>(cqeStatusField(cqe) >> 1); }

@@ -12,3 +12,4 @@ export * from "./nvme-tcp-hooks";
 export * from "./sock-hooks";
 export * from "./crc-hooks";
 export * from "./sock-connect-hooks";
+export * from "./nvme-host-hooks";

@@ -26,12 +26,12 @@ async function withStrings<T>(engine: Engine, strings: string[], fn: (ptrs: numb
 export interface Target { engine: Engine; transport: NvmfTcpTransport; port: number; listenerId: number; sub: number }
 
 /** `file`: the namespace is a file bdev, so its completions share each reactor's ring with the sockets'. */
-export async function startTarget(opts: { file?: string; transport?: Record<string, unknown> } = {}): Promise<Target> {
+export async function startTarget(opts: { file?: string; transport?: Record<string, unknown>; port?: number } = {}): Promise<Target> {
   const engine = await Engine.start({ reactors: 2, memoryBytes: 256 << 20 });
   const bdev = opts.file
     ? engine.bdev.createFile('File0', { path: opts.file, blockSize: 512 }).id
     : engine.bdev.createMalloc('Malloc0', { blockSize: 512, blockCount: 65536 });
-  const port = await freePort();
+  const port = opts.port ?? await freePort();
   const listenerId = await withStrings(engine, ['127.0.0.1', String(port)], ([a, s]) =>
     engine.request('listener', (r) => engine.core.nvmf_listener_add(r, TRTYPE_TCP, ADRFAM_IPV4, a, s)));
   const sub = await withStrings(engine, [SUBNQN, 'SN0001', 'wstor test'], ([n, sn, mn]) =>

@@ -115,6 +115,11 @@ test('SPDK\'s rpc.py sending every parameter at its default: every method wstor 
     await call('nvmf_subsystem_add_listener', { nqn, listen_address: listen });
     await call('nvmf_subsystem_add_host', { nqn, host: 'nqn.2014-08.org.example:h1' });
     await call('nvmf_subsystem_allow_any_host', { nqn, allow_any_host: true });
+    // The NVMe/TCP host attaches to this very target over loopback.
+    assert.deepEqual(await call('bdev_nvme_attach_controller', { name: 'nv0', trtype: 'tcp', traddr: '127.0.0.1', trsvcid: listen.trsvcid, subnqn: nqn }), ['nv0n1']);
+    const [nv0] = await call('bdev_nvme_get_controllers') as { ctrlrs: { cntlid: number }[] }[];
+    await call('bdev_nvme_reset_controller', { name: 'nv0', cntlid: nv0.ctrlrs[0].cntlid });
+    await call('bdev_nvme_detach_controller', { name: 'nv0' });
     await call('nvmf_discovery_add_referral', { address: { trtype: 'TCP', adrfam: 'IPv4', traddr: '127.0.0.2', trsvcid: '4420' } });
     await call('nvmf_discovery_get_referrals');
     await call('nvmf_discovery_remove_referral', { address: { trtype: 'TCP', adrfam: 'IPv4', traddr: '127.0.0.2', trsvcid: '4420' } });
@@ -162,6 +167,8 @@ test('a value for a feature wstor lacks is refused with ENOTSUP naming the param
     await refused('bdev_null_create', { name: 'n', block_size: 512, num_blocks: 64, preferred_write_granularity: 8 }, /write and unmap size hints/);
     await refused('bdev_get_iostat', { reset_mode: 'all' }, /reset_mode "all": resetting statistics is not supported \(omit it or send "none"\)/);
     await refused('bdev_get_iostat', { per_channel: true }, /per_channel true: per-channel statistics are not kept/);
+    await refused('bdev_nvme_attach_controller', { name: 'nv', trtype: 'tcp', traddr: '127.0.0.1', psk: 'key' }, /psk "key": TLS \(PSK\) is not supported/);
+    await refused('bdev_nvme_attach_controller', { name: 'nv', trtype: 'pcie', traddr: '0000:01:00.0' }, /pcie is not yet supported/);
     assert.deepEqual(engine.bdev.list(), [], 'nothing was created by a refused call');
   } finally {
     await engine.stop();

@@ -43,6 +43,10 @@ export const HBAD_CID: u32 = 114;
 export const HBAD_DATA_DIRECTION: u32 = 115;
 export const HBAD_DATA_OFFSET: u32 = 116;
 export const HBAD_DATA_RANGE: u32 = 117;
+export const HBAD_R2T_LIMIT: u32 = 118;
+export const HBAD_RESP_DATA_SHORT: u32 = 119;
+export const HBAD_DATA_DIGEST: u32 = 120;
+export const HBAD_R2T_UNSENT: u32 = 121;
 
 /** The smallest MAXH2CDATA a controller may give (NVMe/TCP 1.0: at least 4096, a multiple of 4). */
 export const MAXH2CDATA_MIN: u32 = 4096;
@@ -50,7 +54,9 @@ export const MAXH2CDATA_MIN: u32 = 4096;
 /** The FES of the H2CTermReq a refusal calls for. */
 export function hostVerdictFes(v: u32): u16 {
   assert(v != PDU_OK, "hostVerdictFes: a refusal");
-  if (v == BAD_HEADER_DIGEST) return FES_HEADER_DIGEST_ERROR;
+  // A data digest error ends the connection as a header digest error does (as the target does, after SPDK and Linux nvmet).
+  if (v == BAD_HEADER_DIGEST || v == HBAD_DATA_DIGEST) return FES_HEADER_DIGEST_ERROR;
+  if (v == HBAD_R2T_LIMIT || v == HBAD_RESP_DATA_SHORT || v == HBAD_R2T_UNSENT) return FES_PDU_SEQUENCE_ERROR;
   if (v == HBAD_TYPE_H2C || v == HBAD_BEFORE_IC || v == HBAD_IC_AGAIN || v == HBAD_CID || v == HBAD_DATA_DIRECTION) return FES_PDU_SEQUENCE_ERROR;
   if (v == HBAD_DATA_OFFSET || v == HBAD_DATA_RANGE) return FES_DATA_OUT_OF_RANGE;
   return FES_INVALID_HEADER_FIELD;
@@ -84,6 +90,10 @@ export function hostVerdictText(v: u32): string {
     case HBAD_DATA_DIRECTION: return "C2HData for a command that sends data, or an R2T for one that receives";
     case HBAD_DATA_OFFSET: return "data offset is not where the command's data continues";
     case HBAD_DATA_RANGE: return "data beyond the command's length";
+    case HBAD_R2T_LIMIT: return "an R2T while the command's last one is still being answered (the ICReq allowed one: MAXR2T 0)";
+    case HBAD_RESP_DATA_SHORT: return "a successful completion before all of the command's data moved";
+    case HBAD_DATA_DIGEST: return "wrong data digest";
+    case HBAD_R2T_UNSENT: return "an R2T for a command whose capsule was not sent yet";
   }
   assert(false, "hostVerdictText: a refusal");
   return "";

@@ -3,7 +3,8 @@
 // sendv in flight, a short send continued where it stopped. The queue holds at most one entry per
 // request, so it is bounded by the queue depth; a host that stops reading stalls only this queue.
 
-import { crc32cUpdate, LEVEL_WARN, LEVEL_INFO } from "../../runtime";
+import { LEVEL_WARN, LEVEL_INFO } from "../../runtime";
+import { iovSlice, iovPut, iovAdvance } from "../iov-slice";
 import { NvmfReq } from "../transport";
 import {
   TcpConn, TcpReq, TcpTransport, TcpWire, WireSendvFn, CONN_TERMINATING, CONN_CLOSING, SEND_IOV_MAX, C2H_DATA_MAX,
@@ -39,10 +40,7 @@ export function connSendReset(c: TcpConn): void {
 }
 
 function addIov(c: TcpConn, base: usize, len: u32): void {
-  assert(c.iovCount < SEND_IOV_MAX && len > 0, "addIov: a batch has at most SEND_IOV_MAX non-empty iovecs");
-  const at = c.iovs + (<usize>c.iovCount << 3);
-  store<u32>(at, <u32>base);
-  store<u32>(at, len, 4);
+  iovPut(c.iovs, c.iovCount, SEND_IOV_MAX, base, len);
   c.iovCount++;
 }
 
@@ -123,21 +121,9 @@ function prepare(c: TcpConn, r: TcpReq): void {
 /** The iovecs of data bytes [from, from + bytes) of the request's buffers; their CRC32C when asked. */
 function addDataIovs(c: TcpConn, r: TcpReq, from: u32, bytes: u32, digest: bool): u32 {
   const n = changetype<NvmfReq>(r.nvmf);
-  let crc: u32 = 0;
-  let skip = from;
-  let left = bytes;
-  for (let i: u32 = 0; i < n.iovcnt && left > 0; i++) {
-    const base = <usize>load<u32>(n.iovs + (<usize>i << 3));
-    const len = load<u32>(n.iovs + (<usize>i << 3), 4);
-    if (skip >= len) { skip -= len; continue; }
-    const take = min(len - skip, left);
-    addIov(c, base + skip, take);
-    if (digest) crc = crc32cUpdate(crc, base + skip, take);
-    left -= take;
-    skip = 0;
-  }
-  assert(left == 0, "addDataIovs: the request's buffers hold its data");
-  return crc;
+  const got = iovSlice(n.iovs, n.iovcnt, from, bytes, c.iovs + (<usize>c.iovCount << 3), SEND_IOV_MAX - c.iovCount, 0, digest);
+  c.iovCount += <u32>(got >> 32);
+  return <u32>got;
 }
 
 /** The sendv's result: continue a short send, or finish the batch and start the next. */
@@ -150,20 +136,7 @@ export function connSendDone(conn: usize, res: i32): void {
     connClose(c, res == 0 ? "the host stopped taking data" : "sending failed", res == 0 ? LEVEL_INFO : LEVEL_WARN);
     return;
   }
-  let left = <u32>res;
-  while (left > 0 && c.iovFirst < c.iovCount) {
-    const at = c.iovs + (<usize>c.iovFirst << 3);
-    const len = load<u32>(at, 4);
-    if (left >= len) {
-      left -= len;
-      c.iovFirst++;
-    } else {
-      store<u32>(at, load<u32>(at) + left);
-      store<u32>(at, len - left, 4);
-      left = 0;
-    }
-  }
-  assert(left == 0, "connSendDone: more bytes sent than the batch held");
+  c.iovFirst = iovAdvance(c.iovs, c.iovFirst, c.iovCount, <u32>res);
   if (c.iovFirst < c.iovCount) {
     c.sendBusy = 1;
     changetype<WireSendvFn>(changetype<TcpWire>(c.wire).sendv)(conn, c.iovs + (<usize>c.iovFirst << 3), c.iovCount - c.iovFirst);

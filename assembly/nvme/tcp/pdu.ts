@@ -177,11 +177,14 @@ export function termFei(pdu: usize): u32 { return load<u32>(pdu + TERM_FEI); }
  * bounds it); never digested. Returns the bytes to send (its plen).
  */
 export function pduWriteTermReq(pdu: usize, fes: u16, fei: u32, offending: usize, offendingBytes: u32): u32 {
+  return writeTermReq(pdu, PDU_C2H_TERM_REQ, fes, fei, offending, offendingBytes);
+}
+function writeTermReq(pdu: usize, type: u8, fes: u16, fei: u32, offending: usize, offendingBytes: u32): u32 {
   assert(fes >= FES_INVALID_HEADER_FIELD && fes <= FES_UNSUPPORTED_PARAMETER, "pduWriteTermReq: FES 1..6");
   const kept = min(offendingBytes, TERM_REQ_OFFENDING_MAX);
   const plen = TERM_REQ_HLEN + kept;
   memory.fill(pdu, 0, TERM_REQ_HLEN);
-  writeCommon(pdu, PDU_C2H_TERM_REQ, 0, TERM_REQ_HLEN, 0, plen);
+  writeCommon(pdu, type, 0, TERM_REQ_HLEN, 0, plen);
   store<u16>(pdu + TERM_FES, fes);
   if (fes == FES_INVALID_HEADER_FIELD || fes == FES_UNSUPPORTED_PARAMETER) store<u32>(pdu + TERM_FEI, fei);
   memory.copy(pdu + TERM_REQ_HLEN, offending, kept);
@@ -225,6 +228,11 @@ export function pduWriteCapsuleCmd(pdu: usize, sqe: usize, inCapsuleBytes: u32, 
 export function pduWriteH2CData(pdu: usize, cccid: u16, ttag: u16, datao: u32, datal: u32, last: bool,
   hdgst: bool, ddgst: bool, cpda: u32): u32 {
   return writeDataPdu(pdu, PDU_H2C_DATA, 0, cccid, ttag, datao, datal, last, hdgst, ddgst, cpda);
+}
+
+/** H2CTermReq (the host's, same shape as the controller's C2HTermReq); FEI 0. The bytes to send. */
+export function pduWriteH2CTermReq(pdu: usize, fes: u16, offending: usize, offendingBytes: u32): u32 {
+  return writeTermReq(pdu, PDU_H2C_TERM_REQ, fes, 0, offending, offendingBytes);
 }
 
 // ---- digests (CRC32C over the header / the data, stored little-endian right after it) ----

@@ -13,7 +13,7 @@ const MiB = 1 << 20;
 
 const PRODUCT: Record<BdevInfo['kind'], string> = {
   malloc: 'Malloc disk', null: 'Null disk', file: 'URING bdev', opfs: 'OPFS file', error: 'Error Injection Disk', delay: 'delay',
-  crash: 'Crash simulation disk', lvol: 'Logical Volume', plugin: 'Wasm plugin',
+  crash: 'Crash simulation disk', lvol: 'Logical Volume', plugin: 'Wasm plugin', nvme: 'NVMe disk',
 };
 
 const name = (description: string, required = true): ParamSpec => ({ name: 'name', type: 'string', required, description });

@@ -11,6 +11,7 @@ import { lvolMethods } from './lvol.js';
 import { vhostMethods } from './vhost.js';
 import { nvmfMethods } from './nvmf.js';
 import { pluginMethods } from './plugin.js';
+import { bdevNvmeMethods } from './bdev-nvme.js';
 
 /** SPDK's code for a method that exists but is not callable in the current state (before framework_start_init). */
 export const INVALID_STATE = -1;
@@ -34,7 +35,7 @@ export class MethodTable {
         run: (p) => (p.method === undefined ? [...this.methods.values()] : [this.lookup(p.method)]).map(schemaOf),
       },
     ];
-    for (const m of [...own, ...frameworkMethods, ...bdevMethods, ...lvolMethods, ...vhostMethods, ...nvmfMethods, ...pluginMethods, ...extra]) {
+    for (const m of [...own, ...frameworkMethods, ...bdevMethods, ...lvolMethods, ...vhostMethods, ...nvmfMethods, ...pluginMethods, ...bdevNvmeMethods, ...extra]) {
       if (this.methods.has(m.name)) throw new Error(`method ${m.name} is declared twice`);
       this.methods.set(m.name, m);
     }
