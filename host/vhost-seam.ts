@@ -31,6 +31,12 @@ export function nodeVhostHandlers(memory: WebAssembly.Memory): VhostHandlers | u
     memfdCreate: (bytes) => native.memfdCreate('wstor-vhost-inflight', bytes),
     fdKind: (fd) => native.fdKind(fd),
     fdBytes: (fd) => native.fdSize(fd),
+    regionMap: (guard, guardValue, fd, fdOffset, length) => native.guestRegionMap(memory, guard, guardValue, fd, fdOffset, length),
+    regionUnmap: (handle) => native.guestRegionUnmap(handle),
+    guestRead: (handle, offset, ptr, len) => native.guestRead(memory, handle, offset, ptr, len),
+    guestWrite: (handle, offset, ptr, len) => native.guestWrite(memory, handle, offset, ptr, len),
+    windowMap: (guard, guardValue, wasmOffset, length, handle, regionOffset) =>
+      native.guestWindowMap(memory, guard, guardValue, wasmOffset, length, handle, regionOffset),
   };
 }
 
