@@ -7,6 +7,7 @@ import path from 'node:path';
 import { instantiateCore, levelName, readCoreString, CONTROL_ARENA } from '../../host/core-abi.js';
 import type { CoreExports, LevelName, UringHandlers } from '../../host/core-abi.js';
 import { nodeUringHandlers } from '../../host/uring-host.js';
+import { nodeVhostHandlers } from '../../host/vhost-seam.js';
 import { nodeCrc32c, type Crc32cHandler } from '../../host/crc-host.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -90,6 +91,7 @@ export async function newHarness(options: HarnessOptions = {}): Promise<Harness>
     event: (kind, a, b, c) => events.push({ kind, a, b, c }),
     uring: holdReaps(spyOnSubmit(nodeUringHandlers(memory), memory, options.onUringSubmit), options.holdUringReaps),
     crc32c: options.softwareCrc ? undefined : spyOnCrc(nodeCrc32c(memory), options.onHostCrc),
+    vhost: nodeVhostHandlers(memory),
   }) as TestCore;
   // A copy of the exports (theirs is frozen) whose thread create and destroy keep the harness's list.
   const threads: number[] = [];

@@ -100,10 +100,11 @@ function uringSubmit(ioPtr: usize): void {
     // Through the mapping: the page cache's bytes are this memory's (a read without a buffer is lent
     // them). Complete from the poller (never inside submit), on the list other threads' reaps use; the
     // "result" is the whole transfer.
+    let moved: i32 = 0;
     if (wantsLentBuffer(io)) lendBlocks(io, map);
-    else memCopyIo(io, map);
+    else moved = memCopyIo(io, map);
     io.aux = <u32>(io.numBlocks << changetype<Bdev>(io.bdev).blockShift);
-    queueReaped(g, ioPtr, <i32>io.aux);
+    queueReaped(g, ioPtr, moved < 0 ? moved : <i32>io.aux);
     return;
   }
   if (g.backlog == 0 && stage(g, ioPtr)) {
@@ -263,6 +264,7 @@ export function uringBdevCreate(name: usize, fd: i32, blockSize: u32, blockCount
   b.unmapZeroes = 1;           // a punched hole or a zeroed range reads as zeroes (files and block devices alike)
   b.requiredAlign = direct ? blockSize : 1;
   if (map != 0) b.lendMax = u32.MAX_VALUE;          // reads without a buffer get the mapped bytes
+  if (map != 0) b.takesExternal = 1;                // external buffers: the host copies them to the mapping
   if (bdevRegister(bdev) != 0) { heapFree(changetype<usize>(f)); heapFree(bdev); return 0; }
   return bdev;
 }
