@@ -231,6 +231,114 @@ describe('a region whose file shrinks under it', () => {
   });
 });
 
+describe('io_uring on external vectors: guest buffers in place, pinned until the completion', () => {
+  const READV = 6, WRITEV = 7, READ = 0, F_EXTERNAL = 0x02;
+  const DESC_AT = 0x8000, CQE_AT = 0x9000, VEC_AT = 0xa000, WASM_BUF = 0x10000;
+
+  /** A ring over `memory`; submit() writes one descriptor and returns uringSubmit's count; reap() waits for one completion. */
+  function ring(memory: WebAssembly.Memory, forceFallback: boolean) {
+    const handle = addon.uringCreate(new Uint8Array(memory.buffer), 8, { forceFallback });
+    const view = () => new DataView(memory.buffer);
+    return {
+      submit(op: number, flags: number, fd: number, iovcnt: number, offset: bigint, userData: number): number {
+        const v = view();
+        v.setUint8(DESC_AT, op); v.setUint8(DESC_AT + 1, flags); v.setUint16(DESC_AT + 2, iovcnt, true);
+        v.setInt32(DESC_AT + 4, fd, true); v.setUint32(DESC_AT + 8, op === READ ? WASM_BUF : VEC_AT, true);
+        v.setUint32(DESC_AT + 12, op === READ ? 4096 : 0, true); v.setBigUint64(DESC_AT + 16, offset, true);
+        v.setUint32(DESC_AT + 24, userData, true); v.setUint32(DESC_AT + 28, 0, true);
+        return addon.uringSubmit(handle, DESC_AT, 1);
+      },
+      reap(timeoutMs = 5000): { userData: number; res: number } | null {
+        for (const end = Date.now() + timeoutMs; Date.now() < end;) {
+          if (addon.uringReap(handle, CQE_AT, 1) === 1) return { userData: view().getUint32(CQE_AT, true), res: view().getInt32(CQE_AT + 4, true) };
+        }
+        return null;
+      },
+      destroy: () => addon.uringDestroy(handle),
+    };
+  }
+
+  function vector(memory: WebAssembly.Memory, entries: Array<[number, number, number]>): void {
+    const v = new DataView(memory.buffer);
+    entries.forEach(([handle, offset, len], i) => {
+      v.setUint32(VEC_AT + 16 * i, handle, true);
+      v.setUint32(VEC_AT + 16 * i + 4, len, true);
+      v.setBigUint64(VEC_AT + 16 * i + 8, BigInt(offset), true);
+    });
+  }
+
+  for (const fallback of [false, true]) {
+    test(`${fallback ? 'fallback mode' : 'io_uring'}: WRITEV and READV move region bytes (and a Wasm entry) in place; hostile entries refused`, () => {
+      const memory = newMemory();
+      const { handle } = region(memory, 8 * MiB);
+      const r = ring(memory, fallback);
+      const fd = guestFile(MiB);
+      const a = fill(memory, BUF_AT, 4096, 3);
+      assert.equal(addon.guestWrite(memory, handle, 7 * MiB + 512, BUF_AT, 4096), 0);
+      const b = fill(memory, WASM_BUF, 4096, 4);
+      vector(memory, [[handle, 7 * MiB + 512, 4096], [0, WASM_BUF, 4096]]);
+      assert.equal(r.submit(WRITEV, F_EXTERNAL, fd, 2, 8192n, 1), 1);
+      assert.deepEqual(r.reap(), { userData: 1, res: 8192 });
+      const onDisk = Buffer.alloc(8192);
+      fs.readSync(fd, onDisk, 0, 8192, 8192);
+      assert.deepEqual(new Uint8Array(onDisk), Uint8Array.from([...a, ...b]), 'the file holds the region\'s bytes, then the Wasm entry\'s');
+
+      vector(memory, [[handle, 100, 8192]]);
+      assert.equal(r.submit(READV, F_EXTERNAL, fd, 1, 8192n, 2), 1);
+      assert.deepEqual(r.reap(), { userData: 2, res: 8192 });
+      assert.equal(addon.guestRead(memory, handle, 100, BUF_AT, 8192), 0);
+      assert.deepEqual(new Uint8Array(memory.buffer, BUF_AT, 8192), new Uint8Array(onDisk), 'read into the region in place');
+
+      const refusals: Array<[string, Array<[number, number, number]>, number, number]> = [
+        ['a range past the region', [[handle, 8 * MiB - 100, 4096]], READV, -E.EFAULT],
+        ['a forged handle', [[handle + (1 << 12), 0, 4096]], READV, -E.EBADF],
+        ['a Wasm entry outside the memory', [[0, memory.buffer.byteLength - 10, 4096]], WRITEV, -E.EFAULT],
+        ['the second entry bad, the first good', [[handle, 0, 4096], [handle, 9 * MiB, 4096]], WRITEV, -E.EFAULT],
+      ];
+      for (const [what, entries, op, rc] of refusals) {
+        vector(memory, entries);
+        assert.equal(r.submit(op, F_EXTERNAL, fd, entries.length, 0n, 9), 1, what);
+        assert.deepEqual(r.reap(), { userData: 9, res: rc }, what);
+      }
+      assert.equal(r.submit(READ, F_EXTERNAL, fd, 0, 0n, 10), 1);
+      assert.deepEqual(r.reap(), { userData: 10, res: -E.EINVAL }, 'F_EXTERNAL on a plain READ');
+      assert.deepEqual(addon.guestMemStats(), { mapped: 1, retired: 0 }, 'no pin left behind by a refusal');
+      r.destroy();
+      fs.closeSync(fd);
+      assert.equal(addon.guestRegionUnmap(handle), 0);
+    });
+  }
+
+  test('a region unmapped under a READV in flight stays mapped until the completion, which lands in it', () => {
+    const memory = newMemory();
+    const { handle } = region(memory, MiB);
+    const r = ring(memory, false);
+    const [readEnd, writeEnd] = pipe();
+    vector(memory, [[handle, 4096, 16]]);
+    assert.equal(r.submit(READV, F_EXTERNAL, readEnd, 1, 0xffffffffffffffffn, 5), 1);   // an empty pipe: in flight
+    assert.equal(r.reap(50), null, 'still in flight');
+    assert.equal(addon.guestRegionUnmap(handle), 0);
+    assert.deepEqual(addon.guestMemStats(), { mapped: 1, retired: 1 }, 'retired, but pinned by the read');
+    assert.equal(addon.guestRead(memory, handle, 0, BUF_AT, 1), -E.EBADF, 'no new access to it');
+    fs.writeSync(writeEnd, Buffer.alloc(16, 0x5a));
+    assert.deepEqual(r.reap(), { userData: 5, res: 16 });
+    assert.deepEqual(addon.guestMemStats(), { mapped: 0, retired: 0 }, 'unmapped with its last pin');
+    r.destroy();
+    fs.closeSync(readEnd);
+    fs.closeSync(writeEnd);
+  });
+});
+
+/** A pipe made by a FIFO in the temporary directory (Node has no pipe(2)): [read end, write end]. */
+function pipe(): [number, number] {
+  const fifo = path.join(tmp, `fifo${files++}`);
+  const made = spawnSync('mkfifo', [fifo]);
+  assert.equal(made.status, 0, 'mkfifo');
+  const readEnd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const writeEnd = fs.openSync(fifo, fs.constants.O_WRONLY);
+  return [readEnd, writeEnd];
+}
+
 test('nothing stayed mapped and no fd leaked', () => {
   assert.deepEqual(addon.guestMemStats(), { mapped: 0, retired: 0 });
   assert.equal(openFdCount(), fdsAtStart);
