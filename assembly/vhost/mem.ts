@@ -106,7 +106,8 @@ export function regionAdd(t: MemTable, src: usize, fd: i32): i32 {
   r.guestAddr = load<u64>(src);
   r.size = size;
   r.userAddr = load<u64>(src, 16);
-  r.handle = handle;
+  // Last, and atomically: a queue worker on another reactor may be translating through the table now.
+  atomic.store<i32>(changetype<usize>(r) + offsetof<Region>("handle"), handle);
   t.count++;
   return 0;
 }
@@ -115,20 +116,26 @@ function regionDrop(t: MemTable, r: Region): void {
   const rc = host_vu_region_unmap(r.handle);
   // Only a core bug (a handle forgotten or dropped twice) gets here; the host's table stays right.
   if (rc != 0) report(LEVEL_ERROR, rc, "vhost: the host did not know guest memory region handle %d", 0, 0, <f64>r.handle);
-  r.handle = 0;
+  // A worker that translated through it a moment ago holds a handle the host now refuses (EBADF).
+  atomic.store<i32>(changetype<usize>(r) + offsetof<Region>("handle"), 0);
   t.count--;
+}
+
+/** The slot of the region the wire payload `src` names exactly (REM_MEM_REG), or -1. */
+export function regionMatching(t: MemTable, src: usize): i32 {
+  for (let i: u32 = 0; i < MAX_REGIONS; i++) {
+    const r = regionAt(t, i);
+    if (r.handle != 0 && r.guestAddr == load<u64>(src) && r.size == load<u64>(src, 8) && r.userAddr == load<u64>(src, 16)) return <i32>i;
+  }
+  return -1;
 }
 
 /** Remove the region the wire payload `src` names (REM_MEM_REG): -EINVAL if there is none like it. */
 export function regionRemove(t: MemTable, src: usize): i32 {
-  for (let i: u32 = 0; i < MAX_REGIONS; i++) {
-    const r = regionAt(t, i);
-    if (r.handle != 0 && r.guestAddr == load<u64>(src) && r.size == load<u64>(src, 8) && r.userAddr == load<u64>(src, 16)) {
-      regionDrop(t, r);
-      return 0;
-    }
-  }
-  return -EINVAL;
+  const slot = regionMatching(t, src);
+  if (slot < 0) return -EINVAL;
+  regionDrop(t, regionAt(t, <u32>slot));
+  return 0;
 }
 
 export function memUnmapAll(t: MemTable): void {

@@ -6,10 +6,13 @@
 
 import {
   heapAllocZeroed, heapFree, report, LEVEL_ERROR, LEVEL_NOTICE, LEVEL_INFO, host_vu_recv, host_vu_send, host_fd_close, host_vu_fd_kind,
-  FD_KIND_EVENTFD, FD_KIND_PIPE, EAGAIN, EINVAL, EPROTO, ENODEV, ENXIO, EFAULT, ENOSPC,
+  FD_KIND_EVENTFD, FD_KIND_PIPE, EAGAIN, EINVAL, EPROTO, ENODEV, ENXIO, EFAULT, ENOSPC, EBUSY,
 } from "../runtime";
 import * as W from "./wire";
-import { MemTable, memTableNew, memTableFree, regionCheck, regionAdd, regionRemove, regionFdShortfall, memUnmapAll, memBrokenRegion, MAX_REGIONS } from "./mem";
+import {
+  MemTable, memTableNew, memTableFree, regionCheck, regionAdd, regionRemove, regionMatching, regionAt, regionFdShortfall, memUnmapAll, memBrokenRegion, MAX_REGIONS,
+} from "./mem";
+import { windowAt, RING_WINDOWS } from "./ringwindow";
 import { Vring, vringInit, vringReset, setFd, vringSetNum, vringTranslate, vringSuppressKicks, vringFreePool } from "./vring";
 import { BlkTarget, blkPoolCreate, blkSignal } from "./blk";
 import { Inflight, inflightCreate, inflightMap, inflightUnmap, inflightQueue, inflightRecover } from "./inflight";
@@ -277,8 +280,13 @@ function inflightFd(s: Session, request: u32, flags: u32, size: u32, p: usize): 
   ack(s, request, flags, true);
 }
 
-function ringsRunning(s: Session): bool {
-  for (let i: u32 = 0; i < MAX_QUEUES; i++) { const v = vringOf(s, i); if (v.started != 0 || v.owner != 0) return true; }
+/** Whether a ring that runs (or may: started, or served by a worker) is seen through a window of region `handle`. */
+function ringIn(s: Session, handle: i32): bool {
+  for (let i: u32 = 0; i < MAX_QUEUES; i++) {
+    const v = vringOf(s, i);
+    if ((v.started == 0 && v.owner == 0) || v.windows == 0) continue;
+    for (let k: u32 = 0; k < RING_WINDOWS; k++) if (windowAt(v.windows, k).block != 0 && windowAt(v.windows, k).handle == handle) return true;
+  }
   return false;
 }
 
@@ -375,7 +383,14 @@ function memReg(s: Session, request: u32, flags: u32, size: u32, p: usize): void
   if (size != W.MEM_REG_BYTES) { fail(s, "a payload of the wrong size", request); return; }
   const src = p + 8;
   if (request == W.REM_MEM_REG) {
-    if (ringsRunning(s)) { fail(s, "REM_MEM_REG while rings run", request); return; }
+    // Memory hot-unplug while the rings run: fine unless a ring lives there. A request in flight on
+    // it fails or, in io_uring, lands in the pages it was given (the host unmaps with its last I/O).
+    const slot = regionMatching(changetype<MemTable>(s.mem), src);
+    if (slot >= 0 && ringIn(s, regionAt(changetype<MemTable>(s.mem), <u32>slot).handle)) {
+      report(LEVEL_ERROR, -EBUSY, "vhost %s: REM_MEM_REG of guest memory region %d refused: a running ring lies in it", s.name, 0, <f64>slot);
+      ack(s, request, flags, false);
+      return;
+    }
     ack(s, request, flags, regionRemove(changetype<MemTable>(s.mem), src) == 0);
     return;
   }
