@@ -121,9 +121,13 @@ export interface NativeAddon {
   guestRegionMap(memory: VhostMemory, guardOffset: number, guardValue: number, fd: number, fdOffset: number, length: number): number;
   /** Retires a region at once (every later access is -EBADF); its mapping goes with its last in-flight I/O. 0 or -EBADF. */
   guestRegionUnmap(handle: number): number;
-  /** Region [offset, offset + len) into / from Wasm [ptr, ptr + len): 0, -EBADF (no such region), -EFAULT (a range outside it or outside memory). */
-  guestRead(memory: VhostMemory, handle: number, offset: number, ptr: number, len: number): number;
-  guestWrite(memory: VhostMemory, handle: number, offset: number, ptr: number, len: number): number;
+  /**
+   * Region [offset, offset + len) into / from Wasm [ptr, ptr + len): 0, -EBADF (no such region), -EFAULT (a
+   * range outside it or outside `memory`). `memory` is the caller's own Uint8Array over the whole shared
+   * memory (checked cheaply, as copyFromMemory's: one made before a grow ends at the old size).
+   */
+  guestRead(memory: Uint8Array, handle: number, offset: number, ptr: number, len: number): number;
+  guestWrite(memory: Uint8Array, handle: number, offset: number, ptr: number, len: number): number;
   /**
    * Region [regionOffset, + length) mapped (shared, guarded) over Wasm [wasmOffset, + length) too: 0, -EINVAL
    * (length 0 or not whole host pages), -EFAULT (outside memory or region), -EBADF. Undone by unmapFromMemory.

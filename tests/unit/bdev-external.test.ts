@@ -41,12 +41,12 @@ const pattern = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, 
 function put(e: Env, handle: number, offset: number, data: Uint8Array): void {
   const at = e.h.scratch(data.length);
   new Uint8Array(e.h.memory.buffer, at, data.length).set(data);
-  assert.equal(native.guestWrite(e.h.memory, handle, offset, at, data.length), 0);
+  assert.equal(native.guestWrite(new Uint8Array(e.h.memory.buffer), handle, offset, at, data.length), 0);
 }
 
 function get(e: Env, handle: number, offset: number, len: number): Uint8Array {
   const at = e.h.scratch(len);
-  assert.equal(native.guestRead(e.h.memory, handle, offset, at, len), 0);
+  assert.equal(native.guestRead(new Uint8Array(e.h.memory.buffer), handle, offset, at, len), 0);
   return new Uint8Array(e.h.memory.buffer, at, len).slice();
 }
 

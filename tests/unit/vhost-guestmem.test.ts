@@ -30,6 +30,9 @@ let files = 0;
 const openFdCount = (): number => fs.readdirSync('/proc/self/fd').length;
 const fdsAtStart = openFdCount();
 
+/** The view the guest copies take (the host's own over the whole memory). */
+const u8 = (memory: WebAssembly.Memory): Uint8Array => new Uint8Array(memory.buffer);
+
 function newMemory(): WebAssembly.Memory {
   return new WebAssembly.Memory({ initial: 16, maximum: 64, shared: true });
 }
@@ -63,9 +66,9 @@ describe('guest regions outside the Wasm memory', () => {
     const { handle, fdPath } = region(memory, 6 * GiB);
     for (const offset of [0, 5 * GiB + 12345, 6 * GiB - 512]) {
       const written = fill(memory, BUF_AT, 512, offset % 251);
-      assert.equal(addon.guestWrite(memory, handle, offset, BUF_AT, 512), 0);
+      assert.equal(addon.guestWrite(u8(memory), handle, offset, BUF_AT, 512), 0);
       new Uint8Array(memory.buffer, BUF_AT, 512).fill(0);
-      assert.equal(addon.guestRead(memory, handle, offset, BUF_AT, 512), 0);
+      assert.equal(addon.guestRead(u8(memory), handle, offset, BUF_AT, 512), 0);
       assert.deepEqual(new Uint8Array(memory.buffer, BUF_AT, 512), written, `read back at ${offset}`);
       const fd = fs.openSync(fdPath, 'r');
       const inFile = Buffer.alloc(512);
@@ -92,13 +95,15 @@ describe('guest regions outside the Wasm memory', () => {
       ['a handle at 2^31 - 1', 2 ** 31 - 1, 0, BUF_AT, 1, -E.EBADF],
     ];
     for (const [what, h, offset, ptr, len, rc] of refusals) {
-      assert.equal(addon.guestRead(memory, h, offset, ptr, len), rc, `read: ${what}`);
-      assert.equal(addon.guestWrite(memory, h, offset, ptr, len), rc, `write: ${what}`);
+      assert.equal(addon.guestRead(u8(memory), h, offset, ptr, len), rc, `read: ${what}`);
+      assert.equal(addon.guestWrite(u8(memory), h, offset, ptr, len), rc, `write: ${what}`);
     }
-    assert.equal(addon.guestRead(memory, handle, end - 512, BUF_AT, 512), 0, 'the last 512 bytes are in');
-    assert.equal(addon.guestRead(memory, handle, end, BUF_AT, 0), 0, 'an empty range at the end is in');
-    assert.throws(() => addon.guestRead(memory, handle, -1, BUF_AT, 1), { code: 'EINVAL' }, 'a negative offset is a host bug');
-    assert.throws(() => addon.guestRead(memory, handle, 2 ** 53, BUF_AT, 1), { code: 'EINVAL' }, 'an inexact offset is a host bug');
+    assert.equal(addon.guestRead(u8(memory), handle, end - 512, BUF_AT, 512), 0, 'the last 512 bytes are in');
+    assert.equal(addon.guestRead(u8(memory), handle, end, BUF_AT, 0), 0, 'an empty range at the end is in');
+    assert.throws(() => addon.guestRead(u8(memory), handle, -1, BUF_AT, 1), { code: 'EINVAL' }, 'a negative offset is a host bug');
+    const small = new Uint8Array(memory.buffer, 0, BUF_AT + 256);
+    assert.equal(addon.guestRead(small, handle, 0, BUF_AT, 512), -E.EFAULT, 'past the end of the view given (a view made before a grow)');
+    assert.throws(() => addon.guestRead(u8(memory), handle, 2 ** 53, BUF_AT, 1), { code: 'EINVAL' }, 'an inexact offset is a host bug');
     assert.equal(addon.guestRegionUnmap(handle), 0);
   });
 
@@ -132,14 +137,14 @@ describe('guest regions outside the Wasm memory', () => {
     const memory = newMemory();
     const first = region(memory, MiB).handle;
     assert.equal(addon.guestRegionUnmap(first), 0);
-    assert.equal(addon.guestRead(memory, first, 0, BUF_AT, 1), -E.EBADF);
+    assert.equal(addon.guestRead(u8(memory), first, 0, BUF_AT, 1), -E.EBADF);
     assert.equal(addon.guestRegionUnmap(first), -E.EBADF, 'twice');
     assert.equal(addon.guestRegionUnmap(0), -E.EBADF);
     const second = region(memory, MiB).handle;
     assert.notEqual(second, first, 'a new handle, even in the same slot');
-    assert.equal(addon.guestRead(memory, first, 0, BUF_AT, 1), -E.EBADF, 'the old handle names nothing');
+    assert.equal(addon.guestRead(u8(memory), first, 0, BUF_AT, 1), -E.EBADF, 'the old handle names nothing');
     assert.equal(addon.guestRegionUnmap(first), -E.EBADF, 'nor can it unmap the new region');
-    assert.equal(addon.guestRead(memory, second, 0, BUF_AT, 1), 0);
+    assert.equal(addon.guestRead(u8(memory), second, 0, BUF_AT, 1), 0);
     assert.equal(addon.guestRegionUnmap(second), 0);
     assert.deepEqual(addon.guestMemStats(), { mapped: 0, retired: 0 });
   });
@@ -149,10 +154,10 @@ describe('guest regions outside the Wasm memory', () => {
     const handles = Array.from({ length: 64 }, () => region(memory, 2 * MiB).handle);
     handles.forEach((h, i) => {
       new Uint8Array(memory.buffer, BUF_AT, 8).fill(i);
-      assert.equal(addon.guestWrite(memory, h, MiB, BUF_AT, 8), 0);
+      assert.equal(addon.guestWrite(u8(memory), h, MiB, BUF_AT, 8), 0);
     });
     handles.forEach((h, i) => {
-      assert.equal(addon.guestRead(memory, h, MiB, BUF_AT, 8), 0);
+      assert.equal(addon.guestRead(u8(memory), h, MiB, BUF_AT, 8), 0);
       assert.deepEqual([...new Uint8Array(memory.buffer, BUF_AT, 8)], new Array(8).fill(i));
     });
     for (const h of handles) assert.equal(addon.guestRegionUnmap(h), 0);
@@ -167,10 +172,10 @@ describe('ring windows: a region\'s pages mapped into the Wasm memory as well', 
     assert.equal(addon.guestWindowMap(memory, GUARD_AT, 2, WINDOW_AT, 2 * PAGE, handle, windowOffset), 0);
     const window = new Uint8Array(memory.buffer, WINDOW_AT, 2 * PAGE);
     window.set([1, 2, 3, 4], PAGE - 2);                    // across the window's two pages
-    assert.equal(addon.guestRead(memory, handle, windowOffset + PAGE - 2, BUF_AT, 4), 0);
+    assert.equal(addon.guestRead(u8(memory), handle, windowOffset + PAGE - 2, BUF_AT, 4), 0);
     assert.deepEqual([...new Uint8Array(memory.buffer, BUF_AT, 4)], [1, 2, 3, 4], 'written in the window, read in the region');
     new Uint8Array(memory.buffer, BUF_AT, 2).set([9, 8]);
-    assert.equal(addon.guestWrite(memory, handle, windowOffset + 10, BUF_AT, 2), 0);
+    assert.equal(addon.guestWrite(u8(memory), handle, windowOffset + 10, BUF_AT, 2), 0);
     assert.deepEqual([...window.subarray(10, 12)], [9, 8], 'written in the region, seen in the window');
 
     const W = WINDOW_AT + 4 * PAGE;
@@ -209,9 +214,9 @@ describe('a region whose file shrinks under it', () => {
         fs.ftruncateSync(fd, 1 << 20);
         const handle = addon.guestRegionMap(memory, 64, 7, fd, 0, 1 << 20);
         new Uint8Array(memory.buffer, 4096, 16).fill(0xaa);
-        const wrote = addon.guestWrite(memory, handle, 512 * 1024, 4096, 16);
+        const wrote = addon.guestWrite(new Uint8Array(memory.buffer), handle, 512 * 1024, 4096, 16);
         fs.ftruncateSync(fd, 0);
-        const read = addon.guestRead(memory, handle, 512 * 1024, 4096, 16);
+        const read = addon.guestRead(new Uint8Array(memory.buffer), handle, 512 * 1024, 4096, 16);
         const bytes = [...new Uint8Array(memory.buffer, 4096, 16)];
         const guardWord = new Uint32Array(memory.buffer, 64, 1)[0];
         const unmapped = addon.guestRegionUnmap(handle);
@@ -274,7 +279,7 @@ describe('io_uring on external vectors: guest buffers in place, pinned until the
       const r = ring(memory, fallback);
       const fd = guestFile(MiB);
       const a = fill(memory, BUF_AT, 4096, 3);
-      assert.equal(addon.guestWrite(memory, handle, 7 * MiB + 512, BUF_AT, 4096), 0);
+      assert.equal(addon.guestWrite(u8(memory), handle, 7 * MiB + 512, BUF_AT, 4096), 0);
       const b = fill(memory, WASM_BUF, 4096, 4);
       vector(memory, [[handle, 7 * MiB + 512, 4096], [0, WASM_BUF, 4096]]);
       assert.equal(r.submit(WRITEV, F_EXTERNAL, fd, 2, 8192n, 1), 1);
@@ -286,7 +291,7 @@ describe('io_uring on external vectors: guest buffers in place, pinned until the
       vector(memory, [[handle, 100, 8192]]);
       assert.equal(r.submit(READV, F_EXTERNAL, fd, 1, 8192n, 2), 1);
       assert.deepEqual(r.reap(), { userData: 2, res: 8192 });
-      assert.equal(addon.guestRead(memory, handle, 100, BUF_AT, 8192), 0);
+      assert.equal(addon.guestRead(u8(memory), handle, 100, BUF_AT, 8192), 0);
       assert.deepEqual(new Uint8Array(memory.buffer, BUF_AT, 8192), new Uint8Array(onDisk), 'read into the region in place');
 
       const refusals: Array<[string, Array<[number, number, number]>, number, number]> = [
@@ -319,7 +324,7 @@ describe('io_uring on external vectors: guest buffers in place, pinned until the
     assert.equal(r.reap(50), null, 'still in flight');
     assert.equal(addon.guestRegionUnmap(handle), 0);
     assert.deepEqual(addon.guestMemStats(), { mapped: 1, retired: 1 }, 'retired, but pinned by the read');
-    assert.equal(addon.guestRead(memory, handle, 0, BUF_AT, 1), -E.EBADF, 'no new access to it');
+    assert.equal(addon.guestRead(u8(memory), handle, 0, BUF_AT, 1), -E.EBADF, 'no new access to it');
     fs.writeSync(writeEnd, Buffer.alloc(16, 0x5a));
     assert.deepEqual(r.reap(), { userData: 5, res: 16 });
     assert.deepEqual(addon.guestMemStats(), { mapped: 0, retired: 0 }, 'unmapped with its last pin');

@@ -208,7 +208,9 @@ napi_value wstor_guestmem_region_unmap(napi_env env, napi_callback_info info) {
 /* ---- copies and windows ---- */
 
 /* (memory, handle, offset, ptr, len) of guestRead/guestWrite: both ends checked and the region pinned (0),
- * -errno, or 1 after a throw. */
+ * -errno, or 1 after a throw. `memory` is the host's own Uint8Array over the whole shared memory (the cheap
+ * check, as copy.c's: these run for every request's header and status, and malloc's data): a view made
+ * before the memory grew refuses what lies past its end (-EFAULT); the host makes a new one then. */
 static int copy_args(napi_env env, napi_callback_info info, const char *fn, uint8_t **wasm, uint8_t **guest,
                      uint32_t *length, uint32_t *handle) {
     size_t argc = 5;
@@ -221,10 +223,12 @@ static int copy_args(napi_env env, napi_callback_info info, const char *fn, uint
         wstor_throw_errno(env, EINVAL, "%s: takes memory, handle, offset, ptr, len", fn);
         return 1;
     }
-    if (!wstor_memory_from_arg(env, argv[0], fn, &base, &bytes) || !wstor_arg_u32(env, argv[1], fn, "handle", handle) ||
+    size_t view_bytes;
+    if (!wstor_arg_bytes(env, argv[0], fn, "memory", &base, &view_bytes) || !wstor_arg_u32(env, argv[1], fn, "handle", handle) ||
         !wstor_arg_size(env, argv[2], fn, "offset", &offset) || !wstor_arg_u32(env, argv[3], fn, "ptr", &ptr) ||
         !wstor_arg_u32(env, argv[4], fn, "len", length))
         return 1;
+    bytes = view_bytes;
     if ((uint64_t)ptr + *length > bytes) return -EFAULT;
     *wasm = base + ptr;
     return wstor_guestmem_pin(*handle, offset, *length, guest);
