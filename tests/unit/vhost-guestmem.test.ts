@@ -332,6 +332,21 @@ describe('io_uring on external vectors: guest buffers in place, pinned until the
     fs.closeSync(readEnd);
     fs.closeSync(writeEnd);
   });
+
+  test('a ring destroyed with a completion on a retired region never reaped: the region goes with the ring', () => {
+    const memory = newMemory();
+    const { handle } = region(memory, MiB);
+    const r = ring(memory, false);
+    const [readEnd, writeEnd] = pipe();
+    vector(memory, [[handle, 0, 16]]);
+    assert.equal(r.submit(READV, F_EXTERNAL, readEnd, 1, 0xffffffffffffffffn, 6), 1);
+    assert.equal(addon.guestRegionUnmap(handle), 0);
+    fs.writeSync(writeEnd, Buffer.alloc(16, 1));                 // it completes; nobody reaps it
+    r.destroy();
+    assert.deepEqual(addon.guestMemStats(), { mapped: 0, retired: 0 }, 'its pin went with the ring');
+    fs.closeSync(readEnd);
+    fs.closeSync(writeEnd);
+  });
 });
 
 /** A pipe made by a FIFO in the temporary directory (Node has no pipe(2)): [read end, write end]. */

@@ -258,7 +258,29 @@ static int ring_setup_kernel(struct uring *r, uint32_t entries) {
     return 0;
 }
 
+/* The guest regions a vector pinned (external vectors only); pins_put drops them. */
+struct pins {
+    uint32_t *handles;
+    uint8_t count;
+};
+
+static void pins_put(struct pins *p) {
+    for (uint8_t i = 0; i < p->count; i++) wstor_guestmem_unpin(p->handles[i]);
+    p->count = 0;
+}
+
+/* Pins of completions never reaped (the ring goes with them posted, or unposted at exit): dropped, so their
+ * regions are not kept mapped forever. */
+static void pins_drop_all(struct uring *r) {
+    for (uint32_t i = 0; r->pin_table != NULL && r->pin_count != NULL && i < r->entries; i++) {
+        struct pins p = { .handles = &r->pin_table[(size_t)i * WSTOR_URING_IOV_MAX], .count = r->pin_count[i] };
+        pins_put(&p);
+        r->pin_count[i] = 0;
+    }
+}
+
 static void ring_free(struct uring *r) {
+    pins_drop_all(r);
     ring_unmap(r);
     if (r->fd >= 0) close(r->fd);
     free(r->soft);
@@ -327,17 +349,6 @@ static struct iovec *iov_peek(const struct uring *r) {
 static uint32_t iov_take(struct uring *r) {
     URING_ASSERT(r->iov_free_count > 0);
     return r->iov_free[--r->iov_free_count] + 1;
-}
-
-/* The guest regions a vector pinned (external vectors only); pins_put drops them. */
-struct pins {
-    uint32_t *handles;
-    uint8_t count;
-};
-
-static void pins_put(struct pins *p) {
-    for (uint8_t i = 0; i < p->count; i++) wstor_guestmem_unpin(p->handles[i]);
-    p->count = 0;
 }
 
 /* The pins of the block iov_peek gives (the one iov_take takes next). */
