@@ -3,9 +3,12 @@
 // read) against backends serving the same 1 GiB file, alternating, R rounds: qemu-storage-daemon and
 // wstor over vhost-user-blk (qsd, wstor), and wstor's NVMe/TCP target reached by the guest kernel's
 // initiator with 2 I/O queues (nvmf). Also each backend's CPU seconds (utime + stime of its process,
-// from /proc) per million guest I/Os.
-// Usage: node build/bench/vhost-guest.js --guest DIR [--backends qsd,wstor[,nvmf]] [--rounds 3] [--rt 10]
-//        [--harness DIR] [--dir DIR] [--wstor-args '-m 0x1']
+// from /proc) per million guest I/Os. Issue 15: `before` is another wstor build (--before-root, e.g. a
+// build of main 8b6d9b7 kept in /var/tmp, with --before-mem big enough to map the guest into its
+// memory) serving the same disk, and `--bdev malloc` serves a 1 GiB malloc bdev instead of the file
+// from both wstor builds (the per-request cost of copying through the addon vs. the old mapping).
+// Usage: node build/bench/vhost-guest.js --guest DIR [--backends qsd,wstor[,nvmf,before]] [--rounds 3] [--rt 10]
+//        [--harness DIR] [--dir DIR] [--wstor-args '-m 0x1'] [--before-root DIR] [--before-mem 3GiB] [--bdev file|malloc]
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -22,6 +25,10 @@ const harness = arg('--harness', path.resolve(ROOT, '..', 'shared', 'harness'));
 const dir = arg('--dir', fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-vhost-bench-')));
 fs.mkdirSync(dir, { recursive: true });
 const wstorArgs = arg('--wstor-args', '');
+const beforeRoot = arg('--before-root', '');
+const beforeMem = arg('--before-mem', '3GiB');
+const bdevKind = arg('--bdev', 'file');
+if (bdevKind !== 'file' && bdevKind !== 'malloc') { console.error('--bdev takes file or malloc'); process.exit(2); }
 const TICKS = 100;                                   // USER_HZ
 
 if (!guest) { console.error('--guest DIR (a guest built with the harness\'s build-guest.sh) is required'); process.exit(2); }
@@ -39,9 +46,11 @@ function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / TICKS;      // utime, stime (fields 14, 15)
 }
 
-type Backend = 'qsd' | 'wstor' | 'nvmf';
+type Backend = 'qsd' | 'wstor' | 'nvmf' | 'before';
 const backends = arg('--backends', 'qsd,wstor').split(',') as Backend[];
-if (backends.some((b) => !['qsd', 'wstor', 'nvmf'].includes(b))) { console.error('--backends takes qsd, wstor and nvmf'); process.exit(2); }
+if (backends.some((b) => !['qsd', 'wstor', 'nvmf', 'before'].includes(b))) { console.error('--backends takes qsd, wstor, nvmf and before'); process.exit(2); }
+if (backends.includes('before') && !beforeRoot) { console.error('the before backend needs --before-root (a wstor checkout with its build)'); process.exit(2); }
+if (bdevKind === 'malloc' && backends.some((b) => b === 'qsd' || b === 'nvmf')) { console.error('--bdev malloc is for the wstor vhost backends (wstor, before)'); process.exit(2); }
 const NVMF_PORT = 14499;
 const NQN = 'nqn.2026-12.io.wstor:bench';
 const HOSTNQN = 'nqn.2014-08.org.nvmexpress:uuid:00000000-0000-4000-8000-00000000b002';
@@ -72,13 +81,30 @@ function nvmfShare(): string {
   return share;
 }
 
+/**
+ * `wstor serve` of the build at `root` exporting the disk (the file, or a 1 GiB malloc bdev) as a
+ * vhost-user-blk controller at `sock`; `mem`: its --mem, none when empty (the build's default).
+ */
+function vhostBackend(root: string, sock: string, mem: string): ChildProcess {
+  const bdev = bdevKind === 'malloc'
+    ? { method: 'bdev_malloc_create', params: { name: 'disk', num_blocks: 262144, block_size: 4096 } }
+    : { method: 'bdev_aio_create', params: { name: 'disk', filename: img } };
+  const cfg = path.join(dir, `vhost-config-${path.basename(sock)}.json`);
+  fs.writeFileSync(cfg, JSON.stringify({ subsystems: [
+    { subsystem: 'bdev', config: [bdev] },
+    { subsystem: 'vhost_blk', config: [{ method: 'vhost_create_blk_controller', params: { ctrlr: path.basename(sock), dev_name: 'disk' } }] },
+  ] }));
+  const serveArgs = ['serve', '--config', cfg, '-S', path.dirname(sock), '-r', `${sock}.rpc`, ...(mem ? ['--mem', mem] : []), ...wstorArgs.split(' ').filter(Boolean)];
+  return spawn(process.execPath, [path.join(root, 'build', 'host', 'cli.js'), ...serveArgs], { stdio: 'ignore' });
+}
+
 function backend(name: Backend, sock: string): ChildProcess {
   if (name === 'nvmf') return nvmfBackend(sock);
-  if (name === 'qsd') {
-    return spawn('qemu-storage-daemon', ['--blockdev', `driver=file,node-name=f0,filename=${img},cache.direct=off`,
-      '--export', `type=vhost-user-blk,id=e0,node-name=f0,addr.type=unix,addr.path=${sock},writable=on,num-queues=2`], { stdio: 'ignore' });
-  }
-  return spawn(path.join(ROOT, 'scripts', 'vhost-backend.sh'), [sock, img], { stdio: 'ignore', env: { ...process.env, WSTOR_SERVE_ARGS: wstorArgs } });
+  // After issue 15 guest memory takes none of the engine's: the malloc disk is all --mem must hold.
+  if (name === 'wstor') return vhostBackend(ROOT, sock, bdevKind === 'malloc' ? '2GiB' : '');
+  if (name === 'before') return vhostBackend(beforeRoot, sock, beforeMem);
+  return spawn('qemu-storage-daemon', ['--blockdev', `driver=file,node-name=f0,filename=${img},cache.direct=off`,
+    '--export', `type=vhost-user-blk,id=e0,node-name=f0,addr.type=unix,addr.path=${sock},writable=on,num-queues=2`], { stdio: 'ignore' });
 }
 
 interface Run { randreadIops: number; seqMBs: number; cpu: number; ios: number }
@@ -111,7 +137,7 @@ async function once(name: Backend): Promise<Run> {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const runs: Record<Backend, Run[]> = { qsd: [], wstor: [], nvmf: [] };
+const runs: Record<Backend, Run[]> = { qsd: [], wstor: [], nvmf: [], before: [] };
 for (let r = 0; r < rounds; r++) {
   for (const name of r % 2 === 0 ? backends : [...backends].reverse()) {
     const run = await once(name);
@@ -127,7 +153,7 @@ const summary = (name: Backend) => ({
 });
 // Ratios against the first backend named (qsd by default; `--backends wstor,nvmf` compares the two wstor targets).
 const base = summary(backends[0]);
-const result: Record<string, unknown> = { rounds, rt, backends };
+const result: Record<string, unknown> = { rounds, rt, backends, bdev: bdevKind };
 for (const name of backends) {
   const s = summary(name);
   result[name] = s;

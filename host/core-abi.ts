@@ -122,6 +122,15 @@ export interface VhostHandlers {
   fdKind(fd: number): number;
   /** Bytes of a regular file, or -errno (-ENODEV: not one). */
   fdBytes(fd: number): number;
+  /** Guest memory outside the Wasm memory (host/native/src/guestmem.h): a region's handle (>= 1) or -errno. */
+  regionMap(guard: number, guardValue: number, fd: number, fdOffset: number, length: number): number;
+  /** Retire a region (its mapping goes with its last I/O): 0 or -EBADF. */
+  regionUnmap(handle: number): number;
+  /** Copy region [offset, offset + len) into Wasm [ptr, ptr + len) / the other way: 0, -EBADF or -EFAULT. */
+  guestRead(handle: number, offset: number, ptr: number, len: number): number;
+  guestWrite(handle: number, offset: number, ptr: number, len: number): number;
+  /** Map region [regionOffset, + length) over Wasm [wasmOffset, + length) too (a ring's window): 0 or -errno. */
+  windowMap(guard: number, guardValue: number, wasmOffset: number, length: number, handle: number, regionOffset: number): number;
 }
 
 /** The block-I/O seam: descriptors and completions in Wasm memory (bdev/uring/wire.ts). */
@@ -199,6 +208,15 @@ export function coreImports(memory: WebAssembly.Memory, handlers: ImportHandlers
       plugin_close: (id: number) => { handlers.plugins?.close(id >>> 0); },
       plugin_io: (id: number, op: number, offsetBlocks: number, numBlocks: number, iovs: number, iovcnt: number, out: number, meta: number, memoryPages: number) =>
         (handlers.plugins ? handlers.plugins.io(id >>> 0, op, offsetBlocks, numBlocks >>> 0, iovs >>> 0, iovcnt >>> 0, out >>> 0, meta >>> 0, memoryPages * PAGE_BYTES) : ENOSYS),
+      vu_region_map: (guard: number, guardValue: number, fd: number, fdOffset: number, length: number) =>
+        (handlers.vhost ? handlers.vhost.regionMap(guard >>> 0, guardValue >>> 0, fd, fdOffset, length) : ENOSYS),
+      vu_region_unmap: (handle: number) => (handlers.vhost ? handlers.vhost.regionUnmap(handle >>> 0) : ENOSYS),
+      vu_guest_read: (handle: number, offset: number, ptr: number, len: number) =>
+        (handlers.vhost ? handlers.vhost.guestRead(handle >>> 0, offset, ptr >>> 0, len >>> 0) : ENOSYS),
+      vu_guest_write: (handle: number, offset: number, ptr: number, len: number) =>
+        (handlers.vhost ? handlers.vhost.guestWrite(handle >>> 0, offset, ptr >>> 0, len >>> 0) : ENOSYS),
+      vu_window_map: (guard: number, guardValue: number, wasmOffset: number, length: number, handle: number, regionOffset: number) =>
+        (handlers.vhost ? handlers.vhost.windowMap(guard >>> 0, guardValue >>> 0, wasmOffset >>> 0, length, handle >>> 0, regionOffset) : ENOSYS),
     },
   };
 }

@@ -6,8 +6,8 @@
 
 import { report, LEVEL_ERROR, EBUSY } from "../runtime";
 import { pollerRegister, pollerUnregister, pollerSetPeriod, pollerReschedule, POLLER_BUSY, POLLER_IDLE } from "../thread";
-import { Bdev, BdevChannel, BdevIo, IO_ABORTED } from "./types";
-import { bounceBegin } from "./bounce";
+import { Bdev, BdevChannel, BdevIo, IO_ABORTED, IO_FAILED } from "./types";
+import { bounceBegin, BOUNCE_STARTED, BOUNCE_NO_MEMORY } from "./bounce";
 import { channelSubmit } from "./channel";
 import { bdevIoComplete } from "./io";
 
@@ -34,7 +34,16 @@ function retryPoller(ctx: usize): i32 {
 /** Channel creation: a bdev that may bounce (requiredAlign > 1) gets the retry poller. False: no memory for it. */
 export function bounceWaitInit(ch: BdevChannel): bool {
   if (changetype<Bdev>(ch.bdev).requiredAlign <= 1) return true;
-  ch.bouncePoller = pollerRegister(retryPoller, changetype<usize>(ch), BOUNCE_IDLE_PERIOD_US, "bdev_bounce_wait");
+  return bounceWaitPoller(ch);
+}
+
+/**
+ * The channel's retry poller, registered now if it has none: a bdev that never needs alignment
+ * bounces only external vectors (extiov.ts), and only channels that see one pay for the poller.
+ * False when there is no memory for it (the request then fails with -ENOMEM).
+ */
+export function bounceWaitPoller(ch: BdevChannel): bool {
+  if (ch.bouncePoller == 0) ch.bouncePoller = pollerRegister(retryPoller, changetype<usize>(ch), BOUNCE_IDLE_PERIOD_US, "bdev_bounce_wait");
   return ch.bouncePoller != 0;
 }
 
@@ -78,7 +87,13 @@ function takeHead(ch: BdevChannel): usize {
 export function bounceWaitRetry(ch: BdevChannel): void {
   if (ch.bounceRetrying != 0) return;      // a completion inside a submit below: the running pass goes on
   ch.bounceRetrying = 1;
-  while (ch.bounceWaitHead != 0 && bounceBegin(ch.bounceWaitHead)) channelSubmit(ch, takeHead(ch));
+  while (ch.bounceWaitHead != 0) {
+    const rc = bounceBegin(ch.bounceWaitHead);
+    if (rc == BOUNCE_NO_MEMORY) break;
+    const io = takeHead(ch);
+    if (rc == BOUNCE_STARTED) channelSubmit(ch, io);
+    else bdevIoComplete(io, IO_FAILED);      // its external data could not be copied: it never reaches the module
+  }
   ch.bounceRetrying = 0;
 }
 

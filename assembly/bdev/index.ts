@@ -2,7 +2,7 @@
 export * from "./types";
 export { bdevAlloc, bdevRegister, bdevOpen, bdevClaim, bdevClose, bdevUnregister, bdevIsRemoving, bdevResize, DEFAULT_POOL_SIZE } from "./bdev";
 export {
-  bdevSubmitBlocks, bdevRead, bdevReadLent, bdevIoData, bdevWrite, bdevUnmap, bdevWriteZeroes, bdevFlush, bdevIoComplete, bdevIoCompleteList, bdevFreeIo,
+  bdevSubmitBlocks, bdevSubmitExternal, bdevRead, bdevReadLent, bdevIoData, bdevWrite, bdevUnmap, bdevWriteZeroes, bdevFlush, bdevIoComplete, bdevIoCompleteList, bdevFreeIo,
   bdevQueueIoWait, bdevIoStatus, bdevIoBytes, bdevChannelOf,
 } from "./io";
 export { bdevReset } from "./reset";
@@ -10,3 +10,4 @@ export { bdevScratchGet, bdevScratchPut, SCRATCH_BUFFERS_MAX, ScratchCb } from "
 export { bdevStatsRead, STATS_BLOCK_BYTES } from "./channel";
 export { bdevById, bdevCount, descFromHandle } from "./registry";
 export { deferRegister, deferComplete, moduleChannelOf } from "./defer";
+export { EXT_IOV_BYTES, extIovSet, extIovHandle, extIovLen, extIovOffset, extIovCopy } from "./extiov";

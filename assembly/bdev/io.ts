@@ -8,13 +8,14 @@ import { fatal, report, LEVEL_ERROR, histRecord, EINVAL, ENOMEM, ENODEV, EBADF, 
 import { MsgFn, threadGet, ioChannelCtx, cachedNowNs, sendMsg } from "../thread";
 import {
   Bdev, BdevDesc, BdevModule, BdevChannel, BdevIo, BdevIoCb, SubmitFn,
-  IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET, IO_SUCCESS, IO_PENDING, IO_MAX_IOVS,
+  IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET, IO_SUCCESS, IO_PENDING, IO_FAILED, IO_MAX_IOVS,
   BDEV_ACTIVE, STATS_OPS_OFF, STATS_BYTES_OFF, STATS_ERRORS_OFF, STATS_LAT_SUM_OFF, STATS_LAT_MIN_OFF,
   STATS_LAT_MAX_OFF, STATS_HIST_OFF,
 } from "./types";
 import { descFromHandle } from "./registry";
-import { bounceBegin, bounceEnd, bounceNeverFits } from "./bounce";
-import { bounceWaitAdd, bounceWaitRetry } from "./bounce-wait";
+import { bounceBegin, bounceEnd, bounceNeverFits, BOUNCE_STARTED, BOUNCE_NO_MEMORY } from "./bounce";
+import { bounceWaitAdd, bounceWaitRetry, bounceWaitPoller } from "./bounce-wait";
+import { extIovHandle, extIovLen, extIovOffset } from "./extiov";
 import { channelSubmit } from "./channel";
 import { ioWaitAdd, ioWaitWakeOne } from "./io-wait";
 import { lendPrepare, lendRelease } from "./lend";
@@ -37,10 +38,12 @@ const NEEDS_BOUNCE: i32 = 1;
 /**
  * Check a request against the descriptor and the bdev; 0, NEEDS_BOUNCE or the errno to return. Cheap
  * enough for every I/O: a handful of loads and compares. Data is either iovs[iovcnt] or the single (base, len);
- * a read without a buffer (`lent`: lend.ts) has base 0 and no buffer to check.
+ * a read without a buffer (`lent`: lend.ts) has base 0 and no buffer to check. An external vector
+ * (extiov.ts) is checked for its lengths here and for its ranges by the host on every access; it
+ * bounces when the module cannot take it.
  */
 function validate(desc: BdevDesc, ch: BdevChannel, type: u32, iovs: usize, iovcnt: u32, base: u32, len: u32,
-  offsetBlocks: u64, numBlocks: u64, lent: bool): i32 {
+  offsetBlocks: u64, numBlocks: u64, lent: bool, external: bool): i32 {
   const b = changetype<Bdev>(desc.bdev);
   if (ch.bdev != desc.bdev) return -EINVAL;
   if (atomic.load<u32>(desc.bdev + offsetof<Bdev>("state")) != BDEV_ACTIVE || ch.closing != 0) return -ENODEV;
@@ -59,6 +62,15 @@ function validate(desc: BdevDesc, ch: BdevChannel, type: u32, iovs: usize, iovcn
     let misaligned: u32 = 0;           // the address and length bits below the alignment, of every buffer
     if (lent) {
       total = len;
+    } else if (external) {
+      if (iovcnt == 0 || iovcnt > IO_MAX_IOVS) return -EINVAL;
+      for (let i: u32 = 0; i < iovcnt; i++) {
+        const l = extIovLen(iovs, i);
+        if (extIovHandle(iovs, i) <= 0 || l == 0) return -EINVAL;
+        misaligned |= (<u32>extIovOffset(iovs, i) | l) & alignMask;
+        total += l;
+      }
+      if (b.takesExternal == 0) misaligned = 1;
     } else if (iovs == 0) {
       if (!inHeap(base, len)) return -EINVAL;
       misaligned = (base | len) & alignMask;
@@ -83,7 +95,7 @@ function validate(desc: BdevDesc, ch: BdevChannel, type: u32, iovs: usize, iovcn
 export let preparedIo: usize = 0;
 
 function submit(descPtr: usize, ioChannel: usize, type: u32, iovs: usize, iovcnt: u32, base: u32, len: u32,
-  offsetBlocks: u64, numBlocks: u64, cb: BdevIoCb, arg: usize, deliver: bool = true, lent: bool = false): i32 {
+  offsetBlocks: u64, numBlocks: u64, cb: BdevIoCb, arg: usize, deliver: bool = true, lent: bool = false, external: bool = false): i32 {
   if (descPtr == 0) return -EBADF;
   const desc = changetype<BdevDesc>(descPtr);
   const ch = bdevChannelOf(ioChannel);
@@ -91,7 +103,7 @@ function submit(descPtr: usize, ioChannel: usize, type: u32, iovs: usize, iovcnt
   if (threadGet() != ch.thread) {
     fatal(-EINVAL, "bdev %s: I/O submitted from a thread other than the one that owns the channel", changetype<Bdev>(ch.bdev).name);
   }
-  const rc = validate(desc, ch, type, iovs, iovcnt, base, len, offsetBlocks, numBlocks, lent);
+  const rc = validate(desc, ch, type, iovs, iovcnt, base, len, offsetBlocks, numBlocks, lent, external);
   if (rc < 0) return rc;
   const ioPtr = ch.freeList;
   if (ioPtr == 0) return -ENOMEM;
@@ -114,6 +126,7 @@ function submit(descPtr: usize, ioChannel: usize, type: u32, iovs: usize, iovcnt
     io.iovs = iovs;
     io.iovcnt = iovcnt;
   }
+  io.external = external ? 1 : 0;
   io.cb = changetype<usize>(cb);
   io.cbArg = arg;
   io.startNs = cachedNowNs();
@@ -123,9 +136,11 @@ function submit(descPtr: usize, ioChannel: usize, type: u32, iovs: usize, iovcnt
   if (rc == NEEDS_BOUNCE) {
     assert(deliver, "submit: only reads and writes bounce, and those are always delivered");
     // No wait would help: the io goes back unused and the caller is told -ENOMEM at once.
-    if (bounceNeverFits(ioPtr)) { unuse(ch, ioPtr); return -ENOMEM; }
+    if (bounceNeverFits(ioPtr) || !bounceWaitPoller(ch)) { unuse(ch, ioPtr); return -ENOMEM; }
     // Behind requests already waiting (order), or no memory for the copy now: the layer keeps it.
-    if (ch.bounceWaitHead != 0 || !bounceBegin(ioPtr)) {
+    const started = ch.bounceWaitHead != 0 ? BOUNCE_NO_MEMORY : bounceBegin(ioPtr);
+    if (started < 0) { unuse(ch, ioPtr); return started; }     // a write's external data is gone: never reaches the module
+    if (started != BOUNCE_STARTED) {
       bounceWaitAdd(ch, ioPtr);
       return 0;
     }
@@ -164,6 +179,19 @@ export function bdevSubmitBlocks(descHandle: u32, ioChannel: usize, type: u32, i
   offsetBlocks: u64, numBlocks: u64, cb: BdevIoCb, arg: usize): i32 {
   if ((type == IO_READ || type == IO_WRITE) && iovs == 0) return -EINVAL;
   return submit(descFromHandle(descHandle), ioChannel, type, iovs, iovcnt, 0, 0, offsetBlocks, numBlocks, cb, arg);
+}
+
+/**
+ * A read or write whose buffers are outside this memory: `iovs` holds `iovcnt` external entries
+ * (extiov.ts: {u32 handle, u32 len, u64 offset}, each handle a host region). Errors as
+ * bdevSubmitBlocks, and the host's -errno (-EBADF: the region is gone) when a write's data had to be
+ * copied for a module that cannot take it and could not be. A read whose data cannot be put into
+ * the buffers at completion fails.
+ */
+export function bdevSubmitExternal(descHandle: u32, ioChannel: usize, type: u32, iovs: usize, iovcnt: u32,
+  offsetBlocks: u64, numBlocks: u64, cb: BdevIoCb, arg: usize): i32 {
+  if ((type != IO_READ && type != IO_WRITE) || iovs == 0) return -EINVAL;
+  return submit(descFromHandle(descHandle), ioChannel, type, iovs, iovcnt, 0, 0, offsetBlocks, numBlocks, cb, arg, true, false, true);
 }
 
 /** Read `len` bytes at byte `offset` into one buffer; offset and len must be multiples of the block size. */
@@ -255,9 +283,9 @@ function deliverLater(ioPtr: usize): void { deliver(ioPtr); }
 function deliver(ioPtr: usize): void {
   const io = changetype<BdevIo>(ioPtr);
   const ch = changetype<BdevChannel>(io.channel);
-  const status = io.status;
+  let status = io.status;
   if (io.bounceBlock != 0) {
-    bounceEnd(ioPtr, status == IO_SUCCESS);
+    if (!bounceEnd(ioPtr, status == IO_SUCCESS)) { status = IO_FAILED; io.status = status; }
     // Memory just came back on this thread: a request waiting for its copy need not wait for the poller.
     if (ch.bounceWaitHead != 0) bounceWaitRetry(ch);
   }

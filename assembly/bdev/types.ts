@@ -69,6 +69,7 @@ export const BDEV_REMOVING: u32 = 1;
   removeWalk: u32;         // 1 while hot remove aborts module queues on every channel
   hashNext: usize;         // registry.ts: next bdev in its id bucket
   unmapZeroes: u32;        // 1: an unmapped block reads as zeroes (NVMe DLFEAT); 0: not known
+  takesExternal: u32;      // 1: the module moves data of external vectors itself (extiov.ts); 0: the layer bounces them
 }
 
 @unmanaged export class BdevDesc {
@@ -155,4 +156,6 @@ export const IO_MAX_IOVS: u32 = 16;
   bounceLen: u32;
   callerIovs: usize;
   callerIovcnt: u32;
+  external: u32;           // 1: iovs are external entries (extiov.ts: outside this memory), 0: {u32 base, u32 len} pairs
+  callerExternal: u32;     // bounce.ts: the caller's vector was external (iovs is the Wasm copy meanwhile)
 }

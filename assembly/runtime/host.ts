@@ -156,6 +156,42 @@ export declare function host_vu_fd_bytes(fd: i32): f64;
 @external("host", "vu_unmap")
 export declare function host_vu_unmap(offset: usize, length: f64): i32;
 
+// Guest memory outside this memory (host/native/src/guestmem.h): the host maps each region wherever
+// it likes and names it by a handle; the core reaches it only through these calls, each checked by
+// the host against the region (offset and length whole), and through ring windows.
+
+/**
+ * Map `length` bytes of `fd` from `fdOffset` outside this memory, guarded as host_vu_map's (`guard`
+ * must be given): the region's handle (>= 1), or -errno (host_vu_map's fd errors; -ENOSPC: the host's
+ * table of regions is full). The host keeps its own fd: the caller still closes `fd`.
+ */
+// @ts-ignore: decorator
+@external("host", "vu_region_map")
+export declare function host_vu_region_map(guard: usize, guardValue: u32, fd: i32, fdOffset: f64, length: f64): i32;
+
+/** Retire a region: every later access is -EBADF; its mapping goes once the I/O pinned on it completes. */
+// @ts-ignore: decorator
+@external("host", "vu_region_unmap")
+export declare function host_vu_region_unmap(handle: i32): i32;
+
+/** Copy region [offset, offset + len) into [ptr, ptr + len) of this memory: 0, -EBADF, -EFAULT. */
+// @ts-ignore: decorator
+@external("host", "vu_guest_read")
+export declare function host_vu_guest_read(handle: i32, offset: f64, ptr: usize, len: u32): i32;
+
+/** Copy [ptr, ptr + len) of this memory into region [offset, offset + len): 0, -EBADF, -EFAULT. */
+// @ts-ignore: decorator
+@external("host", "vu_guest_write")
+export declare function host_vu_guest_write(handle: i32, offset: f64, ptr: usize, len: u32): i32;
+
+/**
+ * Map region [regionOffset, regionOffset + length) over [wasmOffset, wasmOffset + length) of this
+ * memory too (whole host pages, guarded): a ring's window. 0 or -errno; undone with host_vu_unmap.
+ */
+// @ts-ignore: decorator
+@external("host", "vu_window_map")
+export declare function host_vu_window_map(guard: usize, guardValue: u32, wasmOffset: usize, length: f64, handle: i32, regionOffset: f64): i32;
+
 /** Signal an eventfd (a vring's call). 0 or -errno. */
 // @ts-ignore: decorator
 @external("host", "eventfd_write")

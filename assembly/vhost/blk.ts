@@ -1,15 +1,18 @@
 // virtio-blk requests on a vring: each available chain is walked (vring.ts), its header read, its
 // data pieces checked against the request type and the bdev's geometry, and submitted to the bdev
-// with iovecs that point straight into guest memory. The status byte and the used element are
-// written when the bdev completes. A request the device cannot do gets UNSUPP, a bad one IOERR.
+// with an external vector (bdev/extiov.ts) naming the guest's own buffers: the data never passes
+// through this memory. Header, status byte, GET_ID's answer and a discard segment are copied by the
+// host (host_vu_guest_read/write, checked against the region). The status byte and the used element
+// are written when the bdev completes. A request the device cannot do gets UNSUPP, a bad one IOERR.
 
-import { heapAllocZeroed, heapFree, report, LEVEL_ERROR, LEVEL_WARN, ENOMEM, EINVAL } from "../runtime";
+import { heapAllocZeroed, heapFree, report, host_vu_guest_read, host_vu_guest_write, LEVEL_ERROR, LEVEL_WARN, ENOMEM, EINVAL } from "../runtime";
 import {
-  Bdev, IO_READ, IO_WRITE, IO_UNMAP, IO_WRITE_ZEROES, IO_FLUSH, IO_MAX_IOVS, bdevSubmitBlocks, bdevFlush, bdevFreeIo, bdevQueueIoWait,
+  Bdev, IO_READ, IO_WRITE, IO_UNMAP, IO_WRITE_ZEROES, IO_FLUSH, IO_MAX_IOVS, bdevSubmitBlocks, bdevSubmitExternal, bdevFlush, bdevFreeIo, bdevQueueIoWait,
+  EXT_IOV_BYTES, extIovSet, extIovHandle, extIovLen, extIovOffset,
 } from "../bdev";
 import { MemTable, memBrokenRegion } from "./mem";
 import {
-  Vring, vringWalk, vringTakeHead, vringPending, vringPutUsed, vringReady, vringSignal, CHAIN_BYTES, pieceAddr, pieceLen, pieceWritable,
+  Vring, vringWalk, vringTakeHead, vringPending, vringPutUsed, vringReady, vringSignal, CHAIN_BYTES, pieceOffset, pieceLen, pieceWritable, pieceHandle,
 } from "./vring";
 import { inflightTake, inflightBeforeUsed, inflightAfterUsed, inflightNextResubmit } from "./inflight";
 import { LogLimit, logLimitTake } from "./loglimit";
@@ -42,8 +45,12 @@ import {
   vring: usize;
   target: usize;
   head: u32;
-  status: u32;          // where this chain's status byte is (wasm address), when hasStatus
+  statusOffset: u64;    // where this chain's status byte is (region offset), when hasStatus
+  statusHandle: i32;    // ... and its region (the host's handle)
   hasStatus: u32;       // the chain ends in a writable byte, translated for this chain: answer there
+  statusByte: u32;      // the byte the host copies there
+  hdr0: u64;            // the header (BLK_OUTHDR_BYTES), or a discard segment, copied in once
+  hdr1: u64;
   usedLen: u32;         // bytes the device wrote into the chain, for the used element
   type: u32;
   offset: u64;          // bytes
@@ -54,9 +61,9 @@ import {
   wait0: u64;           // the bdev_io wait entry (16 bytes) when the channel's pool is empty
   wait1: u64;
 }
-// Each request carries IO_MAX_IOVS iovecs ({u32 base, u32 len}) after its fields.
+// Each request carries IO_MAX_IOVS external iovecs (extiov.ts) after its fields.
 const IOVS_OFF: usize = (offsetof<BlkReq>() + 7) & ~7;
-const REQ_BYTES: usize = IOVS_OFF + <usize>IO_MAX_IOVS * 8;
+const REQ_BYTES: usize = IOVS_OFF + <usize>IO_MAX_IOVS * EXT_IOV_BYTES;
 
 function reqAt(v: Vring, i: u32): BlkReq { return changetype<BlkReq>(v.reqs + <usize>i * REQ_BYTES); }
 
@@ -97,11 +104,16 @@ function finish(r: BlkReq, status: u8): void {
   const v = changetype<Vring>(r.vring);
   const t = changetype<BlkTarget>(r.target);
   assert(r.hasStatus != 0 || (status != BLK_S_OK && r.onBdev == 0), "a chain without a status byte was served");
-  if (r.hasStatus != 0) store<u8>(<usize>r.status, status);
+  let answered = r.hasStatus != 0;
+  if (answered) {
+    r.statusByte = status;
+    // The region may have gone since the walk (REM_MEM_REG, a new table): then nothing is written.
+    answered = host_vu_guest_write(r.statusHandle, <f64>r.statusOffset, changetype<usize>(r) + offsetof<BlkReq>("statusByte"), 1) == 0;
+  }
   if (status != BLK_S_OK) t.failed++;
   t.done++;
   if (r.onBdev != 0) { r.onBdev = 0; assert(t.onBdev > 0); t.onBdev--; }
-  returnChain(v, r.head, r.hasStatus == 0 ? 0 : status == BLK_S_OK ? r.usedLen : 1);
+  returnChain(v, r.head, !answered ? 0 : status == BLK_S_OK ? r.usedLen : 1);
   r.next = v.freeReqs;
   v.freeReqs = changetype<usize>(r);
 }
@@ -128,7 +140,7 @@ function submit(reqPtr: usize): void {
   switch (r.type) {
     case BLK_T_IN:
     case BLK_T_OUT:
-      rc = bdevSubmitBlocks(t.desc, t.channel, r.type == BLK_T_IN ? IO_READ : IO_WRITE, reqPtr + IOVS_OFF, r.iovcnt,
+      rc = bdevSubmitExternal(t.desc, t.channel, r.type == BLK_T_IN ? IO_READ : IO_WRITE, reqPtr + IOVS_OFF, r.iovcnt,
         r.offset >> b.blockShift, r.length >> b.blockShift, ioDone, reqPtr);
       break;
     case BLK_T_FLUSH: rc = bdevFlush(t.desc, t.channel, ioDone, reqPtr); break;
@@ -150,25 +162,27 @@ function prepare(t: BlkTarget, r: BlkReq, c: usize): u8 {
   if (n == 0) return BLK_S_IOERR;
   const last = n - 1;
   if (pieceWritable(c, last)) {                      // pieces are never empty (vring.ts drops them)
-    r.status = pieceAddr(c, last) + pieceLen(c, last) - 1;
+    r.statusOffset = pieceOffset(c, last) + <u64>pieceLen(c, last) - 1;
+    r.statusHandle = pieceHandle(c, last);
     r.hasStatus = 1;
   }
   if (n < 2 || r.hasStatus == 0 || pieceLen(c, 0) < BLK_OUTHDR_BYTES || pieceWritable(c, 0)) return BLK_S_IOERR;
-  const hdr = <usize>pieceAddr(c, 0);
+  const hdr = changetype<usize>(r) + offsetof<BlkReq>("hdr0");
+  if (host_vu_guest_read(pieceHandle(c, 0), <f64>pieceOffset(c, 0), hdr, BLK_OUTHDR_BYTES) != 0) return BLK_S_IOERR;
   r.type = load<u32>(hdr);
   const sector = load<u64>(hdr, 8);
   // Data: the rest of the first piece, the middle pieces, and the last piece less its status byte.
+  const iovs = changetype<usize>(r) + IOVS_OFF;
   let count: u32 = 0, bytes: u64 = 0, dataWritable = false, mixed = false;
   for (let i: u32 = 0; i < n; i++) {
-    let addr = pieceAddr(c, i), len = pieceLen(c, i);
-    if (i == 0) { addr += BLK_OUTHDR_BYTES; len -= BLK_OUTHDR_BYTES; }
+    let offset = pieceOffset(c, i), len = pieceLen(c, i);
+    if (i == 0) { offset += BLK_OUTHDR_BYTES; len -= BLK_OUTHDR_BYTES; }
     if (i == last) len -= 1;
     if (len == 0) continue;
     if (count == IO_MAX_IOVS) return BLK_S_IOERR;   // beyond SEG_MAX
     const w = pieceWritable(c, i);
     if (count == 0) dataWritable = w; else if (w != dataWritable) mixed = true;
-    store<u32>(changetype<usize>(r) + IOVS_OFF + (<usize>count << 3), addr);
-    store<u32>(changetype<usize>(r) + IOVS_OFF + (<usize>count << 3), len, 4);
+    extIovSet(iovs, count, pieceHandle(c, i), offset, len);
     count++;
     bytes += len;
   }
@@ -193,9 +207,8 @@ function prepare(t: BlkTarget, r: BlkReq, c: usize): u8 {
       if (count == 0 || !dataWritable) return BLK_S_IOERR;
       let left = <u32>min<u64>(bytes, <u64>BLK_ID_BYTES), from = t.id;
       for (let i: u32 = 0; i < count && left > 0; i++) {
-        const at = <usize>load<u32>(changetype<usize>(r) + IOVS_OFF + (<usize>i << 3));
-        const len = min(left, load<u32>(changetype<usize>(r) + IOVS_OFF + (<usize>i << 3), 4));
-        memory.copy(at, from, len);
+        const len = min(left, extIovLen(iovs, i));
+        if (host_vu_guest_write(extIovHandle(iovs, i), <f64>extIovOffset(iovs, i), from, len) != 0) return BLK_S_IOERR;
         from += len; left -= len;
       }
       r.usedLen = <u32>min<u64>(bytes, <u64>BLK_ID_BYTES) + 1;
@@ -207,8 +220,8 @@ function prepare(t: BlkTarget, r: BlkReq, c: usize): u8 {
       if ((b.ioTypes & (1 << type)) == 0) return BLK_S_UNSUPP;
       // One segment (the limits we advertise): {u64 sector, u32 sectors, u32 flags}, readable.
       if (count != 1 || dataWritable || bytes != BLK_DISCARD_SEG_BYTES || t.readOnly != 0) return BLK_S_IOERR;
-      const seg = <usize>load<u32>(changetype<usize>(r) + IOVS_OFF);
-      const segSector = load<u64>(seg), sectors = <u64>load<u32>(seg, 8);
+      if (host_vu_guest_read(extIovHandle(iovs, 0), <f64>extIovOffset(iovs, 0), hdr, BLK_DISCARD_SEG_BYTES) != 0) return BLK_S_IOERR;
+      const segSector = load<u64>(hdr), sectors = <u64>load<u32>(hdr, 8);
       r.offset = segSector << SECTOR_SHIFT;
       r.length = sectors << SECTOR_SHIFT;
       if (sectors == 0 || segSector > (<u64>-1 >> SECTOR_SHIFT) || (r.offset & blockMask) != 0 || (r.length & blockMask) != 0) return BLK_S_IOERR;

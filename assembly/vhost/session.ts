@@ -6,10 +6,13 @@
 
 import {
   heapAllocZeroed, heapFree, report, LEVEL_ERROR, LEVEL_NOTICE, LEVEL_INFO, host_vu_recv, host_vu_send, host_fd_close, host_vu_fd_kind,
-  FD_KIND_EVENTFD, FD_KIND_PIPE, EAGAIN, EINVAL, EPROTO, ENODEV, ENXIO, EFAULT,
+  FD_KIND_EVENTFD, FD_KIND_PIPE, EAGAIN, EINVAL, EPROTO, ENODEV, ENXIO, EFAULT, ENOSPC, EBUSY,
 } from "../runtime";
 import * as W from "./wire";
-import { MemTable, memTableNew, memTableFree, regionCheck, regionAdd, regionRemove, regionFdShortfall, memUnmapAll, memBrokenRegion, MAX_REGIONS } from "./mem";
+import {
+  MemTable, memTableNew, memTableFree, regionCheck, regionAdd, regionRemove, regionMatching, regionAt, regionFdShortfall, memUnmapAll, memBrokenRegion, MAX_REGIONS,
+} from "./mem";
+import { windowAt, RING_WINDOWS } from "./ringwindow";
 import { Vring, vringInit, vringReset, setFd, vringSetNum, vringTranslate, vringSuppressKicks, vringFreePool } from "./vring";
 import { BlkTarget, blkPoolCreate, blkSignal } from "./blk";
 import { Inflight, inflightCreate, inflightMap, inflightUnmap, inflightQueue, inflightRecover } from "./inflight";
@@ -277,8 +280,13 @@ function inflightFd(s: Session, request: u32, flags: u32, size: u32, p: usize): 
   ack(s, request, flags, true);
 }
 
-function ringsRunning(s: Session): bool {
-  for (let i: u32 = 0; i < MAX_QUEUES; i++) { const v = vringOf(s, i); if (v.started != 0 || v.owner != 0) return true; }
+/** Whether a ring that runs (or may: started, or served by a worker) is seen through a window of region `handle`. */
+function ringIn(s: Session, handle: i32): bool {
+  for (let i: u32 = 0; i < MAX_QUEUES; i++) {
+    const v = vringOf(s, i);
+    if ((v.started == 0 && v.owner == 0) || v.windows == 0) continue;
+    for (let k: u32 = 0; k < RING_WINDOWS; k++) if (windowAt(v.windows, k).block != 0 && windowAt(v.windows, k).handle == handle) return true;
+  }
   return false;
 }
 
@@ -335,10 +343,25 @@ export function sessionMemoryBroke(s: Session): bool {
   return true;
 }
 
+/** Why region `i` (wire payload `src`) could not be mapped, naming the guest's controller, the region and the limit. */
+function regionRefused(s: Session, i: u32, src: usize, rc: i32): void {
+  const bytes = <f64>load<u64>(src, 8);
+  if (rc == -ENOSPC && changetype<MemTable>(s.mem).count >= MAX_REGIONS) {
+    report(LEVEL_ERROR, rc, "vhost %s: guest memory region %d refused: a session holds at most %d regions (GET_MAX_MEM_SLOTS)",
+      s.name, 0, <f64>i, <f64>MAX_REGIONS);
+  } else if (rc == -ENOSPC) {
+    report(LEVEL_ERROR, rc, "vhost %s: guest memory region %d (%d bytes) refused: the host's table of guest regions (4096 over all guests) is full; disconnect a guest or use fewer, larger regions",
+      s.name, 0, <f64>i, bytes);
+  } else {
+    report(LEVEL_ERROR, rc, "vhost %s: guest memory region %d (%d bytes) could not be mapped", s.name, 0, <f64>i, bytes);
+  }
+}
+
 function setMemTable(s: Session, request: u32, flags: u32, size: u32, p: usize): void {
   if (size < W.MEM_TABLE_HEAD) { fail(s, "a payload of the wrong size", request); return; }
   const n = load<u32>(p);
-  if (n == 0 || n > MAX_REGIONS || size != W.MEM_TABLE_HEAD + n * W.REGION_BYTES) { fail(s, "a memory table of the wrong size", request); return; }
+  // SET_MEM_TABLE carries at most MAX_FDS regions (one fd each); ADD_MEM_REG brings the rest.
+  if (n == 0 || n > W.MAX_FDS || size != W.MEM_TABLE_HEAD + n * W.REGION_BYTES) { fail(s, "a memory table of the wrong size", request); return; }
   if (s.nfds != n) { fail(s, "a memory table whose fds do not match its regions", request); return; }
   // Rings in flight keep pointers into the old mapping: QEMU sends a new table only with rings
   // stopped; a table while they run ends the session rather than moving memory under them.
@@ -349,7 +372,7 @@ function setMemTable(s: Session, request: u32, flags: u32, size: u32, p: usize):
     if (regionCheck(changetype<MemTable>(s.mem), src) != 0) { fail(s, "a memory region that is empty, wraps or overlaps another", request); return; }
     if (!regionFits(s, i, src, i)) { s.closed = 1; return; }
     const rc = regionAdd(changetype<MemTable>(s.mem), src, takeFd(s, i));
-    if (rc != 0) { report(LEVEL_ERROR, rc, "vhost %s: guest memory region %d could not be mapped", s.name, 0, <f64>i); s.closed = 1; return; }
+    if (rc != 0) { regionRefused(s, i, src, rc); s.closed = 1; return; }
   }
   retranslate(s);
   report(LEVEL_INFO, 0, "vhost %s: guest memory mapped (%d regions)", s.name, 0, <f64>n);
@@ -360,15 +383,23 @@ function memReg(s: Session, request: u32, flags: u32, size: u32, p: usize): void
   if (size != W.MEM_REG_BYTES) { fail(s, "a payload of the wrong size", request); return; }
   const src = p + 8;
   if (request == W.REM_MEM_REG) {
-    if (ringsRunning(s)) { fail(s, "REM_MEM_REG while rings run", request); return; }
+    // Memory hot-unplug while the rings run: fine unless a ring lives there. A request in flight on
+    // it fails or, in io_uring, lands in the pages it was given (the host unmaps with its last I/O).
+    const slot = regionMatching(changetype<MemTable>(s.mem), src);
+    if (slot >= 0 && ringIn(s, regionAt(changetype<MemTable>(s.mem), <u32>slot).handle)) {
+      report(LEVEL_ERROR, -EBUSY, "vhost %s: REM_MEM_REG of guest memory region %d refused: a running ring lies in it", s.name, 0, <f64>slot);
+      ack(s, request, flags, false);
+      return;
+    }
     ack(s, request, flags, regionRemove(changetype<MemTable>(s.mem), src) == 0);
     return;
   }
   if (s.nfds != 1) { fail(s, "ADD_MEM_REG without exactly one fd", request); return; }
   if (regionCheck(changetype<MemTable>(s.mem), src) != 0) { fail(s, "a memory region that is empty, wraps or overlaps another", request); return; }
   if (!regionFits(s, changetype<MemTable>(s.mem).count, src, 0)) { ack(s, request, flags, false); return; }
+  const index = changetype<MemTable>(s.mem).count;
   const rc = regionAdd(changetype<MemTable>(s.mem), src, takeFd(s, 0));
-  if (rc != 0) { report(LEVEL_ERROR, rc, "vhost %s: an added memory region could not be mapped", s.name); ack(s, request, flags, false); return; }
+  if (rc != 0) { regionRefused(s, index, src, rc); ack(s, request, flags, false); return; }
   retranslate(s);
   ack(s, request, flags, true);
 }

@@ -1,16 +1,23 @@
-// Split virtqueues over guest memory mapped into this Wasm memory: the avail ring is read, each
-// descriptor chain is walked with every field read once (the guest may change it meanwhile) and
-// every address translated and range-checked, and the used ring is written back. What a chain asks
-// for is blk.ts's business; a chain that is malformed is returned to the guest unused (len 0) and
-// reported, and a ring whose indexes make no sense is stopped.
+// Split virtqueues over guest memory outside this Wasm memory: the rings are read and written through
+// their windows (ringwindow.ts), each descriptor chain is walked with every field read once (the guest
+// may change it meanwhile; an indirect table is copied in once and walked there) and every address
+// translated and range-checked into (region, offset) pieces, which only the host ever dereferences.
+// What a chain asks for is blk.ts's business; a chain that is malformed is returned to the guest
+// unused (len 0) and reported, and a ring whose indexes make no sense is stopped.
 
-import { heapFree, host_eventfd_write, host_fd_close, EINVAL } from "../runtime";
+import { heapFree, host_eventfd_write, host_fd_close, host_vu_guest_read, EINVAL, ENOMEM } from "../runtime";
 import { cachedNowUs } from "../thread";
-import { MemTable, gpaToWasm, uvaToWasm } from "./mem";
+import { MemTable, regionAt, gpaFind } from "./mem";
+import { windowsNew, windowsFree, windowAt, windowOpen, windowClose, RING_WINDOWS } from "./ringwindow";
 import { DESC_BYTES, DESC_F_NEXT, DESC_F_WRITE, DESC_F_INDIRECT, AVAIL_F_NO_INTERRUPT, USED_F_NO_NOTIFY, MAX_QUEUE_SIZE } from "./wire";
 
 /** Pieces one chain may have: virtio-blk's header and status, and SEG_MAX data segments, with slack. */
 export const MAX_PIECES: u32 = 32;
+/**
+ * Entries an indirect table may have: no more than a chain may have pieces (a longer table could
+ * only hold a chain we refuse), so the copy of one fits the chain's scratch.
+ */
+export const MAX_INDIRECT: u32 = MAX_PIECES;
 
 @unmanaged export class Vring {
   index: u32;
@@ -53,19 +60,29 @@ export const MAX_PIECES: u32 = 32;
   kickWatch: i32;        // the kick fd's watch (host_fd_watch), -1 when none
   kicksOn: u32;          // the guest was asked to kick (the ring idled): its kick ends the reactor's sleep
   lastWorkUs: u64;       // when a chain was last taken
+  windows: usize;        // ringwindow.ts: RING_WINDOWS windows (desc, avail, used), 0 until first translated
 }
 
-/** The pieces of one chain, in order: {u32 wasm address, u32 length, u32 writable} each. */
+/**
+ * The pieces of one chain, in order: {u64 offset, u32 length, u32 writable, i32 region handle, u32 0}
+ * each (PIECE_BYTES), then room for a copy of its indirect table (MAX_INDIRECT descriptors).
+ */
 @unmanaged export class Chain {
   head: u32;
   count: u32;
   bytesReadable: u32;
   bytesWritable: u32;
 }
-export const CHAIN_BYTES: usize = offsetof<Chain>() + <usize>MAX_PIECES * 12;
-export function pieceAddr(c: usize, i: u32): u32 { return load<u32>(c + offsetof<Chain>() + <usize>i * 12); }
-export function pieceLen(c: usize, i: u32): u32 { return load<u32>(c + offsetof<Chain>() + <usize>i * 12, 4); }
-export function pieceWritable(c: usize, i: u32): bool { return load<u32>(c + offsetof<Chain>() + <usize>i * 12, 8) != 0; }
+export const PIECE_BYTES: usize = 24;
+const PIECES_OFF: usize = offsetof<Chain>();
+const INDIRECT_OFF: usize = PIECES_OFF + <usize>MAX_PIECES * PIECE_BYTES;
+export const CHAIN_BYTES: usize = INDIRECT_OFF + <usize>MAX_INDIRECT * DESC_BYTES;
+function pieceAt(c: usize, i: u32): usize { return c + PIECES_OFF + <usize>i * PIECE_BYTES; }
+/** Where piece i starts in its region, and the region's handle (the host's). */
+export function pieceOffset(c: usize, i: u32): u64 { return load<u64>(pieceAt(c, i)); }
+export function pieceLen(c: usize, i: u32): u32 { return load<u32>(pieceAt(c, i), 8); }
+export function pieceWritable(c: usize, i: u32): bool { return load<u32>(pieceAt(c, i), 12) != 0; }
+export function pieceHandle(c: usize, i: u32): i32 { return load<i32>(pieceAt(c, i), 16); }
 
 export function vringInit(v: Vring, index: u32): void {
   memory.fill(changetype<usize>(v), 0, offsetof<Vring>());
@@ -84,6 +101,7 @@ export function vringReset(v: Vring): void {
   assert(v.owner == 0);
   if (v.resubmit != 0) heapFree(v.resubmit);
   assert(v.detachMsg == 0, "a ring reset with its detach message still held");
+  if (v.windows != 0) windowsFree(v.windows);
   const index = v.index, reqs = v.reqs;
   vringInit(v, index);
   v.reqs = reqs;                               // the pool outlives a reset; blk.ts frees it with the session
@@ -103,18 +121,24 @@ export function vringSetNum(v: Vring, num: u32): i32 {
 }
 
 /**
- * Translate the ring's three areas (after SET_VRING_ADDR, or again after the memory table changed).
- * Each must lie in one region and be aligned as virtio requires. 0 or -EINVAL.
+ * Translate the ring's three areas (after SET_VRING_ADDR, or again after the memory table changed)
+ * and show each through its window. Each must lie in one region and be aligned as virtio requires.
+ * 0, -EINVAL (outside guest memory, misaligned), -ENOMEM or the host's -errno (no window).
  */
 export function vringTranslate(v: Vring, mem: MemTable): i32 {
   if (v.num == 0) return -EINVAL;
+  if (v.windows == 0) v.windows = windowsNew();
+  if (v.windows == 0) return -ENOMEM;
   const n = <u64>v.num;
-  const desc = uvaToWasm(mem, v.descUva, n * DESC_BYTES);
-  const avail = uvaToWasm(mem, v.availUva, 6 + 2 * n);
-  const used = uvaToWasm(mem, v.usedUva, 6 + 8 * n);
-  if (desc == 0 || avail == 0 || used == 0 || (desc & 15) != 0 || (avail & 1) != 0 || (used & 3) != 0) {
+  const aligned = (v.descUva & 15) == 0 && (v.availUva & 1) == 0 && (v.usedUva & 3) == 0;
+  const desc = aligned ? windowOpen(windowAt(v.windows, 0), mem, v.descUva, n * DESC_BYTES) : 0;
+  const avail = desc != 0 ? windowOpen(windowAt(v.windows, 1), mem, v.availUva, 6 + 2 * n) : 0;
+  const used = avail != 0 ? windowOpen(windowAt(v.windows, 2), mem, v.usedUva, 6 + 8 * n) : 0;
+  if (desc == 0 || avail == 0 || used == 0) {
+    const err = aligned ? windowAt(v.windows, desc == 0 ? 0 : avail == 0 ? 1 : 2).error : -EINVAL;
     v.desc = 0; v.avail = 0; v.used = 0;
-    return -EINVAL;
+    for (let i: u32 = 0; i < RING_WINDOWS; i++) windowClose(windowAt(v.windows, i));
+    return err;
   }
   v.desc = desc; v.avail = avail; v.used = used;
   return 0;
@@ -147,12 +171,15 @@ function addPiece(c: usize, mem: MemTable, addr: u64, len: u32, writable: bool):
   const chain = changetype<Chain>(c);
   if (len == 0) return true;
   if (chain.count >= MAX_PIECES) return false;
-  const at = gpaToWasm(mem, addr, <u64>len);
-  if (at == 0) return false;
-  const p = c + offsetof<Chain>() + <usize>chain.count * 12;
-  store<u32>(p, <u32>at);
-  store<u32>(p, len, 4);
-  store<u32>(p, writable ? 1 : 0, 8);
+  const slot = gpaFind(mem, addr, <u64>len);
+  if (slot < 0) return false;
+  const r = regionAt(mem, <u32>slot);
+  const p = pieceAt(c, chain.count);
+  store<u64>(p, addr - r.guestAddr);
+  store<u32>(p, len, 8);
+  store<u32>(p, writable ? 1 : 0, 12);
+  store<i32>(p, r.handle, 16);
+  store<u32>(p, 0, 20);
   chain.count++;
   if (writable) chain.bytesWritable += len; else chain.bytesReadable += len;
   return true;
@@ -161,7 +188,8 @@ function addPiece(c: usize, mem: MemTable, addr: u64, len: u32, writable: bool):
 /**
  * Walk the chain at `head` into `c` (CHAIN_BYTES). A descriptor table is followed at most `num`
  * steps (a longer walk is a loop); one indirect table is allowed, as the first descriptor, and
- * its entries may not be indirect again. Readable pieces must come before writable ones. Returns
+ * its entries may not be indirect again; it is copied into the chain's scratch first and walked
+ * there (at most MAX_INDIRECT entries). Readable pieces must come before writable ones. Returns
  * 0, or a message for the report when the chain is malformed.
  */
 export function vringWalk(v: Vring, mem: MemTable, head: u32, c: usize): string | null {
@@ -182,9 +210,12 @@ export function vringWalk(v: Vring, mem: MemTable, head: u32, c: usize): string 
     if ((flags & DESC_F_INDIRECT) != 0) {
       if (table != v.desc || steps != 0 || (flags & DESC_F_NEXT) != 0) return "indirect descriptor not alone at the head of the chain";
       if (len == 0 || (len & (DESC_BYTES - 1)) != 0 || len / DESC_BYTES > MAX_QUEUE_SIZE) return "indirect table length is not a whole number of descriptors";
-      const at = gpaToWasm(mem, addr, <u64>len);
-      if (at == 0 || (at & 15) != 0) return "indirect table outside guest memory";
-      table = at;
+      if (len / DESC_BYTES > MAX_INDIRECT) return "too many descriptors in one chain";   // its table is longer than a chain may be
+      const slot = gpaFind(mem, addr, <u64>len);
+      if (slot < 0 || (addr & 15) != 0) return "indirect table outside guest memory";
+      const r = regionAt(mem, <u32>slot);
+      if (host_vu_guest_read(r.handle, <f64>(addr - r.guestAddr), c + INDIRECT_OFF, len) != 0) return "indirect table in a region that is gone";
+      table = c + INDIRECT_OFF;
       size = len / DESC_BYTES;
       i = 0;
       steps = <u32>-1;                       // the walk starts again in the indirect table

@@ -110,6 +110,31 @@ export interface NativeAddon {
   mapIntoMemory(memory: VhostMemory, offset: number, length: number, fd: number, fdOffset: number, guardOffset?: number, guardValue?: number): number;
   /** Guarded mappings now (guest memory mapped with a guard word) and SIGBUS repairs since the process started. */
   guardStats(): { armed: number; repairs: number };
+  /**
+   * Guest memory outside the Wasm memory (host/native/src/guestmem.h): maps fd [fdOffset, fdOffset + length)
+   * shared and read-write wherever the kernel puts it, any size below 2^53, guarded as mapIntoMemory's
+   * (guardOffset/guardValue are required here). The addon keeps its own dup of fd (the caller closes its
+   * one). A handle in [1, 2^31), or -EINVAL (length 0 or ≥ 2^53, a misaligned guard word, value 0, fdOffset
+   * not page-aligned), -EFAULT (guard word outside memory), -ENOSPC (4096 regions mapped already), or
+   * mapIntoMemory's fd errors (-EBADF, -ENODEV, -EACCES, -ENXIO).
+   */
+  guestRegionMap(memory: VhostMemory, guardOffset: number, guardValue: number, fd: number, fdOffset: number, length: number): number;
+  /** Retires a region at once (every later access is -EBADF); its mapping goes with its last in-flight I/O. 0 or -EBADF. */
+  guestRegionUnmap(handle: number): number;
+  /**
+   * Region [offset, offset + len) into / from Wasm [ptr, ptr + len): 0, -EBADF (no such region), -EFAULT (a
+   * range outside it or outside `memory`). `memory` is the caller's own Uint8Array over the whole shared
+   * memory (checked cheaply, as copyFromMemory's: one made before a grow ends at the old size).
+   */
+  guestRead(memory: Uint8Array, handle: number, offset: number, ptr: number, len: number): number;
+  guestWrite(memory: Uint8Array, handle: number, offset: number, ptr: number, len: number): number;
+  /**
+   * Region [regionOffset, + length) mapped (shared, guarded) over Wasm [wasmOffset, + length) too: 0, -EINVAL
+   * (length 0 or not whole host pages), -EFAULT (outside memory or region), -EBADF. Undone by unmapFromMemory.
+   */
+  guestWindowMap(memory: VhostMemory, guardOffset: number, guardValue: number, wasmOffset: number, length: number, handle: number, regionOffset: number): number;
+  /** Regions mapped now, and how many of them are retired but still held by in-flight I/O. */
+  guestMemStats(): { mapped: number; retired: number };
   /** madvise(MADV_RANDOM) over memory [offset, offset + length) (a mapped file: no read-ahead into large folios): 0 or -errno. */
   adviseRandom(memory: VhostMemory, offset: number, length: number): number;
   /** Zero pages, read-write, back over memory [offset, offset + length): 0, -EINVAL or -EFAULT as above. */

@@ -7,7 +7,7 @@ import { sendMsg, getIoChannel, putIoChannel } from "../../assembly/thread";
 import {
   bdevOpen, bdevClose, bdevClaim, bdevSubmitBlocks, bdevRead, bdevWrite, bdevUnmap, bdevWriteZeroes, bdevFlush,
   bdevFreeIo, bdevQueueIoWait, bdevIoStatus, bdevReset, bdevUnregister, bdevById, Bdev, IO_READ, IO_WRITE,
-  bdevReadLent, bdevIoData,
+  bdevReadLent, bdevIoData, bdevSubmitExternal,
 } from "../../assembly/bdev";
 import { nullBdevCreate } from "../../assembly/bdev/null";
 import { mallocBdevCreate } from "../../assembly/bdev/malloc";
@@ -94,6 +94,8 @@ function opMsg(ctx: usize): void {
     case Op.reset: rc = bdevReset(desc, ch, ioDone, ctx); break;
     case Op.readv: rc = bdevSubmitBlocks(desc, ch, IO_READ, buf, w(ctx, W.flag), off >> 12, len >> 12, ioDone, ctx); break;
     case Op.writev: rc = bdevSubmitBlocks(desc, ch, IO_WRITE, buf, w(ctx, W.flag), off >> 12, len >> 12, ioDone, ctx); break;
+    case Op.readExt: rc = bdevSubmitExternal(desc, ch, IO_READ, buf, w(ctx, W.flag), off >> 12, len >> 12, ioDone, ctx); break;
+    case Op.writeExt: rc = bdevSubmitExternal(desc, ch, IO_WRITE, buf, w(ctx, W.flag), off >> 12, len >> 12, ioDone, ctx); break;
     case Op.unregister: rc = bdevUnregister(bdevById(w(ctx, W.bdev)), unregistered, ctx); break;
     case Op.readMany: {
       set(ctx, W.retries, w(ctx, W.flag));
@@ -103,7 +105,7 @@ function opMsg(ctx: usize): void {
     }
     default: rc = -22;
   }
-  if (op >= Op.read && op <= Op.reset || op == Op.readv || op == Op.writev || op == Op.readLent) { if (rc == 0) set(ctx, W.inflight, w(ctx, W.inflight) + 1); }
+  if (op >= Op.read && op <= Op.reset || op == Op.readv || op == Op.writev || op == Op.readLent || op == Op.readExt || op == Op.writeExt) { if (rc == 0) set(ctx, W.inflight, w(ctx, W.inflight) + 1); }
   set(ctx, W.rc, <u32>rc);
 }
 
@@ -116,4 +118,6 @@ import { appThreadSet } from "../../assembly/app/request";
 export function hb_set_app_thread(thread: usize): void { appThreadSet(thread); }
 
 /** The data of malloc bdev `id` (its address in the memory), so a test can copy a device across instances. */
+/** Whether bdev `id`'s module takes external vectors itself (1) or the layer bounces them (0): both paths on one bdev. */
+export function hb_takes_external(id: u32, takes: u32): void { changetype<Bdev>(bdevById(id)).takesExternal = takes; }
 export function hb_malloc_data(id: u32): usize { const b = bdevById(id); return b == 0 ? 0 : changetype<Bdev>(b).ctx; }

@@ -8,27 +8,30 @@ export function hv_loglimit_new(): usize { return changetype<usize>(logLimitNew(
 export function hv_loglimit_take(limit: usize, nowUs: f64): f64 { return <f64>logLimitTake(changetype<LogLimit>(limit), <u64>nowUs); }
 
 // ---- virtqueues and virtio-blk requests over simulated guest memory (tests/unit/vhost-blk.test.ts) ----
-// Guest memory is a block of the harness's own heap; a MemTable region names it as if the host had
-// mapped it there, so vring.ts and blk.ts translate, walk and serve chains exactly as in a session.
+// Guest memory is a region the host mapped (the addon's guestRegionMap, as in a session) whose pages the
+// test also sees through a window in the harness's memory, so vring.ts and blk.ts translate, walk
+// and serve chains exactly as in a session, through the same host calls.
 
 import { heapAllocZeroed } from "../../assembly/runtime";
 import { sendMsg } from "../../assembly/thread";
 import { bdevById } from "../../assembly/bdev";
-import { MemTable, memTableNew, regionAt } from "../../assembly/vhost/mem";
+import { MemTable, memTableNew, regionAt, memGuardWord } from "../../assembly/vhost/mem";
 import { Vring, vringInit, vringWalk, CHAIN_BYTES } from "../../assembly/vhost/vring";
 import { BlkTarget, blkTargetNew, blkPoolCreate, blkProcess } from "../../assembly/vhost/blk";
 
 export function hv_mem_new(): usize { return memTableNew(); }
-/** Region `slot`: guest physical [gpa, gpa + size) is this memory's [wasm, wasm + size) (not a mapping). */
-export function hv_mem_region(mem: usize, slot: u32, gpa: f64, size: u32, wasm: usize): void {
+/** Region `slot`: guest physical (and user) [gpa, gpa + size) is the host's region `handle` (mapped by the test). */
+export function hv_mem_region(mem: usize, slot: u32, gpa: f64, size: f64, handle: i32): void {
   const t = changetype<MemTable>(mem);
   const r = regionAt(t, slot);
-  if (r.wasm == 0) t.count++;
+  if (r.handle == 0) t.count++;
   r.guestAddr = <u64>gpa;
   r.userAddr = <u64>gpa;
   r.size = <u64>size;
-  r.wasm = wasm;
+  r.handle = handle;
 }
+/** The table's guard word (the test maps its regions and windows with it). */
+export function hv_mem_guard(mem: usize): usize { return memGuardWord(changetype<MemTable>(mem)); }
 
 /** A started, enabled ring of `num` entries whose three areas are at the given addresses of this memory. */
 export function hv_vring_new(num: u32, desc: usize, avail: usize, used: usize): usize {

@@ -8,6 +8,7 @@ import { instantiateCore, levelName, readCoreString, CONTROL_ARENA } from '../..
 import { ReactorPlugins } from '../../host/plugins/reactor-plugins.js';
 import type { CoreExports, LevelName, UringHandlers } from '../../host/core-abi.js';
 import { nodeUringHandlers } from '../../host/uring-host.js';
+import { nodeVhostHandlers } from '../../host/vhost-seam.js';
 import { nodeCrc32c, type Crc32cHandler } from '../../host/crc-host.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -92,6 +93,7 @@ export async function newHarness(options: HarnessOptions = {}): Promise<Harness>
     uring: holdReaps(spyOnSubmit(nodeUringHandlers(memory), memory, options.onUringSubmit), options.holdUringReaps),
     crc32c: options.softwareCrc ? undefined : spyOnCrc(nodeCrc32c(memory), options.onHostCrc),
     plugins: new ReactorPlugins(memory, (level, code, message) => reports.push({ level, code, message })),
+    vhost: nodeVhostHandlers(memory),
   }) as TestCore;
   // A copy of the exports (theirs is frozen) whose thread create and destroy keep the harness's list.
   const threads: number[] = [];

@@ -1,8 +1,33 @@
 // Simulated guest memory and a split virtqueue inside the deterministic harness: guest memory is a
-// block of the harness's heap that a MemTable region names (tests/core/vhost-hooks.ts), descriptor
-// chains are built by the test, and what the core changed in guest memory can be checked byte by byte.
+// memfd the addon maps outside the Wasm memory (a region, as in a session) that a MemTable slot names
+// (tests/core/vhost-hooks.ts); the test sees its pages through a window in the harness's memory.
+// Descriptor chains are built by the test, and what the core changed in guest memory can be checked
+// byte by byte.
 import assert from 'node:assert/strict';
 import type { Harness } from './core.js';
+import { loadNative } from '../../host/native/index.js';
+
+const HOST_PAGE = 4096;
+
+/**
+ * Guest memory of `bytes` at guest physical `gpa` in slot `slot` of `mem`: a region the addon maps,
+ * and where the test sees it in the harness's memory. `handle` is the host's (0 after unmap()).
+ */
+export function guestRegion(h: Harness, mem: number, slot: number, gpa: bigint, bytes: number): { at: number; handle: number; unmap(): void } {
+  const native = loadNative();
+  assert.ok(native, 'the native addon is built');
+  const size = alignUp(bytes, HOST_PAGE);
+  const fd = native.memfdCreate('wstor-test-guest', size);
+  assert.ok(fd >= 0, `memfdCreate: ${fd}`);
+  const guard = h.core.hv_mem_guard(mem);
+  const handle = native.guestRegionMap(h.memory, guard, slot + 1, fd, 0, size);
+  native.closeFd(fd);
+  assert.ok(handle > 0, `guestRegionMap: ${handle}`);
+  const at = alignUp(h.scratch(size + HOST_PAGE), HOST_PAGE);
+  assert.equal(native.guestWindowMap(h.memory, guard, slot + 1, at, size, handle, 0), 0, 'the test\'s window');
+  h.core.hv_mem_region(mem, slot, Number(gpa), size, handle);
+  return { at, handle, unmap: () => { native.guestRegionUnmap(handle); } };
+}
 
 /** Where guest memory starts in guest physical addresses: above 4 GiB, so translation is 64-bit. */
 export const GUEST_BASE = 0x1_0000_0000n;
@@ -30,10 +55,12 @@ export class GuestQueue {
   private next = 0;
 
   /** A queue of `num` entries over `guestBytes` of guest memory (one region at GUEST_BASE). */
+  readonly region: { at: number; handle: number; unmap(): void };
+
   constructor(readonly h: Harness, readonly num = 8, readonly guestBytes = 1 << 18) {
-    this.guest = alignUp(h.scratch(guestBytes + 16), 16);
     this.mem = h.core.hv_mem_new();
-    h.core.hv_mem_region(this.mem, 0, Number(GUEST_BASE), guestBytes, this.guest);
+    this.region = guestRegion(h, this.mem, 0, GUEST_BASE, guestBytes);
+    this.guest = this.region.at;
     // The rings lie outside guest memory, so every byte of it is the chains' business alone.
     this.desc = alignUp(h.scratch(num * DESC_BYTES + 16), 16);
     this.avail = alignUp(h.scratch(6 + 2 * num + 2), 2);

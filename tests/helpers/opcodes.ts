@@ -24,6 +24,9 @@ export namespace BdevOp {
   export const writev = 15;
   /** bdevReadLent of len at off; the data is copied to buf at completion. */
   export const readLent = 16;
+  /** buf points at external entries (bdev/extiov.ts), flag = their count, len = the total. */
+  export const readExt = 17;
+  export const writeExt = 18;
 }
 
 /** bdev-hooks.ts: the u32 words of an hb_ctx_new block (128 bytes). */

@@ -122,3 +122,49 @@ test('a region larger than its file, or one whose fd is not a file, is refused w
     c.close();
   } finally { await t.stop(); }
 });
+
+test('memory hot-plug while the rings run: an added region serves I/O at once; removing it fails only what still names it; the rings\' region stays', async () => {
+  const t = await target();
+  try {
+    await t.engine.vhost.createBlk('A', 'm0');
+    const c = await VhostUserClient.connect(path.join(t.dir, 'A'));
+    await c.setup();
+    // The added region shows the same file as region 0 from 8 MiB on (as a DIMM's memfd would be
+    // another file): what the backend writes through it, the client sees at gpa 8 MiB + x.
+    const HOT_GPA = 0x100_0000_0000n, FROM = 8 * MiB;
+    const region = le([0, 8], [HOT_GPA, 8], [4 * MiB, 8], [USER_BASE + 0x4000_0000n, 8], [FROM, 8]);
+    assert.equal(await c.acked(MSG.ADD_MEM_REG, region, [c.memfd]), 0n, 'ADD_MEM_REG while the rings run');
+    /** A request by hand (descriptors 100..102, nothing else in flight): header and status in region 0, data in `dataGpa`. */
+    const request = async (type: number, dataGpa: bigint, dataAt: number, write: boolean) => {
+      const hdr = 12 * MiB, status = 12 * MiB + 4096;
+      const v = new DataView(c.bytes(hdr, 16).buffer, c.bytes(hdr, 16).byteOffset);
+      v.setUint32(0, type, true); v.setUint32(4, 0, true); v.setBigUint64(8, 80n, true);
+      c.bytes(status, 1)[0] = 0xee;
+      c.writeDesc(0, 100, { addr: BigInt(hdr), len: 16, flags: 1, next: 101 });
+      c.writeDesc(0, 101, { addr: dataGpa, len: 4096, flags: 1 | (write ? 0 : 2), next: 102 });
+      c.writeDesc(0, 102, { addr: BigInt(status), len: 1, flags: 2, next: 0 });
+      c.publish(0, 100);
+      const u = await c.used(0);
+      return { status: c.bytes(status, 1)[0], usedLen: u.len, data: c.bytes(dataAt, 4096).slice() };
+    };
+    const data = pattern(4096, 77);
+    c.bytes(FROM + 65536, 4096).set(data);
+    assert.equal((await request(BLK.OUT, HOT_GPA + 65536n, FROM + 65536, true)).status, OK, 'a write from the added region');
+    const back = await c.request(0, BLK.IN, 80n, { readBytes: 4096 });
+    assert.deepEqual(back.data, data, 'the bdev holds the bytes the added region gave');
+    c.bytes(FROM + 2 * 65536, 4096).fill(0);
+    const read = await request(BLK.IN, HOT_GPA + 2n * 65536n, FROM + 2 * 65536, false);
+    assert.equal(read.status, OK);
+    assert.deepEqual(read.data, data, 'a read into the added region');
+
+    assert.equal(await c.acked(MSG.REM_MEM_REG, region, []), 0n, 'REM_MEM_REG while the rings run');
+    const gone = await request(BLK.IN, HOT_GPA + 65536n, FROM + 65536, false);
+    assert.equal(gone.usedLen, 0, 'a chain naming the removed region is refused, nothing written');
+    assert.equal(gone.status, 0xee);
+    const rings = le([0, 8], [0, 8], [BigInt(c.guestBytes), 8], [USER_BASE, 8], [0, 8]);
+    assert.equal(await c.acked(MSG.REM_MEM_REG, rings, []), 1n, 'the region the rings live in cannot go while they run');
+    await reportsMatching(t.reports, /REM_MEM_REG of guest memory region 0 refused: a running ring lies in it/);
+    await verifiedIo(c, 2, 9);
+    c.close();
+  } finally { await t.stop(); }
+});

@@ -4,19 +4,28 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { newHarness, type Harness } from '../helpers/core.js';
 import { readCoreString } from '../../host/core-abi.js';
-import { GuestQueue, GUEST_BASE, DESC_F, readable, writable } from '../helpers/guest-queue.js';
+import { GuestQueue, GUEST_BASE, DESC_F, readable, writable, guestRegion } from '../helpers/guest-queue.js';
 
 interface Walked { count: number; readableBytes: number; writableBytes: number; pieces: { at: number; len: number; write: boolean }[] }
 
-/** Walk `head`: the refusal's message, or the chain's pieces. */
-function walk(h: Harness, q: GuestQueue, head: number): string | Walked {
+const PIECE_BYTES = 24;   // vring.ts: {u64 offset, u32 len, u32 writable, i32 handle, u32 0}
+
+/**
+ * Walk `head`: the refusal's message, or the chain's pieces, each located where the test sees its
+ * region (`windows`: the host's handle → the region's first byte in the harness's memory).
+ */
+function walk(h: Harness, q: GuestQueue, head: number, windows = new Map([[q.region.handle, q.guest]])): string | Walked {
   const chain = h.scratch(h.core.hv_chain_bytes());
   const why = h.core.hv_walk(q.vring, q.mem, head, chain);
   if (why !== 0) return readCoreString(h.memory, why);
   const count = h.u32(chain, 1);
-  const pieces = Array.from({ length: count }, (_, i) => ({
-    at: h.u32(chain + 16 + 12 * i), len: h.u32(chain + 16 + 12 * i, 1), write: h.u32(chain + 16 + 12 * i, 2) !== 0,
-  }));
+  const view = new DataView(h.memory.buffer);
+  const pieces = Array.from({ length: count }, (_, i) => {
+    const p = chain + 16 + PIECE_BYTES * i;
+    const handle = view.getInt32(p + 16, true);
+    assert.ok(windows.has(handle), `piece ${i} names region handle ${handle}, which the test did not map`);
+    return { at: windows.get(handle)! + Number(view.getBigUint64(p, true)), len: view.getUint32(p + 8, true), write: view.getUint32(p + 12, true) !== 0 };
+  });
   return { count, readableBytes: h.u32(chain, 2), writableBytes: h.u32(chain, 3), pieces };
 }
 
@@ -124,10 +133,10 @@ for (const [name, build, why] of refusals) {
 test('a buffer is translated within one region only: two adjacent regions do not join', async () => {
   const h = await newHarness();
   const q = new GuestQueue(h, 8, 8192);
-  const second = Math.ceil(h.scratch(8192 + 16) / 16) * 16;
-  h.core.hv_mem_region(q.mem, 1, Number(GUEST_BASE + 8192n), 8192, second);
-  const w = walk(h, q, q.chain([{ gpa: GUEST_BASE + 8192n + 16n, len: 64 }]));
-  assert.ok(typeof w !== 'string' && w.pieces[0].at === second + 16, 'translated into the second region');
-  assert.equal(walk(h, q, q.chain([{ gpa: GUEST_BASE + 8192n - 16n, len: 32 }])), 'buffer outside guest memory',
+  const second = guestRegion(h, q.mem, 1, GUEST_BASE + 8192n, 8192);
+  const windows = new Map([[q.region.handle, q.guest], [second.handle, second.at]]);
+  const w = walk(h, q, q.chain([{ gpa: GUEST_BASE + 8192n + 16n, len: 64 }]), windows);
+  assert.ok(typeof w !== 'string' && w.pieces[0].at === second.at + 16, 'translated into the second region');
+  assert.equal(walk(h, q, q.chain([{ gpa: GUEST_BASE + 8192n - 16n, len: 32 }]), windows), 'buffer outside guest memory',
     'a buffer straddling the two regions is refused');
 });

@@ -1,12 +1,12 @@
 // The malloc bdev (SPDK's bdev_malloc): a RAM disk in the shared memory. Data moves with memory.copy;
 // unmap and write_zeroes fill with zeroes; flush has nothing to do. Completions are deferred to the
 // thread's poller like the null bdev's. A read without a buffer (bdevReadLent) is lent the blocks
-// themselves: no copy.
+// themselves: no copy. Buffers outside this memory (extiov.ts) are copied by the host, once.
 
 import { moduleTable, MODULE_KEY_BYTES, isModule } from "../module";
 import { heapAlloc, heapFree, pagesAlloc, pagesFree } from "../../runtime";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../runtime/layout";
-import { BdevModule, BdevIo, Bdev, IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET, IO_SUCCESS } from "../types";
+import { BdevModule, BdevIo, Bdev, IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_WRITE_ZEROES, IO_RESET, IO_SUCCESS, IO_FAILED } from "../types";
 import { bdevAlloc, bdevRegister } from "../bdev";
 import { deferRegister, deferComplete, moduleChannelOf } from "../defer";
 import { memCopyIo } from "../memcopy";
@@ -47,10 +47,10 @@ function mallocMoveData(ioPtr: usize): i32 {
   switch (io.type) {
     case IO_READ:
       if (wantsLentBuffer(io)) lendBlocks(io, b.ctx);
-      else memCopyIo(io, b.ctx);
+      else if (memCopyIo(io, b.ctx) != 0) return IO_FAILED;   // external buffers whose region is gone
       break;
     case IO_WRITE:
-      memCopyIo(io, b.ctx);
+      if (memCopyIo(io, b.ctx) != 0) return IO_FAILED;
       break;
     case IO_UNMAP:
     case IO_WRITE_ZEROES:
@@ -75,6 +75,7 @@ export function mallocBdevCreate(name: usize, blockSize: u32, blockCount: u64): 
   changetype<Bdev>(bdev).ioTypes = (1 << IO_READ) | (1 << IO_WRITE) | (1 << IO_FLUSH) | (1 << IO_UNMAP) | (1 << IO_WRITE_ZEROES) | (1 << IO_RESET);
   changetype<Bdev>(bdev).lendMax = u32.MAX_VALUE;
   changetype<Bdev>(bdev).unmapZeroes = 1;       // unmap fills with zeroes
+  changetype<Bdev>(bdev).takesExternal = 1;     // a guest's buffers are copied by the host, straight to the blocks
   if (bdevRegister(bdev) != 0) { freeData(data, bytes); heapFree(bdev); return 0; }
   return bdev;
 }

@@ -55,13 +55,19 @@ function stage(g: UringGroup, ioPtr: usize): bool {
   const f = changetype<UringFile>(b.ctx);
   const d = g.descs + <usize>g.staged * wire.DESC_BYTES;
   memory.fill(d, 0, wire.DESC_BYTES);
-  let op: u8 = 0;
+  let op: u8 = 0, flags: u8 = 0;
   const offset = io.offsetBlocks << b.blockShift;
   const bytes = <u32>(io.numBlocks << b.blockShift);
   switch (io.type) {
     case IO_READ:
     case IO_WRITE: {
-      if (io.iovcnt == 1) {
+      if (io.external != 0) {
+        // A guest's buffers, in place: the host translates and pins each entry (extiov.ts is the wire's format).
+        op = io.type == IO_READ ? wire.OP_READV : wire.OP_WRITEV;
+        flags = wire.FLAG_EXTERNAL;
+        store<u16>(d + wire.DESC_IOVCNT_OFF, <u16>io.iovcnt);
+        store<u32>(d + wire.DESC_BUF_OFF, <u32>io.iovs);
+      } else if (io.iovcnt == 1) {
         op = io.type == IO_READ ? wire.OP_READ : wire.OP_WRITE;
         store<u32>(d + wire.DESC_BUF_OFF, load<u32>(io.iovs));
         store<u32>(d + wire.DESC_LEN_OFF, load<u32>(io.iovs, 4));
@@ -82,7 +88,8 @@ function stage(g: UringGroup, ioPtr: usize): bool {
   store<u8>(d + wire.DESC_OP_OFF, op);
   // O_DIRECT goes to the device: let it start on each request as it is staged instead of after the
   // whole batch (the kernel plugs a batch). Page-cache I/O keeps one syscall per batch.
-  if (f.direct != 0) store<u8>(d + wire.DESC_FLAGS_OFF, wire.FLAG_SUBMIT_NOW);
+  if (f.direct != 0) flags |= wire.FLAG_SUBMIT_NOW;
+  store<u8>(d + wire.DESC_FLAGS_OFF, flags);
   store<i32>(d + wire.DESC_FD_OFF, f.fd);
   store<u64>(d + wire.DESC_OFFSET_OFF, io.type == IO_FLUSH ? 0 : offset);
   store<u32>(d + wire.DESC_USER_OFF, ringUserData(ioPtr, RING_TAG_BDEV));
@@ -100,10 +107,11 @@ function uringSubmit(ioPtr: usize): void {
     // Through the mapping: the page cache's bytes are this memory's (a read without a buffer is lent
     // them). Complete from the poller (never inside submit), on the list other threads' reaps use; the
     // "result" is the whole transfer.
+    let moved: i32 = 0;
     if (wantsLentBuffer(io)) lendBlocks(io, map);
-    else memCopyIo(io, map);
+    else moved = memCopyIo(io, map);
     io.aux = <u32>(io.numBlocks << changetype<Bdev>(io.bdev).blockShift);
-    queueReaped(g, ioPtr, <i32>io.aux);
+    queueReaped(g, ioPtr, moved < 0 ? moved : <i32>io.aux);
     return;
   }
   if (g.backlog == 0 && stage(g, ioPtr)) {
@@ -263,6 +271,7 @@ export function uringBdevCreate(name: usize, fd: i32, blockSize: u32, blockCount
   b.unmapZeroes = 1;           // a punched hole or a zeroed range reads as zeroes (files and block devices alike)
   b.requiredAlign = direct ? blockSize : 1;
   if (map != 0) b.lendMax = u32.MAX_VALUE;          // reads without a buffer get the mapped bytes
+  b.takesExternal = 1;                              // a guest's buffers: in place, or copied by the host to the mapping
   if (bdevRegister(bdev) != 0) { heapFree(changetype<usize>(f)); heapFree(bdev); return 0; }
   return bdev;
 }

@@ -27,6 +27,8 @@ export const IOV_MAX: u32 = 64;
 
 /** Hand the descriptor to the kernel at once rather than at the end of the submit call (device I/O). */
 export const FLAG_SUBMIT_NOW: u8 = 0x01;
+/** READV/WRITEV: the vector holds external entries (bdev/extiov.ts: {u32 handle, u32 len, u64 offset}). */
+export const FLAG_EXTERNAL: u8 = 0x02;
 
 // Socket ops (assembly/sock). Their descriptors keep offset 0; buf, len and iovcnt as noted, else 0.
 export const OP_ACCEPT: u8 = 8;      // res = the new fd (CLOEXEC, nonblocking, TCP_NODELAY)

@@ -4,6 +4,7 @@
 #include "copy.h"
 #include "crc32c.h"
 #include "file.h"
+#include "guestmem.h"
 #include "tcp.h"
 #include "uring.h"
 #include "vhost.h"
@@ -40,6 +41,12 @@ static napi_value init(napi_env env, napi_value exports) {
         { "fdSize", NULL, wstor_vhost_fd_size, NULL, NULL, NULL, napi_default, NULL },
         { "fdKind", NULL, wstor_vhost_fd_kind, NULL, NULL, NULL, napi_default, NULL },
         { "guardStats", NULL, wstor_vhost_guard_stats, NULL, NULL, NULL, napi_default, NULL },
+        { "guestRegionMap", NULL, wstor_guestmem_region_map, NULL, NULL, NULL, napi_default, NULL },
+        { "guestRegionUnmap", NULL, wstor_guestmem_region_unmap, NULL, NULL, NULL, napi_default, NULL },
+        { "guestRead", NULL, wstor_guestmem_read, NULL, NULL, NULL, napi_default, NULL },
+        { "guestWrite", NULL, wstor_guestmem_write, NULL, NULL, NULL, napi_default, NULL },
+        { "guestWindowMap", NULL, wstor_guestmem_window_map, NULL, NULL, NULL, napi_default, NULL },
+        { "guestMemStats", NULL, wstor_guestmem_stats, NULL, NULL, NULL, napi_default, NULL },
         { "eventfdCreate", NULL, wstor_vhost_eventfd_create, NULL, NULL, NULL, napi_default, NULL },
         { "eventfdWrite", NULL, wstor_vhost_eventfd_write, NULL, NULL, NULL, napi_default, NULL },
         { "eventfdRead", NULL, wstor_vhost_eventfd_read, NULL, NULL, NULL, napi_default, NULL },

@@ -1,5 +1,6 @@
 /* Argument checks shared by the addon's N-API entry points (args.h says what each accepts). */
 #include <errno.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,6 +44,43 @@ bool wstor_arg_u32(napi_env env, napi_value value, const char *fn, const char *n
         return false;
     }
     *out = (uint32_t)d;
+    return true;
+}
+
+napi_value wstor_number(napi_env env, int64_t value) {
+    napi_value result;
+    napi_create_int64(env, value, &result);
+    return result;
+}
+
+#define SAFE_INTEGER_MAX 9007199254740991.0 /* 2^53 - 1: above it a JavaScript number is not exact */
+
+bool wstor_arg_integer(napi_env env, napi_value value, const char *fn, const char *name, double *out) {
+    double d = 0;
+    if (napi_get_value_double(env, value, &d) != napi_ok || !(d >= -SAFE_INTEGER_MAX && d <= SAFE_INTEGER_MAX) ||
+        d != (double)(int64_t)d) {
+        wstor_throw_errno(env, EINVAL, "%s: %s must be an integer number", fn, name);
+        return false;
+    }
+    *out = d;
+    return true;
+}
+
+bool wstor_arg_size(napi_env env, napi_value value, const char *fn, const char *name, uint64_t *out) {
+    double d;
+    if (!wstor_arg_integer(env, value, fn, name, &d)) return false;
+    if (d < 0) {
+        wstor_throw_errno(env, EINVAL, "%s: %s must not be negative", fn, name);
+        return false;
+    }
+    *out = (uint64_t)d;
+    return true;
+}
+
+bool wstor_arg_fd(napi_env env, napi_value value, const char *fn, int *fd) {
+    double d;
+    if (!wstor_arg_integer(env, value, fn, "fd", &d)) return false;
+    *fd = d >= 0 && d <= INT32_MAX ? (int)d : -1;
     return true;
 }
 

@@ -13,6 +13,18 @@ napi_value wstor_throw_errno(napi_env env, int err, const char *fmt, ...);
 /* An integer in [0, 2^32), or false after throwing EINVAL naming `name`. */
 bool wstor_arg_u32(napi_env env, napi_value value, const char *fn, const char *name, uint32_t *out);
 
+/* value as a JavaScript number (results: a count, a handle, 0 or a negative errno). */
+napi_value wstor_number(napi_env env, int64_t value);
+
+/* An integer number that a JavaScript number holds exactly (|d| < 2^53), or false after throwing EINVAL. */
+bool wstor_arg_integer(napi_env env, napi_value value, const char *fn, const char *name, double *out);
+
+/* A byte count or offset in [0, 2^53), or false after throwing EINVAL. */
+bool wstor_arg_size(napi_env env, napi_value value, const char *fn, const char *name, uint64_t *out);
+
+/* An fd, or -1 in *fd when the integer cannot be one (the caller then returns -EBADF); false after a throw. */
+bool wstor_arg_fd(napi_env env, napi_value value, const char *fn, int *fd);
+
 /*
  * Base and current length of a shared Wasm memory, or false after throwing EINVAL. Accepts the
  * WebAssembly.Memory itself, its SharedArrayBuffer, or a Uint8Array over that whole buffer from byte 0.

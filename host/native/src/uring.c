@@ -8,6 +8,8 @@
  *   res = -EINVAL (unknown op, reserved field not 0, iovcnt out of 1..64 or not 0 for a non-vector op) or
  *   -EFAULT (a buffer, the iovec array or an iovec entry not inside the memory). Nothing is submitted for it
  *   and no memory outside the Wasm memory is read or written. Submission then goes on with the next one.
+ *   An external vector (WSTOR_URING_F_EXTERNAL) names guest regions instead (guestmem.h): an entry outside its
+ *   region is -EFAULT, a handle naming none -EBADF; the regions stay pinned (mapped) until the completion.
  * - uringSubmit accepts fewer than asked, without blocking, when the SQ is full, when every iovec block is
  *   in use, or when accepted-but-unreaped completions would exceed the CQ size (cq_entries, 2 * entries).
  * - uringReap makes no syscall while completions are posted; it enters the kernel (without waiting) when the
@@ -45,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "args.h"
+#include "guestmem.h"
 #include "uring.h"
 #include "uring_ring.h"
 
@@ -255,11 +258,35 @@ static int ring_setup_kernel(struct uring *r, uint32_t entries) {
     return 0;
 }
 
+/* The guest regions a vector pinned (external vectors only); pins_put drops them. */
+struct pins {
+    uint32_t *handles;
+    uint8_t count;
+};
+
+static void pins_put(struct pins *p) {
+    for (uint8_t i = 0; i < p->count; i++) wstor_guestmem_unpin(p->handles[i]);
+    p->count = 0;
+}
+
+/* Pins of completions never reaped (the ring goes with them posted, or unposted at exit): dropped, so their
+ * regions are not kept mapped forever. */
+static void pins_drop_all(struct uring *r) {
+    for (uint32_t i = 0; r->pin_table != NULL && r->pin_count != NULL && i < r->entries; i++) {
+        struct pins p = { .handles = &r->pin_table[(size_t)i * WSTOR_URING_IOV_MAX], .count = r->pin_count[i] };
+        pins_put(&p);
+        r->pin_count[i] = 0;
+    }
+}
+
 static void ring_free(struct uring *r) {
+    pins_drop_all(r);
     ring_unmap(r);
     if (r->fd >= 0) close(r->fd);
     free(r->soft);
     free(r->iov_table);
+    free(r->pin_table);
+    free(r->pin_count);
     free(r->msg_table);
     free(r->iov_free);
     free(r);
@@ -287,10 +314,13 @@ static struct uring *ring_new(uint32_t entries, bool force_fallback) {
     r->soft = calloc(r->outstanding_max, sizeof(*r->soft));
     if (!r->fallback) {
         r->iov_table = calloc((size_t)r->entries * WSTOR_URING_IOV_MAX, sizeof(struct iovec));
+        r->pin_table = calloc((size_t)r->entries * WSTOR_URING_IOV_MAX, sizeof(uint32_t));
+        r->pin_count = calloc(r->entries, sizeof(uint8_t));
         r->msg_table = calloc(r->entries, sizeof(struct msghdr));
         r->iov_free = calloc(r->entries, sizeof(uint32_t));
     }
-    if (r->soft == NULL || (!r->fallback && (r->iov_table == NULL || r->msg_table == NULL || r->iov_free == NULL))) {
+    if (r->soft == NULL || (!r->fallback && (r->iov_table == NULL || r->pin_table == NULL || r->pin_count == NULL ||
+                                             r->msg_table == NULL || r->iov_free == NULL))) {
         ring_free(r);
         return NULL;
     }
@@ -321,9 +351,19 @@ static uint32_t iov_take(struct uring *r) {
     return r->iov_free[--r->iov_free_count] + 1;
 }
 
+/* The pins of the block iov_peek gives (the one iov_take takes next). */
+static struct pins pins_peek(const struct uring *r) {
+    uint32_t block = r->iov_free[r->iov_free_count - 1];
+    return (struct pins){ .handles = &r->pin_table[(size_t)block * WSTOR_URING_IOV_MAX], .count = 0 };
+}
+
+/* A vector op completed (or will never be submitted): its iovec block back, and its guest regions unpinned. */
 static void iov_give_back(struct uring *r, uint32_t tag) {
     if (tag == 0) return;
     URING_ASSERT(tag <= r->entries && r->iov_free_count < r->entries);
+    struct pins p = { .handles = &r->pin_table[(size_t)(tag - 1) * WSTOR_URING_IOV_MAX], .count = r->pin_count[tag - 1] };
+    pins_put(&p);
+    r->pin_count[tag - 1] = 0;
     r->iov_free[r->iov_free_count++] = tag - 1;
 }
 
@@ -350,9 +390,40 @@ static void mem_copy_in(void *dst, const uint8_t *src, size_t bytes) {
     __atomic_signal_fence(__ATOMIC_SEQ_CST); /* the compiler may not re-read src in place of dst */
 }
 
-/* 0, or the errno the descriptor completes with. For a vector op, fills iov with real addresses. */
-static int desc_check(const struct uring *r, const struct wstor_uring_desc *d, struct iovec *iov) {
+/*
+ * An external vector (WSTOR_URING_F_EXTERNAL) into iov: each entry's region pinned (into *pins), or the
+ * errno with none left pinned. The entries are read once, from our copy.
+ */
+static int ext_vector(const struct uring *r, const struct wstor_uring_desc *d, struct iovec *iov, struct pins *pins) {
+    if (!mem_range_ok(r, d->buf, (uint64_t)d->iovcnt * WSTOR_URING_EXT_IOVEC_BYTES)) return EFAULT;
+    struct wstor_uring_ext_iovec entries[WSTOR_URING_IOV_MAX];
+    mem_copy_in(entries, r->mem_base + d->buf, (size_t)d->iovcnt * WSTOR_URING_EXT_IOVEC_BYTES);
+    for (uint32_t i = 0; i < d->iovcnt; i++) {
+        const struct wstor_uring_ext_iovec *e = &entries[i];
+        uint8_t *at = NULL;
+        int rc = 0;
+        if (e->handle == 0) {
+            if (mem_range_ok(r, e->offset, e->len)) at = r->mem_base + e->offset;
+            else rc = -EFAULT;
+        } else if ((rc = wstor_guestmem_pin(e->handle, e->offset, e->len, &at)) == 0) {
+            pins->handles[pins->count++] = e->handle;
+        }
+        if (rc != 0) {
+            pins_put(pins);
+            return -rc;
+        }
+        iov[i].iov_base = at;
+        iov[i].iov_len = e->len;
+    }
+    return 0;
+}
+
+/* 0, or the errno the descriptor completes with. For a vector op, fills iov with real addresses (and, for an
+ * external one, pins its regions into *pins). */
+static int desc_check(const struct uring *r, const struct wstor_uring_desc *d, struct iovec *iov, struct pins *pins) {
     if (d->op >= WSTOR_URING_OP_COUNT || (d->flags & ~WSTOR_URING_F_ALL) != 0 || d->reserved1 != 0) return EINVAL;
+    bool external = (d->flags & WSTOR_URING_F_EXTERNAL) != 0;
+    if (external && d->op != WSTOR_URING_READV && d->op != WSTOR_URING_WRITEV) return EINVAL;
     if (is_socket_op(d->op)) {
         /* No file offset on a socket; only RECV and CONNECT have a buffer (and a recv of 0 bytes would read
          * as "closed"). */
@@ -369,6 +440,7 @@ static int desc_check(const struct uring *r, const struct wstor_uring_desc *d, s
         return 0;
     }
     if (d->iovcnt == 0 || d->iovcnt > WSTOR_URING_IOV_MAX) return EINVAL;
+    if (external) return ext_vector(r, d, iov, pins);
     if (!mem_range_ok(r, d->buf, (uint64_t)d->iovcnt * WSTOR_URING_IOVEC_BYTES)) return EFAULT;
     struct wstor_uring_iovec pairs[WSTOR_URING_IOV_MAX];
     mem_copy_in(pairs, r->mem_base + d->buf, (size_t)d->iovcnt * WSTOR_URING_IOVEC_BYTES);
@@ -575,6 +647,7 @@ static void ring_flush(struct uring *r) {
 
 static uint32_t ring_submit(struct uring *r, uint32_t desc_offset, uint32_t count) {
     struct iovec fallback_iov[WSTOR_URING_IOV_MAX];
+    uint32_t fallback_pins[WSTOR_URING_IOV_MAX];
     uint32_t sq_room = 0;
     if (!r->fallback) sq_room = r->entries - (r->sq_tail - __atomic_load_n(r->sq_khead, __ATOMIC_ACQUIRE));
     uint32_t accepted = 0;
@@ -586,13 +659,16 @@ static uint32_t ring_submit(struct uring *r, uint32_t desc_offset, uint32_t coun
         bool vector = is_vector(d.op);
         if (!r->fallback && vector && r->iov_free_count == 0) break;
         struct iovec *iov = r->fallback ? fallback_iov : vector ? iov_peek(r) : NULL;
-        int err = desc_check(r, &d, iov);
+        struct pins pins = r->fallback || !vector ? (struct pins){ .handles = fallback_pins, .count = 0 } : pins_peek(r);
+        int err = desc_check(r, &d, iov, &pins);
         if (err != 0) {
             soft_push(r, d.user_data, -err);
         } else if (r->fallback) {
             soft_push(r, d.user_data, fallback_run(r, &d, iov));
+            pins_put(&pins);
         } else {
             uint32_t tag = vector ? iov_take(r) : 0;
+            if (vector) r->pin_count[tag - 1] = pins.count;
             struct msghdr *msg = vector ? &r->msg_table[tag - 1] : NULL;
             sqe_fill(&r->sqes[r->sq_tail & r->sq_mask], &d, r->mem_base, iov, msg, tag);
             r->sq_tail++;

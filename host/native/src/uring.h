@@ -48,7 +48,11 @@ struct wstor_uring_desc {
  * request is prepared. For device I/O (O_DIRECT) that holds the first request back by the whole batch's
  * preparation time; for page-cache I/O there is no device to keep busy and one syscall per batch is cheaper. */
 #define WSTOR_URING_F_SUBMIT_NOW 0x01
-#define WSTOR_URING_F_ALL WSTOR_URING_F_SUBMIT_NOW
+/* READV/WRITEV only: the vector at buf holds iovcnt external entries (struct wstor_uring_ext_iovec), buffers
+ * in guest regions outside the Wasm memory (guestmem.h). Each is translated and its region pinned until the
+ * completion; a handle naming no region is -EBADF, a range outside one -EFAULT (nothing submitted). */
+#define WSTOR_URING_F_EXTERNAL 0x02
+#define WSTOR_URING_F_ALL (WSTOR_URING_F_SUBMIT_NOW | WSTOR_URING_F_EXTERNAL)
 _Static_assert(sizeof(struct wstor_uring_desc) == WSTOR_URING_DESC_BYTES, "descriptor is 32 bytes");
 _Static_assert(offsetof(struct wstor_uring_desc, flags) == 1, "flags at 1");
 _Static_assert(offsetof(struct wstor_uring_desc, iovcnt) == 2, "iovcnt at 2");
@@ -66,6 +70,16 @@ struct wstor_uring_iovec {
 #define WSTOR_URING_IOVEC_BYTES 8
 #define WSTOR_URING_IOV_MAX 64
 _Static_assert(sizeof(struct wstor_uring_iovec) == WSTOR_URING_IOVEC_BYTES, "iovec pair is 8 bytes");
+
+/* One element of an external vector (WSTOR_URING_F_EXTERNAL; the core's bdev/extiov.ts). */
+struct wstor_uring_ext_iovec {
+    uint32_t handle; /* a guest region (guestmem.h), or 0: offset is a Wasm offset */
+    uint32_t len;
+    uint64_t offset; /* bytes into the region */
+};
+#define WSTOR_URING_EXT_IOVEC_BYTES 16
+_Static_assert(sizeof(struct wstor_uring_ext_iovec) == WSTOR_URING_EXT_IOVEC_BYTES, "external iovec is 16 bytes");
+_Static_assert(offsetof(struct wstor_uring_ext_iovec, offset) == 8, "offset at 8");
 
 /* One completion written into Wasm memory by uringReap. */
 struct wstor_uring_cqe {

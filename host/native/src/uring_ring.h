@@ -89,6 +89,8 @@ struct uring {
      * block of 64 (and one msghdr) per vector op in flight, its index + 1 carried in URING_IOV_TAG. */
     struct iovec *iov_table;  /* entries * WSTOR_URING_IOV_MAX */
     struct msghdr *msg_table; /* entries: block i's msghdr */
+    uint32_t *pin_table;      /* entries * WSTOR_URING_IOV_MAX: guest region handles an external vector pinned */
+    uint8_t *pin_count;       /* entries: how many of its block's pins are held */
     uint32_t *iov_free;       /* stack of free block indexes */
     uint32_t iov_free_count;
 

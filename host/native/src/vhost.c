@@ -23,8 +23,6 @@
 #include "guard.h"
 #include "vhost.h"
 
-#define SAFE_INTEGER_MAX 9007199254740991.0 /* 2^53 - 1: above it a JavaScript number is not exact */
-
 /* A hole in the Wasm memory would fault the next access from any thread: stop at once instead. */
 #define VHOST_ASSERT(cond, ...)                                                                     \
     do {                                                                                            \
@@ -49,43 +47,12 @@
 
 /* ---- arguments (wrong types throw EINVAL; see vhost.h) ---- */
 
-static bool arg_integer(napi_env env, napi_value value, const char *fn, const char *name, double *out) {
-    double d = 0;
-    if (napi_get_value_double(env, value, &d) != napi_ok || !(d >= -SAFE_INTEGER_MAX && d <= SAFE_INTEGER_MAX) ||
-        d != (double)(int64_t)d) {
-        wstor_throw_errno(env, EINVAL, "%s: %s must be an integer number", fn, name);
-        return false;
-    }
-    *out = d;
-    return true;
-}
-
-/* An fd, or -1 when the number cannot be one (the caller then returns -EBADF). */
-static bool arg_fd(napi_env env, napi_value value, const char *fn, int *fd) {
-    double d;
-    if (!arg_integer(env, value, fn, "fd", &d)) return false;
-    *fd = d >= 0 && d <= INT32_MAX ? (int)d : -1;
-    return true;
-}
-
 /* The first argument of a function that takes an fd first: 0, -EBADF (the number cannot be an fd), or 1
  * after a throw. argv gets the first argc arguments. */
 static int fd_first_arg(napi_env env, napi_callback_info info, const char *fn, size_t argc, napi_value *argv, int *fd) {
     napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-    if (!arg_fd(env, argv[0], fn, fd)) return 1;
+    if (!wstor_arg_fd(env, argv[0], fn, fd)) return 1;
     return *fd < 0 ? -EBADF : 0;
-}
-
-/* A byte count or offset in [0, 2^53). */
-static bool arg_size(napi_env env, napi_value value, const char *fn, const char *name, uint64_t *out) {
-    double d;
-    if (!arg_integer(env, value, fn, name, &d)) return false;
-    if (d < 0) {
-        wstor_throw_errno(env, EINVAL, "%s: %s must not be negative", fn, name);
-        return false;
-    }
-    *out = (uint64_t)d;
-    return true;
 }
 
 /* A string copied into buf (NUL-terminated); *length is its full UTF-8 length, which may not fit (then
@@ -100,12 +67,6 @@ static bool arg_string(napi_env env, napi_value value, const char *fn, const cha
     napi_get_value_string_utf8(env, value, buf, cap, &copied);
     if (copied != *length) *length = cap; /* cut short */
     return true;
-}
-
-static napi_value number(napi_env env, int64_t value) {
-    napi_value result;
-    napi_create_int64(env, value, &result);
-    return result;
 }
 
 static bool range_inside(uint64_t offset, uint64_t bytes, uint64_t limit) {
@@ -208,15 +169,15 @@ napi_value wstor_vhost_unix_listen(napi_env env, napi_callback_info info) {
     double mode = WSTOR_VHOST_SOCKET_MODE;
     napi_valuetype type = napi_undefined;
     if (argv[1] != NULL) napi_typeof(env, argv[1], &type);
-    if (type != napi_undefined && !arg_integer(env, argv[1], "unixListen", "mode", &mode)) return NULL;
-    if (rc < 0) return number(env, rc);
-    if (mode < 0 || mode > 0777) return number(env, -EINVAL);
+    if (type != napi_undefined && !wstor_arg_integer(env, argv[1], "unixListen", "mode", &mode)) return NULL;
+    if (rc < 0) return wstor_number(env, rc);
+    if (mode < 0 || mode > 0777) return wstor_number(env, -EINVAL);
     rc = listen_once(&addr, (mode_t)mode);
-    if (rc != -EADDRINUSE) return number(env, rc);
+    if (rc != -EADDRINUSE) return wstor_number(env, rc);
     int in_use = path_in_use(&addr);
-    if (in_use != 0) return number(env, in_use > 0 ? -EADDRINUSE : in_use);
-    if (unlink(addr.sun_path) != 0 && errno != ENOENT) return number(env, -errno);
-    return number(env, listen_once(&addr, (mode_t)mode)); /* -EADDRINUSE again if another process won the race */
+    if (in_use != 0) return wstor_number(env, in_use > 0 ? -EADDRINUSE : in_use);
+    if (unlink(addr.sun_path) != 0 && errno != ENOENT) return wstor_number(env, -errno);
+    return wstor_number(env, listen_once(&addr, (mode_t)mode)); /* -EADDRINUSE again if another process won the race */
 }
 
 /* unixConnect(path): connected fd, or -errno (-ECONNREFUSED, -ENOENT, -EAGAIN when the backlog is full). */
@@ -225,7 +186,7 @@ napi_value wstor_vhost_unix_connect(napi_env env, napi_callback_info info) {
     napi_value argv[1];
     int rc = address_arg(env, info, "unixConnect", 1, argv, &addr);
     if (rc == 1) return NULL;
-    return number(env, rc < 0 ? rc : connect_once(&addr));
+    return wstor_number(env, rc < 0 ? rc : connect_once(&addr));
 }
 
 /* unixAccept(listenFd): connected fd, -EAGAIN when nobody is waiting, or -errno. */
@@ -234,12 +195,12 @@ napi_value wstor_vhost_unix_accept(napi_env env, napi_callback_info info) {
     int listen_fd;
     int rc = fd_first_arg(env, info, "unixAccept", 1, argv, &listen_fd);
     if (rc == 1) return NULL;
-    if (rc < 0) return number(env, rc);
+    if (rc < 0) return wstor_number(env, rc);
     /* ECONNABORTED: that peer gave up before we took it; the next one may be there (bounded, as EINTR). */
     ssize_t fd = -ECONNABORTED;
     for (int i = 0; i < WSTOR_VHOST_EINTR_RETRIES && fd == -ECONNABORTED; i++)
         fd = RETRY_EINTR(accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
-    return number(env, fd);
+    return wstor_number(env, fd);
 }
 
 /* ---- messages with fds ---- */
@@ -320,11 +281,11 @@ napi_value wstor_vhost_recv_msg(napi_env env, napi_callback_info info) {
         !wstor_arg_u32(env, argv[4], fn, "fdsPtr", &fds_ptr) || !wstor_arg_u32(env, argv[5], fn, "maxFds", &fds_max))
         return NULL;
     uint64_t fds_bytes = (uint64_t)fds_max * sizeof(int32_t);
-    if (rc < 0) return number(env, rc);
-    if (cap == 0 || fds_max > WSTOR_VHOST_FDS_MAX) return number(env, -EINVAL);
-    if (!range_inside(ptr, cap, mem_bytes) || !range_inside(fds_ptr, fds_bytes, mem_bytes)) return number(env, -EFAULT);
-    if (fds_bytes != 0 && ptr < fds_ptr + fds_bytes && fds_ptr < (uint64_t)ptr + cap) return number(env, -EINVAL);
-    return number(env, recv_into(fd, base + ptr, cap, base + fds_ptr, fds_max));
+    if (rc < 0) return wstor_number(env, rc);
+    if (cap == 0 || fds_max > WSTOR_VHOST_FDS_MAX) return wstor_number(env, -EINVAL);
+    if (!range_inside(ptr, cap, mem_bytes) || !range_inside(fds_ptr, fds_bytes, mem_bytes)) return wstor_number(env, -EFAULT);
+    if (fds_bytes != 0 && ptr < fds_ptr + fds_bytes && fds_ptr < (uint64_t)ptr + cap) return wstor_number(env, -EINVAL);
+    return wstor_number(env, recv_into(fd, base + ptr, cap, base + fds_ptr, fds_max));
 }
 
 /* fds: a JavaScript array of at most WSTOR_VHOST_FDS_MAX fds. Throws on wrong types; 0 or -errno. */
@@ -339,7 +300,7 @@ static int fds_from_array(napi_env env, napi_value array, const char *fn, int *f
     for (uint32_t i = 0; i < *count; i++) {
         napi_value element;
         napi_get_element(env, array, i, &element);
-        if (!arg_fd(env, element, fn, &fds[i])) return -EINVAL;
+        if (!wstor_arg_fd(env, element, fn, &fds[i])) return -EINVAL;
         if (fds[i] < 0) return -EBADF;
     }
     return 0;
@@ -383,11 +344,11 @@ napi_value wstor_vhost_send_msg(napi_env env, napi_callback_info info) {
     bool pending = false;
     napi_is_exception_pending(env, &pending);
     if (pending) return NULL;
-    if (rc < 0) return number(env, rc);
-    if (fd_rc < 0) return number(env, fd_rc);
-    if (len == 0) return number(env, -EINVAL); /* on a stream socket, fds with no byte are never sent */
-    if (!range_inside(ptr, len, mem_bytes)) return number(env, -EFAULT);
-    return number(env, send_from(fd, base + ptr, len, fds, count));
+    if (rc < 0) return wstor_number(env, rc);
+    if (fd_rc < 0) return wstor_number(env, fd_rc);
+    if (len == 0) return wstor_number(env, -EINVAL); /* on a stream socket, fds with no byte are never sent */
+    if (!range_inside(ptr, len, mem_bytes)) return wstor_number(env, -EFAULT);
+    return wstor_number(env, send_from(fd, base + ptr, len, fds, count));
 }
 
 /* closeFd(fd): 0 or -errno. Refuses stdin/stdout/stderr (-EBADF): closing one is always a bug here. */
@@ -396,10 +357,10 @@ napi_value wstor_vhost_close_fd(napi_env env, napi_callback_info info) {
     int fd;
     int rc = fd_first_arg(env, info, "closeFd", 1, argv, &fd);
     if (rc == 1) return NULL;
-    if (rc < 0 || fd <= STDERR_FILENO) return number(env, -EBADF);
+    if (rc < 0 || fd <= STDERR_FILENO) return wstor_number(env, -EBADF);
     /* Linux frees the fd even when close reports EINTR; retrying could close another thread's new fd. */
-    if (close(fd) != 0 && errno != EINTR) return number(env, -errno);
-    return number(env, 0);
+    if (close(fd) != 0 && errno != EINTR) return wstor_number(env, -errno);
+    return wstor_number(env, 0);
 }
 
 /* ---- guest memory in the Wasm memory ---- */
@@ -412,7 +373,7 @@ struct map_range {
 
 static int map_range_args(napi_env env, napi_value *argv, const char *fn, struct map_range *r) {
     if (!wstor_memory_from_arg(env, argv[0], fn, &r->base, &r->mem_bytes) ||
-        !arg_size(env, argv[1], fn, "offset", &r->offset) || !arg_size(env, argv[2], fn, "length", &r->length))
+        !wstor_arg_size(env, argv[1], fn, "offset", &r->offset) || !wstor_arg_size(env, argv[2], fn, "length", &r->length))
         return 1;
     uint64_t page = page_bytes();
     VHOST_ASSERT((uintptr_t)r->base % page == 0, "Wasm memory at %p is not page-aligned", (void *)r->base);
@@ -427,8 +388,8 @@ static int anonymous_over(uint8_t *at, uint64_t length) {
     return p == MAP_FAILED ? -errno : 0;
 }
 
-/* 0 when fd can be mapped shared over length bytes from fd_offset, else the errno mapIntoMemory returns. */
-static int mappable(int fd, uint64_t fd_offset, uint64_t length, uintptr_t at) {
+/* vhost.h: 0 when fd can be mapped shared over length bytes from fd_offset, else the errno mapIntoMemory returns. */
+int wstor_vhost_fd_mappable(int fd, uint64_t fd_offset, uint64_t length, uintptr_t at) {
     struct stat st;
     struct statfs fs;
     if (fstat(fd, &st) != 0) return -errno;
@@ -448,10 +409,31 @@ static int mappable(int fd, uint64_t fd_offset, uint64_t length, uintptr_t at) {
 }
 
 /* Zero pages back over a range that mapped a file (mmap or a guard failed after the range was given up). */
-static void zero_pages_back(uint8_t *at, uint64_t length, int fd, int err, uint64_t offset) {
+static void zero_pages_back(uint8_t *at, uint64_t length, int fd, int err) {
     int rc = anonymous_over(at, length);
-    VHOST_ASSERT(rc == 0, "mapping fd %d failed (%s) and zero pages could not be put back at Wasm offset %llu "
-                 "(%s): the Wasm memory would have a hole", fd, strerror(err), (unsigned long long)offset, strerror(-rc));
+    VHOST_ASSERT(rc == 0, "mapping fd %d failed (%s) and zero pages could not be put back at %p "
+                 "(%s): the Wasm memory would have a hole", fd, strerror(err), (void *)at, strerror(-rc));
+}
+
+/* vhost.h: fd [fd_offset, + length) shared and read-write over [at, at + length) of the Wasm memory, guarded
+ * when flag is not NULL. 0 or -errno; on failure the range holds zero pages. */
+int wstor_vhost_map_file_over(uint8_t *at, uint64_t length, int fd, uint64_t fd_offset, uint32_t *flag, uint32_t value) {
+    int rc = wstor_vhost_fd_mappable(fd, fd_offset, length, (uintptr_t)at);
+    if (rc < 0) return rc;
+    wstor_guard_disarm(at, length);                    /* whatever was mapped here is going */
+    void *p = mmap(at, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, (off_t)fd_offset);
+    if (p == MAP_FAILED) {
+        int err = errno;
+        zero_pages_back(at, length, fd, err);
+        return -err;
+    }
+    VHOST_ASSERT(p == at, "MAP_FIXED mapped at %p, not %p", p, (void *)at);
+    wstor_guard_forget(at, length);
+    if (flag != NULL && (rc = wstor_guard_arm(at, length, flag, value)) != 0) {
+        zero_pages_back(at, length, fd, -rc);
+        return rc;
+    }
+    return 0;
 }
 
 /* The optional guard of mapIntoMemory: the u32 at guardOffset (inside the memory, aligned) gets guardValue
@@ -492,30 +474,14 @@ napi_value wstor_vhost_map_into_memory(napi_env env, napi_callback_info info) {
     napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
     if (argc < 5) return wstor_throw_errno(env, EINVAL, "%s: takes memory, offset, length, fd, fdOffset", fn);
     int rc = map_range_args(env, argv, fn, &r);
-    if (rc == 1 || !arg_fd(env, argv[3], fn, &fd) || !arg_size(env, argv[4], fn, "fdOffset", &fd_offset))
+    if (rc == 1 || !wstor_arg_fd(env, argv[3], fn, &fd) || !wstor_arg_size(env, argv[4], fn, "fdOffset", &fd_offset))
         return NULL;
-    if (rc < 0) return number(env, rc);
+    if (rc < 0) return wstor_number(env, rc);
     int guard_rc = guard_args(env, argv, &r, &flag, &value);
     if (guard_rc == 1) return NULL;
-    if (guard_rc < 0) return number(env, guard_rc);
-    if (fd < 0) return number(env, -EBADF);
-    uint8_t *at = r.base + r.offset;
-    rc = mappable(fd, fd_offset, r.length, (uintptr_t)at);
-    if (rc < 0) return number(env, rc);
-    wstor_guard_disarm(at, r.length);                  /* whatever was mapped here is going */
-    void *p = mmap(at, r.length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, (off_t)fd_offset);
-    if (p == MAP_FAILED) {
-        int err = errno;
-        zero_pages_back(at, r.length, fd, err, r.offset);
-        return number(env, -err);
-    }
-    VHOST_ASSERT(p == at, "MAP_FIXED mapped at %p, not %p", p, (void *)at);
-    wstor_guard_forget(at, r.length);
-    if (flag != NULL && (rc = wstor_guard_arm(at, r.length, flag, value)) != 0) {
-        zero_pages_back(at, r.length, fd, -rc, r.offset);
-        return number(env, rc);
-    }
-    return number(env, 0);
+    if (guard_rc < 0) return wstor_number(env, guard_rc);
+    if (fd < 0) return wstor_number(env, -EBADF);
+    return wstor_number(env, wstor_vhost_map_file_over(r.base + r.offset, r.length, fd, fd_offset, flag, value));
 }
 
 /* The arguments (memory, offset, length) of a call over whole pages of the memory: 1 after a throw, a
@@ -537,8 +503,8 @@ napi_value wstor_vhost_advise_random(napi_env env, napi_callback_info info) {
     struct map_range r;
     int rc = range_call_args(env, info, "adviseRandom", &r);
     if (rc == 1) return NULL;
-    if (rc < 0) return number(env, rc);
-    return number(env, madvise(r.base + r.offset, r.length, MADV_RANDOM) == 0 ? 0 : -errno);
+    if (rc < 0) return wstor_number(env, rc);
+    return wstor_number(env, madvise(r.base + r.offset, r.length, MADV_RANDOM) == 0 ? 0 : -errno);
 }
 
 /* unmapFromMemory(memory, offset, length): 0, or -EINVAL (misaligned, 0) / -EFAULT (outside the memory).
@@ -547,12 +513,12 @@ napi_value wstor_vhost_unmap_from_memory(napi_env env, napi_callback_info info) 
     struct map_range r;
     int rc = range_call_args(env, info, "unmapFromMemory", &r);
     if (rc == 1) return NULL;
-    if (rc < 0) return number(env, rc);
+    if (rc < 0) return wstor_number(env, rc);
     wstor_guard_disarm(r.base + r.offset, r.length);
     rc = anonymous_over(r.base + r.offset, r.length);
     VHOST_ASSERT(rc == 0, "zero pages could not be put at Wasm offset %llu (%s): the Wasm memory would have a hole",
                  (unsigned long long)r.offset, strerror(-rc));
-    return number(env, 0);
+    return wstor_number(env, 0);
 }
 
 /* guardStats(): { armed, repairs }: guarded mappings now, SIGBUS repairs since the process started. */
@@ -560,8 +526,8 @@ napi_value wstor_vhost_guard_stats(napi_env env, napi_callback_info info) {
     (void)info;
     napi_value out;
     napi_create_object(env, &out);
-    napi_set_named_property(env, out, "armed", number(env, wstor_guard_armed()));
-    napi_set_named_property(env, out, "repairs", number(env, wstor_guard_repairs()));
+    napi_set_named_property(env, out, "armed", wstor_number(env, wstor_guard_armed()));
+    napi_set_named_property(env, out, "repairs", wstor_number(env, wstor_guard_repairs()));
     return out;
 }
 
@@ -575,15 +541,15 @@ napi_value wstor_vhost_memfd_create(napi_env env, napi_callback_info info) {
     uint64_t bytes;
     napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
     if (!arg_string(env, argv[0], fn, "name", name, sizeof(name), &length) ||
-        !arg_size(env, argv[1], fn, "bytes", &bytes))
+        !wstor_arg_size(env, argv[1], fn, "bytes", &bytes))
         return NULL;
-    if (length > WSTOR_VHOST_MEMFD_NAME_MAX) return number(env, -ENAMETOOLONG);
-    if (strlen(name) != length) return number(env, -EINVAL);
+    if (length > WSTOR_VHOST_MEMFD_NAME_MAX) return wstor_number(env, -ENAMETOOLONG);
+    if (strlen(name) != length) return wstor_number(env, -EINVAL);
     int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0) return number(env, -errno);
+    if (fd < 0) return wstor_number(env, -errno);
     if (ftruncate(fd, (off_t)bytes) != 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
-        return number(env, close_failed(fd));
-    return number(env, fd);
+        return wstor_number(env, close_failed(fd));
+    return wstor_number(env, fd);
 }
 
 /* A call that answers from fstat of its one fd argument: `answer`'s number, a negative errno, or a throw. */
@@ -595,7 +561,7 @@ static napi_value fstat_call(napi_env env, napi_callback_info info, const char *
     int rc = fd_first_arg(env, info, fn, 1, argv, &fd);
     if (rc == 1) return NULL;
     if (rc == 0 && fstat(fd, &st) != 0) rc = -errno;
-    return number(env, rc < 0 ? rc : answer(fd, &st));
+    return wstor_number(env, rc < 0 ? rc : answer(fd, &st));
 }
 
 static int64_t size_of(int fd, const struct stat *st) {
@@ -637,7 +603,7 @@ napi_value wstor_vhost_fd_kind(napi_env env, napi_callback_info info) { return f
 napi_value wstor_vhost_eventfd_create(napi_env env, napi_callback_info info) {
     (void)info;
     int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    return number(env, fd < 0 ? -errno : fd);
+    return wstor_number(env, fd < 0 ? -errno : fd);
 }
 
 /* eventfdWrite(fd, value): 0, or -errno (-EAGAIN: the counter would overflow; -EINVAL: value < 1). The fd
@@ -647,13 +613,13 @@ napi_value wstor_vhost_eventfd_write(napi_env env, napi_callback_info info) {
     int fd;
     double d;
     int rc = fd_first_arg(env, info, "eventfdWrite", 2, argv, &fd);
-    if (rc == 1 || !arg_integer(env, argv[1], "eventfdWrite", "value", &d)) return NULL;
-    if (rc < 0) return number(env, rc);
-    if (d < 1) return number(env, -EINVAL);
+    if (rc == 1 || !wstor_arg_integer(env, argv[1], "eventfdWrite", "value", &d)) return NULL;
+    if (rc < 0) return wstor_number(env, rc);
+    if (d < 1) return wstor_number(env, -EINVAL);
     uint64_t value = (uint64_t)d;
     ssize_t n = RETRY_EINTR(write(fd, &value, sizeof(value)));
-    if (n < 0) return number(env, n);
-    return number(env, n == (ssize_t)sizeof(value) ? 0 : -EIO);
+    if (n < 0) return wstor_number(env, n);
+    return wstor_number(env, n == (ssize_t)sizeof(value) ? 0 : -EIO);
 }
 
 /* eventfdRead(fd): the counter (now reset to 0), -EAGAIN when it is 0, or -errno. A counter above 2^53
@@ -663,11 +629,11 @@ napi_value wstor_vhost_eventfd_read(napi_env env, napi_callback_info info) {
     int fd;
     int rc = fd_first_arg(env, info, "eventfdRead", 1, argv, &fd);
     if (rc == 1) return NULL;
-    if (rc < 0) return number(env, rc);
+    if (rc < 0) return wstor_number(env, rc);
     uint64_t value = 0;
     ssize_t n = RETRY_EINTR(read(fd, &value, sizeof(value)));
-    if (n < 0) return number(env, n);
-    if (n != (ssize_t)sizeof(value)) return number(env, -EINVAL); /* not an eventfd */
+    if (n < 0) return wstor_number(env, n);
+    if (n != (ssize_t)sizeof(value)) return wstor_number(env, -EINVAL); /* not an eventfd */
     napi_value result;
     napi_create_double(env, (double)value, &result);
     return result;
@@ -676,5 +642,5 @@ napi_value wstor_vhost_eventfd_read(napi_env env, napi_callback_info info) {
 /* hostPageSize(): the unit of mapIntoMemory's offsets and lengths. */
 napi_value wstor_vhost_host_page_size(napi_env env, napi_callback_info info) {
     (void)info;
-    return number(env, (int64_t)page_bytes());
+    return wstor_number(env, (int64_t)page_bytes());
 }

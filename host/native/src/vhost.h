@@ -44,6 +44,11 @@ _Static_assert(WSTOR_VHOST_FDS_MAX < (1 << (WSTOR_VHOST_RECV_FLAGS_SHIFT - WSTOR
 #define WSTOR_VHOST_FD_SOCKET 4
 #define WSTOR_VHOST_FD_OTHER 5  /* a device, a directory, another anonymous inode */
 
+/* For guestmem.c (guest regions outside the Wasm memory, and their windows inside it). */
+#include <stdint.h>
+int wstor_vhost_fd_mappable(int fd, uint64_t fd_offset, uint64_t length, uintptr_t at);
+int wstor_vhost_map_file_over(uint8_t *at, uint64_t length, int fd, uint64_t fd_offset, uint32_t *flag, uint32_t value);
+
 napi_value wstor_vhost_unix_listen(napi_env env, napi_callback_info info);
 napi_value wstor_vhost_unix_accept(napi_env env, napi_callback_info info);
 napi_value wstor_vhost_unix_connect(napi_env env, napi_callback_info info);
