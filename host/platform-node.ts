@@ -14,6 +14,7 @@ import { loadNative } from './native/index.js';
 import { parseCpuList } from './cpus.js';
 import { probeUring, nodeWakeFds } from './uring-host.js';
 import { nodeCrc32c } from './crc-host.js';
+import { preparePlugin } from './plugins/prepare.js';
 
 const hostDir = path.dirname(fileURLToPath(import.meta.url));   // build/host
 const buildDir = path.resolve(hostDir, '..');                    // build
@@ -144,6 +145,7 @@ export const nodePlatform: Platform = {
   wakeFds: nodeWakeFds(),
   memoryCopy: nodeMemoryCopy(),
   crc32c: nodeCrc32c,
+  preparePlugin: (bytes, limits) => preparePlugin(bytes, limits),
   files: { open: openFile, close: (fd) => fs.closeSync(fd), size: (fd, path) => deviceBytes(fs.fstatSync(fd), path), map: mapFile, unmap: unmapFile },
   targets: { vhost: (engine) => new VhostApi(engine), nvmf: (engine) => new NvmfApi(engine) },
 };

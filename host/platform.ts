@@ -3,6 +3,7 @@
 
 import type { LevelName } from './core-abi.js';
 import type { ReactorStats } from './core-abi.js';
+import type { PluginLimits } from './plugins/abi.js';
 import type { Engine } from './engine.js';
 import type { VhostApi } from './vhost.js';
 import type { NvmfApi } from './nvmf.js';
@@ -80,6 +81,11 @@ export interface Platform {
     from(memory: Uint8Array, offset: number, target: Uint8Array): number;
     into(memory: Uint8Array, offset: number, source: Uint8Array): number;
   };
+  /**
+   * A plugin module checked and metered (host/plugins/prepare.ts, with binaryen): Node only for now,
+   * as binaryen is not in the browser build. Absent: plugin bdevs are ENOTSUP here.
+   */
+  preparePlugin?(bytes: Uint8Array, limits: PluginLimits): Uint8Array<ArrayBuffer>;
   /** The core's `crc32c` import for an instance over `memory` (host/crc-host.ts); absent: the core's own loop. */
   crc32c?(memory: WebAssembly.Memory): ((crc: number, ptr: number, len: number) => number) | undefined;
   /** How file bdevs will do I/O here (announced once at start when it is not io_uring). */

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Engine } from '../engine.js';
+import { Engine } from '../index.js';
 import { Target } from '../serve/target.js';
 import { MethodTable } from '../rpc/methods/index.js';
 import type { Method } from '../rpc/methods/types.js';

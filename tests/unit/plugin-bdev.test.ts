@@ -5,12 +5,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { env, client, request, name, bytes, aligned, OP, type Env } from '../helpers/bdev-env.js';
 import { stagePlugin, type PluginBdevOptions } from '../../host/plugins/bdev-plugin.js';
+import { preparePlugin } from '../../host/plugins/prepare.js';
 import { pluginBytes, type PluginParts } from '../helpers/plugin-wat.js';
 
 const BLOCK = 4096;
 
 async function pluginOver(e: Env, baseId: number, parts: PluginParts = {}, opts: Partial<PluginBdevOptions> = {}): Promise<number> {
-  const s = await stagePlugin(e.h.core, e.h.memory, 'p0', BLOCK, { module: pluginBytes(parts), ...opts });
+  const s = await stagePlugin(e.h.core, e.h.memory, 'p0', BLOCK, { module: pluginBytes(parts), ...opts }, preparePlugin);
   let posted = false;
   try {
     return request(e, (req) => { const rc = e.h.core.bdev_plugin_create(req, name(e, 'p0'), baseId, s.module, s.moduleLen, s.config, s.configLen, s.limits); posted = rc === 0; return rc; });

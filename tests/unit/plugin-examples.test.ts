@@ -19,7 +19,7 @@ const KEY = Array.from({ length: 32 }, (_, i) => i.toString(16).padStart(2, '0')
 const hex = (s: string) => Uint8Array.from(s.replace(/\s+/g, '').match(/../g)!.map((h) => parseInt(h, 16)));
 
 async function pluginBdev(e: Env, baseId: number, bdev: string, module: Uint8Array, config: unknown = {}): Promise<number> {
-  const s = await stagePlugin(e.h.core, e.h.memory, bdev, BLOCK, { module, config });
+  const s = await stagePlugin(e.h.core, e.h.memory, bdev, BLOCK, { module, config }, preparePlugin);
   let posted = false;
   try {
     return request(e, (req) => { const rc = e.h.core.bdev_plugin_create(req, name(e, bdev), baseId, s.module, s.moduleLen, s.config, s.configLen, s.limits); posted = rc === 0; return rc; });
@@ -67,7 +67,7 @@ test('chacha20: RFC 8439 section 2.4.2\'s test vector (key 00..1f, nonce 0:0:0:4
 test('chacha20 over a bdev: a round trip; the base holds neither the plaintext nor the same bytes for the same data at two LBAs; a bad key is refused', async () => {
   const e = await env();
   const base = e.h.core.hb_malloc_create(BLOCK, 64);
-  await assert.rejects(stagePlugin(e.h.core, e.h.memory, 'c1', BLOCK, { module: plugin('chacha20.wasm'), config: { key: 'abc' } }),
+  await assert.rejects(stagePlugin(e.h.core, e.h.memory, 'c1', BLOCK, { module: plugin('chacha20.wasm'), config: { key: 'abc' } }, preparePlugin),
     /refused its config: wstor_init returned -22/);
   const id = await pluginBdev(e, base, 'c0', plugin('chacha20.wasm'), { key: KEY });
   const c = client(e, id);
