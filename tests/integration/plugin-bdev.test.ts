@@ -13,6 +13,7 @@ import { MethodTable } from '../../host/rpc/methods/index.js';
 import { parseConfig, replayConfig, saveConfig } from '../../host/serve/config.js';
 import { runPerf } from '../helpers/perf-run.js';
 import { pluginBytes } from '../helpers/plugin-wat.js';
+import { builtPlugin, withDiskFile } from '../helpers/plugin-files.js';
 import { reportsMatching } from '../helpers/engine.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -31,39 +32,43 @@ async function withEngine(body: (engine: Engine, reports: Report[]) => Promise<v
 function tempDir(): string { return fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-plugin-')); }
 
 test('a pass-through plugin under verify I/O on two reactors, over malloc and over a file: no errors, no mismatches; the file holds the plugin\'s output', () =>
-  withEngine(async (engine, reports) => {
-    const dir = tempDir();
-    try {
-      const file = path.join(dir, 'disk.img');
-      fs.writeFileSync(file, Buffer.alloc(8 << 20));
-      engine.bdev.createMalloc('m0', { blockCount: 4096 });
-      engine.bdev.createFile('f0', { path: file });
-      await engine.bdev.createPlugin('pm', 'm0', { module: pluginBytes() });
-      await engine.bdev.createPlugin('pf', 'f0', { module: pluginBytes() });
-      for (const bdev of ['pm', 'pf']) {
-        const totals = await runPerf(engine, bdev, { workload: 'verify', seconds: 1, queueDepth: 8, ioBytes: 16384 });
-        assert.ok(totals.ios > 100, `${bdev}: ${totals.ios} I/Os`);
-        assert.equal(totals.errors, 0, `${bdev}: ${reports.filter((r) => r.level === 'error').map((r) => r.message).join('; ')}`);
-        assert.equal(totals.mismatches, 0);
-      }
-      // Blob data through the plugin: the file has its bytes inverted, never as written.
-      const bs = await engine.blobstore.init('pf', { clusterSize: 64 << 10 });
-      const blob = await bs.open(await bs.create({ size: 256 << 10 }));
-      const data = Uint8Array.from({ length: 4096 }, (_, i) => (i * 131 + 17) & 0xff);
-      await blob.write(0, data);
-      assert.deepEqual(await blob.read(0, 4096), data);
-      await blob.close();
-      await bs.unload();
-      await engine.bdev.delete('pf');
-      const disk = fs.readFileSync(file);
-      const find = (needle: Uint8Array) => disk.indexOf(Buffer.from(needle));
-      assert.equal(find(data), -1, 'the plain data is nowhere in the file');
-      assert.ok(find(data.map((x) => x ^ 0xff)) >= 0, 'the plugin\'s output is');
-      assert.ok(engine.bdev.exists('f0') && !engine.bdev.exists('pf'));
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+  withEngine((engine, reports) => withDiskFile(8 << 20, async (file) => {
+    engine.bdev.createMalloc('m0', { blockCount: 4096 });
+    engine.bdev.createFile('f0', { path: file });
+    await engine.bdev.createPlugin('pm', 'm0', { module: pluginBytes() });
+    await engine.bdev.createPlugin('pf', 'f0', { module: pluginBytes() });
+    for (const bdev of ['pm', 'pf']) {
+      const totals = await runPerf(engine, bdev, { workload: 'verify', seconds: 1, queueDepth: 8, ioBytes: 16384 });
+      assert.ok(totals.ios > 100, `${bdev}: ${totals.ios} I/Os`);
+      assert.equal(totals.errors, 0, `${bdev}: ${reports.filter((r) => r.level === 'error').map((r) => r.message).join('; ')}`);
+      assert.equal(totals.mismatches, 0);
     }
-  }));
+    // Blob data through the plugin: the file has its bytes inverted, never as written.
+    const bs = await engine.blobstore.init('pf', { clusterSize: 64 << 10 });
+    const blob = await bs.open(await bs.create({ size: 256 << 10 }));
+    const data = Uint8Array.from({ length: 4096 }, (_, i) => (i * 131 + 17) & 0xff);
+    await blob.write(0, data);
+    assert.deepEqual(await blob.read(0, 4096), data);
+    await blob.close();
+    await bs.unload();
+    await engine.bdev.delete('pf');
+    const disk = fs.readFileSync(file);
+    const find = (needle: Uint8Array) => disk.indexOf(Buffer.from(needle));
+    assert.equal(find(data), -1, 'the plain data is nowhere in the file');
+    assert.ok(find(data.map((x) => x ^ 0xff)) >= 0, 'the plugin\'s output is');
+    assert.ok(engine.bdev.exists('f0') && !engine.bdev.exists('pf'));
+  })));
+
+test('over an O_DIRECT file (4 KiB alignment), a plugin with metadata in the tail: verify I/O is clean', () =>
+  withEngine((engine, reports) => withDiskFile(8 << 20, async (file) => {
+    const { direct } = engine.bdev.createFile('d0', { path: file, direct: true });
+    assert.equal(direct, true, 'the temporary directory\'s file system takes O_DIRECT');
+    await engine.bdev.createPlugin('pd', 'd0', { module: builtPlugin('crc32c.wasm') });
+    assert.equal(engine.bdev.info('pd').blockCount, 2046, '2048 blocks: 2046 of data, 2 of their 4-byte sums');
+    const totals = await runPerf(engine, 'pd', { workload: 'verify', seconds: 1, queueDepth: 8, ioBytes: 8192 });
+    assert.ok(totals.ios > 100);
+    assert.equal(totals.errors + totals.mismatches, 0, `${reports.filter((r) => r.level === 'error').map((r) => r.message).join('; ')}`);
+  })));
 
 test('a plugin that loops forever fails its own bdev after max_traps; a bdev beside it on the same reactors keeps serving', () =>
   withEngine(async (engine, reports) => {

@@ -4,20 +4,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Engine, WstorError, type BlobHandle } from '../../host/index.js';
+import { builtPlugin, withDiskFile } from '../helpers/plugin-files.js';
 
-const built = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'plugins');
-const plugin = (file: string) => new Uint8Array(fs.readFileSync(path.join(built, file)));
 const KEY = 'c0ffee'.repeat(10) + 'beef';
 
 async function withFileEngine<T>(file: string, module: string, config: unknown, body: (engine: Engine) => Promise<T>): Promise<T> {
   const engine = await Engine.start({ reactors: 2, memoryBytes: 128 << 20, logLevel: 'fatal' });
   try {
     engine.bdev.createFile('f0', { path: file });
-    await engine.bdev.createPlugin('p0', 'f0', { module: plugin(module), config });
+    await engine.bdev.createPlugin('p0', 'f0', { module: builtPlugin(module), config });
     return await body(engine);
   } finally {
     await engine.stop();
@@ -45,21 +41,9 @@ async function withBlob(engine: Engine, id: bigint, body: (blob: BlobHandle) => 
   await bs.unload();
 }
 
-/** A 16 MiB zero-filled file in a new temporary directory for `body` (removed after). */
-async function withDiskFile(body: (file: string) => Promise<void>): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wstor-plugin-file-'));
-  try {
-    const file = path.join(dir, 'disk.img');
-    fs.writeFileSync(file, Buffer.alloc(16 << 20));
-    await body(file);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 const pattern = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 53 + 11 + (i >> 10)) & 0xff);
 
-test('crc32c over a file: sums persist across engines; a byte flipped in the file fails that block\'s read only', () => withDiskFile(async (file) => {
+test('crc32c over a file: sums persist across engines; a byte flipped in the file fails that block\'s read only', () => withDiskFile(16 << 20, async (file) => {
   const data = pattern(64 << 10);
   const blobId = await withFileEngine(file, 'crc32c.wasm', {}, (engine) => blobWith(engine, data));
   await withFileEngine(file, 'crc32c.wasm', {}, (engine) => withBlob(engine, blobId, async (blob) => {
@@ -77,7 +61,7 @@ test('crc32c over a file: sums persist across engines; a byte flipped in the fil
   }));
 }));
 
-test('chacha20 over a file: no plaintext in the file; a new engine with the key reads it back', () => withDiskFile(async (file) => {
+test('chacha20 over a file: no plaintext in the file; a new engine with the key reads it back', () => withDiskFile(16 << 20, async (file) => {
   const data = pattern(64 << 10);
   const blobId = await withFileEngine(file, 'chacha20.wasm', { key: KEY }, (engine) => blobWith(engine, data));
   const disk = fs.readFileSync(file);

@@ -3,17 +3,14 @@
 // the base's tail and fail the read of a block corrupted underneath; the WAT pass-through.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { env, client, request, name, bytes, aligned, OP, type Env } from '../helpers/bdev-env.js';
 import { stagePlugin } from '../../host/plugins/bdev-plugin.js';
 import { preparePlugin } from '../../host/plugins/prepare.js';
 import { DEFAULT_LIMITS, OP_READ, OP_WRITE } from '../../host/plugins/abi.js';
 import { ReactorPlugins } from '../../host/plugins/reactor-plugins.js';
+import { builtPlugin } from '../helpers/plugin-files.js';
 
-const built = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'plugins');
-const plugin = (file: string) => new Uint8Array(fs.readFileSync(path.join(built, file)));
+const plugin = builtPlugin;
 const BLOCK = 4096;
 const KEY = Array.from({ length: 32 }, (_, i) => i.toString(16).padStart(2, '0')).join('');
 const hex = (s: string) => Uint8Array.from(s.replace(/\s+/g, '').match(/../g)!.map((h) => parseInt(h, 16)));
