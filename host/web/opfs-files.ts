@@ -96,11 +96,15 @@ export class OpfsService implements OpfsFiles {
     await this.expect({ type: 'remove', id: 0, name });
   }
 
-  /** Close every file and end the worker (all reactors have stopped). */
+  /** Close every file and end the worker (all reactors have stopped); a next engine starts afresh. */
   async stop(): Promise<void> {
-    if (!this.worker) return;
-    await this.call({ type: 'stop', id: 0 });
-    this.worker.terminate();
+    const worker = this.worker;
+    if (worker) {
+      await this.call({ type: 'stop', id: 0 });
+      worker.terminate();
+    }
     this.worker = null;
+    this.memory = null;
+    this.rings.length = 0;
   }
 }
