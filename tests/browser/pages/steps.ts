@@ -160,3 +160,14 @@ export async function platformReused(file: string): Promise<number[]> {
   }
   return blocks;
 }
+
+/** Engine.start on a page that is not cross-origin isolated: what it says. */
+export async function startUnisolated(): Promise<{ isolated: boolean; code: string; message: string }> {
+  try {
+    const engine = await Engine.start({ reactors: 1, memoryBytes: 32 * MiB, logLevel: 'error' });
+    await engine.stop();
+    return { isolated: globalThis.crossOriginIsolated === true, code: 'none', message: 'started' };
+  } catch (err) {
+    return { isolated: globalThis.crossOriginIsolated === true, ...describe(err) };
+  }
+}
