@@ -64,7 +64,10 @@ function spawnWorker(init: WebReactorInit): { handle: ReactorHandle; deliver(m: 
   return { handle, deliver };
 }
 
-/** A platform for one engine in this page (each engine has its own OPFS worker). */
+/**
+ * A platform for one engine at a time in this page (each engine has its own OPFS worker); once that
+ * engine has stopped, another may start on it.
+ */
 export function createWebPlatform(options: WebPlatformOptions = {}): Platform {
   const coreBase = options.coreBase ?? new URL('../', import.meta.url);
   let reactors: ((m: WorkerMessage) => void)[] = [];

@@ -24,7 +24,9 @@ export function checkOpfsName(name: string): void {
 
 /** The rings a reactor is given at spawn, and the OPFS worker that serves them. */
 export class OpfsService implements OpfsFiles {
-  readonly bell = new SharedArrayBuffer(BELL_BYTES);
+  // Made with the first ring, not here: a page without shared memory must get the engine's own
+  // refusal (loadCore's), not a ReferenceError from making its platform.
+  private bellBuffer: SharedArrayBuffer | null = null;
   private readonly rings: SharedArrayBuffer[] = [];
   private worker: Worker | null = null;
   private memory: WebAssembly.Memory | null = null;
@@ -32,6 +34,12 @@ export class OpfsService implements OpfsFiles {
   private readonly waiting = new Map<number, { resolve(r: OpfsReply): void }>();
 
   constructor(private readonly workerUrl: URL, private readonly onReport: (reactor: number, code: number, message: string) => void) {}
+
+  /** The bell every reactor's ring rings when the OPFS worker sleeps. */
+  get bell(): SharedArrayBuffer {
+    this.bellBuffer ??= new SharedArrayBuffer(BELL_BYTES);
+    return this.bellBuffer;
+  }
 
   /** The ring of a new reactor over `memory` (its index is the reactor's id). */
   ringFor(reactor: number, memory: WebAssembly.Memory): SharedArrayBuffer {
@@ -96,11 +104,15 @@ export class OpfsService implements OpfsFiles {
     await this.expect({ type: 'remove', id: 0, name });
   }
 
-  /** Close every file and end the worker (all reactors have stopped). */
+  /** Close every file and end the worker (all reactors have stopped); a next engine starts afresh. */
   async stop(): Promise<void> {
-    if (!this.worker) return;
-    await this.call({ type: 'stop', id: 0 });
-    this.worker.terminate();
+    const worker = this.worker;
+    if (worker) {
+      await this.call({ type: 'stop', id: 0 });
+      worker.terminate();
+    }
     this.worker = null;
+    this.memory = null;
+    this.rings.length = 0;
   }
 }

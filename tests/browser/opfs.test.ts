@@ -69,3 +69,10 @@ test('a reactor that traps in the browser is reported on the page, and stop says
     assert.ok(r.reports.some((m) => /reactor 1 trapped/.test(m)), r.reports.join('\n'));
   });
 });
+
+test('a web platform serves a second engine once the first has stopped (its OPFS worker and rings start afresh)', async (t) => {
+  if (skipIfMissing(t, chromiumMissing(), MISSING)) return;
+  await withUserDir(async (userDir) => {
+    assert.deepEqual(await run(userDir, (page) => page.evaluate((f) => wstorTest.platformReused(f), 'reused.img')), [256, 256]);
+  });
+});

@@ -1,6 +1,6 @@
 // Runs in Chromium (served from build/): the steps the browser tests drive through page.evaluate,
 // each with the engine's browser entry and its promise API. Every step returns plain data.
-import { Engine, WstorError } from '../../../host/web/index.js';
+import { Engine, WstorError, createWebPlatform } from '../../../host/web/index.js';
 
 const MiB = 1 << 20;
 
@@ -143,4 +143,31 @@ export async function trapOnReactor(): Promise<{ error: string; reports: string[
   let stop = { code: 'none', message: 'stop resolved' };
   try { await engine.stop(); } catch (err) { stop = describe(err); }
   return { error, reports, stop };
+}
+
+/** One platform for two engines in turn, each with an OPFS bdev: the second starts afresh. */
+export async function platformReused(file: string): Promise<number[]> {
+  const platform = createWebPlatform();
+  const blocks: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    const engine = await Engine.start({ reactors: 2, memoryBytes: 32 * MiB, logLevel: 'error', platform });
+    try {
+      await engine.bdev.createOpfs('o0', { file, sizeBytes: MiB });
+      blocks.push(engine.bdev.info('o0').blockCount);
+    } finally {
+      await engine.stop();
+    }
+  }
+  return blocks;
+}
+
+/** Engine.start on a page that is not cross-origin isolated: what it says. */
+export async function startUnisolated(): Promise<{ isolated: boolean; code: string; message: string }> {
+  try {
+    const engine = await Engine.start({ reactors: 1, memoryBytes: 32 * MiB, logLevel: 'error' });
+    await engine.stop();
+    return { isolated: globalThis.crossOriginIsolated === true, code: 'none', message: 'started' };
+  } catch (err) {
+    return { isolated: globalThis.crossOriginIsolated === true, ...describe(err) };
+  }
 }
