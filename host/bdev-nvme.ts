@@ -165,6 +165,13 @@ export class NvmeControllers {
     await this.engine.request(`resetting NVMe controller ${name}`, (r) => this.engine.core.bdev_nvme_reset(r, a.ctrlr));
   }
 
+  /** The id the core's admin requests name the controller by (tests and tools that submit from other threads). */
+  adminId(name: string): number {
+    const a = this.attached.get(name);
+    if (!a) throw new WstorError('ENODEV', `no NVMe controller named ${name}`);
+    return this.engine.core.bdev_nvme_ctrlr_info(a.ctrlr, 3);
+  }
+
   /** Resets done (bdev_nvme_reset_controller and reconnects after a loss). */
   resets(name: string): number {
     const a = this.attached.get(name);

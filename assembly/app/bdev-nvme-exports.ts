@@ -5,7 +5,7 @@ import { heapAlloc, heapFree, ENOMEM } from "../runtime";
 import { onAppThread, requestDone } from "./request";
 import {
   nvmeCtrlrAttach, nvmeCtrlrDetach, nvmeCtrlrNsCount, nvmeCtrlrNsInfo, nvmeCtrlrCntlid, nvmeCtrlrState, nvmeNsBdevCreate, nvmeCtrlrReset,
-  nvmeCtrlrResets,
+  nvmeCtrlrResets, nvmeCtrlrId,
 } from "../bdev/nvme";
 
 @unmanaged class NvmeArgs { id: u32; port: u32; digests: u32; index: u32; p0: usize; p1: usize; p2: usize; p3: usize; t0: f64; loss: i32; delay: u32; fastFail: u32; }
@@ -77,9 +77,10 @@ export function bdev_nvme_reset(req: u32, ctrlr: usize): i32 { return postOnCtrl
 export function bdev_nvme_ns_count(ctrlr: usize): u32 { return nvmeCtrlrNsCount(ctrlr); }
 /** Namespace `i`: 0 nsid, 1 block bytes, 2 blocks, 3 its bdev id (0: none). */
 export function bdev_nvme_ns_info(ctrlr: usize, i: u32, which: u32): f64 { return nvmeCtrlrNsInfo(ctrlr, i, which); }
-/** 0 cntlid, 1 state (0 attaching, 1 ready, 2 failed, 3 detaching, 4 resetting), 2 resets done. */
+/** 0 cntlid, 1 state (0 attaching, 1 ready, 2 failed, 3 detaching, 4 resetting), 2 resets done, 3 its id for admin requests. */
 export function bdev_nvme_ctrlr_info(ctrlr: usize, which: u32): f64 {
   if (which == 0) return <f64>nvmeCtrlrCntlid(ctrlr);
   if (which == 1) return <f64>nvmeCtrlrState(ctrlr);
-  return <f64>nvmeCtrlrResets(ctrlr);
+  if (which == 2) return <f64>nvmeCtrlrResets(ctrlr);
+  return <f64>nvmeCtrlrId(ctrlr);
 }

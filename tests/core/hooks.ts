@@ -13,3 +13,4 @@ export * from "./sock-hooks";
 export * from "./crc-hooks";
 export * from "./sock-connect-hooks";
 export * from "./nvme-host-hooks";
+export * from "./nvme-driver-stress-hooks";

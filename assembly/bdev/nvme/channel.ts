@@ -4,12 +4,13 @@
 // a link that outlives the channel, so a qpair still closing never writes into freed memory.
 
 import { heapAllocZeroed, heapFree, ENOMEM, ENXIO } from "../../runtime";
-import { threadGet } from "../../thread";
+import { threadGet, sendMsg } from "../../thread";
 import {
   HostQpairOpts, QEV_READY, QEV_CLOSED, hostQpairNew, hostQpairConnect, hostQpairDisconnect, hostQpairFree, hostQpairSetInCapsule,
 } from "../../nvme/host";
 import { NvmeBdevCtrlr, NvmeChannel, NvmeQpairLink, NvmeReq, CH_CONNECTING, CH_READY, CH_FAILED, CH_RESETTING, NC_FAILED, NC_RESETTING } from "./types";
-import { nvmeRunWaiting } from "./io";
+import { nvmeRunWaiting, willReconnect } from "./io";
+import { nvmeIoQpairLost } from "./reset";
 
 /** io_device create: the thread's qpair, connecting. -ENOMEM when there is no memory. */
 export function nvmeChannelCreate(device: usize, ctx: usize): i32 {
@@ -97,10 +98,16 @@ function qpairEvent(qpair: usize, ctx: usize, event: u32, res: i32): void {
   assert(event == QEV_CLOSED, "qpairEvent: ready or closed");
   if (chPtr != 0) {
     const ch = changetype<NvmeChannel>(chPtr);
-    ch.state = CH_FAILED;
     ch.qpair = 0;
     ch.link = 0;
-    nvmeRunWaiting(ch);          // what waited for the connect fails now
+    if (willReconnect(ch)) {
+      // This thread's qpair failed by itself: hold its I/O and ask the owner for a reset.
+      ch.state = CH_RESETTING;
+      sendMsg(changetype<NvmeBdevCtrlr>(ch.ctrlr).thread, nvmeIoQpairLost, ch.ctrlr);
+    } else {
+      ch.state = CH_FAILED;
+      nvmeRunWaiting(ch);        // what waited fails now
+    }
   }
   hostQpairFree(qpair);
   heapFree(ctx);

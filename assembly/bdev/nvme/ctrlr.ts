@@ -16,6 +16,7 @@ import {
 } from "../../nvme/host";
 import { NvmeBdevCtrlr, NvmeNsBdev, NvmeChannel, NVME_IO_QUEUE_ENTRIES, NVME_KATO_MS, NVME_NS_MAX, NC_ATTACHING, NC_READY, NC_FAILED, NC_DETACHING, NC_RESETTING } from "./types";
 import { resetStart, resetTick, RESET_TICK_US } from "./reset";
+import { adminListAdd, adminListRemove } from "./admin";
 import { nvmeChannelCreate, nvmeChannelDestroy } from "./channel";
 import { nvmeSubmit } from "./io";
 
@@ -104,6 +105,7 @@ function attachDone(host: usize, ctx: usize, res: i32): void {
   c.keepAlive = pollerRegister(keepAlive, ctx, c.kaPeriodUs, "nvme_keep_alive");
   c.resetPoller = pollerRegister(resetTick, ctx, RESET_TICK_US, "nvme_reset");
   atomic.store<u32>(ctx + offsetof<NvmeBdevCtrlr>("state"), NC_READY);
+  adminListAdd(c);
   const id = c.reqId;
   c.reqId = 0;
   requestDone(id, 0, <f64>ctx);
@@ -189,6 +191,7 @@ export function nvmeCtrlrNsInfo(ctrlr: usize, i: u32, which: u32): f64 {
   return b == 0 ? 0 : <f64>changetype<Bdev>(b).id;
 }
 export function nvmeCtrlrCntlid(ctrlr: usize): u32 { return changetype<NvmeBdevCtrlr>(ctrlr).cntlid; }
+export function nvmeCtrlrId(ctrlr: usize): u32 { return changetype<NvmeBdevCtrlr>(ctrlr).id; }
 export function nvmeCtrlrResets(ctrlr: usize): u32 { return changetype<NvmeBdevCtrlr>(ctrlr).resets; }
 export function nvmeCtrlrState(ctrlr: usize): u32 { return atomic.load<u32>(ctrlr + offsetof<NvmeBdevCtrlr>("state")); }
 
@@ -228,6 +231,7 @@ export function nvmeCtrlrDetach(reqId: u32, ctrlr: usize): void {
   c.resetPoller = 0;
   c.reqId = reqId;
   atomic.store<u32>(ctrlr + offsetof<NvmeBdevCtrlr>("state"), NC_DETACHING);
+  adminListRemove(c);       // admin requests from other threads find it no more (this is their lookup's thread)
   if (c.keepAlive != 0) pollerUnregister(c.keepAlive);
   c.keepAlive = 0;
   let asked: u32 = 0;

@@ -11,7 +11,7 @@ import { OPC_READ, OPC_WRITE, OPC_FLUSH, OPC_WRITE_ZEROES, OPC_DATASET_MANAGEMEN
 import { HostReq, HOST_REQ_BYTES, hostReqSqe, hostQpairSubmit } from "../../nvme/host";
 import {
   NvmeChannel, NvmeReq, NvmeNsBdev, NvmeBdevCtrlr, NVME_CHANNEL_REQS_MAX, NVME_WRITE_ZEROES_BLOCKS_MAX, NVME_DSM_RANGE_BLOCKS_MAX,
-  CH_READY, CH_FAILED, CH_RESETTING, NC_FAILED, NC_RESETTING,
+  CH_READY, CH_FAILED, CH_RESETTING, NC_READY, NC_FAILED, NC_RESETTING,
 } from "./types";
 
 const REQ_HEAD: usize = (offsetof<NvmeReq>() + 7) & ~7;
@@ -71,8 +71,15 @@ export function nvmeRunWaiting(ch: NvmeChannel): void {
   }
 }
 
-function resetting(ch: NvmeChannel): bool {
-  return ch.state == CH_RESETTING || atomic.load<u32>(ch.ctrlr + offsetof<NvmeBdevCtrlr>("state")) == NC_RESETTING;
+/**
+ * The qpair's loss is followed by a new one: a reset is under way (asked for, or a reconnect), or the
+ * policy reconnects a lost controller; and nothing is failing for good.
+ */
+export function willReconnect(ch: NvmeChannel): bool {
+  const c = changetype<NvmeBdevCtrlr>(ch.ctrlr);
+  const state = atomic.load<u32>(ch.ctrlr + offsetof<NvmeBdevCtrlr>("state"));
+  if (mustFail(ch)) return false;
+  return state == NC_RESETTING || ch.state == CH_RESETTING || (c.lossTimeoutSec != 0 && state == NC_READY);
 }
 
 function takeReq(ch: NvmeChannel): usize {
@@ -178,9 +185,9 @@ function commandDone(req: usize): void {
     return;
   }
   giveReq(ch, r);
-  // A command aborted because its qpair went while the controller resets was never done: it waits
-  // for the new qpair and goes again whole (nothing of it was acknowledged).
-  if (hr.status == STATUS_ABORTED_SQ_DELETION && !mustFail(ch) && resetting(ch)) { park(ch, io); return; }
+  // A command aborted because its qpair went, on a controller that reconnects, was never done: it
+  // waits for the new qpair and goes again whole (nothing of it was acknowledged).
+  if (hr.status == STATUS_ABORTED_SQ_DELETION && willReconnect(ch)) { park(ch, io); return; }
   bdevIoComplete(io, hr.status == 0 ? IO_SUCCESS : IO_FAILED);
   if (ch.waitHead != 0 && ch.state == CH_READY) nvmeRunWaiting(ch);
 }

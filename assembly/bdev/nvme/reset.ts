@@ -26,6 +26,13 @@ export function nvmeCtrlrReset(reqId: u32, ctrlr: usize): void {
   resetStart(c);
 }
 
+/** A channel's I/O qpair failed by itself (app thread, by message): reset, or once more after the one under way. */
+export function nvmeIoQpairLost(ctrlr: usize): void {
+  const c = changetype<NvmeBdevCtrlr>(ctrlr);
+  if (c.state == NC_READY) { report(LEVEL_ERROR, -104, "nvme: controller %d lost an I/O queue; reconnecting (I/O is held)", 0, 0, <f64>c.cntlid); resetStart(c); }
+  else if (c.state == NC_RESETTING) c.resetAgain = 1;
+}
+
 export function resetStart(c: NvmeBdevCtrlr): void {
   assert(c.state == NC_READY, "resetStart: from a controller that is up");
   setState(c, NC_RESETTING);
@@ -68,8 +75,7 @@ function reconnected(host: usize, ctx: usize, res: i32): void {
   nvmeCtrlrTakeIdentity(c, host);
   c.resets++;
   report(LEVEL_NOTICE, 0, "nvme: controller reconnected as controller %d after %d attempts", 0, 0, <f64>c.cntlid, <f64>c.attempts);
-  setState(c, NC_READY);
-  forEachChannel(ctx, reopenOne, ctx, reopened);
+  forEachChannel(ctx, reopenOne, ctx, reopened);     // still resetting: a channel made meanwhile waits for the second walk
 }
 
 function reopenOne(iter: usize): void {
@@ -77,7 +83,13 @@ function reopenOne(iter: usize): void {
   forEachChannelContinue(iter, 0);
 }
 
-function reopened(iter: usize, status: i32): void { ended(changetype<NvmeBdevCtrlr>(forEachChannelCtx(iter)), 0); }
+/** Every channel has a qpair again: ready, then once more for a channel made during the walk. */
+function reopened(iter: usize, status: i32): void {
+  const c = changetype<NvmeBdevCtrlr>(forEachChannelCtx(iter));
+  setState(c, NC_READY);
+  forEachChannel(ctrlrAt(c), reopenOne, ctrlrAt(c), reopenedAll);
+}
+function reopenedAll(iter: usize, status: i32): void { ended(changetype<NvmeBdevCtrlr>(forEachChannelCtx(iter)), 0); }
 
 /** Try again after reconnect_delay_sec, or give up once ctrlr_loss_timeout_sec has passed. */
 function connectFailed(c: NvmeBdevCtrlr, res: i32): void {
@@ -108,8 +120,11 @@ function failHeldDone(iter: usize, status: i32): void {}
 function ended(c: NvmeBdevCtrlr, res: i32): void {
   const id = c.resetReq;
   c.resetReq = 0;
+  const again = c.resetAgain != 0 && c.state == NC_READY && c.detachReq == 0;
+  c.resetAgain = 0;
   nvmeCtrlrResetEnded(c);
   if (id != 0) requestDone(id, res, 0);
+  if (again && c.state == NC_READY) resetStart(c);
 }
 
 /** App-thread poller: a retry that is due, and fast_io_fail_timeout_sec passing. */

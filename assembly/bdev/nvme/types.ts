@@ -67,6 +67,22 @@ export const CH_RESETTING: u32 = 3;  // no qpair while the controller resets: I/
   detachReq: u32;         // a detach that came during a reset, started when it ends
   resets: u32;            // resets done (a test's count)
   attempts: u32;          // connect attempts of the current reset
+  resetAgain: u32;        // an I/O qpair failed during the reset: another one follows it
+  id: u32;                // what other threads name it by (nvmeAdminSubmit): looked up on the app thread only
+  nextInList: usize;      // the app thread's list of controllers
+}
+
+/**
+ * An admin command from any thread (caller-owned, NVME_ADMIN_REQ_BYTES; the SQE of its HostReq is the
+ * caller's to fill): posted to the controllers' owner, called back on the submitting thread, once.
+ */
+@unmanaged export class NvmeAdminReq {
+  ctrlrId: u32;
+  origin: usize;          // the submitting thread
+  cb: usize;              // (req: usize) => void, on origin
+  ctx: usize;
+  status: u32;            // spec.ts status, or NVME_ADMIN_NO_CTRLR / NVME_ADMIN_NOT_READY
+  dw0: u32;
 }
 
 /** A namespace's bdev context. */

@@ -8,7 +8,7 @@ import {
 } from "../spec";
 import { EINVAL, ENXIO } from "../../runtime";
 import { fabricsType } from "../fabrics";
-import { cachedNowUs } from "../../thread";
+import { cachedNowUs, threadGet } from "../../thread";
 import { HostQpair, HostCmd, HostReq, HOST_CMD_BYTES, HOST_REQ_IOV_MAX, QP_READY, QP_FABRIC_CONNECT, SEND_CAPSULE, SEND_NONE, hostReqSqe } from "./types";
 import { sendQueue } from "./send";
 
@@ -41,6 +41,7 @@ export function cmdInFlight(q: HostQpair, cid: u32): usize {
 export function hostQpairSubmit(qpair: usize, req: usize): i32 {
   const q = changetype<HostQpair>(qpair);
   const r = changetype<HostReq>(req);
+  assert(threadGet() == q.thread, "hostQpairSubmit: a qpair takes commands only on its owner thread (send a message to it)");
   if (q.state != QP_READY && !(q.state == QP_FABRIC_CONNECT && req == q.connectReq)) return -ENXIO;
   if (r.iovcnt > HOST_REQ_IOV_MAX || (r.length > 0 && r.iovcnt == 0)) return -EINVAL;
   const xfer = commandXfer(hostReqSqe(req));
