@@ -397,9 +397,9 @@ export class BdevApi {
   async createPlugin(name: string, base: string, opts: PluginBdevOptions): Promise<number> {
     checkName(name); this.nameExists(name);
     const prepare = this.engine.platform.preparePlugin;
-    if (!prepare) throw new WstorError('ENOTSUP', `plugin bdevs are not available on ${this.engine.platform.name} yet: checking and metering a plugin needs binaryen, which only the Node build carries`);
+    if (!prepare) throw new WstorError('ENOTSUP', `plugin bdevs are not available on ${this.engine.platform.name}: it cannot check and meter a plugin (binaryen)`);
     const { stagePlugin } = await import('./plugins/bdev-plugin.js');
-    const staged = await stagePlugin(this.core, this.engine.memory, name, this.core.bdev_info(this.id(base), 0), opts, prepare);
+    const staged = await stagePlugin(this.core, this.engine.memory, name, this.core.bdev_info(this.id(base), 0), opts, (bytes, limits) => prepare(bytes, limits));
     let posted = false;
     try {
       const id = await this.passthrough(name, base, 'plugin', (r, s, b) => {

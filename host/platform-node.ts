@@ -145,7 +145,7 @@ export const nodePlatform: Platform = {
   wakeFds: nodeWakeFds(),
   memoryCopy: nodeMemoryCopy(),
   crc32c: nodeCrc32c,
-  preparePlugin: (bytes, limits) => preparePlugin(bytes, limits),
+  preparePlugin: async (bytes, limits) => preparePlugin(bytes, limits),
   files: { open: openFile, close: (fd) => fs.closeSync(fd), size: (fd, path) => deviceBytes(fs.fstatSync(fd), path), map: mapFile, unmap: unmapFile },
   targets: { vhost: (engine) => new VhostApi(engine), nvmf: (engine) => new NvmfApi(engine) },
 };

@@ -94,6 +94,8 @@ export function createWebPlatform(options: WebPlatformOptions = {}): Platform {
       return Array.from({ length: n }, (_, i) => i);
     },
     opfs,
+    // binaryen (15 MB) only when a plugin is made: the page's import map names it (host/web/vendor.ts).
+    async preparePlugin(bytes, limits) { return (await import('./plugins/prepare.js')).preparePlugin(bytes, limits); },
     async stopped(): Promise<void> {
       reactors = [];
       await opfs.stop();

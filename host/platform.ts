@@ -82,10 +82,10 @@ export interface Platform {
     into(memory: Uint8Array, offset: number, source: Uint8Array): number;
   };
   /**
-   * A plugin module checked and metered (host/plugins/prepare.ts, with binaryen): Node only for now,
-   * as binaryen is not in the browser build. Absent: plugin bdevs are ENOTSUP here.
+   * A plugin module checked and metered (host/plugins/prepare.ts, with binaryen; a browser page loads
+   * binaryen through its import map, host/web/vendor.ts). Absent: plugin bdevs are ENOTSUP here.
    */
-  preparePlugin?(bytes: Uint8Array, limits: PluginLimits): Uint8Array<ArrayBuffer>;
+  preparePlugin?(bytes: Uint8Array, limits: PluginLimits): Promise<Uint8Array<ArrayBuffer>>;
   /** The core's `crc32c` import for an instance over `memory` (host/crc-host.ts); absent: the core's own loop. */
   crc32c?(memory: WebAssembly.Memory): ((crc: number, ptr: number, len: number) => number) | undefined;
   /** How file bdevs will do I/O here (announced once at start when it is not io_uring). */

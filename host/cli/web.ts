@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseFlags, usageText, UsageError, type FlagSpec } from './args.js';
 import { startStaticServer } from '../web/server.js';
 import { demoPageHtml } from '../web/demo-page.js';
+import { vendorFiles } from '../web/vendor.js';
 
 const SPECS: FlagSpec[] = [
   { name: 'port', short: 'p', kind: 'integer', help: 'TCP port (0: any free one)', default: 8080 },
@@ -26,7 +27,7 @@ export async function webCommand(argv: string[]): Promise<number> {
   if (rest.length > 0) throw new UsageError(`unexpected argument ${rest[0]}`);
   const port = flags.port as number;
   if (port > 65535) throw new UsageError(`--port ${port}: a TCP port is at most 65535`);
-  const server = await startStaticServer({ root: buildDir, port, host: flags.host as string, files: { '/': { contentType: 'text/html; charset=utf-8', body: demoPageHtml() } } });
+  const server = await startStaticServer({ root: buildDir, port, host: flags.host as string, files: { ...vendorFiles(), '/': { contentType: 'text/html; charset=utf-8', body: demoPageHtml() } } });
   process.stdout.write(`wstor web: serving ${buildDir} at ${server.url} (the demo page is /); Ctrl-C stops\n`);
   await new Promise<void>((resolve) => {
     const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };

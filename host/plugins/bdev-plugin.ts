@@ -5,7 +5,6 @@
 import type { CoreExports } from '../core-abi.js';
 import { WstorError } from '../errors.js';
 import { CONFIG_BYTES_MAX, DEFAULT_LIMITS, FUEL_MAX, MAX_TRAPS_MAX, MEMORY_PAGES_MAX, type PluginLimits } from './abi.js';
-import type { Platform } from '../platform.js';
 import { PluginSlot } from './slot.js';
 
 export interface PluginBdevOptions extends Partial<PluginLimits> {
@@ -57,13 +56,13 @@ function heapCopy(core: CoreExports, memory: WebAssembly.Memory, bytes: Uint8Arr
 
 /** Check, meter, start once (then discard) and stage plugin bdev `name`'s plugin. */
 export async function stagePlugin(core: CoreExports, memory: WebAssembly.Memory, name: string, blockSize: number, opts: PluginBdevOptions,
-  prepare: NonNullable<Platform['preparePlugin']>): Promise<StagedPlugin> {
+  prepare: (bytes: Uint8Array, limits: PluginLimits) => Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>>): Promise<StagedPlugin> {
   if (!(opts.module instanceof Uint8Array) || opts.module.length === 0) throw new WstorError('EINVAL', `plugin bdev ${name}: module must be the bytes of a .wasm file`);
   const limits = limitsOf(opts);
   const configJson = JSON.stringify(opts.config ?? {});
   const config = new TextEncoder().encode(configJson);
   if (config.length > CONFIG_BYTES_MAX) throw new WstorError('EINVAL', `plugin bdev ${name}: its config is ${config.length} bytes of JSON; at most ${CONFIG_BYTES_MAX}`);
-  const metered = prepare(opts.module, limits);
+  const metered = await prepare(opts.module, limits);
   // Compiled asynchronously: a browser page may not compile a large module synchronously.
   const compiled = await WebAssembly.compile(metered);
   let metaBytes: number;

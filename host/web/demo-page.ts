@@ -1,10 +1,13 @@
 // The demo page's HTML (served at / by `wstor web`): a shell that loads demo.js, which builds the rest.
+import { IMPORT_MAP } from './vendor.js';
+
 export function demoPageHtml(): string {
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+${IMPORT_MAP}
 <link rel="icon" href="data:,">
 <title>wstor loading</title>
 <style>

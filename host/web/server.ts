@@ -30,7 +30,7 @@ export interface StaticServerOptions {
   /** What / answers with (a path under root; default index.html). */
   index?: string;
   /** Answers kept in memory, by request path ("/": the page), looked at before the directory. */
-  files?: Record<string, { contentType: string; body: string }>;
+  files?: Record<string, { contentType: string; body: string | Buffer }>;
 }
 
 export interface StaticServer {

@@ -50,3 +50,12 @@ test('Node-only parts say so in the browser instead of failing obscurely', async
   assert.equal(r.file.code, 'ENOTSUP');
   assert.match(r.file.message, /file bdevs are not available on browser/);
 });
+
+test('a plugin bdev works in the browser: ChaCha20 over malloc, made in the page, run by both reactors', async (t) => {
+  if (skipIfMissing(t, chromiumMissing(), 'chromium is not installed (apt-get install -y chromium)')) return;
+  const r = await session!.page.evaluate(() => wstorTest.pluginRoundTrip());
+  assert.equal(r.kind, 'plugin');
+  assert.equal(r.mismatch, -1, `read back through the plugin differs at byte ${r.mismatch}`);
+  assert.ok(r.fuel > 0, 'metered');
+  assert.deepEqual(session!.errors, []);
+});

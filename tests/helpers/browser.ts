@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startStaticServer, type StaticServer } from '../../host/web/server.js';
+import { IMPORT_MAP, vendorFiles } from '../../host/web/vendor.js';
 
 export const CHROMIUM_PATH = process.env.WSTOR_CHROMIUM ?? '/usr/bin/chromium';
 /** build/, as the static server serves it. */
@@ -19,9 +20,9 @@ export function chromiumMissing(): boolean {
 /** build/ served at a loopback port; `page` is what / answers (a page that loads `module`, if given). */
 export function serveBuild(opts: { module?: string; page?: string } = {}): Promise<StaticServer> {
   // The data: icon keeps Chromium from asking for /favicon.ico (a 404 on the console).
-  const page = opts.page ?? `<!doctype html><meta charset=utf-8><link rel=icon href="data:,"><title>wstor test</title>` +
+  const page = opts.page ?? `<!doctype html><meta charset=utf-8><link rel=icon href="data:,"><title>wstor test</title>${IMPORT_MAP}` +
     (opts.module ? `<script type=module>import * as m from '${opts.module}'; globalThis.wstorTest = m; document.title = 'ready';</script>` : '');
-  return startStaticServer({ root: BUILD_DIR, files: { '/': { contentType: 'text/html; charset=utf-8', body: page } } });
+  return startStaticServer({ root: BUILD_DIR, files: { ...vendorFiles(), '/': { contentType: 'text/html; charset=utf-8', body: page } } });
 }
 
 export interface BrowserSession {

@@ -171,3 +171,27 @@ export async function startUnisolated(): Promise<{ isolated: boolean; code: stri
     return { isolated: globalThis.crossOriginIsolated === true, ...describe(err) };
   }
 }
+
+/**
+ * A plugin bdev made in the page (checked and metered with binaryen from the page's import map) and
+ * run by both reactors' Workers: ChaCha20 over malloc, a blobstore on it, written and read back.
+ */
+export async function pluginRoundTrip(): Promise<{ mismatch: number; kind: string; fuel: number }> {
+  const engine = await Engine.start({ reactors: 2, memoryBytes: 96 * MiB, logLevel: 'error' });
+  try {
+    engine.bdev.createMalloc('m0', { blockCount: 8192 });
+    const module = new Uint8Array(await (await fetch('/plugins/chacha20.wasm')).arrayBuffer());
+    await engine.bdev.createPlugin('c0', 'm0', { module, config: { key: '00'.repeat(32) } });
+    const bs = await engine.blobstore.init('c0', { clusterSize: MiB });
+    const blob = await bs.open(await bs.create({ size: 2 * MiB }));
+    const data = pattern(MiB, 3);
+    await blob.write(0, data);
+    const back = await blob.read(0, data.length);
+    await blob.close();
+    await bs.unload();
+    const info = engine.bdev.info('c0');
+    return { mismatch: firstDifference(data, back), kind: info.kind, fuel: info.plugin?.limits.fuel ?? 0 };
+  } finally {
+    await engine.stop();
+  }
+}
