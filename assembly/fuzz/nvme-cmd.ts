@@ -18,10 +18,10 @@ import { heapAllocZeroed } from "../runtime";
 import { sendMsg } from "../thread";
 import {
   NvmfQpair, NvmfReq, NvmfTransportOps, NvmfTransportLimits, TRTYPE_TCP, ADRFAM_IPV4, SQE_BYTES, CQE_BYTES, OPC_FABRICS,
-  XFER_HOST_TO_CTRLR, sqeOpcode, sqeCid, sqeInit, sqeSetCid, cqeCid, cqeDw0, cqeStatus, opcodeXfer, nvmfQpairInit, nvmfReqExec, nvmfQpairClose,
+  XFER_HOST_TO_CTRLR, sqeCid, sqeInit, sqeSetCid, cqeCid, cqeDw0, cqeStatus, nvmfQpairInit, nvmfReqExec, nvmfQpairClose,
 } from "../nvme";
 import {
-  fabricsType, fabricsSetType, FCTYPE_CONNECT, FCTYPE_PROPERTY_SET, CONNECT_DATA_BYTES, CNTLID_DYNAMIC, HOSTID_BYTES, PROP_CC,
+  sqeXfer, fabricsSetType, FCTYPE_CONNECT, FCTYPE_PROPERTY_SET, CONNECT_DATA_BYTES, CNTLID_DYNAMIC, HOSTID_BYTES, PROP_CC,
   connectSetFields, connectDataWrite, propertySetFields,
 } from "../nvme/fabrics";
 import { nvmfListenerAdd, listenerById } from "../nvme/registry";
@@ -122,13 +122,6 @@ function reqNew(): FuzzReq {
   return f;
 }
 
-/** As a transport: the data direction from the opcode (of the Fabrics commands only Connect carries data). */
-function xferOf(sqe: usize): u32 {
-  const opc = sqeOpcode(sqe);
-  if (opc != OPC_FABRICS) return opcodeXfer(opc);
-  return fabricsType(sqe) == FCTYPE_CONNECT ? XFER_HOST_TO_CTRLR : 0;
-}
-
 /** Give `f` (SQE filled) to the core on `q`, with `length` bytes of data in `buffers` pieces. */
 function submit(f: FuzzReq, q: FuzzQueue, length: u32, buffers: u32): void {
   const r = changetype<NvmfReq>(f.req);
@@ -142,7 +135,7 @@ function submit(f: FuzzReq, q: FuzzQueue, length: u32, buffers: u32): void {
     store<u32>(r.iovs + (<usize>i << 3), <u32>(f.data + <usize>(piece * i)));
     store<u32>(r.iovs + (<usize>i << 3), bytes, 4);
   }
-  r.xfer = length == 0 ? 0 : xferOf(r.sqe);
+  r.xfer = length == 0 ? 0 : sqeXfer(r.sqe);
   memory.fill(r.cqe, 0, CQE_BYTES);
   f.cid = sqeCid(r.sqe);
   f.busy = 1;
@@ -303,7 +296,7 @@ export function fuzz_nvme_cmd_run(ptr: usize, len: u32): i32 {
     const r = changetype<NvmfReq>(f.req);
     memory.copy(r.sqe, sqe, SQE_BYTES);
     memory.fill(f.data, 0, length);
-    if (xferOf(sqe) == XFER_HOST_TO_CTRLR) {
+    if (sqeXfer(sqe) == XFER_HOST_TO_CTRLR) {
       const given = min(length, len - at);
       memory.copy(f.data, ptr + at, given);
       at += given;

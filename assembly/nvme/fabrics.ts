@@ -3,6 +3,8 @@
 // written only through these accessors. Sources: NVMe-oF 1.1 (Connect, Property Get/Set figures),
 // SPDK include/spdk/nvmf_spec.h.
 
+import { OPC_FABRICS, sqeOpcode, opcodeXfer } from "./spec";
+
 // ---- the Fabrics command (opcode 0x7f): FCTYPE at byte 4, where other commands have the NSID ----
 const FAB_FCTYPE: usize = 4;                      // u8
 export const FCTYPE_PROPERTY_SET: u8 = 0x00;
@@ -11,6 +13,14 @@ export const FCTYPE_PROPERTY_GET: u8 = 0x04;
 export const FCTYPE_AUTH_SEND: u8 = 0x05;
 export const FCTYPE_AUTH_RECV: u8 = 0x06;
 export function fabricsType(sqe: usize): u8 { return load<u8>(sqe + FAB_FCTYPE); }
+/**
+ * A command's data direction (spec.ts XFER_*): its opcode's low two bits, or for a Fabrics command
+ * its FCTYPE's (NVMe-oF 1.1: Connect and Authentication Send carry host data, Property Get/Set none).
+ */
+export function sqeXfer(sqe: usize): u32 {
+  const opc = sqeOpcode(sqe);
+  return opc == OPC_FABRICS ? <u32>fabricsType(sqe) & 3 : opcodeXfer(opc);
+}
 export function fabricsSetType(sqe: usize, fctype: u8): void { store<u8>(sqe + FAB_FCTYPE, fctype); }
 
 // ---- Connect SQE ----

@@ -8,8 +8,7 @@
 import { heapAllocZeroed, heapFree } from "../../assembly/runtime";
 import { sendMsg } from "../../assembly/thread";
 import {
-  NvmfQpair, NvmfReq, NvmfTransportOps, NvmfTransportLimits, SQE_BYTES, CQE_BYTES, opcodeXfer, sqeOpcode, OPC_FABRICS,
-  fabricsType, FCTYPE_CONNECT, XFER_HOST_TO_CTRLR, nvmfQpairInit, nvmfReqExec, nvmfQpairClose,
+  NvmfQpair, NvmfReq, NvmfTransportOps, NvmfTransportLimits, SQE_BYTES, CQE_BYTES, sqeXfer, nvmfQpairInit, nvmfReqExec, nvmfQpairClose,
 } from "../../assembly/nvme";
 
 /**
@@ -142,8 +141,7 @@ function execMsg(req: usize): void {
   const r = changetype<NvmfReq>(req);
   connPostRan(r.qpair);
   if (connOf(r.qpair).closing != 0) { changetype<FakeReq>(r.transportCtx).dropped++; return; }
-  const opc = sqeOpcode(r.sqe);
-  r.xfer = opc == OPC_FABRICS ? (fabricsType(r.sqe) == FCTYPE_CONNECT ? XFER_HOST_TO_CTRLR : 0) : opcodeXfer(opc);
+  r.xfer = sqeXfer(r.sqe);
   r.length = 0;
   for (let i: u32 = 0; i < r.iovcnt; i++) r.length += load<u32>(r.iovs + (<usize>i << 3), 4);
   nvmfReqExec(req);

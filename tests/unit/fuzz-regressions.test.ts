@@ -64,7 +64,7 @@ test('nvme-cmd: the mutator keeps records whole (a mutation adds or drops at mos
     for (; at + 67 <= input.length; n++) {
       const length = input[at + 1] | (input[at + 2] << 8);
       const sqe = input.subarray(at + 3, at + 67);
-      const data = sqe[0] === 0x7f ? sqe[4] === 1 : (sqe[0] & 3) === 1;
+      const data = ((sqe[0] === 0x7f ? sqe[4] : sqe[0]) & 3) === 1;
       at += 67 + (data ? Math.min(length, input.length - at - 67) : 0);
     }
     return n;

@@ -4,10 +4,10 @@
 
 import {
   SGL_TYPE_DATA_BLOCK, SGL_SUBTYPE_OFFSET, SGL_TYPE_TRANSPORT_DATA_BLOCK, SGL_SUBTYPE_TRANSPORT, XFER_HOST_TO_CTRLR,
-  XFER_CTRLR_TO_HOST, XFER_NONE, STATUS_ABORTED_SQ_DELETION, OPC_FABRICS, sqeOpcode, sqeSetCid, sqeDptr, sglSet, opcodeXfer,
+  XFER_CTRLR_TO_HOST, XFER_NONE, STATUS_ABORTED_SQ_DELETION, sqeSetCid, sqeDptr, sglSet,
 } from "../spec";
 import { EINVAL, ENXIO } from "../../runtime";
-import { fabricsType } from "../fabrics";
+import { sqeXfer } from "../fabrics";
 import { cachedNowUs, threadGet } from "../../thread";
 import { HostQpair, HostCmd, HostReq, HOST_CMD_BYTES, HOST_REQ_IOV_MAX, QP_READY, QP_FABRIC_CONNECT, SEND_CAPSULE, SEND_NONE, hostReqSqe } from "./types";
 import { sendQueue } from "./send";
@@ -44,7 +44,7 @@ export function hostQpairSubmit(qpair: usize, req: usize): i32 {
   assert(threadGet() == q.thread, "hostQpairSubmit: a qpair takes commands only on its owner thread (send a message to it)");
   if (q.state != QP_READY && !(q.state == QP_FABRIC_CONNECT && req == q.connectReq)) return -ENXIO;
   if (r.iovcnt > HOST_REQ_IOV_MAX || (r.length > 0 && r.iovcnt == 0)) return -EINVAL;
-  const xfer = commandXfer(hostReqSqe(req));
+  const xfer = sqeXfer(hostReqSqe(req));
   if (xfer == 3 || (xfer == XFER_NONE && r.length != 0)) return -EINVAL;
   r.next = 0;
   r.submitUs = cachedNowUs();
@@ -58,11 +58,6 @@ export function hostQpairSubmit(qpair: usize, req: usize): i32 {
   return 0;
 }
 
-/** The data direction: the opcode's low bits, or for a Fabrics command its FCTYPE's (NVMe-oF 1.1). */
-function commandXfer(sqe: usize): u32 {
-  const opc = sqeOpcode(sqe);
-  return opc == OPC_FABRICS ? <u32>fabricsType(sqe) & 3 : opcodeXfer(opc);
-}
 
 function start(q: HostQpair, req: usize): void {
   const r = changetype<HostReq>(req);
@@ -73,7 +68,7 @@ function start(q: HostQpair, req: usize): void {
   assert(q.inFlight <= q.slots, "more commands in flight than slots");
   const sqe = hostReqSqe(req);
   c.req = req;
-  c.xfer = commandXfer(sqe);
+  c.xfer = sqeXfer(sqe);
   c.dataDone = 0;
   c.r2tEnd = 0;
   c.h2cAt = 0;

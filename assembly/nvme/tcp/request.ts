@@ -8,12 +8,12 @@ import { nvmfReqExec } from "../target";
 import { nvmfReqCompleteError } from "../complete";
 import { reportAscii } from "../report";
 import {
-  SQE_BYTES, CQE_BYTES, OPC_FABRICS, XFER_NONE, XFER_HOST_TO_CTRLR, XFER_CTRLR_TO_HOST, XFER_BIDIRECTIONAL, STATUS_SUCCESS,
+  SQE_BYTES, CQE_BYTES, XFER_NONE, XFER_HOST_TO_CTRLR, XFER_CTRLR_TO_HOST, XFER_BIDIRECTIONAL, STATUS_SUCCESS,
   STATUS_INVALID_FIELD, STATUS_DATA_SGL_LENGTH_INVALID, STATUS_SGL_DESCRIPTOR_TYPE_INVALID, STATUS_INVALID_SGL_OFFSET,
   SGL_TYPE_DATA_BLOCK, SGL_TYPE_TRANSPORT_DATA_BLOCK, SGL_SUBTYPE_OFFSET, SGL_SUBTYPE_TRANSPORT,
-  sqeOpcode, sqeCid, sqeDptr, sglAddress, sglLength, sglType, sglSubtype, opcodeXfer, cqeStatus,
+  sqeCid, sqeDptr, sglAddress, sglLength, sglType, sglSubtype, cqeStatus,
 } from "../spec";
-import { fabricsType } from "../fabrics";
+import { sqeXfer } from "../fabrics";
 import {
   TcpConn, TcpReq, TcpGroup, TcpTransport, CONN_TERMINATING, REQ_FREE, REQ_CAPSULE, REQ_WAIT_BUFFER, REQ_R2T, REQ_EXEC,
   REQ_SEND, REQ_DROPPED, SEND_R2T, SEND_C2H, SEND_RESP,
@@ -123,8 +123,7 @@ export function reqCapsuleStart(c: TcpConn, hdr: usize, dataBytes: u32): u32 {
  * data block); its length within max_io_size. Sets xfer, length, inCapsule; a status otherwise.
  */
 function sglCheck(c: TcpConn, r: TcpReq, sqe: usize, dataBytes: u32): u32 {
-  const opc = sqeOpcode(sqe);
-  const xfer = opc == OPC_FABRICS ? <u32>fabricsType(sqe) & 3 : opcodeXfer(opc);
+  const xfer = sqeXfer(sqe);
   const sgl = sqeDptr(sqe);
   const length = sglLength(sgl);
   r.xfer = xfer;

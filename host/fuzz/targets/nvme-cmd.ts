@@ -18,13 +18,13 @@ const HEAD_IO_QUEUE = 1, HEAD_BARRIER = 8;
 const DATA_MAX = 65536;
 const LENGTHS = [0, 1, 15, 16, 64, 511, 512, 513, 1024, 4095, 4096, 4097, 8192, 65024, 65535];
 const XFER_HOST_TO_CTRLR = 1;
-const OPC_FABRICS = 0x7f, FCTYPE_CONNECT = 1;
+const OPC_FABRICS = 0x7f;
 
 interface CommandRecord { head: number; length: number; sqe: Uint8Array; data: Uint8Array }
 
-/** Whether the SQE's command carries host data, as the core side decides it. */
+/** Whether the SQE's command carries host data, as the core side decides it (nvme/fabrics.ts sqeXfer). */
 function carriesData(sqe: Uint8Array): boolean {
-  return sqe[0] === OPC_FABRICS ? sqe[4] === FCTYPE_CONNECT : (sqe[0] & 3) === XFER_HOST_TO_CTRLR;
+  return ((sqe[0] === OPC_FABRICS ? sqe[4] : sqe[0]) & 3) === XFER_HOST_TO_CTRLR;
 }
 
 function parse(input: Uint8Array): { flags: number; records: CommandRecord[] } {
